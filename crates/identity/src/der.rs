@@ -184,6 +184,17 @@ impl<'a> Reader<'a> {
 
     /// Reads one TLV, which must carry `expected` as its tag, and returns its content.
     pub fn read(&mut self, expected: u8) -> Result<&'a [u8], Error> {
+        self.read_content(expected)
+    }
+
+    /// Reads one TLV with tag `expected` and returns the whole encoding (tag, length, content).
+    pub fn read_tlv(&mut self, expected: u8) -> Result<&'a [u8], Error> {
+        let start = self.data;
+        self.read_content(expected)?;
+        Ok(&start[..start.len() - self.data.len()])
+    }
+
+    fn read_content(&mut self, expected: u8) -> Result<&'a [u8], Error> {
         let bad = |why: &str| Error::MalformedDer(why.to_owned());
         let (&tag, rest) = self
             .data

@@ -243,10 +243,10 @@ impl IdentityStore {
             return self.get(&peer);
         }
         let all = self.list()?;
-        if let Some(exact) = all.iter().find(|s| s.friendly_name == query) {
-            if all.iter().filter(|s| s.friendly_name == query).count() == 1 {
-                return self.get(&exact.peer_name);
-            }
+        if let Some(exact) = all.iter().find(|s| s.friendly_name == query)
+            && all.iter().filter(|s| s.friendly_name == query).count() == 1
+        {
+            return self.get(&exact.peer_name);
         }
         let matches: Vec<&IdentitySummary> = all
             .iter()
@@ -330,10 +330,10 @@ impl IdentityStore {
             return Err(Error::IdentityNotFound(peer.to_string()));
         }
         let groups = self.groups_dir(peer);
-        if let Ok(mut entries) = fs::read_dir(&groups) {
-            if entries.next().is_some() {
-                return Err(Error::GroupsExist(peer.to_string()));
-            }
+        if let Ok(mut entries) = fs::read_dir(&groups)
+            && entries.next().is_some()
+        {
+            return Err(Error::GroupsExist(peer.to_string()));
         }
         fs::remove_dir_all(&dir).map_err(|e| Error::io("delete", &dir, e))?;
         crate::fs::sync_dir(&self.root)?;
