@@ -1,1 +1,49 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's automation, one subcommand per job.
+//!
+//! - `ci`: everything CI checks (format, lints, tests, supply chain, interop, fuzz targets).
+//! - `interop`: our certificates and XML checked by tools we did not write (openssl, xmllint).
+//! - `fuzz`: build the fuzz targets, or run one for a while.
+
+#![forbid(unsafe_code)]
+
+mod ci;
+mod fuzz;
+mod interop;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "xtask", about = "peergroup project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Format check, clippy (warnings denied), all tests, cargo deny, interop, fuzz build.
+    Ci {
+        /// Skip the steps that need the network or extra tools (deny, interop).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Check our certificates with openssl and our XML with xmllint.
+    Interop,
+    /// Build every fuzz target, or run one with cargo-fuzz.
+    Fuzz {
+        /// The target to run (omit to only build them all).
+        target: Option<String>,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Ci { quick } => ci::run(quick),
+        Command::Interop => interop::run(),
+        Command::Fuzz { target, seconds } => fuzz::run(target.as_deref(), seconds),
+    }
+}

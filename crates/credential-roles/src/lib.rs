@@ -45,6 +45,8 @@ mod cert;
 mod chain;
 mod error;
 pub mod ext;
+#[doc(hidden)]
+pub mod fuzz_targets;
 mod policy;
 mod revocation;
 mod role;

@@ -1,0 +1,1 @@
+//! Set reconciliation (work in progress).

@@ -1,0 +1,1 @@
+//! Attribute XML and search queries (work in progress).
