@@ -1,0 +1,151 @@
+//! `peergroup identity …`
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::Subcommand;
+use peergroup_invitation_xml::{IdentityExport, IdentityInfo};
+
+use crate::util::{self, Home};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IdentityCommand {
+    /// Create an identity; prints its peer name.
+    Create {
+        /// A name people will recognise.
+        friendly_name: String,
+        /// The peer name's classifier (A-Z a-z 0-9 - _, at most 149).
+        #[arg(long, default_value = peergroup_identity::DEFAULT_CLASSIFIER)]
+        classifier: String,
+    },
+    /// List identities.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an identity's PEERIDENTITYINFO, to send to someone who will invite you.
+    Xml {
+        /// Peer name or friendly-name prefix.
+        identity: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Export an identity with its secret key, protected by a password (PEERIDENTITYEXPORT).
+    Export {
+        /// Peer name or friendly-name prefix.
+        identity: String,
+        /// File whose first line is the password.
+        #[arg(long, value_name = "FILE")]
+        password_file: PathBuf,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Import an exported identity.
+    Import {
+        /// The PEERIDENTITYEXPORT file.
+        file: PathBuf,
+        /// File whose first line is the password.
+        #[arg(long, value_name = "FILE")]
+        password_file: PathBuf,
+    },
+    /// Delete an identity (refused while it still holds groups).
+    Delete {
+        /// Peer name or friendly-name prefix.
+        identity: String,
+    },
+    /// Show or set the default identity.
+    Default {
+        /// Peer name or friendly-name prefix to make the default.
+        identity: Option<String>,
+    },
+    /// Change an identity's friendly name.
+    Rename {
+        /// Peer name or friendly-name prefix.
+        identity: String,
+        /// The new friendly name.
+        friendly_name: String,
+    },
+}
+
+pub(crate) fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
+    let store = &home.identities;
+    match cmd {
+        IdentityCommand::Create {
+            friendly_name,
+            classifier,
+        } => {
+            let id = store.create(&friendly_name, Some(&classifier))?;
+            println!("{}", id.peer_name());
+        }
+        IdentityCommand::List { json } => {
+            let list = store.list()?;
+            if json {
+                util::print_json(&list)?;
+            } else if list.is_empty() {
+                println!("no identities; create one with `peergroup identity create <name>`");
+            } else {
+                for s in list {
+                    let mark = if s.is_default { "*" } else { " " };
+                    println!("{mark} {}  {}", s.peer_name, s.friendly_name);
+                }
+            }
+        }
+        IdentityCommand::Xml { identity, output } => {
+            let id = store.find(&identity)?;
+            let xml = IdentityInfo::new(id.certificate().clone()).to_xml();
+            util::emit(output.as_deref(), &xml)?;
+        }
+        IdentityCommand::Export {
+            identity,
+            password_file,
+            output,
+        } => {
+            let id = store.find(&identity)?;
+            let password = util::read_password_file(&password_file)?;
+            let data = store.export(id.peer_name(), &password)?;
+            let xml = IdentityExport {
+                peer_name: id.peer_name().clone(),
+                data,
+            }
+            .to_xml();
+            util::emit(output.as_deref(), &xml)?;
+        }
+        IdentityCommand::Import {
+            file,
+            password_file,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let export = IdentityExport::parse(&text)
+                .with_context(|| format!("{} is not a PEERIDENTITYEXPORT", file.display()))?;
+            let password = util::read_password_file(&password_file)?;
+            let id = store.import(Some(&export.peer_name), &export.data, &password)?;
+            println!("{}", id.peer_name());
+        }
+        IdentityCommand::Delete { identity } => {
+            let id = store.find(&identity)?;
+            store.delete(id.peer_name())?;
+            println!("deleted {} ({})", id.peer_name(), id.friendly_name());
+        }
+        IdentityCommand::Default { identity } => {
+            if let Some(q) = identity {
+                let id = store.find(&q)?;
+                store.set_default(id.peer_name())?;
+            }
+            let id = store.default_identity()?;
+            println!("{}  {}", id.peer_name(), id.friendly_name());
+        }
+        IdentityCommand::Rename {
+            identity,
+            friendly_name,
+        } => {
+            let id = store.find(&identity)?;
+            let id = store.set_friendly_name(id.peer_name(), &friendly_name)?;
+            println!("{}  {}", id.peer_name(), id.friendly_name());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! The `peergroup` binary driven as a user would: every command of the walkthrough, and
+//! every refusal with its one-line reason.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_peergroup"))
+            .arg("--home")
+            .arg(self.path("home"))
+            .args(args)
+            .env_remove("PEERGROUP_HOME")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its trimmed standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "peergroup {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Runs a command that must fail with a one-line reason containing `reason`.
+    fn fails(&self, args: &[&str], reason: &str) {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "peergroup {args:?} succeeded");
+        assert_eq!(stderr.trim().lines().count(), 1, "not one line: {stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(stderr.contains(reason), "expected {reason:?} in {stderr}");
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        std::fs::write(self.path(name), text).unwrap();
+        self.path(name).to_string_lossy().into_owned()
+    }
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Alice creates a group; Bob and Carol have identities and identity-info files.
+fn setup() -> (Home, String, String) {
+    let h = Home::new();
+    h.ok(&["identity", "create", "Alice", "--classifier", "alice"]);
+    let bob = h.ok(&["identity", "create", "Bob", "--classifier", "bob"]);
+    h.ok(&["identity", "create", "Carol"]);
+    let group = h.ok(&["group", "create", "Friends", "--identity", "Alice"]);
+    let info = h.ok(&["identity", "xml", "Bob"]);
+    h.write("bob.xml", &info);
+    let info = h.ok(&["identity", "xml", "Carol"]);
+    h.write("carol.xml", &info);
+    (h, bob, group)
+}
+
+#[test]
+fn walkthrough() {
+    let (h, bob, group) = setup();
+    assert!(bob.ends_with(".bob"));
+    assert!(h.ok(&["identity", "list"]).contains("Alice"));
+    assert!(
+        h.ok(&["identity", "list", "--json"])
+            .contains("\"friendly_name\": \"Bob\"")
+    );
+    let inv = h.ok(&[
+        "invite",
+        "--group",
+        "Friends",
+        "--identity-info",
+        &s(&h.path("bob.xml")),
+        "--expires",
+        "15d",
+    ]);
+    assert!(inv.starts_with("<?xml") && inv.contains("<PEERINVITATION"));
+    let inv = h.write("bob.inv", &inv);
+    let shown = h.ok(&["invitation", "show", &inv]);
+    assert!(shown.contains("Bob") && shown.contains("member") && shown.contains(&group));
+    let json = h.ok(&["invitation", "show", &inv, "--json"]);
+    assert!(json.contains("\"subject_friendly_name\": \"Bob\""));
+    assert_eq!(h.ok(&["join", &inv, "--identity", "Bob"]), group);
+    let groups = h.ok(&["group", "list"]);
+    assert_eq!(groups.lines().count(), 2, "{groups}");
+    assert!(
+        h.ok(&["group", "list", "--identity", "Bob", "--json"])
+            .contains("\"member\"")
+    );
+    h.fails(&["join", &inv, "--identity", "Bob"], "already a member");
+}
+
+#[test]
+fn every_command_has_help() {
+    let h = Home::new();
+    for args in [
+        &["--help"][..],
+        &["identity", "--help"],
+        &["identity", "create", "--help"],
+        &["identity", "list", "--help"],
+        &["identity", "xml", "--help"],
+        &["identity", "export", "--help"],
+        &["identity", "import", "--help"],
+        &["identity", "delete", "--help"],
+        &["group", "create", "--help"],
+        &["group", "list", "--help"],
+        &["invite", "--help"],
+        &["invitation", "show", "--help"],
+        &["join", "--help"],
+    ] {
+        let out = h.run(args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn member_and_escalation_refused() {
+    let (h, _bob, _group) = setup();
+    let inv = h.ok(&[
+        "invite",
+        "--group",
+        "Friends",
+        "--identity-info",
+        &s(&h.path("bob.xml")),
+        "--role",
+        "inviting-member",
+    ]);
+    let inv = h.write("bob.inv", &inv);
+    h.ok(&["join", &inv, "--identity", "Bob"]);
+    // Bob may invite members and inviting members, but not admins.
+    h.fails(
+        &[
+            "invite",
+            "--group",
+            "Friends",
+            "--identity",
+            "Bob",
+            "--identity-info",
+            &s(&h.path("carol.xml")),
+            "--role",
+            "admin",
+        ],
+        "may not invite with the admin role",
+    );
+    let carol_inv = h.ok(&[
+        "invite",
+        "--group",
+        "Friends",
+        "--identity",
+        "Bob",
+        "--identity-info",
+        &s(&h.path("carol.xml")),
+    ]);
+    let carol_inv = h.write("carol.inv", &carol_inv);
+    h.ok(&["join", &carol_inv, "--identity", "Carol"]);
+    // Carol is a plain member: she may not invite at all.
+    h.write("alice.xml", &h.ok(&["identity", "xml", "Alice"]));
+    h.fails(
+        &[
+            "invite",
+            "--group",
+            "Friends",
+            "--identity",
+            "Carol",
+            "--identity-info",
+            &s(&h.path("alice.xml")),
+        ],
+        "may not invite",
+    );
+}
+
+#[test]
+fn foreign_tampered_and_expired_invitations_refused() {
+    let (h, _bob, _group) = setup();
+    let inv = h.ok(&[
+        "invite",
+        "--group",
+        "Friends",
+        "--identity-info",
+        &s(&h.path("bob.xml")),
+    ]);
+    // Issued to Bob, presented by Carol.
+    let path = h.write("bob.inv", &inv);
+    h.fails(&["join", &path, "--identity", "Carol"], "was issued to");
+    // One base64 character of the chain changed.
+    let start = inv.find("bin.base64\">").unwrap() + 400;
+    let mut tampered = inv.clone().into_bytes();
+    tampered[start] = if tampered[start] == b'A' { b'B' } else { b'A' };
+    let path = h.write("tampered.inv", std::str::from_utf8(&tampered).unwrap());
+    let out = h.run(&["join", &path, "--identity", "Bob"]);
+    assert!(!out.status.success(), "tampered invitation accepted");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
+    // Cut short.
+    let path = h.write("truncated.inv", &inv[..inv.len() / 2]);
+    h.fails(
+        &["join", &path, "--identity", "Bob"],
+        "not a valid invitation",
+    );
+    // Expired.
+    let inv = h.ok(&[
+        "invite",
+        "--group",
+        "Friends",
+        "--identity-info",
+        &s(&h.path("bob.xml")),
+        "--expires",
+        "1s",
+    ]);
+    let path = h.write("short.inv", &inv);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    h.fails(&["join", &path, "--identity", "Bob"], "expired");
+}
+
+#[test]
+fn export_import_and_delete() {
+    let (h, bob, _group) = setup();
+    let pw = h.write("pw", "correct horse battery staple\n");
+    let wrong = h.write("wrong", "Correct horse\n");
+    let export = h.ok(&["identity", "export", "Bob", "--password-file", &pw]);
+    assert!(export.contains("<PEERIDENTITYEXPORT"));
+    let file = h.write("bob.export", &export);
+    h.fails(
+        &["identity", "import", &file, "--password-file", &pw],
+        "already exists",
+    );
+    let other = Home::new();
+    let out = other.run(&["identity", "import", &file, "--password-file", &wrong]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong password"));
+    let imported = other.ok(&["identity", "import", &file, "--password-file", &pw]);
+    assert_eq!(imported, bob);
+    // Alice holds a group: refused. Carol holds none: deleted.
+    h.fails(&["identity", "delete", "Alice"], "still holds groups");
+    assert!(h.ok(&["identity", "delete", "Carol"]).contains("deleted"));
+    h.fails(&["identity", "xml", "Carol"], "not found");
+}
+
+#[test]
+fn bad_input_is_one_line() {
+    let h = Home::new();
+    h.fails(&["identity", "create", ""], "invalid friendly name");
+    h.fails(
+        &["identity", "create", "X", "--classifier", "bad classifier"],
+        "invalid classifier",
+    );
+    h.fails(&["group", "list", "--identity", "nobody"], "not found");
+    let junk = h.write(
+        "junk.xml",
+        "<PEERINVITATION VERSION=\"1.0\"><!DOCTYPE x></PEERINVITATION>",
+    );
+    h.fails(&["invitation", "show", &junk], "not a valid invitation");
+    let big = h.write("big.xml", &"x".repeat(2 * 1024 * 1024));
+    h.fails(&["invitation", "show", &big], "not a valid invitation");
+    h.fails(
+        &["invitation", "show", &s(&h.path("missing.xml"))],
+        "reading",
+    );
+}
