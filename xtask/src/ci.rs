@@ -2,6 +2,7 @@
 
 use anyhow::{Result, bail};
 
+
 use crate::util::{self, cargo, step};
 
 pub(crate) fn run(quick: bool) -> Result<()> {
@@ -38,11 +39,7 @@ pub(crate) fn run(quick: bool) -> Result<()> {
 /// reached (some CI sandboxes reach only package registries) the advisory check is reported
 /// as not run and the other checks (bans, licenses, sources) must still pass.
 fn deny() -> Result<()> {
-    if !util::have("cargo-deny") {
-        bail!(
-            "cargo-deny is not installed: `cargo install cargo-deny --locked` (.ci/run does this)"
-        );
-    }
+    util::ensure_tools(&[], &[("cargo-deny", "cargo-deny")])?;
     let out = util::capture(cargo().args(["deny", "check"]))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {

@@ -16,12 +16,7 @@ use crate::util::{self, cargo, step};
 
 pub(crate) fn run() -> Result<()> {
     step("interop (openssl, xmllint)");
-    for tool in ["openssl", "xmllint"] {
-        ensure!(
-            util::have(tool),
-            "{tool} is not installed (apt-get install openssl libxml2-utils)"
-        );
-    }
+    util::ensure_tools(&[("openssl", "openssl"), ("xmllint", "libxml2-utils")], &[])?;
     let root = util::root();
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
