@@ -1,0 +1,297 @@
+//! Applying records received from other members: validate, merge, store in one commit.
+
+use std::collections::{BTreeMap, HashSet};
+
+use peergroup_identity::{PublicKey, Signature, Timestamp, verify_batch};
+
+use super::{Change, ChangeKind, Database, MAX_DEFERRED};
+use crate::error::{Error, ValidationError};
+use crate::merge::{Novelty, compare, novelty};
+use crate::record::{Record, RecordId, RecordType};
+use crate::reserved::{GroupProperties, MembershipPayload, RevocationPayload};
+use crate::store::{Batch, Store};
+use crate::validate::{self, Resolution, Signer};
+
+/// What [`Database::apply`] did with a batch of received records.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    /// Changes to report to the application (added, updated, deleted).
+    pub changes: Vec<Change>,
+    /// Records that were new or newer here: pass them on to other neighbors.
+    pub accepted: Vec<Record>,
+    /// Our versions that beat what was received: send them back to the sender.
+    pub stale: Vec<Record>,
+    /// Records we already had exactly.
+    pub duplicates: usize,
+    /// Records held until their signer's membership record arrives.
+    pub deferred: usize,
+    /// Records refused, with why.
+    pub rejected: Vec<(RecordId, ValidationError)>,
+    /// Records removed because a revocation in this batch made them invalid.
+    pub purged: Vec<Record>,
+    /// Versions that accepted records replaced.
+    pub replaced: Vec<Record>,
+}
+
+impl<S: Store> Database<S> {
+    /// Validates and merges records received from other members, committing everything in
+    /// one durable transaction (group commit). Security records are handled first; records
+    /// whose signer is unknown are deferred (stored aside, retried when a membership record
+    /// arrives), never dropped and never stored as valid.
+    pub fn apply(&mut self, records: Vec<Record>, now: Timestamp) -> Result<ApplyReport, Error> {
+        let mut report = ApplyReport::default();
+        let mut batch = Batch::default();
+        // Keep the best version per id within the batch; security records first.
+        let mut best: BTreeMap<(bool, RecordId), Record> = BTreeMap::new();
+        for r in records {
+            let slot = (!r.record_type.is_security(), r.id);
+            match best.get(&slot) {
+                Some(b) if compare(&r, b) != std::cmp::Ordering::Greater => report.duplicates += 1,
+                _ => {
+                    best.insert(slot, r);
+                }
+            }
+        }
+        let mut pending: Vec<Record> = best.into_values().collect();
+        let mut staged: BTreeMap<RecordId, Record> = BTreeMap::new();
+        let mut retried: HashSet<u64> = HashSet::new();
+        // Each pass may learn members; then deferred records signed by them are retried.
+        loop {
+            let learned = self.apply_pass(pending, now, &mut report, &mut batch, &mut staged)?;
+            if learned.is_empty() {
+                break;
+            }
+            let waiting = |r: &Record| learned.contains(&r.security.modifier_serial);
+            let (ready, still): (Vec<Record>, Vec<Record>) = std::mem::take(&mut batch.defer)
+                .into_iter()
+                .partition(|r| waiting(r));
+            batch.defer = still;
+            pending = ready;
+            for r in self.store.deferred()? {
+                if waiting(&r) && retried.insert(r.item_key()) {
+                    batch.undefer.push(r.item_key());
+                    pending.push(r);
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+        }
+        self.enforce_deferred_limit(&mut batch)?;
+        report.deferred = batch.defer.len();
+        batch.put = staged.into_values().collect();
+        if let Err(e) = self.store.commit(&batch) {
+            // Nothing was written: forget what this batch taught us in memory too.
+            self.reload()?;
+            return Err(e.into());
+        }
+        for r in &report.purged {
+            self.keys.remove(&r.item_key());
+        }
+        for r in &report.replaced {
+            self.keys.remove(&r.item_key());
+        }
+        for r in &batch.put {
+            self.keys.insert(r.item_key(), r.record_type.is_security());
+        }
+        Ok(report)
+    }
+
+    /// One validation pass; returns the serials of member chains learned.
+    fn apply_pass(
+        &mut self,
+        records: Vec<Record>,
+        now: Timestamp,
+        report: &mut ApplyReport,
+        batch: &mut Batch,
+        staged: &mut BTreeMap<RecordId, Record>,
+    ) -> Result<HashSet<Vec<u8>>, Error> {
+        let mut learned = HashSet::new();
+        // Security records change what later records are checked against: one at a time.
+        let (security, data): (Vec<Record>, Vec<Record>) = records
+            .into_iter()
+            .partition(|r| r.record_type.is_security());
+        for r in security {
+            if let Some(serial) = self.apply_group(vec![r], now, report, batch, staged)? {
+                learned.extend(serial);
+            }
+        }
+        for chunk in data.chunks(256) {
+            self.apply_group(chunk.to_vec(), now, report, batch, staged)?;
+        }
+        Ok(learned)
+    }
+
+    /// Validates a group of records with one batch signature check and stages the winners.
+    fn apply_group(
+        &mut self,
+        records: Vec<Record>,
+        now: Timestamp,
+        report: &mut ApplyReport,
+        batch: &mut Batch,
+        staged: &mut BTreeMap<RecordId, Record>,
+    ) -> Result<Option<Vec<Vec<u8>>>, Error> {
+        let mut candidates: Vec<(Record, Signer, Option<Record>)> = Vec::new();
+        for r in records {
+            let ctx = self.context(now);
+            if let Err(e) = validate::check_structure(&r, &ctx) {
+                report.rejected.push((r.id, e));
+                continue;
+            }
+            let stored = match staged.get(&r.id) {
+                Some(s) => Some(s.clone()),
+                None => self.store.get(&r.id)?,
+            };
+            match novelty(stored.as_ref(), &r) {
+                Novelty::Same => {
+                    report.duplicates += 1;
+                    continue;
+                }
+                Novelty::Older => {
+                    if let Some(s) = stored {
+                        report.stale.push(s);
+                    }
+                    continue;
+                }
+                Novelty::New | Novelty::Newer => {}
+            }
+            match validate::resolve_signer(&r, &ctx) {
+                Ok(Resolution::Known(signer)) => candidates.push((r, signer, stored)),
+                Ok(Resolution::Defer) => {
+                    report.deferred += 1;
+                    batch.defer.push(r);
+                }
+                Err(e) => report.rejected.push((r.id, e)),
+            }
+        }
+        let group = self.group.clone();
+        let messages: Vec<Vec<u8>> = candidates
+            .iter()
+            .map(|(r, _, _)| r.signed_bytes(&group))
+            .collect();
+        let keys: Vec<PublicKey> = candidates.iter().map(|(_, s, _)| *s.key()).collect();
+        let items: Vec<(&[u8], &Signature, &PublicKey)> = candidates
+            .iter()
+            .zip(&messages)
+            .zip(&keys)
+            .map(|(((r, _, _), m), k)| (m.as_slice(), &r.security.signature, k))
+            .collect();
+        let verdicts = verify_batch(&items);
+        let mut learned = None;
+        for ((r, signer, stored), verdict) in candidates.into_iter().zip(verdicts) {
+            if verdict.is_err() {
+                report.rejected.push((r.id, ValidationError::BadSignature));
+                continue;
+            }
+            let ctx = self.context(now);
+            if let Err(e) = validate::authorize(&r, &signer, &ctx) {
+                report.rejected.push((r.id, e));
+                continue;
+            }
+            if let Some(serials) = self.absorb_security(&r, batch, staged, report)? {
+                learned.get_or_insert_with(Vec::new).extend(serials);
+            }
+            let kind = match (&stored, r.is_deleted()) {
+                (_, true) => ChangeKind::Deleted,
+                (None, false) => ChangeKind::Added,
+                (Some(_), false) => ChangeKind::Updated,
+            };
+            if let Some(old) = &stored {
+                report.replaced.push(old.clone());
+            }
+            if !(stored.is_none() && r.is_deleted()) {
+                report.changes.push(Change {
+                    kind,
+                    record: r.clone(),
+                });
+            }
+            report.accepted.push(r.clone());
+            staged.insert(r.id, r);
+        }
+        Ok(learned)
+    }
+
+    /// Updates members, revocations and properties from an accepted security record.
+    /// Returns the serials of member chains learned.
+    fn absorb_security(
+        &mut self,
+        r: &Record,
+        batch: &mut Batch,
+        staged: &mut BTreeMap<RecordId, Record>,
+        report: &mut ApplyReport,
+    ) -> Result<Option<Vec<Vec<u8>>>, Error> {
+        match r.record_type {
+            RecordType::MEMBERSHIP if !r.is_deleted() => {
+                let chain = MembershipPayload::chain_from_payload(&r.payload)?;
+                let entry = self
+                    .members
+                    .insert(&self.group, &chain)
+                    .map_err(ValidationError::Chain)?;
+                Ok(Some(vec![entry.serial().to_vec()]))
+            }
+            RecordType::REVOCATION => {
+                let p = RevocationPayload::from_payload(&r.payload)?;
+                self.revocations.insert(p.target, r.created);
+                self.purge_revoked(batch, staged, report)?;
+                Ok(None)
+            }
+            RecordType::GROUP_PROPERTIES => {
+                self.properties = Some(GroupProperties::from_payload(&r.payload)?);
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Removes records whose signer was revoked before signing them (they may have arrived
+    /// before the revocation did). Records signed before the revocation stay.
+    fn purge_revoked(
+        &mut self,
+        batch: &mut Batch,
+        staged: &mut BTreeMap<RecordId, Record>,
+        report: &mut ApplyReport,
+    ) -> Result<(), Error> {
+        let revoked_by =
+            |r: &Record,
+             members: &crate::members::MemberIndex,
+             rev: &peergroup_credential_roles::RevocationSet| {
+                members.get(&r.security.modifier_serial).is_some_and(|c| {
+                    matches!(
+                        c.check_at(r.last_modified, rev),
+                        Err(peergroup_credential_roles::ChainError::Revoked { .. })
+                    )
+                })
+            };
+        let mut doomed = Vec::new();
+        self.store.for_each(&mut |r| {
+            if revoked_by(&r, &self.members, &self.revocations) {
+                doomed.push(r);
+            }
+        })?;
+        staged.retain(|_, r| {
+            if revoked_by(r, &self.members, &self.revocations) {
+                doomed.push(r.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for r in doomed {
+            batch.remove.push(r.id);
+            report.accepted.retain(|a| a.id != r.id);
+            report.changes.retain(|c| c.record.id != r.id);
+            report.purged.push(r);
+        }
+        Ok(())
+    }
+
+    /// Keeps the deferred set bounded: beyond [`MAX_DEFERRED`], the new ones are dropped.
+    fn enforce_deferred_limit(&self, batch: &mut Batch) -> Result<(), Error> {
+        let held = self.store.deferred()?.len();
+        let room = MAX_DEFERRED.saturating_sub(held);
+        if batch.defer.len() > room {
+            batch.defer.truncate(room);
+        }
+        Ok(())
+    }
+}

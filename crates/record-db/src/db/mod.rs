@@ -1,0 +1,325 @@
+//! The database: a store, the merge rule, validation and what the replica knows about the
+//! group (members, revocations, properties), kept consistent together.
+
+mod apply;
+mod local;
+
+use std::collections::HashMap;
+
+use peergroup_credential_roles::{CertChain, RevocationSet};
+use peergroup_identity::{PeerName, Timestamp};
+
+pub use apply::ApplyReport;
+pub use local::{LocalSigner, NewRecord, RecordUpdate};
+
+use crate::error::Error;
+use crate::members::MemberIndex;
+use crate::record::{Record, RecordId, RecordType};
+use crate::reserved::{GroupProperties, MembershipPayload, RevocationPayload};
+use crate::store::{Batch, Store};
+use crate::validate::Context;
+
+/// What happened to a record, as reported to the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// A record was published.
+    Added,
+    /// A record was updated.
+    Updated,
+    /// A record was deleted (the record is the tombstone).
+    Deleted,
+    /// A record's lifetime ended and it was removed.
+    Expired,
+}
+
+/// A change to the database, carrying the record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The record (the new version, the tombstone, or the expired record).
+    pub record: Record,
+}
+
+/// Most deferred records held at once; beyond it the oldest-expiring are dropped.
+pub const MAX_DEFERRED: usize = 65_536;
+
+/// A group's replicated record database.
+///
+/// All changes go through [`Database::apply`] (records from other members) or the local
+/// operations ([`Database::create`], [`Database::update`], [`Database::delete`]); both
+/// validate exactly the same way, so nothing a replica stores would be refused by another.
+pub struct Database<S: Store> {
+    store: S,
+    root: CertChain,
+    group: PeerName,
+    creator: PeerName,
+    members: MemberIndex,
+    revocations: RevocationSet,
+    properties: Option<GroupProperties>,
+    /// Item key of every stored record → whether it is a security record.
+    keys: HashMap<u64, bool>,
+}
+
+impl<S: Store> std::fmt::Debug for Database<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("group", &self.group)
+            .field("records", &self.keys.len())
+            .field("members", &self.members.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> Database<S> {
+    /// Opens the database of the group whose root certificate heads `chain` (any chain of the
+    /// group will do; only its root is used) and loads what the store knows.
+    pub fn open(store: S, chain: &CertChain) -> Result<Self, Error> {
+        let root_der = chain.root().der();
+        let root = CertChain::from_ders(&[root_der])
+            .map_err(|e| Error::InvalidArgument(format!("group root certificate: {e}")))?;
+        let group = root.group().clone();
+        let creator = root
+            .root()
+            .creator()
+            .cloned()
+            .ok_or_else(|| Error::InvalidArgument("the group root names no creator".into()))?;
+        root.validate(
+            &group,
+            root.root().not_before(),
+            &RevocationSet::new(),
+            None,
+        )
+        .map_err(|e| Error::InvalidArgument(format!("group root certificate: {e}")))?;
+        let mut db = Database {
+            store,
+            root,
+            group,
+            creator,
+            members: MemberIndex::default(),
+            revocations: RevocationSet::new(),
+            properties: None,
+            keys: HashMap::new(),
+        };
+        db.load()?;
+        Ok(db)
+    }
+
+    /// Rebuilds the in-memory indexes from the store (after a failed commit).
+    pub(crate) fn reload(&mut self) -> Result<(), Error> {
+        self.keys.clear();
+        self.members = MemberIndex::default();
+        self.revocations = RevocationSet::new();
+        self.properties = None;
+        self.load()
+    }
+
+    fn load(&mut self) -> Result<(), Error> {
+        for (key, t) in self.store.keys()? {
+            self.keys.insert(key, t.is_security());
+        }
+        for r in self.store.by_type(&RecordType::MEMBERSHIP)? {
+            if !r.is_deleted() {
+                if let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload) {
+                    let _ = self.members.insert(&self.group, &chain);
+                }
+            }
+        }
+        for r in self.store.by_type(&RecordType::REVOCATION)? {
+            if let Ok(p) = RevocationPayload::from_payload(&r.payload) {
+                self.revocations.insert(p.target, r.created);
+            }
+        }
+        let id = GroupProperties::record_id(&self.creator);
+        if let Some(r) = self.store.get(&id)? {
+            self.properties = GroupProperties::from_payload(&r.payload).ok();
+        }
+        Ok(())
+    }
+
+    /// The group peer name.
+    pub fn group(&self) -> &PeerName {
+        &self.group
+    }
+
+    /// The group creator's identity.
+    pub fn creator(&self) -> &PeerName {
+        &self.creator
+    }
+
+    /// The group root certificate, as a one-certificate chain.
+    pub fn root(&self) -> &CertChain {
+        &self.root
+    }
+
+    /// The group properties, or the defaults while the properties record has not arrived.
+    pub fn properties(&self) -> GroupProperties {
+        self.properties.clone().unwrap_or_else(|| {
+            GroupProperties::new(
+                self.root.root().subject_friendly_name(),
+                self.creator.clone(),
+            )
+        })
+    }
+
+    /// Whether the properties record has been received.
+    pub fn has_properties(&self) -> bool {
+        self.properties.is_some()
+    }
+
+    /// Known member certificate chains.
+    pub fn members(&self) -> &MemberIndex {
+        &self.members
+    }
+
+    /// Known revocations.
+    pub fn revocations(&self) -> &RevocationSet {
+        &self.revocations
+    }
+
+    /// Adds a member chain learned out of band (the local member's own, or a peer's from its
+    /// TLS handshake), so records it signs validate before its membership record arrives.
+    pub fn learn_member(&mut self, chain: &CertChain) -> Result<(), Error> {
+        self.members
+            .insert(&self.group, chain)
+            .map_err(|e| Error::InvalidArgument(format!("member chain: {e}")))?;
+        Ok(())
+    }
+
+    pub(crate) fn context(&self, now: Timestamp) -> Context<'_> {
+        Context {
+            group: &self.group,
+            creator: &self.creator,
+            max_record_size: self.properties().max_record_size as usize,
+            members: &self.members,
+            revocations: &self.revocations,
+            now,
+        }
+    }
+
+    /// The live (not deleted) record with `id`.
+    pub fn get(&self, id: &RecordId) -> Result<Option<Record>, Error> {
+        Ok(self.store.get(id)?.filter(|r| !r.is_deleted()))
+    }
+
+    /// The stored version of `id`, tombstones included.
+    pub fn get_any(&self, id: &RecordId) -> Result<Option<Record>, Error> {
+        Ok(self.store.get(id)?)
+    }
+
+    /// Live records of one type.
+    pub fn records_of_type(&self, record_type: &RecordType) -> Result<Vec<Record>, Error> {
+        Ok(self
+            .store
+            .by_type(record_type)?
+            .into_iter()
+            .filter(|r| !r.is_deleted())
+            .collect())
+    }
+
+    /// Live records matching a Windows search query (see [`crate::search`]).
+    pub fn search(&self, query_xml: &str) -> Result<Vec<Record>, Error> {
+        let query = crate::search::Query::parse(query_xml)?;
+        let mut out = Vec::new();
+        self.store.for_each(&mut |r| {
+            if !r.is_deleted() && crate::record_search::matches(&query, &r) {
+                out.push(r);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with every stored record (tombstones included).
+    pub fn for_each(&self, f: &mut dyn FnMut(Record)) -> Result<(), Error> {
+        Ok(self.store.for_each(f)?)
+    }
+
+    /// Number of stored records (tombstones included).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The item keys of stored records, security records or the others.
+    pub fn item_keys(&self, security: bool) -> Vec<u64> {
+        self.keys
+            .iter()
+            .filter(|(_, s)| **s == security)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// The stored record with item key `key`.
+    pub fn record_by_key(&self, key: u64) -> Result<Option<Record>, Error> {
+        Ok(self.store.get_by_key(key)?)
+    }
+
+    /// An order-independent digest of the stored records (equal on converged replicas).
+    pub fn digest(&self) -> [u8; 32] {
+        let mut keys: Vec<u64> = self.keys.keys().copied().collect();
+        keys.sort_unstable();
+        let bytes: Vec<u8> = keys.iter().flat_map(|k| k.to_be_bytes()).collect();
+        peergroup_identity::sha256(&bytes)
+    }
+
+    /// A metadata value (peer-time offset and the like).
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.store.meta(key)?)
+    }
+
+    /// Sets a metadata value durably.
+    pub fn set_meta(&mut self, key: &str, value: Vec<u8>) -> Result<(), Error> {
+        let batch = Batch {
+            meta: vec![(key.to_owned(), value)],
+            ..Batch::default()
+        };
+        Ok(self.store.commit(&batch)?)
+    }
+
+    /// Removes records and tombstones whose lifetime has ended, and deferred records that
+    /// expired while waiting; reports the removed records.
+    pub fn sweep(&mut self, now: Timestamp) -> Result<Vec<Change>, Error> {
+        let expired = self.store.expiring(now)?;
+        let stale_deferred: Vec<u64> = self
+            .store
+            .deferred()?
+            .iter()
+            .filter(|r| r.expires <= now)
+            .map(Record::item_key)
+            .collect();
+        if expired.is_empty() && stale_deferred.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = Batch {
+            remove: expired.iter().map(|r| r.id).collect(),
+            undefer: stale_deferred,
+            ..Batch::default()
+        };
+        self.store.commit(&batch)?;
+        for r in &expired {
+            self.keys.remove(&r.item_key());
+        }
+        Ok(expired
+            .into_iter()
+            .filter(|r| !r.is_deleted())
+            .map(|record| Change {
+                kind: ChangeKind::Expired,
+                record,
+            })
+            .collect())
+    }
+
+    /// Number of records held back until their signer's membership arrives.
+    pub fn deferred_len(&self) -> Result<usize, Error> {
+        Ok(self.store.deferred()?.len())
+    }
+
+    /// The store (read-only).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}

@@ -1,0 +1,356 @@
+//! The record: what members publish into a group's shared database.
+
+use std::fmt;
+use std::str::FromStr;
+
+use peergroup_identity::{PeerName, Signature, Timestamp, sha256};
+use serde::{Deserialize, Serialize};
+use uuid::{Uuid, uuid};
+
+/// A record type: a GUID chosen by the application (or one of the reserved types).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RecordType(pub Uuid);
+
+impl RecordType {
+    /// Group properties (friendly name, lifetimes, limits…), signed by the group creator.
+    pub const GROUP_PROPERTIES: RecordType =
+        RecordType(uuid!("02000000-0000-0000-0000-000000000000"));
+    /// A member's certificate chain, published by the member or by an admin.
+    pub const MEMBERSHIP: RecordType = RecordType(uuid!("01000000-0000-0000-0000-000000000000"));
+    /// A revocation of a member or certificate, signed by an admin.
+    pub const REVOCATION: RecordType = RecordType(uuid!("03000000-0000-0000-0000-000000000000"));
+    /// A member's presence (node, addresses), published by the member itself.
+    pub const PRESENCE: RecordType = RecordType(uuid!("00000400-0000-0000-0000-000000000000"));
+
+    /// Whether this type is reserved for the infrastructure: the four above and every GUID
+    /// whose last twelve bytes are zero and first four are below `0x1000_0000`.
+    pub fn is_reserved(&self) -> bool {
+        let b = self.0.as_bytes();
+        b[4..].iter().all(|x| *x == 0) && b[0] < 0x10
+    }
+
+    /// Whether records of this type are security records, synchronised before all others.
+    pub fn is_security(&self) -> bool {
+        matches!(
+            *self,
+            Self::GROUP_PROPERTIES | Self::MEMBERSHIP | Self::REVOCATION
+        )
+    }
+}
+
+impl fmt::Debug for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordType({{{}}})", self.0)
+    }
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{{}}}", self.0)
+    }
+}
+
+impl FromStr for RecordType {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, uuid::Error> {
+        Uuid::parse_str(s.trim_matches(|c| c == '{' || c == '}')).map(RecordType)
+    }
+}
+
+/// A record id: 16 bytes, the second half bound to the creator's peer name.
+///
+/// `id = r ‖ (h ⊕ r)` where `r` is 8 random (or chosen) bytes and `h` the first 8 bytes of
+/// SHA-256 of the creator's peer name, so anyone can check that an id belongs to its claimed
+/// creator and nobody can make records under someone else's ids (MS-PPGRH §3.1.7.2 did the
+/// same with MD5).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RecordId(pub [u8; 16]);
+
+impl RecordId {
+    /// The id with nonce `r` for `creator`.
+    pub fn derive(creator: &PeerName, r: [u8; 8]) -> Self {
+        let h = creator_hash(creator);
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&r);
+        for i in 0..8 {
+            id[8 + i] = h[i] ^ r[i];
+        }
+        RecordId(id)
+    }
+
+    /// A fresh random id for `creator`.
+    pub fn random(creator: &PeerName) -> Result<Self, peergroup_identity::Error> {
+        let mut r = [0u8; 8];
+        peergroup_identity::random_bytes(&mut r)?;
+        Ok(Self::derive(creator, r))
+    }
+
+    /// Whether this id was made for `creator`.
+    pub fn is_bound_to(&self, creator: &PeerName) -> bool {
+        let h = creator_hash(creator);
+        (0..8).all(|i| self.0[8 + i] == h[i] ^ self.0[i])
+    }
+
+    /// The GUID form.
+    pub fn as_uuid(&self) -> Uuid {
+        Uuid::from_bytes(self.0)
+    }
+}
+
+fn creator_hash(creator: &PeerName) -> [u8; 8] {
+    let d = sha256(creator.to_string().as_bytes());
+    let mut h = [0u8; 8];
+    h.copy_from_slice(&d[..8]);
+    h
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordId({{{}}})", self.as_uuid())
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{{}}}", self.as_uuid())
+    }
+}
+
+impl FromStr for RecordId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, uuid::Error> {
+        Uuid::parse_str(s.trim_matches(|c| c == '{' || c == '}')).map(|u| RecordId(*u.as_bytes()))
+    }
+}
+
+/// Record flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecordFlags(u8);
+
+impl RecordFlags {
+    /// The record is a deletion tombstone (set by the database, not by applications).
+    pub const DELETED: u8 = 0x02;
+    /// The record is re-published before it expires while its owner is online.
+    pub const AUTOREFRESH: u8 = 0x01;
+
+    /// Flags from bits; unknown bits are kept so they round-trip but fail validation.
+    pub const fn from_bits(bits: u8) -> Self {
+        RecordFlags(bits)
+    }
+
+    /// The bits.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether the tombstone bit is set.
+    pub const fn is_deleted(self) -> bool {
+        self.0 & Self::DELETED != 0
+    }
+
+    /// Whether the autorefresh bit is set.
+    pub const fn is_autorefresh(self) -> bool {
+        self.0 & Self::AUTOREFRESH != 0
+    }
+
+    /// With the tombstone bit set or cleared.
+    pub const fn with_deleted(self, on: bool) -> Self {
+        if on {
+            RecordFlags(self.0 | Self::DELETED)
+        } else {
+            RecordFlags(self.0 & !Self::DELETED)
+        }
+    }
+
+    /// With the autorefresh bit set or cleared.
+    pub const fn with_autorefresh(self, on: bool) -> Self {
+        if on {
+            RecordFlags(self.0 | Self::AUTOREFRESH)
+        } else {
+            RecordFlags(self.0 & !Self::AUTOREFRESH)
+        }
+    }
+
+    /// Whether only known bits are set.
+    pub const fn is_known(self) -> bool {
+        self.0 & !(Self::DELETED | Self::AUTOREFRESH) == 0
+    }
+}
+
+/// Who signed a record, and with which certificates.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SecurityData {
+    /// Serial number of the creator's GMC when it made version 1.
+    pub creator_serial: Vec<u8>,
+    /// Serial number of the GMC whose key signed this version.
+    pub modifier_serial: Vec<u8>,
+    /// Ed25519 signature by the modifier's GMC key over [`Record::signed_bytes`].
+    pub signature: Signature,
+}
+
+impl fmt::Debug for SecurityData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecurityData")
+            .field("creator_serial", &hex::encode(&self.creator_serial))
+            .field("modifier_serial", &hex::encode(&self.modifier_serial))
+            .field("signature", &self.signature)
+            .finish()
+    }
+}
+
+/// A record, exactly as it is signed, sent and stored.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Record {
+    /// The record type.
+    pub record_type: RecordType,
+    /// The id (bound to `creator`).
+    pub id: RecordId,
+    /// 1 when created, +1 for every update or the delete.
+    pub version: u32,
+    /// Deleted, autorefresh.
+    pub flags: RecordFlags,
+    /// The member that created the record.
+    pub creator: PeerName,
+    /// The member that made this version, when it is not version 1.
+    pub modified_by: Option<PeerName>,
+    /// Attribute XML (`<attributes>…</attributes>`), or empty.
+    pub attributes: String,
+    /// When version 1 was made.
+    pub created: Timestamp,
+    /// When the record stops existing (expiry only ever grows across versions).
+    pub expires: Timestamp,
+    /// When this version was made.
+    pub last_modified: Timestamp,
+    /// Application data.
+    pub payload: Vec<u8>,
+    /// Serials and signature.
+    pub security: SecurityData,
+}
+
+/// Domain separation for record signatures.
+const SIGNING_CONTEXT: &[u8] = b"peergroup record signature v1\0";
+
+impl Record {
+    /// The member that signed this version: `modified_by`, else `creator`.
+    pub fn signer(&self) -> &PeerName {
+        self.modified_by.as_ref().unwrap_or(&self.creator)
+    }
+
+    /// Whether this is a deletion tombstone.
+    pub fn is_deleted(&self) -> bool {
+        self.flags.is_deleted()
+    }
+
+    /// The bytes the modifier signs: a context string, the group peer name, and the canonical
+    /// encoding of every field but the signature.
+    pub fn signed_bytes(&self, group: &PeerName) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Unsigned<'a> {
+            group: &'a PeerName,
+            record_type: &'a RecordType,
+            id: &'a RecordId,
+            version: u32,
+            flags: RecordFlags,
+            creator: &'a PeerName,
+            modified_by: &'a Option<PeerName>,
+            attributes: &'a str,
+            created: Timestamp,
+            expires: Timestamp,
+            last_modified: Timestamp,
+            payload: &'a [u8],
+            creator_serial: &'a [u8],
+            modifier_serial: &'a [u8],
+        }
+        let unsigned = Unsigned {
+            group,
+            record_type: &self.record_type,
+            id: &self.id,
+            version: self.version,
+            flags: self.flags,
+            creator: &self.creator,
+            modified_by: &self.modified_by,
+            attributes: &self.attributes,
+            created: self.created,
+            expires: self.expires,
+            last_modified: self.last_modified,
+            payload: &self.payload,
+            creator_serial: &self.security.creator_serial,
+            modifier_serial: &self.security.modifier_serial,
+        };
+        let mut out = SIGNING_CONTEXT.to_vec();
+        // Serialising plain data into a Vec cannot fail.
+        if let Ok(body) = postcard::to_allocvec(&unsigned) {
+            out.extend_from_slice(&body);
+        }
+        out
+    }
+
+    /// The 64-bit key that stands for this exact version in set reconciliation.
+    pub fn item_key(&self) -> u64 {
+        let mut buf = Vec::with_capacity(16 + 4 + 64);
+        buf.extend_from_slice(&self.id.0);
+        buf.extend_from_slice(&self.version.to_be_bytes());
+        buf.extend_from_slice(self.security.signature.as_bytes());
+        let d = sha256(&buf);
+        u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    }
+
+    /// Size counted against the group's maximum record size: payload plus attributes.
+    pub fn data_size(&self) -> usize {
+        self.payload.len() + self.attributes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peergroup_identity::{Classifier, KeyPair};
+
+    fn peer(n: u64) -> PeerName {
+        PeerName::new(
+            &KeyPair::from_test_seed(n).public(),
+            Classifier::new("p").unwrap(),
+        )
+    }
+
+    #[test]
+    fn ids_are_bound_to_their_creator() {
+        let (a, b) = (peer(1), peer(2));
+        let id = RecordId::random(&a).unwrap();
+        assert!(id.is_bound_to(&a));
+        assert!(!id.is_bound_to(&b));
+        let mut forged = id;
+        forged.0[15] ^= 1;
+        assert!(!forged.is_bound_to(&a));
+        assert_eq!(id.to_string().parse::<RecordId>().unwrap(), id);
+    }
+
+    #[test]
+    fn reserved_types() {
+        for t in [
+            RecordType::GROUP_PROPERTIES,
+            RecordType::MEMBERSHIP,
+            RecordType::REVOCATION,
+            RecordType::PRESENCE,
+        ] {
+            assert!(t.is_reserved());
+        }
+        assert!(
+            !"4f0e1c1a-55b2-4e0c-9d8e-1a2b3c4d5e6f"
+                .parse::<RecordType>()
+                .unwrap()
+                .is_reserved()
+        );
+        assert!(RecordType::MEMBERSHIP.is_security() && !RecordType::PRESENCE.is_security());
+    }
+
+    #[test]
+    fn flags() {
+        let f = RecordFlags::default()
+            .with_deleted(true)
+            .with_autorefresh(true);
+        assert!(f.is_deleted() && f.is_autorefresh() && f.is_known());
+        assert!(!f.with_deleted(false).is_deleted());
+        assert!(!RecordFlags::from_bits(0x80).is_known());
+    }
+}

@@ -1,0 +1,215 @@
+//! Payloads of the reserved record types: group properties, membership, revocation.
+//!
+//! Each is postcard with a leading version byte, like records themselves.
+
+use peergroup_credential_roles::{CertChain, RevocationTarget, Role};
+use peergroup_identity::PeerName;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ValidationError;
+use crate::record::{RecordId, RecordType};
+
+const PAYLOAD_VERSION: u8 = 1;
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_extend(v, vec![PAYLOAD_VERSION]).unwrap_or_else(|_| vec![PAYLOAD_VERSION])
+}
+
+fn decode<'a, T: Deserialize<'a>>(
+    kind: &'static str,
+    bytes: &'a [u8],
+) -> Result<T, ValidationError> {
+    let bad = |reason: String| ValidationError::BadReservedPayload { kind, reason };
+    let (&v, body) = bytes
+        .split_first()
+        .ok_or_else(|| bad("empty payload".into()))?;
+    if v != PAYLOAD_VERSION {
+        return Err(bad(format!("unknown payload version {v}")));
+    }
+    let (value, rest) = postcard::take_from_bytes(body).map_err(|e| bad(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(bad("trailing bytes".into()));
+    }
+    Ok(value)
+}
+
+/// Bits of [`GroupProperties::flags`] (the Windows PEER_GROUP_PROPERTY_FLAGS).
+pub mod property_flags {
+    /// Member data is published only when the member acts.
+    pub const MEMBER_DATA_OPTIONAL: u32 = 0x1;
+    /// Members do not publish presence.
+    pub const DISABLE_PRESENCE: u32 = 0x2;
+    /// Records do not expire while the member is offline.
+    pub const DEFER_EXPIRATION: u32 = 0x4;
+}
+
+/// The group's properties, kept in one creator-signed record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupProperties {
+    /// The group's friendly name.
+    pub friendly_name: String,
+    /// A comment.
+    pub comment: String,
+    /// The creator's identity peer name (immutable: must match the group root certificate).
+    pub creator: PeerName,
+    /// Presence record lifetime in seconds (at least 300).
+    pub presence_lifetime_secs: u32,
+    /// Lifetime of member data (membership records) in seconds.
+    pub member_data_lifetime_secs: u32,
+    /// Maximum payload plus attribute bytes of a record.
+    pub max_record_size: u32,
+    /// [`property_flags`] bits.
+    pub flags: u32,
+    /// Whether members may join with a password.
+    pub password_auth: bool,
+    /// The role a password join grants.
+    pub password_role: Option<Role>,
+}
+
+impl GroupProperties {
+    /// Default presence lifetime (Windows: 300 s).
+    pub const DEFAULT_PRESENCE_LIFETIME: u32 = 300;
+    /// Default member data lifetime (Windows: 28 days).
+    pub const DEFAULT_MEMBER_DATA_LIFETIME: u32 = 2_419_200;
+    /// Default maximum record size: 1 MiB.
+    pub const DEFAULT_MAX_RECORD_SIZE: u32 = 1024 * 1024;
+    /// The largest maximum record size a group may set (Windows: 60 MB).
+    pub const MAX_MAX_RECORD_SIZE: u32 = 60 * 1024 * 1024;
+
+    /// Defaults for a new group.
+    pub fn new(friendly_name: &str, creator: PeerName) -> Self {
+        GroupProperties {
+            friendly_name: friendly_name.to_owned(),
+            comment: String::new(),
+            creator,
+            presence_lifetime_secs: Self::DEFAULT_PRESENCE_LIFETIME,
+            member_data_lifetime_secs: Self::DEFAULT_MEMBER_DATA_LIFETIME,
+            max_record_size: Self::DEFAULT_MAX_RECORD_SIZE,
+            flags: 0,
+            password_auth: false,
+            password_role: None,
+        }
+    }
+
+    /// Checks the ranges.
+    pub fn check(&self) -> Result<(), String> {
+        peergroup_identity::check_friendly_name(&self.friendly_name).map_err(|e| e.to_string())?;
+        if self.comment.chars().count() > 255 {
+            return Err("comment is longer than 255 characters".into());
+        }
+        if self.presence_lifetime_secs < 300 {
+            return Err("presence lifetime must be at least 300 seconds".into());
+        }
+        if !(8 * 3600..=10 * 365 * 86_400).contains(&self.member_data_lifetime_secs) {
+            return Err("member data lifetime must be between 8 hours and 10 years".into());
+        }
+        if !(1024..=Self::MAX_MAX_RECORD_SIZE).contains(&self.max_record_size) {
+            return Err("max record size must be between 1 KiB and 60 MiB".into());
+        }
+        if self.flags & !0x7 != 0 {
+            return Err(format!("unknown property flags {:#x}", self.flags));
+        }
+        if self.password_auth != self.password_role.is_some() {
+            return Err("a password group needs a password role, and only it".into());
+        }
+        Ok(())
+    }
+
+    /// The payload bytes.
+    pub fn to_payload(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Reads and checks a payload.
+    pub fn from_payload(bytes: &[u8]) -> Result<Self, ValidationError> {
+        let p: GroupProperties = decode("group properties", bytes)?;
+        p.check()
+            .map_err(|reason| ValidationError::BadReservedPayload {
+                kind: "group properties",
+                reason,
+            })?;
+        Ok(p)
+    }
+
+    /// The fixed id of the properties record.
+    pub fn record_id(creator: &PeerName) -> RecordId {
+        RecordId::derive(creator, *b"grpprops")
+    }
+}
+
+/// A membership record's payload: a member's certificate chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipPayload {
+    /// PKCS#7 chain, root first.
+    pub chain: Vec<u8>,
+}
+
+impl MembershipPayload {
+    /// Wraps a chain.
+    pub fn new(chain: &CertChain) -> Self {
+        MembershipPayload {
+            chain: chain.to_pkcs7(),
+        }
+    }
+
+    /// The payload bytes.
+    pub fn to_payload(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Reads a payload and parses the chain (not yet validated).
+    pub fn chain_from_payload(bytes: &[u8]) -> Result<CertChain, ValidationError> {
+        let p: MembershipPayload = decode("membership", bytes)?;
+        CertChain::from_pkcs7(&p.chain).map_err(|e| ValidationError::BadReservedPayload {
+            kind: "membership",
+            reason: e.to_string(),
+        })
+    }
+
+    /// The id of the membership record for a certificate with `serial`, published by `creator`.
+    pub fn record_id(creator: &PeerName, serial: &[u8]) -> RecordId {
+        let d = peergroup_identity::sha256(serial);
+        let mut r = [0u8; 8];
+        r.copy_from_slice(&d[..8]);
+        RecordId::derive(creator, r)
+    }
+}
+
+/// A revocation record's payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationPayload {
+    /// What is revoked.
+    pub target: RevocationTarget,
+    /// Why (free text, may be empty).
+    pub reason: String,
+}
+
+impl RevocationPayload {
+    /// The payload bytes.
+    pub fn to_payload(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Reads a payload.
+    pub fn from_payload(bytes: &[u8]) -> Result<Self, ValidationError> {
+        let p: RevocationPayload = decode("revocation", bytes)?;
+        if p.reason.len() > 1024 {
+            return Err(ValidationError::BadReservedPayload {
+                kind: "revocation",
+                reason: "reason longer than 1024 bytes".into(),
+            });
+        }
+        Ok(p)
+    }
+}
+
+/// Which reserved type, for messages.
+pub(crate) fn kind_name(t: &RecordType) -> &'static str {
+    match *t {
+        RecordType::GROUP_PROPERTIES => "group properties",
+        RecordType::MEMBERSHIP => "membership",
+        RecordType::REVOCATION => "revocation",
+        RecordType::PRESENCE => "presence",
+        _ => "reserved",
+    }
+}

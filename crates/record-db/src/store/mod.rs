@@ -1,0 +1,72 @@
+//! Where a replica's records live: the [`Store`] trait, with SQLite ([`SqliteStore`]) for real
+//! use and a map ([`MemoryStore`]) for unit tests and the simulator.
+//!
+//! A store only keeps what it is given; the merge rule and validation are the database's
+//! job. [`Store::commit`] applies a whole [`Batch`] atomically and returns only once it is
+//! durable, so one commit can carry many received records (group commit) and a local change
+//! is acknowledged only when it would survive a crash.
+
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+use peergroup_identity::Timestamp;
+
+use crate::error::StoreError;
+use crate::record::{Record, RecordId, RecordType};
+
+/// Changes to apply together.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// Records to insert or replace (by id).
+    pub put: Vec<Record>,
+    /// Record ids to remove.
+    pub remove: Vec<RecordId>,
+    /// Records to hold as deferred (by item key).
+    pub defer: Vec<Record>,
+    /// Deferred records to drop (by item key).
+    pub undefer: Vec<u64>,
+    /// Metadata to set.
+    pub meta: Vec<(String, Vec<u8>)>,
+}
+
+impl Batch {
+    /// Whether the batch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.put.is_empty()
+            && self.remove.is_empty()
+            && self.defer.is_empty()
+            && self.undefer.is_empty()
+            && self.meta.is_empty()
+    }
+}
+
+/// A replica's storage.
+pub trait Store: Send {
+    /// The record with `id`.
+    fn get(&self, id: &RecordId) -> Result<Option<Record>, StoreError>;
+    /// The record whose item key is `key`.
+    fn get_by_key(&self, key: u64) -> Result<Option<Record>, StoreError>;
+    /// Every record of a type (tombstones included).
+    fn by_type(&self, record_type: &RecordType) -> Result<Vec<Record>, StoreError>;
+    /// Calls `f` with every record.
+    fn for_each(&self, f: &mut dyn FnMut(Record)) -> Result<(), StoreError>;
+    /// The item key and type of every record.
+    fn keys(&self) -> Result<Vec<(u64, RecordType)>, StoreError>;
+    /// Records expiring at or before `t`.
+    fn expiring(&self, t: Timestamp) -> Result<Vec<Record>, StoreError>;
+    /// Every deferred record.
+    fn deferred(&self) -> Result<Vec<Record>, StoreError>;
+    /// A metadata value.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Number of records.
+    fn len(&self) -> Result<usize, StoreError>;
+    /// Whether there are no records.
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+    /// Applies `batch` atomically; returns once it is durable.
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
+}

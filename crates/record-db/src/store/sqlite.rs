@@ -1,0 +1,270 @@
+//! The SQLite store: one database file per group, WAL journal, fsync on every commit.
+//!
+//! Schema (version 1):
+//!
+//! ```sql
+//! records(id BLOB PRIMARY KEY, item_key INTEGER, record_type BLOB, expires INTEGER, encoded BLOB)
+//! deferred(item_key INTEGER PRIMARY KEY, encoded BLOB)
+//! meta(key TEXT PRIMARY KEY, value BLOB)
+//! ```
+//!
+//! `encoded` is the canonical record encoding ([`crate::codec`]); the other columns are
+//! indexes over it. Anyone can inspect a group's data with the `sqlite3` tool.
+
+use std::path::Path;
+
+use peergroup_identity::Timestamp;
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::{Batch, Store};
+use crate::codec;
+use crate::error::StoreError;
+use crate::record::{Record, RecordId, RecordType};
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// Records in a SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.conn.path())
+            .finish()
+    }
+}
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite(e.to_string())
+}
+
+fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
+    codec::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            peergroup_identity::fs::create_private_dir(dir)
+                .map_err(|e| StoreError::Io(e.to_string()))?;
+        }
+        let conn = Connection::open(path).map_err(sql)?;
+        Self::init(conn)
+    }
+
+    /// A store in memory (tests of the SQLite code paths).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(sql)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        // FULL: a commit is on disk (the WAL fsynced) before it returns.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS records (
+                 id BLOB PRIMARY KEY,
+                 item_key INTEGER NOT NULL,
+                 record_type BLOB NOT NULL,
+                 expires INTEGER NOT NULL,
+                 encoded BLOB NOT NULL);
+             CREATE INDEX IF NOT EXISTS records_by_type ON records(record_type);
+             CREATE INDEX IF NOT EXISTS records_by_key ON records(item_key);
+             CREATE INDEX IF NOT EXISTS records_by_expiry ON records(expires);
+             CREATE TABLE IF NOT EXISTS deferred (
+                 item_key INTEGER PRIMARY KEY,
+                 encoded BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS meta (
+                 key TEXT PRIMARY KEY,
+                 value BLOB NOT NULL);",
+        )
+        .map_err(sql)?;
+        let version: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()
+            .map_err(sql)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(i64::from_be_bytes);
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
+                    params![SCHEMA_VERSION.to_be_bytes().to_vec()],
+                )
+                .map_err(sql)?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(v) => return Err(StoreError::Corrupt(format!("unknown schema version {v}"))),
+        }
+        Ok(SqliteStore { conn })
+    }
+
+    fn query_records(
+        &self,
+        sql_text: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql_text).map_err(sql)?;
+        let rows = stmt
+            .query_map(p, |row| row.get::<_, Vec<u8>>(0))
+            .map_err(sql)?;
+        let mut out = Vec::new();
+        for bytes in rows {
+            out.push(decode(&bytes.map_err(sql)?)?);
+        }
+        Ok(out)
+    }
+}
+
+impl Store for SqliteStore {
+    fn get(&self, id: &RecordId) -> Result<Option<Record>, StoreError> {
+        Ok(self
+            .query_records(
+                "SELECT encoded FROM records WHERE id = ?1",
+                params![&id.0[..]],
+            )?
+            .pop())
+    }
+
+    fn get_by_key(&self, key: u64) -> Result<Option<Record>, StoreError> {
+        let found = self.query_records(
+            "SELECT encoded FROM records WHERE item_key = ?1",
+            params![key as i64],
+        )?;
+        Ok(found.into_iter().find(|r| r.item_key() == key))
+    }
+
+    fn by_type(&self, record_type: &RecordType) -> Result<Vec<Record>, StoreError> {
+        self.query_records(
+            "SELECT encoded FROM records WHERE record_type = ?1 ORDER BY id",
+            params![&record_type.0.as_bytes()[..]],
+        )
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(Record)) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT encoded FROM records ORDER BY id")
+            .map_err(sql)?;
+        let mut rows = stmt.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let bytes: Vec<u8> = row.get(0).map_err(sql)?;
+            f(decode(&bytes)?);
+        }
+        Ok(())
+    }
+
+    fn keys(&self) -> Result<Vec<(u64, RecordType)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT item_key, record_type FROM records")
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(sql)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (k, t) = row.map_err(sql)?;
+            let t = uuid::Uuid::from_slice(&t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push((k as u64, RecordType(t)));
+        }
+        Ok(out)
+    }
+
+    fn expiring(&self, t: Timestamp) -> Result<Vec<Record>, StoreError> {
+        let t = i64::try_from(t.as_millis()).unwrap_or(i64::MAX);
+        self.query_records(
+            "SELECT encoded FROM records WHERE expires <= ?1",
+            params![t],
+        )
+    }
+
+    fn deferred(&self) -> Result<Vec<Record>, StoreError> {
+        self.query_records("SELECT encoded FROM deferred ORDER BY item_key", [])
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql)
+    }
+
+    fn len(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+            .map_err(sql)?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let mut del = tx
+                .prepare_cached("DELETE FROM records WHERE id = ?1")
+                .map_err(sql)?;
+            for id in &batch.remove {
+                del.execute(params![&id.0[..]]).map_err(sql)?;
+            }
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO records(id, item_key, record_type, expires, encoded)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(sql)?;
+            for r in &batch.put {
+                let expires = i64::try_from(r.expires.as_millis()).unwrap_or(i64::MAX);
+                put.execute(params![
+                    &r.id.0[..],
+                    r.item_key() as i64,
+                    &r.record_type.0.as_bytes()[..],
+                    expires,
+                    codec::encode(r)
+                ])
+                .map_err(sql)?;
+            }
+            let mut undefer = tx
+                .prepare_cached("DELETE FROM deferred WHERE item_key = ?1")
+                .map_err(sql)?;
+            for k in &batch.undefer {
+                undefer.execute(params![*k as i64]).map_err(sql)?;
+            }
+            let mut defer = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO deferred(item_key, encoded) VALUES (?1, ?2)",
+                )
+                .map_err(sql)?;
+            for r in &batch.defer {
+                defer
+                    .execute(params![r.item_key() as i64, codec::encode(r)])
+                    .map_err(sql)?;
+            }
+            let mut meta = tx
+                .prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")
+                .map_err(sql)?;
+            for (k, v) in &batch.meta {
+                meta.execute(params![k, v]).map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+}

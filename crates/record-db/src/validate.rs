@@ -1,0 +1,251 @@
+//! Validation of a received record, in three steps so signatures can be checked in batches:
+//!
+//! 1. [`check_structure`]: sizes, times, flags, modifier consistency, attributes, id binding,
+//!    expiry — no cryptography;
+//! 2. [`resolve_signer`]: finds the certificate chain that signed it, checks it was valid and
+//!    unrevoked when the record was signed and that the record lives inside it, or says the
+//!    record must be deferred until that member's membership record arrives;
+//! 3. the caller verifies the signature (alone or in a batch) and then [`authorize`] checks
+//!    what the signer may do, including the rules of the reserved types.
+
+use std::sync::Arc;
+
+use peergroup_credential_roles::{Action, CertChain, RevocationSet, Role, authorize as policy};
+use peergroup_identity::{PeerName, PublicKey, Timestamp};
+
+use crate::error::ValidationError;
+use crate::members::{MemberCert, MemberIndex};
+use crate::record::{Record, RecordType};
+use crate::reserved::{GroupProperties, MembershipPayload, RevocationPayload, kind_name};
+
+/// What validation needs to know about the group and the moment.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The group peer name (records are signed for it).
+    pub group: &'a PeerName,
+    /// The group creator's identity (from the group root certificate).
+    pub creator: &'a PeerName,
+    /// Maximum payload plus attribute bytes.
+    pub max_record_size: usize,
+    /// Known member chains.
+    pub members: &'a MemberIndex,
+    /// Known revocations.
+    pub revocations: &'a RevocationSet,
+    /// The current time.
+    pub now: Timestamp,
+}
+
+/// Structural checks that need no keys.
+pub fn check_structure(r: &Record, ctx: &Context<'_>) -> Result<(), ValidationError> {
+    if r.version == 0 {
+        return Err(ValidationError::VersionZero);
+    }
+    if !r.flags.is_known() {
+        return Err(ValidationError::UnknownFlags(r.flags.bits()));
+    }
+    if !(r.expires > r.last_modified && r.last_modified >= r.created) {
+        return Err(ValidationError::TimesOutOfOrder {
+            created: r.created,
+            last_modified: r.last_modified,
+            expires: r.expires,
+        });
+    }
+    if r.is_deleted() && (!r.payload.is_empty() || !r.attributes.is_empty()) {
+        return Err(ValidationError::DeletedWithData);
+    }
+    if r.data_size() > ctx.max_record_size {
+        return Err(ValidationError::TooLarge {
+            size: r.data_size(),
+            max: ctx.max_record_size,
+        });
+    }
+    match (r.version, &r.modified_by) {
+        (1, Some(_)) => {
+            return Err(ValidationError::ModifierMismatch {
+                version: 1,
+                what: "names a modifier",
+            });
+        }
+        (1, None) if r.last_modified != r.created => {
+            return Err(ValidationError::ModifierMismatch {
+                version: 1,
+                what: "has a last-modified time other than its creation time",
+            });
+        }
+        (v, None) if v > 1 => {
+            return Err(ValidationError::ModifierMismatch {
+                version: v,
+                what: "names no modifier",
+            });
+        }
+        _ => {}
+    }
+    let serial_ok = |s: &[u8]| (1..=20).contains(&s.len());
+    if !serial_ok(&r.security.creator_serial) || !serial_ok(&r.security.modifier_serial) {
+        return Err(ValidationError::BadSerial);
+    }
+    if r.version == 1 && r.security.creator_serial != r.security.modifier_serial {
+        return Err(ValidationError::BadSerial);
+    }
+    if !r.id.is_bound_to(&r.creator) {
+        return Err(ValidationError::IdNotBound {
+            id: r.id.to_string(),
+            creator: r.creator.to_string(),
+        });
+    }
+    check_attributes(&r.attributes)?;
+    if r.expires <= ctx.now {
+        return Err(ValidationError::Expired(r.expires));
+    }
+    Ok(())
+}
+
+/// Attribute XML must parse (and not use reserved names); empty means none.
+fn check_attributes(xml: &str) -> Result<(), ValidationError> {
+    if xml.is_empty() {
+        return Ok(());
+    }
+    crate::search::Attributes::parse(xml)
+        .map(|_| ())
+        .map_err(|e| ValidationError::BadAttributes(e.to_string()))
+}
+
+/// Who signed a record, once resolved.
+#[derive(Clone, Debug)]
+pub enum Signer {
+    /// A member whose chain is in the index.
+    Member(Arc<MemberCert>),
+    /// A membership record signed by its own subject: the chain comes with the record.
+    SelfCertified(Arc<MemberCert>),
+}
+
+impl Signer {
+    /// The signing member.
+    pub fn cert(&self) -> &Arc<MemberCert> {
+        match self {
+            Signer::Member(c) | Signer::SelfCertified(c) => c,
+        }
+    }
+
+    /// The key that must have signed the record.
+    pub fn key(&self) -> &PublicKey {
+        self.cert().valid.key()
+    }
+}
+
+/// The outcome of [`resolve_signer`].
+#[derive(Debug)]
+pub enum Resolution {
+    /// The signer is known and was a valid member when it signed.
+    Known(Signer),
+    /// The signer's certificate is not known yet: hold the record until it is.
+    Defer,
+}
+
+/// Finds and checks the signer's chain.
+pub fn resolve_signer(r: &Record, ctx: &Context<'_>) -> Result<Resolution, ValidationError> {
+    let serial = &r.security.modifier_serial;
+    let signer = match ctx.members.get(serial) {
+        Some(c) => Signer::Member(c.clone()),
+        None if r.record_type == RecordType::MEMBERSHIP && !r.is_deleted() => {
+            // A member publishing its own certificate carries the chain that proves it.
+            let chain = MembershipPayload::chain_from_payload(&r.payload)?;
+            if chain.leaf().serial() != serial.as_slice() {
+                return Ok(Resolution::Defer);
+            }
+            let mut scratch = MemberIndex::default();
+            Signer::SelfCertified(scratch.insert(ctx.group, &chain)?)
+        }
+        None => return Ok(Resolution::Defer),
+    };
+    let cert = signer.cert();
+    if cert.peer() != r.signer() {
+        return Err(ValidationError::SignerMismatch(r.signer().to_string()));
+    }
+    cert.check_at(r.last_modified, ctx.revocations)?;
+    let (nb, na) = (cert.valid.not_before(), cert.valid.not_after());
+    if r.last_modified < nb || r.expires > na {
+        return Err(ValidationError::OutsideMembership {
+            last_modified: r.last_modified,
+            expires: r.expires,
+            not_before: nb,
+            not_after: na,
+        });
+    }
+    Ok(Resolution::Known(signer))
+}
+
+/// What the signer may do, including the reserved types' own rules.
+pub fn authorize(r: &Record, signer: &Signer, ctx: &Context<'_>) -> Result<(), ValidationError> {
+    let valid = &signer.cert().valid;
+    let denied = |e: peergroup_credential_roles::Denied| ValidationError::NotAuthorized(e.0);
+    let action = if r.version == 1 {
+        Action::AddRecord
+    } else if r.is_deleted() {
+        Action::DeleteRecord {
+            creator: &r.creator,
+        }
+    } else {
+        Action::UpdateRecord {
+            creator: &r.creator,
+        }
+    };
+    policy(valid, action).map_err(denied)?;
+    if !r.record_type.is_reserved() {
+        return Ok(());
+    }
+    let bad = |reason: String| ValidationError::BadReservedPayload {
+        kind: kind_name(&r.record_type),
+        reason,
+    };
+    match r.record_type {
+        RecordType::GROUP_PROPERTIES => {
+            policy(valid, Action::SetProperties).map_err(denied)?;
+            if &r.creator != ctx.creator || r.id != GroupProperties::record_id(ctx.creator) {
+                return Err(bad(
+                    "the properties record belongs to the group creator".into()
+                ));
+            }
+            if r.is_deleted() {
+                return Err(bad("group properties cannot be deleted".into()));
+            }
+            let p = GroupProperties::from_payload(&r.payload)?;
+            if &p.creator != ctx.creator {
+                return Err(bad("the creator is immutable".into()));
+            }
+        }
+        RecordType::MEMBERSHIP => {
+            let is_admin = valid.roles().contains(Role::Admin);
+            if !r.is_deleted() {
+                let chain: CertChain = MembershipPayload::chain_from_payload(&r.payload)?;
+                if chain.group() != ctx.group {
+                    return Err(bad("the certificate chain is for another group".into()));
+                }
+                let subject = chain.leaf().subject_peer();
+                if subject != r.signer() && !is_admin {
+                    return Err(bad(format!(
+                        "{} may publish only its own membership",
+                        r.signer()
+                    )));
+                }
+                if r.id != MembershipPayload::record_id(&r.creator, chain.leaf().serial()) {
+                    return Err(bad("the record id does not match the certificate".into()));
+                }
+            }
+        }
+        RecordType::REVOCATION => {
+            policy(valid, Action::Revoke).map_err(denied)?;
+            if r.is_deleted() {
+                return Err(bad("revocations cannot be deleted".into()));
+            }
+            RevocationPayload::from_payload(&r.payload)?;
+        }
+        RecordType::PRESENCE => {
+            if r.signer() != &r.creator && !r.is_deleted() {
+                return Err(bad("only the member itself publishes its presence".into()));
+            }
+        }
+        _ => return Err(bad(format!("record type {} is reserved", r.record_type))),
+    }
+    Ok(())
+}
