@@ -10,13 +10,24 @@ pub(crate) fn run(quick: bool) -> Result<()> {
     util::run(cargo().args(["fmt", "--all", "--", "--check"]))?;
 
     step("clippy (warnings denied)");
+    // Library and binary code: every lint, warnings denied.
+    util::run(cargo().args(["clippy", "--workspace", "--lib", "--bins", "--", "-D", "warnings"]))?;
+    // Tests, benches and examples may unwrap and panic: that is how a test fails.
     util::run(cargo().args([
         "clippy",
         "--workspace",
-        "--all-targets",
+        "--tests",
+        "--benches",
+        "--examples",
         "--",
         "-D",
         "warnings",
+        "-A",
+        "clippy::unwrap_used",
+        "-A",
+        "clippy::expect_used",
+        "-A",
+        "clippy::panic",
     ]))?;
 
     step("tests");

@@ -171,7 +171,7 @@ impl CertChain {
         revocations: &RevocationSet,
         leaf_key: Option<&PublicKey>,
     ) -> Result<ValidatedChain, ChainError> {
-        self.check_structure(group)?;
+        self.check_structure_for(group)?;
         for (index, cert) in self.certs.iter().enumerate() {
             if now < cert.not_before() {
                 return Err(ChainError::NotYetValid {
@@ -200,8 +200,14 @@ impl CertChain {
         })
     }
 
+    /// Checks every rule that depends neither on time nor on revocations, for the group the
+    /// root names: what can be known about a chain before deciding when it is used.
+    pub fn check_structure(&self) -> Result<(), ChainError> {
+        self.check_structure_for(self.group())
+    }
+
     /// The rules that do not depend on time or revocations.
-    fn check_structure(&self, group: &PeerName) -> Result<(), ChainError> {
+    fn check_structure_for(&self, group: &PeerName) -> Result<(), ChainError> {
         if self.certs.is_empty() {
             return Err(ChainError::Empty);
         }

@@ -47,23 +47,22 @@ impl MemberCert {
             });
         }
         for (index, cert) in chain.certificates().iter().enumerate() {
-            if let Some(t) = revocations.serial_revoked_at(cert.serial()) {
-                if t <= at {
-                    return Err(ChainError::Revoked {
-                        index,
-                        what: format!("serial {}", hex::encode(cert.serial())),
-                    });
-                }
+            if let Some(t) = revocations.serial_revoked_at(cert.serial())
+                && t <= at
+            {
+                return Err(ChainError::Revoked {
+                    index,
+                    what: format!("serial {}", hex::encode(cert.serial())),
+                });
             }
-            if !cert.is_root() {
-                if let Some(t) = revocations.peer_revoked_at(cert.subject_peer()) {
-                    if t <= at {
-                        return Err(ChainError::Revoked {
-                            index,
-                            what: format!("peer {}", cert.subject_peer()),
-                        });
-                    }
-                }
+            if !cert.is_root()
+                && let Some(t) = revocations.peer_revoked_at(cert.subject_peer())
+                && t <= at
+            {
+                return Err(ChainError::Revoked {
+                    index,
+                    what: format!("peer {}", cert.subject_peer()),
+                });
             }
         }
         Ok(())
@@ -84,10 +83,10 @@ impl MemberIndex {
         group: &PeerName,
         chain: &CertChain,
     ) -> Result<Arc<MemberCert>, ChainError> {
-        if let Some(existing) = self.by_serial.get(chain.leaf().serial()) {
-            if existing.valid.chain() == chain {
-                return Ok(existing.clone());
-            }
+        if let Some(existing) = self.by_serial.get(chain.leaf().serial())
+            && existing.valid.chain() == chain
+        {
+            return Ok(existing.clone());
         }
         // Any instant inside the leaf's window lies inside every parent's window too.
         let valid = chain.validate(

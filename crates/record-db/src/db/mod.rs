@@ -119,10 +119,10 @@ impl<S: Store> Database<S> {
             self.keys.insert(key, t.is_security());
         }
         for r in self.store.by_type(&RecordType::MEMBERSHIP)? {
-            if !r.is_deleted() {
-                if let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload) {
-                    let _ = self.members.insert(&self.group, &chain);
-                }
+            if !r.is_deleted()
+                && let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload)
+            {
+                let _ = self.members.insert(&self.group, &chain);
             }
         }
         for r in self.store.by_type(&RecordType::REVOCATION)? {
