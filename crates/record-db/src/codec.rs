@@ -34,5 +34,10 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes(rest.len()));
     }
+    // postcard accepts over-long varints; the canonical form is the only one we take, so a
+    // record has exactly one encoding.
+    if encode(&record) != bytes {
+        return Err(DecodeError::NonCanonical);
+    }
     Ok(record)
 }

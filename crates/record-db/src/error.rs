@@ -22,6 +22,9 @@ pub enum DecodeError {
     /// Bytes after the record.
     #[error("{0} trailing bytes after the record")]
     TrailingBytes(usize),
+    /// A valid record in a non-canonical encoding (for example an over-long integer).
+    #[error("record is not in canonical encoding")]
+    NonCanonical,
 }
 
 /// Why a record is not accepted. Each rule has its own variant.

@@ -7,6 +7,8 @@ pub mod codec;
 mod db;
 mod error;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod members;
 pub mod merge;
 pub mod reconcile;

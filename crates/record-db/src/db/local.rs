@@ -24,6 +24,26 @@ pub struct LocalSigner<'a> {
 }
 
 impl LocalSigner<'_> {
+    /// Checks the policy for `action` before anything is signed, so the caller gets a clear
+    /// "not authorized" rather than whatever rule the record would break first.
+    fn may(
+        &self,
+        group: &PeerName,
+        action: peergroup_credential_roles::Action<'_>,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let valid = self
+            .chain
+            .validate(
+                group,
+                now,
+                &peergroup_credential_roles::RevocationSet::new(),
+                Some(&self.key.public()),
+            )
+            .map_err(|e| Error::NotAuthorized(format!("own credentials: {e}")))?;
+        peergroup_credential_roles::authorize(&valid, action).map_err(|d| Error::NotAuthorized(d.0))
+    }
+
     fn peer(&self) -> &PeerName {
         self.chain.leaf().subject_peer()
     }
@@ -238,6 +258,11 @@ impl<S: Store> Database<S> {
         props: &GroupProperties,
         now: Timestamp,
     ) -> Result<Change, Error> {
+        signer.may(
+            &self.group,
+            peergroup_credential_roles::Action::SetProperties,
+            now,
+        )?;
         props.check().map_err(Error::InvalidArgument)?;
         if &props.creator != self.creator() {
             return Err(Error::InvalidArgument(

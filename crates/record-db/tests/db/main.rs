@@ -1,0 +1,7 @@
+//! The record database: validation, merge laws, stores, export/import, crash safety.
+
+mod kill9;
+mod merge_laws;
+mod store;
+mod support;
+mod validation;

@@ -1,0 +1,212 @@
+//! The SQLite store against the memory store, local operations, expiry, export and import.
+
+use std::time::Duration;
+
+use peergroup_record_db::store::{MemoryStore, SqliteStore, Store};
+use peergroup_record_db::{ChangeKind, Database, Error, NewRecord, RecordUpdate, ValidationError};
+
+use crate::support::*;
+
+fn exercise<S: Store>(g: &Group, db: &mut Database<S>) {
+    let now = t0().saturating_add(HOUR);
+    let a = db
+        .create(
+            g.bob.signer(),
+            new_record(b"one", now.saturating_add(DAY)),
+            now,
+        )
+        .unwrap();
+    assert_eq!(a.kind, ChangeKind::Added);
+    assert_eq!(a.record.version, 1);
+    let attrs = r#"<attributes><attribute name="Owner" type="string">Bob</attribute><attribute name="Priority" type="int">3</attribute></attributes>"#;
+    let b = db
+        .create(
+            g.carol.signer(),
+            NewRecord {
+                attributes: attrs.into(),
+                ..new_record(b"two", now.saturating_add(DAY))
+            },
+            now,
+        )
+        .unwrap();
+    let u = db
+        .update(
+            g.bob.signer(),
+            &a.record.id,
+            RecordUpdate {
+                payload: Some(b"one!".to_vec()),
+                ..Default::default()
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(u.kind, ChangeKind::Updated);
+    assert_eq!(u.record.version, 2);
+    assert_eq!(u.record.modified_by.as_ref(), Some(g.bob.peer()));
+    // Expiry may only grow.
+    let shrink = RecordUpdate {
+        expires: Some(now.saturating_add(HOUR)),
+        ..Default::default()
+    };
+    assert!(matches!(
+        db.update(g.bob.signer(), &a.record.id, shrink, now),
+        Err(Error::Invalid(ValidationError::ExpiryShrinks { .. }))
+    ));
+    assert_eq!(db.records_of_type(&app_type()).unwrap().len(), 2);
+    let found = db
+        .search(r#"<peersearch><clause attrib="Priority" type="int" compare="greaterorequal">2</clause></peersearch>"#)
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, b.record.id);
+    let by_creator = format!(
+        r#"<peersearch><clause attrib="peercreatorid" type="string">{}</clause></peersearch>"#,
+        g.bob.peer()
+    );
+    assert_eq!(db.search(&by_creator).unwrap().len(), 1);
+    assert!(matches!(db.search("<peersearch/>"), Err(Error::Search(_))));
+    let d = db.delete(g.bob.signer(), &a.record.id, now).unwrap();
+    assert_eq!(d.kind, ChangeKind::Deleted);
+    assert!(db.get(&a.record.id).unwrap().is_none());
+    assert!(db.get_any(&a.record.id).unwrap().unwrap().is_deleted());
+    assert!(matches!(
+        db.delete(g.bob.signer(), &a.record.id, now),
+        Err(Error::NotFound(_))
+    ));
+    // Expiry removes the record and the tombstone.
+    let gone = db.sweep(now.saturating_add(DAY * 2)).unwrap();
+    assert_eq!(gone.len(), 1, "only the live record is reported");
+    assert_eq!(gone[0].kind, ChangeKind::Expired);
+    assert_eq!(db.len(), 0);
+}
+
+#[test]
+fn memory_and_sqlite_behave_alike() {
+    let g = Group::new();
+    exercise(&g, &mut g.replica());
+    exercise(
+        &g,
+        &mut g.replica_on(SqliteStore::open_in_memory().unwrap()),
+    );
+}
+
+#[test]
+fn sqlite_survives_reopen() {
+    let g = Group::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("group.sqlite");
+    let now = t0().saturating_add(HOUR);
+    let (id, digest) = {
+        let mut db = g.replica_on(SqliteStore::open(&path).unwrap());
+        db.publish_membership(g.bob.signer(), &g.bob.chain, now)
+            .unwrap();
+        let r = db
+            .create(
+                g.bob.signer(),
+                new_record(b"kept", now.saturating_add(DAY)),
+                now,
+            )
+            .unwrap()
+            .record;
+        db.set_meta("peer_time_offset", vec![1, 2, 3]).unwrap();
+        (r.id, db.digest())
+    };
+    let db = Database::open(SqliteStore::open(&path).unwrap(), g.root.chain()).unwrap();
+    assert_eq!(db.get(&id).unwrap().unwrap().payload, b"kept");
+    assert_eq!(db.digest(), digest);
+    assert_eq!(db.meta("peer_time_offset").unwrap(), Some(vec![1, 2, 3]));
+    assert!(
+        db.members().of_peer(g.bob.peer()).next().is_some(),
+        "membership not reloaded"
+    );
+}
+
+#[test]
+fn autorefresh_republishes_before_expiry() {
+    let g = Group::new();
+    let mut db = g.replica();
+    let now = t0().saturating_add(HOUR);
+    let r = db
+        .create(
+            g.bob.signer(),
+            NewRecord {
+                autorefresh: true,
+                ..new_record(b"alive", now.saturating_add(Duration::from_secs(300)))
+            },
+            now,
+        )
+        .unwrap()
+        .record;
+    assert!(
+        db.refresh(g.bob.signer(), Duration::from_secs(20), now)
+            .unwrap()
+            .is_empty()
+    );
+    let later = now.saturating_add(Duration::from_secs(290));
+    let refreshed = db
+        .refresh(g.bob.signer(), Duration::from_secs(20), later)
+        .unwrap();
+    assert_eq!(refreshed.len(), 1);
+    assert_eq!(refreshed[0].record.version, 2);
+    assert_eq!(
+        refreshed[0].record.expires,
+        later.saturating_add(Duration::from_secs(300))
+    );
+    assert!(
+        db.sweep(now.saturating_add(Duration::from_secs(301)))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(db.get(&r.id).unwrap().is_some());
+}
+
+#[test]
+fn export_import_round_trip_and_damage() {
+    let g = Group::new();
+    let dir = tempfile::tempdir().unwrap();
+    let now = t0().saturating_add(HOUR);
+    let mut db = g.replica();
+    db.publish_membership(g.bob.signer(), &g.bob.chain, now)
+        .unwrap();
+    for i in 0..20u8 {
+        db.create(
+            g.bob.signer(),
+            new_record(&[i; 100], now.saturating_add(DAY)),
+            now,
+        )
+        .unwrap();
+    }
+    let file = dir.path().join("db.export");
+    assert_eq!(db.export(&file).unwrap(), 21);
+
+    let mut fresh = Database::open(MemoryStore::new(), g.root.chain()).unwrap();
+    let report = fresh.import(&file, now).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(fresh.digest(), db.digest());
+
+    let bytes = std::fs::read(&file).unwrap();
+    for (what, damaged) in [
+        ("flipped byte", {
+            let mut b = bytes.clone();
+            b[200] ^= 1;
+            b
+        }),
+        ("truncated", bytes[..bytes.len() - 40].to_vec()),
+        ("empty", vec![]),
+    ] {
+        let bad = dir.path().join("bad.export");
+        std::fs::write(&bad, damaged).unwrap();
+        let mut target = g.replica();
+        let before = target.digest();
+        let err = target.import(&bad, now).unwrap_err();
+        assert!(matches!(err, Error::BadExport(_)), "{what}: {err}");
+        assert_eq!(target.digest(), before, "{what} changed the database");
+    }
+    // Another group's export.
+    let other = Database::open(MemoryStore::new(), &g.mallory.chain).unwrap();
+    let foreign = dir.path().join("foreign.export");
+    other.export(&foreign).unwrap();
+    assert!(matches!(
+        g.replica().import(&foreign, now),
+        Err(Error::BadExport(_))
+    ));
+}
