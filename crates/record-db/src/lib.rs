@@ -17,6 +17,7 @@ mod record_search;
 pub mod reserved;
 pub mod search;
 pub mod store;
+pub mod sync;
 pub mod validate;
 
 pub use db::{

@@ -2,9 +2,8 @@
 //! group (members, revocations, properties), kept consistent together.
 
 mod apply;
+mod keys;
 mod local;
-
-use std::collections::HashMap;
 
 use peergroup_credential_roles::{CertChain, RevocationSet};
 use peergroup_identity::{PeerName, Timestamp};
@@ -57,8 +56,8 @@ pub struct Database<S: Store> {
     members: MemberIndex,
     revocations: RevocationSet,
     properties: Option<GroupProperties>,
-    /// Item key of every stored record → whether it is a security record.
-    keys: HashMap<u64, bool>,
+    /// Item keys of the stored records, by class, with their symbol encoders.
+    keys: keys::KeyIndex,
 }
 
 impl<S: Store> std::fmt::Debug for Database<S> {
@@ -99,7 +98,7 @@ impl<S: Store> Database<S> {
             members: MemberIndex::default(),
             revocations: RevocationSet::new(),
             properties: None,
-            keys: HashMap::new(),
+            keys: keys::KeyIndex::default(),
         };
         db.load()?;
         Ok(db)
@@ -246,11 +245,12 @@ impl<S: Store> Database<S> {
 
     /// The item keys of stored records, security records or the others.
     pub fn item_keys(&self, security: bool) -> Vec<u64> {
-        self.keys
-            .iter()
-            .filter(|(_, s)| **s == security)
-            .map(|(k, _)| *k)
-            .collect()
+        self.keys.of_class(security)
+    }
+
+    /// A snapshot of one class's item keys for a reconciliation session.
+    pub fn key_snapshot(&self, security: bool) -> crate::reconcile::SetSnapshot {
+        self.keys.snapshot(security)
     }
 
     /// The stored record with item key `key`.
@@ -260,7 +260,7 @@ impl<S: Store> Database<S> {
 
     /// An order-independent digest of the stored records (equal on converged replicas).
     pub fn digest(&self) -> [u8; 32] {
-        let mut keys: Vec<u64> = self.keys.keys().copied().collect();
+        let mut keys: Vec<u64> = self.keys.all().collect();
         keys.sort_unstable();
         let bytes: Vec<u8> = keys.iter().flat_map(|k| k.to_be_bytes()).collect();
         peergroup_identity::sha256(&bytes)

@@ -4,4 +4,5 @@ mod kill9;
 mod merge_laws;
 mod store;
 mod support;
+mod sync;
 mod validation;

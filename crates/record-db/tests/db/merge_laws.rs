@@ -26,7 +26,7 @@ impl Rng {
 
 /// Random signed operations on up to four records: creations, updates and deletes by the
 /// creator or an admin, including conflicting versions with the same number.
-fn operations(g: &Group, seed: u64) -> Vec<Record> {
+pub(crate) fn operations(g: &Group, seed: u64) -> Vec<Record> {
     let mut rng = Rng(seed);
     let mut ops = Vec::new();
     let people = [&g.alice, &g.bob, &g.carol];
@@ -68,7 +68,7 @@ fn replica_of(ops: &[Record]) -> Replica {
     r
 }
 
-fn group() -> &'static Group {
+pub(crate) fn group() -> &'static Group {
     static G: std::sync::OnceLock<Group> = std::sync::OnceLock::new();
     G.get_or_init(Group::new)
 }

@@ -1,0 +1,72 @@
+//! The item keys of the stored records, per synchronisation class, with their coded-symbol
+//! encoders kept up to date so a reconciliation can start without re-encoding the set.
+
+use std::collections::HashMap;
+
+use crate::reconcile::{Encoder, SetSnapshot};
+
+/// Item key → class, plus one incremental encoder per class (security, data).
+#[derive(Debug, Default)]
+pub(crate) struct KeyIndex {
+    class: HashMap<u64, bool>,
+    security: Encoder,
+    data: Encoder,
+}
+
+impl KeyIndex {
+    fn encoder(&mut self, security: bool) -> &mut Encoder {
+        if security {
+            &mut self.security
+        } else {
+            &mut self.data
+        }
+    }
+
+    pub(crate) fn insert(&mut self, key: u64, security: bool) {
+        if self.class.insert(key, security).is_none() {
+            self.encoder(security).insert(key);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &u64) {
+        if let Some(security) = self.class.remove(key) {
+            self.encoder(security).remove(*key);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = KeyIndex::default();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.class.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.class.is_empty()
+    }
+
+    pub(crate) fn all(&self) -> impl Iterator<Item = u64> + '_ {
+        self.class.keys().copied()
+    }
+
+    pub(crate) fn of_class(&self, security: bool) -> Vec<u64> {
+        self.class
+            .iter()
+            .filter(|(_, s)| **s == security)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// An immutable snapshot of one class for a reconciliation session.
+    pub(crate) fn snapshot(&self, security: bool) -> SetSnapshot {
+        let keys = self.of_class(security);
+        let encoder = if security {
+            self.security.clone()
+        } else {
+            self.data.clone()
+        };
+        // The encoder tracks exactly these keys; rebuild only if that ever failed to hold.
+        SetSnapshot::from_parts(keys.clone(), encoder).unwrap_or_else(|_| SetSnapshot::new(keys))
+    }
+}
