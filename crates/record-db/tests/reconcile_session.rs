@@ -1,0 +1,451 @@
+//! The two-party session against a `BTreeSet` model, edge cases, and hostile message sequences.
+
+#![allow(clippy::expect_used, clippy::panic, reason = "test helpers")]
+
+use std::collections::BTreeSet;
+
+use peergroup_record_db::reconcile::measure::{drive, expected_outcome, random_keys};
+use peergroup_record_db::reconcile::{
+    CodedSymbol, Config, Fault, Message, Outcome, PROTOCOL_VERSION, ReconcileError, Session,
+    SetSnapshot, Violation,
+};
+use proptest::prelude::*;
+
+/// Runs an honest pair; returns both sessions.
+fn reconcile(a: &[u64], b: &[u64], config: Config) -> (Session<SetSnapshot>, Session<SetSnapshot>) {
+    let mut initiator = Session::initiator(SetSnapshot::new(a.iter().copied()), config);
+    let mut responder = Session::responder(SetSnapshot::new(b.iter().copied()), config);
+    drive(&mut initiator, &mut responder).expect("honest sessions succeed");
+    (initiator, responder)
+}
+
+fn assert_exact(
+    a: &[u64],
+    b: &[u64],
+    config: Config,
+) -> (Session<SetSnapshot>, Session<SetSnapshot>) {
+    let (i, r) = reconcile(a, b, config);
+    assert_eq!(i.outcome(), Some(&expected_outcome(a, b)));
+    assert_eq!(r.outcome(), Some(&expected_outcome(b, a)));
+    let (si, sr) = (i.stats(), r.stats());
+    assert_eq!(si.bytes_sent, sr.bytes_received);
+    assert_eq!(si.bytes_received, sr.bytes_sent);
+    assert_eq!(si.round_trips(), sr.round_trips());
+    (i, r)
+}
+
+/// Sets with `common` shared keys, `a_only` only in A, `b_only` only in B.
+fn sets(common: usize, a_only: usize, b_only: usize, seed: u64) -> (Vec<u64>, Vec<u64>) {
+    let keys = random_keys(common + a_only + b_only, seed);
+    let (shared, rest) = keys.split_at(common);
+    let (ea, eb) = rest.split_at(a_only);
+    (
+        shared.iter().chain(ea).copied().collect(),
+        shared.iter().chain(eb).copied().collect(),
+    )
+}
+
+fn diff_size() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(0usize), 0usize..4, 0usize..60, 0usize..2000]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Both sides end with exactly the model's differences, for any overlap from identical to
+    /// disjoint sets.
+    #[test]
+    fn outcome_matches_the_model(
+        common in 0usize..2000, a_only in diff_size(), b_only in diff_size(), seed in any::<u64>(),
+        initial in prop_oneof![Just(32usize), 0usize..64],
+    ) {
+        let (a, b) = sets(common, a_only.min(2000), b_only.min(2000), seed);
+        let config = Config { initial_symbols: initial, ..Config::default() };
+        let (i, r) = reconcile(&a, &b, config);
+        let model_a: BTreeSet<u64> = a.iter().copied().collect();
+        let model_b: BTreeSet<u64> = b.iter().copied().collect();
+        let want_i = Outcome {
+            local_only: model_a.difference(&model_b).copied().collect(),
+            remote_only: model_b.difference(&model_a).copied().collect(),
+        };
+        let want_r = Outcome {
+            local_only: want_i.remote_only.clone(),
+            remote_only: want_i.local_only.clone(),
+        };
+        prop_assert_eq!(i.outcome(), Some(&want_i));
+        prop_assert_eq!(r.outcome(), Some(&want_r));
+        prop_assert_eq!(i.stats().bytes_sent, r.stats().bytes_received);
+        prop_assert_eq!(i.stats().round_trips(), r.stats().round_trips());
+    }
+}
+
+#[test]
+fn empty_sets() {
+    let (i, _) = assert_exact(&[], &[], Config::default());
+    assert_eq!(i.stats().round_trips(), 1);
+    let big = random_keys(1000, 1);
+    let (i, _) = assert_exact(&[], &big, Config::default());
+    assert_eq!(i.stats().round_trips(), 1, "StartKeys → Done");
+    let (i, _) = assert_exact(&big, &[], Config::default());
+    assert_eq!(i.stats().round_trips(), 2, "Start → Keys → Done");
+}
+
+#[test]
+fn identical_sets_take_one_round_trip() {
+    let keys = random_keys(5000, 2);
+    let (i, _) = assert_exact(&keys, &keys, Config::default());
+    assert_eq!(i.stats().round_trips(), 1);
+    assert_eq!(i.stats().symbols_sent, 32);
+}
+
+#[test]
+fn disjoint_sets_fall_back_to_key_lists() {
+    let (a, b) = sets(0, 3000, 2000, 3);
+    let (i, _) = assert_exact(&a, &b, Config::default());
+    assert!(i.stats().keys_sent + i.stats().keys_received >= 5000);
+    assert!(i.stats().symbols_sent < 1000);
+}
+
+#[test]
+fn symbol_cap_forces_the_fallback() {
+    let (a, b) = sets(5000, 300, 300, 4);
+    let config = Config {
+        max_total_symbols: 100,
+        ..Config::default()
+    };
+    let (i, _) = assert_exact(&a, &b, config);
+    assert!(i.stats().symbols_sent <= 100);
+}
+
+#[test]
+fn one_sided_differences() {
+    let (a, b) = sets(3000, 0, 700, 5);
+    assert_exact(&a, &b, Config::default());
+    assert_exact(&b, &a, Config::default());
+}
+
+#[test]
+fn handle_bytes_counts_and_rejects_trailing_bytes() {
+    let keys = random_keys(100, 6);
+    let mut initiator =
+        Session::initiator(SetSnapshot::new(keys.iter().copied()), Config::default());
+    let mut responder =
+        Session::responder(SetSnapshot::new(keys.iter().copied()), Config::default());
+    let mut bytes = initiator.poll_transmit().unwrap().encode();
+    bytes.push(0);
+    let err = responder.handle_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, ReconcileError::Malformed(_)));
+    assert_eq!(err.fault(), Fault::Peer);
+    assert_eq!(responder.stats().bytes_received, bytes.len() as u64);
+    assert_eq!(
+        responder.handle_bytes(&bytes[..bytes.len() - 1]),
+        Err(ReconcileError::Closed)
+    );
+    assert!(responder.is_failed());
+}
+
+fn fresh() -> (Session<SetSnapshot>, Session<SetSnapshot>) {
+    let (a, b) = sets(500, 20, 20, 7);
+    (
+        Session::initiator(SetSnapshot::new(a), Config::default()),
+        Session::responder(SetSnapshot::new(b), Config::default()),
+    )
+}
+
+fn violation(result: Result<(), ReconcileError>) -> Violation {
+    match result {
+        Err(ReconcileError::ProtocolViolation(v)) => v,
+        other => panic!("expected a protocol violation, got {other:?}"),
+    }
+}
+
+#[test]
+fn unexpected_messages_are_violations() {
+    let (mut i, mut r) = fresh();
+    assert!(matches!(
+        violation(r.handle_message(Message::SendKeys)),
+        Violation::UnexpectedMessage {
+            got: "SendKeys",
+            ..
+        }
+    ));
+    let _ = i.poll_transmit();
+    let start = Message::Start {
+        version: PROTOCOL_VERSION,
+        set_size: 1,
+        symbols: vec![],
+    };
+    assert!(matches!(
+        violation(i.handle_message(start)),
+        Violation::UnexpectedMessage { got: "Start", .. }
+    ));
+    assert_eq!(
+        i.handle_message(Message::SendKeys),
+        Err(ReconcileError::Closed)
+    );
+}
+
+#[test]
+fn out_of_order_and_absurd_requests_are_refused() {
+    let (mut i, _) = fresh();
+    let _ = i.poll_transmit();
+    assert_eq!(
+        violation(i.handle_message(Message::More { from: 5, count: 10 })),
+        Violation::OutOfOrder {
+            expected: 32,
+            got: 5
+        }
+    );
+    let (mut i, _) = fresh();
+    let _ = i.poll_transmit();
+    assert!(matches!(
+        violation(i.handle_message(Message::More {
+            from: 32,
+            count: 1 << 40
+        })),
+        Violation::SymbolLimit { .. }
+    ));
+    let (mut i, _) = fresh();
+    let _ = i.poll_transmit();
+    assert!(matches!(
+        violation(i.handle_message(Message::More { from: 32, count: 0 })),
+        Violation::SymbolLimit { .. }
+    ));
+}
+
+#[test]
+fn request_count_is_capped() {
+    let (mut i, _) = fresh();
+    let _ = i.poll_transmit();
+    let mut from = 32;
+    for _ in 0..Config::default().max_requests {
+        i.handle_message(Message::More { from, count: 1 }).unwrap();
+        assert!(i.poll_transmit().is_some());
+        from += 1;
+    }
+    assert!(matches!(
+        violation(i.handle_message(Message::More { from, count: 1 })),
+        Violation::TooManyRequests { .. }
+    ));
+    // An honest responder under a tiny request cap falls back to key lists instead.
+    let (a, b) = sets(3000, 200, 200, 12);
+    let config = Config {
+        max_requests: 0,
+        ..Config::default()
+    };
+    let (i, _) = assert_exact(&a, &b, config);
+    assert_eq!(i.stats().symbols_sent, 32);
+}
+
+#[test]
+fn wrong_symbol_batches_are_refused() {
+    let (mut i, mut r) = fresh();
+    let start = i.poll_transmit().unwrap();
+    r.handle_message(start).unwrap();
+    let Some(Message::More { from, count }) = r.poll_transmit() else {
+        // 40 differences in 32 symbols: the responder needs more.
+        panic!("expected More");
+    };
+    let short = Message::Symbols {
+        from,
+        symbols: vec![CodedSymbol::ZERO; count as usize - 1],
+    };
+    assert!(matches!(
+        violation(r.handle_message(short)),
+        Violation::WrongSymbolCount { .. }
+    ));
+}
+
+#[test]
+fn incompatible_version_is_its_own_fault() {
+    let (_, mut r) = fresh();
+    let err = r
+        .handle_message(Message::StartKeys {
+            version: PROTOCOL_VERSION + 1,
+            keys: vec![],
+        })
+        .unwrap_err();
+    assert_eq!(err.fault(), Fault::Incompatible);
+}
+
+#[test]
+fn forged_done_is_checked_against_our_set() {
+    let (a, b) = sets(500, 20, 20, 8);
+    let mut i = Session::initiator(SetSnapshot::new(a.iter().copied()), Config::default());
+    let _ = i.poll_transmit();
+    // Claims the initiator lacks a key it holds.
+    let forged = Message::Done {
+        initiator_lacks: vec![a[0]],
+        responder_lacks: vec![],
+    };
+    assert_eq!(
+        violation(i.handle_message(forged)),
+        Violation::InconsistentResult(a[0])
+    );
+    let mut i = Session::initiator(SetSnapshot::new(a.iter().copied()), Config::default());
+    let _ = i.poll_transmit();
+    let dup = Message::Done {
+        initiator_lacks: vec![b[b.len() - 1]; 2],
+        responder_lacks: vec![],
+    };
+    assert!(matches!(
+        violation(i.handle_message(dup)),
+        Violation::DuplicateKey(_)
+    ));
+}
+
+#[test]
+fn messages_after_the_outcome_are_rejected_but_the_outcome_stays() {
+    let (a, b) = sets(500, 3, 3, 9);
+    let (mut i, _) = assert_exact(&a, &b, Config::default());
+    assert!(i.handle_message(Message::SendKeys).is_err());
+    assert_eq!(i.outcome(), Some(&expected_outcome(&a, &b)));
+    assert!(!i.is_failed());
+}
+
+#[test]
+fn messages_roundtrip_through_postcard() {
+    let (mut i, _) = fresh();
+    let start = i.poll_transmit().unwrap();
+    let bytes = start.encode();
+    assert_eq!(bytes.len(), start.encoded_len());
+    assert_eq!(Message::decode(&bytes), Ok(start));
+    let done = Message::Done {
+        initiator_lacks: vec![1, u64::MAX],
+        responder_lacks: vec![],
+    };
+    // Tag, length, two 8-byte keys, length.
+    assert_eq!(done.encoded_len(), 1 + 1 + 16 + 1);
+}
+
+// ---- Hostile sequences -------------------------------------------------------------------
+
+fn any_symbol() -> impl Strategy<Value = CodedSymbol> + Clone {
+    (any::<i64>(), any::<u64>(), any::<u64>()).prop_map(|(count, key_sum, check_sum)| CodedSymbol {
+        count: count % 3,
+        key_sum,
+        check_sum,
+    })
+}
+
+fn any_key(known: Vec<u64>) -> impl Strategy<Value = u64> + Clone {
+    prop_oneof![any::<u64>(), prop::sample::select(known)]
+}
+
+fn any_message(known: Vec<u64>) -> impl Strategy<Value = Message> {
+    let keys = prop::collection::vec(any_key(known), 0..12);
+    let symbols = prop::collection::vec(any_symbol(), 0..48);
+    prop_oneof![
+        (0u16..3, 0u64..3000, symbols.clone()).prop_map(|(version, set_size, symbols)| {
+            Message::Start {
+                version,
+                set_size,
+                symbols,
+            }
+        }),
+        (0u16..3, keys.clone()).prop_map(|(version, keys)| Message::StartKeys { version, keys }),
+        (0u64..100, prop_oneof![0u64..100, any::<u64>()])
+            .prop_map(|(from, count)| Message::More { from, count }),
+        (0u64..100, symbols).prop_map(|(from, symbols)| Message::Symbols { from, symbols }),
+        Just(Message::SendKeys),
+        keys.clone().prop_map(|keys| Message::Keys { keys }),
+        (keys.clone(), keys).prop_map(|(initiator_lacks, responder_lacks)| Message::Done {
+            initiator_lacks,
+            responder_lacks,
+        }),
+    ]
+}
+
+fn known_keys() -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+    let (a, b) = sets(300, 15, 15, 10);
+    let mut known = a.clone();
+    known.extend(&b);
+    (a, b, known)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary message sequences never panic either role; once a session fails it stays
+    /// failed; an accepted outcome never contradicts our own set; each message produces at
+    /// most one reply.
+    #[test]
+    fn arbitrary_sequences_never_panic(
+        messages in prop::collection::vec(any_message(known_keys().2), 0..12),
+    ) {
+        let (a, b, _) = known_keys();
+        for initiator in [true, false] {
+            let own = if initiator { a.clone() } else { b.clone() };
+            let snapshot = SetSnapshot::new(own.iter().copied());
+            let mut session = if initiator {
+                Session::initiator(snapshot, Config::default())
+            } else {
+                Session::responder(snapshot, Config::default())
+            };
+            let _ = session.poll_transmit();
+            let mut failed = false;
+            for message in messages.clone() {
+                let result = session.handle_message(message);
+                if failed {
+                    prop_assert_eq!(&result, &Err(ReconcileError::Closed));
+                }
+                failed |= session.is_failed();
+                let mut replies = 0;
+                while session.poll_transmit().is_some() {
+                    replies += 1;
+                }
+                prop_assert!(replies <= 1);
+            }
+            if let Some(outcome) = session.outcome() {
+                prop_assert!(outcome.local_only.iter().all(|k| own.contains(k)));
+                prop_assert!(outcome.remote_only.iter().all(|k| !own.contains(k)));
+            }
+        }
+    }
+
+    /// An honest pair with one message replaced or corrupted in flight still terminates:
+    /// either a side reports an error, or both reach an outcome.
+    #[test]
+    fn tampered_conversations_terminate(
+        victim in 0usize..6, replacement in any_message(known_keys().2),
+        corrupt in any::<bool>(), byte in any::<usize>(), bit in 0u8..8,
+    ) {
+        let (a, b, _) = known_keys();
+        let config = Config { initial_symbols: 8, ..Config::default() };
+        let mut initiator = Session::initiator(SetSnapshot::new(a), config);
+        let mut responder = Session::responder(SetSnapshot::new(b), config);
+        let mut sent = 0usize;
+        let mut error = None;
+        'outer: for _ in 0..100 {
+            let mut moved = false;
+            for to_responder in [true, false] {
+                let from = if to_responder { &mut initiator } else { &mut responder };
+                let Some(mut message) = from.poll_transmit() else { continue };
+                if sent == victim {
+                    message = if corrupt {
+                        let mut bytes = message.encode();
+                        let len = bytes.len();
+                        bytes[byte % len] ^= 1 << bit;
+                        Message::decode(&bytes).unwrap_or(Message::SendKeys)
+                    } else {
+                        replacement.clone()
+                    };
+                }
+                sent += 1;
+                moved = true;
+                let to = if to_responder { &mut responder } else { &mut initiator };
+                if let Err(e) = to.handle_message(message) {
+                    error = Some(e);
+                    break 'outer;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        prop_assert!(
+            error.is_some() || (initiator.outcome().is_some() && responder.outcome().is_some()),
+            "stuck: initiator {:?} responder {:?}", initiator.outcome(), responder.outcome()
+        );
+    }
+}
