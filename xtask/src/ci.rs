@@ -2,7 +2,6 @@
 
 use anyhow::{Result, bail};
 
-
 use crate::util::{self, cargo, step};
 
 pub(crate) fn run(quick: bool) -> Result<()> {
@@ -11,7 +10,15 @@ pub(crate) fn run(quick: bool) -> Result<()> {
 
     step("clippy (warnings denied)");
     // Library and binary code: every lint, warnings denied.
-    util::run(cargo().args(["clippy", "--workspace", "--lib", "--bins", "--", "-D", "warnings"]))?;
+    util::run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--lib",
+        "--bins",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     // Tests, benches and examples may unwrap and panic: that is how a test fails.
     util::run(cargo().args([
         "clippy",

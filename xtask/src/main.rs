@@ -2,6 +2,7 @@
 //!
 //! - `ci`: everything CI checks (format, lints, tests, supply chain, interop, fuzz targets).
 //! - `interop`: our certificates and XML checked by tools we did not write (openssl, xmllint).
+//! - `sim`: run a simulation scenario of the mesh.
 //! - `fuzz`: build the fuzz targets, or run one for a while.
 
 #![forbid(unsafe_code)]
@@ -9,6 +10,7 @@
 mod ci;
 mod fuzz;
 mod interop;
+mod sim;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +32,11 @@ enum Command {
     },
     /// Check our certificates with openssl and our XML with xmllint.
     Interop,
+    /// Run a simulation scenario (a name from crates/membership/scenarios, or a path).
+    Sim {
+        /// The scenario.
+        scenario: String,
+    },
     /// Build every fuzz target, or run one with cargo-fuzz.
     Fuzz {
         /// The target to run (omit to only build them all).
@@ -44,6 +51,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci { quick } => ci::run(quick),
         Command::Interop => interop::run(),
+        Command::Sim { scenario } => sim::run(&scenario),
         Command::Fuzz { target, seconds } => fuzz::run(target.as_deref(), seconds),
     }
 }

@@ -61,13 +61,33 @@ pub(crate) fn describe(cmd: &Command) -> String {
 /// Makes sure the system tools the checks use are present, installing them with apt-get
 /// (as root, or with sudo) and cargo where they are missing.
 pub(crate) fn ensure_tools(apt: &[(&str, &str)], cargo_tools: &[(&str, &str)]) -> Result<()> {
-    let missing: Vec<&str> = apt.iter().filter(|(bin, _)| !have(bin)).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = apt
+        .iter()
+        .filter(|(bin, _)| !have(bin))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     if !missing.is_empty() {
         eprintln!("installing {} with apt-get", missing.join(" "));
-        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
-        let mut cmd = if root { Command::new("apt-get") } else { let mut c = Command::new("sudo"); c.arg("apt-get"); c };
-        cmd.args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive");
-        run(&mut cmd).with_context(|| format!("installing {} (install them yourself and retry)", missing.join(" ")))?;
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        cmd.args(["install", "-y", "-qq"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd).with_context(|| {
+            format!(
+                "installing {} (install them yourself and retry)",
+                missing.join(" ")
+            )
+        })?;
     }
     for (bin, krate) in cargo_tools {
         if !have(bin) {

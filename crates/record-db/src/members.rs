@@ -108,6 +108,19 @@ impl MemberIndex {
         Ok(entry)
     }
 
+    /// Copies the entries of `other` that belong to `group` (already validated there).
+    pub fn adopt(&mut self, group: &PeerName, other: &MemberIndex) {
+        for (serial, entry) in &other.by_serial {
+            if entry.valid.group() == group && !self.by_serial.contains_key(serial) {
+                self.by_serial.insert(serial.clone(), entry.clone());
+                self.by_peer
+                    .entry(entry.peer().clone())
+                    .or_default()
+                    .push(serial.clone());
+            }
+        }
+    }
+
     /// The chain whose leaf has `serial`.
     pub fn get(&self, serial: &[u8]) -> Option<&Arc<MemberCert>> {
         self.by_serial.get(serial)

@@ -268,11 +268,11 @@ impl SyncSession {
                 if let Some(message) = session.poll_transmit() {
                     return Ok(Some(SyncMessage::Reconcile { class, message }));
                 }
-                if !state.outcome_seen {
-                    if let Some(outcome) = session.outcome() {
-                        state.outcome_seen = true;
-                        state.to_push = outcome.local_only.iter().copied().collect();
-                    }
+                if !state.outcome_seen
+                    && let Some(outcome) = session.outcome()
+                {
+                    state.outcome_seen = true;
+                    state.to_push = outcome.local_only.iter().copied().collect();
                 }
             }
             if state.outcome_seen && !state.to_push.is_empty() {

@@ -38,6 +38,10 @@ impl KeyIndex {
         *self = KeyIndex::default();
     }
 
+    pub(crate) fn contains(&self, key: u64) -> bool {
+        self.class.contains_key(&key)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.class.len()
     }

@@ -312,7 +312,8 @@ impl<S: Store> Database<S> {
         self.create(signer, new, now)
     }
 
-    fn create_with_id(
+    /// Publishes a new record under a chosen id (bound to the signer, as every id must be).
+    pub fn create_with_id(
         &mut self,
         signer: LocalSigner<'_>,
         id: RecordId,

@@ -185,6 +185,13 @@ impl<S: Store> Database<S> {
         Ok(())
     }
 
+    /// Adds every chain of an index that was already validated for this group (shares the
+    /// validation work when many replicas start from the same member list, as in the
+    /// simulator). Chains of other groups are ignored.
+    pub fn adopt_members(&mut self, index: &MemberIndex) {
+        self.members.adopt(&self.group, index);
+    }
+
     pub(crate) fn context(&self, now: Timestamp) -> Context<'_> {
         Context {
             group: &self.group,
@@ -253,6 +260,11 @@ impl<S: Store> Database<S> {
         self.keys.snapshot(security)
     }
 
+    /// Whether the exact record version with item key `key` is stored (a memory lookup).
+    pub fn contains_key(&self, key: u64) -> bool {
+        self.keys.contains(key)
+    }
+
     /// The stored record with item key `key`.
     pub fn record_by_key(&self, key: u64) -> Result<Option<Record>, Error> {
         Ok(self.store.get_by_key(key)?)
@@ -316,6 +328,11 @@ impl<S: Store> Database<S> {
     /// Number of records held back until their signer's membership arrives.
     pub fn deferred_len(&self) -> Result<usize, Error> {
         Ok(self.store.deferred()?.len())
+    }
+
+    /// Closes the database, returning its store.
+    pub fn into_store(self) -> S {
+        self.store
     }
 
     /// The store (read-only).

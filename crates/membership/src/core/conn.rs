@@ -1,0 +1,438 @@
+//! Connections: the hello/welcome handshake, dispatch of neighbor messages, sync sessions,
+//! and the end of a connection.
+
+use peergroup_identity::Timestamp;
+use peergroup_record_db::store::Store;
+use peergroup_record_db::sync::SyncSession;
+
+use super::{ConnId, Core, Event, Link, NeighborChange, Output, PeerInfo, Phase, Status};
+use crate::message::{MeshMessage, Reason};
+
+impl<S: Store> Core<S> {
+    /// A transport connection is up (we dialed it, or accepted it).
+    pub fn handle_connected(&mut self, conn: ConnId, info: PeerInfo, now: Timestamp) {
+        if self.closed {
+            self.outputs.push_back(Output::Close { conn });
+            return;
+        }
+        if let Some(chain) = &info.chain {
+            // The transport validated it; knowing it lets the peer's records validate at once.
+            let _ = self.db.learn_member(chain);
+        }
+        if info.outbound {
+            self.dialing.remove(&info.addr);
+            if let Some(c) = self.candidates.get_mut(&info.addr) {
+                c.1 = 0;
+            }
+        }
+        let phase = if info.outbound {
+            Phase::AwaitWelcome(now)
+        } else {
+            Phase::AwaitHello
+        };
+        let outbound = info.outbound;
+        // The eager links form a tree; a node already on it joins new links lazily (they would
+        // only close cycles and carry duplicates). A node with no eager link pushes eagerly.
+        let eager = !self
+            .links
+            .values()
+            .any(|l| l.eager && l.phase == Phase::Established);
+        self.links.insert(
+            conn,
+            Link {
+                info,
+                phase,
+                opened: now,
+                node: None,
+                listen: Vec::new(),
+                eager,
+                utility: 0,
+                sync: None,
+                sync_id: 0,
+                sync_progress: now,
+                sync_wanted: false,
+            },
+        );
+        if outbound {
+            let hello = MeshMessage::Hello {
+                node: self.node,
+                listen: self.listen.clone(),
+            };
+            self.send(conn, hello);
+        }
+    }
+
+    /// A message arrived from a connection. Malformed input closes that connection only.
+    pub fn handle_message(&mut self, conn: ConnId, bytes: &[u8], now: Timestamp) {
+        match MeshMessage::decode(bytes) {
+            Ok(message) => self.handle_decoded(conn, message, now),
+            Err(e) => {
+                tracing::warn!(?conn, error = %e, "closing a connection that sent a malformed message");
+                self.drop_link(
+                    conn,
+                    Some(Reason::ProtocolError),
+                    &format!("protocol error: {e}"),
+                    now,
+                );
+            }
+        }
+    }
+
+    /// A decoded message arrived (the simulator skips the encoding).
+    pub fn handle_decoded(&mut self, conn: ConnId, message: MeshMessage, now: Timestamp) {
+        if self.closed {
+            return;
+        }
+        let Some(link) = self.links.get(&conn) else {
+            return;
+        };
+        let phase = link.phase;
+        match (phase, message) {
+            (_, MeshMessage::Disconnect { referrals, reason }) => {
+                self.add_candidates(&referrals);
+                self.drop_link(
+                    conn,
+                    None,
+                    &format!("the neighbor disconnected: {reason:?}"),
+                    now,
+                );
+            }
+            (Phase::AwaitHello, MeshMessage::Hello { node, listen }) => {
+                self.on_hello(conn, node, listen, now)
+            }
+            (
+                Phase::AwaitWelcome(sent),
+                MeshMessage::Welcome {
+                    node,
+                    listen,
+                    peer_time,
+                    referrals,
+                },
+            ) => {
+                self.add_candidates(&referrals);
+                if node == self.node || self.is_neighbor_node(node) {
+                    let reason = if node == self.node {
+                        Reason::SelfConnection
+                    } else {
+                        Reason::AlreadyConnected
+                    };
+                    self.drop_link(conn, Some(reason), "duplicate connection", now);
+                    return;
+                }
+                self.peer_time.sample(sent, now, peer_time);
+                self.establish(conn, node, listen, now);
+            }
+            (Phase::AwaitWelcome(_), MeshMessage::Refuse { reason, referrals }) => {
+                self.add_candidates(&referrals);
+                self.drop_link(conn, None, &format!("refused: {reason:?}"), now);
+            }
+            (Phase::Established, message) => self.on_neighbor_message(conn, message, now),
+            (_, other) => {
+                let why = format!("unexpected {} during the handshake", other.kind());
+                self.drop_link(conn, Some(Reason::ProtocolError), &why, now);
+            }
+        }
+    }
+
+    fn is_neighbor_node(&self, node: crate::message::NodeId) -> bool {
+        self.links
+            .values()
+            .any(|l| l.phase == Phase::Established && l.node == Some(node))
+    }
+
+    fn established_count(&self) -> usize {
+        self.links
+            .values()
+            .filter(|l| l.phase == Phase::Established)
+            .count()
+    }
+
+    fn on_hello(
+        &mut self,
+        conn: ConnId,
+        node: crate::message::NodeId,
+        listen: Vec<std::net::SocketAddr>,
+        now: Timestamp,
+    ) {
+        let refusal = if node == self.node {
+            Some(Reason::SelfConnection)
+        } else if self.is_neighbor_node(node) {
+            Some(Reason::AlreadyConnected)
+        } else if self.established_count() >= self.config.max_neighbors {
+            Some(Reason::Busy)
+        } else {
+            None
+        };
+        self.add_candidates(&listen);
+        if let Some(reason) = refusal {
+            let referrals = self.referrals(Some(conn));
+            self.send(conn, MeshMessage::Refuse { reason, referrals });
+            self.close_link(conn, &format!("refused: {reason:?}"), now);
+            return;
+        }
+        let welcome = MeshMessage::Welcome {
+            node: self.node,
+            listen: self.listen.clone(),
+            peer_time: self.peer_time.to_peer(now),
+            referrals: self.referrals(Some(conn)),
+        };
+        self.send(conn, welcome);
+        self.establish(conn, node, listen, now);
+    }
+
+    fn establish(
+        &mut self,
+        conn: ConnId,
+        node: crate::message::NodeId,
+        listen: Vec<std::net::SocketAddr>,
+        now: Timestamp,
+    ) {
+        let Some(link) = self.links.get_mut(&conn) else {
+            return;
+        };
+        link.phase = Phase::Established;
+        link.node = Some(node);
+        link.listen = listen;
+        let (peer, addr, outbound) = (link.info.peer.clone(), link.info.addr, link.info.outbound);
+        self.events.push_back(Event::Neighbor {
+            conn,
+            peer,
+            addr,
+            change: NeighborChange::Connected,
+        });
+        self.update_connections_flag();
+        // Every new connection syncs; the dialer initiates.
+        if outbound {
+            self.start_sync(conn, now);
+        }
+    }
+
+    fn on_neighbor_message(&mut self, conn: ConnId, message: MeshMessage, now: Timestamp) {
+        match message {
+            MeshMessage::Sync { session, message } => {
+                self.on_sync_message(conn, session, message, now)
+            }
+            MeshMessage::SyncRequest => {
+                if let Some(link) = self.links.get_mut(&conn) {
+                    if link.sync.is_some() {
+                        link.sync_wanted = true;
+                    } else if link.info.outbound {
+                        self.start_sync(conn, now);
+                    }
+                }
+            }
+            MeshMessage::Flood(record) => {
+                self.stats.floods_received += 1;
+                self.inbox.push((conn, record));
+            }
+            MeshMessage::IHave(keys) => self.on_ihave(conn, keys, now),
+            MeshMessage::Graft { keys, eager } => self.on_graft(conn, keys, eager),
+            MeshMessage::Prune => {
+                if let Some(l) = self.links.get_mut(&conn) {
+                    l.eager = false;
+                }
+            }
+            other => {
+                let why = format!("unexpected {} from a neighbor", other.kind());
+                self.drop_link(conn, Some(Reason::ProtocolError), &why, now);
+            }
+        }
+    }
+
+    fn on_sync_message(
+        &mut self,
+        conn: ConnId,
+        session: u32,
+        message: peergroup_record_db::sync::SyncMessage,
+        now: Timestamp,
+    ) {
+        let Some(link) = self.links.get_mut(&conn) else {
+            return;
+        };
+        let current = link.sync.is_some() && link.sync_id == session;
+        if !current {
+            // The dialer only ever answers its own current sync; a stale number is a message of
+            // an abandoned sync. The acceptor follows the dialer to a newer number.
+            if link.info.outbound
+                || session < link.sync_id
+                || (session == link.sync_id && link.sync.is_none())
+            {
+                return;
+            }
+            link.sync = Some(SyncSession::responder());
+            link.sync_id = session;
+        }
+        link.sync_progress = now;
+        let result = match link.sync.as_mut() {
+            Some(s) => s.handle(message, &self.db).map(|()| s.take_received()),
+            None => Ok(Vec::new()),
+        };
+        match result {
+            Ok(records) => self
+                .sync_inbox
+                .extend(records.into_iter().map(|r| (conn, r))),
+            Err(e) => self.abandon_sync(conn, &e.to_string(), now),
+        }
+    }
+
+    /// Gives up the current sync of a link (a lost message stalled it, or it failed); the
+    /// dialer starts a fresh one.
+    pub(crate) fn abandon_sync(&mut self, conn: ConnId, why: &str, now: Timestamp) {
+        let Some(link) = self.links.get_mut(&conn) else {
+            return;
+        };
+        tracing::debug!(?conn, why, "abandoning a sync");
+        link.sync = None;
+        self.stats.syncs_abandoned += 1;
+        if link.info.outbound {
+            self.start_sync(conn, now);
+        }
+    }
+
+    /// Starts (dialer) or asks for (acceptor) a sync on a link.
+    pub(crate) fn start_sync(&mut self, conn: ConnId, now: Timestamp) {
+        let Some(link) = self.links.get_mut(&conn) else {
+            return;
+        };
+        if link.phase != Phase::Established {
+            return;
+        }
+        if link.sync.is_some() {
+            link.sync_wanted = true;
+            return;
+        }
+        if link.info.outbound {
+            link.sync = Some(SyncSession::initiator());
+            link.sync_id = link.sync_id.wrapping_add(1);
+            link.sync_progress = now;
+            self.pump_sync(conn, now);
+        } else {
+            self.send(conn, MeshMessage::SyncRequest);
+        }
+    }
+
+    /// Sends what a link's sync session has to say; finishes it when done.
+    pub(crate) fn pump_sync(&mut self, conn: ConnId, now: Timestamp) {
+        let mut out = Vec::new();
+        let mut failure = None;
+        let mut finished = None;
+        if let Some(link) = self.links.get_mut(&conn) {
+            let id = link.sync_id;
+            if let Some(session) = link.sync.as_mut() {
+                loop {
+                    match session.poll_transmit(&self.db) {
+                        Ok(Some(m)) => out.push(MeshMessage::Sync {
+                            session: id,
+                            message: m,
+                        }),
+                        Ok(None) => break,
+                        Err(e) => {
+                            failure = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                if failure.is_none() && session.is_done() {
+                    let (sent, received) = session.record_counts();
+                    finished = Some((sent, received));
+                    link.sync = None;
+                }
+            }
+        }
+        for m in out {
+            self.send(conn, m);
+        }
+        if let Some(why) = failure {
+            self.abandon_sync(conn, &why, now);
+            return;
+        }
+        if let Some((sent, received)) = finished {
+            self.sync_finished(conn, sent, received, now);
+        }
+    }
+
+    fn sync_finished(&mut self, conn: ConnId, sent: u64, received: u64, now: Timestamp) {
+        self.stats.syncs += 1;
+        self.events.push_back(Event::Synced {
+            conn,
+            received,
+            sent,
+        });
+        if !self.status.synchronized || !self.status.listening {
+            let s = Status {
+                listening: true,
+                synchronized: true,
+                ..self.status
+            };
+            self.set_status(s);
+            // Now that we listen, say where.
+            let _ = self.publish_presence(now);
+        }
+        // What we learned may be news to our other neighbors: let them reconcile with us
+        // (reconciliation costs bytes in proportion to the difference, so this is cheap when
+        // they already have it).
+        let old = self.learned_old.remove(&conn).unwrap_or(0);
+        if received > 0 && old > 0 {
+            let others: Vec<ConnId> = self.links.keys().copied().filter(|c| *c != conn).collect();
+            for other in others {
+                self.start_sync(other, now);
+            }
+        }
+        if self.links.get(&conn).is_some_and(|l| l.sync_wanted) {
+            if let Some(l) = self.links.get_mut(&conn) {
+                l.sync_wanted = false;
+            }
+            self.start_sync(conn, now);
+        }
+    }
+
+    /// A connection ended (closed by either side, or broken).
+    pub fn handle_disconnected(&mut self, conn: ConnId, now: Timestamp) {
+        if let Some(link) = self.links.remove(&conn) {
+            self.after_link_removed(conn, link, "connection closed", now);
+        }
+    }
+
+    /// Sends `Disconnect` (if a reason is given), asks the driver to close, forgets the link.
+    pub(crate) fn drop_link(
+        &mut self,
+        conn: ConnId,
+        reason: Option<Reason>,
+        why: &str,
+        now: Timestamp,
+    ) {
+        if let Some(reason) = reason {
+            let referrals = self.referrals(Some(conn));
+            self.send(conn, MeshMessage::Disconnect { reason, referrals });
+        }
+        self.close_link(conn, why, now);
+    }
+
+    fn close_link(&mut self, conn: ConnId, why: &str, now: Timestamp) {
+        self.outputs.push_back(Output::Close { conn });
+        if let Some(link) = self.links.remove(&conn) {
+            self.after_link_removed(conn, link, why, now);
+        }
+    }
+
+    fn after_link_removed(&mut self, conn: ConnId, link: Link, why: &str, now: Timestamp) {
+        self.learned_old.remove(&conn);
+        if link.info.outbound {
+            self.dialing.remove(&link.info.addr);
+        }
+        for m in self.missing.values_mut() {
+            m.announcers.retain(|c| *c != conn);
+        }
+        if link.phase == Phase::Established {
+            self.events.push_back(Event::Neighbor {
+                conn,
+                peer: link.info.peer,
+                addr: link.info.addr,
+                change: NeighborChange::Disconnected(why.to_owned()),
+            });
+            self.update_connections_flag();
+            // Replace it soon.
+            self.next_maintenance = self.next_maintenance.min(now);
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Flooding with low redundancy: Plumtree-style eager and lazy links.
+//!
+//! Every link starts *eager*: a new record is pushed whole. A node that receives a payload it
+//! already has answers `Prune`, and the sender makes that link *lazy*: from then on it only
+//! announces item keys (`IHave`). The eager links thus thin out to a spanning tree, over which
+//! a record from any sender reaches every node exactly once. When an announced record does not
+//! arrive in time (its tree path broke, or a message was lost) the node asks an announcer for
+//! it with `Graft`, which also makes that link eager again, repairing the tree. Periodic
+//! anti-entropy syncs catch whatever both mechanisms miss.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use peergroup_identity::Timestamp;
+use peergroup_record_db::store::Store;
+use peergroup_record_db::{Change, ChangeKind, Record};
+
+use super::{ConnId, Core, Missing, Phase};
+use crate::message::{MAX_KEYS, MeshMessage};
+
+/// Rounds of payload requests over all announcers before giving a key up to anti-entropy.
+const GRAFT_ROUNDS: u32 = 3;
+
+impl<S: Store> Core<S> {
+    /// Validates and stores every record received since the last flush in one batch (one
+    /// durable commit), passes new ones on, and answers the sync sessions.
+    pub fn flush(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+        let floods = std::mem::take(&mut self.inbox);
+        let synced = std::mem::take(&mut self.sync_inbox);
+        if !floods.is_empty() || !synced.is_empty() {
+            self.apply_received(floods, synced, now)?;
+        }
+        let syncing: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.sync.is_some())
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in syncing {
+            self.pump_sync(conn, now);
+        }
+        Ok(())
+    }
+
+    fn apply_received(
+        &mut self,
+        floods: Vec<(ConnId, Record)>,
+        synced: Vec<(ConnId, Record)>,
+        now: Timestamp,
+    ) -> Result<(), crate::Error> {
+        // Duplicates are found in memory; each tells its eager sender to prune the link.
+        let mut source: HashMap<u64, ConnId> = HashMap::new();
+        let mut batch = Vec::with_capacity(floods.len() + synced.len());
+        let mut prune = BTreeSet::new();
+        for (conn, record) in floods {
+            let key = record.item_key();
+            if self.db.contains_key(key) || source.contains_key(&key) {
+                self.stats.duplicate_floods += 1;
+                if self.links.get(&conn).is_some_and(|l| l.eager) {
+                    prune.insert(conn);
+                }
+                continue;
+            }
+            source.insert(key, conn);
+            batch.push(record);
+        }
+        for conn in prune {
+            self.send(conn, MeshMessage::Prune);
+        }
+        let mut from_sync = HashSet::new();
+        for (conn, record) in synced {
+            let key = record.item_key();
+            if !self.db.contains_key(key) && !source.contains_key(&key) {
+                source.insert(key, conn);
+                from_sync.insert(key);
+                batch.push(record);
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let by_id: HashMap<peergroup_record_db::RecordId, ConnId> = batch
+            .iter()
+            .filter_map(|r| source.get(&r.item_key()).map(|c| (r.id, *c)))
+            .collect();
+        let report = self.db.apply(batch, now)?;
+        for (id, why) in &report.rejected {
+            tracing::warn!(record = %id, reason = %why, "rejected a record");
+        }
+        for record in &report.accepted {
+            let key = record.item_key();
+            if let Some(m) = self.missing.remove(&key)
+                && m.attempts > 0
+            {
+                self.missing_attempts.insert(key);
+            }
+            let from = source.get(&key).copied();
+            if from_sync.contains(&key) {
+                // Sync cascades instead of flooding (see `sync_finished`).
+                self.stats.delivered_by_sync += 1;
+                if now.duration_since(record.last_modified) > super::FLOOD_WINDOW {
+                    if let Some(conn) = from {
+                        *self.learned_old.entry(conn).or_default() += 1;
+                    }
+                }
+                continue;
+            }
+            let pulled = self.missing_attempts.remove(&key);
+            if !pulled {
+                self.pulls_in_a_row = 0;
+            }
+            if let Some(conn) = from {
+                self.stats.delivered_by_flood += 1;
+                if let Some(l) = self.links.get_mut(&conn) {
+                    l.utility = l.utility - l.utility / 32 + 128;
+                }
+            }
+            self.forward(record, from);
+        }
+        // Our newer version beats what the sender has: send it back (MS-PPGRH §3.1.5.2.10).
+        for newer in report.stale {
+            if let Some(conn) = by_id.get(&newer.id).copied() {
+                self.send(conn, MeshMessage::Flood(newer));
+            }
+        }
+        let mut changes = report.changes;
+        changes.extend(report.purged.into_iter().map(|record| Change {
+            kind: ChangeKind::Deleted,
+            record,
+        }));
+        let revocation = changes
+            .iter()
+            .any(|c| c.record.record_type == peergroup_record_db::RecordType::REVOCATION);
+        self.record_changes(changes);
+        if revocation {
+            self.drop_revoked_neighbors(now);
+        }
+        Ok(())
+    }
+
+    /// Closes links to members that are now revoked.
+    pub(crate) fn drop_revoked_neighbors(&mut self, now: Timestamp) {
+        let revoked: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| {
+                self.db
+                    .revocations()
+                    .peer_revoked_at(&l.info.peer)
+                    .is_some()
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in revoked {
+            self.drop_link(
+                conn,
+                Some(super::Reason::Closed),
+                "the member was revoked",
+                now,
+            );
+        }
+    }
+
+    /// Pushes a record to eager neighbors and announces it to lazy ones, except `from`.
+    pub(crate) fn forward(&mut self, record: &Record, from: Option<ConnId>) {
+        let targets: Vec<(ConnId, bool)> = self
+            .links
+            .iter()
+            .filter(|(c, l)| Some(**c) != from && l.phase == Phase::Established)
+            .map(|(c, l)| (*c, l.eager))
+            .collect();
+        let key = record.item_key();
+        for (conn, eager) in targets {
+            if eager {
+                self.send(conn, MeshMessage::Flood(record.clone()));
+            } else {
+                self.send(conn, MeshMessage::IHave(vec![key]));
+            }
+        }
+    }
+
+    /// A record made here: flood it.
+    pub(crate) fn flood_local(&mut self, record: Record, _now: Timestamp) {
+        self.forward(&record, None);
+    }
+
+    pub(crate) fn on_ihave(&mut self, conn: ConnId, keys: Vec<u64>, now: Timestamp) {
+        let pending: HashSet<u64> = self.inbox.iter().map(|(_, r)| r.item_key()).collect();
+        for key in keys {
+            if self.db.contains_key(key) || pending.contains(&key) {
+                continue;
+            }
+            let m = self.missing.entry(key).or_insert_with(|| Missing {
+                announcers: Vec::new(),
+                deadline: now.saturating_add(self.config.graft_timeout),
+                attempts: 0,
+            });
+            if !m.announcers.contains(&conn) {
+                m.announcers.push(conn);
+            }
+        }
+    }
+
+    pub(crate) fn on_graft(&mut self, conn: ConnId, keys: Vec<u64>, eager: bool) {
+        if eager && let Some(l) = self.links.get_mut(&conn) {
+            l.eager = true;
+        }
+        for key in keys {
+            if let Ok(Some(record)) = self.db.record_by_key(key) {
+                self.send(conn, MeshMessage::Flood(record));
+            }
+        }
+    }
+
+    /// Asks announcers for payloads that did not arrive in time, one announcer at a time,
+    /// in turn; after [`GRAFT_ROUNDS`] rounds over all of them the key is left to
+    /// anti-entropy.
+    pub(crate) fn request_missing(&mut self, now: Timestamp) {
+        let mut grafts: BTreeMap<ConnId, Vec<u64>> = BTreeMap::new();
+        let mut give_up = Vec::new();
+        let established: HashSet<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.phase == Phase::Established)
+            .map(|(c, _)| *c)
+            .collect();
+        for (key, m) in self.missing.iter_mut() {
+            if m.deadline > now {
+                continue;
+            }
+            m.announcers.retain(|c| established.contains(c));
+            if m.announcers.is_empty() || m.attempts >= GRAFT_ROUNDS * m.announcers.len() as u32 {
+                give_up.push(*key);
+                continue;
+            }
+            let conn = m.announcers[m.attempts as usize % m.announcers.len()];
+            m.attempts += 1;
+            grafts.entry(conn).or_default().push(*key);
+            m.deadline = now.saturating_add(self.config.graft_timeout);
+        }
+        for key in give_up {
+            // Anti-entropy will bring it.
+            self.missing.remove(&key);
+        }
+        // One lost message does not mean the tree is broken: just pull the payload. Pulling
+        // again before any record has arrived by push (or having no eager link at all) means
+        // the tree no longer reaches us: the link becomes eager again.
+        let detached = !self
+            .links
+            .values()
+            .any(|l| l.eager && l.phase == Phase::Established);
+        for (conn, keys) in grafts {
+            let eager = detached || self.pulls_in_a_row >= 1;
+            self.pulls_in_a_row = if eager { 0 } else { self.pulls_in_a_row + 1 };
+            let Some(l) = self.links.get_mut(&conn) else {
+                continue;
+            };
+            if eager {
+                l.eager = true;
+            }
+            for chunk in keys.chunks(MAX_KEYS) {
+                self.send(
+                    conn,
+                    MeshMessage::Graft {
+                        keys: chunk.to_vec(),
+                        eager,
+                    },
+                );
+            }
+        }
+    }
+}

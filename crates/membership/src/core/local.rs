@@ -1,0 +1,259 @@
+//! What the local member does: its own membership and presence records, and the records the
+//! application creates, updates and deletes — each flooded to the neighbors at once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use peergroup_credential_roles::{CertChain, RevocationTarget};
+use peergroup_identity::Timestamp;
+use peergroup_record_db::reserved::{GroupProperties, property_flags};
+use peergroup_record_db::store::Store;
+use peergroup_record_db::{
+    Change, LocalSigner, NewRecord, Record, RecordId, RecordType, RecordUpdate,
+};
+
+use super::Core;
+use crate::presence::Presence;
+
+impl<S: Store> Core<S> {
+    fn commit(&mut self, change: Change, now: Timestamp) -> Record {
+        let record = change.record.clone();
+        self.flood_local(record.clone(), now);
+        self.record_changes(vec![change]);
+        record
+    }
+
+    /// Publishes the membership record (unless the group makes member data optional) and
+    /// presence.
+    pub(crate) fn publish_own_records(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+        let props = self.db.properties();
+        if props.flags & property_flags::MEMBER_DATA_OPTIONAL == 0 {
+            let signer = LocalSigner {
+                key: &self.me.key,
+                chain: &self.me.chain,
+            };
+            if let Some(change) = self.db.publish_membership(signer, &self.me.chain, now)? {
+                self.commit(change, now);
+            }
+        }
+        self.publish_presence(now)
+    }
+
+    /// Creates or refreshes this node's presence record with the current addresses.
+    pub(crate) fn publish_presence(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+        let props = self.db.properties();
+        if !self.config.publish_presence
+            || props.flags & property_flags::DISABLE_PRESENCE != 0
+            || self.closed
+        {
+            return Ok(());
+        }
+        let presence = Presence {
+            node: self.node,
+            addresses: self.listen.clone(),
+            attributes: self.presence_attributes.clone(),
+        };
+        let lifetime = Duration::from_secs(u64::from(props.presence_lifetime_secs));
+        let expires = now
+            .saturating_add(lifetime)
+            .min(self.me.chain.leaf().not_after());
+        let id = Presence::record_id(self.peer(), self.node);
+        let payload = presence.to_payload();
+        let signer = LocalSigner {
+            key: &self.me.key,
+            chain: &self.me.chain,
+        };
+        let change = match self.db.get(&id)? {
+            Some(existing) if existing.payload == payload => return Ok(()),
+            Some(existing) => self.db.update(
+                signer,
+                &id,
+                RecordUpdate {
+                    payload: Some(payload),
+                    expires: Some(expires.max(existing.expires)),
+                    attributes: None,
+                },
+                now,
+            )?,
+            None => self.db.create_with_id(
+                signer,
+                id,
+                NewRecord {
+                    record_type: RecordType::PRESENCE,
+                    attributes: String::new(),
+                    payload,
+                    expires,
+                    autorefresh: true,
+                },
+                now,
+            )?,
+        };
+        self.commit(change, now);
+        Ok(())
+    }
+
+    /// Sets where this node accepts connections (published in its presence).
+    pub fn set_listen_addrs(
+        &mut self,
+        addrs: Vec<SocketAddr>,
+        now: Timestamp,
+    ) -> Result<(), crate::Error> {
+        if addrs != self.listen {
+            self.listen = addrs;
+            self.publish_presence(now)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the application attributes published in this node's presence.
+    pub fn set_presence_attributes(
+        &mut self,
+        attributes: &str,
+        now: Timestamp,
+    ) -> Result<(), crate::Error> {
+        if attributes.len() > 4096 {
+            return Err(crate::Error::Invalid(
+                "presence attributes over 4096 bytes".into(),
+            ));
+        }
+        self.presence_attributes = attributes.to_owned();
+        self.publish_presence(now)
+    }
+
+    /// Re-publishes autorefresh records about to expire and sweeps expired ones (not while
+    /// offline when the group defers expiration).
+    pub(crate) fn refresh(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+        let props = self.db.properties();
+        let lifetime = Duration::from_secs(u64::from(props.presence_lifetime_secs));
+        let margin = (lifetime / 4).max(Duration::from_secs(20));
+        let signer = LocalSigner {
+            key: &self.me.key,
+            chain: &self.me.chain,
+        };
+        for change in self.db.refresh(signer, margin, now)? {
+            self.commit(change, now);
+        }
+        let defer =
+            props.flags & property_flags::DEFER_EXPIRATION != 0 && !self.status.has_connections;
+        if !defer {
+            let expired = self.db.sweep(now)?;
+            self.record_changes(expired);
+        }
+        self.next_refresh = now.saturating_add(Duration::from_secs(10));
+        Ok(())
+    }
+
+    /// Publishes a record and floods it.
+    pub fn create_record(
+        &mut self,
+        new: NewRecord,
+        now: Timestamp,
+    ) -> Result<Record, crate::Error> {
+        let change = self.db.create(
+            LocalSigner {
+                key: &self.me.key,
+                chain: &self.me.chain,
+            },
+            new,
+            now,
+        )?;
+        Ok(self.commit(change, now))
+    }
+
+    /// Updates a record and floods the new version.
+    pub fn update_record(
+        &mut self,
+        id: &RecordId,
+        update: RecordUpdate,
+        now: Timestamp,
+    ) -> Result<Record, crate::Error> {
+        let change = self.db.update(
+            LocalSigner {
+                key: &self.me.key,
+                chain: &self.me.chain,
+            },
+            id,
+            update,
+            now,
+        )?;
+        Ok(self.commit(change, now))
+    }
+
+    /// Deletes a record and floods the tombstone.
+    pub fn delete_record(&mut self, id: &RecordId, now: Timestamp) -> Result<Record, crate::Error> {
+        let change = self.db.delete(
+            LocalSigner {
+                key: &self.me.key,
+                chain: &self.me.chain,
+            },
+            id,
+            now,
+        )?;
+        Ok(self.commit(change, now))
+    }
+
+    /// Changes the group properties (the creator only).
+    pub fn set_properties(
+        &mut self,
+        props: &GroupProperties,
+        now: Timestamp,
+    ) -> Result<Record, crate::Error> {
+        let change = self.db.set_properties(
+            LocalSigner {
+                key: &self.me.key,
+                chain: &self.me.chain,
+            },
+            props,
+            now,
+        )?;
+        Ok(self.commit(change, now))
+    }
+
+    /// Publishes a membership record for `chain` (an admin storing issued credentials).
+    pub fn publish_credentials(
+        &mut self,
+        chain: &CertChain,
+        now: Timestamp,
+    ) -> Result<Option<Record>, crate::Error> {
+        let signer = LocalSigner {
+            key: &self.me.key,
+            chain: &self.me.chain,
+        };
+        Ok(self
+            .db
+            .publish_membership(signer, chain, now)?
+            .map(|c| self.commit(c, now)))
+    }
+
+    /// Revokes a member or certificate (admins only), and drops connections to it.
+    pub fn revoke(
+        &mut self,
+        target: RevocationTarget,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Record, crate::Error> {
+        let change = self.db.revoke(
+            LocalSigner {
+                key: &self.me.key,
+                chain: &self.me.chain,
+            },
+            target,
+            reason,
+            now,
+        )?;
+        let record = self.commit(change, now);
+        self.drop_revoked_neighbors(now);
+        Ok(record)
+    }
+
+    /// Replaces the local member's certificate chain (renewed credentials).
+    pub fn set_credentials(
+        &mut self,
+        chain: CertChain,
+        now: Timestamp,
+    ) -> Result<(), crate::Error> {
+        self.db.learn_member(&chain)?;
+        self.me.chain = chain;
+        self.publish_own_records(now)
+    }
+}

@@ -1,0 +1,243 @@
+//! Keeping the mesh healthy: candidates, connecting, dropping the least useful neighbor,
+//! shuffling (which heals partitions), anti-entropy, timeouts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use peergroup_identity::Timestamp;
+use peergroup_record_db::Record;
+use peergroup_record_db::store::Store;
+
+use super::{ConnId, Core, Event, Output, Phase, Status};
+use crate::message::Reason;
+use crate::presence::Presence;
+
+/// A link younger than this is not judged on its usefulness yet.
+const GRACE: Duration = Duration::from_secs(60);
+/// Most candidate addresses remembered.
+const MAX_CANDIDATES: usize = 4096;
+
+impl<S: Store> Core<S> {
+    /// Adds addresses that may reach members (from an invitation, referrals, presence, mDNS,
+    /// or given by the user).
+    pub fn add_candidates(&mut self, addrs: &[SocketAddr]) {
+        for a in addrs {
+            if self.listen.contains(a) || self.candidates.len() >= MAX_CANDIDATES {
+                continue;
+            }
+            self.candidates
+                .entry(*a)
+                .or_insert((Timestamp::UNIX_EPOCH, 0));
+        }
+    }
+
+    /// Dials `addr` now (explicit connect), whatever its backoff.
+    pub fn connect_to(&mut self, addr: SocketAddr, now: Timestamp) {
+        self.add_candidates(&[addr]);
+        if let Some(c) = self.candidates.get_mut(&addr) {
+            c.0 = Timestamp::UNIX_EPOCH;
+        }
+        self.dial(addr, now);
+    }
+
+    fn dial(&mut self, addr: SocketAddr, now: Timestamp) {
+        if self.closed || self.dialing.contains_key(&addr) || self.is_connected_to(addr) {
+            return;
+        }
+        self.dialing.insert(addr, now);
+        self.outputs.push_back(Output::Connect { addr });
+    }
+
+    fn is_connected_to(&self, addr: SocketAddr) -> bool {
+        self.links
+            .values()
+            .any(|l| l.info.addr == addr || l.listen.contains(&addr))
+    }
+
+    /// A connection attempt failed.
+    pub fn handle_connect_failed(&mut self, addr: SocketAddr, reason: &str, now: Timestamp) {
+        self.dialing.remove(&addr);
+        if let Some(c) = self.candidates.get_mut(&addr) {
+            c.1 = c.1.saturating_add(1);
+            let backoff = self.config.retry_backoff.saturating_mul(1 << c.1.min(5));
+            c.0 = now.saturating_add(backoff);
+        }
+        self.events.push_back(Event::ConnectFailed {
+            addr,
+            reason: reason.to_owned(),
+        });
+        self.check_alone(now);
+    }
+
+    /// Nobody reachable: a member with a database from before starts listening anyway, so the
+    /// group can come back after everyone went offline.
+    fn check_alone(&mut self, now: Timestamp) {
+        let alone = self.links.is_empty() && self.dialing.is_empty();
+        let all_failed = self
+            .candidates
+            .values()
+            .all(|(next, failures)| *failures > 0 && *next > now);
+        if alone && all_failed && !self.status.listening && !self.db.is_empty() {
+            let s = Status {
+                listening: true,
+                ..self.status
+            };
+            self.set_status(s);
+        }
+    }
+
+    /// Listen addresses of a few neighbors, for a node we refuse or leave.
+    pub(crate) fn referrals(&mut self, except: Option<ConnId>) -> Vec<SocketAddr> {
+        let mut all: Vec<SocketAddr> = self
+            .links
+            .iter()
+            .filter(|(c, l)| Some(**c) != except && l.phase == Phase::Established)
+            .flat_map(|(_, l)| l.listen.iter().copied())
+            .collect();
+        self.rng.shuffle(&mut all);
+        all.truncate(self.config.max_referrals);
+        all
+    }
+
+    /// Learns addresses from presence records.
+    pub(crate) fn learn_addresses(&mut self, record: &Record) {
+        if record.creator == *self.peer() {
+            return;
+        }
+        if let Some(p) = Presence::of(record) {
+            if p.node != self.node {
+                self.add_candidates(&p.addresses);
+            }
+        }
+    }
+
+    /// Mesh maintenance: connect up to the ideal size, drop the least useful neighbor above it,
+    /// and now and then add a random neighbor so the mesh keeps mixing.
+    pub(crate) fn maintain(&mut self, now: Timestamp) {
+        let established = self
+            .links
+            .values()
+            .filter(|l| l.phase == Phase::Established)
+            .count();
+        let pending = self
+            .links
+            .values()
+            .filter(|l| l.phase != Phase::Established)
+            .count()
+            + self.dialing.len();
+        let ideal = self.config.ideal_neighbors;
+        if established + pending < ideal {
+            for _ in 0..ideal - established - pending {
+                if !self.dial_random(now) {
+                    break;
+                }
+            }
+        } else if established > ideal {
+            self.drop_least_useful(now);
+        } else if established == ideal
+            && pending == 0
+            && self.rng.chance(self.config.shuffle_probability)
+        {
+            self.dial_random(now);
+        }
+        for l in self.links.values_mut() {
+            l.utility -= l.utility / 8;
+        }
+        let base = if established == 0 {
+            self.config.lonely_maintenance_interval
+        } else {
+            self.config.maintenance_interval
+        };
+        let jitter = Duration::from_millis(self.rng.below(base.as_millis() as u64 / 4 + 1));
+        self.next_maintenance = now.saturating_add(base + jitter);
+        self.check_alone(now);
+    }
+
+    /// Dials a random candidate that is not connected, not being dialed and not backing off.
+    fn dial_random(&mut self, now: Timestamp) -> bool {
+        let mut ready: Vec<SocketAddr> = self
+            .candidates
+            .iter()
+            .filter(|(a, (next, _))| {
+                *next <= now && !self.dialing.contains_key(a) && !self.is_connected_to(**a)
+            })
+            .map(|(a, _)| *a)
+            .collect();
+        if ready.is_empty() {
+            return false;
+        }
+        ready.sort();
+        let pick = ready[self.rng.below(ready.len() as u64) as usize];
+        self.dial(pick, now);
+        true
+    }
+
+    fn drop_least_useful(&mut self, now: Timestamp) {
+        let victim = self
+            .links
+            .iter()
+            .filter(|(_, l)| {
+                l.phase == Phase::Established
+                    && l.sync.is_none()
+                    && now.duration_since(l.opened) >= GRACE
+            })
+            .min_by_key(|(c, l)| (l.utility, **c))
+            .map(|(c, _)| *c);
+        if let Some(conn) = victim {
+            self.drop_link(
+                conn,
+                Some(Reason::LeastUseful),
+                "least useful neighbor",
+                now,
+            );
+        }
+    }
+
+    /// Anti-entropy: sync with one random neighbor.
+    pub(crate) fn anti_entropy(&mut self, now: Timestamp) {
+        let idle: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.phase == Phase::Established && l.sync.is_none())
+            .map(|(c, _)| *c)
+            .collect();
+        if !idle.is_empty() {
+            let conn = idle[self.rng.below(idle.len() as u64) as usize];
+            self.start_sync(conn, now);
+        }
+        let jitter = Duration::from_millis(
+            self.rng
+                .below(self.config.anti_entropy_interval.as_millis() as u64 / 4 + 1),
+        );
+        self.next_anti_entropy = now.saturating_add(self.config.anti_entropy_interval + jitter);
+    }
+
+    /// Closes handshakes that take too long and abandons stalled syncs.
+    pub(crate) fn expire_handshakes_and_syncs(&mut self, now: Timestamp) {
+        let late: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| {
+                matches!(l.phase, Phase::AwaitHello | Phase::AwaitWelcome(_))
+                    && now.duration_since(l.opened) >= self.config.handshake_timeout
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in late {
+            self.drop_link(conn, None, "handshake timed out", now);
+        }
+        let stalled: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| {
+                l.sync.is_some()
+                    && now.duration_since(l.sync_progress) >= self.config.sync_stall_timeout
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in stalled {
+            // A sync cannot resume after a lost message: start a new one.
+            self.abandon_sync(conn, "sync stalled", now);
+        }
+    }
+}

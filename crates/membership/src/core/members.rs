@@ -1,0 +1,225 @@
+//! The member list: membership records (who belongs) plus presence records (who is online),
+//! and the member events derived from their changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use peergroup_credential_roles::{CertChain, Roles};
+use peergroup_identity::PeerName;
+use peergroup_record_db::reserved::MembershipPayload;
+use peergroup_record_db::store::Store;
+use peergroup_record_db::{Change, ChangeKind, Database, RecordType};
+
+use super::{Core, LocalMember};
+use crate::message::NodeId;
+use crate::presence::Presence;
+
+/// What happened to a member (the Windows PEER_MEMBER_CHANGE_TYPE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Came online (its first presence appeared).
+    Connected,
+    /// Went offline (its last presence went away).
+    Disconnected,
+    /// Its presence or credentials changed.
+    Updated,
+    /// Became a member (its first membership record arrived).
+    Joined,
+    /// Is no longer a member (revoked, or its membership withdrawn).
+    Left,
+}
+
+/// A member as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The member's identity.
+    pub peer: PeerName,
+    /// Its friendly name (from its certificate).
+    pub friendly_name: String,
+    /// Its roles.
+    pub roles: Roles,
+    /// Whether it is online.
+    pub present: bool,
+    /// Its online nodes with their addresses.
+    pub nodes: Vec<(NodeId, Vec<SocketAddr>)>,
+    /// Presence attributes of its most recent node.
+    pub attributes: String,
+    /// Whether it is the local member.
+    pub local: bool,
+    /// Whether it has been revoked.
+    pub revoked: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Entry {
+    friendly_name: String,
+    roles: Roles,
+    members: BTreeSet<peergroup_record_db::RecordId>,
+    presence: BTreeMap<NodeId, Presence>,
+}
+
+/// Members by peer name.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MemberView {
+    entries: BTreeMap<PeerName, Entry>,
+}
+
+impl MemberView {
+    pub(crate) fn rebuild<S: Store>(
+        &mut self,
+        db: &Database<S>,
+        me: &LocalMember,
+    ) -> Result<(), peergroup_record_db::Error> {
+        self.entries.clear();
+        self.note_chain(&me.chain, None);
+        for r in db.records_of_type(&RecordType::MEMBERSHIP)? {
+            if let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload) {
+                self.note_chain(&chain, Some(r.id));
+            }
+        }
+        for r in db.records_of_type(&RecordType::PRESENCE)? {
+            if let Some(p) = Presence::of(&r) {
+                self.entries
+                    .entry(r.creator.clone())
+                    .or_default()
+                    .presence
+                    .insert(p.node, p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a chain; returns whether the member is new.
+    fn note_chain(
+        &mut self,
+        chain: &CertChain,
+        record: Option<peergroup_record_db::RecordId>,
+    ) -> bool {
+        let leaf = chain.leaf();
+        let entry = self.entries.entry(leaf.subject_peer().clone()).or_default();
+        let new = entry.members.is_empty() && entry.friendly_name.is_empty();
+        entry.friendly_name = leaf.subject_friendly_name().to_owned();
+        entry.roles = leaf.roles();
+        if let Some(id) = record {
+            entry.members.insert(id);
+        }
+        new
+    }
+
+    /// Updates the view for a database change; returns the member events it causes.
+    pub(crate) fn on_change<S: Store>(
+        &mut self,
+        change: &Change,
+        db: &Database<S>,
+    ) -> Vec<(PeerName, MemberChange)> {
+        let r = &change.record;
+        let mut out = Vec::new();
+        match r.record_type {
+            RecordType::PRESENCE => {
+                let peer = r.creator.clone();
+                let entry = self.entries.entry(peer.clone()).or_default();
+                let was_present = !entry.presence.is_empty();
+                match (change.kind, Presence::of(r)) {
+                    (ChangeKind::Added | ChangeKind::Updated, Some(p)) => {
+                        let replaced = entry.presence.insert(p.node, p.clone());
+                        if !was_present {
+                            out.push((peer, MemberChange::Connected));
+                        } else if replaced.as_ref() != Some(&p) {
+                            out.push((peer, MemberChange::Updated));
+                        }
+                    }
+                    _ => {
+                        let before = entry.presence.len();
+                        let id = r.id;
+                        entry
+                            .presence
+                            .retain(|node, _| Presence::record_id(&peer, *node) != id);
+                        if before > 0 && entry.presence.is_empty() {
+                            out.push((peer, MemberChange::Disconnected));
+                        }
+                    }
+                }
+            }
+            RecordType::MEMBERSHIP => match change.kind {
+                ChangeKind::Added | ChangeKind::Updated => {
+                    if let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload) {
+                        let peer = chain.leaf().subject_peer().clone();
+                        let new = self.note_chain(&chain, Some(r.id));
+                        out.push((
+                            peer,
+                            if new {
+                                MemberChange::Joined
+                            } else {
+                                MemberChange::Updated
+                            },
+                        ));
+                    }
+                }
+                ChangeKind::Deleted | ChangeKind::Expired => {
+                    let mut gone = Vec::new();
+                    for (peer, e) in self.entries.iter_mut() {
+                        if e.members.remove(&r.id) && e.members.is_empty() {
+                            gone.push(peer.clone());
+                        }
+                    }
+                    out.extend(gone.into_iter().map(|p| (p, MemberChange::Left)));
+                }
+            },
+            RecordType::REVOCATION if change.kind == ChangeKind::Added => {
+                for (peer, _) in db.revocations().peers() {
+                    if self.entries.contains_key(peer) {
+                        out.push((peer.clone(), MemberChange::Left));
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    pub(crate) fn list<S: Store>(
+        &self,
+        db: &Database<S>,
+        me: &PeerName,
+        present_only: bool,
+    ) -> Vec<Member> {
+        let mut out: Vec<Member> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !e.friendly_name.is_empty())
+            .map(|(peer, e)| Member {
+                peer: peer.clone(),
+                friendly_name: e.friendly_name.clone(),
+                roles: e.roles,
+                present: !e.presence.is_empty() || peer == me,
+                nodes: e
+                    .presence
+                    .iter()
+                    .map(|(n, p)| (*n, p.addresses.clone()))
+                    .collect(),
+                attributes: e
+                    .presence
+                    .values()
+                    .last()
+                    .map(|p| p.attributes.clone())
+                    .unwrap_or_default(),
+                local: peer == me,
+                revoked: db.revocations().peer_revoked_at(peer).is_some(),
+            })
+            .filter(|m| !present_only || m.present)
+            .collect();
+        // The local member first, as Windows.
+        out.sort_by(|a, b| {
+            (!a.local, &a.friendly_name, &a.peer).cmp(&(!b.local, &b.friendly_name, &b.peer))
+        });
+        out
+    }
+}
+
+impl<S: Store> Core<S> {
+    /// The members: everyone with a membership record (or known chain) and everyone present;
+    /// the local member first.
+    pub fn members(&self, present_only: bool) -> Vec<Member> {
+        self.members.list(&self.db, self.peer(), present_only)
+    }
+}

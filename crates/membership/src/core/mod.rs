@@ -1,0 +1,512 @@
+//! The sans-IO core of one member's participation in one group.
+//!
+//! Calling contract (quinn-proto style):
+//!
+//! - Inputs: [`Core::handle_connected`] when a transport connection to a member is up (either
+//!   direction), [`Core::handle_message`] for every message a neighbor sent, then
+//!   [`Core::flush`] once a burst of messages has been handed over (received records are
+//!   validated and stored in one batch there), [`Core::handle_disconnected`],
+//!   [`Core::handle_connect_failed`], and [`Core::handle_timeout`] when the instant from
+//!   [`Core::poll_timeout`] has passed. Local operations ([`Core::create_record`] …) are
+//!   inputs too. Every input takes `now`.
+//! - Outputs: drain [`Core::poll_output`] (messages to send, connections to open or close)
+//!   and [`Core::poll_event`] (what the application sees) after every input.
+//!
+//! The core owns the member's [`Database`]. It never reads a clock, opens a socket, spawns a
+//! task or draws from a global random generator: the driver (tokio) or the simulator does.
+
+mod conn;
+mod flood;
+mod local;
+mod maintain;
+mod members;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+
+use peergroup_credential_roles::CertChain;
+use peergroup_identity::{KeyPair, PeerName, Timestamp};
+use peergroup_record_db::store::Store;
+use peergroup_record_db::sync::SyncSession;
+use peergroup_record_db::{Change, Database, LocalSigner, Record};
+
+pub use members::{Member, MemberChange};
+
+use crate::config::MeshConfig;
+use crate::message::{MeshMessage, NodeId, Reason};
+use crate::peer_time::PeerTime;
+use crate::rng::Rng;
+use crate::stats::Stats;
+
+/// A transport connection, numbered by the driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// Who is at the other end of a new connection (established by the authenticated transport).
+#[derive(Clone, Debug)]
+pub struct PeerInfo {
+    /// The member's identity peer name (from its certificate chain).
+    pub peer: PeerName,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Whether we dialed.
+    pub outbound: bool,
+    /// Its certificate chain, when the transport has it (lets its records validate at once).
+    pub chain: Option<CertChain>,
+}
+
+/// What the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send a message on a connection.
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// The message.
+        message: MeshMessage,
+    },
+    /// Open a connection to an address.
+    Connect {
+        /// Where.
+        addr: SocketAddr,
+    },
+    /// Close a connection (after sending what was queued on it).
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// The group's status flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Status {
+    /// Accepting connections (after the first sync, or at once for the creator).
+    pub listening: bool,
+    /// At least one neighbor.
+    pub has_connections: bool,
+    /// Synchronised with at least one neighbor since start (or the creator).
+    pub synchronized: bool,
+}
+
+/// Why a neighbor went away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NeighborChange {
+    /// It became a neighbor.
+    Connected,
+    /// It is no longer one.
+    Disconnected(String),
+}
+
+/// What the application sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A record was added, updated, deleted or expired.
+    Record(Change),
+    /// A member joined, left, came online, went offline or updated its presence.
+    Member {
+        /// Who.
+        peer: PeerName,
+        /// What.
+        change: MemberChange,
+    },
+    /// The status changed.
+    Status(Status),
+    /// A neighbor connection came or went.
+    Neighbor {
+        /// The connection.
+        conn: ConnId,
+        /// The member.
+        peer: PeerName,
+        /// Its address.
+        addr: SocketAddr,
+        /// What happened.
+        change: NeighborChange,
+    },
+    /// A connection attempt failed.
+    ConnectFailed {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// A sync with a neighbor finished.
+    Synced {
+        /// The connection.
+        conn: ConnId,
+        /// Records received.
+        received: u64,
+        /// Records sent.
+        sent: u64,
+    },
+}
+
+/// The local member: identity key and certificate chain.
+pub struct LocalMember {
+    /// The identity key.
+    pub key: KeyPair,
+    /// The member's certificate chain.
+    pub chain: CertChain,
+}
+
+impl std::fmt::Debug for LocalMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalMember")
+            .field("peer", self.chain.leaf().subject_peer())
+            .finish()
+    }
+}
+
+/// Where a link is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Acceptor, waiting for the dialer's hello.
+    AwaitHello,
+    /// Dialer, waiting for the welcome; hello sent at this time.
+    AwaitWelcome(Timestamp),
+    /// A neighbor.
+    Established,
+}
+
+/// One connection and what we know about its peer.
+#[derive(Debug)]
+struct Link {
+    info: PeerInfo,
+    phase: Phase,
+    opened: Timestamp,
+    node: Option<NodeId>,
+    listen: Vec<SocketAddr>,
+    /// Plumtree: push payloads (true) or only announce them (false).
+    eager: bool,
+    /// Windows-style usefulness: decays, grows with every new record it delivers.
+    utility: u32,
+    sync: Option<SyncSession>,
+    /// Number of the current (or last) sync on this link.
+    sync_id: u32,
+    sync_progress: Timestamp,
+    /// Another sync is wanted once the current one ends.
+    sync_wanted: bool,
+}
+
+/// A payload announced but not received.
+#[derive(Debug)]
+struct Missing {
+    announcers: Vec<ConnId>,
+    deadline: Timestamp,
+    attempts: u32,
+}
+
+/// One member's participation in one group.
+pub struct Core<S: Store> {
+    db: Database<S>,
+    me: LocalMember,
+    node: NodeId,
+    config: MeshConfig,
+    listen: Vec<SocketAddr>,
+    links: BTreeMap<ConnId, Link>,
+    /// Addresses we could dial: address → next attempt allowed at, failures so far.
+    candidates: BTreeMap<SocketAddr, (Timestamp, u32)>,
+    /// Addresses we are dialing now.
+    dialing: BTreeMap<SocketAddr, Timestamp>,
+    inbox: Vec<(ConnId, Record)>,
+    sync_inbox: Vec<(ConnId, Record)>,
+    /// Per link, records learned by sync that flooding would not bring (older than
+    /// [`FLOOD_WINDOW`]): a sync that learned any cascades to the other neighbors.
+    learned_old: BTreeMap<ConnId, u64>,
+    missing: BTreeMap<u64, Missing>,
+    /// Keys being delivered right now that had to be pulled (scratch for one flush).
+    missing_attempts: std::collections::BTreeSet<u64>,
+    /// Payloads pulled since the last one that arrived by push.
+    pulls_in_a_row: u32,
+    outputs: VecDeque<Output>,
+    events: VecDeque<Event>,
+    status: Status,
+    peer_time: PeerTime,
+    rng: Rng,
+    next_maintenance: Timestamp,
+    next_anti_entropy: Timestamp,
+    next_refresh: Timestamp,
+    presence_attributes: String,
+    members: members::MemberView,
+    stats: Stats,
+    closed: bool,
+}
+
+impl<S: Store> std::fmt::Debug for Core<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("group", self.db.group())
+            .field("node", &self.node)
+            .field("links", &self.links.len())
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Records modified more recently than this are assumed to be still travelling by flooding;
+/// learning them by sync does not make a node cascade syncs to its other neighbors.
+pub const FLOOD_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The metadata key the peer-time offset is kept under.
+pub const PEER_TIME_META: &str = "peer_time_offset_ms";
+
+impl<S: Store> Core<S> {
+    /// Starts participating: `db` is the group's database, `me` the local member, `node` a
+    /// fresh random node id, `seed` the random seed for mesh decisions.
+    pub fn new(
+        mut db: Database<S>,
+        me: LocalMember,
+        node: NodeId,
+        config: MeshConfig,
+        seed: u64,
+        now: Timestamp,
+    ) -> Result<Self, crate::Error> {
+        config.check().map_err(crate::Error::Config)?;
+        db.learn_member(&me.chain)?;
+        let is_creator = me.chain.leaf().subject_peer() == db.creator();
+        let peer_time = if is_creator {
+            PeerTime::reference()
+        } else {
+            match db
+                .meta(PEER_TIME_META)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            {
+                Some(b) => PeerTime::from_offset(i64::from_be_bytes(b)),
+                None => PeerTime::default(),
+            }
+        };
+        let mut core = Core {
+            members: members::MemberView::default(),
+            db,
+            me,
+            node,
+            config,
+            listen: Vec::new(),
+            links: BTreeMap::new(),
+            candidates: BTreeMap::new(),
+            dialing: BTreeMap::new(),
+            inbox: Vec::new(),
+            sync_inbox: Vec::new(),
+            learned_old: BTreeMap::new(),
+            missing: BTreeMap::new(),
+            missing_attempts: std::collections::BTreeSet::new(),
+            pulls_in_a_row: 0,
+            outputs: VecDeque::new(),
+            events: VecDeque::new(),
+            status: Status::default(),
+            peer_time,
+            rng: Rng::new(seed),
+            next_maintenance: now,
+            next_anti_entropy: now,
+            next_refresh: now,
+            presence_attributes: String::new(),
+            stats: Stats::default(),
+            closed: false,
+        };
+        core.members.rebuild(&core.db, &core.me)?;
+        if is_creator {
+            core.set_status(Status {
+                listening: true,
+                has_connections: false,
+                synchronized: true,
+            });
+        }
+        core.publish_own_records(now)?;
+        Ok(core)
+    }
+
+    /// The group peer name.
+    pub fn group(&self) -> &PeerName {
+        self.db.group()
+    }
+
+    /// This participation's node id.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// The local member's peer name.
+    pub fn peer(&self) -> &PeerName {
+        self.me.chain.leaf().subject_peer()
+    }
+
+    /// The database (read-only).
+    pub fn db(&self) -> &Database<S> {
+        &self.db
+    }
+
+    /// The status flags.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Flooding and sync counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The peer-time clock.
+    pub fn peer_time(&self) -> PeerTime {
+        self.peer_time
+    }
+
+    /// Starts listening at once: for a member that knows it has a usable database from before
+    /// (Windows let such a member listen when nobody else could be reached).
+    pub fn start_listening(&mut self) {
+        let s = Status {
+            listening: true,
+            ..self.status
+        };
+        self.set_status(s);
+    }
+
+    /// Where this node accepts connections, as published in presence.
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.listen
+    }
+
+    /// Established neighbors: connection, peer, address.
+    pub fn neighbors(&self) -> Vec<(ConnId, PeerName, SocketAddr)> {
+        self.links
+            .iter()
+            .filter(|(_, l)| l.phase == Phase::Established)
+            .map(|(c, l)| (*c, l.info.peer.clone(), l.info.addr))
+            .collect()
+    }
+
+    /// The next output for the driver.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn send(&mut self, conn: ConnId, message: MeshMessage) {
+        self.stats.count_sent(&message);
+        self.outputs.push_back(Output::Send { conn, message });
+    }
+
+    fn set_status(&mut self, status: Status) {
+        if status != self.status {
+            self.status = status;
+            self.events.push_back(Event::Status(status));
+        }
+    }
+
+    fn update_connections_flag(&mut self) {
+        let has = self.links.values().any(|l| l.phase == Phase::Established);
+        let s = Status {
+            has_connections: has,
+            ..self.status
+        };
+        self.set_status(s);
+    }
+
+    /// Reports database changes to the application and keeps the member list current.
+    fn record_changes(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            for (peer, mc) in self.members.on_change(&change, &self.db) {
+                self.events.push_back(Event::Member { peer, change: mc });
+            }
+            self.learn_addresses(&change.record);
+            self.events.push_back(Event::Record(change));
+        }
+    }
+
+    /// The earliest instant [`Core::handle_timeout`] should be called.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.closed {
+            return None;
+        }
+        let mut t = self
+            .next_maintenance
+            .min(self.next_anti_entropy)
+            .min(self.next_refresh);
+        if let Some(m) = self.missing.values().map(|m| m.deadline).min() {
+            t = t.min(m);
+        }
+        for l in self.links.values() {
+            match l.phase {
+                Phase::AwaitHello | Phase::AwaitWelcome(_) => {
+                    t = t.min(l.opened.saturating_add(self.config.handshake_timeout));
+                }
+                _ => {}
+            }
+            if l.sync.is_some() {
+                t = t.min(
+                    l.sync_progress
+                        .saturating_add(self.config.sync_stall_timeout),
+                );
+            }
+        }
+        Some(t)
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+        if self.closed {
+            return Ok(());
+        }
+        self.expire_handshakes_and_syncs(now);
+        self.request_missing(now);
+        if now >= self.next_refresh {
+            self.refresh(now)?;
+        }
+        if now >= self.next_anti_entropy {
+            self.anti_entropy(now);
+        }
+        if now >= self.next_maintenance {
+            self.maintain(now);
+        }
+        Ok(())
+    }
+
+    /// Leaves the group: deletes our presence, says goodbye to every neighbor, persists the
+    /// peer-time offset. The driver closes the connections after sending.
+    pub fn close(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+        if self.closed {
+            return Ok(());
+        }
+        let presence = crate::presence::Presence::record_id(self.peer(), self.node);
+        if self.db.get(&presence)?.is_some() {
+            let signer = LocalSigner {
+                key: &self.me.key,
+                chain: &self.me.chain,
+            };
+            let change = self.db.delete(signer, &presence, now)?;
+            self.flood_local(change.record.clone(), now);
+            self.record_changes(vec![change]);
+        }
+        self.persist_peer_time()?;
+        let conns: Vec<ConnId> = self.links.keys().copied().collect();
+        for conn in conns {
+            self.send(
+                conn,
+                MeshMessage::Disconnect {
+                    reason: Reason::Leaving,
+                    referrals: Vec::new(),
+                },
+            );
+            self.outputs.push_back(Output::Close { conn });
+        }
+        self.links.clear();
+        self.closed = true;
+        self.set_status(Status::default());
+        Ok(())
+    }
+
+    /// Ends this participation abruptly (as a crash would) and returns the database.
+    pub fn into_database(self) -> Database<S> {
+        self.db
+    }
+
+    fn persist_peer_time(&mut self) -> Result<(), crate::Error> {
+        self.db.set_meta(
+            PEER_TIME_META,
+            self.peer_time.offset_ms().to_be_bytes().to_vec(),
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+//! What neighbors say to each other: one version byte, then a postcard [`MeshMessage`].
+
+use std::net::SocketAddr;
+
+use peergroup_identity::Timestamp;
+use peergroup_record_db::Record;
+use peergroup_record_db::sync::SyncMessage;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const MESH_PROTOCOL_VERSION: u8 = 1;
+/// Most addresses in one message (referrals, listen addresses).
+pub const MAX_ADDRESSES: usize = 32;
+/// Most keys in one `IHave` or `Graft`.
+pub const MAX_KEYS: usize = 4096;
+
+/// A node's id for one participation in a group (new on every start, as Windows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub u64);
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Why a connection is refused or ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reason {
+    /// The node has its maximum of neighbors; try the referrals.
+    Busy,
+    /// The two nodes are already neighbors.
+    AlreadyConnected,
+    /// The node is leaving the group.
+    Leaving,
+    /// Mesh maintenance dropped the least useful neighbor.
+    LeastUseful,
+    /// The application closed the group.
+    Closed,
+    /// The other side broke the protocol.
+    ProtocolError,
+    /// A node connected to itself.
+    SelfConnection,
+}
+
+/// A message between two neighbors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MeshMessage {
+    /// Dialer → acceptor, first message.
+    Hello {
+        /// The dialer's node id.
+        node: NodeId,
+        /// Where the dialer accepts connections (empty if it does not listen yet).
+        listen: Vec<SocketAddr>,
+    },
+    /// Acceptor → dialer: accepted as a neighbor.
+    Welcome {
+        /// The acceptor's node id.
+        node: NodeId,
+        /// Where the acceptor listens.
+        listen: Vec<SocketAddr>,
+        /// The acceptor's peer time when it sent this (for the dialer's peer-time estimate).
+        peer_time: Timestamp,
+        /// Other nodes the dialer may try.
+        referrals: Vec<SocketAddr>,
+    },
+    /// Acceptor → dialer: not accepted; the connection closes.
+    Refuse {
+        /// Why.
+        reason: Reason,
+        /// Other nodes to try.
+        referrals: Vec<SocketAddr>,
+    },
+    /// Either side, before closing.
+    Disconnect {
+        /// Why.
+        reason: Reason,
+        /// Other nodes to try.
+        referrals: Vec<SocketAddr>,
+    },
+    /// Database synchronisation (the dialer of a link is always the sync initiator). Each
+    /// sync on a link has a number, so messages of an abandoned sync are recognised and
+    /// ignored.
+    Sync {
+        /// The sync's number on this link.
+        session: u32,
+        /// The message.
+        message: SyncMessage,
+    },
+    /// Acceptor → dialer: please start a sync when none is running.
+    SyncRequest,
+    /// A new or changed record (eager push).
+    Flood(Record),
+    /// Item keys of records the sender has (lazy push).
+    IHave(Vec<u64>),
+    /// Please send these records; with `eager`, also push records to me from now on (I lost
+    /// my place in the tree).
+    Graft {
+        /// Item keys of the records wanted.
+        keys: Vec<u64>,
+        /// Whether the link should become eager.
+        eager: bool,
+    },
+    /// Stop pushing records eagerly to me (you sent a duplicate); announce them instead.
+    Prune,
+}
+
+/// A message that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// Empty input.
+    #[error("empty message")]
+    Empty,
+    /// A protocol version this build does not speak.
+    #[error("unsupported mesh protocol version {0}")]
+    Version(u8),
+    /// Not a message.
+    #[error("malformed mesh message: {0}")]
+    Malformed(String),
+    /// A list over its limit.
+    #[error("{what} lists {count} entries; at most {max} are allowed")]
+    TooMany {
+        /// Which list.
+        what: &'static str,
+        /// How many.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl MeshMessage {
+    /// Encodes with the version byte in front.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_extend(self, vec![MESH_PROTOCOL_VERSION])
+            .unwrap_or_else(|_| vec![MESH_PROTOCOL_VERSION])
+    }
+
+    /// Decodes and checks the limits.
+    pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {
+        let (&v, body) = bytes.split_first().ok_or(MessageError::Empty)?;
+        if v != MESH_PROTOCOL_VERSION {
+            return Err(MessageError::Version(v));
+        }
+        let (msg, rest): (MeshMessage, &[u8]) =
+            postcard::take_from_bytes(body).map_err(|e| MessageError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(MessageError::Malformed(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
+        }
+        msg.check()?;
+        Ok(msg)
+    }
+
+    fn check(&self) -> Result<(), MessageError> {
+        let too_many = |what, count: usize, max| {
+            if count > max {
+                Err(MessageError::TooMany { what, count, max })
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            MeshMessage::Hello { listen, .. } => {
+                too_many("listen addresses", listen.len(), MAX_ADDRESSES)
+            }
+            MeshMessage::Welcome {
+                listen, referrals, ..
+            } => {
+                too_many("listen addresses", listen.len(), MAX_ADDRESSES)?;
+                too_many("referrals", referrals.len(), MAX_ADDRESSES)
+            }
+            MeshMessage::Refuse { referrals, .. } | MeshMessage::Disconnect { referrals, .. } => {
+                too_many("referrals", referrals.len(), MAX_ADDRESSES)
+            }
+            MeshMessage::IHave(keys) | MeshMessage::Graft { keys, .. } => {
+                too_many("keys", keys.len(), MAX_KEYS)
+            }
+            MeshMessage::Sync { .. }
+            | MeshMessage::SyncRequest
+            | MeshMessage::Flood(_)
+            | MeshMessage::Prune => Ok(()),
+        }
+    }
+
+    /// A short name for logs and statistics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MeshMessage::Hello { .. } => "hello",
+            MeshMessage::Welcome { .. } => "welcome",
+            MeshMessage::Refuse { .. } => "refuse",
+            MeshMessage::Disconnect { .. } => "disconnect",
+            MeshMessage::Sync { .. } => "sync",
+            MeshMessage::SyncRequest => "sync-request",
+            MeshMessage::Flood(_) => "flood",
+            MeshMessage::IHave(_) => "ihave",
+            MeshMessage::Graft { .. } => "graft",
+            MeshMessage::Prune => "prune",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_limits() {
+        let m = MeshMessage::Hello {
+            node: NodeId(7),
+            listen: vec!["127.0.0.1:3587".parse().unwrap()],
+        };
+        assert_eq!(MeshMessage::decode(&m.encode()).unwrap(), m);
+        let big = MeshMessage::IHave(vec![1; MAX_KEYS + 1]);
+        assert!(matches!(
+            MeshMessage::decode(&big.encode()),
+            Err(MessageError::TooMany { .. })
+        ));
+        let mut bytes = m.encode();
+        bytes[0] = 9;
+        assert_eq!(MeshMessage::decode(&bytes), Err(MessageError::Version(9)));
+        assert!(MeshMessage::decode(&[]).is_err());
+        let mut trailing = m.encode();
+        trailing.push(0);
+        assert!(MeshMessage::decode(&trailing).is_err());
+    }
+}

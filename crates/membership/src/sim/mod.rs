@@ -1,0 +1,469 @@
+//! A deterministic simulator: many members in one process, each a real [`Core`] over a
+//! memory store with real signed records, connected by a simulated network with latency,
+//! jitter, loss, partitions and churn, on a virtual clock.
+//!
+//! Every random choice comes from the scenario's seed, so a run can be repeated exactly.
+//! To keep runs of a thousand nodes fast, the simulated group disables presence and
+//! membership records (every node starts knowing every member's chain, validated once and
+//! shared, and every member's address, as presence would have told it): what is measured is
+//! the mesh, flooding and synchronisation of application records.
+
+mod network;
+mod report;
+mod scenario;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use peergroup_credential_roles::{CertChain, GroupRoot, MemberRequest, Role, Roles};
+use peergroup_identity::{Classifier, KeyPair, PeerName, Timestamp};
+use peergroup_record_db::members::MemberIndex;
+use peergroup_record_db::reserved::{GroupProperties, property_flags};
+use peergroup_record_db::store::MemoryStore;
+use peergroup_record_db::{Database, LocalSigner, NewRecord, RecordType};
+
+pub use report::Report;
+pub use scenario::{Churn, Partition, Scenario};
+
+use crate::MeshConfig;
+use crate::core::{Core, Event, LocalMember};
+use crate::message::NodeId;
+use crate::rng::Rng;
+use crate::stats::Stats;
+use network::Network;
+
+/// The simulation's epoch (virtual time zero).
+fn epoch() -> Timestamp {
+    Timestamp::from_secs(1_800_000_000)
+}
+
+fn address(i: usize) -> SocketAddr {
+    let n = i as u32 + 1;
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8),
+        3587,
+    ))
+}
+
+/// One simulated member.
+struct Node {
+    key_seed: u64,
+    chain: CertChain,
+    core: Option<Core<MemoryStore>>,
+    /// The database of a crashed node, kept for its restart.
+    crashed_db: Option<Database<MemoryStore>>,
+    incarnation: u32,
+    next_timer: Option<Timestamp>,
+}
+
+/// A published record being tracked.
+struct Tracked {
+    published: Timestamp,
+    delivered: HashMap<usize, Timestamp>,
+    hops: HashMap<usize, u32>,
+}
+
+/// A simulation run.
+pub struct Simulation {
+    scenario: Scenario,
+    rng: Rng,
+    nodes: Vec<Node>,
+    net: Network,
+    root: CertChain,
+    members: MemberIndex,
+    properties: peergroup_record_db::Record,
+    record_type: RecordType,
+    tracked: BTreeMap<u64, Tracked>,
+    retired_stats: Vec<Stats>,
+    /// Neighbor losses by reason.
+    drops: BTreeMap<String, u64>,
+    now: Timestamp,
+}
+
+impl Simulation {
+    /// Sets up the group, its members and the network.
+    pub fn new(scenario: Scenario) -> Result<Self, crate::Error> {
+        let mut rng = Rng::new(scenario.seed);
+        let t0 = epoch();
+        let not_after = t0.saturating_add(Duration::from_secs(3650 * 86_400));
+        let creator_key = KeyPair::from_test_seed(scenario.seed.wrapping_mul(1_000_003));
+        let creator_peer = PeerName::new(&creator_key.public(), classifier("node0")?);
+        let root = GroupRoot::with_key(
+            KeyPair::from_test_seed(scenario.seed ^ 0x5eed),
+            "Simulated group",
+            classifier("sim")?,
+            &creator_peer,
+            t0,
+        )
+        .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+        let request = |key: &KeyPair, name: &str, role| -> Result<MemberRequest, crate::Error> {
+            Ok(MemberRequest {
+                subject_key: key.public(),
+                subject_peer: PeerName::new(&key.public(), classifier(name)?),
+                subject_friendly_name: name.to_owned(),
+                roles: Roles::one(role),
+                classifiers: vec![],
+                not_before: t0,
+                not_after,
+            })
+        };
+        let creator_chain = root
+            .issue(&request(&creator_key, "node0", Role::Admin)?)
+            .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+        let mut members = MemberIndex::default();
+        let mut nodes = Vec::with_capacity(scenario.nodes);
+        for i in 0..scenario.nodes {
+            let seed = scenario.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
+            let key = KeyPair::from_test_seed(seed);
+            let chain = if i == 0 {
+                creator_chain.clone()
+            } else {
+                creator_chain
+                    .issue(
+                        &creator_key,
+                        &request(&key, &format!("node{i}"), Role::Member)?,
+                    )
+                    .map_err(|e| crate::Error::Invalid(e.to_string()))?
+            };
+            members
+                .insert(root.group(), &chain)
+                .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+            nodes.push(Node {
+                key_seed: seed,
+                chain,
+                core: None,
+                crashed_db: None,
+                incarnation: 0,
+                next_timer: None,
+            });
+        }
+        // The creator's properties: no membership records, no presence (see the module docs).
+        let mut props = GroupProperties::new("Simulated group", creator_peer);
+        props.flags = property_flags::MEMBER_DATA_OPTIONAL | property_flags::DISABLE_PRESENCE;
+        let mut scratch = Database::open(MemoryStore::new(), root.chain())?;
+        scratch.adopt_members(&members);
+        let properties = scratch
+            .set_properties(
+                LocalSigner {
+                    key: &creator_key,
+                    chain: &creator_chain,
+                },
+                &props,
+                t0,
+            )?
+            .record;
+        let peers = nodes
+            .iter()
+            .map(|n| n.chain.leaf().subject_peer().clone())
+            .collect();
+        let net = Network::new(&scenario, rng.next_u64(), peers);
+        let mut sim = Simulation {
+            record_type: "51a7e5e1-0000-4000-8000-000000000001"
+                .parse()
+                .map_err(|_| crate::Error::Invalid("record type".into()))?,
+            scenario,
+            rng,
+            nodes,
+            net,
+            root: root.chain().clone(),
+            members,
+            properties,
+            tracked: BTreeMap::new(),
+            retired_stats: Vec::new(),
+            drops: BTreeMap::new(),
+            now: t0,
+        };
+        for i in 0..sim.nodes.len() {
+            sim.start_node(i, Database::open(MemoryStore::new(), &sim.root)?)?;
+        }
+        Ok(sim)
+    }
+
+    fn start_node(&mut self, i: usize, mut db: Database<MemoryStore>) -> Result<(), crate::Error> {
+        db.adopt_members(&self.members);
+        db.apply(vec![self.properties.clone()], self.now)?;
+        let node = &mut self.nodes[i];
+        node.incarnation += 1;
+        let me = LocalMember {
+            key: KeyPair::from_test_seed(node.key_seed),
+            chain: node.chain.clone(),
+        };
+        let config = MeshConfig {
+            publish_presence: false,
+            ..MeshConfig::default()
+        };
+        let node_id = NodeId(self.rng.next_u64());
+        let mut core = Core::new(db, me, node_id, config, self.rng.next_u64(), self.now)?;
+        core.set_listen_addrs(vec![address(i)], self.now)?;
+        // As if presence had told it every member's address, and it had a database before.
+        let all: Vec<SocketAddr> = (0..self.nodes.len())
+            .filter(|j| *j != i)
+            .map(address)
+            .collect();
+        core.add_candidates(&all);
+        core.start_listening();
+        self.nodes[i].core = Some(core);
+        self.nodes[i].next_timer = None;
+        self.pump(i);
+        Ok(())
+    }
+
+    /// Runs the scenario to the end and reports.
+    pub fn run(mut self) -> Result<Report, crate::Error> {
+        let end = epoch().saturating_add(Duration::from_millis(self.scenario.end_ms()));
+        self.schedule_script();
+        while let Some((at, ev)) = self.net.pop() {
+            if at > end {
+                break;
+            }
+            self.now = at;
+            self.handle(ev)?;
+        }
+        self.now = end;
+        Ok(report::build(&self))
+    }
+
+    fn schedule_script(&mut self) {
+        let s = self.scenario.clone();
+        let ms = |v: u64| epoch().saturating_add(Duration::from_millis(v));
+        for k in 0..s.records {
+            self.net.schedule(
+                ms(s.warmup_secs * 1000 + k as u64 * s.publish_every_ms),
+                network::Ev::Publish,
+            );
+        }
+        if let Some(p) = &s.partition {
+            self.net
+                .schedule(ms(p.start_secs * 1000), network::Ev::PartitionStart);
+            self.net
+                .schedule(ms(p.end_secs * 1000), network::Ev::PartitionEnd);
+        }
+        if let Some(c) = &s.churn {
+            let count = ((s.nodes as f64) * c.fraction) as usize;
+            let span = s
+                .publishing_ends_ms()
+                .saturating_sub(s.warmup_secs * 1000)
+                .max(1);
+            for _ in 0..count {
+                let node = 1 + self.rng.below(s.nodes as u64 - 1) as usize;
+                let at = s.warmup_secs * 1000 + self.rng.below(span);
+                self.net.schedule(ms(at), network::Ev::Crash(node));
+                self.net
+                    .schedule(ms(at + c.downtime_secs * 1000), network::Ev::Restart(node));
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: network::Ev) -> Result<(), crate::Error> {
+        use network::Ev;
+        match ev {
+            Ev::Publish => self.publish()?,
+            Ev::Crash(i) => self.crash(i),
+            Ev::Restart(i) => {
+                if let Some(db) = self.nodes[i].crashed_db.take() {
+                    self.start_node(i, db)?;
+                }
+            }
+            Ev::PartitionStart => {
+                let cut = ((self.nodes.len() as f64)
+                    * self.scenario.partition.as_ref().map_or(0.5, |p| p.fraction))
+                    as usize;
+                for (a, b) in self.net.partition(cut) {
+                    self.net.disconnect_later(a, b, self.now);
+                }
+            }
+            Ev::PartitionEnd => self.net.heal(),
+            Ev::Timer { node, incarnation } => {
+                let n = &mut self.nodes[node];
+                if n.incarnation == incarnation && n.next_timer == Some(self.now) {
+                    n.next_timer = None;
+                    if let Some(core) = n.core.as_mut() {
+                        core.handle_timeout(self.now)?;
+                    }
+                    self.pump(node);
+                }
+            }
+            Ev::Connected {
+                node,
+                incarnation,
+                conn,
+                info,
+            } => {
+                if self.nodes[node].incarnation == incarnation {
+                    if let Some(core) = self.nodes[node].core.as_mut() {
+                        core.handle_connected(conn, info, self.now);
+                    }
+                    self.pump(node);
+                }
+            }
+            Ev::ConnectFailed {
+                node,
+                incarnation,
+                addr,
+            } => {
+                if self.nodes[node].incarnation == incarnation {
+                    if let Some(core) = self.nodes[node].core.as_mut() {
+                        core.handle_connect_failed(addr, "unreachable", self.now);
+                    }
+                    self.pump(node);
+                }
+            }
+            Ev::Disconnected {
+                node,
+                incarnation,
+                conn,
+            } => {
+                if self.nodes[node].incarnation == incarnation {
+                    if let Some(core) = self.nodes[node].core.as_mut() {
+                        core.handle_disconnected(conn, self.now);
+                    }
+                    self.pump(node);
+                }
+            }
+            Ev::Deliver {
+                node,
+                incarnation,
+                conn,
+                from,
+                message,
+            } => {
+                if self.nodes[node].incarnation != incarnation {
+                    return Ok(());
+                }
+                let flood_key = match &message {
+                    crate::message::MeshMessage::Flood(r) => Some(r.item_key()),
+                    _ => None,
+                };
+                let had = flood_key.map(|k| {
+                    self.nodes[node]
+                        .core
+                        .as_ref()
+                        .is_some_and(|c| c.db().contains_key(k))
+                });
+                if let Some(core) = self.nodes[node].core.as_mut() {
+                    core.handle_decoded(conn, message, self.now);
+                    core.flush(self.now)?;
+                }
+                if let (Some(k), Some(false)) = (flood_key, had) {
+                    let now_has = self.nodes[node]
+                        .core
+                        .as_ref()
+                        .is_some_and(|c| c.db().contains_key(k));
+                    if now_has {
+                        if let Some(t) = self.tracked.get_mut(&k) {
+                            let h = t.hops.get(&from).copied().unwrap_or(0) + 1;
+                            t.hops.entry(node).or_insert(h);
+                        }
+                    }
+                }
+                self.pump(node);
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self) -> Result<(), crate::Error> {
+        let alive: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].core.is_some())
+            .collect();
+        if alive.is_empty() {
+            return Ok(());
+        }
+        let i = alive[self.rng.below(alive.len() as u64) as usize];
+        let mut payload = vec![0u8; self.scenario.payload_bytes.max(8)];
+        payload[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        let new = NewRecord {
+            record_type: self.record_type,
+            attributes: String::new(),
+            payload,
+            expires: epoch().saturating_add(Duration::from_secs(30 * 86_400)),
+            autorefresh: false,
+        };
+        let now = self.now;
+        let Some(core) = self.nodes[i].core.as_mut() else {
+            return Ok(());
+        };
+        let record = core.create_record(new, now)?;
+        let mut t = Tracked {
+            published: now,
+            delivered: HashMap::new(),
+            hops: HashMap::new(),
+        };
+        t.delivered.insert(i, now);
+        t.hops.insert(i, 0);
+        self.tracked.insert(record.item_key(), t);
+        self.pump(i);
+        Ok(())
+    }
+
+    fn crash(&mut self, i: usize) {
+        let Some(core) = self.nodes[i].core.take() else {
+            return;
+        };
+        self.retired_stats.push(core.stats().clone());
+        self.nodes[i].crashed_db = Some(core.into_database());
+        self.nodes[i].incarnation += 1;
+        self.nodes[i].next_timer = None;
+        self.net.crash(i, self.now);
+    }
+
+    /// Drains a node's outputs into the network, its events into the tracking, and
+    /// schedules its next timer.
+    fn pump(&mut self, i: usize) {
+        let now = self.now;
+        let incarnation = self.nodes[i].incarnation;
+        let Some(core) = self.nodes[i].core.as_mut() else {
+            return;
+        };
+        let mut outputs = Vec::new();
+        while let Some(o) = core.poll_output() {
+            outputs.push(o);
+        }
+        let mut delivered = Vec::new();
+        while let Some(e) = core.poll_event() {
+            match e {
+                Event::Record(change) => delivered.push(change.record.item_key()),
+                Event::Neighbor {
+                    change: crate::core::NeighborChange::Disconnected(why),
+                    ..
+                } => {
+                    let why = why.split(':').next().unwrap_or_default().to_owned();
+                    *self.drops.entry(why).or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+        let timer = core.poll_timeout();
+        let nodes = &self.nodes;
+        let listening = |j: usize| nodes[j].core.as_ref().is_some_and(|c| c.status().listening);
+        let incarnation_of = |j: usize| nodes[j].incarnation;
+        for o in outputs {
+            self.net
+                .output(i, incarnation, o, now, &listening, &incarnation_of);
+        }
+        for k in delivered {
+            if let Some(t) = self.tracked.get_mut(&k) {
+                t.delivered.entry(i).or_insert(now);
+            }
+        }
+        if let Some(t) = timer {
+            let t = t.max(now);
+            let n = &mut self.nodes[i];
+            if n.next_timer.is_none_or(|cur| t < cur) {
+                n.next_timer = Some(t);
+                self.net.schedule(
+                    t,
+                    network::Ev::Timer {
+                        node: i,
+                        incarnation,
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn classifier(s: &str) -> Result<Classifier, crate::Error> {
+    Classifier::new(s).map_err(|e| crate::Error::Invalid(e.to_string()))
+}

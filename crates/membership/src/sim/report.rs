@@ -1,0 +1,162 @@
+//! What a simulation run measured.
+
+use std::fmt;
+
+use super::Simulation;
+
+/// The figures of one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// The scenario's name.
+    pub name: String,
+    /// Nodes.
+    pub nodes: usize,
+    /// Records published.
+    pub records: usize,
+    /// Median time from publishing a record to the last live node having it (ms).
+    pub convergence_p50_ms: u64,
+    /// 99th percentile of the same (ms).
+    pub convergence_p99_ms: u64,
+    /// The slowest record (ms).
+    pub convergence_max_ms: u64,
+    /// Redundant payload copies per delivery by flooding: (payloads received − first
+    /// deliveries by flood) / first deliveries by flood.
+    pub rmr: f64,
+    /// Mean over records of the largest hop count at which a node first got it by flooding.
+    pub last_delivery_hops_mean: f64,
+    /// The largest such hop count.
+    pub last_delivery_hops_max: u32,
+    /// (record, live node) pairs where the node never got the record.
+    pub missed_deliveries: u64,
+    /// Records delivered by synchronisation rather than flooding.
+    pub delivered_by_sync: u64,
+    /// Records delivered by flooding.
+    pub delivered_by_flood: u64,
+    /// All messages sent.
+    pub messages: u64,
+    /// Announcements (IHave) and payload requests (Graft) sent.
+    pub ihave_and_graft: u64,
+    /// Neighbor connections lost, by reason.
+    pub neighbor_losses: Vec<(String, u64)>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "scenario:            {}", self.name)?;
+        writeln!(f, "nodes, records:      {}, {}", self.nodes, self.records)?;
+        writeln!(
+            f,
+            "convergence time:    p50 {} ms, p99 {} ms, max {} ms",
+            self.convergence_p50_ms, self.convergence_p99_ms, self.convergence_max_ms
+        )?;
+        writeln!(
+            f,
+            "RMR:                 {:.3} redundant payload copies per delivery",
+            self.rmr
+        )?;
+        writeln!(
+            f,
+            "last-delivery hops:  mean {:.1}, max {}",
+            self.last_delivery_hops_mean, self.last_delivery_hops_max
+        )?;
+        writeln!(f, "missed deliveries:   {}", self.missed_deliveries)?;
+        writeln!(
+            f,
+            "delivered by:        flooding {}, sync {}",
+            self.delivered_by_flood, self.delivered_by_sync
+        )?;
+        writeln!(
+            f,
+            "messages:            {} ({} ihave/graft)",
+            self.messages, self.ihave_and_graft
+        )?;
+        let losses: Vec<String> = self
+            .neighbor_losses
+            .iter()
+            .map(|(w, n)| format!("{w}: {n}"))
+            .collect();
+        write!(
+            f,
+            "neighbor losses:     {}",
+            if losses.is_empty() {
+                "none".to_owned()
+            } else {
+                losses.join(", ")
+            }
+        )
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub(super) fn build(sim: &Simulation) -> Report {
+    let alive: Vec<usize> = (0..sim.nodes.len())
+        .filter(|i| sim.nodes[*i].core.is_some())
+        .collect();
+    let mut convergence = Vec::new();
+    let mut missed = 0u64;
+    let mut hops_max_sum = 0u64;
+    let mut hops_max = 0u32;
+    for (key, t) in &sim.tracked {
+        let mut last = 0u64;
+        for i in &alive {
+            let has = sim.nodes[*i]
+                .core
+                .as_ref()
+                .is_some_and(|c| c.db().contains_key(*key));
+            match (has, t.delivered.get(i)) {
+                (true, Some(at)) => {
+                    last = last.max(at.as_millis().saturating_sub(t.published.as_millis()))
+                }
+                (true, None) => {}
+                (false, _) => missed += 1,
+            }
+        }
+        convergence.push(last);
+        let h = t.hops.values().copied().max().unwrap_or(0);
+        hops_max_sum += u64::from(h);
+        hops_max = hops_max.max(h);
+    }
+    convergence.sort_unstable();
+    let mut stats = sim.retired_stats.clone();
+    stats.extend(
+        sim.nodes
+            .iter()
+            .filter_map(|n| n.core.as_ref().map(|c| c.stats().clone())),
+    );
+    let received: u64 = stats.iter().map(|s| s.floods_received).sum();
+    let by_flood: u64 = stats.iter().map(|s| s.delivered_by_flood).sum();
+    let by_sync: u64 = stats.iter().map(|s| s.delivered_by_sync).sum();
+    let rmr = if by_flood == 0 {
+        0.0
+    } else {
+        received.saturating_sub(by_flood) as f64 / by_flood as f64
+    };
+    Report {
+        name: sim.scenario.name.clone(),
+        nodes: sim.nodes.len(),
+        records: sim.tracked.len(),
+        convergence_p50_ms: percentile(&convergence, 0.5),
+        convergence_p99_ms: percentile(&convergence, 0.99),
+        convergence_max_ms: convergence.last().copied().unwrap_or(0),
+        rmr,
+        last_delivery_hops_mean: if sim.tracked.is_empty() {
+            0.0
+        } else {
+            hops_max_sum as f64 / sim.tracked.len() as f64
+        },
+        last_delivery_hops_max: hops_max,
+        missed_deliveries: missed,
+        delivered_by_sync: by_sync,
+        delivered_by_flood: by_flood,
+        messages: stats.iter().map(|s| s.messages_sent).sum(),
+        ihave_and_graft: stats.iter().map(|s| s.ihave_sent + s.grafts_sent).sum(),
+        neighbor_losses: sim.drops.iter().map(|(w, n)| (w.clone(), *n)).collect(),
+    }
+}

@@ -1,0 +1,163 @@
+//! Simulation scenarios, read from TOML files.
+//!
+//! ```toml
+//! name = "1,000 nodes, random senders"
+//! seed = 1
+//! nodes = 1000
+//! records = 100            # records published by random live nodes
+//! warmup_secs = 60         # mesh forms before the first record
+//! publish_every_ms = 200   # one record every …
+//! settle_secs = 120        # time after the last record before the final check
+//! latency_ms = 40          # one-way delay
+//! jitter_ms = 20           # plus uniform 0..jitter
+//! loss = 0.0               # chance that any message is lost
+//!
+//! [partition]              # optional: cut the network in two for a while
+//! start_secs = 80
+//! end_secs = 200
+//! fraction = 0.5
+//!
+//! [churn]                  # optional: nodes crash (kill -9) and restart
+//! fraction = 0.2           # of the nodes, each once, spread over the run
+//! downtime_secs = 30
+//! ```
+
+use serde::Deserialize;
+
+/// A network cut between the first `fraction` of the nodes and the rest.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    /// When the cut starts (seconds from the start).
+    pub start_secs: u64,
+    /// When it heals.
+    pub end_secs: u64,
+    /// Share of nodes on the first side.
+    pub fraction: f64,
+}
+
+/// Nodes crashing and restarting.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    /// Share of the nodes that crash (each once), at random times during the publishing phase.
+    pub fraction: f64,
+    /// How long a crashed node stays down.
+    pub downtime_secs: u64,
+}
+
+/// One simulation run.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A title.
+    pub name: String,
+    /// The random seed: the same seed gives the same run.
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// Number of members (the creator among them).
+    pub nodes: usize,
+    /// Records to publish.
+    pub records: usize,
+    /// Payload bytes per record.
+    #[serde(default = "hundred")]
+    pub payload_bytes: usize,
+    /// Time for the mesh to form before publishing.
+    #[serde(default = "sixty")]
+    pub warmup_secs: u64,
+    /// Interval between records.
+    #[serde(default = "two_hundred")]
+    pub publish_every_ms: u64,
+    /// Time after the last record (and after a partition heals) before the final check.
+    #[serde(default = "sixty")]
+    pub settle_secs: u64,
+    /// One-way latency.
+    #[serde(default = "forty")]
+    pub latency_ms: u64,
+    /// Extra random delay.
+    #[serde(default)]
+    pub jitter_ms: u64,
+    /// Message loss probability.
+    #[serde(default)]
+    pub loss: f64,
+    /// An optional partition.
+    #[serde(default)]
+    pub partition: Option<Partition>,
+    /// Optional churn.
+    #[serde(default)]
+    pub churn: Option<Churn>,
+}
+
+fn one() -> u64 {
+    1
+}
+fn hundred() -> usize {
+    100
+}
+fn sixty() -> u64 {
+    60
+}
+fn two_hundred() -> u64 {
+    200
+}
+fn forty() -> u64 {
+    40
+}
+
+impl Scenario {
+    /// Parses and checks a scenario.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        s.check()?;
+        Ok(s)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.nodes < 2 || self.nodes > 20_000 {
+            return Err("nodes must be between 2 and 20000".into());
+        }
+        if !(0.0..1.0).contains(&self.loss) {
+            return Err("loss must be in [0, 1)".into());
+        }
+        if let Some(p) = &self.partition {
+            if p.end_secs <= p.start_secs || !(0.0..=1.0).contains(&p.fraction) {
+                return Err("partition needs start < end and a fraction in [0, 1]".into());
+            }
+        }
+        if let Some(c) = &self.churn {
+            if !(0.0..=1.0).contains(&c.fraction) {
+                return Err("churn fraction must be in [0, 1]".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// When the last record is published (ms from the start).
+    pub fn publishing_ends_ms(&self) -> u64 {
+        self.warmup_secs * 1000 + self.records as u64 * self.publish_every_ms
+    }
+
+    /// When the run ends (ms from the start).
+    pub fn end_ms(&self) -> u64 {
+        let heal = self.partition.as_ref().map_or(0, |p| p.end_secs * 1000);
+        let churn = self
+            .churn
+            .as_ref()
+            .map_or(0, |c| self.publishing_ends_ms() + c.downtime_secs * 1000);
+        self.publishing_ends_ms().max(heal).max(churn) + self.settle_secs * 1000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_checks() {
+        let s = Scenario::parse("name = \"x\"\nnodes = 10\nrecords = 5\n[partition]\nstart_secs = 1\nend_secs = 2\nfraction = 0.5\n").unwrap();
+        assert_eq!(s.nodes, 10);
+        assert!(s.partition.is_some());
+        assert!(Scenario::parse("name = \"x\"\nnodes = 1\nrecords = 5").is_err());
+        assert!(Scenario::parse("name = \"x\"\nnodes = 5\nrecords = 5\nbogus = 1").is_err());
+    }
+}

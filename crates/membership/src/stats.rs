@@ -1,0 +1,48 @@
+//! Counters of what a node sent and received, for the simulator's redundancy figures.
+
+use crate::message::MeshMessage;
+
+/// Message and delivery counters of one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Record payloads pushed (flood messages sent).
+    pub floods_sent: u64,
+    /// Record payloads received.
+    pub floods_received: u64,
+    /// Received payloads this node already had (redundant copies).
+    pub duplicate_floods: u64,
+    /// Records first learned from a flood (deliveries by flooding).
+    pub delivered_by_flood: u64,
+    /// Records first learned by synchronisation.
+    pub delivered_by_sync: u64,
+    /// Announcements sent.
+    pub ihave_sent: u64,
+    /// Keys announced.
+    pub ihave_keys_sent: u64,
+    /// Payload requests sent.
+    pub grafts_sent: u64,
+    /// Prunes sent.
+    pub prunes_sent: u64,
+    /// Syncs completed.
+    pub syncs: u64,
+    /// Syncs abandoned (stalled by a lost message, or failed).
+    pub syncs_abandoned: u64,
+    /// Every message sent.
+    pub messages_sent: u64,
+}
+
+impl Stats {
+    pub(crate) fn count_sent(&mut self, m: &MeshMessage) {
+        self.messages_sent += 1;
+        match m {
+            MeshMessage::Flood(_) => self.floods_sent += 1,
+            MeshMessage::IHave(keys) => {
+                self.ihave_sent += 1;
+                self.ihave_keys_sent += keys.len() as u64;
+            }
+            MeshMessage::Graft { .. } => self.grafts_sent += 1,
+            MeshMessage::Prune => self.prunes_sent += 1,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The simulator: small scenarios run in the test suite (the big ones are `cargo xtask sim`).
+
+use peergroup_membership::sim::{Scenario, Simulation};
+
+fn run(toml: &str) -> peergroup_membership::sim::Report {
+    Simulation::new(Scenario::parse(toml).unwrap())
+        .unwrap()
+        .run()
+        .unwrap()
+}
+
+const SMALL: &str = include_str!("../scenarios/small.toml");
+
+#[test]
+fn small_scenario_delivers_everything() {
+    let r = run(SMALL);
+    assert_eq!(r.records, 40);
+    assert_eq!(r.missed_deliveries, 0, "{r}");
+    assert!(r.delivered_by_flood > 0);
+    assert!(r.convergence_max_ms < 60_000, "{r}");
+}
+
+#[test]
+fn same_seed_same_run() {
+    let a = run(SMALL);
+    let b = run(SMALL);
+    assert_eq!(a, b, "the simulator is not deterministic");
+    let c = run(&SMALL.replace("seed = 7", "seed = 8"));
+    assert_ne!(a.messages, c.messages, "the seed changes nothing");
+}
+
+#[test]
+fn a_partition_heals_by_itself() {
+    let r = run(r#"name = "partition"
+seed = 11
+nodes = 40
+records = 30
+warmup_secs = 40
+publish_every_ms = 2000
+settle_secs = 120
+latency_ms = 20
+[partition]
+start_secs = 50
+end_secs = 90
+fraction = 0.5
+"#);
+    assert_eq!(r.missed_deliveries, 0, "{r}");
+}
+
+#[test]
+fn churned_nodes_catch_up() {
+    let r = run(r#"name = "churn"
+seed = 12
+nodes = 40
+records = 30
+warmup_secs = 40
+publish_every_ms = 1000
+settle_secs = 90
+latency_ms = 20
+[churn]
+fraction = 0.25
+downtime_secs = 15
+"#);
+    assert_eq!(r.missed_deliveries, 0, "{r}");
+    assert!(
+        r.delivered_by_sync > 0,
+        "restarted nodes should catch up by sync: {r}"
+    );
+}
