@@ -1,0 +1,304 @@
+//! An authenticated connection: handles for the application, and the task that owns the
+//! socket.
+//!
+//! The task reads and writes concurrently (a peer that writes while we write never
+//! deadlocks us). Outgoing data waits in a bounded queue; incoming data is delivered through
+//! a bounded queue, and while that queue is full the socket is not read at all, so a slow
+//! consumer slows its peer through TCP flow control instead of making us buffer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use peergroup_credential_roles::{Roles, ValidatedChain};
+use peergroup_identity::PeerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::TransportConfig;
+use crate::error::{CloseReason, TransportError};
+use crate::frame::{data_frame_len, truncate_reason};
+use crate::trust::GroupTrust;
+
+mod task;
+
+use task::Task;
+
+/// The authenticated member at the other end of a connection.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// The member's identity peer name (its chain's leaf subject).
+    pub peer: PeerName,
+    /// The group both ends are members of.
+    pub group: PeerName,
+    /// The remote address.
+    pub addr: SocketAddr,
+    /// Our address on this connection.
+    pub local_addr: SocketAddr,
+    /// The member's chain, as validated during the handshake.
+    pub chain: ValidatedChain,
+}
+
+impl PeerInfo {
+    /// The member's roles.
+    pub fn roles(&self) -> Roles {
+        self.chain.roles()
+    }
+}
+
+/// State shared by the handles and the task.
+struct Shared {
+    info: PeerInfo,
+    /// Handles → task: close, with this reason.
+    close_request: watch::Sender<Option<CloseReason>>,
+    /// Task → handles: closed, with this reason.
+    state: watch::Sender<Option<CloseReason>>,
+    max_frame: usize,
+}
+
+impl Shared {
+    fn request_close(&self, reason: CloseReason) {
+        self.close_request.send_if_modified(|slot| {
+            if slot.is_none() {
+                *slot = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn close_reason(&self) -> Option<CloseReason> {
+        self.state.borrow().clone()
+    }
+
+    fn closed_error(&self) -> TransportError {
+        TransportError::Closed(
+            self.close_reason()
+                .unwrap_or_else(|| CloseReason::Io("the connection task ended".into())),
+        )
+    }
+
+    async fn closed(&self) -> CloseReason {
+        let mut rx = self.state.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(reason) => reason
+                .clone()
+                .unwrap_or_else(|| CloseReason::Io("closed".into())),
+            Err(_) => CloseReason::Io("the connection task ended".into()),
+        }
+    }
+
+    fn check_len(&self, data: &Bytes) -> Result<(), TransportError> {
+        if data_frame_len(data.len()) > self.max_frame {
+            return Err(TransportError::TooLarge {
+                len: data.len(),
+                max: max_data_len(self.max_frame),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The largest data that fits in one frame of at most `max_frame` bytes.
+pub fn max_data_len(max_frame: usize) -> usize {
+    let mut n = max_frame.saturating_sub(2);
+    while n > 0 && data_frame_len(n) > max_frame {
+        n -= 1;
+    }
+    n
+}
+
+/// Closes the connection when the last handle goes.
+struct HandleGuard(Arc<Shared>);
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        self.0.request_close(CloseReason::Dropped);
+    }
+}
+
+/// An authenticated connection to a member. Dropping it (and every half made by
+/// [`Connection::split`]) closes it.
+pub struct Connection {
+    sender: ConnectionSender,
+    receiver: ConnectionReceiver,
+}
+
+/// The sending half of a [`Connection`]; clone it to send from several tasks.
+#[derive(Clone)]
+pub struct ConnectionSender {
+    out: mpsc::Sender<Bytes>,
+    shared: Arc<Shared>,
+    _guard: Arc<HandleGuard>,
+}
+
+/// The receiving half of a [`Connection`].
+pub struct ConnectionReceiver {
+    incoming: mpsc::Receiver<Bytes>,
+    shared: Arc<Shared>,
+    _guard: Arc<HandleGuard>,
+}
+
+impl Connection {
+    /// The authenticated peer.
+    pub fn peer(&self) -> &PeerInfo {
+        &self.sender.shared.info
+    }
+
+    /// Queues `data` as one frame, waiting while the outgoing queue is full.
+    pub async fn send(&self, data: Bytes) -> Result<(), TransportError> {
+        self.sender.send(data).await
+    }
+
+    /// Queues `data` as one frame, or fails at once with [`TransportError::QueueFull`].
+    pub fn try_send(&self, data: Bytes) -> Result<(), TransportError> {
+        self.sender.try_send(data)
+    }
+
+    /// The next frame of data, or `None` once the connection is closed and drained.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        self.receiver.recv().await
+    }
+
+    /// Closes the connection: what is already queued is sent, then a goodbye with `reason`.
+    pub fn close(&self, reason: &str) {
+        self.sender.close(reason);
+    }
+
+    /// Waits until the connection is closed and says why.
+    pub async fn closed(&self) -> CloseReason {
+        self.sender.closed().await
+    }
+
+    /// Why the connection closed, if it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.sender.close_reason()
+    }
+
+    /// The largest data [`Connection::send`] accepts.
+    pub fn max_data_len(&self) -> usize {
+        self.sender.max_data_len()
+    }
+
+    /// A clonable sender and a receiver, usable from different tasks.
+    pub fn split(self) -> (ConnectionSender, ConnectionReceiver) {
+        (self.sender, self.receiver)
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.peer().peer)
+            .field("addr", &self.peer().addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionSender {
+    /// The authenticated peer.
+    pub fn peer(&self) -> &PeerInfo {
+        &self.shared.info
+    }
+
+    /// Queues `data` as one frame, waiting while the outgoing queue is full.
+    pub async fn send(&self, data: Bytes) -> Result<(), TransportError> {
+        self.shared.check_len(&data)?;
+        self.out
+            .send(data)
+            .await
+            .map_err(|_| self.shared.closed_error())
+    }
+
+    /// Queues `data` as one frame, or fails at once with [`TransportError::QueueFull`].
+    pub fn try_send(&self, data: Bytes) -> Result<(), TransportError> {
+        self.shared.check_len(&data)?;
+        self.out.try_send(data).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => TransportError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => self.shared.closed_error(),
+        })
+    }
+
+    /// Closes the connection (see [`Connection::close`]).
+    pub fn close(&self, reason: &str) {
+        self.shared
+            .request_close(CloseReason::Local(truncate_reason(reason)));
+    }
+
+    /// Waits until the connection is closed and says why.
+    pub async fn closed(&self) -> CloseReason {
+        self.shared.closed().await
+    }
+
+    /// Why the connection closed, if it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.close_reason()
+    }
+
+    /// The largest data [`ConnectionSender::send`] accepts.
+    pub fn max_data_len(&self) -> usize {
+        max_data_len(self.shared.max_frame)
+    }
+}
+
+impl ConnectionReceiver {
+    /// The authenticated peer.
+    pub fn peer(&self) -> &PeerInfo {
+        &self.shared.info
+    }
+
+    /// The next frame of data, or `None` once the connection is closed and drained.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        self.incoming.recv().await
+    }
+
+    /// Waits until the connection is closed and says why.
+    pub async fn closed(&self) -> CloseReason {
+        self.shared.closed().await
+    }
+}
+
+/// Starts the task that owns `io` (an established, authenticated TLS stream) and returns the
+/// application's handle.
+pub(crate) fn spawn<S>(
+    io: S,
+    info: PeerInfo,
+    trust: GroupTrust,
+    config: &TransportConfig,
+) -> Connection
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (out_tx, out_rx) = mpsc::channel(config.send_queue);
+    let (in_tx, in_rx) = mpsc::channel(config.recv_queue);
+    let shared = Arc::new(Shared {
+        info,
+        close_request: watch::Sender::new(None),
+        state: watch::Sender::new(None),
+        max_frame: config.max_frame,
+    });
+    let guard = Arc::new(HandleGuard(shared.clone()));
+    // Subscribe now, not when the task first runs: a revocation in between must not be lost.
+    let trust_rx = trust.subscribe();
+    let task = Task {
+        shared: shared.clone(),
+        trust,
+        trust_rx,
+        config: config.clone(),
+    };
+    tokio::spawn(task.run(io, out_rx, in_tx));
+    Connection {
+        sender: ConnectionSender {
+            out: out_tx,
+            shared: shared.clone(),
+            _guard: guard.clone(),
+        },
+        receiver: ConnectionReceiver {
+            incoming: in_rx,
+            shared,
+            _guard: guard,
+        },
+    }
+}

@@ -1,0 +1,409 @@
+//! Both sides of establishing a connection: TCP, TLS 1.3 with mutual authentication, and the
+//! server's acceptance frame. Every step is bounded by a timeout.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use peergroup_credential_roles::ValidatedChain;
+use peergroup_identity::PeerName;
+use rustls::AlertDescription;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::{LazyConfigAcceptor, TlsConnector, client, server};
+
+use crate::config::{ALPN, TransportConfig};
+use crate::error::{ConnectError, CredentialsError, Phase, Refusal, RefusalKind};
+use crate::frame::{Frame, FrameCodec, LENGTH_PREFIX, decode_body};
+use crate::naming::sni_name;
+use crate::tls::{self, MemberVerifier};
+use crate::trust::{GroupCredentials, GroupTrust};
+
+/// TLS alert `unrecognized_name` (RFC 6066): no group here for the SNI asked for.
+const ALERT_UNRECOGNIZED_NAME: u8 = 112;
+/// TLS alert `no_application_protocol` (RFC 7301).
+const ALERT_NO_APPLICATION_PROTOCOL: u8 = 120;
+
+/// A group an endpoint serves: what it presents and whom it accepts.
+pub(crate) struct ServedGroup {
+    pub(crate) group: PeerName,
+    pub(crate) trust: GroupTrust,
+    pub(crate) certified: Arc<rustls::sign::CertifiedKey>,
+}
+
+/// Why an incoming connection did not become a [`crate::Connection`].
+pub(crate) enum AcceptError {
+    /// We refused the client (reported as an [`crate::AuthFailure`]).
+    Refused {
+        reason: Refusal,
+        group: Option<PeerName>,
+    },
+    /// The client refused us (its alert).
+    PeerRefused { group: PeerName, alert: String },
+}
+
+/// An established server-side handshake.
+pub(crate) struct Accepted {
+    pub(crate) tls: server::TlsStream<TcpStream>,
+    pub(crate) chain: ValidatedChain,
+    pub(crate) group: Arc<ServedGroup>,
+    pub(crate) local_addr: SocketAddr,
+}
+
+/// Runs the server side of a handshake on `tcp`, choosing the group by SNI.
+pub(crate) async fn accept(
+    tcp: TcpStream,
+    lookup: impl FnOnce(&str) -> Option<Arc<ServedGroup>>,
+    config: &TransportConfig,
+) -> Result<Accepted, AcceptError> {
+    let refused = |kind, detail: String, group: Option<&PeerName>| AcceptError::Refused {
+        reason: Refusal::new(kind, detail),
+        group: group.cloned(),
+    };
+    let timed_out = |group: Option<&PeerName>| {
+        refused(
+            RefusalKind::HandshakeTimeout,
+            format!(
+                "no complete handshake within {:?}",
+                config.handshake_timeout
+            ),
+            group,
+        )
+    };
+    let local_addr = tcp
+        .local_addr()
+        .map_err(|e| refused(RefusalKind::Protocol, e.to_string(), None))?;
+    let deadline = Instant::now() + config.handshake_timeout;
+
+    let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+    let start = match tokio::time::timeout_at(deadline, acceptor).await {
+        Err(_) => return Err(timed_out(None)),
+        Ok(Err(e)) => {
+            let kind = match rustls_error(&e) {
+                Some(rustls::Error::PeerIncompatible(_)) => RefusalKind::Incompatible,
+                _ => RefusalKind::NotTls,
+            };
+            let detail = if e.kind() == io::ErrorKind::UnexpectedEof {
+                "the connection closed before a TLS ClientHello".to_owned()
+            } else {
+                format!("no TLS ClientHello: {e}")
+            };
+            return Err(refused(kind, detail, None));
+        }
+        Ok(Ok(start)) => start,
+    };
+
+    let hello = start.client_hello();
+    let sni = hello.server_name().map(str::to_owned);
+    let offered: Vec<Vec<u8>> = hello
+        .alpn()
+        .map(|protocols| protocols.map(<[u8]>::to_vec).collect())
+        .unwrap_or_default();
+    if !offered.iter().any(|p| p == ALPN) {
+        send_plain_alert(start.io, ALERT_NO_APPLICATION_PROTOCOL, deadline).await;
+        let offered: Vec<String> = offered
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        return Err(refused(
+            RefusalKind::BadAlpn,
+            format!("the client offered {offered:?}, not [\"peergroup/1\"]"),
+            None,
+        ));
+    }
+    let Some(served) = sni.as_deref().and_then(lookup) else {
+        send_plain_alert(start.io, ALERT_UNRECOGNIZED_NAME, deadline).await;
+        let detail = match sni {
+            Some(name) => format!("no group here for server name {name:?}"),
+            None => "the client named no group (no SNI)".to_owned(),
+        };
+        return Err(refused(RefusalKind::UnknownGroup, detail, None));
+    };
+
+    let group = Some(&served.group);
+    let verifier = MemberVerifier::new(served.trust.clone());
+    let server_config = tls::server_config(served.certified.clone(), verifier.clone())
+        .map_err(|e| refused(RefusalKind::Protocol, e.to_string(), group))?;
+    let handshake = start.into_stream(Arc::new(server_config)).into_fallible();
+    let result = tokio::time::timeout_at(deadline, handshake).await;
+    let outcome = verifier.take_outcome();
+    let mut tls = match result {
+        Err(_) => return Err(timed_out(group)),
+        Ok(Err((e, tcp))) => {
+            linger(tcp, config).await;
+            if let Some(reason) = outcome.refusal {
+                return Err(AcceptError::Refused {
+                    reason,
+                    group: group.cloned(),
+                });
+            }
+            return Err(classify_server_error(&e, &served.group));
+        }
+        Ok(Ok(tls)) => tls,
+    };
+    let Some(chain) = outcome.chain else {
+        return Err(refused(
+            RefusalKind::Protocol,
+            "the handshake finished without a validated chain".into(),
+            group,
+        ));
+    };
+
+    // Tell the client it is in (TLS 1.3 clients finish before we have checked them).
+    let mut accepted = BytesMut::new();
+    FrameCodec::new(64)
+        .encode_frame(&Frame::Accepted, &mut accepted)
+        .map_err(|e| refused(RefusalKind::Protocol, e.to_string(), group))?;
+    let write = async {
+        tls.write_all(&accepted).await?;
+        tls.flush().await
+    };
+    match tokio::time::timeout_at(deadline, write).await {
+        Err(_) => return Err(timed_out(group)),
+        Ok(Err(e)) => return Err(refused(RefusalKind::Protocol, e.to_string(), group)),
+        Ok(Ok(())) => {}
+    }
+    Ok(Accepted {
+        tls,
+        chain,
+        group: served,
+        local_addr,
+    })
+}
+
+/// What went wrong on the server side when our verifier did not refuse.
+fn classify_server_error(e: &io::Error, group: &PeerName) -> AcceptError {
+    let (kind, detail) = match rustls_error(e) {
+        Some(rustls::Error::NoCertificatesPresented) => (
+            RefusalKind::NoCertificate,
+            "the client presented no certificate".to_owned(),
+        ),
+        Some(rustls::Error::AlertReceived(alert)) => {
+            return AcceptError::PeerRefused {
+                group: group.clone(),
+                alert: format!("{alert:?}"),
+            };
+        }
+        Some(rustls::Error::PeerIncompatible(p)) => (RefusalKind::Incompatible, format!("{p:?}")),
+        Some(rustls::Error::NoApplicationProtocol) => {
+            (RefusalKind::BadAlpn, "no common ALPN protocol".to_owned())
+        }
+        Some(other) => (RefusalKind::Protocol, other.to_string()),
+        None if e.kind() == io::ErrorKind::UnexpectedEof => (
+            RefusalKind::Protocol,
+            "the connection closed during the handshake".to_owned(),
+        ),
+        None => (RefusalKind::Protocol, e.to_string()),
+    };
+    AcceptError::Refused {
+        reason: Refusal::new(kind, detail),
+        group: Some(group.clone()),
+    }
+}
+
+/// Writes a fatal TLS alert in a plaintext record (before any key exists) and closes.
+async fn send_plain_alert(mut tcp: TcpStream, description: u8, deadline: Instant) {
+    // ContentType alert (21), legacy version TLS 1.2, length 2, level fatal (2).
+    let record = [21, 3, 3, 0, 2, 2, description];
+    let _ = tokio::time::timeout_at(deadline, async {
+        tcp.write_all(&record).await?;
+        tcp.shutdown().await
+    })
+    .await;
+}
+
+/// After a refusal, lets the peer read our alert: half-close, then read (and drop) what it
+/// still sends for a moment, so closing does not reset the connection under the alert.
+async fn linger(mut tcp: TcpStream, config: &TransportConfig) {
+    let _ = tokio::time::timeout(config.close_timeout, async {
+        let _ = tcp.shutdown().await;
+        let mut sink = [0u8; 1024];
+        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+/// Knobs that only tests turn: the SNI and ALPN offered, and whether to present a
+/// certificate at all.
+#[doc(hidden)]
+#[derive(Clone, Debug, Default)]
+pub struct ClientTweaks {
+    /// Ask for this server name instead of the trust's group.
+    pub sni: Option<String>,
+    /// Offer these ALPN protocols instead of `peergroup/1`.
+    pub alpn: Option<Vec<Vec<u8>>>,
+    /// Present no client certificate.
+    pub no_certificate: bool,
+    /// Present these DER certificates (leaf first) instead of the credentials' chain, still
+    /// signing with the credentials' key.
+    pub certificates: Option<Vec<Vec<u8>>>,
+}
+
+/// An established client-side handshake.
+pub(crate) struct Connected {
+    pub(crate) tls: client::TlsStream<TcpStream>,
+    pub(crate) chain: ValidatedChain,
+    pub(crate) local_addr: SocketAddr,
+}
+
+/// Runs the client side: TCP connect, TLS as a member with `creds`, accepting a server that
+/// `trust` accepts, then the server's acceptance.
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    creds: &GroupCredentials,
+    trust: &GroupTrust,
+    config: &TransportConfig,
+    tweaks: &ClientTweaks,
+) -> Result<Connected, ConnectError> {
+    let tcp = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
+        Err(_) => return Err(ConnectError::Timeout(Phase::Connect)),
+        Ok(r) => r?,
+    };
+    tcp.set_nodelay(true)?;
+    let local_addr = tcp.local_addr()?;
+    let deadline = Instant::now() + config.handshake_timeout;
+
+    let verifier = MemberVerifier::new(trust.clone());
+    let certified = match (&tweaks.certificates, tweaks.no_certificate) {
+        (_, true) => None,
+        (Some(ders), false) => Some(tls::certified_key_from(ders, creds.key.clone())),
+        (None, false) => Some(tls::certified_key(creds)),
+    };
+    let alpn = tweaks.alpn.clone().unwrap_or_else(|| vec![ALPN.to_vec()]);
+    let client_config = tls::client_config(certified, verifier.clone(), alpn)
+        .map_err(|e| CredentialsError::Tls(e.to_string()))?;
+    let sni = tweaks
+        .sni
+        .clone()
+        .unwrap_or_else(|| sni_name(trust.group()));
+    let server_name =
+        ServerName::try_from(sni).map_err(|e| CredentialsError::Tls(e.to_string()))?;
+    let connector = TlsConnector::from(Arc::new(client_config));
+    let result = tokio::time::timeout_at(deadline, connector.connect(server_name, tcp)).await;
+    let outcome = verifier.take_outcome();
+    let mut tls = match result {
+        Err(_) => return Err(ConnectError::Timeout(Phase::Handshake)),
+        Ok(Err(e)) => {
+            return Err(match outcome.refusal {
+                Some(refusal) => ConnectError::NotAuthenticated(refusal),
+                None => classify_client_error(e),
+            });
+        }
+        Ok(Ok(tls)) => tls,
+    };
+    let Some(chain) = outcome.chain else {
+        return Err(ConnectError::NotAuthenticated(Refusal::new(
+            RefusalKind::Protocol,
+            "the handshake finished without a validated chain",
+        )));
+    };
+    if tls.get_ref().1.alpn_protocol() != Some(ALPN) {
+        return Err(ConnectError::NotAuthenticated(Refusal::new(
+            RefusalKind::BadAlpn,
+            "the server did not select peergroup/1",
+        )));
+    }
+    match tokio::time::timeout_at(deadline, read_acceptance(&mut tls)).await {
+        Err(_) => Err(ConnectError::Timeout(Phase::Handshake)),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(())) => Ok(Connected {
+            tls,
+            chain,
+            local_addr,
+        }),
+    }
+}
+
+/// Reads exactly the server's `Accepted` frame (nothing after it, which belongs to the
+/// connection), or learns why we were refused.
+async fn read_acceptance<S: AsyncRead + Unpin>(tls: &mut S) -> Result<(), ConnectError> {
+    let protocol = |detail: String| {
+        ConnectError::NotAuthenticated(Refusal::new(RefusalKind::Protocol, detail))
+    };
+    let mut prefix = [0u8; LENGTH_PREFIX];
+    tls.read_exact(&mut prefix)
+        .await
+        .map_err(classify_client_error)?;
+    let len = u32::from_be_bytes(prefix);
+    if len > 64 {
+        return Err(protocol(format!(
+            "a {len}-byte frame instead of the acceptance"
+        )));
+    }
+    let mut body = vec![0u8; len as usize];
+    tls.read_exact(&mut body)
+        .await
+        .map_err(classify_client_error)?;
+    match decode_body(&body) {
+        Ok(Frame::Accepted) => Ok(()),
+        Ok(Frame::Close { reason }) => Err(ConnectError::Refused {
+            kind: None,
+            alert: format!("closed: {}", crate::frame::truncate_reason(&reason)),
+        }),
+        Ok(_) => Err(protocol("another frame instead of the acceptance".into())),
+        Err(e) => Err(protocol(e.to_string())),
+    }
+}
+
+/// What went wrong on the client side when our verifier did not refuse.
+fn classify_client_error(e: io::Error) -> ConnectError {
+    let refusal = |kind, detail: String| ConnectError::NotAuthenticated(Refusal::new(kind, detail));
+    match rustls_error(&e) {
+        Some(rustls::Error::AlertReceived(alert)) => ConnectError::Refused {
+            kind: kind_of_alert(*alert),
+            alert: format!("{alert:?}"),
+        },
+        Some(rustls::Error::PeerIncompatible(p)) => {
+            refusal(RefusalKind::Incompatible, format!("{p:?}"))
+        }
+        Some(rustls::Error::NoApplicationProtocol) => {
+            refusal(RefusalKind::BadAlpn, "no common ALPN protocol".into())
+        }
+        Some(
+            err @ (rustls::Error::InvalidMessage(_)
+            | rustls::Error::InappropriateMessage { .. }
+            | rustls::Error::InappropriateHandshakeMessage { .. }),
+        ) => refusal(
+            RefusalKind::NotTls,
+            format!("the server does not speak TLS: {err}"),
+        ),
+        Some(other) => refusal(RefusalKind::Protocol, other.to_string()),
+        None => match e.kind() {
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => ConnectError::Refused {
+                kind: None,
+                alert: "connection closed".into(),
+            },
+            _ => ConnectError::Io(e),
+        },
+    }
+}
+
+/// The refusal a TLS alert from the server stands for (see `tls::certificate_error` for the
+/// alerts we send).
+pub(crate) fn kind_of_alert(alert: AlertDescription) -> Option<RefusalKind> {
+    Some(match alert {
+        AlertDescription::CertificateRequired => RefusalKind::NoCertificate,
+        AlertDescription::UnknownCA | AlertDescription::BadCertificate => RefusalKind::NotMember,
+        AlertDescription::AccessDenied => RefusalKind::WrongGroup,
+        AlertDescription::CertificateExpired => RefusalKind::Expired,
+        AlertDescription::CertificateRevoked => RefusalKind::Revoked,
+        AlertDescription::NoApplicationProtocol => RefusalKind::BadAlpn,
+        AlertDescription::UnrecognisedName => RefusalKind::UnknownGroup,
+        AlertDescription::DecryptError => RefusalKind::BadSignature,
+        AlertDescription::ProtocolVersion
+        | AlertDescription::HandshakeFailure
+        | AlertDescription::InsufficientSecurity => RefusalKind::Incompatible,
+        _ => return None,
+    })
+}
+
+/// The rustls error inside an I/O error from tokio-rustls, if that is what it is.
+fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref()?.downcast_ref::<rustls::Error>()
+}

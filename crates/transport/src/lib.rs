@@ -1,0 +1,73 @@
+//! The authenticated transport of [peergroup](https://github.com/peergroup/peergroup): how
+//! members of a group reach each other.
+//!
+//! Every connection is TCP + TLS 1.3 (rustls, ring) with **both** sides authenticated by their
+//! group member certificate chain: the certificate list a peer presents is its chain leaf
+//! first (its GMC, the issuers, the GRC), and the other side accepts it only if the chain
+//! validates for the expected group, now, against the group's *current* revocations, and the
+//! TLS handshake is signed (Ed25519) by the leaf key. A refusal has a reason the caller can
+//! match on ([`RefusalKind`]) and is logged; an [`Endpoint`] also reports the refusals it
+//! makes as [`AuthFailure`] events. Revoking a member through its [`GroupTrust`] closes its
+//! live connections too.
+//!
+//! Inside TLS, data travels in length-delimited, versioned frames ([`frame`]) with a size
+//! limit, keepalive pings and an idle timeout; every connection has bounded queues both
+//! ways, so a slow peer slows its sender instead of growing our memory. One [`Endpoint`]
+//! listens on IPv4 and IPv6 and serves many groups, told apart by a hashed TLS server name
+//! ([`naming::sni_name`]); [`Discovery`] finds members on the local network with mDNS.
+//! The ALPN protocol is `peergroup/1` ([`ALPN`]). `docs/transport.md` describes it all.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use peergroup_transport::{Endpoint, GroupCredentials, GroupTrust, TransportConfig};
+//! # async fn demo(creds: GroupCredentials, other_creds: GroupCredentials)
+//! #     -> Result<(), Box<dyn std::error::Error>> {
+//! // A member listens on loopback (IPv4 and IPv6) for its group…
+//! let trust = GroupTrust::new(creds.group.clone());
+//! let endpoint = Endpoint::bind(
+//!     &["127.0.0.1:0".parse()?, "[::1]:0".parse()?],
+//!     TransportConfig::default(),
+//! ).await?;
+//! endpoint.add_group(creds, trust.clone())?;
+//!
+//! // …another member of the same group connects to it…
+//! let addr = endpoint.local_addrs()[0];
+//! let client = Endpoint::connect(addr, &other_creds, &trust, &TransportConfig::default()).await?;
+//! client.send(Bytes::from_static(b"hello")).await?;
+//!
+//! // …and the listener sees who it is.
+//! let mut incoming = endpoint.accept().await.ok_or("endpoint closed")?;
+//! assert_eq!(&incoming.peer().peer, other_creds.peer());
+//! assert_eq!(incoming.recv().await.as_deref(), Some(&b"hello"[..]));
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod connection;
+mod discovery;
+mod endpoint;
+mod error;
+pub mod frame;
+#[doc(hidden)]
+pub mod fuzz_targets;
+mod handshake;
+pub mod naming;
+mod tls;
+mod trust;
+
+pub use config::{ALPN, DEFAULT_MAX_FRAME, MAX_MAX_FRAME, TransportConfig};
+pub use connection::{Connection, ConnectionReceiver, ConnectionSender, PeerInfo, max_data_len};
+pub use discovery::{Browse, Discovered, Discovery, DiscoveryError};
+pub use endpoint::Endpoint;
+#[doc(hidden)]
+pub use endpoint::testing;
+pub use error::{
+    AuthFailure, CloseReason, ConnectError, CredentialsError, FrameError, Phase, Refusal,
+    RefusalKind, TransportError,
+};
+pub use frame::Frame;
+pub use trust::{Clock, GroupCredentials, GroupTrust, system_clock};

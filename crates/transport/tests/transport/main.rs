@@ -1,0 +1,8 @@
+//! Integration tests of the transport: real TLS over real loopback sockets, each bounded in
+//! time. One binary built from many files (shared fixtures in `support`).
+
+mod auth;
+mod frames;
+mod liveness;
+mod mdns;
+mod support;
