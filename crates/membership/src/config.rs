@@ -33,6 +33,10 @@ pub struct MeshConfig {
     pub publish_presence: bool,
     /// Referrals sent with a refusal or a disconnect (Windows: up to 10).
     pub max_referrals: usize,
+    /// Most sync messages queued on a link per call; the driver asks for more with
+    /// [`Core::continue_sync`](crate::Core::continue_sync) when the connection has room, so a
+    /// large sync never floods a send queue.
+    pub sync_burst: usize,
 }
 
 impl Default for MeshConfig {
@@ -51,6 +55,7 @@ impl Default for MeshConfig {
             retry_backoff: Duration::from_secs(2),
             publish_presence: true,
             max_referrals: 10,
+            sync_burst: 16,
         }
     }
 }
@@ -66,6 +71,9 @@ impl MeshConfig {
                 "neighbor counts must satisfy 1 ≤ min ≤ ideal ≤ max (got {}/{}/{})",
                 self.min_neighbors, self.ideal_neighbors, self.max_neighbors
             ));
+        }
+        if self.sync_burst == 0 {
+            return Err("sync burst must be at least 1".into());
         }
         if !(0.0..=1.0).contains(&self.shuffle_probability) {
             return Err("shuffle probability must be between 0 and 1".into());

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod core;
+pub mod driver;
 pub mod message;
 pub mod peer_time;
 pub mod presence;
@@ -35,4 +36,7 @@ pub enum Error {
     /// The record database failed or refused.
     #[error(transparent)]
     Database(#[from] peergroup_record_db::Error),
+    /// The group's driver has stopped (the group was closed).
+    #[error("the group is closed")]
+    Closed,
 }

@@ -51,6 +51,7 @@ impl<S: Store> Core<S> {
                 sync_id: 0,
                 sync_progress: now,
                 sync_wanted: false,
+                sync_backlog: false,
             },
         );
         if outbound {
@@ -316,10 +317,16 @@ impl<S: Store> Core<S> {
         let mut out = Vec::new();
         let mut failure = None;
         let mut finished = None;
+        let burst = self.config.sync_burst;
         if let Some(link) = self.links.get_mut(&conn) {
             let id = link.sync_id;
+            link.sync_backlog = false;
             if let Some(session) = link.sync.as_mut() {
                 loop {
+                    if out.len() >= burst {
+                        link.sync_backlog = true;
+                        break;
+                    }
                     match session.poll_transmit(&self.db) {
                         Ok(Some(m)) => out.push(MeshMessage::Sync {
                             session: id,

@@ -185,6 +185,8 @@ struct Link {
     sync_progress: Timestamp,
     /// Another sync is wanted once the current one ends.
     sync_wanted: bool,
+    /// The sync has more to send than the last burst allowed.
+    sync_backlog: bool,
 }
 
 /// A payload announced but not received.
@@ -371,6 +373,21 @@ impl<S: Store> Core<S> {
             .filter(|(_, l)| l.phase == Phase::Established)
             .map(|(c, l)| (*c, l.info.peer.clone(), l.info.addr))
             .collect()
+    }
+
+    /// Links whose sync has more to send (see [`MeshConfig::sync_burst`]).
+    pub fn sync_backlog(&self) -> Vec<ConnId> {
+        self.links
+            .iter()
+            .filter(|(_, l)| l.sync_backlog && l.sync.is_some())
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// Lets a link's sync send its next burst (the driver calls this when the connection has
+    /// room in its send queue).
+    pub fn continue_sync(&mut self, conn: ConnId, now: Timestamp) {
+        self.pump_sync(conn, now);
     }
 
     /// The next output for the driver.

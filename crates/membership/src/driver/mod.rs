@@ -1,0 +1,362 @@
+//! The tokio driver: runs a [`Core`] over the authenticated transport.
+//!
+//! One task per group owns the core and its SQLite database. It reads messages from every
+//! neighbor connection (a reader task per connection forwards frames), hands them to the core
+//! in bursts (one durable commit per burst), writes the core's outputs through each
+//! connection's bounded send queue, dials the addresses the core asks for, accepts the
+//! connections routed to it, and fires the core's timers. The application talks to it through
+//! a cheap, cloneable [`GroupHandle`].
+
+mod commands;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use peergroup_identity::Timestamp;
+use peergroup_record_db::store::Store;
+use peergroup_transport::{
+    Connection, ConnectionSender, Endpoint, GroupCredentials, GroupTrust, TransportConfig,
+};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+pub use commands::{Command, GroupHandle};
+
+use crate::core::{ConnId, Core, Event, Output, PeerInfo, Status};
+use crate::message::MeshMessage;
+
+/// Most messages handed to the core before one flush (one durable commit).
+const BURST: usize = 512;
+/// Events kept for slow subscribers before they are told they lagged.
+const EVENT_CAPACITY: usize = 4096;
+
+/// What the driver needs besides the core.
+pub struct DriverConfig {
+    /// Transport timeouts and limits for the connections this driver dials.
+    pub transport: TransportConfig,
+    /// The shared endpoint, when this member listens (its addresses are published).
+    pub endpoint: Option<Arc<Endpoint>>,
+    /// The member's credentials for the group.
+    pub credentials: GroupCredentials,
+    /// The group's trust state (revocations), shared with the endpoint.
+    pub trust: GroupTrust,
+    /// A clock (tests and the simulator pass their own).
+    pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+}
+
+/// Inputs of the driver task from its helpers.
+enum Input {
+    Message(ConnId, Bytes),
+    Closed(ConnId),
+    Dialed(SocketAddr, Result<Connection, String>),
+    Incoming(Connection),
+}
+
+/// Bytes queued for one connection (in our queue and not yet handed to the transport) above
+/// which the neighbor counts as too slow and is dropped.
+const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+/// A sync sends its next burst only while less than this is queued.
+const SYNC_QUEUE_BYTES: usize = 2 * 1024 * 1024;
+
+struct Link {
+    /// To the connection's writer task, which feeds the transport's bounded queue.
+    writer: mpsc::UnboundedSender<Bytes>,
+    /// Bytes given to the writer and not yet taken by the transport: bounds our buffering.
+    queued: Arc<AtomicUsize>,
+    sender: ConnectionSender,
+}
+
+/// Starts the driver task for `core`. Connections accepted by the endpoint for this group must
+/// be handed over with [`GroupHandle::incoming`] (the endpoint may serve several groups; see
+/// [`route_incoming`]).
+pub fn spawn<S: Store + 'static>(core: Core<S>, config: DriverConfig) -> GroupHandle {
+    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
+    let (status_tx, status_rx) = watch::channel(core.status());
+    let (input_tx, input_rx) = mpsc::channel(4096);
+    let handle = GroupHandle::new(
+        cmd_tx,
+        events_tx.clone(),
+        status_rx,
+        input_tx.clone(),
+        core.group().clone(),
+    );
+    let driver = Driver {
+        core,
+        config,
+        links: BTreeMap::new(),
+        next_conn: 1,
+        input_tx,
+        events: events_tx,
+        status: status_tx,
+        revocations_known: 0,
+    };
+    tokio::spawn(driver.run(cmd_rx, input_rx));
+    handle
+}
+
+/// Accepts the endpoint's connections and routes each to the group it is for. Ends when the
+/// endpoint closes.
+pub async fn route_incoming(
+    endpoint: Arc<Endpoint>,
+    routes: Arc<std::sync::RwLock<BTreeMap<peergroup_identity::PeerName, GroupHandle>>>,
+) {
+    while let Some(conn) = endpoint.accept().await {
+        let group = conn.peer().group.clone();
+        let target = routes.read().ok().and_then(|r| r.get(&group).cloned());
+        match target {
+            Some(h) => h.incoming(conn),
+            None => conn.close("group not open here"),
+        }
+    }
+}
+
+struct Driver<S: Store> {
+    core: Core<S>,
+    config: DriverConfig,
+    links: BTreeMap<ConnId, Link>,
+    next_conn: u64,
+    input_tx: mpsc::Sender<Input>,
+    events: broadcast::Sender<Event>,
+    status: watch::Sender<Status>,
+    /// Revocations already given to the transport's trust state.
+    revocations_known: usize,
+}
+
+impl<S: Store + 'static> Driver<S> {
+    fn now(&self) -> Timestamp {
+        (self.config.clock)()
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut inputs: mpsc::Receiver<Input>,
+    ) {
+        if let Some(ep) = &self.config.endpoint {
+            let now = self.now();
+            let addrs = publishable(ep.local_addrs());
+            if let Err(e) = self.core.set_listen_addrs(addrs, now) {
+                tracing::warn!(error = %e, "could not publish listen addresses");
+            }
+        }
+        self.after_input();
+        loop {
+            let timeout = self.core.poll_timeout().map(|t| {
+                let now = self.now();
+                Duration::from_millis(t.as_millis().saturating_sub(now.as_millis()))
+            });
+            let sleep = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(3600)));
+            let backlog = !self.core.sync_backlog().is_empty();
+            tokio::select! {
+                cmd = commands.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    if self.command(cmd) {
+                        break;
+                    }
+                }
+                input = inputs.recv() => {
+                    let Some(input) = input else { break };
+                    self.input(input);
+                    // Take what else is waiting, up to a burst, before committing.
+                    let mut n = 1;
+                    while n < BURST {
+                        match inputs.try_recv() {
+                            Ok(i) => self.input(i),
+                            Err(_) => break,
+                        }
+                        n += 1;
+                    }
+                    let now = self.now();
+                    if let Err(e) = self.core.flush(now) {
+                        tracing::error!(error = %e, "storing received records failed");
+                    }
+                }
+                () = sleep => {
+                    let now = self.now();
+                    if let Err(e) = self.core.handle_timeout(now) {
+                        tracing::error!(error = %e, "mesh timer failed");
+                    }
+                }
+                () = tokio::time::sleep(Duration::from_millis(2)), if backlog => {}
+            }
+            self.continue_syncs();
+            self.after_input();
+        }
+        let now = self.now();
+        let _ = self.core.close(now);
+        self.after_input();
+        for link in self.links.values() {
+            link.sender.close("group closed");
+        }
+    }
+
+    /// Lets backlogged syncs send more where the connection's queue has room.
+    fn continue_syncs(&mut self) {
+        let now = self.now();
+        for conn in self.core.sync_backlog() {
+            if self
+                .links
+                .get(&conn)
+                .is_some_and(|l| l.queued.load(Ordering::Relaxed) < SYNC_QUEUE_BYTES)
+            {
+                self.core.continue_sync(conn, now);
+            }
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = self.now();
+        match input {
+            Input::Message(conn, bytes) => self.core.handle_message(conn, &bytes, now),
+            Input::Closed(conn) => {
+                if self.links.remove(&conn).is_some() {
+                    self.core.handle_disconnected(conn, now);
+                }
+            }
+            Input::Dialed(_, Ok(conn)) => self.attach(conn, true),
+            Input::Dialed(addr, Err(reason)) => self.core.handle_connect_failed(addr, &reason, now),
+            Input::Incoming(conn) => {
+                if self.core.status().listening {
+                    self.attach(conn, false);
+                } else {
+                    conn.close("not listening yet (not synchronised)");
+                }
+            }
+        }
+    }
+
+    /// Registers a connection with the core and starts its reader.
+    fn attach(&mut self, conn: Connection, outbound: bool) {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let info = conn.peer().clone();
+        let (sender, mut receiver) = conn.split();
+        let tx = self.input_tx.clone();
+        tokio::spawn(async move {
+            while let Some(bytes) = receiver.recv().await {
+                if tx.send(Input::Message(id, bytes)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Input::Closed(id)).await;
+        });
+        let (writer, mut queue) = mpsc::unbounded_channel::<Bytes>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let (out, count) = (sender.clone(), queued.clone());
+        tokio::spawn(async move {
+            while let Some(bytes) = queue.recv().await {
+                let len = bytes.len();
+                let sent = out.send(bytes).await;
+                count.fetch_sub(len, Ordering::Relaxed);
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+        self.links.insert(
+            id,
+            Link {
+                writer,
+                queued,
+                sender,
+            },
+        );
+        let now = self.now();
+        self.core.handle_connected(
+            id,
+            PeerInfo {
+                peer: info.peer.clone(),
+                addr: info.addr,
+                outbound,
+                chain: Some(info.chain.chain().clone()),
+            },
+            now,
+        );
+    }
+
+    /// Carries out the core's outputs and publishes its events.
+    fn after_input(&mut self) {
+        while let Some(o) = self.core.poll_output() {
+            match o {
+                Output::Send { conn, message } => self.send(conn, &message),
+                Output::Connect { addr } => self.dial(addr),
+                Output::Close { conn } => {
+                    if let Some(link) = self.links.remove(&conn) {
+                        link.sender.close("closed by the mesh");
+                    }
+                }
+            }
+        }
+        while let Some(e) = self.core.poll_event() {
+            // No subscriber is fine; a slow one is told it lagged by the broadcast channel.
+            let _ = self.events.send(e);
+        }
+        let status = self.core.status();
+        self.status
+            .send_if_modified(|s| std::mem::replace(s, status) != status);
+        // Revocations learned from the database take effect at the handshake too (and close
+        // live connections of the revoked).
+        let revocations = self.core.db().revocations();
+        if revocations.len() != self.revocations_known {
+            self.revocations_known = revocations.len();
+            self.config.trust.set_revocations(revocations.clone());
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, message: &MeshMessage) {
+        let Some(link) = self.links.get(&conn) else {
+            return;
+        };
+        let bytes = Bytes::from(message.encode());
+        if bytes.len() > link.sender.max_data_len() {
+            tracing::warn!(
+                ?conn,
+                kind = message.kind(),
+                len = bytes.len(),
+                "message over the frame limit not sent"
+            );
+            return;
+        }
+        let len = bytes.len();
+        let before = link.queued.fetch_add(len, Ordering::Relaxed);
+        if before + len > MAX_QUEUED_BYTES || link.writer.send(bytes).is_err() {
+            link.queued.fetch_sub(len, Ordering::Relaxed);
+            // This neighbor reads slower than we write. Rather than buffer without bound, drop
+            // it; it can reconnect and sync.
+            tracing::warn!(?conn, "neighbor too slow (send queue full); closing");
+            link.sender.close("send queue full");
+            self.links.remove(&conn);
+            let now = self.now();
+            self.core.handle_disconnected(conn, now);
+        }
+    }
+
+    fn dial(&self, addr: SocketAddr) {
+        let tx = self.input_tx.clone();
+        let creds = self.config.credentials.clone();
+        let trust = self.config.trust.clone();
+        let transport = self.config.transport.clone();
+        tokio::spawn(async move {
+            let result = Endpoint::connect(addr, &creds, &trust, &transport)
+                .await
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Input::Dialed(addr, result)).await;
+        });
+    }
+}
+
+/// Listen addresses worth publishing: unspecified addresses (0.0.0.0, ::) say nothing.
+fn publishable(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    addrs
+        .iter()
+        .copied()
+        .filter(|a| !a.ip().is_unspecified())
+        .collect()
+}
+
+#[doc(hidden)]
+pub type Reply<T> = oneshot::Sender<T>;

@@ -1,0 +1,124 @@
+//! Real members over real TLS on loopback: sync, flooding, revocation, processes.
+
+mod processes;
+mod support;
+
+use std::time::Duration;
+
+use peergroup_credential_roles::RevocationTarget;
+use peergroup_membership::{Event, MemberChange};
+use peergroup_record_db::NewRecord;
+
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_peers_sync_ten_thousand_records() {
+    let f = Fixture::new(1, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let records = f.records(0, 10_000, 200);
+    let a = start(&f, 0, &dir.path().join("a.sqlite"), records, &[]).await;
+    assert!(a.handle.status().listening, "the creator listens at once");
+    let started = std::time::Instant::now();
+    let b = start(&f, 1, &dir.path().join("b.sqlite"), Vec::new(), &[a.addr]).await;
+    let took = converge(&[&a.handle, &b.handle], 10_000, Duration::from_secs(120)).await;
+    eprintln!(
+        "a fresh member synced 10,000 records in {:?} (since start {:?})",
+        took,
+        started.elapsed()
+    );
+    assert!(b.handle.status().synchronized && b.handle.status().listening);
+    // Each sees the other present.
+    let members = b.handle.members(true).await.unwrap();
+    assert!(
+        members
+            .iter()
+            .any(|m| m.peer == *f.chains[0].leaf().subject_peer()),
+        "{members:?}"
+    );
+    assert!(members[0].local, "the local member comes first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_flood_and_members_come_and_go() {
+    let f = Fixture::new(2, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&f, 0, &dir.path().join("a.sqlite"), Vec::new(), &[]).await;
+    let b = start(&f, 1, &dir.path().join("b.sqlite"), Vec::new(), &[a.addr]).await;
+    let c = start(&f, 2, &dir.path().join("c.sqlite"), Vec::new(), &[b.addr]).await;
+    converge(
+        &[&a.handle, &b.handle, &c.handle],
+        3,
+        Duration::from_secs(30),
+    )
+    .await;
+    let mut events = a.handle.events();
+    let new = NewRecord {
+        record_type: app_type(),
+        attributes: String::new(),
+        payload: b"hello from c".to_vec(),
+        expires: peergroup_identity::Timestamp::now().saturating_add(Duration::from_secs(3600)),
+        autorefresh: false,
+    };
+    let r = c.handle.create_record(new).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(Event::Record(change)) = events.recv().await {
+                if change.record.id == r.id {
+                    return change;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the record did not reach a");
+    assert_eq!(got.record.payload, b"hello from c");
+    // Revoking c closes its connections and everyone sees it leave.
+    let mut b_events = b.handle.events();
+    a.handle
+        .revoke(
+            RevocationTarget::Peer(f.chains[2].leaf().subject_peer().clone()),
+            "test".into(),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(Event::Member {
+                peer,
+                change: MemberChange::Left,
+            }) = b_events.recv().await
+            {
+                if peer == *f.chains[2].leaf().subject_peer() {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("b did not see c leave");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let n = c.handle.neighbors().await.unwrap();
+            if n.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the revoked member kept its connections");
+    // c's new records are refused everywhere.
+    let late = NewRecord {
+        record_type: app_type(),
+        attributes: String::new(),
+        payload: b"after revocation".to_vec(),
+        expires: peergroup_identity::Timestamp::now().saturating_add(Duration::from_secs(3600)),
+        autorefresh: false,
+    };
+    let _ = c.handle.create_record(late).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let on_b = b.handle.records(app_type()).await.unwrap();
+    assert_eq!(on_b.len(), 1, "only the record made before the revocation");
+    a.handle.close().await.unwrap();
+    drop((a.endpoint, b.endpoint, c.endpoint));
+}
