@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use peergroup_benches::{Fixture, t0};
-use peergroup_record_db::store::{MemoryStore, SqliteStore};
 use peergroup_record_db::NewRecord;
+use peergroup_record_db::store::{MemoryStore, SqliteStore};
 
 fn validate_apply(c: &mut Criterion) {
     let f = Fixture::new();
@@ -36,7 +36,8 @@ fn validate_apply(c: &mut Criterion) {
         b.iter_batched(
             || {
                 n += 1;
-                let store = SqliteStore::open(&dir.path().join(format!("b{n}.sqlite"))).expect("sqlite");
+                let store =
+                    SqliteStore::open(&dir.path().join(format!("b{n}.sqlite"))).expect("sqlite");
                 (f.database(store), records.clone())
             },
             |(mut db, recs)| {

@@ -16,7 +16,9 @@ pub fn t0() -> Timestamp {
 
 /// An application record type.
 pub fn app_type() -> RecordType {
-    "6f1c2a3b-4d5e-4f60-8a9b-0c1d2e3f4a5b".parse().expect("a GUID")
+    "6f1c2a3b-4d5e-4f60-8a9b-0c1d2e3f4a5b"
+        .parse()
+        .expect("a GUID")
 }
 
 /// A member: key and chain.
@@ -30,7 +32,10 @@ pub struct Member {
 impl Member {
     /// As a signer.
     pub fn signer(&self) -> LocalSigner<'_> {
-        LocalSigner { key: &self.key, chain: &self.chain }
+        LocalSigner {
+            key: &self.key,
+            chain: &self.chain,
+        }
     }
 }
 
@@ -58,12 +63,32 @@ impl Fixture {
         };
         let ak = KeyPair::from_test_seed(1);
         let creator = PeerName::new(&ak.public(), Classifier::new("admin").expect("classifier"));
-        let root = GroupRoot::with_key(KeyPair::from_test_seed(100), "Bench", Classifier::new("bench").expect("c"), &creator, t0())
-            .expect("group root");
-        let admin_chain = root.issue(&request(&ak, "admin", Role::Admin)).expect("admin");
+        let root = GroupRoot::with_key(
+            KeyPair::from_test_seed(100),
+            "Bench",
+            Classifier::new("bench").expect("c"),
+            &creator,
+            t0(),
+        )
+        .expect("group root");
+        let admin_chain = root
+            .issue(&request(&ak, "admin", Role::Admin))
+            .expect("admin");
         let mk = KeyPair::from_test_seed(2);
-        let member_chain = admin_chain.issue(&ak, &request(&mk, "member", Role::Member)).expect("member");
-        Fixture { root, admin: Member { key: ak, chain: admin_chain }, member: Member { key: mk, chain: member_chain } }
+        let member_chain = admin_chain
+            .issue(&ak, &request(&mk, "member", Role::Member))
+            .expect("member");
+        Fixture {
+            root,
+            admin: Member {
+                key: ak,
+                chain: admin_chain,
+            },
+            member: Member {
+                key: mk,
+                chain: member_chain,
+            },
+        }
     }
 
     /// A database on `store` that knows both members.
@@ -89,7 +114,9 @@ impl Fixture {
                     expires: t0().saturating_add(Duration::from_secs(86_400)),
                     autorefresh: false,
                 };
-                db.create(self.member.signer(), new, now).expect("create").record
+                db.create(self.member.signer(), new, now)
+                    .expect("create")
+                    .record
             })
             .collect()
     }

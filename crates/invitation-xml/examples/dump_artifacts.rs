@@ -19,7 +19,9 @@ use peergroup_invitation_xml::{
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).ok_or("usage: dump_artifacts <dir>")?;
+    let dir = std::env::args()
+        .nth(1)
+        .ok_or("usage: dump_artifacts <dir>")?;
     let dir = Path::new(&dir);
     std::fs::create_dir_all(dir)?;
     let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes);
@@ -28,7 +30,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = IdentityStore::open(dir.join("identities"))?;
     let alice = store.create("Alice & <Co>", Some("alice"))?;
     let bob = Identity::generate("Bob", Classifier::new("bob")?, now)?;
-    let root = GroupRoot::create("Friends \"Ünïcode\"", Classifier::new("friends")?, alice.peer_name(), now)?;
+    let root = GroupRoot::create(
+        "Friends \"Ünïcode\"",
+        Classifier::new("friends")?,
+        alice.peer_name(),
+        now,
+    )?;
     let request = |who: &Identity, role| MemberRequest {
         subject_key: who.key().public(),
         subject_peer: who.peer_name().clone(),
@@ -43,9 +50,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Certificates.
     write("grc.pem", member.root().certificate().to_pem().as_bytes())?;
-    write("admin.pem", member.certificates()[1].certificate().to_pem().as_bytes())?;
-    write("member.pem", member.leaf().certificate().to_pem().as_bytes())?;
-    write("idc.pem", bob.certificate().certificate().to_pem().as_bytes())?;
+    write(
+        "admin.pem",
+        member.certificates()[1].certificate().to_pem().as_bytes(),
+    )?;
+    write(
+        "member.pem",
+        member.leaf().certificate().to_pem().as_bytes(),
+    )?;
+    write(
+        "idc.pem",
+        bob.certificate().certificate().to_pem().as_bytes(),
+    )?;
     write("chain.p7b", &member.to_pkcs7())?;
     let mut tampered = member.leaf().der().to_vec();
     let at = tampered.len() - 10;
@@ -54,9 +70,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write("member-tampered.pem", tampered.to_pem().as_bytes())?;
 
     // XML blobs.
-    write("identity-info.xml", IdentityInfo::new(bob.certificate().clone()).to_xml().as_bytes())?;
-    let addresses = Addresses::new(vec!["192.0.2.7:3587".parse()?, "[2001:db8::7]:3587".parse()?])?;
-    let invitation = Invitation::new_certificate(member.clone(), Cloud::global(), addresses.clone())?;
+    write(
+        "identity-info.xml",
+        IdentityInfo::new(bob.certificate().clone())
+            .to_xml()
+            .as_bytes(),
+    )?;
+    let addresses = Addresses::new(vec![
+        "192.0.2.7:3587".parse()?,
+        "[2001:db8::7]:3587".parse()?,
+    ])?;
+    let invitation =
+        Invitation::new_certificate(member.clone(), Cloud::global(), addresses.clone())?;
     write("invitation-certificate.xml", invitation.to_xml().as_bytes())?;
     let password = Invitation::new_password(
         root.group().clone(),
@@ -65,9 +90,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         addresses,
     );
     write("invitation-password.xml", password.to_xml().as_bytes())?;
-    let export = IdentityExport { peer_name: alice.peer_name().clone(), data: store.export(alice.peer_name(), b"pw")? };
+    let export = IdentityExport {
+        peer_name: alice.peer_name().clone(),
+        data: store.export(alice.peer_name(), b"pw")?,
+    };
     write("identity-export.xml", export.to_xml().as_bytes())?;
-    write("group-config.xml", GroupConfig::new(member, Cloud::global(), None)?.to_xml().as_bytes())?;
+    write(
+        "group-config.xml",
+        GroupConfig::new(member, Cloud::global(), None)?
+            .to_xml()
+            .as_bytes(),
+    )?;
     let owner = GroupConfig::new(admin, Cloud::global(), Some(vec![7; 80]))?;
     write("group-config-owner.xml", owner.to_xml().as_bytes())?;
     Ok(())

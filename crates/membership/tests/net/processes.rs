@@ -26,6 +26,7 @@ fn node_process() {
     let i: usize = parts.next().unwrap().parse().unwrap();
     let dir = std::path::PathBuf::from(parts.next().unwrap());
     let records: usize = parts.next().unwrap().parse().unwrap();
+    let bind: std::net::SocketAddr = parts.next().unwrap().parse().unwrap();
     let connect: Vec<std::net::SocketAddr> = parts.map(|a| a.parse().unwrap()).collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -34,7 +35,7 @@ fn node_process() {
         .unwrap();
     rt.block_on(async move {
         let f = Fixture::new(5, NODES);
-        let node = start(&f, i, &dir.join(format!("node{i}.sqlite")), Vec::new(), &connect).await;
+        let node = start_on(&f, i, &dir.join(format!("node{i}.sqlite")), Vec::new(), &connect, bind).await;
         println!("LISTEN {}", node.addr);
         // Publish once synchronised (or at once for the creator).
         let mut status = node.handle.status_watch();
@@ -93,14 +94,14 @@ fn node_process() {
     });
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    addr: std::net::SocketAddr,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) stdin: Option<ChildStdin>,
+    pub(crate) addr: std::net::SocketAddr,
 }
 
 /// The latest digest line of each node, by index.
