@@ -1,6 +1,10 @@
 //! Shared fixtures for the benchmarks: a group with an admin and a member, and signed records.
 
 #![forbid(unsafe_code)]
+#![allow(
+    clippy::expect_used,
+    reason = "benchmark fixtures: a failure is a broken benchmark, not an error to handle"
+)]
 
 use std::time::Duration;
 

@@ -97,10 +97,10 @@ impl<S: Store> Core<S> {
             if from_sync.contains(&key) {
                 // Sync cascades instead of flooding (see `sync_finished`).
                 self.stats.delivered_by_sync += 1;
-                if now.duration_since(record.last_modified) > super::FLOOD_WINDOW {
-                    if let Some(conn) = from {
-                        *self.learned_old.entry(conn).or_default() += 1;
-                    }
+                if now.duration_since(record.last_modified) > super::FLOOD_WINDOW
+                    && let Some(conn) = from
+                {
+                    *self.learned_old.entry(conn).or_default() += 1;
                 }
                 continue;
             }

@@ -104,10 +104,10 @@ impl<S: Store> Core<S> {
         if record.creator == *self.peer() {
             return;
         }
-        if let Some(p) = Presence::of(record) {
-            if p.node != self.node {
-                self.add_candidates(&p.addresses);
-            }
+        if let Some(p) = Presence::of(record)
+            && p.node != self.node
+        {
+            self.add_candidates(&p.addresses);
         }
     }
 

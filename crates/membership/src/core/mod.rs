@@ -57,6 +57,10 @@ pub struct PeerInfo {
 
 /// What the driver must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "records travel by value; boxing them buys nothing measurable"
+)]
 pub enum Output {
     /// Send a message on a connection.
     Send {
@@ -99,6 +103,10 @@ pub enum NeighborChange {
 
 /// What the application sees.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "records travel by value; boxing them buys nothing measurable"
+)]
 pub enum Event {
     /// A record was added, updated, deleted or expired.
     Record(Change),

@@ -133,12 +133,11 @@ impl GroupHandle {
 
     /// Hands over a connection the endpoint accepted for this group.
     pub fn incoming(&self, conn: Connection) {
-        if let Err(e) = self.inputs.try_send(Input::Incoming(conn)) {
-            if let mpsc::error::TrySendError::Full(Input::Incoming(c))
+        if let Err(e) = self.inputs.try_send(Input::Incoming(conn))
+            && let mpsc::error::TrySendError::Full(Input::Incoming(c))
             | mpsc::error::TrySendError::Closed(Input::Incoming(c)) = e
-            {
-                c.close("busy");
-            }
+        {
+            c.close("busy");
         }
     }
 

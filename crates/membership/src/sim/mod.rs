@@ -350,11 +350,9 @@ impl Simulation {
                         .core
                         .as_ref()
                         .is_some_and(|c| c.db().contains_key(k));
-                    if now_has {
-                        if let Some(t) = self.tracked.get_mut(&k) {
-                            let h = t.hops.get(&from).copied().unwrap_or(0) + 1;
-                            t.hops.entry(node).or_insert(h);
-                        }
+                    if now_has && let Some(t) = self.tracked.get_mut(&k) {
+                        let h = t.hops.get(&from).copied().unwrap_or(0) + 1;
+                        t.hops.entry(node).or_insert(h);
                     }
                 }
                 self.pump(node);

@@ -119,15 +119,15 @@ impl Scenario {
         if !(0.0..1.0).contains(&self.loss) {
             return Err("loss must be in [0, 1)".into());
         }
-        if let Some(p) = &self.partition {
-            if p.end_secs <= p.start_secs || !(0.0..=1.0).contains(&p.fraction) {
-                return Err("partition needs start < end and a fraction in [0, 1]".into());
-            }
+        if let Some(p) = &self.partition
+            && (p.end_secs <= p.start_secs || !(0.0..=1.0).contains(&p.fraction))
+        {
+            return Err("partition needs start < end and a fraction in [0, 1]".into());
         }
-        if let Some(c) = &self.churn {
-            if !(0.0..=1.0).contains(&c.fraction) {
-                return Err("churn fraction must be in [0, 1]".into());
-            }
+        if let Some(c) = &self.churn
+            && !(0.0..=1.0).contains(&c.fraction)
+        {
+            return Err("churn fraction must be in [0, 1]".into());
         }
         Ok(())
     }

@@ -63,10 +63,10 @@ async fn records_flood_and_members_come_and_go() {
     let r = c.handle.create_record(new).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            if let Ok(Event::Record(change)) = events.recv().await {
-                if change.record.id == r.id {
-                    return change;
-                }
+            if let Ok(Event::Record(change)) = events.recv().await
+                && change.record.id == r.id
+            {
+                return change;
             }
         }
     })
@@ -88,10 +88,9 @@ async fn records_flood_and_members_come_and_go() {
                 peer,
                 change: MemberChange::Left,
             }) = b_events.recv().await
+                && peer == *f.chains[2].leaf().subject_peer()
             {
-                if peer == *f.chains[2].leaf().subject_peer() {
-                    return;
-                }
+                return;
             }
         }
     })

@@ -105,7 +105,7 @@ pub(crate) struct Proc {
 }
 
 /// The latest digest line of each node, by index.
-type Digests = std::sync::Arc<std::sync::Mutex<Vec<Option<(String, usize, usize)>>>>;
+pub(crate) type Digests = std::sync::Arc<std::sync::Mutex<Vec<Option<(String, usize, usize)>>>>;
 
 fn spawn(
     i: usize,
@@ -114,11 +114,34 @@ fn spawn(
     connect: &[std::net::SocketAddr],
     digests: &Digests,
 ) -> Proc {
-    let mut spec = format!("{i},{},{records}", dir.display());
+    let bind = "127.0.0.1:0".parse().unwrap();
+    spawn_in(None, i, dir, records, bind, connect, digests)
+}
+
+/// Starts member `i` as a child process, inside network namespace `netns` if given.
+pub(crate) fn spawn_in(
+    netns: Option<&str>,
+    i: usize,
+    dir: &std::path::Path,
+    records: usize,
+    bind: std::net::SocketAddr,
+    connect: &[std::net::SocketAddr],
+    digests: &Digests,
+) -> Proc {
+    let mut spec = format!("{i},{},{records},{bind}", dir.display());
     for a in connect {
         spec.push_str(&format!(",{a}"));
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    let mut child = command
         .args([
             "--exact",
             "processes::node_process",
@@ -160,7 +183,7 @@ fn spawn(
     }
 }
 
-fn wait_converged(
+pub(crate) fn wait_converged(
     digests: &Digests,
     live: &[usize],
     app_records: usize,

@@ -114,6 +114,18 @@ pub(crate) async fn start(
     preload: Vec<Record>,
     connect: &[SocketAddr],
 ) -> Node {
+    start_on(f, i, path, preload, connect, "127.0.0.1:0".parse().unwrap()).await
+}
+
+/// Like [`start`], listening on `bind`.
+pub(crate) async fn start_on(
+    f: &Fixture,
+    i: usize,
+    path: &Path,
+    preload: Vec<Record>,
+    connect: &[SocketAddr],
+    bind: SocketAddr,
+) -> Node {
     let mut db = Database::open(SqliteStore::open(path).unwrap(), &f.root).unwrap();
     if !preload.is_empty() {
         db.learn_member(&f.chains[i]).unwrap();
@@ -133,12 +145,9 @@ pub(crate) async fn start(
     let mut core = Core::new(db, me, node_id, mesh, rand_u64(), now).unwrap();
     core.add_candidates(connect);
     let endpoint = Arc::new(
-        Endpoint::bind(
-            &["127.0.0.1:0".parse().unwrap()],
-            TransportConfig::default(),
-        )
-        .await
-        .unwrap(),
+        Endpoint::bind(&[bind], TransportConfig::default())
+            .await
+            .unwrap(),
     );
     let creds =
         GroupCredentials::new(f.group().clone(), Arc::new(f.key(i)), f.chains[i].clone()).unwrap();

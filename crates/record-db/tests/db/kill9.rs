@@ -76,10 +76,10 @@ fn kill9_acknowledged_records_survive() {
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(id) = line.strip_prefix("ack ") {
-                    if tx.send(id.parse::<RecordId>().unwrap()).is_err() {
-                        break;
-                    }
+                if let Some(id) = line.strip_prefix("ack ")
+                    && tx.send(id.parse::<RecordId>().unwrap()).is_err()
+                {
+                    break;
                 }
             }
         });
