@@ -45,6 +45,10 @@ pub(crate) fn run(quick: bool) -> Result<()> {
         deny()?;
 
         crate::interop::run()?;
+        // Where the machine allows network namespaces (root), run the multi-host test too.
+        crate::netns::run()?;
+        // The simulator, on its small scenario.
+        crate::sim::run("small")?;
     }
 
     crate::fuzz::build()?;

@@ -2,6 +2,7 @@
 //!
 //! - `ci`: everything CI checks (format, lints, tests, supply chain, interop, fuzz targets).
 //! - `interop`: our certificates and XML checked by tools we did not write (openssl, xmllint).
+//! - `netns`: members in network namespaces, with a link cut and a healed isolation.
 //! - `sim`: run a simulation scenario of the mesh.
 //! - `fuzz`: build the fuzz targets, or run one for a while.
 
@@ -10,6 +11,7 @@
 mod ci;
 mod fuzz;
 mod interop;
+mod netns;
 mod sim;
 mod util;
 
@@ -32,6 +34,8 @@ enum Command {
     },
     /// Check our certificates with openssl and our XML with xmllint.
     Interop,
+    /// Members in network namespaces: a link cut and an isolation that heals (needs root).
+    Netns,
     /// Run a simulation scenario (a name from crates/membership/scenarios, or a path).
     Sim {
         /// The scenario.
@@ -51,6 +55,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci { quick } => ci::run(quick),
         Command::Interop => interop::run(),
+        Command::Netns => netns::run(),
         Command::Sim { scenario } => sim::run(&scenario),
         Command::Fuzz { target, seconds } => fuzz::run(target.as_deref(), seconds),
     }

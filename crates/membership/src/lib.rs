@@ -6,6 +6,8 @@
 pub mod config;
 pub mod core;
 pub mod driver;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod message;
 pub mod peer_time;
 pub mod presence;

@@ -246,6 +246,23 @@ impl<S: Store> Core<S> {
         Ok(record)
     }
 
+    /// Validates and stores records that arrived out of band, reporting the changes and
+    /// flooding the new ones like records received from a neighbor. Returns how many were
+    /// accepted.
+    pub fn apply_records(
+        &mut self,
+        records: Vec<Record>,
+        now: Timestamp,
+    ) -> Result<usize, crate::Error> {
+        let report = self.db.apply(records, now)?;
+        let accepted = report.accepted.len();
+        for r in &report.accepted {
+            self.forward(r, None);
+        }
+        self.record_changes(report.changes);
+        Ok(accepted)
+    }
+
     /// Replaces the local member's certificate chain (renewed credentials).
     pub fn set_credentials(
         &mut self,

@@ -33,6 +33,7 @@ impl<S: Store> Core<S> {
 
     /// Dials `addr` now (explicit connect), whatever its backoff.
     pub fn connect_to(&mut self, addr: SocketAddr, now: Timestamp) {
+        self.online = true;
         self.add_candidates(&[addr]);
         if let Some(c) = self.candidates.get_mut(&addr) {
             c.0 = Timestamp::UNIX_EPOCH;
@@ -41,7 +42,11 @@ impl<S: Store> Core<S> {
     }
 
     fn dial(&mut self, addr: SocketAddr, now: Timestamp) {
-        if self.closed || self.dialing.contains_key(&addr) || self.is_connected_to(addr) {
+        if self.closed
+            || !self.online
+            || self.dialing.contains_key(&addr)
+            || self.is_connected_to(addr)
+        {
             return;
         }
         self.dialing.insert(addr, now);

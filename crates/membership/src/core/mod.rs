@@ -239,6 +239,9 @@ pub struct Core<S: Store> {
     members: members::MemberView,
     stats: Stats,
     closed: bool,
+    /// Whether the member dials other members (a group that is open but not connected only
+    /// answers what it is asked locally).
+    online: bool,
 }
 
 impl<S: Store> std::fmt::Debug for Core<S> {
@@ -311,6 +314,7 @@ impl<S: Store> Core<S> {
             presence_attributes: String::new(),
             stats: Stats::default(),
             closed: false,
+            online: true,
         };
         core.members.rebuild(&core.db, &core.me)?;
         if is_creator {
@@ -367,6 +371,20 @@ impl<S: Store> Core<S> {
             ..self.status
         };
         self.set_status(s);
+    }
+
+    /// Goes online (dials members, keeps the mesh) or stays offline (the default is online;
+    /// an application opening a group without connecting sets it offline first).
+    pub fn set_online(&mut self, online: bool, now: Timestamp) {
+        self.online = online;
+        if online {
+            self.next_maintenance = now;
+        }
+    }
+
+    /// Whether the member dials other members.
+    pub fn is_online(&self) -> bool {
+        self.online
     }
 
     /// Where this node accepts connections, as published in presence.

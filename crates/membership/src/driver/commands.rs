@@ -62,6 +62,14 @@ pub enum Command {
     PeerTime(Reply<PeerTime>),
     /// Export the database to a file.
     Export(PathBuf, Reply<Result<u64, Error>>),
+    /// Go online: listen through this endpoint (if any) and dial these addresses.
+    GoOnline(
+        Option<std::sync::Arc<peergroup_transport::Endpoint>>,
+        Vec<SocketAddr>,
+        Reply<()>,
+    ),
+    /// Publish a record that arrived out of band (used by tests and tools).
+    Apply(Vec<Record>, Reply<Result<usize, Error>>),
     /// Leave the group and stop.
     Close(Reply<()>),
 }
@@ -247,6 +255,22 @@ impl GroupHandle {
         ask!(self, Export, path)?
     }
 
+    /// Goes online: listens through `endpoint` (publishing its addresses) and dials `addrs`
+    /// and the members it knows.
+    pub async fn go_online(
+        &self,
+        endpoint: Option<std::sync::Arc<peergroup_transport::Endpoint>>,
+        addrs: Vec<SocketAddr>,
+    ) -> Result<(), Error> {
+        ask!(self, GoOnline, endpoint, addrs)
+    }
+
+    /// Validates and stores records received out of band (an import, say); returns how many
+    /// were accepted.
+    pub async fn apply(&self, records: Vec<Record>) -> Result<usize, Error> {
+        ask!(self, Apply, records)?
+    }
+
     /// Leaves the group: deletes presence, says goodbye, persists, stops the driver.
     pub async fn close(&self) -> Result<(), Error> {
         ask!(self, Close)
@@ -293,6 +317,24 @@ impl<S: Store + 'static> Driver<S> {
             Command::Digest(r) => drop(r.send((core.db().digest(), core.db().len()))),
             Command::PeerTime(r) => drop(r.send(core.peer_time())),
             Command::Export(p, r) => drop(r.send(core.db().export(&p).map_err(Error::from))),
+            Command::GoOnline(endpoint, addrs, r) => {
+                if let Some(ep) = endpoint {
+                    let listen = super::publishable(ep.local_addrs());
+                    self.config.endpoint = Some(ep);
+                    if let Err(e) = core.set_listen_addrs(listen, now) {
+                        tracing::warn!(error = %e, "could not publish listen addresses");
+                    }
+                }
+                core.set_online(true, now);
+                for a in addrs {
+                    core.connect_to(a, now);
+                }
+                let _ = r.send(());
+            }
+            Command::Apply(records, r) => {
+                let result = core.apply_records(records, now);
+                let _ = r.send(result);
+            }
             Command::Close(r) => {
                 let _ = core.close(now);
                 self.after_input();

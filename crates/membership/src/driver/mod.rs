@@ -350,7 +350,7 @@ impl<S: Store + 'static> Driver<S> {
 }
 
 /// Listen addresses worth publishing: unspecified addresses (0.0.0.0, ::) say nothing.
-fn publishable(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+pub(crate) fn publishable(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
     addrs
         .iter()
         .copied()

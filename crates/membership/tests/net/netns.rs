@@ -170,7 +170,9 @@ fn three_hosts_survive_a_cut_and_heal_an_isolation() {
         use std::io::Write as _;
         writeln!(procs[p].stdin.as_mut().unwrap(), "PUBLISH 10").unwrap();
     }
-    std::thread::sleep(Duration::from_secs(5));
+    // Longer than the transport's idle timeout (45 s): the connections to h3 die and must be
+    // made again once the links return.
+    std::thread::sleep(Duration::from_secs(50));
     set_link(&n, 1, 3, true);
     set_link(&n, 2, 3, true);
     let took = wait_converged(&digests, &all, 70, Duration::from_secs(180));

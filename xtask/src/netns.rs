@@ -1,0 +1,42 @@
+//! `cargo xtask netns`: members in network namespaces the test creates (three hosts, a link
+//! cut, an isolated host that must heal). Needs root and iproute2; where the machine does
+//! not allow `ip netns`, says so and does nothing.
+
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::util::{self, cargo, step};
+
+/// Whether this machine lets us create network namespaces.
+pub(crate) fn available() -> bool {
+    let name = format!("pgprobe{}", std::process::id());
+    let ok = Command::new("ip")
+        .args(["netns", "add", &name])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+    }
+    ok
+}
+
+pub(crate) fn run() -> Result<()> {
+    step("network namespaces (three hosts, a cut, an isolation that heals)");
+    if !available() {
+        eprintln!("skipped: `ip netns add` is not allowed here (needs root and iproute2)");
+        return Ok(());
+    }
+    util::run(cargo().args([
+        "test",
+        "-p",
+        "peergroup-membership",
+        "--test",
+        "net",
+        "--",
+        "--ignored",
+        "--exact",
+        "netns::three_hosts_survive_a_cut_and_heal_an_isolation",
+        "--nocapture",
+    ]))
+}
