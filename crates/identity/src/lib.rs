@@ -38,6 +38,6 @@ pub use error::Error;
 pub use idc::{IdentityCertificate, MAX_FRIENDLY_NAME, check_friendly_name};
 pub use key::{KeyPair, PublicKey, SecretKey, Signature, random_bytes, sha256, verify_batch};
 pub use peer_name::{Authority, Classifier, PeerName};
-pub use seal::KdfParams;
+pub use seal::{KdfParams, open_secret, seal_secret};
 pub use store::{DEFAULT_CLASSIFIER, Identity, IdentityStore, IdentitySummary};
 pub use time::Timestamp;

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::error::Error;
 
 const MAGIC: &[u8; 8] = b"PGIDEXP\x01";
+const SECRET_MAGIC: &[u8; 8] = b"PGSECRT\x01";
 const HEADER_LEN: usize = 8 + 12 + 16 + 24;
 
 /// Argon2id cost parameters.
@@ -85,8 +86,31 @@ fn derive_key(password: &[u8], salt: &[u8], p: KdfParams) -> Result<Zeroizing<[u
 }
 
 pub(crate) fn seal(plain: &Plain, password: &[u8], p: KdfParams) -> Result<Vec<u8>, Error> {
+    let body = Zeroizing::new(
+        postcard::to_allocvec(plain).map_err(|e| Error::MalformedExport(e.to_string()))?,
+    );
+    seal_with(MAGIC, &body, password, p)
+}
+
+/// Seals arbitrary secret bytes under a password (same construction as identity exports,
+/// with its own magic so one can never be mistaken for the other).
+pub fn seal_secret(secret: &[u8], password: &[u8], p: KdfParams) -> Result<Vec<u8>, Error> {
+    seal_with(SECRET_MAGIC, secret, password, p)
+}
+
+/// Opens bytes sealed by [`seal_secret`].
+pub fn open_secret(sealed: &[u8], password: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    open_with(SECRET_MAGIC, sealed, password)
+}
+
+fn seal_with(
+    magic: &[u8; 8],
+    body: &[u8],
+    password: &[u8],
+    p: KdfParams,
+) -> Result<Vec<u8>, Error> {
     let mut header = Vec::with_capacity(HEADER_LEN);
-    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(magic);
     for v in [p.m_cost_kib, p.t_cost, p.lanes] {
         header.extend_from_slice(&v.to_le_bytes());
     }
@@ -94,9 +118,6 @@ pub(crate) fn seal(plain: &Plain, password: &[u8], p: KdfParams) -> Result<Vec<u
     crate::key::random_bytes(&mut salt_nonce)?;
     header.extend_from_slice(&salt_nonce);
     let key = derive_key(password, &salt_nonce[..16], p)?;
-    let body = Zeroizing::new(
-        postcard::to_allocvec(plain).map_err(|e| Error::MalformedExport(e.to_string()))?,
-    );
     let cipher = chacha20poly1305::XChaCha20Poly1305::new_from_slice(&key[..])
         .map_err(|_| Error::MalformedExport("key length".into()))?;
     let nonce = chacha20poly1305::XNonce::try_from(&salt_nonce[16..])
@@ -115,9 +136,14 @@ pub(crate) fn seal(plain: &Plain, password: &[u8], p: KdfParams) -> Result<Vec<u
 }
 
 pub(crate) fn open(sealed: &[u8], password: &[u8]) -> Result<Plain, Error> {
-    if sealed.len() < HEADER_LEN + 16 || &sealed[..8] != MAGIC {
+    let body = open_with(MAGIC, sealed, password)?;
+    postcard::from_bytes(&body).map_err(|e| Error::MalformedExport(format!("sealed body: {e}")))
+}
+
+fn open_with(magic: &[u8; 8], sealed: &[u8], password: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if sealed.len() < HEADER_LEN + 16 || &sealed[..8] != magic {
         return Err(Error::MalformedExport(
-            "not a peergroup identity export".into(),
+            "not sealed peergroup data of this kind".into(),
         ));
     }
     let u32_at = |i: usize| {
@@ -148,7 +174,7 @@ pub(crate) fn open(sealed: &[u8], password: &[u8]) -> Result<Plain, Error> {
             )
             .map_err(|_| Error::WrongPassword)?,
     );
-    postcard::from_bytes(&body).map_err(|e| Error::MalformedExport(format!("sealed body: {e}")))
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -186,6 +212,20 @@ mod tests {
             open(&sealed[..20], b"pw"),
             Err(Error::MalformedExport(_))
         ));
+    }
+
+    #[test]
+    fn secrets_round_trip_and_are_not_identity_exports() {
+        let sealed = seal_secret(b"group key", b"pw", KdfParams::INSECURE_FAST).unwrap();
+        assert_eq!(&open_secret(&sealed, b"pw").unwrap()[..], b"group key");
+        assert!(matches!(
+            open_secret(&sealed, b"px"),
+            Err(Error::WrongPassword)
+        ));
+        assert!(
+            open(&sealed, b"pw").is_err(),
+            "a sealed secret read as an identity export"
+        );
     }
 
     #[test]
