@@ -139,11 +139,12 @@ impl GroupHandle {
         self.status.clone()
     }
 
-    /// Hands over a connection the endpoint accepted for this group.
-    pub fn incoming(&self, conn: Connection) {
-        if let Err(e) = self.inputs.try_send(Input::Incoming(conn))
-            && let mpsc::error::TrySendError::Full(Input::Incoming(c))
-            | mpsc::error::TrySendError::Closed(Input::Incoming(c)) = e
+    /// Hands over a connection the endpoint accepted for this group, with its first frame if
+    /// a router already read it.
+    pub fn incoming(&self, conn: Connection, first: Option<bytes::Bytes>) {
+        if let Err(e) = self.inputs.try_send(Input::Incoming(conn, first))
+            && let mpsc::error::TrySendError::Full(Input::Incoming(c, _))
+            | mpsc::error::TrySendError::Closed(Input::Incoming(c, _)) = e
         {
             c.close("busy");
         }
@@ -319,7 +320,7 @@ impl<S: Store + 'static> Driver<S> {
             Command::Export(p, r) => drop(r.send(core.db().export(&p).map_err(Error::from))),
             Command::GoOnline(endpoint, addrs, r) => {
                 if let Some(ep) = endpoint {
-                    let listen = super::publishable(ep.local_addrs());
+                    let listen = super::publishable_addrs(ep.local_addrs());
                     self.config.endpoint = Some(ep);
                     if let Err(e) = core.set_listen_addrs(listen, now) {
                         tracing::warn!(error = %e, "could not publish listen addresses");

@@ -52,7 +52,7 @@ enum Input {
     Message(ConnId, Bytes),
     Closed(ConnId),
     Dialed(SocketAddr, Result<Connection, String>),
-    Incoming(Connection),
+    Incoming(Connection, Option<Bytes>),
 }
 
 /// Bytes queued for one connection (in our queue and not yet handed to the transport) above
@@ -108,7 +108,7 @@ pub async fn route_incoming(
         let group = conn.peer().group.clone();
         let target = routes.read().ok().and_then(|r| r.get(&group).cloned());
         match target {
-            Some(h) => h.incoming(conn),
+            Some(h) => h.incoming(conn, None),
             None => conn.close("group not open here"),
         }
     }
@@ -138,7 +138,7 @@ impl<S: Store + 'static> Driver<S> {
     ) {
         if let Some(ep) = &self.config.endpoint {
             let now = self.now();
-            let addrs = publishable(ep.local_addrs());
+            let addrs = publishable_addrs(ep.local_addrs());
             if let Err(e) = self.core.set_listen_addrs(addrs, now) {
                 tracing::warn!(error = %e, "could not publish listen addresses");
             }
@@ -217,11 +217,11 @@ impl<S: Store + 'static> Driver<S> {
                     self.core.handle_disconnected(conn, now);
                 }
             }
-            Input::Dialed(_, Ok(conn)) => self.attach(conn, true),
+            Input::Dialed(_, Ok(conn)) => self.attach(conn, true, None),
             Input::Dialed(addr, Err(reason)) => self.core.handle_connect_failed(addr, &reason, now),
-            Input::Incoming(conn) => {
+            Input::Incoming(conn, first) => {
                 if self.core.status().listening {
-                    self.attach(conn, false);
+                    self.attach(conn, false, first);
                 } else {
                     conn.close("not listening yet (not synchronised)");
                 }
@@ -230,7 +230,7 @@ impl<S: Store + 'static> Driver<S> {
     }
 
     /// Registers a connection with the core and starts its reader.
-    fn attach(&mut self, conn: Connection, outbound: bool) {
+    fn attach(&mut self, conn: Connection, outbound: bool, first: Option<Bytes>) {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         let info = conn.peer().clone();
@@ -276,6 +276,9 @@ impl<S: Store + 'static> Driver<S> {
             },
             now,
         );
+        if let Some(bytes) = first {
+            self.core.handle_message(id, &bytes, now);
+        }
     }
 
     /// Carries out the core's outputs and publishes its events.
@@ -349,13 +352,38 @@ impl<S: Store + 'static> Driver<S> {
     }
 }
 
-/// Listen addresses worth publishing: unspecified addresses (0.0.0.0, ::) say nothing.
-pub(crate) fn publishable(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
-    addrs
-        .iter()
-        .copied()
-        .filter(|a| !a.ip().is_unspecified())
-        .collect()
+/// Listen addresses worth publishing. An unspecified address (0.0.0.0, ::) stands for every
+/// interface: it is replaced by the interfaces' addresses of the same family (loopback only
+/// when there is nothing else), with the listening port.
+pub fn publishable_addrs(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    let interfaces: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
+        .map(|list| list.into_iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for a in addrs {
+        if !a.ip().is_unspecified() {
+            out.push(*a);
+            continue;
+        }
+        let same_family = |ip: &std::net::IpAddr| ip.is_ipv4() == a.is_ipv4();
+        let mut expanded: Vec<SocketAddr> = interfaces
+            .iter()
+            .filter(|ip| same_family(ip) && !ip.is_loopback() && !is_ipv6_link_local(ip))
+            .map(|ip| SocketAddr::new(*ip, a.port()))
+            .collect();
+        if expanded.is_empty() {
+            expanded = interfaces.iter().filter(|ip| same_family(ip) && ip.is_loopback()).map(|ip| SocketAddr::new(*ip, a.port())).collect();
+        }
+        out.extend(expanded);
+    }
+    out.sort();
+    out.dedup();
+    out.truncate(crate::message::MAX_ADDRESSES);
+    out
+}
+
+fn is_ipv6_link_local(ip: &std::net::IpAddr) -> bool {
+    matches!(ip, std::net::IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
 }
 
 #[doc(hidden)]
