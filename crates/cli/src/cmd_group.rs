@@ -1,12 +1,12 @@
 //! `peergroup group …`
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
 use clap::Subcommand;
-use peergroup_credential_roles::{GroupRoot, INFINITE, MemberRequest, Role, Roles};
-use peergroup_identity::{Classifier, Timestamp};
+use peergroup::{GroupSpec, Role};
 use serde::Serialize;
 
-use crate::groups::{self, Membership};
 use crate::util::{self, Home};
 
 #[derive(Debug, Subcommand)]
@@ -21,6 +21,15 @@ pub(crate) enum GroupCommand {
         /// The group peer name's classifier.
         #[arg(long, default_value = "group")]
         classifier: String,
+        /// A comment.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Make it a password group: the first line of this file is the password.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// The role a password join grants.
+        #[arg(long, default_value = "member", requires = "password_file")]
+        password_role: Role,
     },
     /// List the groups your identities belong to.
     List {
@@ -31,87 +40,289 @@ pub(crate) enum GroupCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show a group: properties, status and members (from the local replica).
+    Show {
+        /// The group (peer name or friendly-name prefix).
+        group: String,
+        /// The member identity, when several of yours belong to the group.
+        #[arg(long)]
+        identity: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change group properties (the creator only).
+    Set {
+        /// The group.
+        group: String,
+        /// The member identity.
+        #[arg(long)]
+        identity: Option<String>,
+        /// New friendly name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New comment.
+        #[arg(long)]
+        comment: Option<String>,
+        /// New maximum record size in bytes.
+        #[arg(long)]
+        max_record_size: Option<u32>,
+        /// New presence lifetime in seconds (at least 300).
+        #[arg(long)]
+        presence_lifetime: Option<u32>,
+    },
+    /// Delete your local data of a group.
+    Delete {
+        /// The group.
+        group: String,
+        /// The member identity.
+        #[arg(long)]
+        identity: Option<String>,
+    },
 }
 
 #[derive(Serialize)]
-struct GroupLine {
-    group_peer_name: String,
-    friendly_name: String,
+struct Shown {
+    group: String,
     identity: String,
+    friendly_name: String,
+    comment: String,
+    creator: String,
     roles: Vec<String>,
-    owner: bool,
-    valid_until: String,
+    status: StatusView,
+    presence_lifetime_secs: u32,
+    max_record_size: u32,
+    password_group: bool,
+    records: usize,
+    members: Vec<MemberView>,
 }
 
-impl GroupLine {
-    fn of(m: &Membership) -> Self {
-        let leaf = m.chain.leaf();
-        GroupLine {
-            group_peer_name: m.group().to_string(),
-            friendly_name: m.friendly_name().to_owned(),
-            identity: m.identity.to_string(),
-            roles: leaf.roles().iter().map(|r| r.name().to_owned()).collect(),
-            owner: m.group_key.is_some(),
-            valid_until: leaf.not_after().to_rfc3339(),
+#[derive(Serialize)]
+struct StatusView {
+    listening: bool,
+    has_connections: bool,
+    synchronized: bool,
+}
+
+#[derive(Serialize)]
+pub(crate) struct MemberView {
+    pub(crate) peer: String,
+    pub(crate) friendly_name: String,
+    pub(crate) roles: String,
+    pub(crate) present: bool,
+    pub(crate) local: bool,
+    pub(crate) revoked: bool,
+    pub(crate) addresses: Vec<String>,
+}
+
+impl MemberView {
+    pub(crate) fn of(m: &peergroup::Member) -> Self {
+        MemberView {
+            peer: m.peer.to_string(),
+            friendly_name: m.friendly_name.clone(),
+            roles: m.roles.to_string(),
+            present: m.present,
+            local: m.local,
+            revoked: m.revoked,
+            addresses: m
+                .nodes
+                .iter()
+                .flat_map(|(_, a)| a.iter().map(|a| a.to_string()))
+                .collect(),
         }
+    }
+
+    pub(crate) fn line(&self) -> String {
+        let mut flags = Vec::new();
+        if self.local {
+            flags.push("you");
+        }
+        if self.present {
+            flags.push("present");
+        }
+        if self.revoked {
+            flags.push("revoked");
+        }
+        format!(
+            "{}  {}  [{}] {}",
+            self.peer,
+            self.friendly_name,
+            self.roles,
+            flags.join(",")
+        )
     }
 }
 
-pub(crate) fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
+pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
+    let infra = home.offline().await?;
     match cmd {
         GroupCommand::Create {
             friendly_name,
             identity,
             classifier,
+            comment,
+            password_file,
+            password_role,
         } => {
-            let me = home.identity(identity.as_deref())?;
-            let now = Timestamp::now();
-            let root = GroupRoot::create(
-                &friendly_name,
-                Classifier::new(&classifier)?,
-                me.peer_name(),
-                now,
-            )?;
-            let chain = root.issue(&MemberRequest {
-                subject_key: me.key().public(),
-                subject_peer: me.peer_name().clone(),
-                subject_friendly_name: me.friendly_name().to_owned(),
-                roles: Roles::one(Role::Admin),
-                classifiers: vec![],
-                not_before: now,
-                not_after: now.saturating_add(INFINITE),
-            })?;
-            let membership = Membership {
-                identity: me.peer_name().clone(),
-                chain,
-                group_key: Some(peergroup_identity::KeyPair::from_secret(
-                    &root.key().secret(),
-                )),
-                addresses: vec![],
-            };
-            groups::save(&home.identities, &membership, false)?;
-            println!("{}", root.group());
+            let me = util::identity(&infra, identity.as_deref())?;
+            let mut spec = GroupSpec::new(&friendly_name);
+            spec.classifier = classifier;
+            spec.comment = comment;
+            if let Some(f) = password_file {
+                spec.password = Some((util::read_password_file(&f)?.to_vec(), password_role));
+            }
+            let group = infra.create_group(me.peer_name(), &spec)?;
+            println!("{group}");
         }
         GroupCommand::List { identity, json } => {
-            let only = identity.map(|q| home.identities.find(&q)).transpose()?;
-            let list = groups::list(&home.identities, only.as_ref().map(|i| i.peer_name()))?;
-            let lines: Vec<GroupLine> = list.iter().map(GroupLine::of).collect();
+            let ids: Vec<peergroup::PeerName> = match identity {
+                Some(q) => vec![infra.identities().find(&q)?.peer_name().clone()],
+                None => infra
+                    .identities()
+                    .list()?
+                    .into_iter()
+                    .map(|s| s.peer_name)
+                    .collect(),
+            };
+            let mut all = Vec::new();
+            for id in ids {
+                all.extend(infra.groups(&id)?);
+            }
             if json {
-                util::print_json(&lines)?;
-            } else if lines.is_empty() {
+                util::print_json(&all)?;
+            } else if all.is_empty() {
                 println!("no groups; create one with `peergroup group create <name>` or join one");
             } else {
-                for l in lines {
+                for g in all {
                     println!(
                         "{}  {}  as {} [{}]{}",
-                        l.group_peer_name,
-                        l.friendly_name,
-                        l.identity,
-                        l.roles.join(","),
-                        if l.owner { " owner" } else { "" }
+                        g.group,
+                        g.friendly_name,
+                        g.identity,
+                        g.roles.join(","),
+                        if g.owner { " owner" } else { "" }
                     );
                 }
             }
+        }
+        GroupCommand::Show {
+            group,
+            identity,
+            json,
+        } => {
+            let found = util::group(&infra, &group, identity.as_deref())?;
+            let g = infra.open_group(&found.identity, &found.group).await?;
+            let props = g.properties().await?;
+            let status = g.status();
+            let members = g.members(false).await?;
+            let (_, records) = g.digest().await?;
+            g.close().await?;
+            let shown = Shown {
+                group: found.group.to_string(),
+                identity: found.identity.to_string(),
+                friendly_name: props.friendly_name,
+                comment: props.comment,
+                creator: props.creator.to_string(),
+                roles: found.roles,
+                status: StatusView {
+                    listening: status.listening,
+                    has_connections: status.has_connections,
+                    synchronized: status.synchronized,
+                },
+                presence_lifetime_secs: props.presence_lifetime_secs,
+                max_record_size: props.max_record_size,
+                password_group: props.password_auth,
+                records,
+                members: members.iter().map(MemberView::of).collect(),
+            };
+            if json {
+                util::print_json(&shown)?;
+            } else {
+                println!("group:        {} ({})", shown.group, shown.friendly_name);
+                if !shown.comment.is_empty() {
+                    println!("comment:      {}", shown.comment);
+                }
+                println!("creator:      {}", shown.creator);
+                println!(
+                    "you:          {} [{}]",
+                    shown.identity,
+                    shown.roles.join(",")
+                );
+                println!(
+                    "status:       {} (this process is not running the group; see `peergroup run`)",
+                    if shown.status.synchronized {
+                        "synchronized before"
+                    } else {
+                        "never synchronized"
+                    }
+                );
+                println!(
+                    "properties:   presence lifetime {} s, max record size {} bytes{}",
+                    shown.presence_lifetime_secs,
+                    shown.max_record_size,
+                    if shown.password_group {
+                        ", password group"
+                    } else {
+                        ""
+                    }
+                );
+                println!("records:      {}", shown.records);
+                println!("members:");
+                for m in &shown.members {
+                    println!("  {}", m.line());
+                }
+            }
+        }
+        GroupCommand::Set {
+            group,
+            identity,
+            name,
+            comment,
+            max_record_size,
+            presence_lifetime,
+        } => {
+            if name.is_none()
+                && comment.is_none()
+                && max_record_size.is_none()
+                && presence_lifetime.is_none()
+            {
+                bail!(
+                    "nothing to change: give --name, --comment, --max-record-size or --presence-lifetime"
+                );
+            }
+            let found = util::group(&infra, &group, identity.as_deref())?;
+            let g = infra.open_group(&found.identity, &found.group).await?;
+            let result = async {
+                let mut props = g.properties().await?;
+                if let Some(n) = name {
+                    props.friendly_name = n;
+                }
+                if let Some(c) = comment {
+                    props.comment = c;
+                }
+                if let Some(m) = max_record_size {
+                    props.max_record_size = m;
+                }
+                if let Some(p) = presence_lifetime {
+                    props.presence_lifetime_secs = p;
+                }
+                g.set_properties(props).await
+            }
+            .await;
+            g.close().await?;
+            result?;
+            println!(
+                "properties of {} changed (they reach the others when the group next connects)",
+                found.group
+            );
+        }
+        GroupCommand::Delete { group, identity } => {
+            let found = util::group(&infra, &group, identity.as_deref())?;
+            infra.delete_group(&found.identity, &found.group)?;
+            println!(
+                "deleted the local data of {} ({})",
+                found.group, found.friendly_name
+            );
         }
     }
     Ok(())

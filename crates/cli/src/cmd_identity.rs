@@ -70,8 +70,9 @@ pub(crate) enum IdentityCommand {
     },
 }
 
-pub(crate) fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
-    let store = &home.identities;
+pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
+    let infra = home.offline().await?;
+    let store = infra.identities();
     match cmd {
         IdentityCommand::Create {
             friendly_name,

@@ -5,11 +5,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
-use peergroup_credential_roles::{Action, MemberRequest, RevocationSet, Role, Roles, authorize};
-use peergroup_identity::Timestamp;
-use peergroup_invitation_xml::{Addresses, Cloud, IdentityInfo, Invitation};
+use peergroup::{Invitation, Role};
 
-use crate::groups::{self, Membership};
 use crate::util::{self, Home};
 
 #[derive(Debug, Args)]
@@ -18,8 +15,16 @@ pub(crate) struct InviteArgs {
     #[arg(long)]
     group: String,
     /// The invitee's PEERIDENTITYINFO file (from `peergroup identity xml`).
-    #[arg(long, value_name = "FILE")]
-    identity_info: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "password",
+        conflicts_with = "password"
+    )]
+    identity_info: Option<PathBuf>,
+    /// Make a password invitation instead (for a password group; it holds no secret).
+    #[arg(long)]
+    password: bool,
     /// The role to grant.
     #[arg(long, default_value = "member")]
     role: Role,
@@ -53,6 +58,15 @@ pub(crate) struct JoinArgs {
     /// The identity the invitation was issued to (default: the default identity).
     #[arg(long)]
     identity: Option<String>,
+    /// For a password invitation: the first line of this file is the password. Joining then
+    /// proves it to a member online.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
 }
 
 fn read_invitation(path: &Path) -> Result<Invitation> {
@@ -61,58 +75,27 @@ fn read_invitation(path: &Path) -> Result<Invitation> {
         .with_context(|| format!("{} is not a valid invitation", path.display()))
 }
 
-pub(crate) fn invite(home: &Home, a: InviteArgs) -> Result<()> {
-    let me = a
-        .identity
-        .as_deref()
-        .map(|q| home.identities.find(q))
-        .transpose()?;
-    let membership = groups::find(
-        &home.identities,
-        &a.group,
-        me.as_ref().map(|i| i.peer_name()),
-    )?;
-    let me = home.identities.get(&membership.identity)?;
-    let info_bytes = std::fs::read(&a.identity_info)
-        .with_context(|| format!("reading {}", a.identity_info.display()))?;
-    let invitee = IdentityInfo::parse_bytes(&info_bytes).with_context(|| {
-        format!(
-            "{} is not a valid PEERIDENTITYINFO",
-            a.identity_info.display()
-        )
-    })?;
-    let now = Timestamp::now();
-    let valid = membership
-        .chain
-        .validate(
-            membership.group(),
-            now,
-            &RevocationSet::new(),
-            Some(&me.key().public()),
-        )
-        .context("your own credentials for this group are not valid")?;
-    authorize(&valid, Action::Invite(a.role))?;
-    let chain = membership.chain.issue(
-        me.key(),
-        &MemberRequest {
-            subject_key: *invitee.certificate.public_key(),
-            subject_peer: invitee.peer_name().clone(),
-            subject_friendly_name: invitee.friendly_name().to_owned(),
-            roles: Roles::one(a.role),
-            classifiers: vec![],
-            not_before: now,
-            not_after: now.saturating_add(a.expires),
-        },
-    )?;
-    let invitation = Invitation::new_certificate(
-        chain,
-        Cloud::global(),
-        Addresses::new(membership.addresses.clone())?,
-    )?;
-    util::emit(a.output.as_deref(), &invitation.to_xml())
+pub(crate) async fn invite(home: &Home, a: InviteArgs) -> Result<()> {
+    let infra = home.offline().await?;
+    let found = util::group(&infra, &a.group, a.identity.as_deref())?;
+    let group = infra.open_group(&found.identity, &found.group).await?;
+    let result = async {
+        if a.password {
+            return Ok(group.create_password_invitation().await?);
+        }
+        let path = a
+            .identity_info
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("--identity-info is required"))?;
+        let info = read_text(path)?;
+        Ok::<_, anyhow::Error>(group.create_invitation(&info, a.role, a.expires)?)
+    }
+    .await;
+    group.close().await?;
+    util::emit(a.output.as_deref(), &result?)
 }
 
-pub(crate) fn invitation(_home: &Home, cmd: InvitationCommand) -> Result<()> {
+pub(crate) fn invitation(cmd: InvitationCommand) -> Result<()> {
     match cmd {
         InvitationCommand::Show { file, json } => {
             let info = read_invitation(&file)?.info();
@@ -161,44 +144,31 @@ pub(crate) fn invitation(_home: &Home, cmd: InvitationCommand) -> Result<()> {
     }
 }
 
-pub(crate) fn join(home: &Home, a: JoinArgs) -> Result<()> {
-    let me = home.identity(a.identity.as_deref())?;
-    let invitation = read_invitation(&a.invitation)?;
-    let Invitation::Certificate {
-        chain, addresses, ..
-    } = invitation
-    else {
-        bail!(
-            "{} is a password invitation; joining with a password needs a running member \
-             (`peergroup join --password-file`, coming with the network layer)",
-            a.invitation.display()
-        );
+pub(crate) async fn join(home: &Home, a: JoinArgs) -> Result<()> {
+    let infra = home.offline().await?;
+    let me = util::identity(&infra, a.identity.as_deref())?;
+    let xml = read_text(&a.invitation)?;
+    let invitation = Invitation::parse(&xml)
+        .with_context(|| format!("{} is not a valid invitation", a.invitation.display()))?;
+    let group = match (invitation, a.password_file) {
+        (Invitation::Password { .. }, Some(f)) => {
+            let password = util::read_password_file(&f)?;
+            infra.password_join(me.peer_name(), &xml, &password).await?
+        }
+        (Invitation::Password { .. }, None) => {
+            bail!(
+                "{} is a password invitation: give the password with --password-file",
+                a.invitation.display()
+            )
+        }
+        (Invitation::Certificate { .. }, Some(_)) => {
+            bail!(
+                "{} is a certificate invitation: it needs no password",
+                a.invitation.display()
+            )
+        }
+        (Invitation::Certificate { .. }, None) => infra.join(me.peer_name(), &xml)?,
     };
-    let group = chain.group().clone();
-    if chain.leaf().subject_peer() != me.peer_name() {
-        bail!(
-            "the invitation was issued to {} ({}), not to {} ({})",
-            chain.leaf().subject_peer(),
-            chain.leaf().subject_friendly_name(),
-            me.peer_name(),
-            me.friendly_name()
-        );
-    }
-    chain
-        .validate(
-            &group,
-            Timestamp::now(),
-            &RevocationSet::new(),
-            Some(&me.key().public()),
-        )
-        .context("the invitation is not trusted")?;
-    let membership = Membership {
-        identity: me.peer_name().clone(),
-        chain,
-        group_key: None,
-        addresses: addresses.as_slice().to_vec(),
-    };
-    groups::save(&home.identities, &membership, false)?;
     println!("{group}");
     Ok(())
 }

@@ -1,15 +1,17 @@
-//! Shared helpers: the data directory, passwords, durations, output.
+//! Shared helpers: the data directory and infrastructure, finding groups, passwords,
+//! durations, output.
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use peergroup_identity::{Identity, IdentityStore};
+use peergroup::{GroupSummary, Identity, Infrastructure, InfrastructureConfig, PeerName};
 
-/// The data directory and what lives in it.
+/// The data directory.
 pub(crate) struct Home {
-    pub(crate) identities: IdentityStore,
+    pub(crate) dir: PathBuf,
 }
 
 impl Home {
@@ -21,20 +23,97 @@ impl Home {
                 .map(|p| p.data_dir().to_path_buf())
                 .ok_or_else(|| anyhow!("no home directory found; pass --home DIR"))?,
         };
-        peergroup_identity::fs::create_private_dir(&dir)?;
-        let identities = IdentityStore::open(dir.join("identities"))?;
-        Ok(Home { identities })
+        Ok(Home { dir })
     }
 
-    /// An identity by peer name or friendly-name prefix, or the default identity.
-    pub(crate) fn identity(&self, query: Option<&str>) -> Result<Identity> {
-        Ok(match query {
-            Some(q) => self.identities.find(q)?,
-            None => self
-                .identities
-                .default_identity()
-                .context("choose one with --identity")?,
-        })
+    /// An infrastructure that does not listen (for commands that manage local data, or only
+    /// dial out).
+    pub(crate) async fn offline(&self) -> Result<Infrastructure> {
+        Ok(Infrastructure::start(InfrastructureConfig::offline(&self.dir)).await?)
+    }
+
+    /// An infrastructure listening on `listen` (falling back to any free port when the
+    /// requested one is taken), with mDNS discovery unless disabled.
+    pub(crate) async fn online(
+        &self,
+        listen: &[SocketAddr],
+        discovery: bool,
+    ) -> Result<Infrastructure> {
+        let mut config = InfrastructureConfig::new(&self.dir);
+        if !listen.is_empty() {
+            config.listen = listen.to_vec();
+        }
+        config.discovery = discovery;
+        match Infrastructure::start(config.clone()).await {
+            Ok(i) => Ok(i),
+            Err(e) if e.kind() == peergroup::ErrorKind::Io && listen.is_empty() => {
+                // The default port is taken (another member on this machine): any port will do.
+                config.listen = config
+                    .listen
+                    .iter()
+                    .map(|a| SocketAddr::new(a.ip(), 0))
+                    .collect();
+                Ok(Infrastructure::start(config)
+                    .await
+                    .context("listening on a free port")?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// An identity by peer name or friendly-name prefix, or the default identity.
+pub(crate) fn identity(infra: &Infrastructure, query: Option<&str>) -> Result<Identity> {
+    Ok(match query {
+        Some(q) => infra.identities().find(q)?,
+        None => infra
+            .identities()
+            .default_identity()
+            .context("choose one with --identity")?,
+    })
+}
+
+/// A group by peer name or friendly-name prefix, among the groups of `identity` (or of
+/// every identity). Returns the membership found.
+pub(crate) fn group(
+    infra: &Infrastructure,
+    query: &str,
+    identity: Option<&str>,
+) -> Result<GroupSummary> {
+    let identities: Vec<PeerName> = match identity {
+        Some(q) => vec![infra.identities().find(q)?.peer_name().clone()],
+        None => infra
+            .identities()
+            .list()?
+            .into_iter()
+            .map(|s| s.peer_name)
+            .collect(),
+    };
+    let mut all = Vec::new();
+    for id in identities {
+        all.extend(infra.groups(&id)?);
+    }
+    let exact: Vec<&GroupSummary> = all
+        .iter()
+        .filter(|g| g.group.to_string() == query || g.friendly_name == query)
+        .collect();
+    let matches: Vec<&GroupSummary> = if exact.is_empty() {
+        all.iter()
+            .filter(|g| g.friendly_name.starts_with(query))
+            .collect()
+    } else {
+        exact
+    };
+    match matches.as_slice() {
+        [] => bail!("group not found: {query} (see `peergroup group list`)"),
+        [one] => Ok((*one).clone()),
+        many => bail!(
+            "{query:?} matches several groups or memberships; name one with --identity or the group peer name: {}",
+            many.iter()
+                .map(|g| format!("{} as {}", g.group, g.identity))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -59,9 +138,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Writes `text` to `output`, or to standard output when none is given.
 pub(crate) fn emit(output: Option<&Path>, text: &str) -> Result<()> {
     match output {
-        Some(p) => {
-            std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
-        }
+        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?,
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())?;
@@ -71,6 +148,17 @@ pub(crate) fn emit(output: Option<&Path>, text: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads a file (or standard input for `-`).
+pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
 }
 
 /// Prints a value as pretty JSON.
@@ -92,12 +180,16 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
 
 /// Logs to standard error at a level set by `-v`.
 pub(crate) fn init_tracing(verbose: u8) {
-    let level = match verbose {
+    init_tracing_at(match verbose {
         0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
-    };
+    });
+}
+
+/// Logs to standard error at `level` (unless `PEERGROUP_LOG` says otherwise).
+pub(crate) fn init_tracing_at(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PEERGROUP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()

@@ -3,7 +3,6 @@
 
 mod auth;
 mod frames;
-mod join;
 mod liveness;
 mod mdns;
 mod support;

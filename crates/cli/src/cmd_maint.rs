@@ -1,0 +1,157 @@
+//! `peergroup db …`, `peergroup config …`, `peergroup revoke`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use peergroup::RevocationTarget;
+
+use crate::cmd_record::{GroupArg, with_group};
+use crate::util::{self, Home};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DbCommand {
+    /// Export the group's database to a file (checksummed; written atomically).
+    Export {
+        #[command(flatten)]
+        group: GroupArg,
+        /// The file to write.
+        file: PathBuf,
+    },
+    /// Import a database export; every record is validated again (the group must not be
+    /// running).
+    Import {
+        #[command(flatten)]
+        group: GroupArg,
+        /// The export file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Export your membership of a group (and the group key, if you created it) as a
+    /// password-protected PEERGROUPCONFIG.
+    Export {
+        #[command(flatten)]
+        group: GroupArg,
+        /// The first line of this file is the password.
+        #[arg(long, value_name = "FILE")]
+        password_file: PathBuf,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Import a PEERGROUPCONFIG (the identity must already be here: `identity import`).
+    Import {
+        /// The PEERGROUPCONFIG file.
+        file: PathBuf,
+        /// The first line of this file is the password.
+        #[arg(long, value_name = "FILE")]
+        password_file: PathBuf,
+        /// Replace an existing membership.
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    #[command(flatten)]
+    group: GroupArg,
+    /// The member to revoke: its peer name, or a friendly-name prefix among the members.
+    member: String,
+    /// Why (recorded in the revocation).
+    #[arg(long, default_value = "")]
+    reason: String,
+}
+
+fn spinner(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+pub(crate) async fn db(home: &Home, cmd: DbCommand) -> Result<()> {
+    match cmd {
+        DbCommand::Export { group, file } => {
+            let bar = spinner(&format!("exporting to {}", file.display()));
+            let n = with_group(home, &group, async |g| Ok(g.export_database(&file).await?)).await;
+            bar.finish_and_clear();
+            println!("exported {} records to {}", n?, file.display());
+        }
+        DbCommand::Import { group, file } => {
+            let infra = home.offline().await?;
+            let found = util::group(&infra, &group.group, group.identity.as_deref())?;
+            let bar = spinner(&format!("importing {}", file.display()));
+            let n = infra.import_database(&found.identity, &found.group, &file);
+            bar.finish_and_clear();
+            println!("imported {} records from {}", n?, file.display());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn config(home: &Home, cmd: ConfigCommand) -> Result<()> {
+    let infra = home.offline().await?;
+    match cmd {
+        ConfigCommand::Export {
+            group,
+            password_file,
+            output,
+        } => {
+            let found = util::group(&infra, &group.group, group.identity.as_deref())?;
+            let password = util::read_password_file(&password_file)?;
+            let xml = infra.export_config(&found.identity, &found.group, &password)?;
+            util::emit(output.as_deref(), &xml)?;
+        }
+        ConfigCommand::Import {
+            file,
+            password_file,
+            overwrite,
+        } => {
+            let xml = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let password = util::read_password_file(&password_file)?;
+            let (identity, group) = infra.import_config(&xml, &password, overwrite)?;
+            println!("{group} (as {identity})");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn revoke(home: &Home, a: RevokeArgs) -> Result<()> {
+    let record = with_group(home, &a.group, async |g| {
+        let target = match a.member.parse::<peergroup::PeerName>() {
+            Ok(p) => p,
+            Err(_) => {
+                let members = g.members(false).await?;
+                let found: Vec<_> = members
+                    .iter()
+                    .filter(|m| m.friendly_name.starts_with(&a.member) && !m.local)
+                    .collect();
+                match found.as_slice() {
+                    [one] => one.peer.clone(),
+                    [] => anyhow::bail!("no member matches {:?}", a.member),
+                    _ => {
+                        anyhow::bail!("{:?} matches several members; give the peer name", a.member)
+                    }
+                }
+            }
+        };
+        Ok(g.revoke(RevocationTarget::Peer(target), &a.reason).await?)
+    })
+    .await?;
+    println!(
+        "revoked ({}); the revocation reaches the others when the group next connects",
+        record.id
+    );
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! `peergroup record …`, `peergroup members`, `peergroup connections`.
+//!
+//! Record commands work on the local replica of the group: what is added here reaches the
+//! other members when the group next connects (`peergroup run` or `chat` with this data
+//! directory).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use base64::Engine as _;
+use clap::{Args, Subcommand};
+use peergroup::{Group, Record, RecordId, RecordType};
+use serde::Serialize;
+
+use crate::cmd_group::MemberView;
+use crate::util::{self, Home};
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupArg {
+    /// The group (peer name or friendly-name prefix).
+    #[arg(long)]
+    pub(crate) group: String,
+    /// The member identity, when several of yours belong to the group.
+    #[arg(long)]
+    pub(crate) identity: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RecordCommand {
+    /// Publish a record; prints its id.
+    Add {
+        #[command(flatten)]
+        group: GroupArg,
+        /// The record type (a GUID).
+        #[arg(long = "type")]
+        record_type: RecordType,
+        /// A file with the attribute XML (`<attributes>…</attributes>`).
+        #[arg(long, value_name = "FILE")]
+        attributes: Option<PathBuf>,
+        /// The payload: a file, or `-` for standard input.
+        #[arg(long, value_name = "FILE")]
+        data: Option<PathBuf>,
+        /// Lifetime.
+        #[arg(long, default_value = "1h", value_parser = util::parse_duration)]
+        expires: Duration,
+    },
+    /// Show one record.
+    Get {
+        #[command(flatten)]
+        group: GroupArg,
+        /// The record id.
+        id: RecordId,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List records (of one type).
+    List {
+        #[command(flatten)]
+        group: GroupArg,
+        /// Only this type.
+        #[arg(long = "type")]
+        record_type: Option<RecordType>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search records with a Windows search query (`<peersearch>…</peersearch>`).
+    Search {
+        #[command(flatten)]
+        group: GroupArg,
+        /// The query file.
+        query: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a record.
+    Delete {
+        #[command(flatten)]
+        group: GroupArg,
+        /// The record id.
+        id: RecordId,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MembersArgs {
+    #[command(flatten)]
+    group: GroupArg,
+    /// Only members present (online), as last seen.
+    #[arg(long)]
+    present: bool,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConnectionsArgs {
+    #[command(flatten)]
+    group: GroupArg,
+    /// Extra addresses to dial.
+    #[arg(long = "connect", value_name = "ADDR")]
+    connect: Vec<SocketAddr>,
+    /// How long to wait for connections.
+    #[arg(long, default_value = "10s", value_parser = util::parse_duration)]
+    wait: Duration,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+pub(crate) struct RecordView {
+    id: String,
+    record_type: String,
+    version: u32,
+    creator: String,
+    modified_by: Option<String>,
+    created: String,
+    last_modified: String,
+    expires: String,
+    attributes: String,
+    payload_base64: String,
+    payload_text: Option<String>,
+}
+
+impl RecordView {
+    pub(crate) fn of(r: &Record) -> Self {
+        RecordView {
+            id: r.id.to_string(),
+            record_type: r.record_type.to_string(),
+            version: r.version,
+            creator: r.creator.to_string(),
+            modified_by: r.modified_by.as_ref().map(|p| p.to_string()),
+            created: r.created.to_rfc3339(),
+            last_modified: r.last_modified.to_rfc3339(),
+            expires: r.expires.to_rfc3339(),
+            attributes: r.attributes.clone(),
+            payload_base64: base64::engine::general_purpose::STANDARD.encode(&r.payload),
+            payload_text: String::from_utf8(r.payload.clone()).ok(),
+        }
+    }
+
+    fn line(&self) -> String {
+        let data = match &self.payload_text {
+            Some(t) if t.len() <= 60 => format!("{t:?}"),
+            Some(t) => format!("{:?}…", t.chars().take(60).collect::<String>()),
+            None => format!("{} bytes", self.payload_base64.len() * 3 / 4),
+        };
+        format!(
+            "{}  {}  v{}  by {}  {}",
+            self.id, self.record_type, self.version, self.creator, data
+        )
+    }
+}
+
+fn print_records(records: &[Record], json: bool) -> Result<()> {
+    let views: Vec<RecordView> = records.iter().map(RecordView::of).collect();
+    if json {
+        return util::print_json(&views);
+    }
+    if views.is_empty() {
+        println!("no records");
+    }
+    for v in views {
+        println!("{}", v.line());
+    }
+    Ok(())
+}
+
+/// Opens the group named by `arg` offline, runs `f`, closes it.
+pub(crate) async fn with_group<T>(
+    home: &Home,
+    arg: &GroupArg,
+    f: impl AsyncFnOnce(&Group) -> Result<T>,
+) -> Result<T> {
+    let infra = home.offline().await?;
+    let found = util::group(&infra, &arg.group, arg.identity.as_deref())?;
+    let group = infra.open_group(&found.identity, &found.group).await?;
+    let result = f(&group).await;
+    group.close().await?;
+    result
+}
+
+pub(crate) async fn run(home: &Home, cmd: RecordCommand) -> Result<()> {
+    match cmd {
+        RecordCommand::Add {
+            group,
+            record_type,
+            attributes,
+            data,
+            expires,
+        } => {
+            let attributes = match attributes {
+                Some(p) => String::from_utf8(util::read_input(&p)?)?,
+                None => String::new(),
+            };
+            let payload = match data {
+                Some(p) => util::read_input(&p)?,
+                None => Vec::new(),
+            };
+            let r = with_group(home, &group, async |g| {
+                Ok(g.add_record(record_type, &attributes, payload, expires)
+                    .await?)
+            })
+            .await?;
+            println!("{}", r.id);
+        }
+        RecordCommand::Get { group, id, json } => {
+            let r = with_group(home, &group, async |g| Ok(g.record(id).await?)).await?;
+            if json {
+                util::print_json(&RecordView::of(&r))?;
+            } else {
+                let v = RecordView::of(&r);
+                println!("{}", v.line());
+                if !v.attributes.is_empty() {
+                    println!("attributes: {}", v.attributes);
+                }
+                println!(
+                    "created {}, modified {}, expires {}",
+                    v.created, v.last_modified, v.expires
+                );
+            }
+        }
+        RecordCommand::List {
+            group,
+            record_type,
+            json,
+        } => {
+            let records = with_group(home, &group, async |g| {
+                Ok(match record_type {
+                    Some(t) => g.records(t).await?,
+                    None => g.search("<peersearch><clause attrib=\"peerrecordid\" type=\"string\">*</clause></peersearch>").await?,
+                })
+            })
+            .await?;
+            print_records(&records, json)?;
+        }
+        RecordCommand::Search { group, query, json } => {
+            let q = String::from_utf8(util::read_input(&query)?)?;
+            let records = with_group(home, &group, async |g| Ok(g.search(&q).await?)).await?;
+            print_records(&records, json)?;
+        }
+        RecordCommand::Delete { group, id } => {
+            with_group(home, &group, async |g| Ok(g.delete_record(id).await?)).await?;
+            println!("deleted {id}");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn members(home: &Home, a: MembersArgs) -> Result<()> {
+    let members = with_group(home, &a.group, async |g| Ok(g.members(a.present).await?)).await?;
+    let views: Vec<MemberView> = members.iter().map(MemberView::of).collect();
+    if a.json {
+        return util::print_json(&views);
+    }
+    for v in views {
+        println!("{}", v.line());
+    }
+    Ok(())
+}
+
+pub(crate) async fn connections(home: &Home, a: ConnectionsArgs) -> Result<()> {
+    let infra = home.online(&[], true).await?;
+    let found = util::group(&infra, &a.group.group, a.group.identity.as_deref())?;
+    let group = infra.open_group(&found.identity, &found.group).await?;
+    let result = async {
+        group.connect_to(a.connect.clone()).await?;
+        if group.wait_ready(a.wait).await.is_err() && group.neighbor_connections().await?.is_empty()
+        {
+            bail!("no member could be reached within {:?}", a.wait);
+        }
+        Ok(group.connections().await?)
+    }
+    .await;
+    group.close().await?;
+    let conns = result?;
+    if a.json {
+        #[derive(Serialize)]
+        struct C {
+            id: u64,
+            peer: String,
+            addr: String,
+            direct: bool,
+        }
+        let v: Vec<C> = conns
+            .iter()
+            .map(|c| C {
+                id: c.id.0,
+                peer: c.peer.to_string(),
+                addr: c.addr.to_string(),
+                direct: c.direct,
+            })
+            .collect();
+        return util::print_json(&v);
+    }
+    for c in conns {
+        println!(
+            "{}  {}  {}  {}",
+            c.id.0,
+            if c.direct { "direct" } else { "neighbor" },
+            c.peer,
+            c.addr
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! `peergroup run`: keeps a member online until interrupted.
+//!
+//! It listens, syncs, publishes presence and prints what happens, one line per event. With
+//! `--control` it also reads commands on standard input (one per line) and answers each with
+//! one line, so scripts and the soak test can drive it:
+//!
+//! ```text
+//! add <record type> <text>      → ok <record id>
+//! update <record id> <text>     → ok <record id>
+//! delete <record id>            → ok <record id>
+//! digest                        → digest <hex> <records>
+//! members                       → members <present>/<all>
+//! connections                   → connections <count>
+//! ```
+//!
+//! Ctrl-C (or end of standard input in control mode) closes the group cleanly: presence
+//! deleted, neighbors told, database and peer time persisted.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use peergroup::{EventFilter, Group, GroupEvent, RecordUpdate};
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::util::{self, Home};
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The group (peer name or friendly-name prefix).
+    #[arg(long)]
+    group: String,
+    /// The member identity, when several of yours belong to the group.
+    #[arg(long)]
+    identity: Option<String>,
+    /// Addresses to listen on (default: every interface, port 3587, or any free port).
+    #[arg(long = "listen", value_name = "ADDR")]
+    listen: Vec<SocketAddr>,
+    /// Members to dial at start, besides those the group knows.
+    #[arg(long = "connect", value_name = "ADDR")]
+    connect: Vec<SocketAddr>,
+    /// Do not use mDNS on the local network.
+    #[arg(long)]
+    no_discovery: bool,
+    /// Read commands on standard input (see the module documentation).
+    #[arg(long)]
+    control: bool,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
+    let infra = home.online(&a.listen, !a.no_discovery).await?;
+    let found = util::group(&infra, &a.group, a.identity.as_deref())?;
+    let group = infra.open_group(&found.identity, &found.group).await?;
+    let mut events = group.events(EventFilter::all());
+    group.connect_to(a.connect.clone()).await?;
+    let addrs: Vec<String> = infra
+        .local_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    say(&format!("listening {}", addrs.join(" ")));
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let control_mode = a.control;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            e = events.next() => {
+                let Some(e) = e else { break };
+                say(&describe(&e));
+            }
+            line = lines.next_line(), if control_mode => match line {
+                Ok(Some(line)) => say(&control(&group, line.trim()).await),
+                _ => break,
+            },
+        }
+    }
+    group.close().await?;
+    infra.shutdown().await;
+    say("closed");
+    Ok(())
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// One line describing an event.
+pub(crate) fn describe(e: &GroupEvent) -> String {
+    match e {
+        GroupEvent::StatusChanged(s) => format!(
+            "status listening={} connections={} synchronized={}",
+            s.listening, s.has_connections, s.synchronized
+        ),
+        GroupEvent::PropertyChanged(p) => format!("properties {:?}", p.friendly_name),
+        GroupEvent::RecordChanged { change, record } => {
+            format!(
+                "record {change:?} {} {} v{} by {}",
+                record.id,
+                record.record_type,
+                record.version,
+                record.signer()
+            )
+        }
+        GroupEvent::MemberChanged { peer, change } => format!("member {change:?} {peer}"),
+        GroupEvent::NeighborConnection {
+            peer, addr, change, ..
+        } => format!(
+            "neighbor {change:?} {} {}",
+            peer.as_ref().map(ToString::to_string).unwrap_or_default(),
+            addr.map(|a| a.to_string()).unwrap_or_default()
+        ),
+        GroupEvent::DirectConnection { peer, change, .. } => {
+            format!(
+                "direct {change:?} {}",
+                peer.as_ref().map(ToString::to_string).unwrap_or_default()
+            )
+        }
+        GroupEvent::IncomingData {
+            peer,
+            data_type,
+            data,
+            ..
+        } => format!("data {data_type} {} bytes from {peer}", data.len()),
+        GroupEvent::ConnectionFailed { addr, reason } => {
+            format!(
+                "connection-failed {} {reason}",
+                addr.map(|a| a.to_string()).unwrap_or_default()
+            )
+        }
+        GroupEvent::AuthenticationFailed { addr, reason } => {
+            format!(
+                "authentication-failed {} {reason}",
+                addr.map(|a| a.to_string()).unwrap_or_default()
+            )
+        }
+        GroupEvent::Lagged { missed } => format!("lagged {missed}"),
+        other => format!("{other:?}"),
+    }
+}
+
+async fn control(group: &Group, line: &str) -> String {
+    let mut parts = line.splitn(3, ' ');
+    let cmd = parts.next().unwrap_or_default();
+    let result: Result<String> = async {
+        match cmd {
+            "add" => {
+                let t = parts.next().unwrap_or_default().parse()?;
+                let text = parts.next().unwrap_or_default();
+                let r = group
+                    .add_record(t, "", text.as_bytes().to_vec(), Duration::from_secs(3600))
+                    .await?;
+                Ok(format!("ok {}", r.id))
+            }
+            "update" => {
+                let id = parts.next().unwrap_or_default().parse()?;
+                let text = parts.next().unwrap_or_default();
+                let u = RecordUpdate {
+                    payload: Some(text.as_bytes().to_vec()),
+                    ..RecordUpdate::default()
+                };
+                let r = group.update_record(id, u).await?;
+                Ok(format!("ok {}", r.id))
+            }
+            "delete" => {
+                let id = parts.next().unwrap_or_default().parse()?;
+                let r = group.delete_record(id).await?;
+                Ok(format!("ok {}", r.id))
+            }
+            "digest" => {
+                let (d, n) = group.digest().await?;
+                Ok(format!(
+                    "digest {} {n}",
+                    d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                ))
+            }
+            "members" => {
+                let all = group.members(false).await?.len();
+                let present = group.members(true).await?.len();
+                Ok(format!("members {present}/{all}"))
+            }
+            "connections" => Ok(format!("connections {}", group.connections().await?.len())),
+            "" => Ok("ok".into()),
+            other => anyhow::bail!("unknown command {other:?}"),
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e| format!("error {}", util::one_line(&e)))
+}

@@ -1,0 +1,257 @@
+//! Group events: what happened, delivered as a [`Stream`](tokio_stream::Stream).
+//!
+//! Windows signalled a Win32 event and made the application drain `PeerGroupGetEventData`
+//! until empty, and a record-changed event carried only the record's id. Here
+//! [`Group::events`](crate::Group::events) returns a stream filtered by kind and by record or
+//! data type; record events carry the record. A subscriber that falls behind receives one
+//! [`GroupEvent::Lagged`] saying how many events it missed and goes on; it never slows the
+//! group down. Dropping the stream unregisters it.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use peergroup_identity::PeerName;
+use peergroup_membership::MemberChange;
+use peergroup_record_db::reserved::GroupProperties;
+use peergroup_record_db::{ChangeKind, Record, RecordType};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::Status;
+
+/// A connection's number, unique within an infrastructure (neighbor or direct).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId(pub u64);
+
+pub use peergroup_direct_conn::DataType;
+
+/// What happened to a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectionChange {
+    /// It is up.
+    Connected,
+    /// It went away, with why.
+    Disconnected(String),
+    /// Opening it failed, with why.
+    Failed(String),
+}
+
+/// Something that happened in a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupEvent {
+    /// The status flags changed.
+    StatusChanged(Status),
+    /// The group properties changed.
+    PropertyChanged(Box<GroupProperties>),
+    /// A record was added, updated, deleted or expired.
+    RecordChanged {
+        /// What happened.
+        change: ChangeKind,
+        /// The record (the new version, the tombstone, or the expired record).
+        record: Box<Record>,
+    },
+    /// A member joined, left, connected, disconnected or updated its presence.
+    MemberChanged {
+        /// Who.
+        peer: PeerName,
+        /// What.
+        change: MemberChange,
+    },
+    /// A neighbor connection of the mesh came, went or failed.
+    NeighborConnection {
+        /// The connection.
+        id: ConnectionId,
+        /// The member (unknown when opening failed).
+        peer: Option<PeerName>,
+        /// Its address.
+        addr: Option<SocketAddr>,
+        /// What happened.
+        change: ConnectionChange,
+    },
+    /// A direct connection came, went or failed.
+    DirectConnection {
+        /// The connection.
+        id: ConnectionId,
+        /// The member.
+        peer: Option<PeerName>,
+        /// Its address.
+        addr: Option<SocketAddr>,
+        /// What happened.
+        change: ConnectionChange,
+    },
+    /// Data arrived on a direct connection.
+    IncomingData {
+        /// The connection.
+        id: ConnectionId,
+        /// The sender.
+        peer: PeerName,
+        /// The application's data type.
+        data_type: DataType,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// Connecting to the group failed (no member reachable at an address).
+    ConnectionFailed {
+        /// The address tried.
+        addr: Option<SocketAddr>,
+        /// Why.
+        reason: String,
+    },
+    /// Someone failed to authenticate to us (bad credentials, revoked, wrong password…).
+    AuthenticationFailed {
+        /// Where from.
+        addr: Option<SocketAddr>,
+        /// Why.
+        reason: String,
+    },
+    /// This subscriber fell behind and missed this many events.
+    Lagged {
+        /// How many.
+        missed: u64,
+    },
+}
+
+/// The kinds of [`GroupEvent`], for filtering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// [`GroupEvent::StatusChanged`]
+    StatusChanged,
+    /// [`GroupEvent::PropertyChanged`]
+    PropertyChanged,
+    /// [`GroupEvent::RecordChanged`]
+    RecordChanged,
+    /// [`GroupEvent::MemberChanged`]
+    MemberChanged,
+    /// [`GroupEvent::NeighborConnection`]
+    NeighborConnection,
+    /// [`GroupEvent::DirectConnection`]
+    DirectConnection,
+    /// [`GroupEvent::IncomingData`]
+    IncomingData,
+    /// [`GroupEvent::ConnectionFailed`]
+    ConnectionFailed,
+    /// [`GroupEvent::AuthenticationFailed`]
+    AuthenticationFailed,
+}
+
+impl GroupEvent {
+    /// The event's kind (`None` for [`GroupEvent::Lagged`], which every subscriber gets).
+    pub fn kind(&self) -> Option<EventKind> {
+        Some(match self {
+            GroupEvent::StatusChanged(_) => EventKind::StatusChanged,
+            GroupEvent::PropertyChanged(_) => EventKind::PropertyChanged,
+            GroupEvent::RecordChanged { .. } => EventKind::RecordChanged,
+            GroupEvent::MemberChanged { .. } => EventKind::MemberChanged,
+            GroupEvent::NeighborConnection { .. } => EventKind::NeighborConnection,
+            GroupEvent::DirectConnection { .. } => EventKind::DirectConnection,
+            GroupEvent::IncomingData { .. } => EventKind::IncomingData,
+            GroupEvent::ConnectionFailed { .. } => EventKind::ConnectionFailed,
+            GroupEvent::AuthenticationFailed { .. } => EventKind::AuthenticationFailed,
+            GroupEvent::Lagged { .. } => return None,
+        })
+    }
+}
+
+/// Which events a subscriber wants (the PEER_GROUP_EVENT_REGISTRATION list).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    kinds: Option<BTreeSet<EventKind>>,
+    record_types: Option<BTreeSet<RecordType>>,
+    data_types: Option<BTreeSet<DataType>>,
+}
+
+impl EventFilter {
+    /// Every event.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Only these kinds.
+    pub fn kinds(kinds: impl IntoIterator<Item = EventKind>) -> Self {
+        EventFilter {
+            kinds: Some(kinds.into_iter().collect()),
+            ..Self::default()
+        }
+    }
+
+    /// Record events only for these record types.
+    pub fn record_types(mut self, types: impl IntoIterator<Item = RecordType>) -> Self {
+        self.record_types = Some(types.into_iter().collect());
+        self
+    }
+
+    /// Incoming-data events only for these data types.
+    pub fn data_types(mut self, types: impl IntoIterator<Item = DataType>) -> Self {
+        self.data_types = Some(types.into_iter().collect());
+        self
+    }
+
+    /// Whether `event` passes.
+    pub fn matches(&self, event: &GroupEvent) -> bool {
+        let Some(kind) = event.kind() else {
+            return true;
+        };
+        if self.kinds.as_ref().is_some_and(|k| !k.contains(&kind)) {
+            return false;
+        }
+        match event {
+            GroupEvent::RecordChanged { record, .. } => self
+                .record_types
+                .as_ref()
+                .is_none_or(|t| t.contains(&record.record_type)),
+            GroupEvent::IncomingData { data_type, .. } => self
+                .data_types
+                .as_ref()
+                .is_none_or(|t| t.contains(data_type)),
+            _ => true,
+        }
+    }
+}
+
+/// A filtered stream of a group's events. Also usable without `Stream` via
+/// [`EventStream::next`].
+pub struct EventStream {
+    inner: BroadcastStream<GroupEvent>,
+    filter: EventFilter,
+}
+
+impl EventStream {
+    pub(crate) fn new(
+        rx: tokio::sync::broadcast::Receiver<GroupEvent>,
+        filter: EventFilter,
+    ) -> Self {
+        EventStream {
+            inner: BroadcastStream::new(rx),
+            filter,
+        }
+    }
+
+    /// The next matching event; `None` once the group is closed.
+    pub async fn next(&mut self) -> Option<GroupEvent> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for EventStream {
+    type Item = GroupEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<GroupEvent>> {
+        loop {
+            match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(e))) if self.filter.matches(&e) => return Poll::Ready(Some(e)),
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
+                    return Poll::Ready(Some(GroupEvent::Lagged { missed: n }));
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

@@ -1,0 +1,739 @@
+//! An open group: connect, records, members, status, properties, time, invitations,
+//! credentials, revocation, events.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use peergroup_credential_roles::{
+    Action, CertChain, MemberRequest, RevocationSet, RevocationTarget, Role, Roles, authorize,
+};
+use peergroup_identity::{KeyPair, PeerName, Timestamp};
+use peergroup_invitation_xml::{Addresses, Cloud, FriendlyName, IdentityInfo, Invitation};
+use peergroup_membership::driver::{self, DriverConfig, GroupHandle};
+use peergroup_membership::{Core, Event, LocalMember, Member, NodeId};
+use peergroup_record_db::reserved::{GroupProperties, MembershipPayload};
+use peergroup_record_db::store::SqliteStore;
+use peergroup_record_db::{Database, NewRecord, Record, RecordId, RecordType, RecordUpdate};
+use peergroup_transport::{GroupCredentials, GroupTrust};
+use tokio::sync::broadcast;
+
+use crate::Status;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{ConnectionChange, ConnectionId, EventFilter, EventStream, GroupEvent};
+use crate::infra::{Infrastructure, Route};
+use crate::storage::{self, Membership};
+
+/// Events kept for slow subscribers before they are told they lagged.
+const EVENT_CAPACITY: usize = 4096;
+
+pub(crate) struct GroupInner {
+    pub(crate) infra: Infrastructure,
+    pub(crate) identity: PeerName,
+    pub(crate) group: PeerName,
+    pub(crate) key: Arc<KeyPair>,
+    pub(crate) membership: Mutex<Membership>,
+    pub(crate) handle: GroupHandle,
+    pub(crate) events: broadcast::Sender<GroupEvent>,
+    pub(crate) trust: GroupTrust,
+    pub(crate) connected: AtomicBool,
+    pub(crate) node: NodeId,
+    pub(crate) direct: crate::direct::Direct,
+}
+
+/// An open group (the HGROUP of Windows). Cheap to clone.
+#[derive(Clone)]
+pub struct Group {
+    pub(crate) inner: Arc<GroupInner>,
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("group", &self.inner.group)
+            .field("identity", &self.inner.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_u64() -> Result<u64> {
+    let mut b = [0u8; 8];
+    peergroup_identity::random_bytes(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+impl Group {
+    pub(crate) async fn open(
+        infra: Infrastructure,
+        identity: &PeerName,
+        group: &PeerName,
+    ) -> Result<Group> {
+        let key_of = |id: &peergroup_identity::Identity| KeyPair::from_secret(&id.key().secret());
+        let me = infra.inner.identities.get(identity)?;
+        let membership = storage::load(&infra.inner.identities, identity, group)?;
+        {
+            let open = infra
+                .inner
+                .open
+                .lock()
+                .map_err(|_| Error::new(ErrorKind::Io, "lock poisoned"))?;
+            if open
+                .get(&(identity.clone(), group.clone()))
+                .is_some_and(|w| w.strong_count() > 0)
+            {
+                return Err(Error::new(
+                    ErrorKind::GroupInUse,
+                    format!("group {group} is already open for {identity}"),
+                ));
+            }
+        }
+        let now = Timestamp::now();
+        let path = storage::database_path(&infra.inner.identities, identity, group);
+        let db = Database::open(SqliteStore::open(&path)?, &membership.chain)?;
+        let node = NodeId(random_u64()?);
+        let local = LocalMember {
+            key: key_of(&me),
+            chain: membership.chain.clone(),
+        };
+        let mut core = Core::new(
+            db,
+            local,
+            node,
+            infra.inner.config.mesh.clone(),
+            random_u64()?,
+            now,
+        )?;
+        core.set_online(false, now);
+        core.add_candidates(&membership.addresses);
+        let key = Arc::new(key_of(&me));
+        let creds = GroupCredentials::new(group.clone(), key.clone(), membership.chain.clone())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvitationNotTrusted,
+                    format!("stored credentials: {e}"),
+                )
+            })?;
+        let trust = GroupTrust::new(group.clone());
+        trust.set_revocations(core.db().revocations().clone());
+        let handle = driver::spawn(
+            core,
+            DriverConfig {
+                transport: infra.inner.config.transport.clone(),
+                endpoint: None,
+                credentials: creds.clone(),
+                trust: trust.clone(),
+                clock: Arc::new(Timestamp::now),
+            },
+        );
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let direct = crate::direct::Direct::new(
+            creds,
+            trust.clone(),
+            infra.inner.config.transport.clone(),
+            events.clone(),
+        );
+        let inner = Arc::new(GroupInner {
+            infra: infra.clone(),
+            identity: identity.clone(),
+            group: group.clone(),
+            key,
+            membership: Mutex::new(membership),
+            handle,
+            events,
+            trust,
+            connected: AtomicBool::new(false),
+            node,
+            direct,
+        });
+        tokio::spawn(forward_events(
+            Arc::downgrade(&inner),
+            inner.handle.events(),
+        ));
+        if let Ok(mut open) = infra.inner.open.lock() {
+            open.insert((identity.clone(), group.clone()), Arc::downgrade(&inner));
+        }
+        Ok(Group { inner })
+    }
+
+    /// The group peer name.
+    pub fn peer_name(&self) -> &PeerName {
+        &self.inner.group
+    }
+
+    /// The local member's identity.
+    pub fn identity(&self) -> &PeerName {
+        &self.inner.identity
+    }
+
+    /// This participation's node id.
+    pub fn node_id(&self) -> u64 {
+        self.inner.node.0
+    }
+
+    /// The member's roles in the group.
+    pub fn roles(&self) -> Roles {
+        self.inner
+            .membership
+            .lock()
+            .map(|m| m.chain.leaf().roles())
+            .unwrap_or_default()
+    }
+
+    fn chain(&self) -> Result<CertChain> {
+        Ok(self
+            .inner
+            .membership
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "lock poisoned"))?
+            .chain
+            .clone())
+    }
+
+    /// Goes online (PeerGroupConnect): listens (when the infrastructure does), advertises on
+    /// the local network, and dials the members it knows (invitation addresses, presence
+    /// records, mDNS). Returns at once; watch [`Group::status`] or the events, or use
+    /// [`Group::wait_ready`]. A member whose stored credentials were renewed by an admin picks
+    /// them up here.
+    pub async fn connect(&self) -> Result<()> {
+        self.connect_to(Vec::new()).await
+    }
+
+    /// Goes online and dials these addresses too (PeerGroupConnectByAddress).
+    pub async fn connect_to(&self, addrs: Vec<SocketAddr>) -> Result<()> {
+        self.pick_up_credentials().await?;
+        let endpoint = self.inner.infra.inner.endpoint.clone();
+        if let Some(ep) = &endpoint {
+            let creds = GroupCredentials::new(
+                self.inner.group.clone(),
+                self.inner.key.clone(),
+                self.chain()?,
+            )
+            .map_err(|e| Error::new(ErrorKind::InvitationNotTrusted, e.to_string()))?;
+            ep.add_group(creds, self.inner.trust.clone())
+                .map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
+            if let Ok(mut routes) = self.inner.infra.inner.routes.write() {
+                routes.insert(
+                    self.inner.group.clone(),
+                    Route {
+                        group: self.inner.clone(),
+                    },
+                );
+            }
+            crate::password::install_policy(self).await?;
+        }
+        if let (Ok(guard), Some(ep)) = (self.inner.infra.inner.discovery.lock(), &endpoint)
+            && let (Some(d), Some(port)) = (
+                guard.as_ref(),
+                ep.local_addrs().first().map(SocketAddr::port),
+            )
+        {
+            if let Err(e) = d.advertise(
+                &self.inner.group,
+                port,
+                &crate::infra::node_tag(self.inner.node.0),
+            ) {
+                tracing::warn!(error = %e, "mDNS advertisement failed");
+            }
+            crate::router::browse(self.clone(), d);
+        }
+        let mut dial = self
+            .inner
+            .membership
+            .lock()
+            .map(|m| m.addresses.clone())
+            .unwrap_or_default();
+        dial.extend(addrs);
+        self.inner.handle.go_online(endpoint, dial).await?;
+        self.inner.connected.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Waits until the group is synchronised and has a connection (or is the creator, which is
+    /// ready alone), up to `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<Status> {
+        let mut watch = self.inner.handle.status_watch();
+        let ready = |s: &Status| s.synchronized && (s.has_connections || s.listening);
+        let wait = async {
+            loop {
+                let s = *watch.borrow_and_update();
+                if ready(&s) {
+                    return s;
+                }
+                if watch.changed().await.is_err() {
+                    return s;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.map_err(|_| {
+            Error::new(
+                ErrorKind::ConnectionFailed,
+                format!("the group was not ready within {timeout:?}: no member reachable"),
+            )
+        })
+    }
+
+    /// Whether [`Group::connect`] was called.
+    pub fn is_connected(&self) -> bool {
+        self.inner.connected.load(Ordering::SeqCst)
+    }
+
+    /// Leaves the group (PeerGroupClose): deletes this node's presence, says goodbye to the
+    /// neighbors, persists the database and peer time, closes direct connections.
+    pub async fn close(&self) -> Result<()> {
+        self.inner.direct.close_all();
+        if let Some(ep) = &self.inner.infra.inner.endpoint {
+            ep.remove_group(&self.inner.group);
+        }
+        if let Ok(mut routes) = self.inner.infra.inner.routes.write() {
+            routes.remove(&self.inner.group);
+        }
+        if let Ok(guard) = self.inner.infra.inner.discovery.lock()
+            && let Some(d) = guard.as_ref()
+        {
+            let _ = d.withdraw(
+                &self.inner.group,
+                &crate::infra::node_tag(self.inner.node.0),
+            );
+        }
+        let _ = self.inner.handle.close().await;
+        if let Ok(mut open) = self.inner.infra.inner.open.lock() {
+            open.remove(&(self.inner.identity.clone(), self.inner.group.clone()));
+        }
+        self.inner.connected.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The status flags (PeerGroupGetStatus).
+    pub fn status(&self) -> Status {
+        self.inner.handle.status()
+    }
+
+    /// Events matching `filter` from now on (PeerGroupRegisterEvent). Drop the stream to
+    /// unregister.
+    pub fn events(&self, filter: EventFilter) -> EventStream {
+        EventStream::new(self.inner.events.subscribe(), filter)
+    }
+
+    // --- Records ----------------------------------------------------------------------------
+
+    fn check_ready_to_publish(&self) -> Result<()> {
+        if !self.status().synchronized {
+            return Err(Error::new(
+                ErrorKind::GroupNotReady,
+                "the group has never been synchronised: connect once before publishing records",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Publishes a record (PeerGroupAddRecord) and floods it. `lifetime` counts from now.
+    pub async fn add_record(
+        &self,
+        record_type: RecordType,
+        attributes: &str,
+        payload: Vec<u8>,
+        lifetime: Duration,
+    ) -> Result<Record> {
+        self.check_ready_to_publish()?;
+        if record_type.is_reserved() {
+            return Err(Error::new(
+                ErrorKind::NotAuthorized,
+                format!("record type {record_type} is reserved"),
+            ));
+        }
+        let new = NewRecord {
+            record_type,
+            attributes: attributes.to_owned(),
+            payload,
+            expires: Timestamp::now().saturating_add(lifetime),
+            autorefresh: false,
+        };
+        Ok(self.inner.handle.create_record(new).await?)
+    }
+
+    /// Publishes a record kept alive while this member is online (autorefresh).
+    pub async fn add_refreshed_record(
+        &self,
+        record_type: RecordType,
+        attributes: &str,
+        payload: Vec<u8>,
+        lifetime: Duration,
+    ) -> Result<Record> {
+        self.check_ready_to_publish()?;
+        let new = NewRecord {
+            record_type,
+            attributes: attributes.to_owned(),
+            payload,
+            expires: Timestamp::now().saturating_add(lifetime),
+            autorefresh: true,
+        };
+        Ok(self.inner.handle.create_record(new).await?)
+    }
+
+    /// Updates a record (PeerGroupUpdateRecord): the creator's own, or any record for an admin.
+    pub async fn update_record(&self, id: RecordId, update: RecordUpdate) -> Result<Record> {
+        Ok(self.inner.handle.update_record(id, update).await?)
+    }
+
+    /// Deletes a record (PeerGroupDeleteRecord): a signed tombstone.
+    pub async fn delete_record(&self, id: RecordId) -> Result<Record> {
+        Ok(self.inner.handle.delete_record(id).await?)
+    }
+
+    /// A record by id (PeerGroupGetRecord).
+    pub async fn record(&self, id: RecordId) -> Result<Record> {
+        self.inner
+            .handle
+            .record(id)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::RecordNotFound, format!("record {id} not found")))
+    }
+
+    /// The live records of a type (PeerGroupEnumRecords).
+    pub async fn records(&self, record_type: RecordType) -> Result<Vec<Record>> {
+        Ok(self.inner.handle.records(record_type).await?)
+    }
+
+    /// Records matching a Windows search query (PeerGroupSearchRecords).
+    pub async fn search(&self, query_xml: &str) -> Result<Vec<Record>> {
+        Ok(self.inner.handle.search(query_xml.to_owned()).await?)
+    }
+
+    /// Exports the database to a file (PeerGroupExportDatabase).
+    pub async fn export_database(&self, path: &Path) -> Result<u64> {
+        Ok(self.inner.handle.export(path.to_path_buf()).await?)
+    }
+
+    // --- Members, properties, time ------------------------------------------------------------
+
+    /// The members (PeerGroupEnumMembers): all, or only those present; the local member first.
+    pub async fn members(&self, present_only: bool) -> Result<Vec<Member>> {
+        Ok(self.inner.handle.members(present_only).await?)
+    }
+
+    /// The group properties (PeerGroupGetProperties).
+    pub async fn properties(&self) -> Result<GroupProperties> {
+        Ok(self.inner.handle.properties().await?)
+    }
+
+    /// Changes the group properties (PeerGroupSetProperties): the creator only. The creator and
+    /// the password settings are fixed at creation; changing them is refused.
+    pub async fn set_properties(&self, props: GroupProperties) -> Result<Record> {
+        let current = self.properties().await?;
+        if props.creator != current.creator
+            || props.password_auth != current.password_auth
+            || props.password_role != current.password_role
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "the creator and the password settings cannot be changed",
+            ));
+        }
+        Ok(self.inner.handle.set_properties(props).await?)
+    }
+
+    /// Sets the attributes this node publishes with its presence.
+    pub async fn set_presence_attributes(&self, attributes: &str) -> Result<()> {
+        Ok(self
+            .inner
+            .handle
+            .set_presence_attributes(attributes.to_owned())
+            .await?)
+    }
+
+    /// Local UTC → the group's peer time (PeerGroupUniversalTimeToPeerTime).
+    pub async fn to_peer_time(&self, utc: Timestamp) -> Result<Timestamp> {
+        Ok(self.inner.handle.peer_time().await?.to_peer(utc))
+    }
+
+    /// The group's peer time → local UTC (PeerGroupPeerTimeToUniversalTime).
+    pub async fn from_peer_time(&self, peer_time: Timestamp) -> Result<Timestamp> {
+        Ok(self.inner.handle.peer_time().await?.to_local(peer_time))
+    }
+
+    /// A digest of the database (equal on converged replicas) and its record count.
+    pub async fn digest(&self) -> Result<([u8; 32], usize)> {
+        Ok(self.inner.handle.digest().await?)
+    }
+
+    // --- Invitations, credentials, revocation ------------------------------------------------
+
+    fn my_addresses(&self) -> Vec<SocketAddr> {
+        let mut addrs: Vec<SocketAddr> = self
+            .inner
+            .infra
+            .inner
+            .endpoint
+            .as_ref()
+            .map(|e| peergroup_membership::driver::publishable_addrs(e.local_addrs()))
+            .unwrap_or_default();
+        addrs.truncate(peergroup_invitation_xml::MAX_ADDRESSES);
+        addrs
+    }
+
+    fn validated(&self) -> Result<peergroup_credential_roles::ValidatedChain> {
+        let chain = self.chain()?;
+        Ok(chain.validate(
+            &self.inner.group,
+            Timestamp::now(),
+            &self.inner.trust.revocations(),
+            Some(&self.inner.key.public()),
+        )?)
+    }
+
+    /// Invites the identity described by `identity_info_xml` (its PEERIDENTITYINFO) with
+    /// `role`, valid for `lifetime` (PeerGroupCreateInvitation). Refused unless this member
+    /// may grant that role. Returns the PEERINVITATION.
+    pub fn create_invitation(
+        &self,
+        identity_info_xml: &str,
+        role: Role,
+        lifetime: Duration,
+    ) -> Result<String> {
+        let info = IdentityInfo::parse(identity_info_xml)?;
+        authorize(&self.validated()?, Action::Invite(role))?;
+        let chain = self.issue_to(
+            *info.certificate.public_key(),
+            info.peer_name().clone(),
+            info.friendly_name().to_owned(),
+            Roles::one(role),
+            Timestamp::now(),
+            lifetime,
+        )?;
+        let invitation = Invitation::new_certificate(
+            chain,
+            Cloud::global(),
+            Addresses::new(self.my_addresses())?,
+        )?;
+        Ok(invitation.to_xml())
+    }
+
+    fn issue_to(
+        &self,
+        subject_key: peergroup_identity::PublicKey,
+        subject_peer: PeerName,
+        subject_friendly_name: String,
+        roles: Roles,
+        not_before: Timestamp,
+        lifetime: Duration,
+    ) -> Result<CertChain> {
+        let chain = self.chain()?;
+        Ok(chain.issue(
+            &self.inner.key,
+            &MemberRequest {
+                subject_key,
+                subject_peer,
+                subject_friendly_name,
+                roles,
+                classifiers: vec![],
+                not_before,
+                not_after: not_before.saturating_add(lifetime),
+            },
+        )?)
+    }
+
+    /// A password invitation (PeerGroupCreatePasswordInvitation): the group's names and member
+    /// addresses, no secret. Refused for a group without a password.
+    pub async fn create_password_invitation(&self) -> Result<String> {
+        let props = self.properties().await?;
+        if !props.password_auth {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "this group has no password",
+            ));
+        }
+        let invitation = Invitation::new_password(
+            self.inner.group.clone(),
+            FriendlyName::new(&props.friendly_name)?,
+            Cloud::global(),
+            Addresses::new(self.my_addresses())?,
+        );
+        Ok(invitation.to_xml())
+    }
+
+    /// Issues new credentials to a member (PeerGroupIssueCredentials): admins only. `roles`
+    /// defaults to its current roles, `lifetime` to the length of its current certificate.
+    /// With `store`, the certificate is published in the group database and the member picks it
+    /// up when it next connects. Returns a PEERINVITATION carrying the new chain.
+    pub async fn issue_credentials(
+        &self,
+        subject: &PeerName,
+        roles: Option<Roles>,
+        lifetime: Option<Duration>,
+        store: bool,
+    ) -> Result<String> {
+        let valid = self.validated()?;
+        let current = self.member_chain(subject).await?;
+        let roles = roles.unwrap_or_else(|| current.leaf().roles());
+        for role in roles.iter() {
+            authorize(&valid, Action::IssueCredentials(role))?;
+        }
+        let leaf = current.leaf();
+        let lifetime =
+            lifetime.unwrap_or_else(|| leaf.not_after().duration_since(leaf.not_before()));
+        // A renewal starts after the current certificate did (Windows required it).
+        let not_before =
+            Timestamp::now().max(leaf.not_before().saturating_add(Duration::from_secs(1)));
+        let chain = self.issue_to(
+            *leaf.public_key(),
+            leaf.subject_peer().clone(),
+            leaf.subject_friendly_name().to_owned(),
+            roles,
+            not_before,
+            lifetime,
+        )?;
+        if store {
+            self.inner.handle.publish_credentials(chain.clone()).await?;
+        }
+        let invitation = Invitation::new_certificate(
+            chain,
+            Cloud::global(),
+            Addresses::new(self.my_addresses())?,
+        )?;
+        Ok(invitation.to_xml())
+    }
+
+    /// The newest certificate chain the group database holds for `peer`.
+    async fn member_chain(&self, peer: &PeerName) -> Result<CertChain> {
+        let mut best: Option<CertChain> = None;
+        for r in self.records_reserved(RecordType::MEMBERSHIP).await? {
+            if let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload) {
+                if chain.leaf().subject_peer() == peer
+                    && best
+                        .as_ref()
+                        .is_none_or(|b| chain.leaf().not_before() > b.leaf().not_before())
+                {
+                    best = Some(chain);
+                }
+            }
+        }
+        best.ok_or_else(|| {
+            Error::new(
+                ErrorKind::IdentityNotFound,
+                format!("no certificate of {peer} is known in this group"),
+            )
+        })
+    }
+
+    async fn records_reserved(&self, t: RecordType) -> Result<Vec<Record>> {
+        Ok(self.inner.handle.records(t).await?)
+    }
+
+    /// Adopts renewed credentials an admin stored for us, if any.
+    async fn pick_up_credentials(&self) -> Result<()> {
+        let current = self.chain()?;
+        let mine = match self.member_chain(&self.inner.identity).await {
+            Ok(c) => c,
+            Err(_) => return Ok(()),
+        };
+        let newer = mine.leaf().not_before() > current.leaf().not_before()
+            && mine.leaf().public_key() == &self.inner.key.public();
+        if !newer
+            || mine
+                .validate(
+                    &self.inner.group,
+                    Timestamp::now(),
+                    &RevocationSet::new(),
+                    Some(&self.inner.key.public()),
+                )
+                .is_err()
+        {
+            return Ok(());
+        }
+        self.inner.handle.set_credentials(mine.clone()).await?;
+        let mut m = self
+            .inner
+            .membership
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "lock poisoned"))?;
+        m.chain = mine;
+        storage::save(&self.inner.infra.inner.identities, &m, true)?;
+        Ok(())
+    }
+
+    /// Revokes a member (all its certificates) or one certificate: admins only. Every member
+    /// refuses it at the handshake from then on, rejects its new records (records it made
+    /// before stay), and closes live connections to it.
+    pub async fn revoke(&self, target: RevocationTarget, reason: &str) -> Result<Record> {
+        authorize(&self.validated()?, Action::Revoke)?;
+        Ok(self.inner.handle.revoke(target, reason.to_owned()).await?)
+    }
+
+    /// Established neighbor connections (PeerGroupEnumConnections with the neighbor flag).
+    pub async fn neighbor_connections(&self) -> Result<Vec<crate::ConnectionInfo>> {
+        Ok(self
+            .inner
+            .handle
+            .neighbors()
+            .await?
+            .into_iter()
+            .map(|(c, peer, addr)| crate::ConnectionInfo {
+                id: ConnectionId(c.0),
+                peer,
+                addr,
+                direct: false,
+            })
+            .collect())
+    }
+}
+
+/// Maps the driver's events to group events until the group is gone.
+async fn forward_events(group: std::sync::Weak<GroupInner>, mut rx: broadcast::Receiver<Event>) {
+    loop {
+        let e = match rx.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "group event forwarder lagged");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(g) = group.upgrade() else { return };
+        let send = |ev: GroupEvent| {
+            let _ = g.events.send(ev);
+        };
+        match e {
+            Event::Record(change) => {
+                if change.record.record_type == RecordType::GROUP_PROPERTIES
+                    && !change.record.is_deleted()
+                {
+                    if let Ok(p) = GroupProperties::from_payload(&change.record.payload) {
+                        send(GroupEvent::PropertyChanged(Box::new(p)));
+                    }
+                }
+                send(GroupEvent::RecordChanged {
+                    change: change.kind,
+                    record: Box::new(change.record),
+                });
+            }
+            Event::Member { peer, change } => send(GroupEvent::MemberChanged { peer, change }),
+            Event::Status(s) => send(GroupEvent::StatusChanged(s)),
+            Event::Neighbor {
+                conn,
+                peer,
+                addr,
+                change,
+            } => {
+                let change = match change {
+                    peergroup_membership::NeighborChange::Connected => ConnectionChange::Connected,
+                    peergroup_membership::NeighborChange::Disconnected(why) => {
+                        ConnectionChange::Disconnected(why)
+                    }
+                };
+                send(GroupEvent::NeighborConnection {
+                    id: ConnectionId(conn.0),
+                    peer: Some(peer),
+                    addr: Some(addr),
+                    change,
+                });
+            }
+            Event::ConnectFailed { addr, reason } => send(GroupEvent::ConnectionFailed {
+                addr: Some(addr),
+                reason,
+            }),
+            Event::Synced { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! The infrastructure: one per process and data directory (PeerGroupStartup / Shutdown).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use peergroup_credential_roles::{GroupRoot, INFINITE, MemberRequest, RevocationSet, Role, Roles};
+use peergroup_identity::{Classifier, Identity, IdentityStore, KdfParams, PeerName, Timestamp};
+use peergroup_invitation_xml::{GroupConfig, Invitation};
+use peergroup_membership::MeshConfig;
+use peergroup_record_db::reserved::GroupProperties;
+use peergroup_record_db::store::SqliteStore;
+use peergroup_record_db::{Database, LocalSigner};
+use peergroup_transport::{Endpoint, TransportConfig};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::group::{Group, GroupInner};
+use crate::storage::{self, Membership};
+
+/// How to start the infrastructure.
+#[derive(Clone, Debug)]
+pub struct InfrastructureConfig {
+    /// Where identities, group credentials and databases live.
+    pub data_dir: PathBuf,
+    /// Addresses to accept connections on (port 0 picks one). Empty: do not listen (tools
+    /// that only manage identities and groups).
+    pub listen: Vec<SocketAddr>,
+    /// Find members on the local network with mDNS, and be found.
+    pub discovery: bool,
+    /// Transport timeouts and limits.
+    pub transport: TransportConfig,
+    /// Mesh tuning.
+    pub mesh: MeshConfig,
+    /// Argon2id costs for password-protected exports (tests use cheap ones).
+    pub kdf: KdfParams,
+}
+
+/// The port Windows grouping used (TCP 3587), our default.
+pub const DEFAULT_PORT: u16 = 3587;
+
+impl InfrastructureConfig {
+    /// Defaults: listen on every IPv4 and IPv6 address on port 3587, discovery on.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        InfrastructureConfig {
+            data_dir: data_dir.into(),
+            listen: vec![
+                SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+                SocketAddr::from(([0u16; 8], DEFAULT_PORT)),
+            ],
+            discovery: true,
+            transport: TransportConfig::default(),
+            mesh: MeshConfig::default(),
+            kdf: KdfParams::DEFAULT,
+        }
+    }
+
+    /// No listening, no discovery: for tools that only manage local data.
+    pub fn offline(data_dir: impl Into<PathBuf>) -> Self {
+        InfrastructureConfig {
+            listen: Vec::new(),
+            discovery: false,
+            ..Self::new(data_dir)
+        }
+    }
+}
+
+/// The text form of a node id in mDNS advertisements.
+pub(crate) fn node_tag(node: u64) -> String {
+    format!("{node:016x}")
+}
+
+/// Where a connection accepted by the endpoint goes.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) group: Arc<GroupInner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: InfrastructureConfig,
+    pub(crate) identities: IdentityStore,
+    pub(crate) endpoint: Option<Arc<Endpoint>>,
+    pub(crate) routes: RwLock<BTreeMap<PeerName, Route>>,
+    /// Groups open now, by (identity, group).
+    pub(crate) open: Mutex<BTreeMap<(PeerName, PeerName), std::sync::Weak<GroupInner>>>,
+    pub(crate) discovery: std::sync::Mutex<Option<peergroup_transport::Discovery>>,
+}
+
+/// The peergroup infrastructure: identities, groups, the listening endpoint.
+///
+/// Cheap to clone. Start one per data directory with [`Infrastructure::start`] and stop it
+/// with [`Infrastructure::shutdown`].
+#[derive(Clone)]
+pub struct Infrastructure {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Infrastructure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Infrastructure")
+            .field("data_dir", &self.inner.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A group an identity belongs to, as listed (PEER_NAME_PAIR of PeerEnumGroups, and more).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GroupSummary {
+    /// The group peer name.
+    pub group: PeerName,
+    /// The group's friendly name.
+    pub friendly_name: String,
+    /// The member identity.
+    pub identity: PeerName,
+    /// The member's roles.
+    pub roles: Vec<String>,
+    /// Whether this identity holds the group key (it created the group).
+    pub owner: bool,
+    /// When the membership ends.
+    pub valid_until: String,
+}
+
+/// What a new group looks like.
+#[derive(Clone, Debug)]
+pub struct GroupSpec {
+    /// The friendly name.
+    pub friendly_name: String,
+    /// The group peer name's classifier.
+    pub classifier: String,
+    /// A comment.
+    pub comment: String,
+    /// A password others may join with, and the role it grants.
+    pub password: Option<(Vec<u8>, Role)>,
+}
+
+impl GroupSpec {
+    /// A group with this friendly name and the default classifier.
+    pub fn new(friendly_name: &str) -> Self {
+        GroupSpec {
+            friendly_name: friendly_name.to_owned(),
+            classifier: "group".into(),
+            comment: String::new(),
+            password: None,
+        }
+    }
+}
+
+impl Infrastructure {
+    /// Starts the infrastructure: opens the identity store and, unless the configuration
+    /// says otherwise, binds the listening endpoint and starts discovery.
+    pub async fn start(config: InfrastructureConfig) -> Result<Infrastructure> {
+        peergroup_identity::fs::create_private_dir(&config.data_dir)?;
+        let identities =
+            IdentityStore::open(config.data_dir.join("identities"))?.with_kdf_params(config.kdf);
+        let endpoint = if config.listen.is_empty() {
+            None
+        } else {
+            let ep = Endpoint::bind(&config.listen, config.transport.clone())
+                .await
+                .map_err(|e| {
+                    Error::with_source(
+                        ErrorKind::Io,
+                        format!("cannot listen on {:?}: {e}", config.listen),
+                        e,
+                    )
+                })?;
+            Some(Arc::new(ep))
+        };
+        let discovery = if config.discovery && endpoint.is_some() {
+            match peergroup_transport::Discovery::new() {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "mDNS discovery unavailable");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let inner = Arc::new(Inner {
+            config,
+            identities,
+            endpoint,
+            routes: RwLock::new(BTreeMap::new()),
+            open: Mutex::new(BTreeMap::new()),
+            discovery: Mutex::new(discovery),
+        });
+        if let Some(ep) = inner.endpoint.clone() {
+            tokio::spawn(crate::router::accept_loop(ep, Arc::downgrade(&inner)));
+        }
+        Ok(Infrastructure { inner })
+    }
+
+    /// Stops listening and discovery. Open groups should be closed first (their drivers stop
+    /// when their last handle is dropped).
+    pub async fn shutdown(self) {
+        if let Some(ep) = &self.inner.endpoint {
+            ep.close();
+        }
+        if let Some(d) = self.inner.discovery.lock().ok().and_then(|mut d| d.take()) {
+            let _ = d.shutdown();
+        }
+        let open: Vec<Arc<GroupInner>> = self
+            .inner
+            .open
+            .lock()
+            .map(|o| o.values().filter_map(std::sync::Weak::upgrade).collect())
+            .unwrap_or_default();
+        for g in open {
+            let _ = g.handle.close().await;
+        }
+    }
+
+    /// The identity store (create, list, export, import identities…).
+    pub fn identities(&self) -> &IdentityStore {
+        &self.inner.identities
+    }
+
+    /// Where the endpoint listens (empty when it does not).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner
+            .endpoint
+            .as_ref()
+            .map(|e| e.local_addrs().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Creates a group owned by `identity`: a group key, its root certificate, an admin
+    /// certificate for the creator, and the group's database with its properties record.
+    /// Returns the group peer name.
+    pub fn create_group(&self, identity: &PeerName, spec: &GroupSpec) -> Result<PeerName> {
+        let me = self.inner.identities.get(identity)?;
+        let now = Timestamp::now();
+        let root = GroupRoot::create(
+            &spec.friendly_name,
+            Classifier::new(&spec.classifier)?,
+            me.peer_name(),
+            now,
+        )?;
+        let chain = root.issue(&MemberRequest {
+            subject_key: me.key().public(),
+            subject_peer: me.peer_name().clone(),
+            subject_friendly_name: me.friendly_name().to_owned(),
+            roles: Roles::one(Role::Admin),
+            classifiers: vec![],
+            not_before: now,
+            not_after: now.saturating_add(INFINITE),
+        })?;
+        let group = root.group().clone();
+        let mut props = GroupProperties::new(&spec.friendly_name, me.peer_name().clone());
+        props.comment = spec.comment.clone();
+        if let Some((_, role)) = &spec.password {
+            props.password_auth = true;
+            props.password_role = Some(*role);
+        }
+        props
+            .check()
+            .map_err(|e| Error::new(ErrorKind::InvalidArgument, e))?;
+        let path = storage::database_path(&self.inner.identities, me.peer_name(), &group);
+        let mut db = Database::open(SqliteStore::open(&path)?, &chain)?;
+        db.set_properties(
+            LocalSigner {
+                key: me.key(),
+                chain: &chain,
+            },
+            &props,
+            now,
+        )?;
+        db.publish_membership(
+            LocalSigner {
+                key: me.key(),
+                chain: &chain,
+            },
+            &chain,
+            now,
+        )?;
+        drop(db);
+        let membership = Membership {
+            identity: me.peer_name().clone(),
+            chain,
+            group_key: Some(peergroup_identity::KeyPair::from_secret(
+                &root.key().secret(),
+            )),
+            addresses: Vec::new(),
+            password: match &spec.password {
+                Some((p, _)) => Some(crate::password::derive(p, &group, self.inner.config.kdf)?),
+                None => None,
+            },
+        };
+        storage::save(&self.inner.identities, &membership, false)?;
+        Ok(group)
+    }
+
+    /// Joins a group with a certificate invitation issued to `identity` (PeerGroupJoin).
+    /// Tampered, expired and foreign invitations are refused; nothing is stored then.
+    pub fn join(&self, identity: &PeerName, invitation_xml: &str) -> Result<PeerName> {
+        let me = self.inner.identities.get(identity)?;
+        let invitation = Invitation::parse(invitation_xml)?;
+        let Invitation::Certificate {
+            chain, addresses, ..
+        } = invitation
+        else {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "this is a password invitation: join it with password_join and the group password",
+            ));
+        };
+        self.store_joined(&me, chain, addresses.as_slice().to_vec(), None)
+    }
+
+    pub(crate) fn store_joined(
+        &self,
+        me: &Identity,
+        chain: peergroup_credential_roles::CertChain,
+        addresses: Vec<SocketAddr>,
+        password: Option<zeroize::Zeroizing<Vec<u8>>>,
+    ) -> Result<PeerName> {
+        let group = chain.group().clone();
+        if chain.leaf().subject_peer() != me.peer_name() {
+            return Err(Error::new(
+                ErrorKind::InvitationNotTrusted,
+                format!(
+                    "the invitation was issued to {} ({}), not to {}",
+                    chain.leaf().subject_peer(),
+                    chain.leaf().subject_friendly_name(),
+                    me.peer_name()
+                ),
+            ));
+        }
+        chain
+            .validate(
+                &group,
+                Timestamp::now(),
+                &RevocationSet::new(),
+                Some(&me.key().public()),
+            )
+            .map_err(|e| match e {
+                peergroup_credential_roles::ChainError::Expired { .. }
+                | peergroup_credential_roles::ChainError::NotYetValid { .. } => Error::new(
+                    ErrorKind::InvalidTimePeriod,
+                    format!("the invitation is not valid now: {e}"),
+                ),
+                e => Error::new(
+                    ErrorKind::InvitationNotTrusted,
+                    format!("the invitation is not trusted: {e}"),
+                ),
+            })?;
+        let membership = Membership {
+            identity: me.peer_name().clone(),
+            chain,
+            group_key: None,
+            addresses,
+            password,
+        };
+        storage::save(&self.inner.identities, &membership, false)?;
+        Ok(group)
+    }
+
+    /// Opens a group `identity` belongs to (PeerGroupOpen). The group is offline until
+    /// [`Group::connect`]. Opening a group that is already open here is refused.
+    pub async fn open_group(&self, identity: &PeerName, group: &PeerName) -> Result<Group> {
+        Group::open(self.clone(), identity, group).await
+    }
+
+    /// The groups `identity` belongs to (PeerEnumGroups).
+    pub fn groups(&self, identity: &PeerName) -> Result<Vec<GroupSummary>> {
+        self.inner.identities.get(identity)?;
+        Ok(storage::list(&self.inner.identities, identity)
+            .into_iter()
+            .map(|m| {
+                let leaf = m.chain.leaf();
+                GroupSummary {
+                    group: m.group().clone(),
+                    friendly_name: m.chain.root().subject_friendly_name().to_owned(),
+                    identity: m.identity.clone(),
+                    roles: leaf.roles().iter().map(|r| r.name().to_owned()).collect(),
+                    owner: m.group_key.is_some(),
+                    valid_until: leaf.not_after().to_rfc3339(),
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes `identity`'s local data for `group` (PeerGroupDelete). Refused while open.
+    pub fn delete_group(&self, identity: &PeerName, group: &PeerName) -> Result<()> {
+        if self.is_open(identity, group) {
+            return Err(Error::new(
+                ErrorKind::GroupInUse,
+                format!("group {group} is open; close it first"),
+            ));
+        }
+        storage::delete(&self.inner.identities, identity, group)
+    }
+
+    pub(crate) fn is_open(&self, identity: &PeerName, group: &PeerName) -> bool {
+        self.inner
+            .open
+            .lock()
+            .map(|o| {
+                o.get(&(identity.clone(), group.clone()))
+                    .is_some_and(|w| w.strong_count() > 0)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Imports a database export into `identity`'s copy of `group` (PeerGroupImportDatabase):
+    /// every record is validated again. Refused while the group is open.
+    pub fn import_database(
+        &self,
+        identity: &PeerName,
+        group: &PeerName,
+        path: &std::path::Path,
+    ) -> Result<usize> {
+        if self.is_open(identity, group) {
+            return Err(Error::new(
+                ErrorKind::GroupInUse,
+                "the group is open; close it before importing its database",
+            ));
+        }
+        let m = storage::load(&self.inner.identities, identity, group)?;
+        let db_path = storage::database_path(&self.inner.identities, identity, group);
+        let mut db = Database::open(SqliteStore::open(&db_path)?, &m.chain)?;
+        db.learn_member(&m.chain)?;
+        let report = db.import(path, Timestamp::now())?;
+        Ok(report.accepted.len())
+    }
+
+    /// Exports `identity`'s membership of `group` as a password-protected PEERGROUPCONFIG
+    /// (PeerGroupExportConfig): the chain and, for the creator, the group key sealed under
+    /// `password` (Argon2id + XChaCha20-Poly1305).
+    pub fn export_config(
+        &self,
+        identity: &PeerName,
+        group: &PeerName,
+        password: &[u8],
+    ) -> Result<String> {
+        let m = storage::load(&self.inner.identities, identity, group)?;
+        let sealed = match &m.group_key {
+            Some(k) => Some(peergroup_identity::seal_secret(
+                k.secret().seed(),
+                password,
+                self.inner.config.kdf,
+            )?),
+            None => None,
+        };
+        let config = GroupConfig::new(
+            m.chain.clone(),
+            peergroup_invitation_xml::Cloud::global(),
+            sealed,
+        )?;
+        Ok(config.to_xml())
+    }
+
+    /// Imports a PEERGROUPCONFIG (PeerGroupImportConfig) for an identity already in the
+    /// store. Returns (identity, group). Refuses to overwrite unless `overwrite`.
+    pub fn import_config(
+        &self,
+        xml: &str,
+        password: &[u8],
+        overwrite: bool,
+    ) -> Result<(PeerName, PeerName)> {
+        let config = GroupConfig::parse(xml)?;
+        let me = self.inner.identities.get(&config.identity).map_err(|_| {
+            Error::new(
+                ErrorKind::IdentityNotFound,
+                format!(
+                    "identity {} is not in this store; import it first (identity import)",
+                    config.identity
+                ),
+            )
+        })?;
+        if config.chain.leaf().public_key() != &me.key().public() {
+            return Err(Error::new(
+                ErrorKind::InvitationNotTrusted,
+                "the configuration's certificate is for another key",
+            ));
+        }
+        let group_key = match &config.group_key {
+            None => None,
+            Some(sealed) => {
+                let seed = peergroup_identity::open_secret(sealed, password)?;
+                let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| {
+                    Error::new(ErrorKind::Corrupt, "the sealed group key is not 32 bytes")
+                })?;
+                let key = peergroup_identity::KeyPair::from_secret(
+                    &peergroup_identity::SecretKey::from_seed(seed),
+                );
+                if &key.public() != config.chain.root().public_key() {
+                    return Err(Error::new(
+                        ErrorKind::Corrupt,
+                        "the group key does not match the group",
+                    ));
+                }
+                Some(key)
+            }
+        };
+        if self.is_open(me.peer_name(), &config.group) {
+            return Err(Error::new(ErrorKind::GroupInUse, "the group is open"));
+        }
+        let m = Membership {
+            identity: me.peer_name().clone(),
+            chain: config.chain.clone(),
+            group_key,
+            addresses: Vec::new(),
+            password: None,
+        };
+        storage::save(&self.inner.identities, &m, overwrite)?;
+        Ok((me.peer_name().clone(), config.group))
+    }
+
+    /// Joins a password group: proves `password` to a member that knows it, online, and is
+    /// issued a certificate (PeerGroupPasswordJoin). Returns the group peer name.
+    pub async fn password_join(
+        &self,
+        identity: &PeerName,
+        invitation_xml: &str,
+        password: &[u8],
+    ) -> Result<PeerName> {
+        crate::password::join(self, identity, invitation_xml, password).await
+    }
+
+    pub(crate) fn join_timeout(&self) -> Duration {
+        self.inner.config.transport.connect_timeout + self.inner.config.transport.handshake_timeout
+    }
+}

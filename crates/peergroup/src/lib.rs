@@ -1,0 +1,55 @@
+//! Secure peer-to-peer groups: the API.
+//!
+//! A person makes an identity, creates a group, and invites others by their identity (or
+//! with a password); every member then shares a signed, replicated record database, sees who
+//! is present, gets events, and opens direct connections to other members. This crate is the
+//! facade over the layers below (identity, credentials, XML blobs, the record database, the
+//! transport, the mesh, direct connections); `docs/api-mapping.md` maps every Windows
+//! Peer-to-Peer Grouping function to its method here.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use peergroup::{EventFilter, GroupSpec, Infrastructure, InfrastructureConfig};
+//!
+//! # async fn demo() -> peergroup::Result<()> {
+//! let infra = Infrastructure::start(InfrastructureConfig::new("/tmp/alice")).await?;
+//! let alice = infra.identities().create("Alice", None)?;
+//! let group = infra.create_group(alice.peer_name(), &GroupSpec::new("Friends"))?;
+//! let group = infra.open_group(alice.peer_name(), &group).await?;
+//! group.connect().await?;
+//! let mut events = group.events(EventFilter::all());
+//! let chat: peergroup::RecordType = "0d6a1f4e-8c1b-4a57-9e0a-3f3c2b1a0c00".parse().unwrap();
+//! group.add_record(chat, "", b"hello".to_vec(), Duration::from_secs(3600)).await?;
+//! while let Some(event) = events.next().await {
+//!     println!("{event:?}");
+//! }
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod direct;
+mod error;
+mod events;
+mod group;
+mod infra;
+mod password;
+mod router;
+mod storage;
+
+pub use direct::{ConnectionInfo, MAX_DATA, OPEN_TIMEOUT};
+pub use error::{Error, ErrorKind, Result};
+pub use events::{
+    ConnectionChange, ConnectionId, DataType, EventFilter, EventKind, EventStream, GroupEvent,
+};
+pub use group::Group;
+pub use infra::{DEFAULT_PORT, GroupSpec, GroupSummary, Infrastructure, InfrastructureConfig};
+
+pub use peergroup_credential_roles::{RevocationTarget, Role, Roles};
+pub use peergroup_identity::{Identity, IdentityStore, KdfParams, PeerName, Timestamp};
+pub use peergroup_invitation_xml::{IdentityInfo, Invitation, InvitationInfo};
+pub use peergroup_membership::{Member, MemberChange, MeshConfig, Status};
+pub use peergroup_record_db::reserved::GroupProperties;
+pub use peergroup_record_db::{ChangeKind, Record, RecordId, RecordType, RecordUpdate};
+pub use peergroup_transport::TransportConfig;

@@ -1,0 +1,197 @@
+//! Password groups: members that know the password take joins; joiners prove it online.
+//!
+//! Windows published an unsalted SHA-1 of the password to every member. Here nothing that
+//! allows testing guesses offline is in the group database or on the wire: the joiner proves
+//! the password with a PAKE (SPAKE2) bound to the TLS session it runs in (see
+//! `peergroup_transport::join` and docs/security.md). Members that can issue credentials (the
+//! creator, admins and inviting members who were given it) keep a password-derived secret
+//! (Argon2id, salted with the group name) in their own credentials file (mode 0600).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use peergroup_credential_roles::{MemberRequest, Role, Roles};
+use peergroup_identity::{KdfParams, PeerName, Timestamp};
+use peergroup_invitation_xml::Invitation;
+use peergroup_transport::{GroupTrust, JoinError, JoinPolicy, PasswordSecret};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::group::Group;
+use crate::infra::Infrastructure;
+
+/// Encodes a derived secret for the credentials file: Argon2id costs (3 × u32 LE), 32 bytes.
+pub(crate) fn encode_secret(secret: &PasswordSecret) -> Zeroizing<Vec<u8>> {
+    let kdf = secret.kdf();
+    let mut out = Zeroizing::new(Vec::with_capacity(44));
+    for v in [kdf.m_cost_kib, kdf.t_cost, kdf.lanes] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(secret.derived_key());
+    out
+}
+
+fn decode_secret(bytes: &[u8]) -> Result<PasswordSecret> {
+    let bad = || Error::new(ErrorKind::Corrupt, "the stored password secret is damaged");
+    if bytes.len() != 44 {
+        return Err(bad());
+    }
+    let u32_at =
+        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let kdf = KdfParams {
+        m_cost_kib: u32_at(0),
+        t_cost: u32_at(4),
+        lanes: u32_at(8),
+    };
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&bytes[12..]);
+    PasswordSecret::from_derived(kdf, &key).map_err(|_| bad())
+}
+
+/// Derives the secret a member keeps for a password group.
+pub(crate) fn derive(
+    password: &[u8],
+    group: &PeerName,
+    kdf: KdfParams,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let secret = PasswordSecret::derive(password, group, kdf)
+        .map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
+    Ok(encode_secret(&secret))
+}
+
+/// On connect: a member holding the password secret and able to issue credentials takes
+/// password joins on the endpoint, issuing certificates with the group's password role.
+pub(crate) async fn install_policy(group: &Group) -> Result<()> {
+    let Some(endpoint) = group.inner.infra.inner.endpoint.clone() else {
+        return Ok(());
+    };
+    let (secret, chain) = {
+        let m = group
+            .inner
+            .membership
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "lock poisoned"))?;
+        let Some(s) = m.password.as_ref() else {
+            return Ok(());
+        };
+        (decode_secret(s)?, m.chain.clone())
+    };
+    if !chain.leaf().roles().is_issuer() {
+        return Ok(());
+    }
+    let key = group.inner.key.clone();
+    let role = group
+        .properties()
+        .await?
+        .password_role
+        .unwrap_or(Role::Member);
+    let role = if chain.leaf().roles().can_issue(role) {
+        role
+    } else {
+        Role::Member
+    };
+    let issuer_chain = chain.clone();
+    let issuer: peergroup_transport::Issuer = Arc::new(move |idc| {
+        let now = Timestamp::now();
+        issuer_chain
+            .issue(
+                &key,
+                &MemberRequest {
+                    subject_key: *idc.public_key(),
+                    subject_peer: idc.peer_name().clone(),
+                    subject_friendly_name: idc.friendly_name().to_owned(),
+                    roles: Roles::one(role),
+                    classifiers: vec![],
+                    not_before: now,
+                    // As Windows: up to the issuer's own end of validity.
+                    not_after: Timestamp::MAX_X509,
+                },
+            )
+            .map_err(|e| e.to_string())
+    });
+    endpoint
+        .set_join_policy(&group.inner.group, JoinPolicy::new(secret, issuer))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("cannot take password joins: {e}"),
+            )
+        })
+}
+
+fn join_error(e: JoinError) -> Error {
+    let kind = match &e {
+        JoinError::WrongPassword => ErrorKind::WrongPassword,
+        JoinError::RateLimited { .. } => ErrorKind::RateLimited,
+        JoinError::Kdf(_) | JoinError::Credentials(_) => ErrorKind::InvalidArgument,
+        JoinError::BadCredentials(_) | JoinError::NotAuthenticated(_) => {
+            ErrorKind::InvitationNotTrusted
+        }
+        _ => ErrorKind::ConnectionFailed,
+    };
+    Error::with_source(kind, e.to_string(), e)
+}
+
+/// Infrastructure::password_join.
+pub(crate) async fn join(
+    infra: &Infrastructure,
+    identity: &PeerName,
+    invitation_xml: &str,
+    password: &[u8],
+) -> Result<PeerName> {
+    let me = infra.inner.identities.get(identity)?;
+    let Invitation::Password {
+        group, addresses, ..
+    } = Invitation::parse(invitation_xml)?
+    else {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "this is a certificate invitation: join it with join()",
+        ));
+    };
+    if addresses.is_empty() {
+        return Err(Error::new(
+            ErrorKind::ConnectionFailed,
+            "the invitation names no member address to prove the password to",
+        ));
+    }
+    let key = Arc::new(peergroup_identity::KeyPair::from_secret(&me.key().secret()));
+    let trust = GroupTrust::new(group.clone());
+    let config = infra.inner.config.transport.clone();
+    let mut last = Error::new(ErrorKind::ConnectionFailed, "no member reachable");
+    for addr in addresses.as_slice() {
+        let attempt = peergroup_transport::password_join(
+            *addr,
+            &group,
+            key.clone(),
+            me.certificate(),
+            password,
+            &trust,
+            &config,
+        );
+        match tokio::time::timeout(infra.join_timeout() + Duration::from_secs(10), attempt).await {
+            Ok(Ok(chain)) => {
+                // A joiner that may itself issue credentials keeps the secret, to take joins too.
+                let secret = if chain.leaf().roles().is_issuer() {
+                    Some(derive(password, &group, infra.inner.config.kdf)?)
+                } else {
+                    None
+                };
+                return infra.store_joined(&me, chain, addresses.as_slice().to_vec(), secret);
+            }
+            Ok(Err(e)) => {
+                let err = join_error(e);
+                // A wrong password or a rate limit will not change at another member.
+                if matches!(
+                    err.kind(),
+                    ErrorKind::WrongPassword | ErrorKind::RateLimited
+                ) {
+                    return Err(err);
+                }
+                last = err;
+            }
+            Err(_) => last = Error::new(ErrorKind::ConnectionFailed, format!("{addr}: timed out")),
+        }
+    }
+    Err(last)
+}

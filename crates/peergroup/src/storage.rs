@@ -1,0 +1,207 @@
+//! Where a group lives on disk, per identity:
+//!
+//! ```text
+//! <data dir>/identities/<identity>/groups/<group>/
+//!   credentials.json   the member's chain, the group key (creator), bootstrap addresses,
+//!                      the password secret (password groups, admins and inviting members)
+//!   records.sqlite     the group's record database (WAL)
+//! ```
+//!
+//! Files are written atomically with owner-only permissions; a damaged file is reported.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use peergroup_credential_roles::CertChain;
+use peergroup_identity::{IdentityStore, KeyPair, PeerName, SecretKey};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, ErrorKind, Result};
+
+const CREDENTIALS: &str = "credentials.json";
+const DATABASE: &str = "records.sqlite";
+
+/// One identity's membership of one group, as stored.
+pub(crate) struct Membership {
+    pub(crate) identity: PeerName,
+    pub(crate) chain: CertChain,
+    pub(crate) group_key: Option<KeyPair>,
+    pub(crate) addresses: Vec<SocketAddr>,
+    pub(crate) password: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl Membership {
+    pub(crate) fn group(&self) -> &PeerName {
+        self.chain.group()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct File {
+    version: u32,
+    chain: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group_key: Option<String>,
+    #[serde(default)]
+    addresses: Vec<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+}
+
+pub(crate) fn group_dir(store: &IdentityStore, identity: &PeerName, group: &PeerName) -> PathBuf {
+    store.groups_dir(identity).join(group.to_string())
+}
+
+pub(crate) fn database_path(
+    store: &IdentityStore,
+    identity: &PeerName,
+    group: &PeerName,
+) -> PathBuf {
+    group_dir(store, identity, group).join(DATABASE)
+}
+
+fn b64() -> &'static base64::engine::GeneralPurpose {
+    &base64::engine::general_purpose::STANDARD
+}
+
+/// Writes a membership (replacing it when `replace`).
+pub(crate) fn save(store: &IdentityStore, m: &Membership, replace: bool) -> Result<()> {
+    let dir = group_dir(store, &m.identity, m.group());
+    let path = dir.join(CREDENTIALS);
+    if !replace && path.exists() {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!("{} is already a member of group {}", m.identity, m.group()),
+        ));
+    }
+    peergroup_identity::fs::create_private_dir(&dir)?;
+    let file = File {
+        version: 1,
+        chain: b64().encode(m.chain.to_pkcs7()),
+        group_key: m
+            .group_key
+            .as_ref()
+            .map(|k| b64().encode(k.secret().seed())),
+        addresses: m.addresses.clone(),
+        password: m.password.as_ref().map(|p| b64().encode(&p[..])),
+    };
+    let text = Zeroizing::new(
+        serde_json::to_vec_pretty(&file).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?,
+    );
+    peergroup_identity::fs::write_atomic(&path, &text)?;
+    Ok(())
+}
+
+/// Reads a membership.
+pub(crate) fn load(
+    store: &IdentityStore,
+    identity: &PeerName,
+    group: &PeerName,
+) -> Result<Membership> {
+    let path = group_dir(store, identity, group).join(CREDENTIALS);
+    let text = match std::fs::read(&path) {
+        Ok(t) => Zeroizing::new(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::new(
+                ErrorKind::GroupNotFound,
+                format!("{identity} is not a member of group {group}"),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let corrupt = |why: String| {
+        Error::new(
+            ErrorKind::Corrupt,
+            format!("corrupt file {}: {why}", path.display()),
+        )
+    };
+    let file: File = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+    if file.version != 1 {
+        return Err(corrupt(format!("unsupported version {}", file.version)));
+    }
+    let chain_bytes = b64()
+        .decode(&file.chain)
+        .map_err(|e| corrupt(format!("chain: {e}")))?;
+    let chain = CertChain::from_pkcs7(&chain_bytes).map_err(|e| corrupt(format!("chain: {e}")))?;
+    if chain.group() != group {
+        return Err(corrupt("the chain belongs to another group".into()));
+    }
+    let group_key = match file.group_key {
+        None => None,
+        Some(k) => {
+            let seed = Zeroizing::new(
+                b64()
+                    .decode(k)
+                    .map_err(|e| corrupt(format!("group key: {e}")))?,
+            );
+            let seed: [u8; 32] = seed
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt("group key is not 32 bytes".into()))?;
+            let key = KeyPair::from_secret(&SecretKey::from_seed(seed));
+            if &key.public() != chain.root().public_key() {
+                return Err(corrupt(
+                    "the group key does not match the group root certificate".into(),
+                ));
+            }
+            Some(key)
+        }
+    };
+    let password = match file.password {
+        None => None,
+        Some(p) => Some(Zeroizing::new(
+            b64()
+                .decode(p)
+                .map_err(|e| corrupt(format!("password secret: {e}")))?,
+        )),
+    };
+    Ok(Membership {
+        identity: identity.clone(),
+        chain,
+        group_key,
+        addresses: file.addresses,
+        password,
+    })
+}
+
+/// Every group stored for `identity`, skipping (and logging) damaged entries.
+pub(crate) fn list(store: &IdentityStore, identity: &PeerName) -> Vec<Membership> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(store.groups_dir(identity)) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Some(group) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<PeerName>().ok())
+        else {
+            continue;
+        };
+        match load(store, identity, &group) {
+            Ok(m) => out.push(m),
+            Err(e) => tracing::warn!("skipping {}: {e}", entry.path().display()),
+        }
+    }
+    out.sort_by(|a, b| {
+        let name = |m: &Membership| m.chain.root().subject_friendly_name().to_owned();
+        (name(a), a.group().to_string()).cmp(&(name(b), b.group().to_string()))
+    });
+    out
+}
+
+/// Removes a group's local data.
+pub(crate) fn delete(store: &IdentityStore, identity: &PeerName, group: &PeerName) -> Result<()> {
+    let dir = group_dir(store, identity, group);
+    if !dir.join(CREDENTIALS).exists() {
+        return Err(Error::new(
+            ErrorKind::GroupNotFound,
+            format!("{identity} is not a member of group {group}"),
+        ));
+    }
+    std::fs::remove_dir_all(&dir)?;
+    peergroup_identity::fs::sync_dir(&store.groups_dir(identity))?;
+    Ok(())
+}
