@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::TransportConfig;
 use crate::connection::{self, Connection, PeerInfo};
 use crate::error::{AuthFailure, ConnectError, CredentialsError};
-use crate::handshake::{self, AcceptError, ClientTweaks, ServedGroup};
+use crate::handshake::{self, AcceptError, ClientTweaks, Incoming, ServedGroup};
+use crate::join::{self, JoinService};
 use crate::naming::sni_name;
 use crate::tls;
 use crate::trust::{GroupCredentials, GroupTrust};
@@ -30,17 +31,42 @@ const AUTH_FAILURE_BUFFER: usize = 256;
 /// accepts only that group's members. Dropping the endpoint (or [`Endpoint::close`]) stops
 /// listening; established connections live on until closed.
 pub struct Endpoint {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     incoming: Mutex<mpsc::Receiver<Connection>>,
     local_addrs: Vec<SocketAddr>,
     shutdown: CancellationToken,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     config: TransportConfig,
     /// Served groups by SNI name.
     groups: RwLock<HashMap<String, Arc<ServedGroup>>>,
+    /// Join policies by SNI name (only of served groups).
+    joins: RwLock<HashMap<String, Arc<JoinService>>>,
     auth_failures: broadcast::Sender<AuthFailure>,
+}
+
+type Joins = HashMap<String, Arc<JoinService>>;
+
+impl Shared {
+    pub(crate) fn read_joins(&self) -> std::sync::RwLockReadGuard<'_, Joins> {
+        self.joins.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn write_joins(&self) -> std::sync::RwLockWriteGuard<'_, Joins> {
+        self.joins.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The group served under a server name, and its join policy.
+    fn lookup(&self, sni: &str) -> Option<(Arc<ServedGroup>, Option<Arc<JoinService>>)> {
+        let served = self
+            .groups
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(sni)
+            .cloned()?;
+        Some((served, self.read_joins().get(sni).cloned()))
+    }
 }
 
 impl Endpoint {
@@ -72,6 +98,7 @@ impl Endpoint {
         let shared = Arc::new(Shared {
             config: config.clone(),
             groups: RwLock::new(HashMap::new()),
+            joins: RwLock::new(HashMap::new()),
             auth_failures: broadcast::Sender::new(AUTH_FAILURE_BUFFER),
         });
         let (incoming_tx, incoming_rx) = mpsc::channel(config.accept_queue);
@@ -117,16 +144,25 @@ impl Endpoint {
         let served = Arc::new(ServedGroup {
             group: creds.group.clone(),
             certified: tls::certified_key(&creds),
+            issuer: creds.chain.leaf().roles().is_issuer(),
+            member: creds.peer().clone(),
             trust,
         });
         self.write_groups().insert(sni_name(&creds.group), served);
         Ok(())
     }
 
-    /// Stops serving `group` for new connections (established ones stay). Says whether it
-    /// was served.
+    /// Stops serving `group` for new connections (established ones stay), and clears its
+    /// join policy. Says whether it was served.
     pub fn remove_group(&self, group: &PeerName) -> bool {
-        self.write_groups().remove(&sni_name(group)).is_some()
+        let sni = sni_name(group);
+        self.shared.write_joins().remove(&sni);
+        self.write_groups().remove(&sni).is_some()
+    }
+
+    /// The group served under server name `sni`.
+    pub(crate) fn served(&self, sni: &str) -> Option<Arc<ServedGroup>> {
+        self.read_groups().get(sni).cloned()
     }
 
     /// The groups served.
@@ -138,7 +174,8 @@ impl Endpoint {
     }
 
     /// The next authenticated incoming connection (of any served group: see
-    /// [`PeerInfo::group`]), or `None` once the endpoint is closed.
+    /// [`PeerInfo::group`]), or `None` once the endpoint is closed. Password joins
+    /// ([`Endpoint::set_join_policy`]) are handled inside the endpoint and never show here.
     pub async fn accept(&self) -> Option<Connection> {
         let mut incoming = self.incoming.lock().await;
         tokio::select! {
@@ -147,8 +184,10 @@ impl Endpoint {
         }
     }
 
-    /// Refusals of incoming connections from now on (also logged with `tracing::warn!`).
-    /// A subscriber that falls more than 256 events behind loses the oldest.
+    /// Refusals of incoming connections from now on (also logged with `tracing::warn!`),
+    /// password joins included (a wrong password, too many attempts, …, with the joiner's
+    /// peer name in [`AuthFailure::peer`]). A subscriber that falls more than 256 events
+    /// behind loses the oldest.
     pub fn auth_failures(&self) -> broadcast::Receiver<AuthFailure> {
         self.shared.auth_failures.subscribe()
     }
@@ -312,16 +351,13 @@ async fn serve(
     incoming: &mpsc::Sender<Connection>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let lookup = |sni: &str| {
-        shared
-            .groups
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(sni)
-            .cloned()
-    };
+    let lookup = |sni: &str| shared.lookup(sni);
     match handshake::accept(tcp, lookup, &shared.config).await {
-        Ok(accepted) => {
+        Ok(Incoming::Join(joining)) => {
+            // Handled here, never delivered through `accept`.
+            join::server::run(joining, addr, &shared.config, &shared.auth_failures).await;
+        }
+        Ok(Incoming::Member(accepted)) => {
             let info = PeerInfo {
                 peer: accepted.chain.peer().clone(),
                 group: accepted.group.group.clone(),
@@ -347,44 +383,12 @@ async fn serve(
             let _ = shared.auth_failures.send(AuthFailure {
                 addr,
                 group,
+                peer: None,
                 reason,
             });
         }
         Err(AcceptError::PeerRefused { group, alert }) => {
             tracing::info!(peer = %addr, %group, %alert, "the client refused our credentials");
         }
-    }
-}
-
-/// Test hooks: a client that can misbehave in the ways the refusal tests need.
-#[doc(hidden)]
-pub mod testing {
-    use super::*;
-    pub use crate::handshake::ClientTweaks;
-
-    /// Connects with `tweaks`, without checking that `creds` and `trust` agree (so a member
-    /// of one group can knock on another's door).
-    pub async fn connect_tweaked(
-        addr: SocketAddr,
-        creds: &GroupCredentials,
-        trust: &GroupTrust,
-        config: &TransportConfig,
-        tweaks: &ClientTweaks,
-    ) -> Result<Connection, ConnectError> {
-        super::connect_tweaked(addr, creds, trust, config, tweaks).await
-    }
-
-    /// Completes the handshake and returns the raw TLS stream (after the acceptance), for
-    /// writing bytes that are not frames.
-    pub async fn connect_raw(
-        addr: SocketAddr,
-        creds: &GroupCredentials,
-        trust: &GroupTrust,
-        config: &TransportConfig,
-    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
-        let config = config.normalized();
-        let connected =
-            handshake::connect(addr, creds, trust, &config, &ClientTweaks::default()).await?;
-        Ok(connected.tls)
     }
 }

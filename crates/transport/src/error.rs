@@ -40,6 +40,21 @@ pub enum RefusalKind {
     HandshakeTimeout,
     /// The peer broke the TLS or transport protocol during the handshake.
     Protocol,
+    /// Password join: the joiner's proof of the password did not verify (or, seen from the
+    /// joiner, the member could not prove it knows the password).
+    WrongPassword,
+    /// Password join: too many attempts from this identity or this address in the last
+    /// minute.
+    RateLimited,
+    /// Password join: the group is served here but accepts no password joins (no join
+    /// policy), or the member does not speak the join protocol.
+    JoinsNotAccepted,
+    /// Password join: the joiner's certificate is not one valid self-signed identity
+    /// certificate.
+    BadIdentity,
+    /// Password join: the member cannot issue credentials (neither admin nor inviting
+    /// member).
+    NotIssuer,
 }
 
 impl RefusalKind {
@@ -58,6 +73,11 @@ impl RefusalKind {
             RefusalKind::Incompatible => "incompatible TLS",
             RefusalKind::HandshakeTimeout => "handshake timeout",
             RefusalKind::Protocol => "protocol error",
+            RefusalKind::WrongPassword => "wrong password",
+            RefusalKind::RateLimited => "too many password attempts",
+            RefusalKind::JoinsNotAccepted => "password joins not accepted",
+            RefusalKind::BadIdentity => "bad identity certificate",
+            RefusalKind::NotIssuer => "not an issuer of credentials",
         }
     }
 
@@ -113,6 +133,9 @@ pub struct AuthFailure {
     pub addr: SocketAddr,
     /// The group the peer asked for, when it named one this endpoint serves.
     pub group: Option<PeerName>,
+    /// The peer's identity, when the refusal came after the handshake told it (password
+    /// joins: a wrong password, too many attempts).
+    pub peer: Option<PeerName>,
     /// Why.
     pub reason: Refusal,
 }
@@ -125,6 +148,8 @@ pub enum Phase {
     Connect,
     /// The TLS handshake and the server's acceptance.
     Handshake,
+    /// The password proof and the issuance of a password join.
+    PasswordProof,
 }
 
 impl fmt::Display for Phase {
@@ -132,6 +157,7 @@ impl fmt::Display for Phase {
         f.write_str(match self {
             Phase::Connect => "TCP connect",
             Phase::Handshake => "TLS handshake",
+            Phase::PasswordProof => "password proof",
         })
     }
 }
@@ -186,9 +212,17 @@ pub enum CredentialsError {
         /// The chain's group.
         found: PeerName,
     },
-    /// The chain's leaf does not certify the key.
-    #[error("the chain's leaf certifies another key")]
+    /// The chain's leaf does not certify the key (or the identity certificate is for
+    /// another key).
+    #[error("the certificate certifies another key")]
     KeyMismatch,
+    /// The group is not served by this endpoint (add it first).
+    #[error("group {0} is not served here")]
+    NotServed(PeerName),
+    /// Our chain does not allow issuing credentials (neither admin nor inviting member),
+    /// so we cannot take password joins.
+    #[error("our credentials cannot issue member certificates")]
+    NotIssuer,
     /// The chain is the group root certificate alone; peers need a member certificate.
     #[error("the chain has no member certificate")]
     NotMemberChain,

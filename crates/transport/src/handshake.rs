@@ -8,30 +8,46 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use peergroup_credential_roles::ValidatedChain;
 use peergroup_identity::PeerName;
-use rustls::AlertDescription;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::{LazyConfigAcceptor, TlsConnector, client, server};
 
+use crate::alerts::{
+    ALERT_NO_APPLICATION_PROTOCOL, ALERT_UNRECOGNIZED_NAME, classify_client_error,
+    classify_server_error, linger, rustls_error, send_plain_alert,
+};
 use crate::config::{ALPN, TransportConfig};
 use crate::error::{ConnectError, CredentialsError, Phase, Refusal, RefusalKind};
 use crate::frame::{Frame, FrameCodec, LENGTH_PREFIX, decode_body};
+use crate::join::{self, JOIN_ALPN, JoinService};
 use crate::naming::sni_name;
 use crate::tls::{self, MemberVerifier};
 use crate::trust::{GroupCredentials, GroupTrust};
-
-/// TLS alert `unrecognized_name` (RFC 6066): no group here for the SNI asked for.
-const ALERT_UNRECOGNIZED_NAME: u8 = 112;
-/// TLS alert `no_application_protocol` (RFC 7301).
-const ALERT_NO_APPLICATION_PROTOCOL: u8 = 120;
 
 /// A group an endpoint serves: what it presents and whom it accepts.
 pub(crate) struct ServedGroup {
     pub(crate) group: PeerName,
     pub(crate) trust: GroupTrust,
     pub(crate) certified: Arc<rustls::sign::CertifiedKey>,
+    /// Whether our chain may issue credentials (admin or inviting member): password joins
+    /// need it.
+    pub(crate) issuer: bool,
+    /// Our own peer name (the leaf of our chain).
+    pub(crate) member: PeerName,
+}
+
+/// What an incoming connection became.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per incoming connection, moved once into its task"
+)]
+pub(crate) enum Incoming {
+    /// An authenticated member ([`ALPN`]).
+    Member(Accepted),
+    /// A joiner with an identity certificate ([`JOIN_ALPN`]), for a group taking joins.
+    Join(join::server::JoinAccepted),
 }
 
 /// Why an incoming connection did not become a [`crate::Connection`].
@@ -53,12 +69,14 @@ pub(crate) struct Accepted {
     pub(crate) local_addr: SocketAddr,
 }
 
-/// Runs the server side of a handshake on `tcp`, choosing the group by SNI.
+/// Runs the server side of a handshake on `tcp`, choosing the group by SNI and the
+/// protocol by ALPN (`lookup` gives the group served under a server name and its join
+/// policy, if any).
 pub(crate) async fn accept(
     tcp: TcpStream,
-    lookup: impl FnOnce(&str) -> Option<Arc<ServedGroup>>,
+    lookup: impl FnOnce(&str) -> Option<(Arc<ServedGroup>, Option<Arc<JoinService>>)>,
     config: &TransportConfig,
-) -> Result<Accepted, AcceptError> {
+) -> Result<Incoming, AcceptError> {
     let refused = |kind, detail: String, group: Option<&PeerName>| AcceptError::Refused {
         reason: Refusal::new(kind, detail),
         group: group.cloned(),
@@ -102,7 +120,9 @@ pub(crate) async fn accept(
         .alpn()
         .map(|protocols| protocols.map(<[u8]>::to_vec).collect())
         .unwrap_or_default();
-    if !offered.iter().any(|p| p == ALPN) {
+    // A member's protocol wins; the join protocol only when it is all that is offered.
+    let joining = !offered.iter().any(|p| p == ALPN) && offered.iter().any(|p| p == JOIN_ALPN);
+    if !joining && !offered.iter().any(|p| p == ALPN) {
         send_plain_alert(start.io, ALERT_NO_APPLICATION_PROTOCOL, deadline).await;
         let offered: Vec<String> = offered
             .iter()
@@ -114,7 +134,7 @@ pub(crate) async fn accept(
             None,
         ));
     }
-    let Some(served) = sni.as_deref().and_then(lookup) else {
+    let Some((served, join_service)) = sni.as_deref().and_then(lookup) else {
         send_plain_alert(start.io, ALERT_UNRECOGNIZED_NAME, deadline).await;
         let detail = match sni {
             Some(name) => format!("no group here for server name {name:?}"),
@@ -122,6 +142,11 @@ pub(crate) async fn accept(
         };
         return Err(refused(RefusalKind::UnknownGroup, detail, None));
     };
+    if joining {
+        return join::server::handshake(start, served, join_service, deadline, config)
+            .await
+            .map(Incoming::Join);
+    }
 
     let group = Some(&served.group);
     let verifier = MemberVerifier::new(served.trust.clone());
@@ -166,64 +191,12 @@ pub(crate) async fn accept(
         Ok(Err(e)) => return Err(refused(RefusalKind::Protocol, e.to_string(), group)),
         Ok(Ok(())) => {}
     }
-    Ok(Accepted {
+    Ok(Incoming::Member(Accepted {
         tls,
         chain,
         group: served,
         local_addr,
-    })
-}
-
-/// What went wrong on the server side when our verifier did not refuse.
-fn classify_server_error(e: &io::Error, group: &PeerName) -> AcceptError {
-    let (kind, detail) = match rustls_error(e) {
-        Some(rustls::Error::NoCertificatesPresented) => (
-            RefusalKind::NoCertificate,
-            "the client presented no certificate".to_owned(),
-        ),
-        Some(rustls::Error::AlertReceived(alert)) => {
-            return AcceptError::PeerRefused {
-                group: group.clone(),
-                alert: format!("{alert:?}"),
-            };
-        }
-        Some(rustls::Error::PeerIncompatible(p)) => (RefusalKind::Incompatible, format!("{p:?}")),
-        Some(rustls::Error::NoApplicationProtocol) => {
-            (RefusalKind::BadAlpn, "no common ALPN protocol".to_owned())
-        }
-        Some(other) => (RefusalKind::Protocol, other.to_string()),
-        None if e.kind() == io::ErrorKind::UnexpectedEof => (
-            RefusalKind::Protocol,
-            "the connection closed during the handshake".to_owned(),
-        ),
-        None => (RefusalKind::Protocol, e.to_string()),
-    };
-    AcceptError::Refused {
-        reason: Refusal::new(kind, detail),
-        group: Some(group.clone()),
-    }
-}
-
-/// Writes a fatal TLS alert in a plaintext record (before any key exists) and closes.
-async fn send_plain_alert(mut tcp: TcpStream, description: u8, deadline: Instant) {
-    // ContentType alert (21), legacy version TLS 1.2, length 2, level fatal (2).
-    let record = [21, 3, 3, 0, 2, 2, description];
-    let _ = tokio::time::timeout_at(deadline, async {
-        tcp.write_all(&record).await?;
-        tcp.shutdown().await
-    })
-    .await;
-}
-
-/// After a refusal, lets the peer read our alert: half-close, then read (and drop) what it
-/// still sends for a moment, so closing does not reset the connection under the alert.
-async fn linger(mut tcp: TcpStream, config: &TransportConfig) {
-    let _ = tokio::time::timeout(config.close_timeout, async {
-        let _ = tcp.shutdown().await;
-        let mut sink = [0u8; 1024];
-        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
-    })
-    .await;
+    }))
 }
 
 /// Knobs that only tests turn: the SNI and ALPN offered, and whether to present a
@@ -346,64 +319,4 @@ async fn read_acceptance<S: AsyncRead + Unpin>(tls: &mut S) -> Result<(), Connec
         Ok(_) => Err(protocol("another frame instead of the acceptance".into())),
         Err(e) => Err(protocol(e.to_string())),
     }
-}
-
-/// What went wrong on the client side when our verifier did not refuse.
-fn classify_client_error(e: io::Error) -> ConnectError {
-    let refusal = |kind, detail: String| ConnectError::NotAuthenticated(Refusal::new(kind, detail));
-    match rustls_error(&e) {
-        Some(rustls::Error::AlertReceived(alert)) => ConnectError::Refused {
-            kind: kind_of_alert(*alert),
-            alert: format!("{alert:?}"),
-        },
-        Some(rustls::Error::PeerIncompatible(p)) => {
-            refusal(RefusalKind::Incompatible, format!("{p:?}"))
-        }
-        Some(rustls::Error::NoApplicationProtocol) => {
-            refusal(RefusalKind::BadAlpn, "no common ALPN protocol".into())
-        }
-        Some(
-            err @ (rustls::Error::InvalidMessage(_)
-            | rustls::Error::InappropriateMessage { .. }
-            | rustls::Error::InappropriateHandshakeMessage { .. }),
-        ) => refusal(
-            RefusalKind::NotTls,
-            format!("the server does not speak TLS: {err}"),
-        ),
-        Some(other) => refusal(RefusalKind::Protocol, other.to_string()),
-        None => match e.kind() {
-            io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe => ConnectError::Refused {
-                kind: None,
-                alert: "connection closed".into(),
-            },
-            _ => ConnectError::Io(e),
-        },
-    }
-}
-
-/// The refusal a TLS alert from the server stands for (see `tls::certificate_error` for the
-/// alerts we send).
-pub(crate) fn kind_of_alert(alert: AlertDescription) -> Option<RefusalKind> {
-    Some(match alert {
-        AlertDescription::CertificateRequired => RefusalKind::NoCertificate,
-        AlertDescription::UnknownCA | AlertDescription::BadCertificate => RefusalKind::NotMember,
-        AlertDescription::AccessDenied => RefusalKind::WrongGroup,
-        AlertDescription::CertificateExpired => RefusalKind::Expired,
-        AlertDescription::CertificateRevoked => RefusalKind::Revoked,
-        AlertDescription::NoApplicationProtocol => RefusalKind::BadAlpn,
-        AlertDescription::UnrecognisedName => RefusalKind::UnknownGroup,
-        AlertDescription::DecryptError => RefusalKind::BadSignature,
-        AlertDescription::ProtocolVersion
-        | AlertDescription::HandshakeFailure
-        | AlertDescription::InsufficientSecurity => RefusalKind::Incompatible,
-        _ => return None,
-    })
-}
-
-/// The rustls error inside an I/O error from tokio-rustls, if that is what it is.
-fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
-    e.get_ref()?.downcast_ref::<rustls::Error>()
 }

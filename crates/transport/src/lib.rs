@@ -17,6 +17,13 @@
 //! ([`naming::sni_name`]); [`Discovery`] finds members on the local network with mDNS.
 //! The ALPN protocol is `peergroup/1` ([`ALPN`]). `docs/transport.md` describes it all.
 //!
+//! A second protocol, `peergroup-join/1` ([`JOIN_ALPN`]), serves **password joins**
+//! ([`join`]): someone holding only an identity certificate and a password invitation
+//! proves the password online (SPAKE2, bound to the TLS session) to an admin or inviting
+//! member whose endpoint has a [`JoinPolicy`] for the group ([`Endpoint::set_join_policy`]),
+//! and receives a member certificate chain ([`password_join`]). Those connections never
+//! reach [`Endpoint::accept`]; failures are reported as [`AuthFailure`]s.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use bytes::Bytes;
@@ -46,6 +53,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod alerts;
 mod config;
 mod connection;
 mod discovery;
@@ -55,7 +63,10 @@ pub mod frame;
 #[doc(hidden)]
 pub mod fuzz_targets;
 mod handshake;
+pub mod join;
 pub mod naming;
+#[doc(hidden)]
+pub mod testing;
 mod tls;
 mod trust;
 
@@ -63,11 +74,10 @@ pub use config::{ALPN, DEFAULT_MAX_FRAME, MAX_MAX_FRAME, TransportConfig};
 pub use connection::{Connection, ConnectionReceiver, ConnectionSender, PeerInfo, max_data_len};
 pub use discovery::{Browse, Discovered, Discovery, DiscoveryError};
 pub use endpoint::Endpoint;
-#[doc(hidden)]
-pub use endpoint::testing;
 pub use error::{
     AuthFailure, CloseReason, ConnectError, CredentialsError, FrameError, Phase, Refusal,
     RefusalKind, TransportError,
 };
 pub use frame::Frame;
+pub use join::{Issuer, JOIN_ALPN, JoinError, JoinPolicy, PasswordSecret, password_join};
 pub use trust::{Clock, GroupCredentials, GroupTrust, system_clock};

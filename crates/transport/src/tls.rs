@@ -65,11 +65,20 @@ pub(crate) fn server_config(
     certified: Arc<CertifiedKey>,
     verifier: Arc<MemberVerifier>,
 ) -> Result<ServerConfig, rustls::Error> {
+    server_config_for(certified, verifier, ALPN)
+}
+
+/// [`server_config`] with another client verifier and ALPN protocol (password joins).
+pub(crate) fn server_config_for(
+    certified: Arc<CertifiedKey>,
+    verifier: Arc<dyn ClientCertVerifier>,
+    alpn: &[u8],
+) -> Result<ServerConfig, rustls::Error> {
     let mut cfg = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(TLS13_ONLY)?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
-    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    cfg.alpn_protocols = vec![alpn.to_vec()];
     cfg.session_storage = Arc::new(NoServerSessionStorage {});
     cfg.send_tls13_tickets = 0;
     cfg.max_early_data_size = 0;
@@ -275,14 +284,16 @@ impl MemberVerifier {
 
 /// The certificate error whose alert tells the peer why, as closely as TLS can:
 /// `unknown_ca` for non-members, `access_denied` for members of another group,
-/// `certificate_expired`, `certificate_revoked`, `decrypt_error` for bad signatures.
-fn certificate_error(refusal: &Refusal) -> CertificateError {
+/// `certificate_expired`, `certificate_revoked`, `decrypt_error` for bad signatures,
+/// `bad_certificate` for a joiner's unusable identity certificate.
+pub(crate) fn certificate_error(refusal: &Refusal) -> CertificateError {
     match refusal.kind {
         RefusalKind::NotMember => CertificateError::UnknownIssuer,
         RefusalKind::WrongGroup => CertificateError::ApplicationVerificationFailure,
         RefusalKind::Expired => CertificateError::Expired,
         RefusalKind::Revoked => CertificateError::Revoked,
         RefusalKind::BadSignature => CertificateError::BadSignature,
+        RefusalKind::BadIdentity => CertificateError::BadEncoding,
         _ => CertificateError::Other(OtherError(Arc::new(refusal.clone()))),
     }
 }

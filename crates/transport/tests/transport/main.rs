@@ -3,6 +3,7 @@
 
 mod auth;
 mod frames;
+mod join;
 mod liveness;
 mod mdns;
 mod support;
