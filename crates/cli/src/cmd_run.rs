@@ -5,13 +5,17 @@
 //! one line, so scripts and the soak test can drive it:
 //!
 //! ```text
-//! add <record type> <text>      → ok <record id>
-//! update <record id> <text>     → ok <record id>
-//! delete <record id>            → ok <record id>
-//! digest                        → digest <hex> <records>
-//! members                       → members <present>/<all>
-//! connections                   → connections <count>
+//! add <record type> <text>      → > ok <record id>
+//! update <record id> <text>     → > ok <record id>
+//! delete <record id>            → > ok <record id>
+//! get <record id>               → > found <record id> v<version> | > missing <record id>
+//! digest                        → > digest <hex> <records>
+//! members                       → > members <present>/<all>
+//! connections                   → > connections <count>
 //! ```
+//!
+//! Answers start with `> ` so they cannot be mistaken for event lines; an error is
+//! `> error <reason>`.
 //!
 //! Ctrl-C (or end of standard input in control mode) closes the group cleanly: presence
 //! deleted, neighbors told, database and peer time persisted.
@@ -74,7 +78,7 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
                 say(&describe(&e));
             }
             line = lines.next_line(), if control_mode => match line {
-                Ok(Some(line)) => say(&control(&group, line.trim()).await),
+                Ok(Some(line)) => say(&format!("> {}", control(&group, line.trim()).await)),
                 _ => break,
             },
         }
@@ -172,6 +176,16 @@ async fn control(group: &Group, line: &str) -> String {
                 let id = parts.next().unwrap_or_default().parse()?;
                 let r = group.delete_record(id).await?;
                 Ok(format!("ok {}", r.id))
+            }
+            "get" => {
+                let id: peergroup::RecordId = parts.next().unwrap_or_default().parse()?;
+                Ok(match group.record(id).await {
+                    Ok(r) => format!("found {} v{}", r.id, r.version),
+                    Err(e) if e.kind() == peergroup::ErrorKind::RecordNotFound => {
+                        format!("missing {id}")
+                    }
+                    Err(e) => return Err(e.into()),
+                })
             }
             "digest" => {
                 let (d, n) = group.digest().await?;

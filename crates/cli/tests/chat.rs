@@ -9,8 +9,17 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 fn pg(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_peergroup")).arg("--home").arg(home).args(args).output().unwrap();
-    assert!(out.status.success(), "peergroup {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_peergroup"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "peergroup {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -25,11 +34,23 @@ struct ChatProc {
 impl ChatProc {
     fn start(name: &'static str, home: &Path, connect: Option<&str>) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_peergroup"));
-        cmd.arg("--home").arg(home).args(["chat", "--group", "Friends", "--listen", "127.0.0.1:0", "--no-discovery"]);
+        cmd.arg("--home").arg(home).args([
+            "chat",
+            "--group",
+            "Friends",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-discovery",
+        ]);
         if let Some(a) = connect {
             cmd.args(["--connect", a]);
         }
-        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = channel();
         std::thread::spawn(move || {
@@ -40,7 +61,13 @@ impl ChatProc {
                 }
             }
         });
-        ChatProc { name, stdin: child.stdin.take(), child, lines: rx, seen: Vec::new() }
+        ChatProc {
+            name,
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
     }
 
     fn say(&mut self, text: &str) {
@@ -64,7 +91,10 @@ impl ChatProc {
                 Err(_) => break,
             }
         }
-        panic!("{} never printed {needle:?}; it printed: {:#?}", self.name, self.seen);
+        panic!(
+            "{} never printed {needle:?}; it printed: {:#?}",
+            self.name, self.seen
+        );
     }
 
     /// Everything printed within `window`.
@@ -100,14 +130,30 @@ impl Drop for ChatProc {
 
 fn setup(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let (a, b, c) = (dir.join("alice"), dir.join("bob"), dir.join("carol"));
-    pg(&a, &["identity", "create", "Alice", "--classifier", "alice"]);
+    pg(
+        &a,
+        &["identity", "create", "Alice", "--classifier", "alice"],
+    );
     pg(&a, &["group", "create", "Friends", "--identity", "Alice"]);
     for (home, name) in [(&b, "Bob"), (&c, "Carol")] {
         pg(home, &["identity", "create", name]);
         let info = dir.join(format!("{name}.idinfo"));
         std::fs::write(&info, pg(home, &["identity", "xml", name])).unwrap();
         let inv = dir.join(format!("{name}.inv"));
-        std::fs::write(&inv, pg(&a, &["invite", "--group", "Friends", "--identity-info", info.to_str().unwrap()])).unwrap();
+        std::fs::write(
+            &inv,
+            pg(
+                &a,
+                &[
+                    "invite",
+                    "--group",
+                    "Friends",
+                    "--identity-info",
+                    info.to_str().unwrap(),
+                ],
+            ),
+        )
+        .unwrap();
         pg(home, &["join", inv.to_str().unwrap(), "--identity", name]);
     }
     (a, b, c)
@@ -121,7 +167,15 @@ fn three_chats_in_line_mode() {
 
     let mut alice = ChatProc::start("alice", &a, None);
     let banner = alice.expect("listening on", wait);
-    let addr = banner.rsplit("listening on ").next().unwrap().trim_end_matches(')').split(' ').next().unwrap().to_owned();
+    let addr = banner
+        .rsplit("listening on ")
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
     let mut bob = ChatProc::start("bob", &b, Some(&addr));
     let mut carol = ChatProc::start("carol", &c, Some(&addr));
     bob.expect("present:", wait);
@@ -140,14 +194,20 @@ fn three_chats_in_line_mode() {
     alice.expect("(whisper to Bob) psst, just for you", wait);
     bob.expect("(whisper from Alice) psst, just for you", wait);
     let carol_saw = carol.drain(Duration::from_secs(2));
-    assert!(!carol_saw.iter().any(|l| l.contains("psst")), "Carol saw the whisper: {carol_saw:#?}");
+    assert!(
+        !carol_saw.iter().any(|l| l.contains("psst")),
+        "Carol saw the whisper: {carol_saw:#?}"
+    );
 
     // The participants update when one quits.
     carol.quit();
     alice.expect("Carol left the chat", wait);
     alice.say("/members");
     let members = alice.expect("members present:", wait);
-    assert!(members.contains("Alice") && members.contains("Bob") && !members.contains("Carol"), "{members}");
+    assert!(
+        members.contains("Alice") && members.contains("Bob") && !members.contains("Carol"),
+        "{members}"
+    );
     bob.quit();
     alice.quit();
 }
