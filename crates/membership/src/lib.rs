@@ -1,4 +1,24 @@
-//! The group mesh for [peergroup](https://github.com/peergroup/peergroup) (work in progress).
+//! The group mesh: how members of a group stay connected and keep their replicas equal.
+//!
+//! [`Core`] is the sans-IO protocol of one member in one group: it keeps 2–7 neighbors
+//! (Windows' defaults) with referrals, maintenance and partition healing, floods new records
+//! Plumtree-style (few redundant copies), syncs with every new neighbor (security records
+//! first), publishes presence, maintains the member list and status, and estimates peer time.
+//! It takes inputs with a time and emits outputs; [`driver`] runs it over the TLS transport
+//! with tokio, and [`sim`] runs many of them on a virtual clock with loss, partitions and
+//! churn. `docs/protocol.md` describes the messages.
+//!
+//! ```
+//! use peergroup_membership::sim::{Scenario, Simulation};
+//!
+//! // Twenty members, ten records from random members, 5% of all messages lost.
+//! let scenario = Scenario::parse(
+//!     "name = \"doc\"\nnodes = 20\nrecords = 10\nwarmup_secs = 30\nsettle_secs = 60\nloss = 0.05",
+//! )?;
+//! let report = Simulation::new(scenario)?.run()?;
+//! assert_eq!(report.missed_deliveries, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -1,4 +1,51 @@
-//! The group's replicated record database (work in progress).
+//! The group's shared memory: a replicated database of signed records.
+//!
+//! Every member holds a replica. A [`Record`] is signed by the member that made its current
+//! version, its id is bound to its creator, and every replica validates every record it
+//! receives (structure, signature, certificate chain, roles, lifetime, revocations) before
+//! storing it. Versions of one record are merged by a total order ([`merge`]), so replicas
+//! converge whatever order records arrive in — the replica is a state-based CRDT. Records live
+//! in a [`store::Store`]: SQLite for real use ([`store::SqliteStore`], durable, group commit),
+//! a map for tests ([`store::MemoryStore`]). [`search`] runs Windows-style attribute queries;
+//! [`sync`] brings two replicas together, security records first, with [`reconcile`]'s
+//! rateless IBLT so the bytes exchanged grow with the difference, not the database.
+//!
+//! ```
+//! use std::time::Duration;
+//! use peergroup_credential_roles::{GroupRoot, MemberRequest, Role, Roles};
+//! use peergroup_identity::{Classifier, Identity, Timestamp};
+//! use peergroup_record_db::store::MemoryStore;
+//! use peergroup_record_db::{Database, LocalSigner, NewRecord, RecordType};
+//!
+//! let now = Timestamp::now();
+//! let alice = Identity::generate("Alice", Classifier::new("alice")?, now)?;
+//! let root = GroupRoot::create("Friends", Classifier::new("friends")?, alice.peer_name(), now)?;
+//! let chain = root.issue(&MemberRequest {
+//!     subject_key: alice.key().public(),
+//!     subject_peer: alice.peer_name().clone(),
+//!     subject_friendly_name: "Alice".into(),
+//!     roles: Roles::one(Role::Admin),
+//!     classifiers: vec![],
+//!     not_before: now,
+//!     not_after: now.saturating_add(Duration::from_secs(86_400)),
+//! })?;
+//!
+//! let mut db = Database::open(MemoryStore::new(), &chain)?;
+//! let me = LocalSigner { key: alice.key(), chain: &chain };
+//! let notes: RecordType = "0d6a1f4e-8c1b-4a57-9e0a-3f3c2b1a0c00".parse()?;
+//! let attributes = r#"<attributes><attribute name="Topic" type="string">lunch</attribute></attributes>"#;
+//! let new = NewRecord {
+//!     record_type: notes,
+//!     attributes: attributes.into(),
+//!     payload: b"noon?".to_vec(),
+//!     expires: now.saturating_add(Duration::from_secs(3600)),
+//!     autorefresh: false,
+//! };
+//! let record = db.create(me, new, now)?.record;
+//! let found = db.search(r#"<peersearch><clause attrib="Topic" type="string">lun*</clause></peersearch>"#)?;
+//! assert_eq!(found[0].id, record.id);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
