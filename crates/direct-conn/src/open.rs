@@ -1,0 +1,305 @@
+//! Opening a direct connection (in the background) and accepting one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use peergroup_identity::PeerName;
+use peergroup_transport::{Connection, Endpoint};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::error::DirectError;
+use crate::session;
+use crate::table::{Inner, Live};
+use crate::types::{DirectConnId, DirectConnInfo, DirectEvent};
+use crate::wire::{self, DirectFrame, DirectHello, DirectWelcome, ProtocolError};
+
+/// A connection past the hello and welcome.
+struct Established {
+    conn: Connection,
+    addr: SocketAddr,
+    /// What we announced.
+    recv_max: usize,
+    /// What the peer announced.
+    peer_max: usize,
+}
+
+/// Why opening failed: the error, and the per-address account for the event.
+struct Failure {
+    error: DirectError,
+    reason: String,
+}
+
+/// The background attempt behind `open` and `open_wait`: tries the addresses in turn within
+/// `timeout`, reports `Connected` or `Failed`, then runs the connection.
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    id: DirectConnId,
+    peer: PeerName,
+    addrs: Vec<SocketAddr>,
+    timeout: Duration,
+    cancel: Option<oneshot::Receiver<()>>,
+    done: Option<oneshot::Sender<Result<(), DirectError>>>,
+) {
+    let cancelled = || {
+        Box::new(Failure {
+            error: DirectError::Cancelled { id },
+            reason: "cancelled before it was established".into(),
+        })
+    };
+    let outcome = match cancel {
+        None => Err(cancelled()),
+        Some(cancel) => tokio::select! {
+            r = establish(&inner, &peer, &addrs, timeout) => r,
+            _ = cancel => Err(cancelled()),
+        },
+    };
+    let outcome = outcome.and_then(|est| {
+        let (sender, receiver) = est.conn.split();
+        let info = DirectConnInfo {
+            id,
+            peer: peer.clone(),
+            addr: est.addr,
+            outbound: true,
+        };
+        let live = Live {
+            info: info.clone(),
+            sender: sender.clone(),
+            max_send: est.recv_max.min(est.peer_max),
+        };
+        if inner.promote(live) {
+            Ok((info, sender, receiver, est.recv_max))
+        } else {
+            sender.close("direct connection cancelled");
+            Err(cancelled())
+        }
+    });
+    match outcome {
+        Ok((info, sender, receiver, recv_max)) => {
+            if let Some(done) = done {
+                let _ = done.send(Ok(()));
+            }
+            session::run(inner, info, sender, receiver, recv_max).await;
+        }
+        Err(failure) => {
+            inner.forget_opening(id);
+            tracing::debug!(%id, %peer, reason = %failure.reason, "direct connection failed");
+            if let Some(done) = done {
+                let _ = done.send(Err(failure.error));
+            }
+            let event = DirectEvent::Failed {
+                id,
+                peer: Some(peer),
+                addrs,
+                reason: failure.reason,
+            };
+            let _ = inner.events.send(event).await;
+        }
+    }
+}
+
+/// Tries each address until one gives an accepted direct connection to `peer`, all within
+/// `timeout`. The error is the last address's (or the timeout); the reason lists them all.
+async fn establish(
+    inner: &Inner,
+    peer: &PeerName,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Result<Established, Box<Failure>> {
+    if addrs.is_empty() {
+        let error = DirectError::NoAddress { peer: peer.clone() };
+        return Err(Box::new(Failure {
+            reason: error.to_string(),
+            error,
+        }));
+    }
+    // A bound too large to add to the clock means no bound beyond the transport's own.
+    let deadline = Instant::now().checked_add(timeout);
+    let mut notes = Vec::with_capacity(addrs.len());
+    let mut last = None;
+    for &addr in addrs {
+        let attempt = try_addr(inner, peer, addr);
+        let result = match deadline {
+            Some(d) => tokio::time::timeout_at(d, attempt).await.ok(),
+            None => Some(attempt.await),
+        };
+        match result {
+            Some(Ok(est)) => return Ok(est),
+            Some(Err(e)) => {
+                notes.push(format!("{addr}: {e}"));
+                last = Some(e);
+            }
+            None => {
+                notes.push(format!("{addr}: timed out"));
+                let error = DirectError::Timeout {
+                    peer: peer.clone(),
+                    after: timeout,
+                };
+                return Err(Box::new(Failure {
+                    reason: format!("{error} ({})", notes.join("; ")),
+                    error,
+                }));
+            }
+        }
+    }
+    let reason = notes.join("; ");
+    let error = last.unwrap_or(DirectError::NoAddress { peer: peer.clone() });
+    Err(Box::new(Failure { error, reason }))
+}
+
+/// One address: the authenticated transport connection, the member check, hello, welcome.
+async fn try_addr(
+    inner: &Inner,
+    peer: &PeerName,
+    addr: SocketAddr,
+) -> Result<Established, DirectError> {
+    let mut conn = Endpoint::connect(addr, &inner.creds, &inner.trust, &inner.config)
+        .await
+        .map_err(|source| DirectError::Connect {
+            addr,
+            source: Box::new(source),
+        })?;
+    let found = &conn.peer().peer;
+    if found != peer {
+        conn.close("not the member asked for");
+        return Err(DirectError::WrongPeer {
+            expected: peer.clone(),
+            found: found.clone(),
+        });
+    }
+    let recv_max = inner.own_limit(conn.max_data_len());
+    let hello = wire::encode_hello(&DirectHello {
+        target: peer.clone(),
+        max_data: recv_max as u64,
+    });
+    let refused = |reason: String| DirectError::Refused {
+        peer: peer.clone(),
+        addr,
+        reason,
+    };
+    conn.send(hello).await.map_err(|e| refused(e.to_string()))?;
+    let Some(first) = conn.recv().await else {
+        let reason = conn.closed().await;
+        return Err(refused(match reason {
+            peergroup_transport::CloseReason::Peer(r) => r,
+            other => other.to_string(),
+        }));
+    };
+    let error = match wire::decode(&first) {
+        Ok(DirectFrame::Welcome(DirectWelcome { max_data })) => {
+            return Ok(Established {
+                conn,
+                addr,
+                recv_max,
+                peer_max: usize::try_from(max_data).unwrap_or(usize::MAX),
+            });
+        }
+        Ok(_) => ProtocolError::Unexpected("a frame other than a welcome"),
+        Err(e) => e,
+    };
+    conn.close(&format!("direct-connection protocol error: {error}"));
+    Err(DirectError::Protocol {
+        peer: peer.clone(),
+        error,
+    })
+}
+
+/// The acceptor's side: checks the group and the hello, answers the welcome, registers the
+/// connection and starts its task.
+pub(crate) fn accept(
+    inner: &Arc<Inner>,
+    conn: Connection,
+    first_frame: &[u8],
+) -> Result<DirectConnId, DirectError> {
+    let info = conn.peer().clone();
+    let (peer, addr) = (info.peer.clone(), info.addr);
+    let hello = match check_hello(inner, &info.group, &peer, first_frame) {
+        Ok(hello) => hello,
+        Err(error) => {
+            tracing::warn!(%peer, %addr, %error, "refusing direct connection");
+            conn.close(&goodbye(&error));
+            return Err(error);
+        }
+    };
+    let recv_max = inner.own_limit(conn.max_data_len());
+    let max_send = recv_max.min(usize::try_from(hello.max_data).unwrap_or(usize::MAX));
+    let welcome = wire::encode_welcome(&DirectWelcome {
+        max_data: recv_max as u64,
+    });
+    // The queue of a fresh connection has room: this fails only if it already closed.
+    if let Err(e) = conn.try_send(welcome) {
+        return Err(DirectError::Refused {
+            peer,
+            addr,
+            reason: e.to_string(),
+        });
+    }
+    let (sender, receiver) = conn.split();
+    let mut registered = None;
+    let id = inner.insert_accepted(|id| {
+        let info = DirectConnInfo {
+            id,
+            peer: peer.clone(),
+            addr,
+            outbound: false,
+        };
+        registered = Some(info.clone());
+        Live {
+            info,
+            sender: sender.clone(),
+            max_send,
+        }
+    });
+    let (Some(id), Some(info)) = (id, registered) else {
+        sender.close("direct connections are closed");
+        return Err(DirectError::Refused {
+            peer,
+            addr,
+            reason: "direct connections of this group are closed".into(),
+        });
+    };
+    tokio::spawn(session::run(
+        inner.clone(),
+        info,
+        sender,
+        receiver,
+        recv_max,
+    ));
+    Ok(id)
+}
+
+/// The acceptor's checks: our group, a well-formed hello, for us.
+fn check_hello(
+    inner: &Inner,
+    group: &PeerName,
+    peer: &PeerName,
+    first_frame: &[u8],
+) -> Result<DirectHello, DirectError> {
+    if group != &inner.creds.group {
+        return Err(DirectError::WrongGroup {
+            expected: inner.creds.group.clone(),
+            found: group.clone(),
+        });
+    }
+    let error = match wire::decode(&Bytes::copy_from_slice(first_frame)) {
+        Ok(DirectFrame::Hello(hello)) if &hello.target == inner.local_peer() => return Ok(hello),
+        Ok(DirectFrame::Hello(hello)) => ProtocolError::WrongTarget(hello.target),
+        Ok(_) => ProtocolError::Unexpected("a first frame other than a hello"),
+        Err(e) => e,
+    };
+    Err(DirectError::Protocol {
+        peer: peer.clone(),
+        error,
+    })
+}
+
+/// What the acceptor tells a peer it refuses.
+fn goodbye(error: &DirectError) -> String {
+    match error {
+        DirectError::Protocol { error, .. } => format!("direct-connection protocol error: {error}"),
+        DirectError::WrongGroup { .. } => "wrong group".into(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,271 @@
+//! Test members and nodes: group A with admin Alice and members Bob and Carol; every trust
+//! reads a fixed clock two days after the certificates were issued. A node is a member with a
+//! listening endpoint on 127.0.0.1, its direct connections, their events, and a tiny router
+//! that hands accepted connections whose first frame is a direct hello to `accept`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use peergroup_credential_roles::{CertChain, GroupRoot, MemberRequest, Role, Roles};
+use peergroup_direct_conn::{
+    DataType, DirectConnId, DirectConnections, DirectEvent, is_direct_hello,
+};
+use peergroup_identity::{Classifier, KeyPair, PeerName, Timestamp};
+use peergroup_transport::{Endpoint, GroupCredentials, GroupTrust, TransportConfig};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub(crate) const DAY: Duration = Duration::from_secs(86_400);
+/// How long a test waits for one event.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+pub(crate) fn t0() -> Timestamp {
+    Timestamp::from_secs(1_800_000_000)
+}
+
+fn now() -> Timestamp {
+    t0().saturating_add(2 * DAY)
+}
+
+/// Runs a test body with an overall bound, so nothing can hang.
+pub(crate) async fn bounded<F: Future>(f: F) -> F::Output {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("test took longer than 60 s")
+}
+
+pub(crate) struct Fixture {
+    pub(crate) root: GroupRoot,
+    pub(crate) alice: GroupCredentials,
+    pub(crate) bob: GroupCredentials,
+    pub(crate) carol: GroupCredentials,
+}
+
+fn identity(seed: u64, name: &str) -> (KeyPair, PeerName) {
+    let key = KeyPair::from_test_seed(seed);
+    let peer = PeerName::new(&key.public(), Classifier::new(name).unwrap());
+    (key, peer)
+}
+
+fn request(key: &KeyPair, peer: &PeerName, role: Role) -> MemberRequest {
+    MemberRequest {
+        subject_key: key.public(),
+        subject_peer: peer.clone(),
+        subject_friendly_name: peer.classifier().to_string(),
+        roles: Roles::one(role),
+        classifiers: vec![],
+        not_before: t0(),
+        not_after: t0().saturating_add(365 * DAY),
+    }
+}
+
+fn creds(group: &PeerName, key: KeyPair, chain: CertChain) -> GroupCredentials {
+    GroupCredentials::new(group.clone(), Arc::new(key), chain).unwrap()
+}
+
+impl Fixture {
+    /// Group A: Alice (admin), Bob and Carol.
+    pub(crate) fn new() -> Self {
+        Self::make(100, "groupa", [1, 2, 3])
+    }
+
+    /// Group B, with other members (seeds and names unrelated to group A's).
+    pub(crate) fn group_b() -> Self {
+        Self::make(200, "groupb", [4, 7, 8])
+    }
+
+    fn make(root_seed: u64, group: &str, seeds: [u64; 3]) -> Self {
+        let (ak, ap) = identity(seeds[0], "alice");
+        let root = GroupRoot::with_key(
+            KeyPair::from_test_seed(root_seed),
+            group,
+            Classifier::new(group).unwrap(),
+            &ap,
+            t0(),
+        )
+        .unwrap();
+        let alice_chain = root.issue(&request(&ak, &ap, Role::Admin)).unwrap();
+        let member = |seed, name| {
+            let (k, p) = identity(seed, name);
+            let chain = alice_chain
+                .issue(&ak, &request(&k, &p, Role::Member))
+                .unwrap();
+            creds(root.group(), k, chain)
+        };
+        let bob = member(seeds[1], "bob");
+        let carol = member(seeds[2], "carol");
+        let alice = creds(root.group(), ak, alice_chain);
+        Fixture {
+            root,
+            alice,
+            bob,
+            carol,
+        }
+    }
+
+    /// A trust for the group on the fixed clock.
+    pub(crate) fn trust(&self) -> GroupTrust {
+        GroupTrust::with_clock(self.root.group().clone(), Arc::new(now))
+    }
+}
+
+/// A short, test-friendly configuration.
+pub(crate) fn config() -> TransportConfig {
+    let mut c = TransportConfig::default();
+    c.connect_timeout = Duration::from_secs(5);
+    c.handshake_timeout = Duration::from_secs(5);
+    c.close_timeout = Duration::from_secs(1);
+    c
+}
+
+pub(crate) struct Node {
+    pub(crate) peer: PeerName,
+    pub(crate) trust: GroupTrust,
+    _endpoint: Arc<Endpoint>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) direct: Arc<DirectConnections>,
+    pub(crate) events: mpsc::Receiver<DirectEvent>,
+    router: JoinHandle<()>,
+}
+
+impl Node {
+    pub(crate) async fn start(creds: &GroupCredentials, trust: &GroupTrust) -> Node {
+        Self::with(creds, trust, config(), 1 << 20).await
+    }
+
+    pub(crate) async fn with(
+        creds: &GroupCredentials,
+        trust: &GroupTrust,
+        config: TransportConfig,
+        max_data: usize,
+    ) -> Node {
+        let endpoint = Endpoint::bind(&["127.0.0.1:0".parse().unwrap()], config.clone())
+            .await
+            .unwrap();
+        endpoint.add_group(creds.clone(), trust.clone()).unwrap();
+        let endpoint = Arc::new(endpoint);
+        let direct = Arc::new(DirectConnections::new(
+            creds.clone(),
+            trust.clone(),
+            config,
+            max_data,
+        ));
+        let events = direct.take_events().unwrap();
+        assert!(direct.take_events().is_none());
+        let router = tokio::spawn(route(endpoint.clone(), direct.clone()));
+        Node {
+            peer: creds.peer().clone(),
+            trust: trust.clone(),
+            addr: endpoint.local_addrs()[0],
+            _endpoint: endpoint,
+            direct,
+            events,
+            router,
+        }
+    }
+
+    /// The next event, within [`WAIT`].
+    pub(crate) async fn next(&mut self) -> DirectEvent {
+        tokio::time::timeout(WAIT, self.events.recv())
+            .await
+            .expect("no event in time")
+            .expect("event channel closed")
+    }
+
+    /// The next event, which must be `Connected` with `peer`; returns its id.
+    pub(crate) async fn connected(&mut self, peer: &PeerName) -> DirectConnId {
+        match self.next().await {
+            DirectEvent::Connected { id, peer: p, .. } if &p == peer => id,
+            other => panic!("expected Connected with {peer}, got {other:?}"),
+        }
+    }
+
+    /// The next event, which must be `Disconnected` of `id`; returns the reason.
+    pub(crate) async fn disconnected(&mut self, id: DirectConnId) -> String {
+        match self.next().await {
+            DirectEvent::Disconnected { id: i, reason, .. } if i == id => reason,
+            other => panic!("expected Disconnected of {id}, got {other:?}"),
+        }
+    }
+
+    /// The next event, which must be `Data` on `id`.
+    pub(crate) async fn data(&mut self, id: DirectConnId) -> (DataType, Bytes) {
+        match self.next().await {
+            DirectEvent::Data {
+                id: i,
+                data_type,
+                data,
+                ..
+            } if i == id => (data_type, data),
+            other => panic!("expected Data on {id}, got {other:?}"),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.router.abort();
+    }
+}
+
+/// The facade's router in miniature.
+async fn route(endpoint: Arc<Endpoint>, direct: Arc<DirectConnections>) {
+    while let Some(mut conn) = endpoint.accept().await {
+        let direct = direct.clone();
+        tokio::spawn(async move {
+            let Ok(Some(first)) = tokio::time::timeout(WAIT, conn.recv()).await else {
+                return;
+            };
+            if is_direct_hello(&first) {
+                let _ = direct.accept(conn, &first);
+            } else {
+                conn.close("not a direct connection");
+            }
+        });
+    }
+}
+
+/// Two nodes (Alice and Bob) with a direct connection Alice opened; returns the ids on
+/// Alice's side and Bob's.
+pub(crate) async fn pair(f: &Fixture) -> (Node, Node, DirectConnId, DirectConnId) {
+    let trust = f.trust();
+    let mut alice = Node::start(&f.alice, &trust).await;
+    let mut bob = Node::start(&f.bob, &trust).await;
+    let (a_id, b_id) = link(&mut alice, &mut bob).await;
+    (alice, bob, a_id, b_id)
+}
+
+/// Opens a direct connection from `a` to `b`; both see `Connected`.
+pub(crate) async fn link(a: &mut Node, b: &mut Node) -> (DirectConnId, DirectConnId) {
+    let a_id = a
+        .direct
+        .open_wait(&b.peer, vec![b.addr], Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(a.connected(&b.peer).await, a_id);
+    let b_id = b.connected(&a.peer).await;
+    (a_id, b_id)
+}
+
+pub(crate) fn chat() -> DataType {
+    "{6f1d2c3b-0a4e-4b5c-9d8e-7f6a5b4c3d2e}".parse().unwrap()
+}
+
+pub(crate) fn file() -> DataType {
+    "{0c9a8b7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d}".parse().unwrap()
+}
+
+/// An address nothing listens on: a port bound, then released.
+pub(crate) fn dead_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    addr
+}
