@@ -34,6 +34,9 @@ pub(crate) struct InviteArgs {
     /// The inviting identity, when several of yours belong to the group.
     #[arg(long)]
     identity: Option<String>,
+    /// Where the invitee can reach a member (e.g. where `peergroup run` listens); repeatable.
+    #[arg(long = "address", value_name = "ADDR")]
+    addresses: Vec<std::net::SocketAddr>,
     /// Write to this file instead of standard output.
     #[arg(long, short)]
     output: Option<PathBuf>,
@@ -92,7 +95,32 @@ pub(crate) async fn invite(home: &Home, a: InviteArgs) -> Result<()> {
     }
     .await;
     group.close().await?;
-    util::emit(a.output.as_deref(), &result?)
+    let xml = with_addresses(&result?, &a.addresses)?;
+    util::emit(a.output.as_deref(), &xml)
+}
+
+/// Adds addresses to an invitation (the ones it has stay first).
+fn with_addresses(xml: &str, extra: &[std::net::SocketAddr]) -> Result<String> {
+    if extra.is_empty() {
+        return Ok(xml.to_owned());
+    }
+    let mut addrs: Vec<std::net::SocketAddr> = extra.to_vec();
+    let invitation = Invitation::parse(xml)?;
+    addrs.splice(0..0, invitation.addresses().as_slice().iter().copied());
+    addrs.dedup();
+    let addresses = peergroup_invitation_xml::Addresses::new(addrs)?;
+    let rebuilt = match invitation {
+        Invitation::Certificate { cloud, chain, .. } => {
+            Invitation::new_certificate(chain, cloud, addresses)?
+        }
+        Invitation::Password {
+            cloud,
+            group,
+            group_friendly_name,
+            ..
+        } => Invitation::new_password(group, group_friendly_name, cloud, addresses),
+    };
+    Ok(rebuilt.to_xml())
 }
 
 pub(crate) fn invitation(cmd: InvitationCommand) -> Result<()> {

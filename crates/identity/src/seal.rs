@@ -126,7 +126,7 @@ fn seal_with(
         .encrypt(
             &nonce,
             Payload {
-                msg: &body,
+                msg: body,
                 aad: &header,
             },
         )

@@ -67,8 +67,15 @@ impl Direct {
     }
 }
 
+/// Direct connection ids carry this bit, so they never equal a neighbor connection's.
+const DIRECT_BIT: u64 = 1 << 62;
+
 fn id(d: DirectConnId) -> ConnectionId {
-    ConnectionId(d.0)
+    ConnectionId(d.0 | DIRECT_BIT)
+}
+
+fn direct_id(c: ConnectionId) -> DirectConnId {
+    DirectConnId(c.0 & !DIRECT_BIT)
 }
 
 fn map(e: DirectEvent) -> GroupEvent {
@@ -182,7 +189,7 @@ impl Group {
         self.inner
             .direct
             .manager
-            .send(DirectConnId(conn.0), data_type, data)
+            .send(direct_id(conn), data_type, data)
             .await
             .map_err(direct_error)
     }
@@ -192,7 +199,7 @@ impl Group {
         self.inner
             .direct
             .manager
-            .close(DirectConnId(conn.0))
+            .close(direct_id(conn))
             .map_err(direct_error)
     }
 

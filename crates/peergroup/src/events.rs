@@ -23,7 +23,8 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::Status;
 
-/// A connection's number, unique within an infrastructure (neighbor or direct).
+/// A connection's number, unique within a group (neighbor and direct connections never share
+/// one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnectionId(pub u64);
 
