@@ -123,8 +123,10 @@ fn map(e: DirectEvent) -> GroupEvent {
 
 fn direct_error(e: DirectError) -> Error {
     let kind = match &e {
-        DirectError::TooLarge { .. } => ErrorKind::InvalidArgument,
-        DirectError::UnknownConnection { .. } => ErrorKind::InvalidArgument,
+        DirectError::TooLarge { .. }
+        | DirectError::UnknownConnection { .. }
+        | DirectError::StillOpening(_) => ErrorKind::InvalidArgument,
+        DirectError::Closed { .. } | DirectError::Cancelled { .. } => ErrorKind::Closed,
         _ => ErrorKind::ConnectionFailed,
     };
     Error::with_source(kind, e.to_string(), e)

@@ -43,7 +43,7 @@ pub enum ErrorKind {
     InvalidArgument,
     /// A file that is damaged or not what it should be.
     Corrupt,
-    /// The group or infrastructure was closed.
+    /// The group, the infrastructure or the direct connection was closed.
     Closed,
     /// A local input/output failure.
     Io,

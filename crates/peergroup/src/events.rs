@@ -8,6 +8,7 @@
 //! group down. Dropping the stream unregisters it.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -216,19 +217,31 @@ impl EventFilter {
 }
 
 /// A filtered stream of a group's events. Also usable without `Stream` via
-/// [`EventStream::next`].
+/// [`EventStream::next`]. It ends once the group is closed and the events from before the
+/// close are delivered.
 pub struct EventStream {
     inner: BroadcastStream<GroupEvent>,
+    /// Completes when the group is closed (or gone).
+    closed: Pin<Box<dyn Future<Output = ()> + Send>>,
+    closed_seen: bool,
+    done: bool,
     filter: EventFilter,
 }
 
 impl EventStream {
     pub(crate) fn new(
         rx: tokio::sync::broadcast::Receiver<GroupEvent>,
+        mut closed: tokio::sync::watch::Receiver<bool>,
         filter: EventFilter,
     ) -> Self {
         EventStream {
             inner: BroadcastStream::new(rx),
+            closed: Box::pin(async move {
+                // An error means the group itself is gone: closed too.
+                let _ = closed.wait_for(|c| *c).await;
+            }),
+            closed_seen: false,
+            done: false,
             filter,
         }
     }
@@ -243,6 +256,9 @@ impl Stream for EventStream {
     type Item = GroupEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<GroupEvent>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
         loop {
             match Pin::new(&mut self.inner).poll_next(cx) {
                 Poll::Ready(Some(Ok(e))) if self.filter.matches(&e) => return Poll::Ready(Some(e)),
@@ -250,8 +266,20 @@ impl Stream for EventStream {
                 Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
                     return Poll::Ready(Some(GroupEvent::Lagged { missed: n }));
                 }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+                // Nothing buffered: the end, if the group is closed. The close is marked after
+                // the last event was sent, so look once more after seeing it.
+                Poll::Pending if self.closed_seen => {
+                    self.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => match self.closed.as_mut().poll(cx) {
+                    Poll::Ready(()) => self.closed_seen = true,
+                    Poll::Pending => return Poll::Pending,
+                },
             }
         }
     }

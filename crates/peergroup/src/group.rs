@@ -39,6 +39,11 @@ pub(crate) struct GroupInner {
     pub(crate) events: broadcast::Sender<GroupEvent>,
     pub(crate) trust: GroupTrust,
     pub(crate) connected: AtomicBool,
+    /// Set once the group is closed and every event from before has been forwarded: event
+    /// streams end then.
+    pub(crate) closed: tokio::sync::watch::Sender<bool>,
+    /// Tells the event forwarder that the driver has stopped.
+    pub(crate) stopped: Arc<tokio::sync::Notify>,
     pub(crate) node: NodeId,
     pub(crate) direct: crate::direct::Direct,
 }
@@ -56,6 +61,27 @@ impl std::fmt::Debug for Group {
             .field("identity", &self.inner.identity)
             .finish_non_exhaustive()
     }
+}
+
+/// Reserved record types are the infrastructure's: applications may not publish them.
+fn check_not_reserved(record_type: RecordType) -> Result<()> {
+    if record_type.is_reserved() {
+        return Err(Error::new(
+            ErrorKind::NotAuthorized,
+            format!("record type {record_type} is reserved"),
+        ));
+    }
+    Ok(())
+}
+
+/// What an application sees: nothing listens for a group that is not connected (the core
+/// counts a creator as listening from the start, but the endpoint takes connections for the
+/// group only between `connect` and `close`).
+fn visible_status(mut s: Status, connected: bool) -> Status {
+    if !connected {
+        s.listening = false;
+    }
+    s
 }
 
 fn random_u64() -> Result<u64> {
@@ -144,12 +170,15 @@ impl Group {
             events,
             trust,
             connected: AtomicBool::new(false),
+            closed: tokio::sync::watch::Sender::new(false),
+            stopped: Arc::new(tokio::sync::Notify::new()),
             node,
             direct,
         });
         tokio::spawn(forward_events(
             Arc::downgrade(&inner),
             inner.handle.events(),
+            inner.stopped.clone(),
         ));
         if let Ok(mut open) = infra.inner.open.lock() {
             open.insert((identity.clone(), group.clone()), Arc::downgrade(&inner));
@@ -246,7 +275,12 @@ impl Group {
             .unwrap_or_default();
         dial.extend(addrs);
         self.inner.handle.go_online(endpoint, dial).await?;
+        let was = self.status();
         self.inner.connected.store(true, Ordering::SeqCst);
+        let now = self.status();
+        if now != was {
+            let _ = self.inner.events.send(GroupEvent::StatusChanged(now));
+        }
         Ok(())
     }
 
@@ -266,12 +300,16 @@ impl Group {
                 }
             }
         };
-        tokio::time::timeout(timeout, wait).await.map_err(|_| {
-            Error::new(
-                ErrorKind::ConnectionFailed,
-                format!("the group was not ready within {timeout:?}: no member reachable"),
-            )
-        })
+        let connected = self.is_connected();
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map(|s| visible_status(s, connected))
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::ConnectionFailed,
+                    format!("the group was not ready within {timeout:?}: no member reachable"),
+                )
+            })
     }
 
     /// Whether [`Group::connect`] was called.
@@ -298,6 +336,7 @@ impl Group {
             );
         }
         let _ = self.inner.handle.close().await;
+        self.inner.stopped.notify_one();
         if let Ok(mut open) = self.inner.infra.inner.open.lock() {
             open.remove(&(self.inner.identity.clone(), self.inner.group.clone()));
         }
@@ -307,13 +346,17 @@ impl Group {
 
     /// The status flags (PeerGroupGetStatus).
     pub fn status(&self) -> Status {
-        self.inner.handle.status()
+        visible_status(self.inner.handle.status(), self.is_connected())
     }
 
     /// Events matching `filter` from now on (PeerGroupRegisterEvent). Drop the stream to
     /// unregister.
     pub fn events(&self, filter: EventFilter) -> EventStream {
-        EventStream::new(self.inner.events.subscribe(), filter)
+        EventStream::new(
+            self.inner.events.subscribe(),
+            self.inner.closed.subscribe(),
+            filter,
+        )
     }
 
     // --- Records ----------------------------------------------------------------------------
@@ -337,12 +380,7 @@ impl Group {
         lifetime: Duration,
     ) -> Result<Record> {
         self.check_ready_to_publish()?;
-        if record_type.is_reserved() {
-            return Err(Error::new(
-                ErrorKind::NotAuthorized,
-                format!("record type {record_type} is reserved"),
-            ));
-        }
+        check_not_reserved(record_type)?;
         let new = NewRecord {
             record_type,
             attributes: attributes.to_owned(),
@@ -362,6 +400,7 @@ impl Group {
         lifetime: Duration,
     ) -> Result<Record> {
         self.check_ready_to_publish()?;
+        check_not_reserved(record_type)?;
         let new = NewRecord {
             record_type,
             attributes: attributes.to_owned(),
@@ -599,14 +638,13 @@ impl Group {
     async fn member_chain(&self, peer: &PeerName) -> Result<CertChain> {
         let mut best: Option<CertChain> = None;
         for r in self.records_reserved(RecordType::MEMBERSHIP).await? {
-            if let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload) {
-                if chain.leaf().subject_peer() == peer
-                    && best
-                        .as_ref()
-                        .is_none_or(|b| chain.leaf().not_before() > b.leaf().not_before())
-                {
-                    best = Some(chain);
-                }
+            if let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload)
+                && chain.leaf().subject_peer() == peer
+                && best
+                    .as_ref()
+                    .is_none_or(|b| chain.leaf().not_before() > b.leaf().not_before())
+            {
+                best = Some(chain);
             }
         }
         best.ok_or_else(|| {
@@ -679,61 +717,100 @@ impl Group {
     }
 }
 
-/// Maps the driver's events to group events until the group is gone.
-async fn forward_events(group: std::sync::Weak<GroupInner>, mut rx: broadcast::Receiver<Event>) {
+/// Maps the driver's events to group events until the group is gone. Once told the driver
+/// has stopped (`close`), forwards what is left and marks the group closed, which ends the
+/// event streams.
+async fn forward_events(
+    group: std::sync::Weak<GroupInner>,
+    mut rx: broadcast::Receiver<Event>,
+    stopped: Arc<tokio::sync::Notify>,
+) {
     loop {
-        let e = match rx.recv().await {
-            Ok(e) => e,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "group event forwarder lagged");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        let Some(g) = group.upgrade() else { return };
-        let send = |ev: GroupEvent| {
-            let _ = g.events.send(ev);
-        };
-        match e {
-            Event::Record(change) => {
-                if change.record.record_type == RecordType::GROUP_PROPERTIES
-                    && !change.record.is_deleted()
-                {
-                    if let Ok(p) = GroupProperties::from_payload(&change.record.payload) {
-                        send(GroupEvent::PropertyChanged(Box::new(p)));
+        let e = tokio::select! {
+            biased;
+            r = rx.recv() => match r {
+                Ok(e) => e,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "group event forwarder lagged");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            () = stopped.notified() => {
+                loop {
+                    match rx.try_recv() {
+                        Ok(e) => {
+                            if !forward(&group, e) {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                        Err(_) => break,
                     }
                 }
-                send(GroupEvent::RecordChanged {
-                    change: change.kind,
-                    record: Box::new(change.record),
-                });
+                break;
             }
-            Event::Member { peer, change } => send(GroupEvent::MemberChanged { peer, change }),
-            Event::Status(s) => send(GroupEvent::StatusChanged(s)),
-            Event::Neighbor {
-                conn,
-                peer,
-                addr,
-                change,
-            } => {
-                let change = match change {
-                    peergroup_membership::NeighborChange::Connected => ConnectionChange::Connected,
-                    peergroup_membership::NeighborChange::Disconnected(why) => {
-                        ConnectionChange::Disconnected(why)
-                    }
-                };
-                send(GroupEvent::NeighborConnection {
-                    id: ConnectionId(conn.0),
-                    peer: Some(peer),
-                    addr: Some(addr),
-                    change,
-                });
-            }
-            Event::ConnectFailed { addr, reason } => send(GroupEvent::ConnectionFailed {
-                addr: Some(addr),
-                reason,
-            }),
-            Event::Synced { .. } => {}
+        };
+        if !forward(&group, e) {
+            // The group is gone (dropped without `close`): so are its streams.
+            return;
         }
     }
+    if let Some(g) = group.upgrade() {
+        g.closed.send_replace(true);
+    }
+}
+
+/// Forwards one driver event as group events; false when the group is gone.
+fn forward(group: &std::sync::Weak<GroupInner>, e: Event) -> bool {
+    let Some(g) = group.upgrade() else {
+        return false;
+    };
+    let send = |ev: GroupEvent| {
+        let _ = g.events.send(ev);
+    };
+    match e {
+        Event::Record(change) => {
+            if change.record.record_type == RecordType::GROUP_PROPERTIES
+                && !change.record.is_deleted()
+                && let Ok(p) = GroupProperties::from_payload(&change.record.payload)
+            {
+                send(GroupEvent::PropertyChanged(Box::new(p)));
+            }
+            send(GroupEvent::RecordChanged {
+                change: change.kind,
+                record: Box::new(change.record),
+            });
+        }
+        Event::Member { peer, change } => send(GroupEvent::MemberChanged { peer, change }),
+        Event::Status(s) => send(GroupEvent::StatusChanged(visible_status(
+            s,
+            g.connected.load(Ordering::SeqCst),
+        ))),
+        Event::Neighbor {
+            conn,
+            peer,
+            addr,
+            change,
+        } => {
+            let change = match change {
+                peergroup_membership::NeighborChange::Connected => ConnectionChange::Connected,
+                peergroup_membership::NeighborChange::Disconnected(why) => {
+                    ConnectionChange::Disconnected(why)
+                }
+            };
+            send(GroupEvent::NeighborConnection {
+                id: ConnectionId(conn.0),
+                peer: Some(peer),
+                addr: Some(addr),
+                change,
+            });
+        }
+        Event::ConnectFailed { addr, reason } => send(GroupEvent::ConnectionFailed {
+            addr: Some(addr),
+            reason,
+        }),
+        Event::Synced { .. } => {}
+    }
+    true
 }

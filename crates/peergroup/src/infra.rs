@@ -209,6 +209,7 @@ impl Infrastructure {
             .unwrap_or_default();
         for g in open {
             let _ = g.handle.close().await;
+            g.stopped.notify_one();
         }
     }
 

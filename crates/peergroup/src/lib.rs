@@ -25,6 +25,17 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Runnable examples, each a small session of in-process peers on loopback TLS that exits
+//! by itself:
+//!
+//! - `cargo run -p peergroup --example two_peers`: the smallest group: create, invite, join,
+//!   connect, publish a record, see it arrive, close.
+//! - `cargo run -p peergroup --example events`: subscribing with an [`EventFilter`] and the
+//!   events a scripted session produces, until the streams end at close.
+//!
+//! The integration tests (`tests/api/`) exercise every method and every event kind the same
+//! way, with several peers.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
