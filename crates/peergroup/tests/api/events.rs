@@ -1,0 +1,208 @@
+//! The event stream: filters by kind, record type and data type; neighbor connection
+//! events; a subscriber that does not keep up is told it lagged and goes on; the group never
+//! waits for it.
+
+use bytes::Bytes;
+use peergroup::{ChangeKind, ConnectionChange, DataType, EventFilter, EventKind, GroupEvent, Role};
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_by_kind_and_record_type() {
+    bounded(async {
+        let net = Net::members(&["Alice", "Bob"]).await;
+        let (a, b) = (&net.groups[0], &net.groups[1]);
+        let mut everything = b.events(EventFilter::all());
+        let mut notes_only =
+            b.events(EventFilter::kinds([EventKind::RecordChanged]).record_types([note_type()]));
+        let mut records = b.events(EventFilter::kinds([EventKind::RecordChanged]));
+        let mut members_only = b.events(EventFilter::kinds([EventKind::MemberChanged]));
+
+        let chat = a
+            .add_record(chat_type(), "", b"chat".to_vec(), HOUR)
+            .await
+            .unwrap();
+        let note = a
+            .add_record(note_type(), "", b"note".to_vec(), HOUR)
+            .await
+            .unwrap();
+        // The unfiltered stream and the record stream see both.
+        for s in [&mut everything, &mut records] {
+            for want in [chat.id, note.id] {
+                expect(s, "a record", |e| match e {
+                    GroupEvent::RecordChanged {
+                        change: ChangeKind::Added,
+                        record,
+                    } if record.id == want => Some(()),
+                    _ => None,
+                })
+                .await;
+            }
+        }
+        // The note stream sees the note first: the chat record was filtered out.
+        let first = expect(&mut notes_only, "the note", |e| match e {
+            GroupEvent::RecordChanged { record, .. } => Some(record.id),
+            other => panic!("only record events pass: {other:?}"),
+        })
+        .await;
+        assert_eq!(first, note.id);
+        // The member stream saw no record events.
+        expect_none(&mut members_only, "a non-member event", |e| {
+            !matches!(e, GroupEvent::MemberChanged { .. })
+        })
+        .await;
+
+        // The filter's own logic, event by event.
+        let filter = EventFilter::kinds([EventKind::RecordChanged]).record_types([note_type()]);
+        let as_event = |r: &peergroup::Record| GroupEvent::RecordChanged {
+            change: ChangeKind::Added,
+            record: Box::new(r.clone()),
+        };
+        assert!(filter.matches(&as_event(&note)));
+        assert!(!filter.matches(&as_event(&chat)));
+        assert!(!filter.matches(&GroupEvent::StatusChanged(b.status())));
+        let lagged = GroupEvent::Lagged { missed: 3 };
+        assert!(
+            filter.matches(&lagged),
+            "every subscriber hears that it lagged"
+        );
+        assert_eq!(lagged.kind(), None);
+        assert_eq!(as_event(&note).kind(), Some(EventKind::RecordChanged));
+        let data_filter = EventFilter::all().data_types([DataType::from(
+            "{f12dc4c7-0857-4ca0-93fc-b1bb19a3d8c2}"
+                .parse::<DataType>()
+                .unwrap()
+                .0,
+        )]);
+        assert!(
+            data_filter.matches(&as_event(&chat)),
+            "a data filter leaves records alone"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neighbor_connection_events() {
+    bounded(async {
+        let (alice, a) = creator("Alice", &peergroup::GroupSpec::new("Friends")).await;
+        let mut links = a.events(EventFilter::kinds([EventKind::NeighborConnection]));
+        let bob = Peer::start("Bob").await;
+        let b = invite_and_connect(&a, alice.addr(), &bob, Role::Member).await;
+        let (id, addr) = expect(&mut links, "Bob connected", |e| match e {
+            GroupEvent::NeighborConnection {
+                id,
+                peer: Some(p),
+                addr,
+                change: ConnectionChange::Connected,
+            } if *p == bob.id => Some((*id, *addr)),
+            _ => None,
+        })
+        .await;
+        assert!(addr.is_some_and(|a| a.ip().is_loopback()));
+        let listed = a.neighbor_connections().await.unwrap();
+        assert!(
+            listed
+                .iter()
+                .any(|c| c.id == id && c.peer == bob.id && !c.direct)
+        );
+        b.close().await.unwrap();
+        let why = expect(&mut links, "Bob disconnected", |e| match e {
+            GroupEvent::NeighborConnection {
+                id: i,
+                change: ConnectionChange::Disconnected(why),
+                ..
+            } if *i == id => Some(why.clone()),
+            _ => None,
+        })
+        .await;
+        assert!(!why.is_empty());
+        until("Alice has no neighbors", async || {
+            a.neighbor_connections().await.unwrap().is_empty()
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_is_told_it_lagged() {
+    bounded(async {
+        let net = Net::members(&["Alice", "Bob"]).await;
+        let (a, b) = (&net.groups[0], &net.groups[1]);
+        let bob = &net.peers[1];
+        let t: DataType = "6c1f8c53-2b9d-4f3e-8a51-7d2e4b6c9a10".parse().unwrap();
+        // One subscriber never reads while > 4096 events go by; another keeps up.
+        let mut sleepy = a.events(EventFilter::kinds([EventKind::IncomingData]));
+        let mut awake = a.events(EventFilter::kinds([EventKind::IncomingData]));
+        let mut conns = b.events(EventFilter::kinds([EventKind::DirectConnection]));
+        let at_alice = a.open_direct_wait(&bob.id).await.unwrap();
+        let at_bob = expect(&mut conns, "the direct connection", |e| match e {
+            GroupEvent::DirectConnection {
+                id,
+                change: ConnectionChange::Connected,
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .await;
+        let _ = at_alice;
+        const N: usize = 5000;
+        // The other reader follows until the last message.
+        let reader = tokio::spawn(async move {
+            let last = ((N - 1) as u32).to_le_bytes();
+            loop {
+                match awake.next().await {
+                    Some(GroupEvent::IncomingData { data, .. }) if data[..] == last => return true,
+                    Some(_) => {}
+                    None => return false,
+                }
+            }
+        });
+        for i in 0..N {
+            b.send_data(at_bob, t, Bytes::from((i as u32).to_le_bytes().to_vec()))
+                .await
+                .unwrap();
+        }
+        // Every send went through although one subscriber reads nothing.
+        assert!(reader.await.unwrap(), "the last message arrived");
+        let first = expect(&mut sleepy, "the lag notice", |e| Some(e.clone())).await;
+        let GroupEvent::Lagged { missed } = first else {
+            panic!("expected Lagged first, got {first:?}");
+        };
+        assert!(missed >= (N - 4096) as u64, "{missed}");
+        // After the notice, the stream goes on with what it still holds.
+        let next = expect(&mut sleepy, "an event after the lag", |e| Some(e.clone())).await;
+        assert!(matches!(next, GroupEvent::IncomingData { .. }), "{next:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_ends_when_the_group_is_closed() {
+    bounded(async {
+        let (_alice, a) = creator("Alice", &peergroup::GroupSpec::new("Friends")).await;
+        let mut all = a.events(EventFilter::all());
+        let note = a
+            .add_record(note_type(), "", b"last words".to_vec(), HOUR)
+            .await
+            .unwrap();
+        a.close().await.unwrap();
+        // What happened before the close is still delivered, then the stream ends.
+        let ended = tokio::time::timeout(WAIT, async {
+            let mut saw_note = false;
+            while let Some(e) = all.next().await {
+                if let GroupEvent::RecordChanged { record, .. } = &e {
+                    saw_note |= record.id == note.id;
+                }
+            }
+            saw_note
+        })
+        .await;
+        assert_eq!(ended, Ok(true), "the stream ends after the last events");
+        // A stream opened after the close ends at once.
+        let mut late = a.events(EventFilter::all());
+        assert_eq!(tokio::time::timeout(WAIT, late.next()).await, Ok(None));
+    })
+    .await;
+}

@@ -1,0 +1,155 @@
+//! An open group's life: connect, connect_to, wait_ready, status and its events,
+//! is_connected, close, failed connections, peer time.
+
+use std::time::Duration;
+
+use peergroup::{
+    ErrorKind, EventFilter, EventKind, GroupEvent, GroupSpec, MemberChange, Role, Timestamp,
+};
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_status_and_close() {
+    bounded(async {
+        let alice = Peer::start("Alice").await;
+        let name = alice
+            .infra
+            .create_group(&alice.id, &GroupSpec::new("Friends"))
+            .unwrap();
+        let a = alice.open(&name).await;
+        assert!(!a.is_connected());
+        let s = a.status();
+        assert!(!s.listening && !s.has_connections, "{s:?}");
+        let mut status = a.events(EventFilter::kinds([EventKind::StatusChanged]));
+        a.connect().await.unwrap();
+        assert!(a.is_connected());
+        // The creator is ready alone.
+        let ready = a.wait_ready(WAIT).await.unwrap();
+        assert!(ready.listening && ready.synchronized && !ready.has_connections);
+        expect(&mut status, "the creator listening", |e| match e {
+            GroupEvent::StatusChanged(s) if s.listening => Some(()),
+            _ => None,
+        })
+        .await;
+
+        // Bob joins: both see has_connections come up.
+        let bob = Peer::start("Bob").await;
+        let b = invite_and_connect(&a, alice.addr(), &bob, Role::Member).await;
+        let s = b.status();
+        assert!(s.listening && s.has_connections && s.synchronized, "{s:?}");
+        expect(&mut status, "Alice has a connection", |e| match e {
+            GroupEvent::StatusChanged(s) if s.has_connections => Some(()),
+            _ => None,
+        })
+        .await;
+
+        // Bob closes: he is offline, Alice sees him go and loses her only connection.
+        let mut members = a.events(EventFilter::kinds([EventKind::MemberChanged]));
+        b.close().await.unwrap();
+        assert!(!b.is_connected());
+        expect(&mut members, "Bob disconnected", |e| match e {
+            GroupEvent::MemberChanged {
+                peer,
+                change: MemberChange::Disconnected,
+            } if *peer == bob.id => Some(()),
+            _ => None,
+        })
+        .await;
+        expect(&mut status, "Alice without connections", |e| match e {
+            GroupEvent::StatusChanged(s) if !s.has_connections => Some(()),
+            _ => None,
+        })
+        .await;
+        // A closed group refuses work.
+        assert!(b.records(note_type()).await.is_err());
+        // Closing it again is harmless.
+        b.close().await.unwrap();
+        // The closed group can be opened again; it remembers what it had.
+        let b = bob.open(&name).await;
+        assert!(!b.is_connected());
+        b.connect().await.unwrap();
+        b.wait_ready(WAIT).await.unwrap();
+        a.close().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_a_dead_address_fails_with_an_event() {
+    bounded(async {
+        let (_alice, a) = creator("Alice", &GroupSpec::new("Friends")).await;
+        let mut failed = a.events(EventFilter::kinds([EventKind::ConnectionFailed]));
+        let dead = dead_addr();
+        a.connect_to(vec![dead]).await.unwrap();
+        let reason = expect(&mut failed, "a failed connection", |e| match e {
+            GroupEvent::ConnectionFailed { addr, reason } if *addr == Some(dead) => {
+                Some(reason.clone())
+            }
+            _ => None,
+        })
+        .await;
+        assert!(!reason.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_alone_is_not_ready() {
+    bounded(async {
+        let (alice, a) = creator("Alice", &GroupSpec::new("Friends")).await;
+        let bob = Peer::start("Bob").await;
+        let invitation = a
+            .create_invitation(&bob.info_xml(), Role::Member, DAY)
+            .unwrap();
+        let name = bob.infra.join(&bob.id, &invitation).unwrap();
+        // Alice goes away: nobody Bob can reach.
+        a.close().await.unwrap();
+        alice.infra.clone().shutdown().await;
+        let b = bob.open(&name).await;
+        // Before the first synchronisation, publishing is refused.
+        assert_eq!(
+            kind_of(b.add_record(note_type(), "", b"x".to_vec(), HOUR).await),
+            ErrorKind::GroupNotReady
+        );
+        assert_eq!(
+            kind_of(
+                b.add_refreshed_record(note_type(), "", b"x".to_vec(), HOUR)
+                    .await
+            ),
+            ErrorKind::GroupNotReady
+        );
+        b.connect().await.unwrap();
+        assert_eq!(
+            kind_of(b.wait_ready(Duration::from_secs(2)).await),
+            ErrorKind::ConnectionFailed
+        );
+        assert!(!b.status().synchronized);
+        // Direct connections need a present member.
+        assert_eq!(
+            kind_of(b.open_direct(&alice.id).await),
+            ErrorKind::ConnectionFailed
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_time_round_trips() {
+    bounded(async {
+        let net = Net::members(&["Alice", "Bob"]).await;
+        for g in &net.groups {
+            let now = Timestamp::now();
+            let peer = g.to_peer_time(now).await.unwrap();
+            // On one machine the group's time is the local clock, give or take.
+            let skew = if peer > now {
+                peer.duration_since(now)
+            } else {
+                now.duration_since(peer)
+            };
+            assert!(skew < Duration::from_secs(2), "{skew:?}");
+            assert_eq!(g.from_peer_time(peer).await.unwrap(), now);
+        }
+    })
+    .await;
+}
