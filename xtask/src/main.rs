@@ -5,9 +5,11 @@
 //! - `netns`: members in network namespaces, with a link cut and a healed isolation.
 //! - `sim`: run a simulation scenario of the mesh.
 //! - `fuzz`: build the fuzz targets, or run one for a while.
+//! - `bench`: the criterion benchmarks, a summary of the figures with goals, the simulations.
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod ci;
 mod fuzz;
 mod interop;
@@ -41,6 +43,15 @@ enum Command {
         /// The scenario.
         scenario: String,
     },
+    /// Run the benchmarks, summarise them, and run every simulation scenario.
+    Bench {
+        /// Shorter criterion runs (--warm-up-time 1 --measurement-time 3).
+        #[arg(long)]
+        quick: bool,
+        /// Skip the simulation scenarios.
+        #[arg(long)]
+        no_sim: bool,
+    },
     /// Build every fuzz target, or run one with cargo-fuzz.
     Fuzz {
         /// The target to run (omit to only build them all).
@@ -57,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         Command::Interop => interop::run(),
         Command::Netns => netns::run(),
         Command::Sim { scenario } => sim::run(&scenario),
+        Command::Bench { quick, no_sim } => bench::run(quick, no_sim),
         Command::Fuzz { target, seconds } => fuzz::run(target.as_deref(), seconds),
     }
 }

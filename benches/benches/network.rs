@@ -1,0 +1,496 @@
+//! The network path, measured end to end, and what it costs against the work it cannot avoid.
+//!
+//! - `network/flood_1KiB_x10000`: two real nodes on 127.0.0.1 — each its own SQLite file
+//!   (WAL, fsync per commit), its own TLS endpoint, its driver task on a two-worker tokio
+//!   runtime — connected and synchronised. Per iteration, 10,000 freshly signed 1 KiB records
+//!   by the member (signed before the clock starts) are handed to the member's node in chunks
+//!   of 512 with `GroupHandle::apply`: that node validates each chunk (batch signature check),
+//!   commits it durably and floods every record to its neighbor, as a relay does with what it
+//!   receives. The clock runs from the first chunk until the other node (the creator) has
+//!   learned all 10,000 (its delivery counters, polled every millisecond). One iteration is
+//!   therefore: validate + commit on the author, encode, TLS, decode, validate (batch
+//!   signatures), merge, commit (one durable commit per receive burst) on the receiver, the
+//!   two nodes working in parallel on two cores.
+//! - `network/baseline_1KiB_x10000`: the same 10,000 records, no networking and no merge
+//!   logic: `signed_bytes`, `verify_batch` and one durable `SqliteStore::commit` per 512
+//!   records, into a fresh SQLite file, on one thread. This is the receiver's unavoidable work.
+//!   The summary prints flood/baseline twice: from criterion's medians, and paired — every
+//!   flood iteration is followed (off the clock) by the baseline's work on the same records,
+//!   and the median of the per-pair ratios is taken, so the machine's drift cancels out.
+//! - `network/fresh_sync_100k_200B`: node A (the creator) holds 100,000 records with 200-byte
+//!   payloads (built once: signed, applied in one batch, the file copied per iteration); the
+//!   clock runs from starting node B (an empty SQLite file, the member) until B's digest
+//!   equals A's.
+//! - `reconcile/session_100k_d100`: one in-memory reconciliation session pair, N = 100,000
+//!   keys, 100 scattered differences (snapshots cloned per session, as the database does).
+//!   The byte and round-trip table for N ∈ {100k, 1M} is printed, not timed.
+//!
+//! The last step prints a summary from criterion's estimates (`target/criterion`) and the
+//! reconciliation table, and writes both to `target/criterion/network-summary.txt`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use peergroup_benches::Fixture;
+use peergroup_benches::net::{self, Who};
+use peergroup_identity::{PeerName, PublicKey, Signature, Timestamp, verify_batch};
+use peergroup_record_db::Record;
+use peergroup_record_db::reconcile::measure::{self as rmeasure, DiffShape};
+use peergroup_record_db::reconcile::{Config, Session, SetSnapshot};
+use peergroup_record_db::store::{Batch, SqliteStore, Store};
+
+/// Records per flood iteration.
+const FLOOD_N: usize = 10_000;
+/// Flood record payload.
+const FLOOD_PAYLOAD: usize = 1024;
+/// Records per `GroupHandle::apply` on the author.
+const INJECT_CHUNK: usize = 512;
+/// Records per verify-and-commit batch in the baseline (the driver's receive burst).
+const BASELINE_BATCH: usize = 512;
+/// Records in the database a fresh member syncs.
+const SYNC_N: usize = 100_000;
+/// Their payload.
+const SYNC_PAYLOAD: usize = 200;
+
+const FLOOD_ID: &str = "flood_1KiB_x10000";
+const BASELINE_ID: &str = "baseline_1KiB_x10000";
+const SYNC_ID: &str = "fresh_sync_100k_200B";
+
+/// A group whose certificates are valid now (the transport checks them against the clock).
+fn fixture() -> Fixture {
+    Fixture::starting(Timestamp::now().saturating_sub(Duration::from_secs(3600)))
+}
+
+/// Two connected, synchronised nodes: the receiver (the creator) and the author (the member).
+struct Pair {
+    receiver: net::Node,
+    author: net::Node,
+    _dir: tempfile::TempDir,
+}
+
+async fn pair(f: &Fixture) -> Pair {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receiver = net::start(
+        f,
+        Who::Admin,
+        net::open_database(f, &dir.path().join("receiver.sqlite")),
+        &[],
+    )
+    .await;
+    let author = net::start(
+        f,
+        Who::Member,
+        net::open_database(f, &dir.path().join("author.sqlite")),
+        &[receiver.addr],
+    )
+    .await;
+    // Two memberships and two presences.
+    net::converge(
+        &[&receiver.handle, &author.handle],
+        4,
+        Duration::from_millis(20),
+        Duration::from_secs(30),
+    )
+    .await;
+    Pair {
+        receiver,
+        author,
+        _dir: dir,
+    }
+}
+
+/// (flood, baseline) times of the same records, one pair per flood iteration.
+static PAIRED: std::sync::Mutex<Vec<(Duration, Duration)>> = std::sync::Mutex::new(Vec::new());
+
+fn flood(c: &mut Criterion) {
+    STARTED.get_or_init(SystemTime::now);
+    let rt = net::runtime(2);
+    let f = fixture();
+    let group = f.root.chain().group().clone();
+    let key: PublicKey = f.member.key.public();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut nodes: Option<Pair> = None;
+    let mut batch = 0u32;
+    let mut g = c.benchmark_group("network");
+    g.throughput(Throughput::Elements(FLOOD_N as u64));
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+    g.bench_function(FLOOD_ID, |b| {
+        // Set up on first use only (criterion calls this once per sample, and never when a
+        // filter excludes the benchmark).
+        let Pair {
+            receiver, author, ..
+        } = nodes.get_or_insert_with(|| rt.block_on(pair(&f)));
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                batch += 1;
+                let records = f.sign_records(batch, FLOOD_N, FLOOD_PAYLOAD, Timestamp::now());
+                let chunks: Vec<Vec<Record>> = records
+                    .chunks(INJECT_CHUNK)
+                    .map(<[Record]>::to_vec)
+                    .collect();
+                let flood = rt.block_on(async {
+                    let before = net::delivered(&receiver.handle).await;
+                    let start = Instant::now();
+                    for chunk in chunks {
+                        let n = chunk.len();
+                        let accepted = author.handle.apply(chunk).await.expect("apply");
+                        assert_eq!(accepted, n, "the author refused records");
+                    }
+                    let deadline = start + Duration::from_secs(120);
+                    while net::delivered(&receiver.handle).await < before + FLOOD_N as u64 {
+                        assert!(Instant::now() < deadline, "the flood did not arrive");
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    start.elapsed()
+                });
+                total += flood;
+                // The baseline's work on the same records right after (untimed for
+                // criterion): the pair's ratio does not depend on the machine's drift.
+                let path = dir.path().join("paired-baseline.sqlite");
+                let base = verify_and_store(&records, &group, &key, &path);
+                PAIRED
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((flood, base));
+            }
+            total
+        })
+    });
+    g.finish();
+    if let Some(Pair {
+        receiver, author, ..
+    }) = nodes
+    {
+        rt.block_on(async {
+            let n = net::converge(
+                &[&receiver.handle, &author.handle],
+                4,
+                Duration::from_millis(20),
+                Duration::from_secs(60),
+            )
+            .await;
+            eprintln!("flood: both nodes hold the same {n} records");
+            receiver.close().await;
+            author.close().await;
+        });
+    }
+}
+
+/// The baseline's work on `records`: signature check in batches and one durable commit per
+/// batch into a fresh SQLite file at `path` (removed afterwards). Returns the time taken.
+fn verify_and_store(
+    records: &[Record],
+    group: &PeerName,
+    key: &PublicKey,
+    path: &std::path::Path,
+) -> Duration {
+    let mut store = SqliteStore::open(path).expect("sqlite");
+    let batches: Vec<Vec<Record>> = records
+        .chunks(BASELINE_BATCH)
+        .map(<[Record]>::to_vec)
+        .collect();
+    let start = Instant::now();
+    for put in batches {
+        let messages: Vec<Vec<u8>> = put.iter().map(|r| r.signed_bytes(group)).collect();
+        let items: Vec<(&[u8], &Signature, &PublicKey)> = put
+            .iter()
+            .zip(&messages)
+            .map(|(r, m)| (m.as_slice(), &r.security.signature, key))
+            .collect();
+        assert!(verify_batch(&items).iter().all(Result::is_ok));
+        store
+            .commit(&Batch {
+                put,
+                ..Batch::default()
+            })
+            .expect("commit");
+    }
+    let took = start.elapsed();
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    took
+}
+
+fn baseline(c: &mut Criterion) {
+    STARTED.get_or_init(SystemTime::now);
+    let f = fixture();
+    let mut records: Option<Vec<Record>> = None;
+    let group = f.root.chain().group().clone();
+    let key: PublicKey = f.member.key.public();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut n = 0;
+    let mut g = c.benchmark_group("network");
+    g.throughput(Throughput::Elements(FLOOD_N as u64));
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+    g.bench_function(BASELINE_ID, |b| {
+        let records = records
+            .get_or_insert_with(|| f.sign_records(0, FLOOD_N, FLOOD_PAYLOAD, Timestamp::now()));
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                n += 1;
+                let path = dir.path().join(format!("baseline{n}.sqlite"));
+                total += verify_and_store(records, &group, &key, &path);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn fresh_sync(c: &mut Criterion) {
+    STARTED.get_or_init(SystemTime::now);
+    let rt = net::runtime(2);
+    let f = fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let template = dir.path().join("template.sqlite");
+    let mut built = false;
+    let mut run = 0;
+    let mut g = c.benchmark_group("network");
+    g.throughput(Throughput::Elements(SYNC_N as u64));
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+    g.bench_function(SYNC_ID, |b| {
+        if !built {
+            let start = Instant::now();
+            let records = f.sign_records(1, SYNC_N, SYNC_PAYLOAD, Timestamp::now());
+            let mut db = net::open_database(&f, &template);
+            let report = db.apply(records, Timestamp::now()).expect("apply");
+            assert_eq!(report.accepted.len(), SYNC_N);
+            // Closing SQLite checkpoints the WAL into the file, which is copied per iteration.
+            drop(db);
+            built = true;
+            eprintln!(
+                "fresh_sync: built the {SYNC_N}-record database in {:.1?}",
+                start.elapsed()
+            );
+        }
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                run += 1;
+                let here = dir.path().join(format!("run{run}"));
+                std::fs::create_dir_all(&here).expect("run dir");
+                std::fs::copy(&template, here.join("a.sqlite")).expect("copy the database");
+                total += rt.block_on(async {
+                    let a = net::start(
+                        &f,
+                        Who::Admin,
+                        net::open_database(&f, &here.join("a.sqlite")),
+                        &[],
+                    )
+                    .await;
+                    let start = Instant::now();
+                    let b = net::start(
+                        &f,
+                        Who::Member,
+                        net::open_database(&f, &here.join("b.sqlite")),
+                        &[a.addr],
+                    )
+                    .await;
+                    // Cheap polling until B finished its first sync, then compare digests.
+                    while b.handle.stats().await.expect("stats").syncs == 0 {
+                        assert!(start.elapsed() < Duration::from_secs(300), "no sync");
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    net::converge(
+                        &[&a.handle, &b.handle],
+                        SYNC_N,
+                        Duration::from_millis(5),
+                        Duration::from_secs(300),
+                    )
+                    .await;
+                    let took = start.elapsed();
+                    a.close().await;
+                    b.close().await;
+                    took
+                });
+                let _ = std::fs::remove_dir_all(&here);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+/// The (N, difference) cases of the reconciliation table.
+fn table_cases() -> Vec<(usize, DiffShape)> {
+    let mut cases = Vec::new();
+    for n in [100_000, 1_000_000] {
+        for shape in [
+            DiffShape::Scattered(0),
+            DiffShape::Scattered(1),
+            DiffShape::Scattered(100),
+            DiffShape::Recent(1000),
+        ] {
+            cases.push((n, shape));
+        }
+    }
+    cases
+}
+
+/// Bytes and round trips of one reconciliation per case (not a timing).
+fn reconcile_table() -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>9}  {:<15} {:>9} {:>9} {:>9} {:>9} {:>4} {:>5} {:>8}",
+        "N", "difference", "bytes", "I→R", "R→I", "B/diff", "RT", "msgs", "correct"
+    );
+    for (n, shape) in table_cases() {
+        let m = rmeasure::measure(n, shape, 42);
+        let _ = writeln!(
+            out,
+            "{:>9}  {:<15} {:>9} {:>9} {:>9} {:>9.1} {:>4} {:>5} {:>8}{}",
+            n,
+            format!("{shape:?}"),
+            m.total_bytes(),
+            m.initiator_to_responder,
+            m.responder_to_initiator,
+            m.bytes_per_difference(),
+            m.round_trips,
+            m.messages,
+            m.correct,
+            m.error.map(|e| format!("  error: {e}")).unwrap_or_default(),
+        );
+    }
+    out
+}
+
+/// The reconciliation table, once the reconcile benchmark ran.
+static TABLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn reconcile(c: &mut Criterion) {
+    STARTED.get_or_init(SystemTime::now);
+    let mut sets: Option<(SetSnapshot, SetSnapshot)> = None;
+    let mut g = c.benchmark_group("reconcile");
+    g.throughput(Throughput::Elements(100));
+    g.sample_size(20);
+    g.bench_function("session_100k_d100", |bench| {
+        TABLE.get_or_init(reconcile_table);
+        let (a, b) = sets.get_or_insert_with(|| {
+            let (a, b) = rmeasure::key_sets(100_000, DiffShape::Scattered(100), 7);
+            (SetSnapshot::new(a), SetSnapshot::new(b))
+        });
+        bench.iter_batched(
+            || (a.clone(), b.clone()),
+            |(a, b)| {
+                let mut initiator = Session::initiator(a, Config::default());
+                let mut responder = Session::responder(b, Config::default());
+                rmeasure::drive(&mut initiator, &mut responder).expect("reconcile");
+                let outcome = initiator.outcome().expect("an outcome");
+                assert_eq!(
+                    outcome.local_only.len() + outcome.remote_only.len(),
+                    100,
+                    "wrong difference"
+                );
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+/// criterion's output directory, found as criterion finds it: `$CRITERION_HOME`, else
+/// `$CARGO_TARGET_DIR/criterion`, else (under cargo) the workspace's `target/criterion`, else
+/// `target/criterion` in the working directory.
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    if std::env::var_os("CARGO").is_some() {
+        return PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/criterion"));
+    }
+    PathBuf::from("target/criterion")
+}
+
+/// When this process started benchmarking (estimates older than that are not this run's).
+static STARTED: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
+
+/// The median time of one iteration of `group/id` in seconds, from criterion's estimates
+/// written by this run.
+fn median_secs(group: &str, id: &str) -> Option<f64> {
+    let path = criterion_dir()
+        .join(group)
+        .join(id)
+        .join("new/estimates.json");
+    let written = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+    if STARTED.get().is_some_and(|t| written < *t) {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e9)
+}
+
+/// Prints the figures that matter (from criterion's estimates of this run) and the table.
+fn summary(_: &mut Criterion) {
+    let mut out = String::from("\n== network summary (medians) ==\n");
+    let flood = median_secs("network", FLOOD_ID).map(|s| FLOOD_N as f64 / s);
+    let base = median_secs("network", BASELINE_ID).map(|s| FLOOD_N as f64 / s);
+    if let Some(r) = flood {
+        let _ = writeln!(
+            out,
+            "flood, 1 author → 1 member over TLS: {r:>9.0} records/s"
+        );
+    }
+    if let Some(r) = base {
+        let _ = writeln!(
+            out,
+            "baseline, verify_batch + SQLite:    {r:>9.0} records/s"
+        );
+    }
+    if let (Some(f), Some(b)) = (flood, base) {
+        let _ = writeln!(
+            out,
+            "flood / baseline:                   {:>9.2} (goal ≥ 0.75)",
+            f / b
+        );
+    }
+    let mut paired: Vec<f64> = PAIRED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .map(|(flood, base)| base.as_secs_f64() / flood.as_secs_f64())
+        .collect();
+    if !paired.is_empty() {
+        paired.sort_by(f64::total_cmp);
+        let _ = writeln!(
+            out,
+            "flood / baseline, paired runs:      {:>9.2} (median of {} flood iterations, each \
+             followed by the baseline's work on the same records)",
+            paired[paired.len() / 2],
+            paired.len()
+        );
+    }
+    if let Some(s) = median_secs("network", SYNC_ID) {
+        let _ = writeln!(
+            out,
+            "fresh member sync of {SYNC_N} records ({SYNC_PAYLOAD} B): {s:.2} s (goal ≤ 8 s)"
+        );
+    }
+    if let Some(table) = TABLE.get() {
+        let _ = writeln!(
+            out,
+            "\n== reconciliation cost (seed 42; bytes, not times) =="
+        );
+        out.push_str(table);
+    }
+    eprintln!("{out}");
+    let dir = criterion_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("network-summary.txt"), out);
+}
+
+criterion_group!(benches, baseline, flood, fresh_sync, reconcile, summary);
+criterion_main!(benches);

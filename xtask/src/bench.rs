@@ -1,0 +1,223 @@
+//! `cargo xtask bench`: runs the criterion benchmarks of `benches/` (optimised), then prints
+//! a summary — every benchmark's median time and throughput from criterion's estimates, the
+//! network figures that have goals (flood records/s against the verify-and-store baseline,
+//! fresh-member sync seconds), the reconciliation table the network bench wrote — and runs
+//! every simulator scenario.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context as _, Result};
+
+use crate::util::{self, cargo, step};
+
+/// Flood and baseline both move this many records per iteration (see `benches/network.rs`).
+const FLOOD_ID: &str = "network/flood_1KiB_x10000";
+const BASELINE_ID: &str = "network/baseline_1KiB_x10000";
+const SYNC_ID: &str = "network/fresh_sync_100k_200B";
+/// Goals: the flood at least this fraction of the baseline; a fresh member synced within this.
+const RATIO_GOAL: f64 = 0.75;
+const SYNC_GOAL_SECS: f64 = 8.0;
+
+pub(crate) fn run(quick: bool, no_sim: bool) -> Result<()> {
+    step("benchmarks (cargo bench -p peergroup-benches)");
+    let mut cmd = cargo();
+    cmd.args(["bench", "-p", "peergroup-benches", "--benches"]);
+    if quick {
+        cmd.args(["--", "--warm-up-time", "1", "--measurement-time", "3"]);
+    }
+    let started = SystemTime::now();
+    util::run(&mut cmd)?;
+
+    let dir = criterion_dir();
+    let summary = summarize(&dir, started)?;
+    step("summary");
+    println!("{summary}");
+
+    if !no_sim {
+        for scenario in scenarios()? {
+            crate::sim::run(&scenario)?;
+        }
+    }
+    Ok(())
+}
+
+/// Where criterion wrote its results.
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| util::root().join("target"), PathBuf::from)
+        .join("criterion")
+}
+
+/// One benchmark's result.
+struct Estimate {
+    id: String,
+    /// Median seconds per iteration.
+    median: f64,
+    /// Elements per iteration, when the benchmark set a throughput in elements.
+    elements: Option<u64>,
+    /// When criterion wrote it.
+    written: Option<SystemTime>,
+}
+
+impl Estimate {
+    fn per_sec(&self) -> Option<f64> {
+        self.elements.map(|n| n as f64 / self.median)
+    }
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Every `…/new/` directory under `dir` with both files criterion writes.
+fn estimates(dir: &Path) -> Result<Vec<Estimate>> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            if path.file_name().is_some_and(|n| n == "new") {
+                let (est, meta) = (path.join("estimates.json"), path.join("benchmark.json"));
+                if est.is_file() && meta.is_file() {
+                    let written = std::fs::metadata(&est).and_then(|m| m.modified()).ok();
+                    let (est, meta) = (read_json(&est)?, read_json(&meta)?);
+                    let Some(ns) = est["median"]["point_estimate"].as_f64() else {
+                        continue;
+                    };
+                    found.push(Estimate {
+                        id: meta["full_id"].as_str().unwrap_or("?").to_owned(),
+                        median: ns / 1e9,
+                        elements: meta["throughput"]["Elements"].as_u64(),
+                        written,
+                    });
+                }
+            } else if path
+                .file_name()
+                .is_some_and(|n| n != "report" && n != "base")
+            {
+                stack.push(path);
+            }
+        }
+    }
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(found)
+}
+
+/// The summary of the results in `dir`; results written before `since` are marked as old.
+fn summarize(dir: &Path, since: SystemTime) -> Result<String> {
+    let all = estimates(dir)?;
+    let mut out = String::new();
+    writeln!(
+        out,
+        "{:<52} {:>12} {:>16}",
+        "benchmark (median)", "time", "elements/s"
+    )?;
+    for e in &all {
+        let rate = e.per_sec().map(|r| format!("{r:.0}")).unwrap_or_default();
+        let old = if e.written.is_some_and(|t| t < since) {
+            "  (not run now)"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "{:<52} {:>12} {:>16}{old}",
+            e.id,
+            human(e.median),
+            rate
+        )?;
+    }
+    let find = |id: &str| all.iter().find(|e| e.id == id);
+    writeln!(out)?;
+    let flood = find(FLOOD_ID).and_then(Estimate::per_sec);
+    let base = find(BASELINE_ID).and_then(Estimate::per_sec);
+    if let Some(f) = flood {
+        writeln!(
+            out,
+            "flood, 1 author → 1 member, TLS loopback, durable: {f:>9.0} records/s"
+        )?;
+    }
+    if let Some(b) = base {
+        writeln!(
+            out,
+            "baseline, verify_batch + durable SQLite commit:   {b:>9.0} records/s"
+        )?;
+    }
+    if let (Some(f), Some(b)) = (flood, base) {
+        let ratio = f / b;
+        let verdict = if ratio >= RATIO_GOAL {
+            "met"
+        } else {
+            "NOT met"
+        };
+        writeln!(
+            out,
+            "flood / baseline: {ratio:.2} (goal ≥ {RATIO_GOAL}: {verdict})"
+        )?;
+    }
+    if let Some(s) = find(SYNC_ID) {
+        let verdict = if s.median <= SYNC_GOAL_SECS {
+            "met"
+        } else {
+            "NOT met"
+        };
+        writeln!(
+            out,
+            "fresh member sync, 100,000 records of 200 B: {:.2} s (goal ≤ {SYNC_GOAL_SECS} s: {verdict})",
+            s.median
+        )?;
+    }
+    // What only the network bench knows: the paired ratio and the reconciliation table.
+    let written = dir.join("network-summary.txt");
+    if let Ok(text) = std::fs::read_to_string(&written) {
+        for line in text.lines().filter(|l| l.contains("paired runs")) {
+            writeln!(
+                out,
+                "{}",
+                line.split_whitespace().collect::<Vec<_>>().join(" ")
+            )?;
+        }
+        if let Some(at) = text.find("== reconciliation") {
+            writeln!(out, "\n{}", text[at..].trim_end())?;
+        }
+    }
+    Ok(out)
+}
+
+/// Seconds in a readable unit.
+fn human(secs: f64) -> String {
+    if secs >= 1.0 {
+        format!("{secs:.3} s")
+    } else if secs >= 1e-3 {
+        format!("{:.3} ms", secs * 1e3)
+    } else {
+        format!("{:.3} µs", secs * 1e6)
+    }
+}
+
+/// The simulator scenarios, by name.
+fn scenarios() -> Result<Vec<String>> {
+    let dir = util::root().join("crates/membership/scenarios");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    Ok(names)
+}
