@@ -49,6 +49,11 @@ pub(crate) fn run(quick: bool) -> Result<()> {
         crate::netns::run()?;
         // The simulator, on its small scenario.
         crate::sim::run("small")?;
+        // The chat's terminal UI through tmux, a one-minute soak, and the demo.
+        crate::tui_test::run()?;
+        crate::soak::run(1.0, 8, 1)?;
+        step("demo");
+        util::run(cargo().args(["run", "-q", "-p", "peergroup-cli", "--", "demo"]))?;
     }
 
     crate::fuzz::build()?;

@@ -15,6 +15,8 @@ mod fuzz;
 mod interop;
 mod netns;
 mod sim;
+mod soak;
+mod tui_test;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +40,21 @@ enum Command {
     Interop,
     /// Members in network namespaces: a link cut and an isolation that heals (needs root).
     Netns,
+    /// Peers as real `peergroup run` processes with churn and random operations; checks
+    /// convergence, acknowledged records and memory.
+    Soak {
+        /// How long to run.
+        #[arg(long, default_value_t = 1.0)]
+        minutes: f64,
+        /// How many peers.
+        #[arg(long, default_value_t = 8)]
+        peers: usize,
+        /// The random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// The chat's terminal UI driven through tmux.
+    TuiTest,
     /// Run a simulation scenario (a name from crates/membership/scenarios, or a path).
     Sim {
         /// The scenario.
@@ -68,6 +85,12 @@ fn main() -> anyhow::Result<()> {
         Command::Interop => interop::run(),
         Command::Netns => netns::run(),
         Command::Sim { scenario } => sim::run(&scenario),
+        Command::Soak {
+            minutes,
+            peers,
+            seed,
+        } => soak::run(minutes, peers, seed),
+        Command::TuiTest => tui_test::run(),
         Command::Bench { quick, no_sim } => bench::run(quick, no_sim),
         Command::Fuzz { target, seconds } => fuzz::run(target.as_deref(), seconds),
     }

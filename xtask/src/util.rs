@@ -1,9 +1,9 @@
 //! Running commands with clear failures.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
 
 /// The workspace root (the parent of `xtask/`).
 pub(crate) fn root() -> PathBuf {
@@ -96,4 +96,21 @@ pub(crate) fn ensure_tools(apt: &[(&str, &str)], cargo_tools: &[(&str, &str)]) -
         }
     }
     Ok(())
+}
+
+/// Runs the `peergroup` binary `exe` on the data directory `home`; its trimmed output, or an
+/// error carrying what it printed to stderr.
+pub(crate) fn peergroup(exe: &Path, home: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(exe)
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "peergroup {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }

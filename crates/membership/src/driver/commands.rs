@@ -337,12 +337,8 @@ impl<S: Store + 'static> Driver<S> {
                 let _ = r.send(result);
             }
             Command::Close(r) => {
-                let _ = core.close(now);
-                self.after_input();
-                for link in self.links.values() {
-                    link.sender.close("group closed");
-                }
-                let _ = r.send(());
+                // Answered when the driver has flushed and stopped (see `Driver::run`).
+                self.close_reply = Some(r);
                 return true;
             }
         }

@@ -61,9 +61,19 @@ const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 /// A sync sends its next burst only while less than this is queued.
 const SYNC_QUEUE_BYTES: usize = 2 * 1024 * 1024;
 
+/// What the driver hands a connection's writer task.
+enum Write {
+    /// A frame to send.
+    Frame(Bytes),
+    /// Close the connection once everything before this is sent.
+    Close(&'static str),
+}
+
 struct Link {
     /// To the connection's writer task, which feeds the transport's bounded queue.
-    writer: mpsc::UnboundedSender<Bytes>,
+    writer: mpsc::UnboundedSender<Write>,
+    /// The writer task (awaited when the group closes, so goodbyes get out).
+    task: tokio::task::JoinHandle<()>,
     /// Bytes given to the writer and not yet taken by the transport: bounds our buffering.
     queued: Arc<AtomicUsize>,
     sender: ConnectionSender,
@@ -93,6 +103,8 @@ pub fn spawn<S: Store + 'static>(core: Core<S>, config: DriverConfig) -> GroupHa
         events: events_tx,
         status: status_tx,
         revocations_known: 0,
+        closing: Vec::new(),
+        close_reply: None,
     };
     tokio::spawn(driver.run(cmd_rx, input_rx));
     handle
@@ -124,6 +136,10 @@ struct Driver<S: Store> {
     status: watch::Sender<Status>,
     /// Revocations already given to the transport's trust state.
     revocations_known: usize,
+    /// Writer tasks of connections being closed (they finish sending first).
+    closing: Vec<tokio::task::JoinHandle<()>>,
+    /// Who asked the driver to close, answered once everything is flushed.
+    close_reply: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl<S: Store + 'static> Driver<S> {
@@ -204,8 +220,18 @@ impl<S: Store + 'static> Driver<S> {
         let now = self.now();
         let _ = self.core.close(now);
         self.after_input();
-        for link in self.links.values() {
-            link.sender.close("group closed");
+        // Let every connection send what is queued (presence withdrawal, goodbyes), then close.
+        let links = std::mem::take(&mut self.links);
+        for (_, link) in links {
+            if link.writer.send(Write::Close("group closed")).is_err() {
+                link.sender.close("group closed");
+            }
+            self.closing.push(link.task);
+        }
+        let flush = futures_join_all(std::mem::take(&mut self.closing));
+        let _ = tokio::time::timeout(Duration::from_secs(3), flush).await;
+        if let Some(reply) = self.close_reply.take() {
+            let _ = reply.send(());
         }
     }
 
@@ -265,16 +291,24 @@ impl<S: Store + 'static> Driver<S> {
             }
             let _ = tx.send(Input::Closed(id)).await;
         });
-        let (writer, mut queue) = mpsc::unbounded_channel::<Bytes>();
+        let (writer, mut queue) = mpsc::unbounded_channel::<Write>();
         let queued = Arc::new(AtomicUsize::new(0));
         let (out, count) = (sender.clone(), queued.clone());
-        tokio::spawn(async move {
-            while let Some(bytes) = queue.recv().await {
-                let len = bytes.len();
-                let sent = out.send(bytes).await;
-                count.fetch_sub(len, Ordering::Relaxed);
-                if sent.is_err() {
-                    return;
+        let task = tokio::spawn(async move {
+            while let Some(w) = queue.recv().await {
+                match w {
+                    Write::Frame(bytes) => {
+                        let len = bytes.len();
+                        let sent = out.send(bytes).await;
+                        count.fetch_sub(len, Ordering::Relaxed);
+                        if sent.is_err() {
+                            return;
+                        }
+                    }
+                    Write::Close(reason) => {
+                        out.close(reason);
+                        return;
+                    }
                 }
             }
         });
@@ -282,6 +316,7 @@ impl<S: Store + 'static> Driver<S> {
             id,
             Link {
                 writer,
+                task,
                 queued,
                 sender,
             },
@@ -310,7 +345,17 @@ impl<S: Store + 'static> Driver<S> {
                 Output::Connect { addr } => self.dial(addr),
                 Output::Close { conn } => {
                     if let Some(link) = self.links.remove(&conn) {
-                        link.sender.close("closed by the mesh");
+                        // After what was queued for it (a goodbye, say).
+                        if link
+                            .writer
+                            .send(Write::Close("closed by the mesh"))
+                            .is_err()
+                        {
+                            link.sender.close("closed by the mesh");
+                        }
+                        // Keep only writers still flushing, so this stays small.
+                        self.closing.retain(|t| !t.is_finished());
+                        self.closing.push(link.task);
                     }
                 }
             }
@@ -347,7 +392,7 @@ impl<S: Store + 'static> Driver<S> {
         }
         let len = bytes.len();
         let before = link.queued.fetch_add(len, Ordering::Relaxed);
-        if before + len > MAX_QUEUED_BYTES || link.writer.send(bytes).is_err() {
+        if before + len > MAX_QUEUED_BYTES || link.writer.send(Write::Frame(bytes)).is_err() {
             link.queued.fetch_sub(len, Ordering::Relaxed);
             // This neighbor reads slower than we write. Rather than buffer without bound, drop
             // it; it can reconnect and sync.
@@ -370,6 +415,13 @@ impl<S: Store + 'static> Driver<S> {
                 .map_err(|e| e.to_string());
             let _ = tx.send(Input::Dialed(addr, result)).await;
         });
+    }
+}
+
+/// Waits for every task (without pulling in a futures crate for `join_all`).
+async fn futures_join_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
     }
 }
 

@@ -1,0 +1,482 @@
+//! The full command line: groups, records, members, connections, maintenance, password
+//! groups and `peergroup run`, as a user would type them.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+fn run(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_peergroup"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("PEERGROUP_HOME")
+        .output()
+        .unwrap()
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let out = run(home, args);
+    assert!(
+        out.status.success(),
+        "peergroup {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn fails(home: &Path, args: &[&str], reason: &str) {
+    let out = run(home, args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "peergroup {args:?} succeeded");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(reason), "expected {reason:?} in {err}");
+}
+
+const NOTES: &str = "5ca1ab1e-0000-4000-8000-00000000beef";
+
+struct Member {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Member {
+    /// `peergroup run` in the background; returns once it listens.
+    fn start(home: &Path, extra: &[&str]) -> (Self, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_peergroup"))
+            .arg("--home")
+            .arg(home)
+            .args([
+                "run",
+                "--group",
+                "Friends",
+                "--control",
+                "--no-discovery",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut m = Member { child, lines: rx };
+        let listening = m.expect("listening ");
+        let addr = listening
+            .trim_start_matches("listening ")
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        (m, addr)
+    }
+
+    fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("never printed {needle:?}");
+    }
+
+    fn ask(&mut self, cmd: &str) -> String {
+        writeln!(self.child.stdin.as_mut().unwrap(), "{cmd}").unwrap();
+        self.expect("> ")
+    }
+
+    /// Ends it the way Ctrl-C would (closing input in control mode), cleanly.
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        self.expect("closed");
+        let status = self.child.wait().unwrap();
+        assert!(status.success());
+    }
+}
+
+fn setup(dir: &Path) -> (PathBuf, PathBuf) {
+    let (a, b) = (dir.join("alice"), dir.join("bob"));
+    ok(
+        &a,
+        &["identity", "create", "Alice", "--classifier", "alice"],
+    );
+    ok(
+        &a,
+        &[
+            "group",
+            "create",
+            "Friends",
+            "--identity",
+            "Alice",
+            "--comment",
+            "a test group",
+        ],
+    );
+    ok(&b, &["identity", "create", "Bob"]);
+    let info = dir.join("bob.idinfo");
+    std::fs::write(&info, ok(&b, &["identity", "xml", "Bob"])).unwrap();
+    let inv = dir.join("bob.inv");
+    std::fs::write(
+        &inv,
+        ok(
+            &a,
+            &[
+                "invite",
+                "--group",
+                "Friends",
+                "--identity-info",
+                info.to_str().unwrap(),
+            ],
+        ),
+    )
+    .unwrap();
+    ok(&b, &["join", inv.to_str().unwrap()]);
+    (a, b)
+}
+
+#[test]
+fn records_members_and_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _b) = setup(dir.path());
+    let attrs = dir.path().join("attrs.xml");
+    std::fs::write(
+        &attrs,
+        r#"<attributes><attribute name="Topic" type="string">lunch</attribute></attributes>"#,
+    )
+    .unwrap();
+    let data = dir.path().join("data.txt");
+    std::fs::write(&data, "noon at the usual place").unwrap();
+    let id = ok(
+        &a,
+        &[
+            "record",
+            "add",
+            "--group",
+            "Friends",
+            "--type",
+            NOTES,
+            "--attributes",
+            attrs.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--expires",
+            "2h",
+        ],
+    );
+    assert!(
+        ok(&a, &["record", "get", "--group", "Friends", &id]).contains("noon at the usual place")
+    );
+    assert!(
+        ok(&a, &["record", "get", "--group", "Friends", &id, "--json"])
+            .contains("\"payload_text\": \"noon at the usual place\"")
+    );
+    assert!(
+        ok(
+            &a,
+            &["record", "list", "--group", "Friends", "--type", NOTES]
+        )
+        .contains(&id)
+    );
+    let query = dir.path().join("q.xml");
+    std::fs::write(
+        &query,
+        r#"<peersearch><clause attrib="Topic" type="string">lun*</clause></peersearch>"#,
+    )
+    .unwrap();
+    assert!(
+        ok(
+            &a,
+            &[
+                "record",
+                "search",
+                "--group",
+                "Friends",
+                query.to_str().unwrap()
+            ]
+        )
+        .contains(&id)
+    );
+    std::fs::write(&query, "<peersearch/>").unwrap();
+    fails(
+        &a,
+        &[
+            "record",
+            "search",
+            "--group",
+            "Friends",
+            query.to_str().unwrap(),
+        ],
+        "search",
+    );
+    ok(&a, &["record", "delete", "--group", "Friends", &id]);
+    fails(
+        &a,
+        &["record", "get", "--group", "Friends", &id],
+        "not found",
+    );
+
+    let shown = ok(&a, &["group", "show", "Friends"]);
+    assert!(
+        shown.contains("a test group") && shown.contains("Alice"),
+        "{shown}"
+    );
+    assert!(
+        ok(&a, &["group", "show", "Friends", "--json"]).contains("\"comment\": \"a test group\"")
+    );
+    ok(
+        &a,
+        &["group", "set", "Friends", "--comment", "renamed comment"],
+    );
+    assert!(ok(&a, &["group", "show", "Friends"]).contains("renamed comment"));
+    fails(&a, &["group", "set", "Friends"], "nothing to change");
+    let members = ok(&a, &["members", "--group", "Friends"]);
+    assert!(
+        members.lines().next().unwrap().contains("Alice"),
+        "the local member first: {members}"
+    );
+    assert!(ok(&a, &["members", "--group", "Friends", "--json"]).contains("\"local\": true"));
+    assert!(ok(&a, &["group", "list", "--json"]).contains("\"owner\": true"));
+
+    // Database and configuration export and import.
+    let export = dir.path().join("db.export");
+    assert!(
+        ok(
+            &a,
+            &[
+                "db",
+                "export",
+                "--group",
+                "Friends",
+                export.to_str().unwrap()
+            ]
+        )
+        .contains("exported")
+    );
+    assert!(
+        ok(
+            &a,
+            &[
+                "db",
+                "import",
+                "--group",
+                "Friends",
+                export.to_str().unwrap()
+            ]
+        )
+        .contains("imported")
+    );
+    std::fs::write(&export, b"damaged").unwrap();
+    fails(
+        &a,
+        &[
+            "db",
+            "import",
+            "--group",
+            "Friends",
+            export.to_str().unwrap(),
+        ],
+        "export",
+    );
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "config password\n").unwrap();
+    let config = ok(
+        &a,
+        &[
+            "config",
+            "export",
+            "--group",
+            "Friends",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(config.contains("<PEERGROUPCONFIG") && config.contains("GROUPKEY"));
+    let cfile = dir.path().join("config.xml");
+    std::fs::write(&cfile, &config).unwrap();
+    fails(
+        &a,
+        &[
+            "config",
+            "import",
+            cfile.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+        "already",
+    );
+    ok(
+        &a,
+        &[
+            "config",
+            "import",
+            cfile.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--overwrite",
+        ],
+    );
+    std::fs::write(&pw, "wrong\n").unwrap();
+    fails(
+        &a,
+        &[
+            "config",
+            "import",
+            cfile.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--overwrite",
+        ],
+        "wrong password",
+    );
+
+    // Delete.
+    fails(&a, &["identity", "delete", "Alice"], "still holds groups");
+    ok(&a, &["group", "delete", "Friends"]);
+    ok(&a, &["identity", "delete", "Alice"]);
+}
+
+#[test]
+fn running_members_sync_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = setup(dir.path());
+    let (mut alice, addr) = Member::start(&a, &[]);
+    let (mut bob, _) = Member::start(&b, &["--connect", &addr]);
+    bob.expect("synchronized=true");
+    let added = alice.ask(&format!("add {NOTES} hello from alice"));
+    assert!(added.starts_with("> ok "), "{added}");
+    let id = added.trim_start_matches("> ok ").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !bob.ask(&format!("get {id}")).contains("found") {
+        assert!(Instant::now() < deadline, "the record never reached Bob");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(bob.ask("members").contains("members 2/2"));
+    bob.stop();
+    // A one-shot invocation connects, waits until it is in sync, and lists its connections.
+    let conns = ok(
+        &b,
+        &[
+            "connections",
+            "--group",
+            "Friends",
+            "--connect",
+            &addr,
+            "--wait",
+            "20s",
+        ],
+    );
+    assert!(
+        conns.contains("neighbor") && conns.contains(&addr),
+        "{conns}"
+    );
+    alice.stop();
+
+    // Revocation, offline; it reaches Bob's replica on the next connect.
+    ok(
+        &a,
+        &["revoke", "--group", "Friends", "Bob", "--reason", "test"],
+    );
+    let (alice, addr) = Member::start(&a, &[]);
+    let out = run(
+        &b,
+        &[
+            "connections",
+            "--group",
+            "Friends",
+            "--connect",
+            &addr,
+            "--wait",
+            "5s",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "a revoked member still connects: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    alice.stop();
+}
+
+#[test]
+fn password_group_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, c) = (dir.path().join("alice"), dir.path().join("carol"));
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "open sesame\n").unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "open says me\n").unwrap();
+    ok(
+        &a,
+        &["identity", "create", "Alice", "--classifier", "alice"],
+    );
+    ok(
+        &a,
+        &[
+            "group",
+            "create",
+            "Friends",
+            "--identity",
+            "Alice",
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--password-role",
+            "member",
+        ],
+    );
+    ok(&c, &["identity", "create", "Carol"]);
+    let (alice, addr) = Member::start(&a, &[]);
+    let inv = ok(
+        &a,
+        &[
+            "invite",
+            "--group",
+            "Friends",
+            "--password",
+            "--address",
+            &addr,
+        ],
+    );
+    assert!(inv.contains("GROUPPEERNAME") && !inv.contains("open sesame"));
+    let file = dir.path().join("pw.inv");
+    std::fs::write(&file, inv).unwrap();
+    assert!(ok(&c, &["invitation", "show", file.to_str().unwrap()]).contains("Password"));
+    fails(&c, &["join", file.to_str().unwrap()], "password-file");
+    fails(
+        &c,
+        &[
+            "join",
+            file.to_str().unwrap(),
+            "--password-file",
+            wrong.to_str().unwrap(),
+        ],
+        "wrong password",
+    );
+    let group = ok(
+        &c,
+        &[
+            "join",
+            file.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(ok(&c, &["group", "list"]).contains(&group));
+    alice.stop();
+}
