@@ -1,14 +1,13 @@
 //! `peergroup db …`, `peergroup config …`, `peergroup revoke`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use peergroup::RevocationTarget;
 
 use crate::cmd_record::{GroupArg, with_group};
+use crate::progress::spinner;
 use crate::util::{self, Home};
 
 #[derive(Debug, Subcommand)]
@@ -66,17 +65,6 @@ pub(crate) struct RevokeArgs {
     /// Why (recorded in the revocation).
     #[arg(long, default_value = "")]
     reason: String,
-}
-
-fn spinner(message: &str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_message(message.to_owned());
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }
 
 pub(crate) async fn db(home: &Home, cmd: DbCommand) -> Result<()> {

@@ -271,6 +271,7 @@ pub(crate) async fn connections(home: &Home, a: ConnectionsArgs) -> Result<()> {
     let group = infra.open_group(&found.identity, &found.group).await?;
     let result = async {
         group.connect_to(a.connect.clone()).await?;
+        let _progress = crate::progress::watch_sync(group.clone());
         if group.wait_ready(a.wait).await.is_err() && group.neighbor_connections().await?.is_empty()
         {
             bail!("no member could be reached within {:?}", a.wait);

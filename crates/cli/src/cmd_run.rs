@@ -62,6 +62,7 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
     let group = infra.open_group(&found.identity, &found.group).await?;
     let mut events = group.events(EventFilter::all());
     group.connect_to(a.connect.clone()).await?;
+    let progress = crate::progress::watch_sync(group.clone());
     let addrs: Vec<String> = infra
         .local_addrs()
         .iter()
@@ -84,6 +85,7 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
         }
     }
     group.close().await?;
+    let _ = progress.await;
     infra.shutdown().await;
     say("closed");
     Ok(())

@@ -343,10 +343,9 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
                 peer,
                 change: MemberChange::Left,
             } = e
+                && peer == victim_id
             {
-                if peer == victim_id {
-                    return true;
-                }
+                return true;
             }
         }
         false

@@ -12,6 +12,7 @@ mod cmd_maint;
 mod cmd_record;
 mod cmd_run;
 mod demo;
+mod progress;
 mod util;
 
 use std::path::PathBuf;

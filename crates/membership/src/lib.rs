@@ -43,7 +43,7 @@ pub use crate::core::{
 pub use crate::message::{MeshMessage, NodeId, Reason};
 pub use crate::peer_time::PeerTime;
 pub use crate::presence::Presence;
-pub use crate::stats::Stats;
+pub use crate::stats::{Stats, SyncProgress};
 
 /// What can go wrong in the mesh.
 #[derive(Debug, thiserror::Error)]

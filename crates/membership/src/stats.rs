@@ -31,6 +31,18 @@ pub struct Stats {
     pub messages_sent: u64,
 }
 
+/// How far the syncs running now have got (all links together).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// Syncs running.
+    pub running: usize,
+    /// Records received by them so far.
+    pub received: u64,
+    /// Records they expect to receive, over the classes reconciled so far (grows as each
+    /// reconciliation finishes; an upper bound, since a record replaced meanwhile is skipped).
+    pub expected: u64,
+}
+
 impl Stats {
     pub(crate) fn count_sent(&mut self, m: &MeshMessage) {
         self.messages_sent += 1;

@@ -13,7 +13,7 @@ use peergroup_credential_roles::{
 use peergroup_identity::{KeyPair, PeerName, Timestamp};
 use peergroup_invitation_xml::{Addresses, Cloud, FriendlyName, IdentityInfo, Invitation};
 use peergroup_membership::driver::{self, DriverConfig, GroupHandle};
-use peergroup_membership::{Core, Event, LocalMember, Member, NodeId};
+use peergroup_membership::{Core, Event, LocalMember, Member, NodeId, SyncProgress};
 use peergroup_record_db::reserved::{GroupProperties, MembershipPayload};
 use peergroup_record_db::store::SqliteStore;
 use peergroup_record_db::{Database, NewRecord, Record, RecordId, RecordType, RecordUpdate};
@@ -490,6 +490,13 @@ impl Group {
     /// The group's peer time → local UTC (PeerGroupPeerTimeToUniversalTime).
     pub async fn from_peer_time(&self, peer_time: Timestamp) -> Result<Timestamp> {
         Ok(self.inner.handle.peer_time().await?.to_local(peer_time))
+    }
+
+    /// How far the syncs running now have got: records received and expected. Use it for a
+    /// progress display while a member catches up with a large group (see
+    /// [`Status::synchronized`]).
+    pub async fn sync_progress(&self) -> Result<SyncProgress> {
+        Ok(self.inner.handle.sync_progress().await?)
     }
 
     /// A digest of the database (equal on converged replicas) and its record count.

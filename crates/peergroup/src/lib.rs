@@ -60,7 +60,7 @@ pub use infra::{DEFAULT_PORT, GroupSpec, GroupSummary, Infrastructure, Infrastru
 pub use peergroup_credential_roles::{RevocationTarget, Role, Roles};
 pub use peergroup_identity::{Identity, IdentityStore, KdfParams, PeerName, Timestamp};
 pub use peergroup_invitation_xml::{IdentityInfo, Invitation, InvitationInfo};
-pub use peergroup_membership::{Member, MemberChange, MeshConfig, Status};
+pub use peergroup_membership::{Member, MemberChange, MeshConfig, Status, SyncProgress};
 pub use peergroup_record_db::reserved::GroupProperties;
 pub use peergroup_record_db::{ChangeKind, Record, RecordId, RecordType, RecordUpdate};
 pub use peergroup_transport::TransportConfig;

@@ -133,6 +133,7 @@ pub struct SyncSession {
     reconcile_stats: Stats,
     records_sent: u64,
     records_received: u64,
+    records_expected: u64,
 }
 
 impl SyncSession {
@@ -156,6 +157,7 @@ impl SyncSession {
             reconcile_stats: Stats::default(),
             records_sent: 0,
             records_received: 0,
+            records_expected: 0,
         }
     }
 
@@ -177,6 +179,13 @@ impl SyncSession {
     /// Records sent and received so far.
     pub fn record_counts(&self) -> (u64, u64) {
         (self.records_sent, self.records_received)
+    }
+
+    /// Records the peer is known to hold and we lack, over the classes reconciled so far (an
+    /// upper bound on what it sends: a record replaced meanwhile is skipped). Grows as each
+    /// class's reconciliation finishes, so `received / expected` is a progress estimate.
+    pub fn records_expected(&self) -> u64 {
+        self.records_expected
     }
 
     /// Handles a message from the peer.
@@ -273,6 +282,7 @@ impl SyncSession {
                 {
                     state.outcome_seen = true;
                     state.to_push = outcome.local_only.iter().copied().collect();
+                    self.records_expected += outcome.remote_only.len() as u64;
                 }
             }
             if state.outcome_seen && !state.to_push.is_empty() {

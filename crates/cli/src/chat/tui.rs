@@ -30,8 +30,12 @@ struct Screen {
     status: String,
 }
 
-fn status_text(s: peergroup::Status, neighbors: usize) -> String {
-    let state = if s.synchronized {
+fn status_text(s: peergroup::Status, neighbors: usize, sync: peergroup::SyncProgress) -> String {
+    let syncing;
+    let state = if sync.running > 0 && sync.expected > 0 {
+        syncing = format!("syncing {}/{} records", sync.received, sync.expected);
+        syncing.as_str()
+    } else if s.synchronized {
         "synchronized"
     } else if s.has_connections {
         "synchronizing"
@@ -125,7 +129,8 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
     let result: Result<()> = async {
         loop {
             let neighbors = chat.group.neighbor_connections().await.map(|n| n.len()).unwrap_or(0);
-            screen.status = status_text(chat.group.status(), neighbors);
+            let sync = chat.group.sync_progress().await.unwrap_or_default();
+            screen.status = status_text(chat.group.status(), neighbors, sync);
             terminal.draw(|f| draw(f, &chat, &screen, &title))?;
             tokio::select! {
                 _ = tick.tick() => {}

@@ -401,6 +401,17 @@ impl<S: Store> Core<S> {
             .collect()
     }
 
+    /// How far the syncs running now have got.
+    pub fn sync_progress(&self) -> crate::stats::SyncProgress {
+        let mut p = crate::stats::SyncProgress::default();
+        for s in self.links.values().filter_map(|l| l.sync.as_ref()) {
+            p.running += 1;
+            p.received += s.record_counts().1;
+            p.expected += s.records_expected();
+        }
+        p
+    }
+
     /// Links whose sync has more to send (see [`MeshConfig::sync_burst`]).
     pub fn sync_backlog(&self) -> Vec<ConnId> {
         self.links

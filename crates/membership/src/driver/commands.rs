@@ -15,7 +15,7 @@ use super::{Driver, Input};
 use crate::Error;
 use crate::core::{ConnId, Event, Member, Status};
 use crate::peer_time::PeerTime;
-use crate::stats::Stats;
+use crate::stats::{Stats, SyncProgress};
 
 type Reply<T> = oneshot::Sender<T>;
 
@@ -56,6 +56,8 @@ pub enum Command {
     SetPresenceAttributes(String, Reply<Result<(), Error>>),
     /// Counters.
     Stats(Reply<Stats>),
+    /// Progress of the running syncs.
+    SyncProgress(Reply<SyncProgress>),
     /// Database digest and record count.
     Digest(Reply<([u8; 32], usize)>),
     /// The peer-time clock.
@@ -241,6 +243,11 @@ impl GroupHandle {
         ask!(self, Stats)
     }
 
+    /// How far the syncs running now have got.
+    pub async fn sync_progress(&self) -> Result<SyncProgress, Error> {
+        ask!(self, SyncProgress)
+    }
+
     /// The database digest (equal on converged replicas) and record count.
     pub async fn digest(&self) -> Result<([u8; 32], usize), Error> {
         ask!(self, Digest)
@@ -315,6 +322,7 @@ impl<S: Store + 'static> Driver<S> {
                 drop(r.send(core.set_presence_attributes(&a, now)))
             }
             Command::Stats(r) => drop(r.send(core.stats().clone())),
+            Command::SyncProgress(r) => drop(r.send(core.sync_progress())),
             Command::Digest(r) => drop(r.send((core.db().digest(), core.db().len()))),
             Command::PeerTime(r) => drop(r.send(core.peer_time())),
             Command::Export(p, r) => drop(r.send(core.db().export(&p).map_err(Error::from))),

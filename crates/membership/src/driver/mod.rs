@@ -454,6 +454,7 @@ fn is_quick(cmd: &Command) -> bool {
             | Command::AddCandidates(..)
             | Command::Properties(..)
             | Command::Stats(..)
+            | Command::SyncProgress(..)
             | Command::PeerTime(..)
     )
 }

@@ -21,7 +21,29 @@ async fn two_peers_sync_ten_thousand_records() {
     assert!(a.handle.status().listening, "the creator listens at once");
     let started = std::time::Instant::now();
     let b = start(&f, 1, &dir.path().join("b.sqlite"), Vec::new(), &[a.addr]).await;
+    // Watch the sync's progress while it runs: what a progress bar would show.
+    let watch = b.handle.clone();
+    let watcher = tokio::spawn(async move {
+        let mut most = peergroup_membership::SyncProgress::default();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while tokio::time::Instant::now() < deadline {
+            let p = watch.sync_progress().await.unwrap();
+            assert!(p.received <= p.expected, "{p:?}");
+            most.expected = most.expected.max(p.expected);
+            most.received = most.received.max(p.received);
+            if p.running == 0 && most.received > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        most
+    });
     let took = converge(&[&a.handle, &b.handle], 10_000, Duration::from_secs(120)).await;
+    let most = watcher.await.unwrap();
+    assert!(
+        most.expected >= 10_000 && most.received > 0,
+        "progress seen: {most:?}"
+    );
     eprintln!(
         "a fresh member synced 10,000 records in {:?} (since start {:?})",
         took,

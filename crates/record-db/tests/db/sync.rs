@@ -43,6 +43,13 @@ pub(crate) fn sync<S: Store, T: Store>(a: &mut Database<S>, b: &mut Database<T>)
             moved = true;
         }
         if sa.is_done() && sb.is_done() {
+            // Each side was told how many records to expect (an upper bound: a record gone
+            // from the sender since its snapshot is skipped), and got what the other sent.
+            for (mine, theirs) in [(&sa, &sb), (&sb, &sa)] {
+                let received = mine.record_counts().1;
+                assert!(received <= mine.records_expected(), "more than expected");
+                assert_eq!(received, theirs.record_counts().0);
+            }
             let s = sa.reconcile_stats();
             return (
                 s.bytes_sent + s.bytes_received,
