@@ -240,12 +240,22 @@ impl rcgen::SigningKey for KeyPair {
 /// ones are bad: the result has one entry per input.
 pub fn verify_batch(items: &[(&[u8], &Signature, &PublicKey)]) -> Vec<Result<(), Error>> {
     let batch_ok = (|| {
+        // A batch usually holds many records by few signers: decompress each key once.
+        let mut seen: std::collections::HashMap<&[u8; 32], ed25519_dalek::VerifyingKey> =
+            std::collections::HashMap::new();
         let mut keys = Vec::with_capacity(items.len());
         for (_, _, k) in items {
-            let key = ed25519_dalek::VerifyingKey::from_bytes(k.as_bytes()).ok()?;
-            if key.is_weak() {
-                return None;
-            }
+            let key = match seen.get(k.as_bytes()) {
+                Some(key) => *key,
+                None => {
+                    let key = ed25519_dalek::VerifyingKey::from_bytes(k.as_bytes()).ok()?;
+                    if key.is_weak() {
+                        return None;
+                    }
+                    seen.insert(k.as_bytes(), key);
+                    key
+                }
+            };
             keys.push(key);
         }
         let msgs: Vec<&[u8]> = items.iter().map(|(m, _, _)| *m).collect();
@@ -326,6 +336,34 @@ mod tests {
         let res = items(&sigs);
         assert!(res[0].is_ok() && res[1].is_ok() && res[3].is_ok());
         assert!(res[2].is_err());
+    }
+
+    #[test]
+    fn batch_with_repeated_signers_keeps_keys_apart() {
+        // Two signers, many items each (the decompressed key is reused within the batch).
+        let kps = [KeyPair::from_test_seed(1), KeyPair::from_test_seed(2)];
+        let pubs: Vec<PublicKey> = kps.iter().map(KeyPair::public).collect();
+        let msgs: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 32]).collect();
+        let mut sigs: Vec<Signature> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| kps[i % 2].sign(m))
+            .collect();
+        let check = |sigs: &[Signature]| -> Vec<bool> {
+            let v: Vec<(&[u8], &Signature, &PublicKey)> = msgs
+                .iter()
+                .zip(sigs)
+                .enumerate()
+                .map(|(i, (m, s))| (m.as_slice(), s, &pubs[i % 2]))
+                .collect();
+            verify_batch(&v).iter().map(Result::is_ok).collect()
+        };
+        assert!(check(&sigs).iter().all(|ok| *ok));
+        // Item 5 (signer 1's turn) signed by signer 0 instead: only it fails.
+        sigs[5] = kps[0].sign(&msgs[5]);
+        let res = check(&sigs);
+        assert!(!res[5]);
+        assert_eq!(res.iter().filter(|ok| **ok).count(), 19);
     }
 
     #[test]

@@ -277,6 +277,7 @@ fn forged_done_is_checked_against_our_set() {
     let forged = Message::Done {
         initiator_lacks: vec![a[0]],
         responder_lacks: vec![],
+        sender_set: CodedSymbol::ZERO,
     };
     assert_eq!(
         violation(i.handle_message(forged)),
@@ -287,11 +288,51 @@ fn forged_done_is_checked_against_our_set() {
     let dup = Message::Done {
         initiator_lacks: vec![b[b.len() - 1]; 2],
         responder_lacks: vec![],
+        sender_set: CodedSymbol::ZERO,
     };
     assert!(matches!(
         violation(i.handle_message(dup)),
         Violation::DuplicateKey(_)
     ));
+}
+
+#[test]
+fn done_must_match_the_senders_set() {
+    // The responder is still waiting for symbols; a `Done` claiming "no difference" reaches
+    // the initiator instead of the `More` it sent. The initiator can tell: applied to its own
+    // set, the (empty) differences do not give the set symbol the sender declares — unless
+    // the declared symbol is the initiator's own, which only a forger knowing our set sends.
+    let (a, b) = sets(300, 15, 15, 10);
+    let config = Config {
+        initial_symbols: 8,
+        ..Config::default()
+    };
+    let mut i = Session::initiator(SetSnapshot::new(a.iter().copied()), config);
+    let _ = i.poll_transmit();
+    let mut responder_set = CodedSymbol::ZERO;
+    for &k in &b {
+        responder_set.add_key(k);
+    }
+    let claim = |sender_set| Message::Done {
+        initiator_lacks: vec![],
+        responder_lacks: vec![],
+        sender_set,
+    };
+    assert_eq!(
+        violation(i.handle_message(claim(responder_set))),
+        Violation::SetMismatch
+    );
+    // The true differences with the true symbol are accepted.
+    let mut i = Session::initiator(SetSnapshot::new(a.iter().copied()), config);
+    let _ = i.poll_transmit();
+    let want = expected_outcome(&a, &b);
+    let done = Message::Done {
+        initiator_lacks: want.remote_only.clone(),
+        responder_lacks: want.local_only.clone(),
+        sender_set: responder_set,
+    };
+    assert_eq!(i.handle_message(done), Ok(()));
+    assert_eq!(i.outcome(), Some(&want));
 }
 
 #[test]
@@ -313,9 +354,16 @@ fn messages_roundtrip_through_postcard() {
     let done = Message::Done {
         initiator_lacks: vec![1, u64::MAX],
         responder_lacks: vec![],
+        sender_set: CodedSymbol {
+            count: 300,
+            key_sum: 1,
+            check_sum: 2,
+        },
     };
-    // Tag, length, two 8-byte keys, length.
-    assert_eq!(done.encoded_len(), 1 + 1 + 16 + 1);
+    // Tag, length, two 8-byte keys, length, the set symbol (count 300 is a two-byte zigzag
+    // varint, two fixed 8-byte sums).
+    assert_eq!(done.encoded_len(), 1 + 1 + 16 + 1 + 2 + 16);
+    assert_eq!(Message::decode(&done.encode()), Ok(done));
 }
 
 // ---- Hostile sequences -------------------------------------------------------------------
@@ -349,10 +397,13 @@ fn any_message(known: Vec<u64>) -> impl Strategy<Value = Message> {
         (0u64..100, symbols).prop_map(|(from, symbols)| Message::Symbols { from, symbols }),
         Just(Message::SendKeys),
         keys.clone().prop_map(|keys| Message::Keys { keys }),
-        (keys.clone(), keys).prop_map(|(initiator_lacks, responder_lacks)| Message::Done {
-            initiator_lacks,
-            responder_lacks,
-        }),
+        (keys.clone(), keys, any_symbol()).prop_map(
+            |(initiator_lacks, responder_lacks, sender_set)| Message::Done {
+                initiator_lacks,
+                responder_lacks,
+                sender_set,
+            }
+        ),
     ]
 }
 

@@ -12,6 +12,9 @@ use crate::reserved::{GroupProperties, MembershipPayload, RevocationPayload};
 use crate::store::{Batch, Store};
 use crate::validate::{self, Resolution, Signer};
 
+/// Data records checked with one batch signature verification.
+const GROUP: usize = 256;
+
 /// What [`Database::apply`] did with a batch of received records.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
@@ -93,6 +96,7 @@ impl<S: Store> Database<S> {
         }
         for r in &batch.put {
             self.keys.insert(r.item_key(), r.record_type.is_security());
+            self.keys.note_id(&r.id);
         }
         Ok(report)
     }
@@ -116,8 +120,10 @@ impl<S: Store> Database<S> {
                 learned.extend(serial);
             }
         }
-        for chunk in data.chunks(256) {
-            self.apply_group(chunk.to_vec(), now, report, batch, staged)?;
+        let mut data = data.into_iter().peekable();
+        while data.peek().is_some() {
+            let chunk: Vec<Record> = data.by_ref().take(GROUP).collect();
+            self.apply_group(chunk, now, report, batch, staged)?;
         }
         Ok(learned)
     }
@@ -140,7 +146,8 @@ impl<S: Store> Database<S> {
             }
             let stored = match staged.get(&r.id) {
                 Some(s) => Some(s.clone()),
-                None => self.store.get(&r.id)?,
+                None if self.keys.may_hold_id(&r.id) => self.store.get(&r.id)?,
+                None => None,
             };
             match novelty(stored.as_ref(), &r) {
                 Novelty::Same => {

@@ -1,16 +1,29 @@
 //! The item keys of the stored records, per synchronisation class, with their coded-symbol
 //! encoders kept up to date so a reconciliation can start without re-encoding the set.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::reconcile::{Encoder, SetSnapshot};
+use crate::record::RecordId;
 
-/// Item key → class, plus one incremental encoder per class (security, data).
+/// Item key → class, plus one incremental encoder per class (security, data), plus a filter
+/// of the record ids held.
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
     class: HashMap<u64, bool>,
     security: Encoder,
     data: Encoder,
+    /// The first 8 bytes of every stored record's id (ids are hashes). An id whose prefix is
+    /// absent is certainly not stored, so receiving a new record costs no store lookup; a
+    /// present prefix only means "look it up". Entries are never removed (a stale one costs
+    /// a lookup, nothing else).
+    ids: HashSet<u64>,
+}
+
+fn id_prefix(id: &RecordId) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&id.0[..8]);
+    u64::from_le_bytes(b)
 }
 
 impl KeyIndex {
@@ -26,6 +39,16 @@ impl KeyIndex {
         if self.class.insert(key, security).is_none() {
             self.encoder(security).insert(key);
         }
+    }
+
+    /// Notes that a record with `id` is stored.
+    pub(crate) fn note_id(&mut self, id: &RecordId) {
+        self.ids.insert(id_prefix(id));
+    }
+
+    /// False when no record with `id` is stored; true when one may be.
+    pub(crate) fn may_hold_id(&self, id: &RecordId) -> bool {
+        self.ids.contains(&id_prefix(id))
     }
 
     pub(crate) fn remove(&mut self, key: &u64) {

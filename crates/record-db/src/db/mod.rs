@@ -114,8 +114,9 @@ impl<S: Store> Database<S> {
     }
 
     fn load(&mut self) -> Result<(), Error> {
-        for (key, t) in self.store.keys()? {
+        for (key, t, id) in self.store.keys()? {
             self.keys.insert(key, t.is_security());
+            self.keys.note_id(&id);
         }
         for r in self.store.by_type(&RecordType::MEMBERSHIP)? {
             if !r.is_deleted()

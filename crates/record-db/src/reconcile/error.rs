@@ -125,6 +125,9 @@ pub enum Violation {
     /// The result's sizes contradict the set size the peer announced.
     #[error("result sizes contradict the announced set size")]
     InconsistentSizes,
+    /// `Done`'s differences, applied to our set, do not give the set its sender holds.
+    #[error("the differences in Done do not match the sender's set")]
+    SetMismatch,
 }
 
 /// Accepts only our own protocol version.

@@ -149,6 +149,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         &Message::Done {
             initiator_lacks: vec![1, 1],
             responder_lacks: vec![2],
+            sender_set: CodedSymbol::ZERO,
         },
     ));
     hostile.extend(frame(false, &Message::SendKeys));

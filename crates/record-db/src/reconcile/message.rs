@@ -67,6 +67,11 @@ pub enum Message {
         /// Keys the initiator holds and the responder lacks.
         #[serde(with = "fixed64_vec")]
         responder_lacks: Vec<u64>,
+        /// The sender's whole set as one coded symbol (its count and both sums). The receiver
+        /// applies the two differences to its own set's symbol and must arrive at this one: a
+        /// wrong difference (a mistaken decode, a corrupted or forged list) fails the session
+        /// on both sides' terms instead of leaving the sender waiting.
+        sender_set: CodedSymbol,
     },
 }
 
@@ -117,6 +122,7 @@ impl Message {
             Message::Done {
                 initiator_lacks,
                 responder_lacks,
+                ..
             } => (0, (initiator_lacks.len() + responder_lacks.len()) as u64),
             Message::More { .. } | Message::SendKeys => (0, 0),
         }

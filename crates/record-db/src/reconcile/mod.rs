@@ -35,7 +35,7 @@
 //! ```text
 //! initiator                                         responder
 //!   Start { version, set_size, symbols 0..32 } ──▶   subtract own symbols, peel
-//!                        ◀── Done { initiator_lacks, responder_lacks }     (decoded)
+//!              ◀── Done { initiator_lacks, responder_lacks, sender_set }   (decoded)
 //!                        ◀── More { from, count }                          (not yet)
 //!   Symbols { from, symbols from..from+count } ──▶   subtract, peel, ...
 //! ```
@@ -50,7 +50,8 @@
 //!   `1.45·d̂ + 3·√d̂ + 8` in total (decoding needs ≈ 1.37–1.6·d), and, if an earlier `More`
 //!   already fell short, at least as many as it already has (doubling).
 //! * The responder checks the decoded keys against its own set and the sizes against
-//!   `set_size` before answering `Done`; the initiator checks `Done` against its set.
+//!   `set_size` before answering `Done`; the initiator checks `Done` against its set, and
+//!   that its own set with the differences applied is the `sender_set` symbol `Done` carries.
 //! * **Full-list fallback (very large d).** When the symbols still needed would cost more bytes
 //!   than the smaller set's key list (8 bytes per key), for instance because one set is empty
 //!   or tiny, or `d` approaches the set size, or the symbol cap ([`Config::max_total_symbols`])

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use super::CodedSymbol;
 use super::config::{Config, Outcome, Role, Stats};
 use super::error::{ReconcileError, Violation, check_version, unexpected};
 use super::message::{Message, PROTOCOL_VERSION};
@@ -266,8 +267,9 @@ impl<S: SymbolSource> Session<S> {
                 Message::Done {
                     initiator_lacks,
                     responder_lacks,
+                    sender_set,
                 },
-            ) => self.accept_done(responder_lacks, initiator_lacks),
+            ) => self.accept_done(responder_lacks, initiator_lacks, sender_set),
             (state, message) => Err(unexpected(&message, state.describe())),
         }
     }
@@ -330,8 +332,9 @@ impl<S: SymbolSource> Session<S> {
                 Message::Done {
                     initiator_lacks,
                     responder_lacks,
+                    sender_set,
                 },
-            ) => self.accept_done(initiator_lacks, responder_lacks),
+            ) => self.accept_done(initiator_lacks, responder_lacks, sender_set),
             (state, message) => Err(unexpected(&message, state.describe())),
         }
     }
@@ -350,7 +353,7 @@ impl<S: SymbolSource> Session<S> {
 
     /// Responder: decodes a batch of the initiator's symbols, then answers `Done`, `More` or
     /// falls back to key lists.
-    fn absorb(&mut self, symbols: &[super::CodedSymbol]) -> Result<(), ReconcileError> {
+    fn absorb(&mut self, symbols: &[CodedSymbol]) -> Result<(), ReconcileError> {
         let local = self
             .source
             .symbols(self.decoder.len() as u64, symbols.len());
@@ -368,6 +371,7 @@ impl<S: SymbolSource> Session<S> {
                 self.send(Message::Done {
                     initiator_lacks: outcome.local_only.clone(),
                     responder_lacks: outcome.remote_only.clone(),
+                    sender_set: self.own_set(),
                 });
                 self.finish(outcome);
                 Ok(())
@@ -441,6 +445,7 @@ impl<S: SymbolSource> Session<S> {
         self.send(Message::Done {
             initiator_lacks,
             responder_lacks,
+            sender_set: self.own_set(),
         });
         self.finish(Outcome {
             local_only,
@@ -454,14 +459,35 @@ impl<S: SymbolSource> Session<S> {
         &mut self,
         local_only: Vec<u64>,
         remote_only: Vec<u64>,
+        sender_set: CodedSymbol,
     ) -> Result<(), ReconcileError> {
         let outcome = Outcome {
             local_only: self.sorted_unique(local_only)?,
             remote_only: self.sorted_unique(remote_only)?,
         };
         self.check_outcome(&outcome)?;
+        // Our set, minus what the sender lacks, plus what we lack, is the sender's set.
+        let mut implied = self.own_set();
+        for &k in &outcome.local_only {
+            implied.remove_key(k);
+        }
+        for &k in &outcome.remote_only {
+            implied.add_key(k);
+        }
+        if implied != sender_set {
+            return Err(Violation::SetMismatch.into());
+        }
         self.finish(outcome);
         Ok(())
+    }
+
+    /// Our whole set as one coded symbol: symbol 0 of the stream, which every key maps to.
+    fn own_set(&self) -> CodedSymbol {
+        self.source
+            .symbols(0, 1)
+            .first()
+            .copied()
+            .unwrap_or(CodedSymbol::ZERO)
     }
 
     /// Local-only keys must be ours, remote-only keys must not; a responder also checks the

@@ -51,11 +51,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn keys(&self) -> Result<Vec<(u64, RecordType)>, StoreError> {
+    fn keys(&self) -> Result<Vec<(u64, RecordType, RecordId)>, StoreError> {
         Ok(self
             .records
             .values()
-            .map(|r| (r.item_key(), r.record_type))
+            .map(|r| (r.item_key(), r.record_type, r.id))
             .collect())
     }
 

@@ -53,8 +53,8 @@ pub trait Store: Send {
     fn by_type(&self, record_type: &RecordType) -> Result<Vec<Record>, StoreError>;
     /// Calls `f` with every record.
     fn for_each(&self, f: &mut dyn FnMut(Record)) -> Result<(), StoreError>;
-    /// The item key and type of every record.
-    fn keys(&self) -> Result<Vec<(u64, RecordType)>, StoreError>;
+    /// The item key, type and id of every record.
+    fn keys(&self) -> Result<Vec<(u64, RecordType, RecordId)>, StoreError>;
     /// Records expiring at or before `t`.
     fn expiring(&self, t: Timestamp) -> Result<Vec<Record>, StoreError>;
     /// Every deferred record.
