@@ -379,16 +379,8 @@ impl Group {
         payload: Vec<u8>,
         lifetime: Duration,
     ) -> Result<Record> {
-        self.check_ready_to_publish()?;
-        check_not_reserved(record_type)?;
-        let new = NewRecord {
-            record_type,
-            attributes: attributes.to_owned(),
-            payload,
-            expires: Timestamp::now().saturating_add(lifetime),
-            autorefresh: false,
-        };
-        Ok(self.inner.handle.create_record(new).await?)
+        self.publish(record_type, attributes, payload, lifetime, false)
+            .await
     }
 
     /// Publishes a record kept alive while this member is online (autorefresh).
@@ -399,6 +391,18 @@ impl Group {
         payload: Vec<u8>,
         lifetime: Duration,
     ) -> Result<Record> {
+        self.publish(record_type, attributes, payload, lifetime, true)
+            .await
+    }
+
+    async fn publish(
+        &self,
+        record_type: RecordType,
+        attributes: &str,
+        payload: Vec<u8>,
+        lifetime: Duration,
+        autorefresh: bool,
+    ) -> Result<Record> {
         self.check_ready_to_publish()?;
         check_not_reserved(record_type)?;
         let new = NewRecord {
@@ -406,7 +410,7 @@ impl Group {
             attributes: attributes.to_owned(),
             payload,
             expires: Timestamp::now().saturating_add(lifetime),
-            autorefresh: true,
+            autorefresh,
         };
         Ok(self.inner.handle.create_record(new).await?)
     }
