@@ -106,6 +106,10 @@ impl Task {
             }
             writer.flush().await?;
             writer.get_mut().shutdown().await?;
+            // Read (and discard) until the peer closes too: closing a socket with unread
+            // bytes (the rest of an oversized frame, say) sends a reset, which can destroy
+            // our goodbye before the peer has read it.
+            tokio::io::copy(reader.get_mut(), &mut tokio::io::sink()).await?;
             Ok::<(), CodecError>(())
         };
         let _ = tokio::time::timeout(self.config.close_timeout, farewell).await;
