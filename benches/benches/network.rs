@@ -39,10 +39,10 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 use peergroup_benches::Fixture;
 use peergroup_benches::net::{self, Who};
 use peergroup_identity::{PeerName, PublicKey, Signature, Timestamp, verify_batch};
-use peergroup_record_db::Record;
 use peergroup_record_db::reconcile::measure::{self as rmeasure, DiffShape};
 use peergroup_record_db::reconcile::{Config, Session, SetSnapshot};
 use peergroup_record_db::store::{Batch, SqliteStore, Store};
+use peergroup_record_db::{LocalSigner, NewRecord, Record, SignedRecords};
 
 /// Records per flood iteration.
 const FLOOD_N: usize = 10_000;
@@ -58,6 +58,8 @@ const SYNC_N: usize = 100_000;
 const SYNC_PAYLOAD: usize = 200;
 
 const FLOOD_ID: &str = "flood_1KiB_x10000";
+const SIGNING_ID: &str = "flood_signing_1KiB_x10000";
+const RELAY_ID: &str = "flood_relay_1KiB_x10000";
 const BASELINE_ID: &str = "baseline_1KiB_x10000";
 const SYNC_ID: &str = "fresh_sync_100k_200B";
 
@@ -104,10 +106,58 @@ async fn pair(f: &Fixture) -> Pair {
     }
 }
 
-/// (flood, baseline) times of the same records, one pair per flood iteration.
-static PAIRED: std::sync::Mutex<Vec<(Duration, Duration)>> = std::sync::Mutex::new(Vec::new());
+/// How the records enter the author's node.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Inject {
+    /// The member publishes records it signed before the clock started
+    /// (`SignedRecords::sign`, as the baseline's records are signed before its clock):
+    /// `GroupHandle::publish_signed` validates them (all but the signatures, which it knows
+    /// it made), stores each chunk in one durable commit and floods it.
+    Publish,
+    /// The same, with the signing on the clock (in the bench's task, a thread of its own, as
+    /// `Group::add_records` signs on a blocking thread).
+    SignAndPublish,
+    /// The member relays records signed elsewhere: `GroupHandle::apply` checks every
+    /// signature, as a node does with what it receives, then commits and floods.
+    Relay,
+}
+
+/// (case, flood, baseline) times of the same records, one triple per flood iteration.
+static PAIRED: std::sync::Mutex<Vec<(&str, Duration, Duration)>> =
+    std::sync::Mutex::new(Vec::new());
 
 fn flood(c: &mut Criterion) {
+    flood_case(c, FLOOD_ID, Inject::Publish);
+}
+
+fn flood_signing(c: &mut Criterion) {
+    flood_case(c, SIGNING_ID, Inject::SignAndPublish);
+}
+
+fn flood_relay(c: &mut Criterion) {
+    flood_case(c, RELAY_ID, Inject::Relay);
+}
+
+/// 1 KiB records of the member's, not yet signed (the payload carries `batch` and the index).
+fn new_records(batch: u32) -> Vec<NewRecord> {
+    let expires = Timestamp::now().saturating_add(Duration::from_secs(86_400));
+    (0..FLOOD_N)
+        .map(|i| {
+            let mut payload = vec![0u8; FLOOD_PAYLOAD];
+            let nonce = (u64::from(batch) << 32) | i as u64;
+            payload[..8].copy_from_slice(&nonce.to_le_bytes());
+            NewRecord {
+                record_type: peergroup_benches::app_type(),
+                attributes: String::new(),
+                payload,
+                expires,
+                autorefresh: false,
+            }
+        })
+        .collect()
+}
+
+fn flood_case(c: &mut Criterion, id: &'static str, inject: Inject) {
     STARTED.get_or_init(SystemTime::now);
     let rt = net::runtime(2);
     let f = fixture();
@@ -122,7 +172,7 @@ fn flood(c: &mut Criterion) {
     g.throughput(Throughput::Elements(FLOOD_N as u64));
     g.sample_size(10);
     g.sampling_mode(SamplingMode::Flat);
-    g.bench_function(FLOOD_ID, |b| {
+    g.bench_function(id, |b| {
         // Set up on first use only (criterion calls this once per sample, and never when a
         // filter excludes the benchmark).
         let Pair {
@@ -132,25 +182,62 @@ fn flood(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 batch += 1;
-                let records = f.sign_records(batch, FLOOD_N, FLOOD_PAYLOAD, Timestamp::now());
-                let chunks: Vec<Vec<Record>> = records
-                    .chunks(INJECT_CHUNK)
-                    .map(<[Record]>::to_vec)
-                    .collect();
-                let flood = rt.block_on(async {
+                // Prepared off the clock: records to sign, signed ones to publish or relay.
+                let signer = LocalSigner {
+                    key: &f.member.key,
+                    chain: &f.member.chain,
+                };
+                let mut news = Vec::new();
+                let mut signed = Vec::new();
+                let mut relayed = Vec::new();
+                match inject {
+                    Inject::SignAndPublish => news = new_records(batch),
+                    Inject::Publish => {
+                        for chunk in new_records(batch).chunks(INJECT_CHUNK) {
+                            let now = Timestamp::now();
+                            let s = SignedRecords::sign(&group, signer, chunk.to_vec(), now);
+                            signed.push(s.expect("sign"));
+                        }
+                    }
+                    Inject::Relay => {
+                        relayed = f.sign_records(batch, FLOOD_N, FLOOD_PAYLOAD, Timestamp::now());
+                    }
+                }
+                let (flood, records) = rt.block_on(async {
                     let before = net::delivered(&receiver.handle).await;
                     let start = Instant::now();
-                    for chunk in chunks {
-                        let n = chunk.len();
-                        let accepted = author.handle.apply(chunk).await.expect("apply");
-                        assert_eq!(accepted, n, "the author refused records");
+                    let mut records = Vec::with_capacity(FLOOD_N);
+                    match inject {
+                        Inject::Publish => {
+                            for batch in signed {
+                                let made = author.handle.publish_signed(batch).await;
+                                records.extend(made.expect("the author could not publish"));
+                            }
+                        }
+                        Inject::SignAndPublish => {
+                            for chunk in news.chunks(INJECT_CHUNK) {
+                                let now = Timestamp::now();
+                                let s = SignedRecords::sign(&group, signer, chunk.to_vec(), now);
+                                let made = author.handle.publish_signed(s.expect("sign")).await;
+                                records.extend(made.expect("the author could not publish"));
+                            }
+                        }
+                        Inject::Relay => {
+                            for chunk in relayed.chunks(INJECT_CHUNK) {
+                                let n = chunk.len();
+                                let accepted =
+                                    author.handle.apply(chunk.to_vec()).await.expect("apply");
+                                assert_eq!(accepted, n, "the author refused records");
+                            }
+                            records = relayed;
+                        }
                     }
                     let deadline = start + Duration::from_secs(120);
                     while net::delivered(&receiver.handle).await < before + FLOOD_N as u64 {
                         assert!(Instant::now() < deadline, "the flood did not arrive");
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    start.elapsed()
+                    (start.elapsed(), records)
                 });
                 total += flood;
                 // The baseline's work on the same records right after (untimed for
@@ -159,7 +246,7 @@ fn flood(c: &mut Criterion) {
                 PAIRED
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push((flood, base));
+                    .push((id, flood, base));
             }
             total
         })
@@ -177,7 +264,7 @@ fn flood(c: &mut Criterion) {
                 Duration::from_secs(60),
             )
             .await;
-            eprintln!("flood: both nodes hold the same {n} records");
+            eprintln!("{id}: both nodes hold the same {n} records");
             receiver.close().await;
             author.close().await;
         });
@@ -434,42 +521,53 @@ fn median_secs(group: &str, id: &str) -> Option<f64> {
 /// Prints the figures that matter (from criterion's estimates of this run) and the table.
 fn summary(_: &mut Criterion) {
     let mut out = String::from("\n== network summary (medians) ==\n");
-    let flood = median_secs("network", FLOOD_ID).map(|s| FLOOD_N as f64 / s);
     let base = median_secs("network", BASELINE_ID).map(|s| FLOOD_N as f64 / s);
-    if let Some(r) = flood {
-        let _ = writeln!(
-            out,
-            "flood, 1 author → 1 member over TLS: {r:>9.0} records/s"
-        );
-    }
     if let Some(r) = base {
         let _ = writeln!(
             out,
-            "baseline, verify_batch + SQLite:    {r:>9.0} records/s"
+            "baseline, verify_batch + SQLite:         {r:>9.0} records/s"
         );
     }
-    if let (Some(f), Some(b)) = (flood, base) {
-        let _ = writeln!(
-            out,
-            "flood / baseline:                   {:>9.2} (goal ≥ 0.75)",
-            f / b
-        );
-    }
-    let mut paired: Vec<f64> = PAIRED
+    let paired = PAIRED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .iter()
-        .map(|(flood, base)| base.as_secs_f64() / flood.as_secs_f64())
-        .collect();
-    if !paired.is_empty() {
-        paired.sort_by(f64::total_cmp);
-        let _ = writeln!(
-            out,
-            "flood / baseline, paired runs:      {:>9.2} (median of {} flood iterations, each \
-             followed by the baseline's work on the same records)",
-            paired[paired.len() / 2],
-            paired.len()
-        );
+        .clone();
+    for (id, what) in [
+        (FLOOD_ID, "flood, 1 author → 1 member over TLS:"),
+        (SIGNING_ID, "flood, signing on the clock:"),
+        (RELAY_ID, "flood, relayed (author re-verifies):"),
+    ] {
+        let Some(flood) = median_secs("network", id).map(|s| FLOOD_N as f64 / s) else {
+            continue;
+        };
+        let _ = writeln!(out, "{what:<40} {flood:>9.0} records/s");
+        if let Some(b) = base {
+            let _ = writeln!(
+                out,
+                "  / baseline (medians):                  {:>9.2}{}",
+                flood / b,
+                if id == FLOOD_ID {
+                    " (goal ≥ 0.75)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let mut ratios: Vec<f64> = paired
+            .iter()
+            .filter(|(case, _, _)| *case == id)
+            .map(|(_, flood, base)| base.as_secs_f64() / flood.as_secs_f64())
+            .collect();
+        if !ratios.is_empty() {
+            ratios.sort_by(f64::total_cmp);
+            let _ = writeln!(
+                out,
+                "  / baseline, paired runs:               {:>9.2} (median of {} iterations, each \
+                 followed by the baseline's work on the same records)",
+                ratios[ratios.len() / 2],
+                ratios.len()
+            );
+        }
     }
     if let Some(s) = median_secs("network", SYNC_ID) {
         let _ = writeln!(
@@ -490,5 +588,14 @@ fn summary(_: &mut Criterion) {
     let _ = std::fs::write(dir.join("network-summary.txt"), out);
 }
 
-criterion_group!(benches, baseline, flood, fresh_sync, reconcile, summary);
+criterion_group!(
+    benches,
+    baseline,
+    flood,
+    flood_signing,
+    flood_relay,
+    fresh_sync,
+    reconcile,
+    summary
+);
 criterion_main!(benches);

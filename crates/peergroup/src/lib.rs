@@ -62,5 +62,5 @@ pub use peergroup_identity::{Identity, IdentityStore, KdfParams, PeerName, Times
 pub use peergroup_invitation_xml::{IdentityInfo, Invitation, InvitationInfo};
 pub use peergroup_membership::{Member, MemberChange, MeshConfig, Status, SyncProgress};
 pub use peergroup_record_db::reserved::GroupProperties;
-pub use peergroup_record_db::{ChangeKind, Record, RecordId, RecordType, RecordUpdate};
+pub use peergroup_record_db::{ChangeKind, NewRecord, Record, RecordId, RecordType, RecordUpdate};
 pub use peergroup_transport::TransportConfig;

@@ -69,6 +69,7 @@ pub mod validate;
 
 pub use db::{
     ApplyReport, Change, ChangeKind, Database, LocalSigner, MAX_DEFERRED, NewRecord, RecordUpdate,
+    SignedRecords,
 };
 pub use error::{DecodeError, Error, StoreError, ValidationError};
 pub use record::{Record, RecordFlags, RecordId, RecordType, SecurityData};

@@ -9,7 +9,7 @@ use peergroup_identity::Timestamp;
 use peergroup_record_db::reserved::{GroupProperties, property_flags};
 use peergroup_record_db::store::Store;
 use peergroup_record_db::{
-    Change, LocalSigner, NewRecord, Record, RecordId, RecordType, RecordUpdate,
+    Change, LocalSigner, NewRecord, Record, RecordId, RecordType, RecordUpdate, SignedRecords,
 };
 
 use super::Core;
@@ -158,6 +158,29 @@ impl<S: Store> Core<S> {
             now,
         )?;
         Ok(self.commit(change, now))
+    }
+
+    /// Stores records signed with this member's key ([`SignedRecords::sign`]) in one durable
+    /// commit (all or none) and floods them. Returns them in the order they were signed.
+    pub fn publish_signed(
+        &mut self,
+        batch: SignedRecords,
+        now: Timestamp,
+    ) -> Result<Vec<Record>, crate::Error> {
+        let changes = self.db.publish_signed(
+            LocalSigner {
+                key: &self.me.key,
+                chain: &self.me.chain,
+            },
+            batch,
+            now,
+        )?;
+        let records: Vec<Record> = changes.iter().map(|c| c.record.clone()).collect();
+        for r in &records {
+            self.forward(r, None);
+        }
+        self.record_changes(changes);
+        Ok(records)
     }
 
     /// Updates a record and floods the new version.

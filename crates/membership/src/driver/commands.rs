@@ -7,7 +7,7 @@ use peergroup_credential_roles::{CertChain, RevocationTarget};
 use peergroup_identity::PeerName;
 use peergroup_record_db::reserved::GroupProperties;
 use peergroup_record_db::store::Store;
-use peergroup_record_db::{NewRecord, Record, RecordId, RecordType, RecordUpdate};
+use peergroup_record_db::{NewRecord, Record, RecordId, RecordType, RecordUpdate, SignedRecords};
 use peergroup_transport::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -24,6 +24,8 @@ type Reply<T> = oneshot::Sender<T>;
 pub enum Command {
     /// Publish a record.
     Create(NewRecord, Reply<Result<Record, Error>>),
+    /// Publish records signed here, in one commit, all or none.
+    PublishSigned(SignedRecords, Reply<Result<Vec<Record>, Error>>),
     /// Update a record.
     Update(RecordId, RecordUpdate, Reply<Result<Record, Error>>),
     /// Delete a record.
@@ -155,6 +157,13 @@ impl GroupHandle {
     /// Publishes a record.
     pub async fn create_record(&self, new: NewRecord) -> Result<Record, Error> {
         ask!(self, Create, new)?
+    }
+
+    /// Publishes records signed with this member's key ([`SignedRecords::sign`], which can
+    /// run on the caller's threads) with one durable commit: all are stored and flooded or,
+    /// when any is refused, none. Returns them in the order they were signed.
+    pub async fn publish_signed(&self, batch: SignedRecords) -> Result<Vec<Record>, Error> {
+        ask!(self, PublishSigned, batch)?
     }
 
     /// Updates a record.
@@ -292,6 +301,7 @@ impl<S: Store + 'static> Driver<S> {
         let core = &mut self.core;
         match cmd {
             Command::Create(new, r) => drop(r.send(core.create_record(new, now))),
+            Command::PublishSigned(batch, r) => drop(r.send(core.publish_signed(batch, now))),
             Command::Update(id, u, r) => drop(r.send(core.update_record(&id, u, now))),
             Command::Delete(id, r) => drop(r.send(core.delete_record(&id, now))),
             Command::Get(id, r) => drop(r.send(core.db().get(&id).map_err(Error::from))),

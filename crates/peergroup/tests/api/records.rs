@@ -272,3 +272,59 @@ async fn plain_records_expire_and_refreshed_records_stay() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_records_publishes_a_batch_all_or_none() {
+    bounded(async {
+        let net = Net::members(&["Alice", "Bob"]).await;
+        let (a, b) = (&net.groups[0], &net.groups[1]);
+        let expires = Timestamp::now().saturating_add(HOUR);
+        let note = |i: u8| peergroup::NewRecord {
+            record_type: note_type(),
+            attributes: String::new(),
+            payload: vec![i; 16],
+            expires,
+            autorefresh: false,
+        };
+        let mut at_a =
+            a.events(EventFilter::kinds([EventKind::RecordChanged]).record_types([note_type()]));
+        let added = b.add_records((0..50).map(note).collect()).await.unwrap();
+        assert_eq!(added.len(), 50);
+        for (i, r) in added.iter().enumerate() {
+            assert_eq!(r.payload, vec![i as u8; 16], "not in the order given");
+            assert_eq!(r.creator, net.peers[1].id);
+        }
+        // The other member gets every one (checking each signature, which the author did not).
+        let mut seen = std::collections::HashMap::new();
+        while seen.len() < added.len() {
+            let r = expect(&mut at_a, "the batch at the other member", |e| match e {
+                GroupEvent::RecordChanged { change, record } if *change == ChangeKind::Added => {
+                    Some((**record).clone())
+                }
+                _ => None,
+            })
+            .await;
+            seen.insert(r.id, r);
+        }
+        for r in &added {
+            assert_eq!(seen.get(&r.id), Some(r));
+        }
+        assert_eq!(a.records(note_type()).await.unwrap().len(), 50);
+
+        // One bad record refuses the whole batch.
+        let mut batch: Vec<_> = (50..60).map(note).collect();
+        batch[3].attributes = "<attributes><oops".into();
+        assert_eq!(
+            kind_of(b.add_records(batch.clone()).await),
+            ErrorKind::InvalidAttributes
+        );
+        batch[3] = note(53);
+        batch[7].record_type = RecordType::PRESENCE;
+        assert_eq!(
+            kind_of(b.add_records(batch).await),
+            ErrorKind::NotAuthorized
+        );
+        assert_eq!(b.records(note_type()).await.unwrap().len(), 50);
+    })
+    .await;
+}

@@ -15,6 +15,18 @@ use crate::validate::{self, Resolution, Signer};
 /// Data records checked with one batch signature verification.
 const GROUP: usize = 256;
 
+/// Where records being applied come from, which decides whether their signatures are
+/// checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// From another member or from outside: every signature is checked.
+    Received,
+    /// Signed a moment ago by this member's own key (`local.rs`, which builds and signs them
+    /// itself): everything but the signature is checked. Checking our own fresh signature
+    /// costs as much as checking a received one and cannot fail short of a hardware fault.
+    SignedHere,
+}
+
 /// What [`Database::apply`] did with a batch of received records.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
@@ -42,6 +54,20 @@ impl<S: Store> Database<S> {
     /// whose signer is unknown are deferred (stored aside, retried when a membership record
     /// arrives), never dropped and never stored as valid.
     pub fn apply(&mut self, records: Vec<Record>, now: Timestamp) -> Result<ApplyReport, Error> {
+        let (report, batch) = self.stage(records, now, Origin::Received)?;
+        self.commit_staged(&report, batch)?;
+        Ok(report)
+    }
+
+    /// Validates and merges `records` into a batch without writing anything. What the batch
+    /// taught the in-memory state (members, revocations, properties) is undone by
+    /// [`Database::reload`] if the batch is not committed.
+    pub(super) fn stage(
+        &mut self,
+        records: Vec<Record>,
+        now: Timestamp,
+        origin: Origin,
+    ) -> Result<(ApplyReport, Batch), Error> {
         let mut report = ApplyReport::default();
         let mut batch = Batch::default();
         // Keep the best version per id within the batch; security records first.
@@ -60,7 +86,8 @@ impl<S: Store> Database<S> {
         let mut retried: HashSet<u64> = HashSet::new();
         // Each pass may learn members; then deferred records signed by them are retried.
         loop {
-            let learned = self.apply_pass(pending, now, &mut report, &mut batch, &mut staged)?;
+            let learned =
+                self.apply_pass(pending, now, origin, &mut report, &mut batch, &mut staged)?;
             if learned.is_empty() {
                 break;
             }
@@ -83,22 +110,28 @@ impl<S: Store> Database<S> {
         self.enforce_deferred_limit(&mut batch)?;
         report.deferred = batch.defer.len();
         batch.put = staged.into_values().collect();
+        Ok((report, batch))
+    }
+
+    /// Commits a staged batch durably and updates the key index; on failure nothing was
+    /// written and what staging taught the in-memory state is forgotten.
+    pub(super) fn commit_staged(
+        &mut self,
+        report: &ApplyReport,
+        batch: Batch,
+    ) -> Result<(), Error> {
         if let Err(e) = self.store.commit(&batch) {
-            // Nothing was written: forget what this batch taught us in memory too.
             self.reload()?;
             return Err(e.into());
         }
-        for r in &report.purged {
-            self.keys.remove(&r.item_key());
-        }
-        for r in &report.replaced {
+        for r in report.purged.iter().chain(&report.replaced) {
             self.keys.remove(&r.item_key());
         }
         for r in &batch.put {
-            self.keys.insert(r.item_key(), r.record_type.is_security());
-            self.keys.note_id(&r.id);
+            self.keys
+                .insert(r.item_key(), r.record_type.is_security(), &r.id);
         }
-        Ok(report)
+        Ok(())
     }
 
     /// One validation pass; returns the serials of member chains learned.
@@ -106,6 +139,7 @@ impl<S: Store> Database<S> {
         &mut self,
         records: Vec<Record>,
         now: Timestamp,
+        origin: Origin,
         report: &mut ApplyReport,
         batch: &mut Batch,
         staged: &mut BTreeMap<RecordId, Record>,
@@ -116,14 +150,14 @@ impl<S: Store> Database<S> {
             .into_iter()
             .partition(|r| r.record_type.is_security());
         for r in security {
-            if let Some(serial) = self.apply_group(vec![r], now, report, batch, staged)? {
+            if let Some(serial) = self.apply_group(vec![r], now, origin, report, batch, staged)? {
                 learned.extend(serial);
             }
         }
         let mut data = data.into_iter().peekable();
         while data.peek().is_some() {
             let chunk: Vec<Record> = data.by_ref().take(GROUP).collect();
-            self.apply_group(chunk, now, report, batch, staged)?;
+            self.apply_group(chunk, now, origin, report, batch, staged)?;
         }
         Ok(learned)
     }
@@ -133,6 +167,7 @@ impl<S: Store> Database<S> {
         &mut self,
         records: Vec<Record>,
         now: Timestamp,
+        origin: Origin,
         report: &mut ApplyReport,
         batch: &mut Batch,
         staged: &mut BTreeMap<RecordId, Record>,
@@ -171,19 +206,10 @@ impl<S: Store> Database<S> {
                 Err(e) => report.rejected.push((r.id, e)),
             }
         }
-        let group = self.group.clone();
-        let messages: Vec<Vec<u8>> = candidates
-            .iter()
-            .map(|(r, _, _)| r.signed_bytes(&group))
-            .collect();
-        let keys: Vec<PublicKey> = candidates.iter().map(|(_, s, _)| *s.key()).collect();
-        let items: Vec<(&[u8], &Signature, &PublicKey)> = candidates
-            .iter()
-            .zip(&messages)
-            .zip(&keys)
-            .map(|(((r, _, _), m), k)| (m.as_slice(), &r.security.signature, k))
-            .collect();
-        let verdicts = verify_batch(&items);
+        let verdicts = match origin {
+            Origin::Received => self.check_signatures(&candidates),
+            Origin::SignedHere => candidates.iter().map(|_| Ok(())).collect(),
+        };
         let mut learned = None;
         for ((r, signer, stored), verdict) in candidates.into_iter().zip(verdicts) {
             if verdict.is_err() {
@@ -216,6 +242,25 @@ impl<S: Store> Database<S> {
             staged.insert(r.id, r);
         }
         Ok(learned)
+    }
+
+    /// One batch signature check over the candidates (each against its resolved signer).
+    fn check_signatures(
+        &self,
+        candidates: &[(Record, Signer, Option<Record>)],
+    ) -> Vec<Result<(), peergroup_identity::Error>> {
+        let messages: Vec<Vec<u8>> = candidates
+            .iter()
+            .map(|(r, _, _)| r.signed_bytes(&self.group))
+            .collect();
+        let keys: Vec<PublicKey> = candidates.iter().map(|(_, s, _)| *s.key()).collect();
+        let items: Vec<(&[u8], &Signature, &PublicKey)> = candidates
+            .iter()
+            .zip(&messages)
+            .zip(&keys)
+            .map(|(((r, _, _), m), k)| (m.as_slice(), &r.security.signature, k))
+            .collect();
+        verify_batch(&items)
     }
 
     /// Updates members, revocations and properties from an accepted security record.

@@ -6,11 +6,14 @@ use std::collections::{HashMap, HashSet};
 use crate::reconcile::{Encoder, SetSnapshot};
 use crate::record::RecordId;
 
-/// Item key → class, plus one incremental encoder per class (security, data), plus a filter
-/// of the record ids held.
+/// Item key → class and id prefix, plus one incremental encoder per class (security, data),
+/// plus a filter of the record ids held.
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
-    class: HashMap<u64, bool>,
+    /// What is known of each stored record by item key: its class (security or not) and the
+    /// first 8 bytes of its id, which find it in the store through the id index (a store
+    /// index on item keys, random hashes, would cost a scattered page write per insert).
+    class: HashMap<u64, Entry>,
     security: Encoder,
     data: Encoder,
     /// The first 8 bytes of every stored record's id (ids are hashes). An id whose prefix is
@@ -20,10 +23,16 @@ pub(crate) struct KeyIndex {
     ids: HashSet<u64>,
 }
 
-fn id_prefix(id: &RecordId) -> u64 {
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    security: bool,
+    id_prefix: [u8; 8],
+}
+
+fn id_prefix(id: &RecordId) -> [u8; 8] {
     let mut b = [0u8; 8];
     b.copy_from_slice(&id.0[..8]);
-    u64::from_le_bytes(b)
+    b
 }
 
 impl KeyIndex {
@@ -35,25 +44,31 @@ impl KeyIndex {
         }
     }
 
-    pub(crate) fn insert(&mut self, key: u64, security: bool) {
-        if self.class.insert(key, security).is_none() {
+    /// Notes a stored record: its item key, class and id.
+    pub(crate) fn insert(&mut self, key: u64, security: bool, id: &RecordId) {
+        let entry = Entry {
+            security,
+            id_prefix: id_prefix(id),
+        };
+        if self.class.insert(key, entry).is_none() {
             self.encoder(security).insert(key);
         }
-    }
-
-    /// Notes that a record with `id` is stored.
-    pub(crate) fn note_id(&mut self, id: &RecordId) {
-        self.ids.insert(id_prefix(id));
+        self.ids.insert(u64::from_le_bytes(entry.id_prefix));
     }
 
     /// False when no record with `id` is stored; true when one may be.
     pub(crate) fn may_hold_id(&self, id: &RecordId) -> bool {
-        self.ids.contains(&id_prefix(id))
+        self.ids.contains(&u64::from_le_bytes(id_prefix(id)))
+    }
+
+    /// The first 8 bytes of the id of the record stored under `key`.
+    pub(crate) fn id_prefix_of(&self, key: u64) -> Option<[u8; 8]> {
+        self.class.get(&key).map(|e| e.id_prefix)
     }
 
     pub(crate) fn remove(&mut self, key: &u64) {
-        if let Some(security) = self.class.remove(key) {
-            self.encoder(security).remove(*key);
+        if let Some(e) = self.class.remove(key) {
+            self.encoder(e.security).remove(*key);
         }
     }
 
@@ -80,7 +95,7 @@ impl KeyIndex {
     pub(crate) fn of_class(&self, security: bool) -> Vec<u64> {
         self.class
             .iter()
-            .filter(|(_, s)| **s == security)
+            .filter(|(_, e)| e.security == security)
             .map(|(k, _)| *k)
             .collect()
     }

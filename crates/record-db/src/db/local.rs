@@ -1,13 +1,16 @@
 //! Local changes: records this member creates, updates and deletes, signed with its key.
 //!
-//! Every local change is validated by the same code as a received record, then committed
-//! durably before the call returns.
+//! Every local change is validated by the same code as a received record (all but the
+//! signature check: the signature was made here a moment ago), then committed durably before
+//! the call returns.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use peergroup_credential_roles::{CertChain, RevocationTarget};
-use peergroup_identity::{KeyPair, PeerName, Timestamp};
+use peergroup_identity::{KeyPair, PeerName, PublicKey, Timestamp};
 
+use super::apply::Origin;
 use super::{Change, Database};
 use crate::error::{Error, ValidationError};
 use crate::record::{Record, RecordFlags, RecordId, RecordType, SecurityData};
@@ -85,27 +88,58 @@ pub struct RecordUpdate {
 }
 
 impl<S: Store> Database<S> {
-    /// Validates, signs-checks and durably stores a record made here.
+    /// Validates and durably stores a record made (and signed) here.
     fn commit_local(
         &mut self,
         signer: LocalSigner<'_>,
         record: Record,
         now: Timestamp,
     ) -> Result<Change, Error> {
-        self.learn_member(signer.chain)?;
         let id = record.id;
-        let mut report = self.apply(vec![record], now)?;
-        if let Some((_, e)) = report.rejected.pop() {
-            return Err(match e {
-                ValidationError::NotAuthorized(why) => Error::NotAuthorized(why),
-                e => Error::Invalid(e),
-            });
+        self.commit_local_batch(signer, vec![record], now)?
+            .pop()
+            .ok_or_else(|| Error::InvalidArgument(format!("record {id} was not stored")))
+    }
+
+    /// Validates records made and signed here — every rule a received record meets except
+    /// the signature check (see [`Origin::SignedHere`]) — and stores them in one durable
+    /// commit, all or none. The changes come back in the order of `records`.
+    fn commit_local_batch(
+        &mut self,
+        signer: LocalSigner<'_>,
+        records: Vec<Record>,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, Error> {
+        self.learn_member(signer.chain)?;
+        let order: HashMap<RecordId, usize> =
+            records.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+        let (mut report, batch) = self.stage(records, now, Origin::SignedHere)?;
+        let refused = match report.rejected.pop() {
+            Some((_, ValidationError::NotAuthorized(why))) => Some(Error::NotAuthorized(why)),
+            Some((_, e)) => Some(Error::Invalid(e)),
+            None if report.changes.len() != order.len() => {
+                let stored: HashSet<RecordId> =
+                    report.changes.iter().map(|c| c.record.id).collect();
+                let id = order.keys().find(|id| !stored.contains(id));
+                Some(Error::InvalidArgument(format!(
+                    "record {} was not stored (an equal or newer version exists)",
+                    id.map(ToString::to_string).unwrap_or_default()
+                )))
+            }
+            None => None,
+        };
+        if let Some(e) = refused {
+            // An accepted security record already changed what is held in memory.
+            if report.accepted.iter().any(|r| r.record_type.is_security()) {
+                self.reload()?;
+            }
+            return Err(e);
         }
-        report.changes.pop().ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "record {id} was not stored (an equal or newer version exists)"
-            ))
-        })
+        self.commit_staged(&report, batch)?;
+        report
+            .changes
+            .sort_by_key(|c| order.get(&c.record.id).copied().unwrap_or(usize::MAX));
+        Ok(report.changes)
     }
 
     /// Publishes a new record. Returns the change (with the signed record) to flood.
@@ -117,6 +151,44 @@ impl<S: Store> Database<S> {
     ) -> Result<Change, Error> {
         let id = RecordId::random(signer.peer())?;
         self.create_with_id(signer, id, new, now)
+    }
+
+    /// Publishes several new records with one durable commit: all are stored or, when any is
+    /// refused, none. The changes (with the signed records, to flood) come back in the order
+    /// of `news`. Much cheaper per record than [`Database::create`] for bulk publishing: one
+    /// fsync for the lot. [`SignedRecords::sign`] and [`Database::publish_signed`] do the
+    /// same in two steps, so the signing can run elsewhere.
+    pub fn create_many(
+        &mut self,
+        signer: LocalSigner<'_>,
+        news: Vec<NewRecord>,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, Error> {
+        let batch = SignedRecords::sign(&self.group, signer, news, now)?;
+        self.publish_signed(signer, batch, now)
+    }
+
+    /// Stores records signed by [`SignedRecords::sign`] with `signer`'s key for this group:
+    /// every rule a received record meets is checked except the signatures, in one durable
+    /// commit, all or none. The changes come back in the order the records were signed.
+    pub fn publish_signed(
+        &mut self,
+        signer: LocalSigner<'_>,
+        batch: SignedRecords,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, Error> {
+        if batch.group != self.group {
+            return Err(Error::InvalidArgument(format!(
+                "records signed for group {}, not {}",
+                batch.group, self.group
+            )));
+        }
+        if batch.key != signer.key.public() {
+            return Err(Error::InvalidArgument(
+                "records signed with another key than the publishing member's".into(),
+            ));
+        }
+        self.commit_local_batch(signer, batch.records, now)
     }
 
     fn next_version(
@@ -320,31 +392,100 @@ impl<S: Store> Database<S> {
         new: NewRecord,
         now: Timestamp,
     ) -> Result<Change, Error> {
-        if new.expires <= now {
-            return Err(Error::InvalidArgument(format!(
-                "expiry {} is not in the future",
-                new.expires
-            )));
-        }
-        let record = Record {
-            record_type: new.record_type,
-            id,
-            version: 1,
-            flags: RecordFlags::default().with_autorefresh(new.autorefresh),
-            creator: signer.peer().clone(),
-            modified_by: None,
-            attributes: new.attributes,
-            created: now,
-            expires: new.expires,
-            last_modified: now,
-            payload: new.payload,
-            security: SecurityData {
-                creator_serial: signer.serial(),
-                modifier_serial: signer.serial(),
-                signature: peergroup_identity::Signature::from_bytes([0; 64]),
-            },
-        };
-        let record = signer.sign(record, &self.group);
+        let record = signed_new(&self.group, signer, id, new, now)?;
         self.commit_local(signer, record, now)
     }
+}
+
+/// New records signed by a local member for one group, ready for
+/// [`Database::publish_signed`]. Only [`SignedRecords::sign`] makes them and nothing can
+/// change them after, so their signatures need no check when they are stored (a check costs
+/// about what the signing did). Signing can run on any thread — the caller's own — while the
+/// database, which does everything in one task, goes on with other work.
+#[derive(Clone, Debug)]
+pub struct SignedRecords {
+    group: PeerName,
+    key: PublicKey,
+    records: Vec<Record>,
+}
+
+impl SignedRecords {
+    /// Makes and signs version 1 of each record (ids consecutive from a random start: a
+    /// batch's entries in every replica's id index share a few pages instead of each
+    /// dirtying a random one, and they are as unlikely to meet another record's id as
+    /// random ids are). Fails, signing nothing, when an expiry is not after `now`.
+    pub fn sign(
+        group: &PeerName,
+        signer: LocalSigner<'_>,
+        news: Vec<NewRecord>,
+        now: Timestamp,
+    ) -> Result<Self, Error> {
+        if let Some(bad) = news.iter().find(|n| n.expires <= now) {
+            return Err(expiry_not_in_future(bad.expires));
+        }
+        let mut start = [0u8; 8];
+        peergroup_identity::random_bytes(&mut start)?;
+        let start = u64::from_be_bytes(start);
+        let mut records = Vec::with_capacity(news.len());
+        for (i, new) in (0u64..).zip(news) {
+            let id = RecordId::derive(signer.peer(), start.wrapping_add(i).to_be_bytes());
+            records.push(signed_new(group, signer, id, new, now)?);
+        }
+        Ok(Self {
+            group: group.clone(),
+            key: signer.key.public(),
+            records,
+        })
+    }
+
+    /// The signed records, in the order they were given.
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// How many records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+fn expiry_not_in_future(expires: Timestamp) -> Error {
+    Error::InvalidArgument(format!("expiry {expires} is not in the future"))
+}
+
+/// Version 1 of a new record, signed.
+fn signed_new(
+    group: &PeerName,
+    signer: LocalSigner<'_>,
+    id: RecordId,
+    new: NewRecord,
+    now: Timestamp,
+) -> Result<Record, Error> {
+    if new.expires <= now {
+        return Err(expiry_not_in_future(new.expires));
+    }
+    let record = Record {
+        record_type: new.record_type,
+        id,
+        version: 1,
+        flags: RecordFlags::default().with_autorefresh(new.autorefresh),
+        creator: signer.peer().clone(),
+        modified_by: None,
+        attributes: new.attributes,
+        created: now,
+        expires: new.expires,
+        last_modified: now,
+        payload: new.payload,
+        security: SecurityData {
+            creator_serial: signer.serial(),
+            modifier_serial: signer.serial(),
+            signature: peergroup_identity::Signature::from_bytes([0; 64]),
+        },
+    };
+    Ok(signer.sign(record, group))
 }

@@ -9,7 +9,7 @@ use peergroup_credential_roles::{CertChain, RevocationSet};
 use peergroup_identity::{PeerName, Timestamp};
 
 pub use apply::ApplyReport;
-pub use local::{LocalSigner, NewRecord, RecordUpdate};
+pub use local::{LocalSigner, NewRecord, RecordUpdate, SignedRecords};
 
 use crate::error::Error;
 use crate::members::MemberIndex;
@@ -115,8 +115,7 @@ impl<S: Store> Database<S> {
 
     fn load(&mut self) -> Result<(), Error> {
         for (key, t, id) in self.store.keys()? {
-            self.keys.insert(key, t.is_security());
-            self.keys.note_id(&id);
+            self.keys.insert(key, t.is_security(), &id);
         }
         for r in self.store.by_type(&RecordType::MEMBERSHIP)? {
             if !r.is_deleted()
@@ -268,7 +267,14 @@ impl<S: Store> Database<S> {
 
     /// The stored record with item key `key`.
     pub fn record_by_key(&self, key: u64) -> Result<Option<Record>, Error> {
-        Ok(self.store.get_by_key(key)?)
+        let Some(prefix) = self.keys.id_prefix_of(key) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .by_id_prefix(prefix)?
+            .into_iter()
+            .find(|r| r.item_key() == key))
     }
 
     /// An order-independent digest of the stored records (equal on converged replicas).

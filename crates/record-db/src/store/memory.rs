@@ -12,7 +12,6 @@ use crate::record::{Record, RecordId, RecordType};
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
     records: BTreeMap<RecordId, Record>,
-    by_key: HashMap<u64, RecordId>,
     deferred: BTreeMap<u64, Record>,
     meta: HashMap<String, Vec<u8>>,
 }
@@ -29,12 +28,15 @@ impl Store for MemoryStore {
         Ok(self.records.get(id).cloned())
     }
 
-    fn get_by_key(&self, key: u64) -> Result<Option<Record>, StoreError> {
+    fn by_id_prefix(&self, prefix: [u8; 8]) -> Result<Vec<Record>, StoreError> {
+        let mut from = [0u8; 16];
+        from[..8].copy_from_slice(&prefix);
         Ok(self
-            .by_key
-            .get(&key)
-            .and_then(|id| self.records.get(id))
-            .cloned())
+            .records
+            .range(RecordId(from)..)
+            .take_while(|(id, _)| id.0[..8] == prefix)
+            .map(|(_, r)| r.clone())
+            .collect())
     }
 
     fn by_type(&self, record_type: &RecordType) -> Result<Vec<Record>, StoreError> {
@@ -82,15 +84,10 @@ impl Store for MemoryStore {
 
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
         for id in &batch.remove {
-            if let Some(old) = self.records.remove(id) {
-                self.by_key.remove(&old.item_key());
-            }
+            self.records.remove(id);
         }
         for r in &batch.put {
-            if let Some(old) = self.records.insert(r.id, r.clone()) {
-                self.by_key.remove(&old.item_key());
-            }
-            self.by_key.insert(r.item_key(), r.id);
+            self.records.insert(r.id, r.clone());
         }
         for k in &batch.undefer {
             self.deferred.remove(k);

@@ -47,8 +47,8 @@ impl Batch {
 pub trait Store: Send {
     /// The record with `id`.
     fn get(&self, id: &RecordId) -> Result<Option<Record>, StoreError>;
-    /// The record whose item key is `key`.
-    fn get_by_key(&self, key: u64) -> Result<Option<Record>, StoreError>;
+    /// The records whose ids start with `prefix` (their first 8 bytes): usually one.
+    fn by_id_prefix(&self, prefix: [u8; 8]) -> Result<Vec<Record>, StoreError>;
     /// Every record of a type (tombstones included).
     fn by_type(&self, record_type: &RecordType) -> Result<Vec<Record>, StoreError>;
     /// Calls `f` with every record.

@@ -9,7 +9,10 @@
 //! ```
 //!
 //! `encoded` is the canonical record encoding ([`crate::codec`]); the other columns are
-//! indexes over it. Anyone can inspect a group's data with the `sqlite3` tool.
+//! indexes over it (SQL indexes on `id`, `record_type` and `expires`). `item_key` has no SQL
+//! index: item keys are hashes, so every insert would write a page at a random place of it;
+//! the database keeps item keys in memory with each record's id prefix instead
+//! ([`Store::by_id_prefix`]). Anyone can inspect a group's data with the `sqlite3` tool.
 
 use std::path::Path;
 
@@ -74,8 +77,8 @@ impl SqliteStore {
             .map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sql)?;
-        // Ids and item keys are hashes, so index inserts land at random pages: keep the
-        // indexes of a large group in memory (SQLite's default is 2 MiB).
+        // Ids are random, so index inserts of records from many authors land at random
+        // pages: keep the indexes of a large group in memory (SQLite's default is 2 MiB).
         conn.pragma_update(None, "cache_size", -CACHE_KIB)
             .map_err(sql)?;
         // Checkpoint the WAL into the database file every 32 MiB rather than every 4 MiB:
@@ -93,7 +96,7 @@ impl SqliteStore {
                  expires INTEGER NOT NULL,
                  encoded BLOB NOT NULL);
              CREATE INDEX IF NOT EXISTS records_by_type ON records(record_type);
-             CREATE INDEX IF NOT EXISTS records_by_key ON records(item_key);
+             DROP INDEX IF EXISTS records_by_key;
              CREATE INDEX IF NOT EXISTS records_by_expiry ON records(expires);
              CREATE TABLE IF NOT EXISTS deferred (
                  item_key INTEGER PRIMARY KEY,
@@ -154,12 +157,25 @@ impl Store for SqliteStore {
             .pop())
     }
 
-    fn get_by_key(&self, key: u64) -> Result<Option<Record>, StoreError> {
-        let found = self.query_records(
-            "SELECT encoded FROM records WHERE item_key = ?1",
-            params![key as i64],
-        )?;
-        Ok(found.into_iter().find(|r| r.item_key() == key))
+    fn by_id_prefix(&self, prefix: [u8; 8]) -> Result<Vec<Record>, StoreError> {
+        // Ids compare as bytes: the prefix's ids are those from prefix‖0… up to the next
+        // prefix (none after ff…ff).
+        let mut from = [0u8; 16];
+        from[..8].copy_from_slice(&prefix);
+        match u64::from_be_bytes(prefix).checked_add(1) {
+            Some(next) => {
+                let mut to = [0u8; 16];
+                to[..8].copy_from_slice(&next.to_be_bytes());
+                self.query_records(
+                    "SELECT encoded FROM records WHERE id >= ?1 AND id < ?2",
+                    params![&from[..], &to[..]],
+                )
+            }
+            None => self.query_records(
+                "SELECT encoded FROM records WHERE id >= ?1",
+                params![&from[..]],
+            ),
+        }
     }
 
     fn by_type(&self, record_type: &RecordType) -> Result<Vec<Record>, StoreError> {

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use peergroup_record_db::store::{MemoryStore, SqliteStore, Store};
-use peergroup_record_db::{ChangeKind, Database, Error, NewRecord, RecordUpdate, ValidationError};
+use peergroup_record_db::{
+    ChangeKind, Database, Error, NewRecord, RecordId, RecordUpdate, ValidationError,
+};
 
 use crate::support::*;
 
@@ -209,4 +211,84 @@ fn export_import_round_trip_and_damage() {
         g.replica().import(&foreign, now),
         Err(Error::BadExport(_))
     ));
+}
+
+/// Records found by item key (what sync and flood repair send), through the in-memory key
+/// index and the store's id-prefix lookup: ids sharing a prefix, the lowest and highest
+/// prefixes, replaced versions, and after reopening.
+fn by_item_key<S: Store>(g: &Group, db: &mut Database<S>) -> Vec<peergroup_record_db::Record> {
+    let gp = g.group().clone();
+    let now = t0().saturating_add(HOUR);
+    let records = vec![
+        forge(&gp, &g.bob, |r| r.id = RecordId::derive(&r.creator, [9; 8])),
+        forge(&gp, &g.carol, |r| {
+            r.id = RecordId::derive(&r.creator, [9; 8])
+        }),
+        forge(&gp, &g.bob, |r| r.id = RecordId::derive(&r.creator, [0; 8])),
+        forge(&gp, &g.bob, |r| {
+            r.id = RecordId::derive(&r.creator, [0xff; 8])
+        }),
+    ];
+    assert_eq!(records[0].id.0[..8], records[1].id.0[..8], "same prefix");
+    let report = db.apply(records.clone(), now).unwrap();
+    assert_eq!(report.accepted.len(), 4, "{:?}", report.rejected);
+    for r in &records {
+        assert_eq!(db.record_by_key(r.item_key()).unwrap().as_ref(), Some(r));
+    }
+    assert_eq!(db.record_by_key(0x1234_5678).unwrap(), None);
+    // A new version has a new item key; the old one finds nothing.
+    let old = records[0].clone();
+    let newer = resign(&gp, &g.bob, {
+        let mut r = old.clone();
+        r.version = 2;
+        r.last_modified = now;
+        r.modified_by = Some(g.bob.peer().clone());
+        r
+    });
+    let report = db.apply(vec![newer.clone()], now).unwrap();
+    assert_eq!(report.accepted.len(), 1, "{:?}", report.rejected);
+    assert_eq!(db.record_by_key(old.item_key()).unwrap(), None);
+    assert_eq!(
+        db.record_by_key(newer.item_key()).unwrap(),
+        Some(newer.clone())
+    );
+    vec![
+        newer,
+        records[1].clone(),
+        records[2].clone(),
+        records[3].clone(),
+    ]
+}
+
+#[test]
+fn records_are_found_by_item_key_in_both_stores() {
+    let g = Group::new();
+    by_item_key(&g, &mut g.replica());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("group.sqlite");
+    let held = by_item_key(&g, &mut g.replica_on(SqliteStore::open(&path).unwrap()));
+    // A file from before the item-key index was dropped: opening it drops the index.
+    let index_count = || -> i64 {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'records_by_key'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("CREATE INDEX records_by_key ON records(item_key)", [])
+        .unwrap();
+    assert_eq!(index_count(), 1);
+    let reopened = g.replica_on(SqliteStore::open(&path).unwrap());
+    assert_eq!(index_count(), 0);
+    for r in &held {
+        assert_eq!(
+            reopened.record_by_key(r.item_key()).unwrap().as_ref(),
+            Some(r)
+        );
+    }
 }

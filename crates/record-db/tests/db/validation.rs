@@ -2,7 +2,7 @@
 
 use peergroup_credential_roles::{ChainError, RevocationTarget};
 use peergroup_record_db::reserved::{GroupProperties, MembershipPayload};
-use peergroup_record_db::{RecordFlags, RecordType, ValidationError, codec};
+use peergroup_record_db::{RecordFlags, RecordType, SignedRecords, ValidationError, codec};
 
 use std::time::Duration;
 
@@ -442,4 +442,89 @@ fn decoding_rejects_bad_bytes() {
         Err(peergroup_record_db::DecodeError::UnknownVersion(2))
     ));
     assert!(codec::decode(&[]).is_err());
+}
+
+#[test]
+fn create_many_stores_all_in_order_and_other_replicas_accept_them() {
+    let g = Group::new();
+    let now = t0().saturating_add(HOUR);
+    let mut db = g.replica();
+    let news: Vec<_> = (0..20u8)
+        .map(|i| new_record(&[i; 3], t0().saturating_add(DAY)))
+        .collect();
+    let changes = db.create_many(g.bob.signer(), news, now).unwrap();
+    assert_eq!(changes.len(), 20);
+    for (i, c) in changes.iter().enumerate() {
+        assert_eq!(c.record.payload, vec![i as u8; 3], "out of order");
+        assert_eq!(db.get(&c.record.id).unwrap().as_ref(), Some(&c.record));
+    }
+    // The local path does not check its own signatures: another replica does, and must
+    // accept every one of them.
+    let mut other = g.replica();
+    let records: Vec<_> = changes.into_iter().map(|c| c.record).collect();
+    let report = other.apply(records, now).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(report.accepted.len(), 20);
+}
+
+#[test]
+fn create_many_is_all_or_none() {
+    let g = Group::new();
+    let now = t0().saturating_add(HOUR);
+    let mut db = g.replica();
+    let mut news: Vec<_> = (0..5u8)
+        .map(|i| new_record(&[i], t0().saturating_add(DAY)))
+        .collect();
+    // A member may not revoke: the whole call is refused and nothing is stored.
+    let mut revocation = new_record(b"", t0().saturating_add(DAY));
+    revocation.record_type = RecordType::REVOCATION;
+    revocation.payload = peergroup_record_db::reserved::RevocationPayload {
+        target: RevocationTarget::Peer(g.carol.peer().clone()),
+        reason: String::new(),
+    }
+    .to_payload();
+    news.insert(2, revocation);
+    let err = db
+        .create_many(g.bob.signer(), news.clone(), now)
+        .unwrap_err();
+    assert!(
+        matches!(err, peergroup_record_db::Error::NotAuthorized(_)),
+        "{err}"
+    );
+    assert_eq!(db.len(), 0, "a refused batch stored records");
+    // An expiry in the past is refused before anything is signed.
+    news.remove(2);
+    news[4].expires = t0();
+    let err = db.create_many(g.bob.signer(), news, now).unwrap_err();
+    assert!(err.to_string().contains("not in the future"), "{err}");
+    assert_eq!(db.len(), 0);
+}
+
+#[test]
+fn signed_records_are_published_only_by_their_signer_in_their_group() {
+    let g = Group::new();
+    let now = t0().saturating_add(HOUR);
+    let mut db = g.replica();
+    let news = vec![new_record(b"x", t0().saturating_add(DAY))];
+    let bobs = SignedRecords::sign(g.group(), g.bob.signer(), news.clone(), now).unwrap();
+    assert_eq!(bobs.len(), 1);
+    // Carol cannot publish what Bob signed (it would go out unchecked under her name).
+    let err = db
+        .publish_signed(g.carol.signer(), bobs.clone(), now)
+        .unwrap_err();
+    assert!(err.to_string().contains("another key"), "{err}");
+    // Records signed for another group are refused.
+    let other: peergroup_identity::PeerName = "0000000000000000000000000000000000000000.other"
+        .parse()
+        .unwrap();
+    let elsewhere = SignedRecords::sign(&other, g.bob.signer(), news, now).unwrap();
+    let err = db
+        .publish_signed(g.bob.signer(), elsewhere, now)
+        .unwrap_err();
+    assert!(err.to_string().contains("signed for group"), "{err}");
+    assert_eq!(db.len(), 0);
+    let changes = db
+        .publish_signed(g.bob.signer(), bobs.clone(), now)
+        .unwrap();
+    assert_eq!(changes[0].record, bobs.records()[0]);
 }
