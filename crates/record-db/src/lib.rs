@@ -68,8 +68,8 @@ pub mod sync;
 pub mod validate;
 
 pub use db::{
-    ApplyReport, Change, ChangeKind, Database, LocalSigner, MAX_DEFERRED, NewRecord, RecordUpdate,
-    SignedRecords,
+    ApplyReport, Change, ChangeKind, Database, LocalSigner, MAX_DEFERRED, NewRecord, Received,
+    RecordUpdate, SignedRecords, SignerKeys,
 };
 pub use error::{DecodeError, Error, StoreError, ValidationError};
 pub use record::{Record, RecordFlags, RecordId, RecordType, SecurityData};

@@ -2,6 +2,7 @@
 //! and the end of a connection.
 
 use peergroup_identity::Timestamp;
+use peergroup_record_db::Received;
 use peergroup_record_db::store::Store;
 use peergroup_record_db::sync::SyncSession;
 
@@ -76,6 +77,25 @@ impl<S: Store> Core<S> {
                     now,
                 );
             }
+        }
+    }
+
+    /// Flooded records arrived whose signatures the connection's reader already checked
+    /// ([`peergroup_record_db::SignerKeys::check`]); as [`Core::handle_message`] with one
+    /// flood message per record otherwise.
+    pub fn handle_checked_floods(&mut self, conn: ConnId, records: Vec<Received>, now: Timestamp) {
+        for received in records {
+            let established = self
+                .links
+                .get(&conn)
+                .is_some_and(|l| l.phase == super::Phase::Established);
+            if self.closed || !established {
+                // Not a neighbor (yet): the handshake rules decide what a flood means here.
+                self.handle_decoded(conn, MeshMessage::Flood(received.into_record()), now);
+                continue;
+            }
+            self.stats.floods_received += 1;
+            self.inbox.push((conn, received));
         }
     }
 
@@ -224,7 +244,7 @@ impl<S: Store> Core<S> {
             }
             MeshMessage::Flood(record) => {
                 self.stats.floods_received += 1;
-                self.inbox.push((conn, record));
+                self.inbox.push((conn, Received::unchecked(record)));
             }
             MeshMessage::IHave(keys) => self.on_ihave(conn, keys, now),
             MeshMessage::Graft { keys, eager } => self.on_graft(conn, keys, eager),

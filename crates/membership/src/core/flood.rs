@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use peergroup_identity::Timestamp;
 use peergroup_record_db::store::Store;
-use peergroup_record_db::{Change, ChangeKind, Record};
+use peergroup_record_db::{Change, ChangeKind, Received, Record};
 
 use super::{ConnId, Core, Missing, Phase};
 use crate::message::{MAX_KEYS, MeshMessage};
@@ -43,7 +43,7 @@ impl<S: Store> Core<S> {
 
     fn apply_received(
         &mut self,
-        floods: Vec<(ConnId, Record)>,
+        floods: Vec<(ConnId, Received)>,
         synced: Vec<(ConnId, Record)>,
         now: Timestamp,
     ) -> Result<(), crate::Error> {
@@ -52,7 +52,7 @@ impl<S: Store> Core<S> {
         let mut batch = Vec::with_capacity(floods.len() + synced.len());
         let mut prune = BTreeSet::new();
         for (conn, record) in floods {
-            let key = record.item_key();
+            let key = record.record().item_key();
             if self.db.contains_key(key) || source.contains_key(&key) {
                 self.stats.duplicate_floods += 1;
                 if self.links.get(&conn).is_some_and(|l| l.eager) {
@@ -72,7 +72,7 @@ impl<S: Store> Core<S> {
             if !self.db.contains_key(key) && !source.contains_key(&key) {
                 source.insert(key, conn);
                 from_sync.insert(key);
-                batch.push(record);
+                batch.push(Received::unchecked(record));
             }
         }
         if batch.is_empty() {
@@ -80,9 +80,12 @@ impl<S: Store> Core<S> {
         }
         let by_id: HashMap<peergroup_record_db::RecordId, ConnId> = batch
             .iter()
-            .filter_map(|r| source.get(&r.item_key()).map(|c| (r.id, *c)))
+            .filter_map(|r| {
+                let r = r.record();
+                source.get(&r.item_key()).map(|c| (r.id, *c))
+            })
             .collect();
-        let report = self.db.apply(batch, now)?;
+        let report = self.db.apply_received(batch, now)?;
         for (id, why) in &report.rejected {
             tracing::warn!(record = %id, reason = %why, "rejected a record");
         }
@@ -184,7 +187,11 @@ impl<S: Store> Core<S> {
     }
 
     pub(crate) fn on_ihave(&mut self, conn: ConnId, keys: Vec<u64>, now: Timestamp) {
-        let pending: HashSet<u64> = self.inbox.iter().map(|(_, r)| r.item_key()).collect();
+        let pending: HashSet<u64> = self
+            .inbox
+            .iter()
+            .map(|(_, r)| r.record().item_key())
+            .collect();
         for key in keys {
             if self.db.contains_key(key) || pending.contains(&key) {
                 continue;

@@ -28,7 +28,7 @@ use peergroup_credential_roles::CertChain;
 use peergroup_identity::{KeyPair, PeerName, Timestamp};
 use peergroup_record_db::store::Store;
 use peergroup_record_db::sync::SyncSession;
-use peergroup_record_db::{Change, Database, LocalSigner, Record};
+use peergroup_record_db::{Change, Database, LocalSigner, Received, Record};
 
 pub use members::{Member, MemberChange};
 
@@ -217,7 +217,7 @@ pub struct Core<S: Store> {
     candidates: BTreeMap<SocketAddr, (Timestamp, u32)>,
     /// Addresses we are dialing now.
     dialing: BTreeMap<SocketAddr, Timestamp>,
-    inbox: Vec<(ConnId, Record)>,
+    inbox: Vec<(ConnId, Received)>,
     sync_inbox: Vec<(ConnId, Record)>,
     /// Per link, records learned by sync that flooding would not bring (older than
     /// [`FLOOD_WINDOW`]): a sync that learned any cascades to the other neighbors.

@@ -18,6 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use peergroup_identity::Timestamp;
 use peergroup_record_db::store::Store;
+use peergroup_record_db::{Received, SignerKeys};
 use peergroup_transport::{
     Connection, ConnectionSender, Endpoint, GroupCredentials, GroupTrust, TransportConfig,
 };
@@ -28,7 +29,8 @@ pub use commands::{Command, GroupHandle};
 use crate::core::{ConnId, Core, Event, Output, PeerInfo, Status};
 use crate::message::MeshMessage;
 
-/// Most messages handed to the core before one flush (one durable commit).
+/// Most messages (a checked flood input counts its records) handed to the core before one
+/// flush (one durable commit).
 const BURST: usize = 512;
 /// Events kept for slow subscribers before they are told they lagged.
 const EVENT_CAPACITY: usize = 4096;
@@ -50,9 +52,21 @@ pub struct DriverConfig {
 /// Inputs of the driver task from its helpers.
 enum Input {
     Message(ConnId, Bytes),
+    /// Flooded records whose signatures the connection's reader checked.
+    Floods(ConnId, Vec<Received>),
     Closed(ConnId),
     Dialed(SocketAddr, Result<Connection, String>),
     Incoming(Connection, Option<Bytes>),
+}
+
+impl Input {
+    /// What it counts for in a receive burst: its records, or one message.
+    fn weight(&self) -> usize {
+        match self {
+            Input::Floods(_, records) => records.len().max(1),
+            _ => 1,
+        }
+    }
 }
 
 /// Bytes queued for one connection (in our queue and not yet handed to the transport) above
@@ -188,15 +202,17 @@ impl<S: Store + 'static> Driver<S> {
                 input = inputs.recv() => {
                     let Some(input) = input else { break };
                     heavy(|| {
+                        let mut n = input.weight();
                         self.input(input);
                         // Take what else is waiting, up to a burst, before committing.
-                        let mut n = 1;
                         while n < BURST {
                             match inputs.try_recv() {
-                                Ok(i) => self.input(i),
+                                Ok(i) => {
+                                    n += i.weight();
+                                    self.input(i);
+                                }
                                 Err(_) => break,
                             }
-                            n += 1;
                         }
                         let now = self.now();
                         if let Err(e) = self.core.flush(now) {
@@ -259,6 +275,7 @@ impl<S: Store + 'static> Driver<S> {
         let now = self.now();
         match input {
             Input::Message(conn, bytes) => self.core.handle_message(conn, &bytes, now),
+            Input::Floods(conn, records) => self.core.handle_checked_floods(conn, records, now),
             Input::Closed(conn) => {
                 if self.links.remove(&conn).is_some() {
                     self.core.handle_disconnected(conn, now);
@@ -283,10 +300,13 @@ impl<S: Store + 'static> Driver<S> {
         let info = conn.peer().clone();
         let (sender, mut receiver) = conn.split();
         let tx = self.input_tx.clone();
+        let keys = self.core.db().signer_keys();
         tokio::spawn(async move {
-            while let Some(bytes) = receiver.recv().await {
-                if tx.send(Input::Message(id, bytes)).await.is_err() {
-                    return;
+            while let Some(first) = receiver.recv().await {
+                for input in read_burst(id, first, &mut receiver, &keys) {
+                    if tx.send(input).await.is_err() {
+                        return;
+                    }
                 }
             }
             let _ = tx.send(Input::Closed(id)).await;
@@ -416,6 +436,50 @@ impl<S: Store + 'static> Driver<S> {
             let _ = tx.send(Input::Dialed(addr, result)).await;
         });
     }
+}
+
+/// Frames a connection reader takes at once: the flooded records among them get their
+/// signatures checked in one batch.
+const READ_BURST: usize = 256;
+
+/// Takes `first` and whatever else has arrived (up to [`READ_BURST`] frames) and turns them
+/// into inputs, in order. Flooded records are decoded and their signatures checked here, in
+/// one batch, so the driver — which validates and stores everything of the group in one
+/// task — only checks the rest: a receiving node checks the signatures of one burst while
+/// it stores the previous one. Everything else goes to the driver as it came.
+fn read_burst(
+    id: ConnId,
+    first: Bytes,
+    receiver: &mut peergroup_transport::ConnectionReceiver,
+    keys: &SignerKeys,
+) -> Vec<Input> {
+    let mut frames = vec![first];
+    while frames.len() < READ_BURST {
+        match receiver.try_recv() {
+            Some(b) => frames.push(b),
+            None => break,
+        }
+    }
+    // Runs of consecutive floods become one input each; anything else keeps its place.
+    let mut inputs = Vec::new();
+    let mut run: Vec<peergroup_record_db::Record> = Vec::new();
+    let end_run = |run: &mut Vec<peergroup_record_db::Record>, inputs: &mut Vec<Input>| {
+        if !run.is_empty() {
+            let checked = heavy(|| keys.check(std::mem::take(run)));
+            inputs.push(Input::Floods(id, checked));
+        }
+    };
+    for bytes in frames {
+        match MeshMessage::decode(&bytes) {
+            Ok(MeshMessage::Flood(record)) => run.push(record),
+            _ => {
+                end_run(&mut run, &mut inputs);
+                inputs.push(Input::Message(id, bytes));
+            }
+        }
+    }
+    end_run(&mut run, &mut inputs);
+    inputs
 }
 
 /// Waits for every task (without pulling in a futures crate for `join_all`).

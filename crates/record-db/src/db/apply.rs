@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use peergroup_identity::{PublicKey, Signature, Timestamp, verify_batch};
 
-use super::{Change, ChangeKind, Database, MAX_DEFERRED};
+use super::{Change, ChangeKind, Database, MAX_DEFERRED, Received};
 use crate::error::{Error, ValidationError};
 use crate::merge::{Novelty, compare, novelty};
 use crate::record::{Record, RecordId, RecordType};
@@ -54,6 +54,19 @@ impl<S: Store> Database<S> {
     /// whose signer is unknown are deferred (stored aside, retried when a membership record
     /// arrives), never dropped and never stored as valid.
     pub fn apply(&mut self, records: Vec<Record>, now: Timestamp) -> Result<ApplyReport, Error> {
+        let records = records.into_iter().map(Received::unchecked).collect();
+        self.apply_received(records, now)
+    }
+
+    /// [`Database::apply`] for records whose signatures may have been checked already, as
+    /// they arrived ([`SignerKeys::check`](super::SignerKeys::check)): a signature is
+    /// skipped only when it was found good under the key of the member the record's signer
+    /// resolves to here; everything else is checked as usual.
+    pub fn apply_received(
+        &mut self,
+        records: Vec<Received>,
+        now: Timestamp,
+    ) -> Result<ApplyReport, Error> {
         let (report, batch) = self.stage(records, now, Origin::Received)?;
         self.commit_staged(&report, batch)?;
         Ok(report)
@@ -64,24 +77,26 @@ impl<S: Store> Database<S> {
     /// [`Database::reload`] if the batch is not committed.
     pub(super) fn stage(
         &mut self,
-        records: Vec<Record>,
+        records: Vec<Received>,
         now: Timestamp,
         origin: Origin,
     ) -> Result<(ApplyReport, Batch), Error> {
         let mut report = ApplyReport::default();
         let mut batch = Batch::default();
         // Keep the best version per id within the batch; security records first.
-        let mut best: BTreeMap<(bool, RecordId), Record> = BTreeMap::new();
+        let mut best: BTreeMap<(bool, RecordId), Received> = BTreeMap::new();
         for r in records {
-            let slot = (!r.record_type.is_security(), r.id);
+            let slot = (!r.record().record_type.is_security(), r.record().id);
             match best.get(&slot) {
-                Some(b) if compare(&r, b) != std::cmp::Ordering::Greater => report.duplicates += 1,
+                Some(b) if compare(r.record(), b.record()) != std::cmp::Ordering::Greater => {
+                    report.duplicates += 1
+                }
                 _ => {
                     best.insert(slot, r);
                 }
             }
         }
-        let mut pending: Vec<Record> = best.into_values().collect();
+        let mut pending: Vec<Received> = best.into_values().collect();
         let mut staged: BTreeMap<RecordId, Record> = BTreeMap::new();
         let mut retried: HashSet<u64> = HashSet::new();
         // Each pass may learn members; then deferred records signed by them are retried.
@@ -96,11 +111,11 @@ impl<S: Store> Database<S> {
                 .into_iter()
                 .partition(|r| waiting(r));
             batch.defer = still;
-            pending = ready;
+            pending = ready.into_iter().map(Received::unchecked).collect();
             for r in self.store.deferred()? {
                 if waiting(&r) && retried.insert(r.item_key()) {
                     batch.undefer.push(r.item_key());
-                    pending.push(r);
+                    pending.push(Received::unchecked(r));
                 }
             }
             if pending.is_empty() {
@@ -137,7 +152,7 @@ impl<S: Store> Database<S> {
     /// One validation pass; returns the serials of member chains learned.
     fn apply_pass(
         &mut self,
-        records: Vec<Record>,
+        records: Vec<Received>,
         now: Timestamp,
         origin: Origin,
         report: &mut ApplyReport,
@@ -146,9 +161,9 @@ impl<S: Store> Database<S> {
     ) -> Result<HashSet<Vec<u8>>, Error> {
         let mut learned = HashSet::new();
         // Security records change what later records are checked against: one at a time.
-        let (security, data): (Vec<Record>, Vec<Record>) = records
+        let (security, data): (Vec<Received>, Vec<Received>) = records
             .into_iter()
-            .partition(|r| r.record_type.is_security());
+            .partition(|r| r.record().record_type.is_security());
         for r in security {
             if let Some(serial) = self.apply_group(vec![r], now, origin, report, batch, staged)? {
                 learned.extend(serial);
@@ -156,7 +171,7 @@ impl<S: Store> Database<S> {
         }
         let mut data = data.into_iter().peekable();
         while data.peek().is_some() {
-            let chunk: Vec<Record> = data.by_ref().take(GROUP).collect();
+            let chunk: Vec<Received> = data.by_ref().take(GROUP).collect();
             self.apply_group(chunk, now, origin, report, batch, staged)?;
         }
         Ok(learned)
@@ -165,7 +180,7 @@ impl<S: Store> Database<S> {
     /// Validates a group of records with one batch signature check and stages the winners.
     fn apply_group(
         &mut self,
-        records: Vec<Record>,
+        records: Vec<Received>,
         now: Timestamp,
         origin: Origin,
         report: &mut ApplyReport,
@@ -173,7 +188,9 @@ impl<S: Store> Database<S> {
         staged: &mut BTreeMap<RecordId, Record>,
     ) -> Result<Option<Vec<Vec<u8>>>, Error> {
         let mut candidates: Vec<(Record, Signer, Option<Record>)> = Vec::new();
-        for r in records {
+        let mut checked: Vec<Option<PublicKey>> = Vec::new();
+        for received in records {
+            let (r, checked_with) = received.into_parts();
             let ctx = self.context(now);
             if let Err(e) = validate::check_structure(&r, &ctx) {
                 report.rejected.push((r.id, e));
@@ -198,7 +215,10 @@ impl<S: Store> Database<S> {
                 Novelty::New | Novelty::Newer => {}
             }
             match validate::resolve_signer(&r, &ctx) {
-                Ok(Resolution::Known(signer)) => candidates.push((r, signer, stored)),
+                Ok(Resolution::Known(signer)) => {
+                    checked.push(checked_with);
+                    candidates.push((r, signer, stored));
+                }
                 Ok(Resolution::Defer) => {
                     report.deferred += 1;
                     batch.defer.push(r);
@@ -207,7 +227,7 @@ impl<S: Store> Database<S> {
             }
         }
         let verdicts = match origin {
-            Origin::Received => self.check_signatures(&candidates),
+            Origin::Received => self.check_signatures(&candidates, &checked),
             Origin::SignedHere => candidates.iter().map(|_| Ok(())).collect(),
         };
         let mut learned = None;
@@ -245,22 +265,38 @@ impl<S: Store> Database<S> {
     }
 
     /// One batch signature check over the candidates (each against its resolved signer).
+    /// Signatures found good as they arrived under the resolved signer's key are not checked
+    /// again.
     fn check_signatures(
         &self,
         candidates: &[(Record, Signer, Option<Record>)],
+        checked: &[Option<PublicKey>],
     ) -> Vec<Result<(), peergroup_identity::Error>> {
-        let messages: Vec<Vec<u8>> = candidates
+        let todo: Vec<bool> = candidates
             .iter()
-            .map(|(r, _, _)| r.signed_bytes(&self.group))
+            .zip(checked)
+            .map(|((_, s, _), c)| c.as_ref() != Some(s.key()))
             .collect();
-        let keys: Vec<PublicKey> = candidates.iter().map(|(_, s, _)| *s.key()).collect();
+        let messages: Vec<Option<Vec<u8>>> = candidates
+            .iter()
+            .zip(&todo)
+            .map(|((r, _, _), t)| t.then(|| r.signed_bytes(&self.group)))
+            .collect();
         let items: Vec<(&[u8], &Signature, &PublicKey)> = candidates
             .iter()
             .zip(&messages)
-            .zip(&keys)
-            .map(|(((r, _, _), m), k)| (m.as_slice(), &r.security.signature, k))
+            .filter_map(|((r, s, _), m)| Some((m.as_deref()?, &r.security.signature, s.key())))
             .collect();
-        verify_batch(&items)
+        let mut verdicts = verify_batch(&items).into_iter();
+        todo.into_iter()
+            .map(|t| {
+                if t {
+                    verdicts.next().unwrap_or(Ok(()))
+                } else {
+                    Ok(())
+                }
+            })
+            .collect()
     }
 
     /// Updates members, revocations and properties from an accepted security record.
@@ -275,10 +311,7 @@ impl<S: Store> Database<S> {
         match r.record_type {
             RecordType::MEMBERSHIP if !r.is_deleted() => {
                 let chain = MembershipPayload::chain_from_payload(&r.payload)?;
-                let entry = self
-                    .members
-                    .insert(&self.group, &chain)
-                    .map_err(ValidationError::Chain)?;
+                let entry = self.add_member(&chain).map_err(ValidationError::Chain)?;
                 Ok(Some(vec![entry.serial().to_vec()]))
             }
             RecordType::REVOCATION => {

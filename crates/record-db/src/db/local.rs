@@ -113,6 +113,10 @@ impl<S: Store> Database<S> {
         self.learn_member(signer.chain)?;
         let order: HashMap<RecordId, usize> =
             records.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+        let records = records
+            .into_iter()
+            .map(super::Received::unchecked)
+            .collect();
         let (mut report, batch) = self.stage(records, now, Origin::SignedHere)?;
         let refused = match report.rejected.pop() {
             Some((_, ValidationError::NotAuthorized(why))) => Some(Error::NotAuthorized(why)),

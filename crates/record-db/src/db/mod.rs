@@ -4,12 +4,14 @@
 mod apply;
 mod keys;
 mod local;
+mod precheck;
 
 use peergroup_credential_roles::{CertChain, RevocationSet};
 use peergroup_identity::{PeerName, Timestamp};
 
 pub use apply::ApplyReport;
 pub use local::{LocalSigner, NewRecord, RecordUpdate, SignedRecords};
+pub use precheck::{Received, SignerKeys};
 
 use crate::error::Error;
 use crate::members::MemberIndex;
@@ -58,6 +60,9 @@ pub struct Database<S: Store> {
     properties: Option<GroupProperties>,
     /// Item keys of the stored records, by class, with their symbol encoders.
     keys: keys::KeyIndex,
+    /// The members' signing keys, shared with the tasks that check signatures as records
+    /// arrive.
+    signer_keys: SignerKeys,
 }
 
 impl<S: Store> std::fmt::Debug for Database<S> {
@@ -93,12 +98,13 @@ impl<S: Store> Database<S> {
         let mut db = Database {
             store,
             root,
-            group,
+            group: group.clone(),
             creator,
             members: MemberIndex::default(),
             revocations: RevocationSet::new(),
             properties: None,
             keys: keys::KeyIndex::default(),
+            signer_keys: SignerKeys::new(group.clone()),
         };
         db.load()?;
         Ok(db)
@@ -108,6 +114,7 @@ impl<S: Store> Database<S> {
     pub(crate) fn reload(&mut self) -> Result<(), Error> {
         self.keys.clear();
         self.members = MemberIndex::default();
+        self.signer_keys.clear();
         self.revocations = RevocationSet::new();
         self.properties = None;
         self.load()
@@ -121,7 +128,7 @@ impl<S: Store> Database<S> {
             if !r.is_deleted()
                 && let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload)
             {
-                let _ = self.members.insert(&self.group, &chain);
+                let _ = self.add_member(&chain);
             }
         }
         for r in self.store.by_type(&RecordType::REVOCATION)? {
@@ -179,10 +186,27 @@ impl<S: Store> Database<S> {
     /// Adds a member chain learned out of band (the local member's own, or a peer's from its
     /// TLS handshake), so records it signs validate before its membership record arrives.
     pub fn learn_member(&mut self, chain: &CertChain) -> Result<(), Error> {
-        self.members
-            .insert(&self.group, chain)
+        self.add_member(chain)
             .map_err(|e| Error::InvalidArgument(format!("member chain: {e}")))?;
         Ok(())
+    }
+
+    /// Validates and indexes a member chain, and shares its key with the signature checkers.
+    fn add_member(
+        &mut self,
+        chain: &CertChain,
+    ) -> Result<std::sync::Arc<crate::members::MemberCert>, peergroup_credential_roles::ChainError>
+    {
+        let entry = self.members.insert(&self.group, chain)?;
+        self.signer_keys
+            .add(entry.serial(), *entry.valid.chain().leaf().public_key());
+        Ok(entry)
+    }
+
+    /// The members' signing keys, for checking the signatures of received records off this
+    /// database's task ([`SignerKeys::check`], then [`Database::apply_received`]).
+    pub fn signer_keys(&self) -> SignerKeys {
+        self.signer_keys.clone()
     }
 
     /// Adds every chain of an index that was already validated for this group (shares the
@@ -190,6 +214,12 @@ impl<S: Store> Database<S> {
     /// simulator). Chains of other groups are ignored.
     pub fn adopt_members(&mut self, index: &MemberIndex) {
         self.members.adopt(&self.group, index);
+        for peer in self.members.peers() {
+            for m in self.members.of_peer(peer) {
+                self.signer_keys
+                    .add(m.serial(), *m.valid.chain().leaf().public_key());
+            }
+        }
     }
 
     pub(crate) fn context(&self, now: Timestamp) -> Context<'_> {

@@ -528,3 +528,50 @@ fn signed_records_are_published_only_by_their_signer_in_their_group() {
         .unwrap();
     assert_eq!(changes[0].record, bobs.records()[0]);
 }
+
+#[test]
+fn signatures_checked_on_arrival_count_only_when_good_and_still_validate() {
+    let g = Group::new();
+    let gp = g.group().clone();
+    let now = t0().saturating_add(HOUR);
+    let mut db = g.replica();
+    let keys = db.signer_keys();
+    let good = forge(&gp, &g.bob, |_| {});
+    let mut tampered = forge(&gp, &g.bob, |r| {
+        r.id = peergroup_record_db::RecordId::derive(&r.creator, [1; 8])
+    });
+    tampered.payload = b"tampered".to_vec();
+    let checked = keys.check(vec![good.clone(), tampered.clone()]);
+    let bob = g.bob.key.public();
+    assert!(checked[0].checked_with(&bob));
+    assert!(!checked[1].checked_with(&bob), "a bad signature passed");
+    let report = db.apply_received(checked, now).unwrap();
+    assert_eq!(report.accepted, vec![good.clone()]);
+    assert!(matches!(
+        report.rejected.as_slice(),
+        [(id, ValidationError::BadSignature)] if *id == tampered.id
+    ));
+    // A good signature does not make a record valid: a revoked signer is still refused.
+    db.revoke(
+        g.alice.signer(),
+        RevocationTarget::Peer(g.bob.peer().clone()),
+        "",
+        now,
+    )
+    .unwrap();
+    let later = forge(&gp, &g.bob, |r| {
+        r.id = peergroup_record_db::RecordId::derive(&r.creator, [2; 8]);
+        r.created = now.saturating_add(HOUR);
+        r.last_modified = now.saturating_add(HOUR);
+    });
+    let checked = keys.check(vec![later.clone()]);
+    assert!(checked[0].checked_with(&bob));
+    let report = db
+        .apply_received(checked, now.saturating_add(HOUR))
+        .unwrap();
+    assert!(report.accepted.is_empty());
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    // A replica that does not know the signer checks nothing on arrival (and defers).
+    let bare = g.bare_replica();
+    assert!(!bare.signer_keys().check(vec![good])[0].checked_with(&bob));
+}

@@ -254,6 +254,11 @@ impl ConnectionReceiver {
         self.incoming.recv().await
     }
 
+    /// The next frame of data if one is already here (to take a burst at once).
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        self.incoming.try_recv().ok()
+    }
+
     /// Waits until the connection is closed and says why.
     pub async fn closed(&self) -> CloseReason {
         self.shared.closed().await

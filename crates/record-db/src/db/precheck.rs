@@ -1,0 +1,120 @@
+//! Signature checks off the database's task: a receiving node checks the signatures of a
+//! burst of records where they arrive (the connection's reader), in parallel with the
+//! database validating and storing the previous burst. The database then checks everything
+//! else and skips a signature only when it was checked with the very key the record's
+//! signer resolves to.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use peergroup_identity::{PeerName, PublicKey, Signature, verify_batch};
+
+use crate::record::Record;
+
+/// A record as received, perhaps with its signature already checked by
+/// [`SignerKeys::check`]. Only that check sets the key, and the record cannot be changed
+/// after.
+#[derive(Clone, Debug)]
+pub struct Received {
+    record: Record,
+    checked_with: Option<PublicKey>,
+}
+
+impl Received {
+    /// A record whose signature nobody checked yet.
+    pub fn unchecked(record: Record) -> Self {
+        Self {
+            record,
+            checked_with: None,
+        }
+    }
+
+    /// The record.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The record, without what was checked.
+    pub fn into_record(self) -> Record {
+        self.record
+    }
+
+    /// Whether its signature was found good under `key`.
+    pub fn checked_with(&self, key: &PublicKey) -> bool {
+        self.checked_with.as_ref() == Some(key)
+    }
+
+    pub(crate) fn into_parts(self) -> (Record, Option<PublicKey>) {
+        (self.record, self.checked_with)
+    }
+}
+
+/// The signing keys of the group's known members by certificate serial, shared with the
+/// tasks that receive records ([`crate::Database::signer_keys`]; cheap to clone). The
+/// database adds every member it learns. A key here only says which key to try: whether
+/// the member may sign that record, then and there, is decided by the database.
+#[derive(Clone, Debug)]
+pub struct SignerKeys {
+    group: PeerName,
+    keys: Arc<RwLock<HashMap<Vec<u8>, PublicKey>>>,
+}
+
+impl SignerKeys {
+    pub(crate) fn new(group: PeerName) -> Self {
+        Self {
+            group,
+            keys: Arc::default(),
+        }
+    }
+
+    pub(crate) fn add(&self, serial: &[u8], key: PublicKey) {
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if keys.get(serial) != Some(&key) {
+            keys.insert(serial.to_vec(), key);
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        self.keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Checks the signatures of `records` in one batch, each against the key of the member
+    /// whose certificate serial it names. Records by an unknown member, or whose signature
+    /// fails, come back unchecked: the database checks them again and says why it refuses
+    /// them.
+    pub fn check(&self, records: Vec<Record>) -> Vec<Received> {
+        let keys: Vec<Option<PublicKey>> = {
+            let known = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+            records
+                .iter()
+                .map(|r| known.get(&r.security.modifier_serial).copied())
+                .collect()
+        };
+        let messages: Vec<Option<Vec<u8>>> = records
+            .iter()
+            .zip(&keys)
+            .map(|(r, k)| k.map(|_| r.signed_bytes(&self.group)))
+            .collect();
+        let items: Vec<(&[u8], &Signature, &PublicKey)> = records
+            .iter()
+            .zip(&messages)
+            .zip(&keys)
+            .filter_map(|((r, m), k)| Some((m.as_deref()?, &r.security.signature, k.as_ref()?)))
+            .collect();
+        let mut verdicts = verify_batch(&items).into_iter();
+        records
+            .into_iter()
+            .zip(keys)
+            .map(|(record, key)| {
+                let good = key.is_some() && verdicts.next().is_some_and(|v| v.is_ok());
+                Received {
+                    record,
+                    checked_with: key.filter(|_| good),
+                }
+            })
+            .collect()
+    }
+}
