@@ -2,15 +2,21 @@
 //!
 //! - `network/flood_1KiB_x10000`: two real nodes on 127.0.0.1 — each its own SQLite file
 //!   (WAL, fsync per commit), its own TLS endpoint, its driver task on a two-worker tokio
-//!   runtime — connected and synchronised. Per iteration, 10,000 freshly signed 1 KiB records
-//!   by the member (signed before the clock starts) are handed to the member's node in chunks
-//!   of 512 with `GroupHandle::apply`: that node validates each chunk (batch signature check),
-//!   commits it durably and floods every record to its neighbor, as a relay does with what it
-//!   receives. The clock runs from the first chunk until the other node (the creator) has
-//!   learned all 10,000 (its delivery counters, polled every millisecond). One iteration is
-//!   therefore: validate + commit on the author, encode, TLS, decode, validate (batch
-//!   signatures), merge, commit (one durable commit per receive burst) on the receiver, the
-//!   two nodes working in parallel on two cores.
+//!   runtime — connected and synchronised. Per iteration the member publishes 10,000 1 KiB
+//!   records it signed before the clock started (`SignedRecords::sign`, as the baseline's
+//!   records are signed before its clock), in chunks of 512 with
+//!   `GroupHandle::publish_signed`: its node validates each chunk (every rule but the
+//!   signatures it made), commits it durably and floods it. The clock runs from the first
+//!   chunk until the other node (the creator) has learned all 10,000 (its delivery counters,
+//!   polled every millisecond). One iteration is therefore: validate + commit on the author,
+//!   encode, TLS, decode and batch signature check on the receiver's connection reader,
+//!   validate, merge and commit (one durable commit per receive burst) in the receiver's
+//!   driver, all in parallel on two cores.
+//! - `network/flood_signing_1KiB_x10000`: the same with the signing on the clock (in the
+//!   bench's task, as `Group::add_records` signs on a blocking thread).
+//! - `network/flood_relay_1KiB_x10000`: the member relays records signed elsewhere with
+//!   `GroupHandle::apply`, which checks every signature, as a node does with what it
+//!   receives.
 //! - `network/baseline_1KiB_x10000`: 10,000 records, no networking and no merge logic:
 //!   `signed_bytes`, `verify_batch` and one durable `SqliteStore::commit` per 512 records, on
 //!   one thread, into one SQLite file that keeps what earlier iterations stored — as the
