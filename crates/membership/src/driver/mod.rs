@@ -8,6 +8,7 @@
 //! a cheap, cloneable [`GroupHandle`].
 
 mod commands;
+mod reader;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,8 +18,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use peergroup_identity::Timestamp;
+use peergroup_record_db::Received;
 use peergroup_record_db::store::Store;
-use peergroup_record_db::{Received, SignerKeys};
 use peergroup_transport::{
     Connection, ConnectionSender, Endpoint, GroupCredentials, GroupTrust, TransportConfig,
 };
@@ -298,19 +299,10 @@ impl<S: Store + 'static> Driver<S> {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         let info = conn.peer().clone();
-        let (sender, mut receiver) = conn.split();
+        let (sender, receiver) = conn.split();
         let tx = self.input_tx.clone();
         let keys = self.core.db().signer_keys();
-        tokio::spawn(async move {
-            while let Some(first) = receiver.recv().await {
-                for input in read_burst(id, first, &mut receiver, &keys) {
-                    if tx.send(input).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            let _ = tx.send(Input::Closed(id)).await;
-        });
+        tokio::spawn(reader::run(id, receiver, keys, tx));
         let (writer, mut queue) = mpsc::unbounded_channel::<Write>();
         let queued = Arc::new(AtomicUsize::new(0));
         let (out, count) = (sender.clone(), queued.clone());
@@ -327,6 +319,9 @@ impl<S: Store + 'static> Driver<S> {
                     }
                     Write::Close(reason) => {
                         out.close(reason);
+                        // Until the queued frames (the presence withdrawal) and the goodbye
+                        // are out: a closing process exits when its driver's tasks are done.
+                        out.finished().await;
                         return;
                     }
                 }
@@ -436,50 +431,6 @@ impl<S: Store + 'static> Driver<S> {
             let _ = tx.send(Input::Dialed(addr, result)).await;
         });
     }
-}
-
-/// Frames a connection reader takes at once: the flooded records among them get their
-/// signatures checked in one batch.
-const READ_BURST: usize = 256;
-
-/// Takes `first` and whatever else has arrived (up to [`READ_BURST`] frames) and turns them
-/// into inputs, in order. Flooded records are decoded and their signatures checked here, in
-/// one batch, so the driver — which validates and stores everything of the group in one
-/// task — only checks the rest: a receiving node checks the signatures of one burst while
-/// it stores the previous one. Everything else goes to the driver as it came.
-fn read_burst(
-    id: ConnId,
-    first: Bytes,
-    receiver: &mut peergroup_transport::ConnectionReceiver,
-    keys: &SignerKeys,
-) -> Vec<Input> {
-    let mut frames = vec![first];
-    while frames.len() < READ_BURST {
-        match receiver.try_recv() {
-            Some(b) => frames.push(b),
-            None => break,
-        }
-    }
-    // Runs of consecutive floods become one input each; anything else keeps its place.
-    let mut inputs = Vec::new();
-    let mut run: Vec<peergroup_record_db::Record> = Vec::new();
-    let end_run = |run: &mut Vec<peergroup_record_db::Record>, inputs: &mut Vec<Input>| {
-        if !run.is_empty() {
-            let checked = heavy(|| keys.check(std::mem::take(run)));
-            inputs.push(Input::Floods(id, checked));
-        }
-    };
-    for bytes in frames {
-        match MeshMessage::decode(&bytes) {
-            Ok(MeshMessage::Flood(record)) => run.push(record),
-            _ => {
-                end_run(&mut run, &mut inputs);
-                inputs.push(Input::Message(id, bytes));
-            }
-        }
-    }
-    end_run(&mut run, &mut inputs);
-    inputs
 }
 
 /// Waits for every task (without pulling in a futures crate for `join_all`).

@@ -54,6 +54,8 @@ struct Shared {
     close_request: watch::Sender<Option<CloseReason>>,
     /// Task → handles: closed, with this reason.
     state: watch::Sender<Option<CloseReason>>,
+    /// Task → handles: the task has ended (after the goodbye, or the close timeout).
+    finished: watch::Sender<bool>,
     max_frame: usize,
 }
 
@@ -88,6 +90,12 @@ impl Shared {
                 .unwrap_or_else(|| CloseReason::Io("closed".into())),
             Err(_) => CloseReason::Io("the connection task ended".into()),
         }
+    }
+
+    async fn finished(&self) {
+        let mut rx = self.finished.subscribe();
+        // An error means the sender is gone, which happens only after the task ended.
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     fn check_len(&self, data: &Bytes) -> Result<(), TransportError> {
@@ -167,9 +175,18 @@ impl Connection {
         self.sender.close(reason);
     }
 
-    /// Waits until the connection is closed and says why.
+    /// Waits until the connection is closed and says why. This resolves as soon as the
+    /// connection stops taking data; what was queued may still be on its way out (see
+    /// [`Connection::finished`]).
     pub async fn closed(&self) -> CloseReason {
         self.sender.closed().await
+    }
+
+    /// Waits until the connection is entirely done: after a [`Connection::close`], what was
+    /// queued has been written and the goodbye sent (or the configured close timeout
+    /// passed). A process about to exit waits for this, or its last frames may never leave.
+    pub async fn finished(&self) {
+        self.sender.finished().await;
     }
 
     /// Why the connection closed, if it has.
@@ -227,9 +244,14 @@ impl ConnectionSender {
             .request_close(CloseReason::Local(truncate_reason(reason)));
     }
 
-    /// Waits until the connection is closed and says why.
+    /// Waits until the connection is closed and says why (see [`Connection::closed`]).
     pub async fn closed(&self) -> CloseReason {
         self.shared.closed().await
+    }
+
+    /// Waits until the connection is entirely done (see [`Connection::finished`]).
+    pub async fn finished(&self) {
+        self.shared.finished().await;
     }
 
     /// Why the connection closed, if it has.
@@ -282,6 +304,7 @@ where
         info,
         close_request: watch::Sender::new(None),
         state: watch::Sender::new(None),
+        finished: watch::Sender::new(false),
         max_frame: config.max_frame,
     });
     let guard = Arc::new(HandleGuard(shared.clone()));

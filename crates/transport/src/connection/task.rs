@@ -39,7 +39,7 @@ impl Liveness {
 }
 
 /// Publishes a reason if the task ends without one (it cannot panic, but an aborted runtime
-/// drops it), so `closed()` never waits forever.
+/// drops it), so `closed()` never waits forever; then that the task has finished.
 struct StateGuard(Arc<Shared>);
 
 impl Drop for StateGuard {
@@ -52,6 +52,7 @@ impl Drop for StateGuard {
                 false
             }
         });
+        self.0.finished.send_replace(true);
     }
 }
 

@@ -287,3 +287,52 @@ async fn thousand_frames_of_one_kib_each_way() {
     })
     .await;
 }
+
+/// A process that closes a connection and exits at once loses what was still queued; one
+/// that waits for `finished` does not. The sender runs on its own runtime, dropped (every
+/// task cancelled) as soon as `finished` returns.
+#[test]
+fn finished_means_the_queued_frames_are_out() {
+    const N: usize = 300;
+    let f = Fixture::new();
+    let trust = f.trust_a();
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ep, addr) = server_rt.block_on(server(&f.alice.creds, &trust, config()));
+    let accepted = server_rt.spawn(async move { accept(&ep).await });
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    client_rt.block_on(bounded(async {
+        let client = connect(addr, &f.bob, &trust).await;
+        for i in 0..N {
+            client
+                .send(Bytes::from(vec![(i % 251) as u8; 1024]))
+                .await
+                .unwrap();
+        }
+        client.close("bye");
+        client.finished().await;
+        assert_eq!(
+            client.close_reason(),
+            Some(CloseReason::Local("bye".into()))
+        );
+    }));
+    drop(client_rt);
+    server_rt.block_on(bounded(async {
+        let mut at_server = accepted.await.unwrap();
+        for i in 0..N {
+            let frame = at_server
+                .recv()
+                .await
+                .unwrap_or_else(|| panic!("frame {i} lost"));
+            assert_eq!(frame, vec![(i % 251) as u8; 1024]);
+        }
+        assert_eq!(at_server.recv().await, None);
+        assert_eq!(at_server.closed().await, CloseReason::Peer("bye".into()));
+    }));
+}
