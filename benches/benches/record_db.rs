@@ -5,11 +5,14 @@
 //! - `sqlite_commit`: the same records committed to SQLite in batches of 1,000 (WAL, fsync per
 //!   commit);
 //! - `local_create`: one record created, signed and durably committed (fsync per record).
+//! - `verify_batch_1KiB/N`: batch signature checks of 1 KiB records by one signer, 4,096 in
+//!   batches of N: what a connection reader's burst size costs per signature.
 
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use peergroup_benches::{Fixture, t0};
+use peergroup_identity::{PublicKey, Signature, Timestamp, verify_batch};
 use peergroup_record_db::NewRecord;
 use peergroup_record_db::store::{MemoryStore, SqliteStore};
 
@@ -73,5 +76,32 @@ fn local_create(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, validate_apply, local_create);
+fn batch_sizes(c: &mut Criterion) {
+    const N: usize = 4096;
+    let f = Fixture::new();
+    let group = f.root.chain().group().clone();
+    let key: PublicKey = f.member.key.public();
+    let records = f.sign_records(1, N, 1024, Timestamp::now());
+    let messages: Vec<Vec<u8>> = records.iter().map(|r| r.signed_bytes(&group)).collect();
+    let mut g = c.benchmark_group("record_db");
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(10);
+    for size in [16usize, 64, 256, 512] {
+        g.bench_function(format!("verify_batch_1KiB/{size}"), |b| {
+            b.iter(|| {
+                for (rs, ms) in records.chunks(size).zip(messages.chunks(size)) {
+                    let items: Vec<(&[u8], &Signature, &PublicKey)> = rs
+                        .iter()
+                        .zip(ms)
+                        .map(|(r, m)| (m.as_slice(), &r.security.signature, &key))
+                        .collect();
+                    assert!(verify_batch(&items).iter().all(Result::is_ok));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, validate_apply, local_create, batch_sizes);
 criterion_main!(benches);
