@@ -342,10 +342,10 @@ impl Record {
 
     /// The 64-bit key that stands for this exact version in set reconciliation.
     pub fn item_key(&self) -> u64 {
-        let mut buf = Vec::with_capacity(16 + 4 + 64);
-        buf.extend_from_slice(&self.id.0);
-        buf.extend_from_slice(&self.version.to_be_bytes());
-        buf.extend_from_slice(self.security.signature.as_bytes());
+        let mut buf = [0u8; 16 + 4 + 64];
+        buf[..16].copy_from_slice(&self.id.0);
+        buf[16..20].copy_from_slice(&self.version.to_be_bytes());
+        buf[20..].copy_from_slice(self.security.signature.as_bytes());
         let d = sha256(&buf);
         u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
     }
@@ -378,6 +378,31 @@ mod tests {
         forged.0[15] ^= 1;
         assert!(!forged.is_bound_to(&a));
         assert_eq!(id.to_string().parse::<RecordId>().unwrap(), id);
+    }
+
+    /// The item key is part of the wire protocol (`IHave`, reconciliation) and of every
+    /// stored database: SHA-256 of id ‖ version (big-endian) ‖ signature, first 8 bytes.
+    #[test]
+    fn item_key_is_pinned() {
+        let r = Record {
+            record_type: RecordType::PRESENCE,
+            id: RecordId([1; 16]),
+            version: 7,
+            flags: RecordFlags::default(),
+            creator: peer(1),
+            modified_by: None,
+            attributes: String::new(),
+            created: Timestamp::from_millis(0),
+            expires: Timestamp::from_millis(1),
+            last_modified: Timestamp::from_millis(0),
+            payload: vec![3; 10],
+            security: SecurityData {
+                creator_serial: vec![4],
+                modifier_serial: vec![4],
+                signature: Signature::from_bytes([2; 64]),
+            },
+        };
+        assert_eq!(r.item_key(), 0xfe93_be53_a0a6_ec85);
     }
 
     #[test]

@@ -49,6 +49,7 @@ impl<S: Store> Core<S> {
     ) -> Result<(), crate::Error> {
         // Duplicates are found in memory; each tells its eager sender to prune the link.
         let mut source: HashMap<u64, ConnId> = HashMap::new();
+        let mut by_id: HashMap<peergroup_record_db::RecordId, ConnId> = HashMap::new();
         let mut batch = Vec::with_capacity(floods.len() + synced.len());
         let mut prune = BTreeSet::new();
         for (conn, record) in floods {
@@ -61,6 +62,7 @@ impl<S: Store> Core<S> {
                 continue;
             }
             source.insert(key, conn);
+            by_id.insert(record.record().id, conn);
             batch.push(record);
         }
         for conn in prune {
@@ -72,19 +74,13 @@ impl<S: Store> Core<S> {
             if !self.db.contains_key(key) && !source.contains_key(&key) {
                 source.insert(key, conn);
                 from_sync.insert(key);
+                by_id.insert(record.id, conn);
                 batch.push(Received::unchecked(record));
             }
         }
         if batch.is_empty() {
             return Ok(());
         }
-        let by_id: HashMap<peergroup_record_db::RecordId, ConnId> = batch
-            .iter()
-            .filter_map(|r| {
-                let r = r.record();
-                source.get(&r.item_key()).map(|c| (r.id, *c))
-            })
-            .collect();
         let report = self.db.apply_received(batch, now)?;
         for (id, why) in &report.rejected {
             tracing::warn!(record = %id, reason = %why, "rejected a record");
@@ -171,11 +167,12 @@ impl<S: Store> Core<S> {
             .filter(|(c, l)| Some(**c) != from && l.phase == Phase::Established)
             .map(|(c, l)| (*c, l.eager))
             .collect();
-        let key = record.item_key();
+        let mut key = None;
         for (conn, eager) in targets {
             if eager {
                 self.send(conn, MeshMessage::Flood(record.clone()));
             } else {
+                let key = *key.get_or_insert_with(|| record.item_key());
                 self.send(conn, MeshMessage::IHave(vec![key]));
             }
         }

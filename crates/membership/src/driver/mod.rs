@@ -30,8 +30,11 @@ pub use commands::{Command, GroupHandle};
 use crate::core::{ConnId, Core, Event, Output, PeerInfo, Status};
 use crate::message::MeshMessage;
 
-/// Most messages (a checked flood input counts its records) handed to the core before one
-/// flush (one durable commit).
+/// Most input handed to the core before one flush (one durable commit), in units of a
+/// flooded record or a KiB of any other message (see [`Input::weight`]). Bounding the work
+/// per round by size keeps the driver answering commands while a large sync streams in: a
+/// sync message carries up to 256 records, and counted as one it let a 10,000-record sync
+/// be stored in one round, during which a progress query waited.
 const BURST: usize = 512;
 /// Events kept for slow subscribers before they are told they lagged.
 const EVENT_CAPACITY: usize = 4096;
@@ -61,10 +64,12 @@ enum Input {
 }
 
 impl Input {
-    /// What it counts for in a receive burst: its records, or one message.
+    /// What it counts for in a receive burst: its records, or a message's size in KiB
+    /// (at least one).
     fn weight(&self) -> usize {
         match self {
             Input::Floods(_, records) => records.len().max(1),
+            Input::Message(_, bytes) => 1 + bytes.len() / 1024,
             _ => 1,
         }
     }

@@ -32,7 +32,8 @@ pub(super) enum Origin {
 pub struct ApplyReport {
     /// Changes to report to the application (added, updated, deleted).
     pub changes: Vec<Change>,
-    /// Records that were new or newer here: pass them on to other neighbors.
+    /// Records that were new or newer here and are now stored (security records first):
+    /// pass them on to other neighbors.
     pub accepted: Vec<Record>,
     /// Our versions that beat what was received: send them back to the sender.
     pub stale: Vec<Record>,
@@ -67,8 +68,11 @@ impl<S: Store> Database<S> {
         records: Vec<Received>,
         now: Timestamp,
     ) -> Result<ApplyReport, Error> {
-        let (report, batch) = self.stage(records, now, Origin::Received)?;
-        self.commit_staged(&report, batch)?;
+        let (mut report, batch) = self.stage(records, now, Origin::Received)?;
+        report.accepted = self.commit_staged(&report, batch)?;
+        report
+            .accepted
+            .sort_by_key(|r| !r.record_type.is_security());
         Ok(report)
     }
 
@@ -129,12 +133,13 @@ impl<S: Store> Database<S> {
     }
 
     /// Commits a staged batch durably and updates the key index; on failure nothing was
-    /// written and what staging taught the in-memory state is forgotten.
+    /// written and what staging taught the in-memory state is forgotten. Returns the records
+    /// stored (by id).
     pub(super) fn commit_staged(
         &mut self,
         report: &ApplyReport,
         batch: Batch,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<Record>, Error> {
         if let Err(e) = self.store.commit(&batch) {
             self.reload()?;
             return Err(e.into());
@@ -146,7 +151,7 @@ impl<S: Store> Database<S> {
             self.keys
                 .insert(r.item_key(), r.record_type.is_security(), &r.id);
         }
-        Ok(())
+        Ok(batch.put)
     }
 
     /// One validation pass; returns the serials of member chains learned.
@@ -258,7 +263,6 @@ impl<S: Store> Database<S> {
                     record: r.clone(),
                 });
             }
-            report.accepted.push(r.clone());
             staged.insert(r.id, r);
         }
         Ok(learned)
@@ -363,7 +367,6 @@ impl<S: Store> Database<S> {
         });
         for r in doomed {
             batch.remove.push(r.id);
-            report.accepted.retain(|a| a.id != r.id);
             report.changes.retain(|c| c.record.id != r.id);
             report.purged.push(r);
         }

@@ -134,7 +134,7 @@ impl<S: Store> Database<S> {
         };
         if let Some(e) = refused {
             // An accepted security record already changed what is held in memory.
-            if report.accepted.iter().any(|r| r.record_type.is_security()) {
+            if batch.put.iter().any(|r| r.record_type.is_security()) {
                 self.reload()?;
             }
             return Err(e);

@@ -226,7 +226,13 @@ impl<S: Store> Database<S> {
         Context {
             group: &self.group,
             creator: &self.creator,
-            max_record_size: self.properties().max_record_size as usize,
+            // Not `properties()`: that clones (or builds) the whole record per call.
+            max_record_size: self
+                .properties
+                .as_ref()
+                .map_or(GroupProperties::DEFAULT_MAX_RECORD_SIZE, |p| {
+                    p.max_record_size
+                }) as usize,
             members: &self.members,
             revocations: &self.revocations,
             now,
