@@ -38,6 +38,9 @@ pub(crate) fn run(quick: bool) -> Result<()> {
     ]))?;
 
     step("tests");
+    // Some tests call openssl and xmllint (certificates and XML read by the real tools):
+    // install them first, as the interop step would, or a fresh machine fails here.
+    util::ensure_tools(&[("openssl", "openssl"), ("xmllint", "libxml2-utils")], &[])?;
     util::run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
 
     if !quick {

@@ -72,13 +72,18 @@ pub(crate) fn ensure_tools(apt: &[(&str, &str)], cargo_tools: &[(&str, &str)]) -
             .arg("-u")
             .output()
             .is_ok_and(|o| o.stdout.starts_with(b"0"));
-        let mut cmd = if root {
-            Command::new("apt-get")
-        } else {
-            let mut c = Command::new("sudo");
-            c.arg("apt-get");
-            c
+        let apt = || {
+            if root {
+                Command::new("apt-get")
+            } else {
+                let mut c = Command::new("sudo");
+                c.arg("apt-get");
+                c
+            }
         };
+        // A fresh machine may have no package lists yet; if this fails, the install says why.
+        let _ = apt().args(["update", "-qq"]).status();
+        let mut cmd = apt();
         cmd.args(["install", "-y", "-qq"])
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive");
