@@ -84,19 +84,19 @@ impl<S: Store> Core<S> {
     /// ([`peergroup_record_db::SignerKeys::check`]); as [`Core::handle_message`] with one
     /// flood message per record otherwise.
     pub fn handle_checked_floods(&mut self, conn: ConnId, records: Vec<Received>, now: Timestamp) {
-        for received in records {
-            let established = self
-                .links
-                .get(&conn)
-                .is_some_and(|l| l.phase == super::Phase::Established);
-            if self.closed || !established {
-                // Not a neighbor (yet): the handshake rules decide what a flood means here.
+        let established = self
+            .links
+            .get(&conn)
+            .is_some_and(|l| l.phase == super::Phase::Established);
+        if self.closed || !established {
+            // Not a neighbor (yet): the handshake rules decide what a flood means here.
+            for received in records {
                 self.handle_decoded(conn, MeshMessage::Flood(received.into_record()), now);
-                continue;
             }
-            self.stats.floods_received += 1;
-            self.inbox.push((conn, received));
+            return;
         }
+        self.stats.floods_received += records.len() as u64;
+        self.inbox.extend(records.into_iter().map(|r| (conn, r)));
     }
 
     /// A decoded message arrived (the simulator skips the encoding).

@@ -2,8 +2,9 @@
 //!
 //! Every link starts *eager*: a new record is pushed whole. A node that receives a payload it
 //! already has makes the link *lazy* on its side and answers `Prune`, and the sender makes it
-//! lazy on its side too: from then on each end only announces item keys (`IHave`) over it. The eager links thus thin out to a spanning tree, over which
-//! a record from any sender reaches every node exactly once. When an announced record does not
+//! lazy on its side too: from then on each end only announces item keys (`IHave`) over it.
+//! The eager links thus thin out to a spanning tree, over which a record from any sender
+//! reaches every node exactly once. When an announced record does not
 //! arrive in time (its tree path broke, or a message was lost) the node asks an announcer for
 //! it with `Graft`, which also makes that link eager again, repairing the tree. Periodic
 //! anti-entropy syncs catch whatever both mechanisms miss.

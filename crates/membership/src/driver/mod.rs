@@ -30,8 +30,8 @@ pub use commands::{Command, GroupHandle};
 use crate::core::{ConnId, Core, Event, Output, PeerInfo, Status};
 use crate::message::MeshMessage;
 
-/// Most input handed to the core before one flush (one durable commit), in units of a
-/// flooded record or a KiB of any other message (see [`Input::weight`]). Bounding the work
+/// Most input handed to the core before one flush (one durable commit), in KiB: a unit per
+/// KiB, at least one per message or flooded record (see [`Input::weight`]). Bounding the work
 /// per round by size keeps the driver answering commands while a large sync streams in: a
 /// sync message carries up to 256 records, and counted as one it let a 10,000-record sync
 /// be stored in one round, during which a progress query waited.
@@ -64,12 +64,17 @@ enum Input {
 }
 
 impl Input {
-    /// What it counts for in a receive burst: its records, or a message's size in KiB
-    /// (at least one).
+    /// What it counts for in a receive burst: its size in KiB, at least one per message or
+    /// flooded record (a 1 KiB record counts one, a 1 MiB record a thousand).
     fn weight(&self) -> usize {
+        let kib = |bytes: usize| (bytes / 1024).max(1);
         match self {
-            Input::Floods(_, records) => records.len().max(1),
-            Input::Message(_, bytes) => 1 + bytes.len() / 1024,
+            Input::Floods(_, records) => records
+                .iter()
+                .map(|r| kib(r.record().data_size()))
+                .sum::<usize>()
+                .max(1),
+            Input::Message(_, bytes) => kib(bytes.len()),
             _ => 1,
         }
     }

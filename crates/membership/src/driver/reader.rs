@@ -22,7 +22,7 @@ use crate::core::ConnId;
 use crate::message::MeshMessage;
 
 /// Most frames taken into one burst.
-pub(super) const READ_BURST: usize = 512;
+const READ_BURST: usize = 512;
 /// A burst that finds at least this many frames already waiting is part of a stream: the
 /// reader waits for more (see [`GATHER_GAP`], [`GATHER_MAX`]). Fewer go on at once, so a
 /// lone message (a chat line, a presence refresh) is never held back.

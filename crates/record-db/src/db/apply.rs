@@ -295,7 +295,10 @@ impl<S: Store> Database<S> {
         todo.into_iter()
             .map(|t| {
                 if t {
-                    verdicts.next().unwrap_or(Ok(()))
+                    // One verdict per item; were one missing, refuse rather than accept.
+                    verdicts
+                        .next()
+                        .unwrap_or(Err(peergroup_identity::Error::BadSignature))
                 } else {
                     Ok(())
                 }
