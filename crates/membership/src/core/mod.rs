@@ -20,6 +20,8 @@ mod flood;
 mod local;
 mod maintain;
 mod members;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -530,7 +532,18 @@ impl<S: Store> Core<S> {
                 chain: &self.me.chain,
             };
             let change = self.db.delete(signer, &presence, now)?;
-            self.flood_local(change.record.clone(), now);
+            // Pushed whole over every link, lazy ones too: after the goodbye nobody can pull
+            // it from us, and a lazy link whose other path to us is gone would wait for it
+            // until the presence expired (the chat's 'Carol left' never came).
+            let established: Vec<ConnId> = self
+                .links
+                .iter()
+                .filter(|(_, l)| l.phase == Phase::Established)
+                .map(|(c, _)| *c)
+                .collect();
+            for conn in established {
+                self.send(conn, MeshMessage::Flood(change.record.clone()));
+            }
             self.record_changes(vec![change]);
         }
         self.persist_peer_time()?;

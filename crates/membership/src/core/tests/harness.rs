@@ -1,0 +1,262 @@
+//! A few cores over memory stores, wired to each other on a virtual clock.
+//!
+//! [`Net::link`] opens a connection as the transport would (both ends told who the other is,
+//! with its chain); outputs are carried in order, every message encoded and decoded as on
+//! the wire; a `Close` output ends the connection at the other end after what was sent
+//! before it; timers run as the virtual clock passes them.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use peergroup_credential_roles::{CertChain, GroupRoot, MemberRequest, Role, Roles};
+use peergroup_identity::{Classifier, KeyPair, PeerName, Timestamp};
+use peergroup_record_db::reserved::GroupProperties;
+use peergroup_record_db::store::MemoryStore;
+use peergroup_record_db::{Database, LocalSigner};
+
+use crate::MeshConfig;
+use crate::core::{ConnId, Core, Event, LocalMember, Output, PeerInfo};
+use crate::message::{MeshMessage, NodeId};
+
+/// What travels between two cores.
+enum Wire {
+    Message(Vec<u8>),
+    Closed,
+}
+
+pub(super) struct Net {
+    cores: Vec<Core<MemoryStore>>,
+    chains: Vec<CertChain>,
+    events: Vec<Vec<Event>>,
+    /// (node, its connection) → (the other node, its end of the connection).
+    ends: BTreeMap<(usize, ConnId), (usize, ConnId)>,
+    in_flight: VecDeque<(usize, ConnId, Wire)>,
+    next_conn: u64,
+    now: Timestamp,
+}
+
+fn address(i: usize) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::new(10, 0, 0, i as u8 + 1),
+        3587,
+    ))
+}
+
+impl Net {
+    /// `n` members of a fresh group (member 0 the creator, an admin), each a core online.
+    pub(super) fn new(n: usize) -> Self {
+        let now = Timestamp::from_secs(1_800_000_000);
+        let key = |i: usize| KeyPair::from_test_seed(7_000 + i as u64);
+        let classifier = |i: usize| Classifier::new(&format!("node{i}")).unwrap();
+        let peer = |i: usize| PeerName::new(&key(i).public(), classifier(i));
+        let root = GroupRoot::with_key(
+            KeyPair::from_test_seed(6_999),
+            "Core test",
+            Classifier::new("coretest").unwrap(),
+            &peer(0),
+            now,
+        )
+        .unwrap();
+        let request = |i: usize, role| MemberRequest {
+            subject_key: key(i).public(),
+            subject_peer: peer(i),
+            subject_friendly_name: format!("node{i}"),
+            roles: Roles::one(role),
+            classifiers: vec![],
+            not_before: now,
+            not_after: now.saturating_add(Duration::from_secs(365 * 86_400)),
+        };
+        let admin = root.issue(&request(0, Role::Admin)).unwrap();
+        let mut chains = vec![admin.clone()];
+        for i in 1..n {
+            chains.push(admin.issue(&key(0), &request(i, Role::Member)).unwrap());
+        }
+        let mut scratch = Database::open(MemoryStore::new(), root.chain()).unwrap();
+        scratch.learn_member(&admin).unwrap();
+        let properties = scratch
+            .set_properties(
+                LocalSigner {
+                    key: &key(0),
+                    chain: &admin,
+                },
+                &GroupProperties::new("Core test", peer(0)),
+                now,
+            )
+            .unwrap()
+            .record;
+        let mut cores = Vec::new();
+        for (i, chain) in chains.iter().enumerate() {
+            let mut db = Database::open(MemoryStore::new(), root.chain()).unwrap();
+            db.learn_member(&admin).unwrap();
+            db.apply(vec![properties.clone()], now).unwrap();
+            let me = LocalMember {
+                key: key(i),
+                chain: chain.clone(),
+            };
+            let mut core = Core::new(
+                db,
+                me,
+                NodeId(100 + i as u64),
+                MeshConfig::default(),
+                i as u64,
+                now,
+            )
+            .unwrap();
+            core.set_listen_addrs(vec![address(i)], now).unwrap();
+            core.start_listening();
+            cores.push(core);
+        }
+        let events = vec![Vec::new(); cores.len()];
+        let mut net = Net {
+            cores,
+            chains,
+            events,
+            ends: BTreeMap::new(),
+            in_flight: VecDeque::new(),
+            next_conn: 1,
+            now,
+        };
+        for i in 0..n {
+            net.pump(i);
+        }
+        net
+    }
+
+    pub(super) fn core(&self, i: usize) -> &Core<MemoryStore> {
+        &self.cores[i]
+    }
+
+    /// Runs a local operation on node `i` at the current instant, then carries what it sent.
+    pub(super) fn act<T>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut Core<MemoryStore>, Timestamp) -> T,
+    ) -> T {
+        let now = self.now;
+        let out = f(&mut self.cores[i], now);
+        self.pump(i);
+        self.settle();
+        out
+    }
+
+    pub(super) fn peer(&self, i: usize) -> PeerName {
+        self.chains[i].leaf().subject_peer().clone()
+    }
+
+    /// The events node `i` reported since the last call.
+    pub(super) fn events(&mut self, i: usize) -> Vec<Event> {
+        self.pump(i);
+        std::mem::take(&mut self.events[i])
+    }
+
+    /// Opens a connection from `dialer` to `acceptor` as the transport would; returns each
+    /// end's connection id.
+    pub(super) fn link(&mut self, dialer: usize, acceptor: usize) -> (ConnId, ConnId) {
+        let (a, b) = (self.conn_id(), self.conn_id());
+        self.ends.insert((dialer, a), (acceptor, b));
+        self.ends.insert((acceptor, b), (dialer, a));
+        let now = self.now;
+        let info = |net: &Self, of: usize, outbound| PeerInfo {
+            peer: net.peer(of),
+            addr: address(of),
+            outbound,
+            chain: Some(net.chains[of].clone()),
+        };
+        let (to_acceptor, to_dialer) = (info(self, acceptor, true), info(self, dialer, false));
+        self.cores[acceptor].handle_connected(b, to_dialer, now);
+        self.cores[dialer].handle_connected(a, to_acceptor, now);
+        self.pump(acceptor);
+        self.pump(dialer);
+        self.settle();
+        (a, b)
+    }
+
+    /// Hands node `i` a message on its connection `conn`, as if its neighbor had sent it.
+    pub(super) fn deliver(&mut self, i: usize, conn: ConnId, message: MeshMessage) {
+        let now = self.now;
+        self.cores[i].handle_message(conn, &message.encode(), now);
+        self.cores[i].flush(now).unwrap();
+        self.pump(i);
+        self.settle();
+    }
+
+    /// Carries messages until none is in flight (no time passes).
+    pub(super) fn settle(&mut self) {
+        while let Some((to, conn, wire)) = self.in_flight.pop_front() {
+            let now = self.now;
+            match wire {
+                Wire::Message(bytes) => {
+                    self.cores[to].handle_message(conn, &bytes, now);
+                    self.cores[to].flush(now).unwrap();
+                }
+                Wire::Closed => self.cores[to].handle_disconnected(conn, now),
+            }
+            self.pump(to);
+        }
+    }
+
+    /// Lets `span` of virtual time pass, running timers as they come due.
+    pub(super) fn run_for(&mut self, span: Duration) {
+        let end = self.now.saturating_add(span);
+        self.settle();
+        loop {
+            let next = self
+                .cores
+                .iter()
+                .filter_map(|c| c.poll_timeout())
+                .min()
+                .filter(|t| *t <= end);
+            let Some(t) = next else { break };
+            self.now = t.max(self.now);
+            for i in 0..self.cores.len() {
+                if self.cores[i].poll_timeout().is_some_and(|d| d <= self.now) {
+                    let now = self.now;
+                    self.cores[i].handle_timeout(now).unwrap();
+                    self.pump(i);
+                }
+            }
+            self.settle();
+            // A timer due now that set no later deadline would spin: step the clock.
+            if self
+                .cores
+                .iter()
+                .filter_map(|c| c.poll_timeout())
+                .any(|d| d <= self.now)
+            {
+                self.now = self.now.saturating_add(Duration::from_millis(1));
+            }
+        }
+        self.now = end;
+    }
+
+    fn conn_id(&mut self) -> ConnId {
+        self.next_conn += 1;
+        ConnId(self.next_conn)
+    }
+
+    /// Takes node `i`'s outputs onto the wire and its events into its log.
+    fn pump(&mut self, i: usize) {
+        while let Some(out) = self.cores[i].poll_output() {
+            match out {
+                Output::Send { conn, message } => {
+                    if let Some(&(to, their)) = self.ends.get(&(i, conn)) {
+                        self.in_flight
+                            .push_back((to, their, Wire::Message(message.encode())));
+                    }
+                }
+                Output::Close { conn } => {
+                    if let Some((to, their)) = self.ends.remove(&(i, conn)) {
+                        self.ends.remove(&(to, their));
+                        self.in_flight.push_back((to, their, Wire::Closed));
+                    }
+                }
+                // Dialing is the test's to do, with `link`.
+                Output::Connect { .. } => {}
+            }
+        }
+        while let Some(e) = self.cores[i].poll_event() {
+            self.events[i].push(e);
+        }
+    }
+}
