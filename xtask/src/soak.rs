@@ -19,6 +19,11 @@ use crate::util::{self, cargo, peergroup as pg, step};
 /// its largest: far above what a healthy process does, far below a leak that keeps growing
 /// with the operations of a long run.
 const RSS_GROWTH_BOUND_KIB: u64 = 64 * 1024;
+/// How long a peer may take to answer one command: generous, for a loaded machine (an answer
+/// takes milliseconds on a quiet one).
+const ANSWER_WAIT: Duration = Duration::from_secs(60);
+/// How long the peers may take to come up and see each other, and to converge at the end.
+const GROUP_WAIT: Duration = Duration::from_secs(180);
 const NOTES: &str = "5ca1ab1e-0000-4000-8000-00000000beef";
 const CHAT: &str = "4c8e2f10-7d3b-4a61-9b5e-2a6c0d9e1f37";
 
@@ -42,6 +47,9 @@ struct Peer {
     child: Option<Child>,
     stdin: Option<ChildStdin>,
     answers: Option<Receiver<String>>,
+    /// Commands whose answer did not come in time: their answers, when they come, are
+    /// skipped, so that each answer is matched with its own command.
+    unanswered: usize,
     down_until: Option<Instant>,
     rss_start_kib: Option<u64>,
     rss_max_kib: u64,
@@ -96,6 +104,7 @@ impl Peer {
         self.stdin = child.stdin.take();
         self.child = Some(child);
         self.answers = Some(rx);
+        self.unanswered = 0;
         self.down_until = None;
         Ok(())
     }
@@ -104,14 +113,24 @@ impl Peer {
         self.child.is_some()
     }
 
-    /// Sends a command and waits for its answer.
+    /// Sends a command and waits for its answer (`None`: the peer is down, or did not answer
+    /// within [`ANSWER_WAIT`]).
     fn ask(&mut self, line: &str) -> Option<String> {
         let stdin = self.stdin.as_mut()?;
         writeln!(stdin, "{line}").ok()?;
-        self.answers
-            .as_ref()?
-            .recv_timeout(Duration::from_secs(30))
-            .ok()
+        let answers = self.answers.as_ref()?;
+        // Answers come in order, one per command: first those of commands given up on.
+        while self.unanswered > 0 {
+            answers.recv_timeout(ANSWER_WAIT).ok()?;
+            self.unanswered -= 1;
+        }
+        match answers.recv_timeout(ANSWER_WAIT) {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.unanswered += 1;
+                None
+            }
+        }
     }
 
     fn kill(&mut self) {
@@ -170,6 +189,7 @@ pub(crate) fn run(minutes: f64, peers: usize, seed: u64) -> Result<()> {
             child: None,
             stdin: None,
             answers: None,
+            unanswered: 0,
             down_until: None,
             rss_start_kib: None,
             rss_max_kib: 0,
@@ -206,7 +226,24 @@ pub(crate) fn run(minutes: f64, peers: usize, seed: u64) -> Result<()> {
     for p in &mut all {
         p.start(&exe, anchor)?;
     }
-    std::thread::sleep(Duration::from_secs(3));
+    // Until every peer sees every other present (their answers say so).
+    let up_start = Instant::now();
+    let mut seen: Vec<String>;
+    loop {
+        seen = all
+            .iter_mut()
+            .map(|p| p.ask("members").unwrap_or_default())
+            .collect();
+        let want = format!("members {peers}/");
+        if seen.iter().all(|s| s.starts_with(&want)) {
+            break;
+        }
+        ensure!(
+            up_start.elapsed() < GROUP_WAIT,
+            "the peers did not all see each other within {GROUP_WAIT:?}; they answered {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // The run.
     let deadline = Instant::now() + Duration::from_secs_f64(minutes * 60.0);
@@ -300,7 +337,7 @@ pub(crate) fn run(minutes: f64, peers: usize, seed: u64) -> Result<()> {
         {
             break true;
         }
-        if converge_start.elapsed() > Duration::from_secs(180) {
+        if converge_start.elapsed() > GROUP_WAIT {
             break false;
         }
         std::thread::sleep(Duration::from_secs(1));
@@ -309,22 +346,31 @@ pub(crate) fn run(minutes: f64, peers: usize, seed: u64) -> Result<()> {
     // Every acknowledged record is there (or gone, if deleted), on every peer.
     let mut missing = 0u64;
     let mut resurrected = 0u64;
+    let mut unanswered = 0u64;
     for p in &mut all {
         for (id, a) in &acked {
             match p.ask(&format!("get {id}")) {
                 Some(ans) if ans.starts_with("found ") && a.deleted => resurrected += 1,
                 Some(ans) if ans.starts_with("found ") => {}
                 Some(ans) if ans.starts_with("missing ") && a.deleted => {}
-                _ => missing += 1,
+                Some(_) => missing += 1,
+                None => unanswered += 1,
             }
         }
         p.sample_rss();
     }
+    // Each leaves when its input closes; one that has not within a while is killed.
     for p in &mut all {
         drop(p.stdin.take());
     }
-    std::thread::sleep(Duration::from_secs(2));
+    let leave_start = Instant::now();
     for p in &mut all {
+        while let Some(c) = p.child.as_mut()
+            && c.try_wait().ok().flatten().is_none()
+            && leave_start.elapsed() < ANSWER_WAIT
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         p.kill();
     }
 
@@ -348,7 +394,10 @@ pub(crate) fn run(minutes: f64, peers: usize, seed: u64) -> Result<()> {
             "NOT converged"
         }
     );
-    println!("  acknowledged but missing: {missing}; deleted but present: {resurrected}");
+    println!(
+        "  acknowledged but missing: {missing}; deleted but present: {resurrected}; \
+         lookups unanswered within {ANSWER_WAIT:?}: {unanswered}"
+    );
     for (i, p) in all.iter().enumerate() {
         println!(
             "  peer {i} RSS:               first {} MiB, max {} MiB (growth bound {} MiB)",
@@ -360,9 +409,11 @@ pub(crate) fn run(minutes: f64, peers: usize, seed: u64) -> Result<()> {
     let rss_ok = all.iter().all(|p| {
         p.rss_max_kib.saturating_sub(p.rss_start_kib.unwrap_or(0)) <= RSS_GROWTH_BOUND_KIB
     });
-    if !converged || missing > 0 || resurrected > 0 || !rss_ok {
+    if !converged || missing > 0 || resurrected > 0 || unanswered > 0 || !rss_ok {
         bail!(
-            "soak failed: converged={converged} missing={missing} resurrected={resurrected} rss_within_bound={rss_ok}; digests {digests:?}"
+            "soak failed: converged={converged} (waited {converge_time:.1?}) missing={missing} \
+             resurrected={resurrected} unanswered={unanswered} rss_within_bound={rss_ok}; \
+             digests {digests:?}"
         );
     }
     println!("soak: passed");

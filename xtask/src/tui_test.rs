@@ -12,6 +12,10 @@ use anyhow::{Context as _, Result, bail, ensure};
 
 use crate::util::{self, cargo, peergroup as pg, step};
 
+/// How long a step may take: generous, for a loaded machine; a step that never happens fails
+/// after it.
+const WAIT: Duration = Duration::from_secs(60);
+
 fn tmux(args: &[&str]) -> Result<String> {
     let out = Command::new("tmux")
         .args(args)
@@ -119,7 +123,7 @@ pub(crate) fn run() -> Result<()> {
         "30",
         &chat(&alice, &format!("--listen 127.0.0.1:{port}")),
     ])?;
-    wait_for(&sa, "Here (1)", Duration::from_secs(30))?;
+    wait_for(&sa, "Here (1)", WAIT)?;
     tmux(&[
         "new-session",
         "-d",
@@ -134,8 +138,8 @@ pub(crate) fn run() -> Result<()> {
             &format!("--listen 127.0.0.1:0 --connect 127.0.0.1:{port}"),
         ),
     ])?;
-    wait_for(&sb, "Here (2)", Duration::from_secs(45))?;
-    wait_for(&sa, "Here (2)", Duration::from_secs(45))?;
+    wait_for(&sb, "Here (2)", WAIT)?;
+    wait_for(&sa, "Here (2)", WAIT)?;
     eprintln!("both chats are up; Bob types a message");
     tmux(&[
         "send-keys",
@@ -144,14 +148,10 @@ pub(crate) fn run() -> Result<()> {
         "hello from the terminal UI",
         "Enter",
     ])?;
-    let screen = wait_for(
-        &sa,
-        "Bob: hello from the terminal UI",
-        Duration::from_secs(30),
-    )?;
+    let screen = wait_for(&sa, "Bob: hello from the terminal UI", WAIT)?;
     eprintln!("Alice's screen:\n{screen}");
     tmux(&["send-keys", "-t", &sb, "/quit", "Enter"])?;
-    wait_for(&sa, "Bob left the chat", Duration::from_secs(30))?;
+    wait_for(&sa, "Bob left the chat", WAIT)?;
     tmux(&["send-keys", "-t", &sa, "/quit", "Enter"])?;
     drop(sessions);
     eprintln!("tui-test: the message typed in Bob's UI appeared in Alice's; Bob's leaving too");

@@ -23,8 +23,14 @@ fn pg(home: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// How long any step may take: generous, for a loaded machine (a step takes well under a
+/// second on a quiet one). A step that does not happen at all fails after this.
+const WAIT: Duration = Duration::from_secs(60);
+
 struct ChatProc {
     name: &'static str,
+    /// Its log (stderr), shown when a wait fails.
+    log: PathBuf,
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
@@ -33,7 +39,9 @@ struct ChatProc {
 
 impl ChatProc {
     fn start(name: &'static str, home: &Path, connect: Option<&str>) -> Self {
+        let log = home.with_extension("log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_peergroup"));
+        cmd.env("PEERGROUP_LOG", "info");
         cmd.arg("--home").arg(home).args([
             "chat",
             "--group",
@@ -48,7 +56,7 @@ impl ChatProc {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -63,6 +71,7 @@ impl ChatProc {
         });
         ChatProc {
             name,
+            log,
             stdin: child.stdin.take(),
             child,
             lines: rx,
@@ -75,7 +84,8 @@ impl ChatProc {
     }
 
     /// Waits for a line containing `needle`; returns it.
-    fn expect(&mut self, needle: &str, within: Duration) -> String {
+    fn expect(&mut self, needle: &str) -> String {
+        let within = WAIT;
         if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
             return l.clone();
         }
@@ -91,9 +101,13 @@ impl ChatProc {
                 Err(_) => break,
             }
         }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
         panic!(
-            "{} never printed {needle:?}; it printed: {:#?}",
-            self.name, self.seen
+            "{} never printed {needle:?} within {within:?}; it printed: {:#?}\nthe end of its log:\n{}",
+            self.name,
+            self.seen,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
 
@@ -111,11 +125,11 @@ impl ChatProc {
 
     fn quit(&mut self) {
         self.say("/quit");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + WAIT;
         while self.child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("{} did not quit", self.name);
+                panic!("{} did not quit within {WAIT:?} of /quit", self.name);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -163,10 +177,9 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 fn three_chats_in_line_mode() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = setup(dir.path());
-    let wait = Duration::from_secs(45);
 
     let mut alice = ChatProc::start("alice", &a, None);
-    let banner = alice.expect("listening on", wait);
+    let banner = alice.expect("listening on");
     let addr = banner
         .rsplit("listening on ")
         .next()
@@ -178,21 +191,21 @@ fn three_chats_in_line_mode() {
         .to_owned();
     let mut bob = ChatProc::start("bob", &b, Some(&addr));
     let mut carol = ChatProc::start("carol", &c, Some(&addr));
-    bob.expect("present:", wait);
-    carol.expect("present:", wait);
-    alice.expect("Carol is here", wait);
+    bob.expect("present:");
+    carol.expect("present:");
+    alice.expect("Carol is here");
 
     // A message typed in one appears in the others.
     alice.say("hello everyone");
-    bob.expect("Alice: hello everyone", wait);
-    carol.expect("Alice: hello everyone", wait);
+    bob.expect("Alice: hello everyone");
+    carol.expect("Alice: hello everyone");
     bob.say("hi Alice");
-    alice.expect("Bob: hi Alice", wait);
+    alice.expect("Bob: hi Alice");
 
     // A whisper appears only at its target.
     alice.say("/w Bob psst, just for you");
-    alice.expect("(whisper to Bob) psst, just for you", wait);
-    bob.expect("(whisper from Alice) psst, just for you", wait);
+    alice.expect("(whisper to Bob) psst, just for you");
+    bob.expect("(whisper from Alice) psst, just for you");
     let carol_saw = carol.drain(Duration::from_secs(2));
     assert!(
         !carol_saw.iter().any(|l| l.contains("psst")),
@@ -201,9 +214,9 @@ fn three_chats_in_line_mode() {
 
     // The participants update when one quits.
     carol.quit();
-    alice.expect("Carol left the chat", wait);
+    alice.expect("Carol left the chat");
     alice.say("/members");
-    let members = alice.expect("members present:", wait);
+    let members = alice.expect("members present:");
     assert!(
         members.contains("Alice") && members.contains("Bob") && !members.contains("Carol"),
         "{members}"

@@ -385,13 +385,15 @@ impl<S: Store + 'static> Driver<S> {
                 }
             }
         }
+        // The status first: a subscriber woken by an event (a neighbor gone, say) then reads
+        // a status at least as new as that event.
+        let status = self.core.status();
+        self.status
+            .send_if_modified(|s| std::mem::replace(s, status) != status);
         while let Some(e) = self.core.poll_event() {
             // No subscriber is fine; a slow one is told it lagged by the broadcast channel.
             let _ = self.events.send(e);
         }
-        let status = self.core.status();
-        self.status
-            .send_if_modified(|s| std::mem::replace(s, status) != status);
         // Revocations learned from the database take effect at the handshake too (and close
         // live connections of the revoked).
         let revocations = self.core.db().revocations();

@@ -104,6 +104,32 @@ pub(crate) struct Proc {
     pub(crate) addr: std::net::SocketAddr,
 }
 
+impl Proc {
+    /// Closes its input (it leaves the group) and waits for it to exit, killing it if it
+    /// has not within [`WAIT`].
+    pub(crate) fn leave(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + WAIT;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("a node did not leave within {WAIT:?} of its input closing");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A failed test leaves no process behind.
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.child.try_wait().is_ok_and(|s| s.is_none()) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The latest digest line of each node, by index.
 pub(crate) type Digests = std::sync::Arc<std::sync::Mutex<Vec<Option<(String, usize, usize)>>>>;
 
@@ -174,8 +200,8 @@ pub(crate) fn spawn_in(
         }
     });
     let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the node did not start");
+        .recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("node {i} did not print LISTEN within {WAIT:?}"));
     Proc {
         stdin: child.stdin.take(),
         child,
@@ -250,13 +276,6 @@ fn five_processes_converge_and_one_catches_up() {
         drop(p.stdin.take());
     }
     for p in &mut procs {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while p.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = p.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        p.leave();
     }
 }

@@ -14,6 +14,10 @@ use peergroup_record_db::store::{MemoryStore, SqliteStore};
 use peergroup_record_db::{Database, LocalSigner, NewRecord, Record, RecordType};
 use peergroup_transport::{Endpoint, GroupCredentials, GroupTrust, TransportConfig};
 
+/// How long a step over the network may take: generous, for a loaded machine (each takes
+/// well under a second on a quiet one); a step that does not happen at all fails after it.
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
+
 pub(crate) fn app_type() -> RecordType {
     "7e57da7a-0000-4000-8000-000000000001".parse().unwrap()
 }
