@@ -6,6 +6,7 @@
 //! - `sim`: run a simulation scenario of the mesh.
 //! - `fuzz`: build the fuzz targets, or run one for a while.
 //! - `bench`: the criterion benchmarks, a summary of the figures with goals, the simulations.
+//! - `loaded`: the tests that wait on the network, run many times beside busy loops.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@ mod bench;
 mod ci;
 mod fuzz;
 mod interop;
+mod loaded;
 mod netns;
 mod sim;
 mod soak;
@@ -55,6 +57,19 @@ enum Command {
     },
     /// The chat's terminal UI driven through tmux.
     TuiTest,
+    /// The tests that wait on the network (chat, TUI, mesh, processes, soak, demo), run
+    /// many times beside busy loops: they must pass on a loaded machine.
+    Loaded {
+        /// Busy-loop processes beside each loaded run.
+        #[arg(long, default_value_t = 2)]
+        busy: usize,
+        /// Loaded runs of each target.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Only the targets whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Run a simulation scenario (a name from crates/membership/scenarios, or a path).
     Sim {
         /// The scenario.
@@ -91,6 +106,7 @@ fn main() -> anyhow::Result<()> {
             seed,
         } => soak::run(minutes, peers, seed),
         Command::TuiTest => tui_test::run(),
+        Command::Loaded { busy, runs, only } => loaded::run(busy, runs, only.as_deref()),
         Command::Bench { quick, no_sim } => bench::run(quick, no_sim),
         Command::Fuzz { target, seconds } => fuzz::run(target.as_deref(), seconds),
     }
