@@ -30,6 +30,9 @@ use crate::storage::{self, Membership};
 
 /// Events kept for slow subscribers before they are told they lagged.
 const EVENT_CAPACITY: usize = 4096;
+/// How long a connect waits for stored renewed credentials that start in the near future
+/// (a renewal issued within a second of the certificate it replaces starts a second later).
+const RENEWAL_START_WAIT: Duration = Duration::from_secs(5);
 
 pub(crate) struct GroupInner {
     pub(crate) infra: Infrastructure,
@@ -707,15 +710,25 @@ impl Group {
         };
         let newer = mine.leaf().not_before() > current.leaf().not_before()
             && mine.leaf().public_key() == &self.inner.key.public();
-        if !newer
-            || mine
-                .validate(
-                    &self.inner.group,
-                    Timestamp::now(),
-                    &RevocationSet::new(),
-                    Some(&self.inner.key.public()),
-                )
-                .is_err()
+        if !newer {
+            return Ok(());
+        }
+        // A renewal starts a second after the certificate it replaces (see
+        // `issue_credentials`): one issued moments ago may not be valid yet. Wait for it
+        // rather than connect with the old one and leave it for the next connect.
+        let starts = mine.leaf().not_before();
+        let now = Timestamp::now();
+        if starts > now && starts.duration_since(now) <= RENEWAL_START_WAIT {
+            tokio::time::sleep(starts.duration_since(now) + Duration::from_millis(10)).await;
+        }
+        if mine
+            .validate(
+                &self.inner.group,
+                Timestamp::now(),
+                &RevocationSet::new(),
+                Some(&self.inner.key.public()),
+            )
+            .is_err()
         {
             return Ok(());
         }
