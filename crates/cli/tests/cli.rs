@@ -1,8 +1,56 @@
 //! The `peergroup` binary driven as a user would: every command of the walkthrough, and
 //! every refusal with its one-line reason.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The bound on one command run to completion. These commands are local (no network); quiet,
+/// each takes well under a second. A command that reaches it hangs.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `cmd` to completion like [`Command::output`], but kills it and panics (with what it
+/// printed) if it has not finished within [`COMMAND_TIMEOUT`].
+fn output_within(mut cmd: Command, what: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let collect = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let stdout = collect(Box::new(child.stdout.take().unwrap()));
+    let stderr = collect(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "waited {:?} for {what} to finish; it printed: {}{}",
+                start.elapsed(),
+                String::from_utf8_lossy(&stdout.join().unwrap()),
+                String::from_utf8_lossy(&stderr.join().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
 
 struct Home {
     dir: tempfile::TempDir,
@@ -20,13 +68,12 @@ impl Home {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_peergroup"))
-            .arg("--home")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_peergroup"));
+        cmd.arg("--home")
             .arg(self.path("home"))
             .args(args)
-            .env_remove("PEERGROUP_HOME")
-            .output()
-            .unwrap()
+            .env_remove("PEERGROUP_HOME");
+        output_within(cmd, &format!("peergroup {args:?}"))
     }
 
     /// Runs a command that must succeed; returns its trimmed standard output.
@@ -232,7 +279,10 @@ fn foreign_tampered_and_expired_invitations_refused() {
         "1s",
     ]);
     let path = h.write("short.inv", &inv);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // A sleep for a wall-clock expiry: the invitation ends at most 1 s after it was made
+    // (truncated to the second), so this leaves a margin of 1.1 s, and load only makes the
+    // sleep longer.
+    std::thread::sleep(Duration::from_millis(2100));
     h.fails(&["join", &path, "--identity", "Bob"], "expired");
 }
 

@@ -1,20 +1,78 @@
 //! The full command line: groups, records, members, connections, maintenance, password
 //! groups and `peergroup run`, as a user would type them.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::collections::VecDeque;
+use std::io::{BufRead as _, BufReader, Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
+/// The deadline of one wait for something that must happen over the network (a line from a
+/// running member, a record reaching another member, a one-shot command getting in sync).
+/// Quiet, these take milliseconds to a few seconds; the deadline is generous because a busy
+/// machine is slow, not broken.
+const WAIT: Duration = Duration::from_secs(45);
+/// How long a member that must be refused tries to connect (`connections --wait`). Short on
+/// purpose: load only makes the refusal more certain.
+const REFUSED_WAIT: &str = "5s";
+/// The bound on one command run to completion: above its own network waits ([`WAIT`]).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// [`WAIT`] as a `--wait` argument.
+fn wait_arg() -> String {
+    format!("{}s", WAIT.as_secs())
+}
+
+/// Runs `cmd` to completion like [`Command::output`], but kills it and panics (with what it
+/// printed) if it has not finished within [`COMMAND_TIMEOUT`].
+fn output_within(mut cmd: Command, what: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let collect = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let stdout = collect(Box::new(child.stdout.take().unwrap()));
+    let stderr = collect(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "waited {:?} for {what} to finish; it printed: {}{}",
+                start.elapsed(),
+                String::from_utf8_lossy(&stdout.join().unwrap()),
+                String::from_utf8_lossy(&stderr.join().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
 fn run(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_peergroup"))
-        .arg("--home")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peergroup"));
+    cmd.arg("--home")
         .arg(home)
         .args(args)
-        .env_remove("PEERGROUP_HOME")
-        .output()
-        .unwrap()
+        .env_remove("PEERGROUP_HOME");
+    output_within(cmd, &format!("peergroup {args:?}"))
 }
 
 fn ok(home: &Path, args: &[&str]) -> String {
@@ -84,21 +142,46 @@ impl Member {
         (m, addr)
     }
 
+    /// The next line containing `needle`, within [`WAIT`].
     fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(45);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return l,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!("never printed {needle:?}");
+        self.expect_line(&format!("containing {needle:?}"), |l| l.contains(needle))
     }
 
+    /// The next line for which `want` holds; panics after [`WAIT`], or when the output ends,
+    /// saying what it waited for, how long, and the lines it saw instead.
+    fn expect_line(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        const KEEP: usize = 10;
+        let start = Instant::now();
+        let (mut count, mut last) = (0, VecDeque::new());
+        loop {
+            let left = WAIT.saturating_sub(start.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if want(&l) => return l,
+                Ok(l) => {
+                    count += 1;
+                    if last.len() == KEEP {
+                        last.pop_front();
+                    }
+                    last.push_back(l);
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "waited {:?} for a line {what}; saw {count} other line(s), the last: {last:#?}",
+                    start.elapsed()
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the member's output ended after {:?} without a line {what} (exit: {:?}); \
+                     saw {count} other line(s), the last: {last:#?}",
+                    start.elapsed(),
+                    self.child.try_wait()
+                ),
+            }
+        }
+    }
+
+    /// Sends a control command; returns its answer (the next line starting with `> `).
     fn ask(&mut self, cmd: &str) -> String {
         writeln!(self.child.stdin.as_mut().unwrap(), "{cmd}").unwrap();
-        self.expect("> ")
+        self.expect_line(&format!("answering {cmd:?}"), |l| l.starts_with("> "))
     }
 
     /// Ends it the way Ctrl-C would (closing input in control mode), cleanly.
@@ -107,6 +190,15 @@ impl Member {
         self.expect("closed");
         let status = self.child.wait().unwrap();
         assert!(status.success());
+    }
+}
+
+impl Drop for Member {
+    /// A test that fails midway does not leave its member running (after [`Member::stop`],
+    /// the process has been waited for and this does nothing).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -361,9 +453,17 @@ fn running_members_sync_and_revoke() {
     let added = alice.ask(&format!("add {NOTES} hello from alice"));
     assert!(added.starts_with("> ok "), "{added}");
     let id = added.trim_start_matches("> ok ").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !bob.ask(&format!("get {id}")).contains("found") {
-        assert!(Instant::now() < deadline, "the record never reached Bob");
+    let start = Instant::now();
+    loop {
+        let answer = bob.ask(&format!("get {id}"));
+        if answer.contains("found") {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "waited {:?} for the record to reach Bob; he still answers {answer:?}",
+            start.elapsed()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(bob.ask("members").contains("members 2/2"));
@@ -378,7 +478,7 @@ fn running_members_sync_and_revoke() {
             "--connect",
             &addr,
             "--wait",
-            "20s",
+            &wait_arg(),
         ],
     );
     assert!(
@@ -387,7 +487,8 @@ fn running_members_sync_and_revoke() {
     );
     alice.stop();
 
-    // Revocation, offline; it reaches Bob's replica on the next connect.
+    // Revocation, offline; it reaches Bob's replica on the next connect. Bob must be refused:
+    // a negative check, so a short wait.
     ok(
         &a,
         &["revoke", "--group", "Friends", "Bob", "--reason", "test"],
@@ -402,7 +503,7 @@ fn running_members_sync_and_revoke() {
             "--connect",
             &addr,
             "--wait",
-            "5s",
+            REFUSED_WAIT,
         ],
     );
     assert!(

@@ -225,18 +225,19 @@ async fn a_receiver_that_does_not_read_makes_the_sender_wait() {
             m[..4].copy_from_slice(&i.to_be_bytes());
             Bytes::from(m)
         };
+        // A send that stalls (see `unless_stalled`) is waiting for the receiver.
         let mut sent = 0u32;
         let mut pending = None;
         while sent < 1000 {
             let direct = alice.direct.clone();
             let data = message(sent);
             let mut send = Box::pin(async move { direct.send(a_id, chat(), data).await });
-            match tokio::time::timeout(Duration::from_secs(1), &mut send).await {
-                Ok(r) => {
+            match unless_stalled(&mut send).await {
+                Some(r) => {
                     r.unwrap();
                     sent += 1;
                 }
-                Err(_) => {
+                None => {
                     pending = Some(send);
                     break;
                 }
@@ -245,10 +246,10 @@ async fn a_receiver_that_does_not_read_makes_the_sender_wait() {
         let mut pending = pending.expect("send never waited for the receiver");
         assert!(sent > 2, "only {sent} sent before waiting");
         // Still waiting a while later: nothing gave way.
+        let gave_way = tokio::time::timeout(Duration::from_millis(500), &mut pending).await;
         assert!(
-            tokio::time::timeout(Duration::from_millis(500), &mut pending)
-                .await
-                .is_err()
+            gave_way.is_err(),
+            "the waiting send completed with Bob reading nothing: {gave_way:?}"
         );
 
         // Bob reads; the waiting send completes and everything arrives, in order.
@@ -258,8 +259,11 @@ async fn a_receiver_that_does_not_read_makes_the_sender_wait() {
                 assert_eq!(&data[..4], &i.to_be_bytes());
             }
         };
-        let (done, ()) = tokio::join!(tokio::time::timeout(WAIT, pending), reader);
-        done.expect("the send did not resume").unwrap();
+        let (done, ()) = tokio::join!(
+            within("the waiting send to resume once Bob reads", pending),
+            reader
+        );
+        done.unwrap();
         assert_eq!(alice.direct.connections().len(), 1);
     })
     .await;

@@ -2,7 +2,14 @@
 //! reads a fixed clock two days after the certificates were issued. A node is a member with a
 //! listening endpoint on 127.0.0.1, its direct connections, their events, and a tiny router
 //! that hands accepted connections whose first frame is a direct hello to `accept`.
+//!
+//! Timing: a test waits for the thing itself (an event, a frame, a close), each wait bounded
+//! by [`WAIT`] and naming what it waited for when it gives up; no test sleeps in the hope that
+//! something has happened. Openings and connections expected to succeed get [`WAIT`] as their
+//! timeouts. Only the timeouts a test is about are short, and the upper bound on how long they
+//! take to fire is [`NO_HANG`]: a loaded machine is slow, not broken.
 
+use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,8 +26,25 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub(crate) const DAY: Duration = Duration::from_secs(86_400);
-/// How long a test waits for one event.
-pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+/// How long a test waits for one thing to happen over the network (an event, a frame, a
+/// close), and the timeouts (connect, handshake, open) of connections expected to succeed.
+/// Generous on purpose: on a CI machine at load 4 on 2 cores things are slow, not broken; on a
+/// quiet one nothing comes near it.
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
+
+/// Bound on a whole test body: well above [`WAIT`], so that a wait that gives up names itself
+/// first, and this only catches a hang between waits.
+pub(crate) const TEST_BOUND: Duration = Duration::from_secs(120);
+
+/// Upper bound on how long a deliberately short timeout (hundreds of milliseconds) takes to
+/// fire: it checks that nothing hangs, not how fast a loaded machine is. Below [`WAIT`], so
+/// that giving up through a test configuration's generous timeout instead counts as a hang.
+pub(crate) const NO_HANG: Duration = Duration::from_secs(20);
+
+/// No progress for this long, and through 20 looks 50 ms apart, means a pipeline is blocked
+/// end to end (the backpressure test's criterion, see [`unless_stalled`]).
+pub(crate) const STALL: Duration = Duration::from_secs(2);
 
 pub(crate) fn t0() -> Timestamp {
     Timestamp::from_secs(1_800_000_000)
@@ -30,15 +54,52 @@ fn now() -> Timestamp {
     t0().saturating_add(2 * DAY)
 }
 
-/// Runs a test body with an overall bound, so nothing can hang.
+/// Runs a test body with an overall bound ([`TEST_BOUND`]), so nothing can hang.
 pub(crate) async fn bounded<F: Future>(f: F) -> F::Output {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    tokio::time::timeout(Duration::from_secs(60), f)
-        .await
-        .expect("test took longer than 60 s")
+    // The test harness names the thread after the test; the body is first polled on it.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("the test")
+        .to_owned();
+    match tokio::time::timeout(TEST_BOUND, f).await {
+        Ok(out) => out,
+        Err(_) => panic!(
+            "{test}: the whole test body did not finish within {TEST_BOUND:?} (no single wait \
+             gave up first, so it hung outside the bounded waits)"
+        ),
+    }
+}
+
+/// Waits for `fut` to complete (`Some`) unless it stalls (`None`): pending for [`STALL`] and
+/// through at least 20 looks 50 ms apart. A future merely slowed down by load completes well
+/// within that; the count of looks keeps a process paused as a whole (by the scheduler or the
+/// hypervisor) from passing for a stall, since the other tasks get to run between the looks
+/// after it resumes.
+pub(crate) async fn unless_stalled<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+    let started = tokio::time::Instant::now();
+    let mut looks = 0;
+    loop {
+        if let Ok(out) = tokio::time::timeout(Duration::from_millis(50), &mut *fut).await {
+            return Some(out);
+        }
+        looks += 1;
+        if looks >= 20 && started.elapsed() >= STALL {
+            return None;
+        }
+    }
+}
+
+/// Waits at most [`WAIT`] for `what` (`fut`); if it does not happen, fails saying what it
+/// waited for and how long.
+pub(crate) async fn within<F: Future>(what: impl Display, fut: F) -> F::Output {
+    match tokio::time::timeout(WAIT, fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("waited {WAIT:?} for {what}; it did not happen"),
+    }
 }
 
 pub(crate) struct Fixture {
@@ -116,12 +177,14 @@ impl Fixture {
     }
 }
 
-/// A short, test-friendly configuration.
+/// The tests' configuration: connections that should succeed get [`WAIT`] to connect, to
+/// shake hands and to say goodbye (a goodbye ends as soon as the peer hangs up too, so the
+/// bound only matters on a loaded machine).
 pub(crate) fn config() -> TransportConfig {
     let mut c = TransportConfig::default();
-    c.connect_timeout = Duration::from_secs(5);
-    c.handshake_timeout = Duration::from_secs(5);
-    c.close_timeout = Duration::from_secs(1);
+    c.connect_timeout = WAIT;
+    c.handshake_timeout = WAIT;
+    c.close_timeout = WAIT;
     c
 }
 
@@ -173,38 +236,55 @@ impl Node {
 
     /// The next event, within [`WAIT`].
     pub(crate) async fn next(&mut self) -> DirectEvent {
-        tokio::time::timeout(WAIT, self.events.recv())
-            .await
-            .expect("no event in time")
-            .expect("event channel closed")
+        self.next_for("any event").await
+    }
+
+    /// The next event, within [`WAIT`]; `what` (the event the caller expects) names the wait
+    /// if nothing comes.
+    async fn next_for(&mut self, what: &str) -> DirectEvent {
+        match tokio::time::timeout(WAIT, self.events.recv()).await {
+            Ok(Some(event)) => event,
+            Ok(None) => panic!(
+                "{}: waited for {what}; the event channel closed instead",
+                self.peer
+            ),
+            Err(_) => panic!(
+                "{}: waited {WAIT:?} for {what}; no event came (connections: {:?})",
+                self.peer,
+                self.direct.connections()
+            ),
+        }
     }
 
     /// The next event, which must be `Connected` with `peer`; returns its id.
     pub(crate) async fn connected(&mut self, peer: &PeerName) -> DirectConnId {
-        match self.next().await {
+        let what = format!("Connected with {peer}");
+        match self.next_for(&what).await {
             DirectEvent::Connected { id, peer: p, .. } if &p == peer => id,
-            other => panic!("expected Connected with {peer}, got {other:?}"),
+            other => panic!("{}: expected {what}, got {other:?}", self.peer),
         }
     }
 
     /// The next event, which must be `Disconnected` of `id`; returns the reason.
     pub(crate) async fn disconnected(&mut self, id: DirectConnId) -> String {
-        match self.next().await {
+        let what = format!("Disconnected of {id}");
+        match self.next_for(&what).await {
             DirectEvent::Disconnected { id: i, reason, .. } if i == id => reason,
-            other => panic!("expected Disconnected of {id}, got {other:?}"),
+            other => panic!("{}: expected {what}, got {other:?}", self.peer),
         }
     }
 
     /// The next event, which must be `Data` on `id`.
     pub(crate) async fn data(&mut self, id: DirectConnId) -> (DataType, Bytes) {
-        match self.next().await {
+        let what = format!("Data on {id}");
+        match self.next_for(&what).await {
             DirectEvent::Data {
                 id: i,
                 data_type,
                 data,
                 ..
             } if i == id => (data_type, data),
-            other => panic!("expected Data on {id}, got {other:?}"),
+            other => panic!("{}: expected {what}, got {other:?}", self.peer),
         }
     }
 }
@@ -242,13 +322,13 @@ pub(crate) async fn pair(f: &Fixture) -> (Node, Node, DirectConnId, DirectConnId
     (alice, bob, a_id, b_id)
 }
 
-/// Opens a direct connection from `a` to `b`; both see `Connected`.
+/// Opens a direct connection from `a` to `b` (within [`WAIT`]); both see `Connected`.
 pub(crate) async fn link(a: &mut Node, b: &mut Node) -> (DirectConnId, DirectConnId) {
     let a_id = a
         .direct
-        .open_wait(&b.peer, vec![b.addr], Duration::from_secs(5))
+        .open_wait(&b.peer, vec![b.addr], WAIT)
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{} opening to {} at {}: {e:?}", a.peer, b.peer, b.addr));
     assert_eq!(a.connected(&b.peer).await, a_id);
     let b_id = b.connected(&a.peer).await;
     (a_id, b_id)

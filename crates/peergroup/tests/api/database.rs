@@ -81,13 +81,16 @@ async fn digests_agree_on_converged_replicas() {
                 .unwrap();
         }
         until("every replica has the same digest", async || {
-            let first = net.groups[0].digest().await.unwrap();
-            for g in &net.groups[1..] {
-                if g.digest().await.unwrap() != first {
-                    return false;
-                }
+            let mut digests = Vec::new();
+            for g in &net.groups {
+                digests.push(g.digest().await.unwrap());
             }
-            true
+            if digests.iter().all(|d| *d == digests[0]) {
+                Ok(())
+            } else {
+                let counts: Vec<usize> = digests.iter().map(|d| d.1).collect();
+                Err(format!("digests differ; record counts {counts:?}"))
+            }
         })
         .await;
         let (_, count) = net.groups[0].digest().await.unwrap();

@@ -134,7 +134,10 @@ async fn direct_data_both_ways_filtered_by_type() {
         .await;
         assert!(a.direct_connections().is_empty());
         until("Bob's listing is empty", async || {
-            b.direct_connections().is_empty()
+            match b.direct_connections().len() {
+                0 => Ok(()),
+                n => Err(format!("{n} direct connection(s) listed")),
+            }
         })
         .await;
         assert_eq!(

@@ -118,7 +118,10 @@ async fn neighbor_connection_events() {
         .await;
         assert!(!why.is_empty());
         until("Alice has no neighbors", async || {
-            a.neighbor_connections().await.unwrap().is_empty()
+            match a.neighbor_connections().await.unwrap().len() {
+                0 => Ok(()),
+                n => Err(format!("{n} neighbor connection(s)")),
+            }
         })
         .await;
     })
@@ -165,7 +168,10 @@ async fn a_slow_subscriber_is_told_it_lagged() {
                 .unwrap();
         }
         // Every send went through although one subscriber reads nothing.
-        assert!(reader.await.unwrap(), "the last message arrived");
+        let Ok(reader) = tokio::time::timeout(WAIT, reader).await else {
+            panic!("waited {WAIT:?} for the last of {N} messages at the reader that keeps up");
+        };
+        assert!(reader.unwrap(), "the last message arrived");
         let first = expect(&mut sleepy, "the lag notice", |e| Some(e.clone())).await;
         let GroupEvent::Lagged { missed } = first else {
             panic!("expected Lagged first, got {first:?}");
@@ -199,10 +205,20 @@ async fn the_stream_ends_when_the_group_is_closed() {
             saw_note
         })
         .await;
-        assert_eq!(ended, Ok(true), "the stream ends after the last events");
+        let Ok(saw_note) = ended else {
+            panic!("waited {WAIT:?} for the event stream to end after the close");
+        };
+        assert!(
+            saw_note,
+            "the stream ends after the last events, the note among them"
+        );
         // A stream opened after the close ends at once.
         let mut late = a.events(EventFilter::all());
-        assert_eq!(tokio::time::timeout(WAIT, late.next()).await, Ok(None));
+        match tokio::time::timeout(WAIT, late.next()).await {
+            Ok(None) => {}
+            Ok(Some(e)) => panic!("a stream opened after the close delivered {e:?}"),
+            Err(_) => panic!("waited {WAIT:?} for a stream opened after the close to end"),
+        }
     })
     .await;
 }

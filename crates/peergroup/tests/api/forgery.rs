@@ -19,7 +19,10 @@ async fn refused_everywhere(
     id: RecordId,
 ) {
     until("the forger is connected to everyone", async || {
-        g.neighbor_connections().await.unwrap().len() >= n
+        match g.neighbor_connections().await.unwrap().len() {
+            k if k >= n => Ok(()),
+            k => Err(format!("{k} of {n} neighbors")),
+        }
     })
     .await;
     for s in streams {

@@ -1,7 +1,7 @@
 //! An open group's life: connect, connect_to, wait_ready, status and its events,
 //! is_connected, close, failed connections, peer time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use peergroup::{
     ErrorKind, EventFilter, EventKind, GroupEvent, GroupSpec, MemberChange, Role, Timestamp,
@@ -120,8 +120,9 @@ async fn a_joiner_alone_is_not_ready() {
             ErrorKind::GroupNotReady
         );
         b.connect().await.unwrap();
+        // Nobody to sync with: not ready (a negative check, so a short watch).
         assert_eq!(
-            kind_of(b.wait_ready(Duration::from_secs(2)).await),
+            kind_of(b.wait_ready(QUIET).await),
             ErrorKind::ConnectionFailed
         );
         assert!(!b.status().synchronized);
@@ -137,7 +138,12 @@ async fn a_joiner_alone_is_not_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_time_round_trips() {
     bounded(async {
+        let started = Instant::now();
         let net = Net::members(&["Alice", "Bob"]).await;
+        // A joiner's estimate is off by at most half the round trip of its hello and the
+        // welcome, which took place while the group formed: on a quiet machine milliseconds,
+        // on a busy one possibly seconds.
+        let round_trip_bound = started.elapsed();
         for g in &net.groups {
             let now = Timestamp::now();
             let peer = g.to_peer_time(now).await.unwrap();
@@ -147,7 +153,10 @@ async fn peer_time_round_trips() {
             } else {
                 now.duration_since(peer)
             };
-            assert!(skew < Duration::from_secs(2), "{skew:?}");
+            assert!(
+                skew < Duration::from_secs(2).max(round_trip_bound),
+                "skew {skew:?} (the group formed in {round_trip_bound:?})"
+            );
             assert_eq!(g.from_peer_time(peer).await.unwrap(), now);
         }
     })

@@ -47,7 +47,10 @@ async fn members_list_local_first_and_present_only() {
         // Carol leaves: still a member, no longer present.
         net.groups[2].close().await.unwrap();
         until("Alice no longer sees Carol present", async || {
-            net.groups[0].members(true).await.unwrap().len() == 2
+            match net.groups[0].members(true).await.unwrap().len() {
+                2 => Ok(()),
+                n => Err(format!("{n} members present")),
+            }
         })
         .await;
         let all = net.groups[0].members(false).await.unwrap();

@@ -159,8 +159,13 @@ async fn get_list_and_search() {
             .await
             .unwrap();
         until("Bob has all three", async || {
-            b.records(note_type()).await.unwrap().len() == 2
-                && b.records(chat_type()).await.unwrap().len() == 1
+            let notes = b.records(note_type()).await.unwrap().len();
+            let chats = b.records(chat_type()).await.unwrap().len();
+            if (notes, chats) == (2, 1) {
+                Ok(())
+            } else {
+                Err(format!("{notes} notes and {chats} chat records at Bob"))
+            }
         })
         .await;
         assert_eq!(b.record(chat.id).await.unwrap().payload, b"hi");
@@ -240,12 +245,15 @@ async fn plain_records_expire_and_refreshed_records_stay() {
         let net = Net::members(&["Alice", "Bob"]).await;
         let (a, b) = (&net.groups[0], &net.groups[1]);
         let mut at_b = b.events(EventFilter::kinds([EventKind::RecordChanged]));
+        // Short, but long enough to reach Bob on a busy machine: a record already expired when
+        // it arrives is refused, and then Bob would never see it expire. (Bob sweeps every
+        // 10 s, so the expiry event comes 5 to 15 s after the add.)
         let short = a
             .add_record(
                 note_type(),
                 "",
                 b"gone soon".to_vec(),
-                Duration::from_secs(2),
+                Duration::from_secs(5),
             )
             .await
             .unwrap();
@@ -260,13 +268,19 @@ async fn plain_records_expire_and_refreshed_records_stay() {
             .await
             .unwrap();
         assert!(kept.flags.is_autorefresh());
+        change_of(&mut at_b, short.id, ChangeKind::Added).await;
         let expired = change_of(&mut at_b, short.id, ChangeKind::Expired).await;
         assert_eq!(expired.payload, b"gone soon");
         assert_eq!(kind_of(b.record(short.id).await), ErrorKind::RecordNotFound);
         until("the refreshed record is renewed at Bob", async || {
-            b.record(kept.id)
-                .await
-                .is_ok_and(|r| r.version > kept.version && r.expires > kept.expires)
+            match b.record(kept.id).await {
+                Ok(r) if r.version > kept.version && r.expires > kept.expires => Ok(()),
+                Ok(r) => Err(format!(
+                    "version {} expiring {} (first: version {} expiring {})",
+                    r.version, r.expires, kept.version, kept.expires
+                )),
+                Err(e) => Err(format!("{e}")),
+            }
         })
         .await;
     })

@@ -5,6 +5,7 @@
 
 #![allow(dead_code, reason = "each test uses a different part of it")]
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,12 +19,19 @@ use peergroup_credential_roles::CertChain;
 use peergroup_record_db::store::{Batch, SqliteStore, Store};
 use tempfile::TempDir;
 
-/// The bound on one whole test.
-pub(crate) const TEST_TIMEOUT: Duration = Duration::from_secs(90);
-/// The bound on one wait for something that should happen soon.
+/// The bound on one whole test: well above the sum of its waits on a busy machine (quiet, the
+/// slowest test takes about 15 s). A test that reaches it hangs somewhere a [`WAIT`] does not
+/// cover.
+pub(crate) const TEST_TIMEOUT: Duration = Duration::from_secs(180);
+/// The deadline of one wait for something that must happen (an event, a condition reached over
+/// the network). Quiet, such waits take milliseconds to a few seconds; the deadline is
+/// generous because a busy machine is slow, not broken.
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
-/// How long to watch for something that should not happen.
-pub(crate) const QUIET: Duration = Duration::from_millis(1500);
+/// How long to watch for something that must NOT happen (an event, a refused member becoming
+/// ready). Short on purpose: load only makes such a check pass more easily, never fail.
+pub(crate) const QUIET: Duration = Duration::from_secs(2);
+/// How often [`until`] checks its condition.
+const POLL: Duration = Duration::from_millis(50);
 /// A long record lifetime.
 pub(crate) const HOUR: Duration = Duration::from_secs(3600);
 /// A long invitation lifetime.
@@ -32,7 +40,10 @@ pub(crate) const DAY: Duration = Duration::from_secs(86_400);
 /// Runs a test body with the whole-test bound.
 pub(crate) async fn bounded<F: Future<Output = ()>>(body: F) {
     if tokio::time::timeout(TEST_TIMEOUT, body).await.is_err() {
-        panic!("the test did not finish within {TEST_TIMEOUT:?}");
+        panic!(
+            "the test did not finish within {TEST_TIMEOUT:?}: something hangs that no \
+             {WAIT:?} wait covers"
+        );
     }
 }
 
@@ -176,12 +187,15 @@ impl Net {
     pub(crate) async fn wait_all_present(&self) {
         let n = self.groups.len();
         until("every member sees all members present", async || {
+            let mut present = Vec::new();
             for g in &self.groups {
-                if g.members(true).await.unwrap().len() < n {
-                    return false;
-                }
+                present.push(g.members(true).await.unwrap().len());
             }
-            true
+            if present.iter().all(|&p| p >= n) {
+                Ok(())
+            } else {
+                Err(format!("members present at each of the {n}: {present:?}"))
+            }
         })
         .await;
     }
@@ -192,40 +206,149 @@ impl Net {
     }
 }
 
-/// Polls `cond` every 50 ms until it holds; panics (naming `what`) after [`WAIT`].
-pub(crate) async fn until<F: AsyncFnMut() -> bool>(what: &str, mut cond: F) {
-    let start = Instant::now();
-    loop {
-        if cond().await {
-            return;
-        }
-        if start.elapsed() > WAIT {
-            panic!("timed out waiting until {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// What a condition polled by [`until`] returns: `true` or `Ok(())` when it holds; otherwise
+/// `false`, or `Err(what it saw)` for the failure message.
+pub(crate) trait Check {
+    /// `None` when the condition holds; what was seen instead otherwise.
+    fn failure(self) -> Option<String>;
+}
+
+impl Check for bool {
+    fn failure(self) -> Option<String> {
+        (!self).then(|| "the condition was still false".to_owned())
     }
 }
 
-/// The next event of `stream` for which `pick` returns something; panics (naming `what`)
-/// after [`WAIT`] or when the stream ends.
+impl Check for Result<(), String> {
+    fn failure(self) -> Option<String> {
+        self.err()
+    }
+}
+
+/// Polls `cond` every [`POLL`] until it holds; after [`WAIT`], panics saying what it waited
+/// for, how long, and what the last check saw.
+pub(crate) async fn until<C: Check, F: AsyncFnMut() -> C>(what: &str, mut cond: F) {
+    let start = Instant::now();
+    let mut checks = 0u32;
+    let mut last = None;
+    let held = tokio::time::timeout(WAIT, async {
+        loop {
+            checks += 1;
+            match cond().await.failure() {
+                None => return,
+                Some(seen) => last = Some(seen),
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    })
+    .await;
+    if held.is_err() {
+        match last {
+            Some(seen) => panic!(
+                "waited {:?} until {what}; after {checks} checks, the last saw: {seen}",
+                start.elapsed()
+            ),
+            None => panic!(
+                "waited {:?} until {what}; the first check never answered",
+                start.elapsed()
+            ),
+        }
+    }
+}
+
+/// The events a wait went past, for its failure message: how many, and the last few.
+#[derive(Default)]
+struct Skipped {
+    count: usize,
+    last: VecDeque<GroupEvent>,
+}
+
+impl Skipped {
+    const KEEP: usize = 8;
+
+    fn push(&mut self, e: &GroupEvent) {
+        self.count += 1;
+        if self.last.len() == Self::KEEP {
+            self.last.pop_front();
+        }
+        self.last.push_back(e.clone());
+    }
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.count == 0 {
+            return write!(f, "no other event");
+        }
+        write!(f, "{} other event(s)", self.count)?;
+        if self.count > self.last.len() {
+            write!(f, ", the last {}", self.last.len())?;
+        }
+        write!(f, ":")?;
+        for e in &self.last {
+            write!(f, "\n  {}", summary(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// One event in a line, without payloads.
+pub(crate) fn summary(e: &GroupEvent) -> String {
+    match e {
+        GroupEvent::RecordChanged { change, record } => format!(
+            "RecordChanged {change:?} {} v{} type {} by {} ({} bytes)",
+            record.id,
+            record.version,
+            record.record_type,
+            record.signer(),
+            record.payload.len()
+        ),
+        GroupEvent::IncomingData {
+            id,
+            peer,
+            data_type,
+            data,
+        } => format!(
+            "IncomingData {id:?} from {peer}: {} bytes of {data_type}",
+            data.len()
+        ),
+        other => {
+            let text = format!("{other:?}");
+            if text.chars().count() > 300 {
+                format!("{}…", text.chars().take(300).collect::<String>())
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// The next event of `stream` for which `pick` returns something; panics after [`WAIT`], or
+/// when the stream ends, saying what it waited for, how long, and which events it saw instead.
 pub(crate) async fn expect<T>(
     stream: &mut EventStream,
     what: &str,
     mut pick: impl FnMut(&GroupEvent) -> Option<T>,
 ) -> T {
+    let start = Instant::now();
+    let mut skipped = Skipped::default();
     let found = tokio::time::timeout(WAIT, async {
         while let Some(e) = stream.next().await {
             if let Some(t) = pick(&e) {
                 return Some(t);
             }
+            skipped.push(&e);
         }
         None
     })
     .await;
     match found {
         Ok(Some(t)) => t,
-        Ok(None) => panic!("the event stream ended before {what}"),
-        Err(_) => panic!("timed out waiting for {what}"),
+        Ok(None) => panic!(
+            "the event stream ended after {:?}, before {what}; saw {skipped}",
+            start.elapsed()
+        ),
+        Err(_) => panic!("waited {:?} for {what}; saw {skipped}", start.elapsed()),
     }
 }
 
@@ -235,6 +358,7 @@ pub(crate) async fn expect_none(
     what: &str,
     mut bad: impl FnMut(&GroupEvent) -> bool,
 ) {
+    let start = Instant::now();
     let seen = tokio::time::timeout(QUIET, async {
         while let Some(e) = stream.next().await {
             if bad(&e) {
@@ -245,7 +369,10 @@ pub(crate) async fn expect_none(
     })
     .await;
     if let Ok(Some(e)) = seen {
-        panic!("unexpected {what}: {e:?}");
+        panic!(
+            "watched {QUIET:?} for no {what}; saw one after {:?}: {e:?}",
+            start.elapsed()
+        );
     }
 }
 
@@ -356,10 +483,16 @@ impl Crashable {
             rt.shutdown_background();
             drop(dir);
         });
-        let info = info_rx.await.unwrap();
+        let info = info_rx
+            .await
+            .expect("the crashable member's thread died before it had an identity (see its panic)");
         let invitation = inviter.create_invitation(&info, Role::Member, DAY).unwrap();
         inv_tx.send(invitation).unwrap();
-        let (id, addr) = ready_rx.await.unwrap();
+        // Bounded: the thread waits at most WAIT for readiness, and panics (dropping the
+        // sender) if it is not ready by then.
+        let (id, addr) = ready_rx
+            .await
+            .expect("the crashable member never got ready (see its thread's panic)");
         Crashable {
             id,
             addr,

@@ -47,9 +47,9 @@ async fn mutual_auth_on(bind: SocketAddr) {
     assert_eq!(server.peer().chain.key(), &f.bob.key().public());
 
     client.send(Bytes::from_static(b"hi alice")).await.unwrap();
-    assert_eq!(server.recv().await.unwrap(), &b"hi alice"[..]);
+    assert_eq!(recv(&mut server, "Bob's frame").await, &b"hi alice"[..]);
     server.send(Bytes::from_static(b"hi bob")).await.unwrap();
-    assert_eq!(client.recv().await.unwrap(), &b"hi bob"[..]);
+    assert_eq!(recv(&mut client, "Alice's frame").await, &b"hi bob"[..]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,8 +296,11 @@ async fn plain_tcp(bytes: &[u8]) {
     assert_eq!(failure.group, None);
     // The client gets at most a TLS alert record, then the end of the stream.
     let mut reply = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut reply)).await;
-    assert!(read.is_ok(), "the server did not hang up");
+    let read = tokio::time::timeout(WAIT, tcp.read_to_end(&mut reply)).await;
+    assert!(
+        read.is_ok(),
+        "waited {WAIT:?} for the server to hang up; it did not (read so far: {reply:?})"
+    );
     assert!(reply.is_empty() || reply[0] == 21, "reply {reply:?}");
 }
 
@@ -359,9 +362,11 @@ async fn client_refuses_a_revoked_server() {
             .unwrap_err();
         assert_eq!(err.refusal_kind(), Some(RefusalKind::Revoked), "{err:?}");
         assert!(matches!(err, ConnectError::NotAuthenticated(_)));
-        // The server was refused, it refused no one.
+        // The server was refused, it refused no one. (Nothing to wait for: a moment for a
+        // wrongly reported refusal to show up; on a loaded machine this passes more easily.)
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(failures.try_recv().is_err());
+        let reported = failures.try_recv();
+        assert!(reported.is_err(), "the server reported {reported:?}");
     })
     .await;
 }
@@ -432,11 +437,15 @@ async fn handshake_timeout_against_a_silent_server() {
         let err = Endpoint::connect(addr, &f.bob.creds, &f.trust_a(), &cfg)
             .await
             .unwrap_err();
+        let took = started.elapsed();
         assert!(
             matches!(err, ConnectError::Timeout(Phase::Handshake)),
-            "{err:?}"
+            "{err:?} after {took:?}"
         );
-        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(
+            took >= cfg.handshake_timeout && took < NO_HANG,
+            "a 300 ms handshake timeout fired after {took:?}"
+        );
     })
     .await;
 }
@@ -453,6 +462,8 @@ async fn connect_timeout_is_bounded() {
             .unwrap();
         socket.listen(0).unwrap();
         let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        // Fill the backlog; a filler that does not get in within 200 ms is not needed (the
+        // backlog is full, or the kernel drops SYNs: either way what the test wants).
         let mut fillers = Vec::new();
         for _ in 0..4 {
             if let Ok(Ok(s)) =
@@ -468,9 +479,16 @@ async fn connect_timeout_is_bounded() {
         let err = Endpoint::connect(addr, &f.bob.creds, &f.trust_a(), &cfg)
             .await
             .unwrap_err();
+        let took = started.elapsed();
         // Whichever phase the kernel leaves us hanging in, we give up in time.
-        assert!(matches!(err, ConnectError::Timeout(_)), "{err:?}");
-        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(
+            matches!(err, ConnectError::Timeout(_)),
+            "{err:?} after {took:?}"
+        );
+        assert!(
+            took >= Duration::from_millis(300) && took < NO_HANG,
+            "300 ms connect and handshake timeouts fired after {took:?}"
+        );
     })
     .await;
 }

@@ -18,23 +18,33 @@ async fn idle_connection_is_closed() {
         let mut strict = config();
         strict.idle_timeout = Duration::from_millis(400);
         strict.keepalive_interval = Duration::from_secs(60);
-        let (ep, addr) = server(&f.alice.creds, &trust, strict).await;
+        let (ep, addr) = server(&f.alice.creds, &trust, strict.clone()).await;
         let mut lax = config();
         lax.keepalive_interval = Duration::from_secs(60);
+        // Timed from before the connection exists, so the server's silence cannot have
+        // started earlier (however late a loaded machine gets to `accept`).
+        let started = tokio::time::Instant::now();
         let client = Endpoint::connect(addr, &f.bob.creds, &trust, &lax)
             .await
             .unwrap();
         let at_server = accept(&ep).await;
-        let started = tokio::time::Instant::now();
-        assert_eq!(at_server.closed().await, CloseReason::IdleTimeout);
+        let reason = within(
+            "the server to close the silent connection",
+            at_server.closed(),
+        )
+        .await;
         let waited = started.elapsed();
+        assert_eq!(reason, CloseReason::IdleTimeout, "after {waited:?}");
         assert!(
-            waited >= Duration::from_millis(300),
-            "closed after {waited:?}"
+            waited >= strict.idle_timeout,
+            "a 400 ms idle timeout fired after {waited:?}"
         );
-        assert!(waited < Duration::from_secs(3), "closed after {waited:?}");
+        assert!(
+            waited < NO_HANG,
+            "a 400 ms idle timeout fired after {waited:?}"
+        );
         assert_eq!(
-            client.closed().await,
+            within("the client's side to close", client.closed()).await,
             CloseReason::Peer("idle timeout".into())
         );
     })
@@ -46,8 +56,10 @@ async fn keepalive_keeps_an_idle_connection_open() {
     bounded(async {
         let f = Fixture::new();
         let trust = f.trust_a();
+        // The idle timeout is fifteen ping intervals: only a pause of seconds, not load, lets
+        // it fire between two pings.
         let mut cfg = config();
-        cfg.idle_timeout = Duration::from_millis(1500);
+        cfg.idle_timeout = Duration::from_secs(3);
         cfg.keepalive_interval = Duration::from_millis(200);
         // Only the client pings; the server answers, and both stay alive.
         let mut server_cfg = cfg.clone();
@@ -57,14 +69,21 @@ async fn keepalive_keeps_an_idle_connection_open() {
             .await
             .unwrap();
         let mut at_server = accept(&ep).await;
-        // More than twice the idle timeout without application data.
-        tokio::time::sleep(Duration::from_millis(3500)).await;
+        // More than twice the idle timeout without application data. (This sleep is the
+        // test: time passing without data; nothing is expected to happen.)
+        tokio::time::sleep(cfg.idle_timeout * 2 + Duration::from_millis(500)).await;
         assert_eq!(client.close_reason(), None);
         assert_eq!(at_server.close_reason(), None);
         client.send(Bytes::from_static(b"awake")).await.unwrap();
-        assert_eq!(at_server.recv().await.unwrap(), &b"awake"[..]);
+        assert_eq!(
+            recv(&mut at_server, "the client's frame").await,
+            &b"awake"[..]
+        );
         at_server.send(Bytes::from_static(b"me too")).await.unwrap();
-        assert_eq!(client.recv().await.unwrap(), &b"me too"[..]);
+        assert_eq!(
+            recv(&mut client, "the server's frame").await,
+            &b"me too"[..]
+        );
     })
     .await;
 }
@@ -88,13 +107,15 @@ async fn full_queue_makes_try_send_fail_and_send_wait() {
         // socket, the kernel buffers fill, our writer blocks, our queue fills.
         let chunk = Bytes::from(vec![0x42; 1024 * 1024]);
         let mut sent = 0usize;
+        let mut progress = tokio::time::Instant::now();
         let mut stuck = 0;
-        // No progress for a full second: the pipeline is blocked end to end.
-        while stuck < 20 {
+        // No progress for `STALL` and `STALL_LOOKS` looks: the pipeline is blocked end to end.
+        while stuck < STALL_LOOKS || progress.elapsed() < STALL {
             match client.try_send(chunk.clone()) {
                 Ok(()) => {
                     sent += 1;
                     stuck = 0;
+                    progress = tokio::time::Instant::now();
                 }
                 Err(TransportError::QueueFull) => {
                     stuck += 1;
@@ -111,20 +132,31 @@ async fn full_queue_makes_try_send_fail_and_send_wait() {
         ));
         // `send` waits instead of failing or buffering…
         let pending = tokio::time::timeout(Duration::from_millis(300), client.send(chunk.clone()));
-        assert!(pending.await.is_err(), "send did not wait on a full queue");
+        let pending = pending.await;
+        assert!(
+            pending.is_err(),
+            "send did not wait on a full queue: {pending:?}"
+        );
 
         // …and completes once the reader catches up. Everything arrives, in order.
         let reader = tokio::spawn(async move {
             let mut n = 0;
             while n < sent + 1 {
-                let got = at_server.recv().await.unwrap();
+                let got = recv(&mut at_server, &format!("chunk {n} of {}", sent + 1)).await;
                 assert_eq!(got.len(), 1024 * 1024);
                 n += 1;
             }
             at_server
         });
-        client.send(chunk.clone()).await.unwrap();
-        let at_server = reader.await.unwrap();
+        within(
+            "the waiting send to complete once the server reads",
+            client.send(chunk.clone()),
+        )
+        .await
+        .unwrap();
+        let at_server = within("the server to read every chunk", reader)
+            .await
+            .unwrap();
         assert!(client.close_reason().is_none() && at_server.close_reason().is_none());
     })
     .await;
@@ -143,16 +175,24 @@ async fn revocation_closes_a_live_connection() {
 
         // The server learns Bob is revoked: his connection closes, Carol's stays.
         trust.revoke(RevocationTarget::Peer(f.bob.peer().clone()), t0());
-        match bob_at_server.closed().await {
+        match within(
+            "the server to close revoked Bob's connection",
+            bob_at_server.closed(),
+        )
+        .await
+        {
             CloseReason::Untrusted(r) => assert_eq!(r.kind, RefusalKind::Revoked),
             other => panic!("{other:?}"),
         }
-        match bob.closed().await {
+        match within("Bob's side to close", bob.closed()).await {
             CloseReason::Peer(reason) => assert!(reason.contains("revoked"), "{reason}"),
             other => panic!("{other:?}"),
         }
         carol.send(Bytes::from_static(b"fine")).await.unwrap();
-        assert_eq!(carol_at_server.recv().await.unwrap(), &b"fine"[..]);
+        assert_eq!(
+            recv(&mut carol_at_server, "Carol's frame").await,
+            &b"fine"[..]
+        );
 
         // And he cannot come back.
         let err = Endpoint::connect(addr, &f.bob.creds, &f.trust_a(), &config())
@@ -167,7 +207,12 @@ async fn revocation_closes_a_live_connection() {
         let mut set = RevocationSet::new();
         set.insert(RevocationTarget::Peer(f.alice.peer().clone()), t0());
         client_trust.set_revocations(set);
-        match to_alice.closed().await {
+        match within(
+            "Carol's side to close once Alice is revoked",
+            to_alice.closed(),
+        )
+        .await
+        {
             CloseReason::Untrusted(r) => assert_eq!(r.kind, RefusalKind::Revoked),
             other => panic!("{other:?}"),
         }
@@ -199,7 +244,12 @@ async fn recheck_closes_connections_whose_membership_expired() {
             std::sync::atomic::Ordering::Relaxed,
         );
         trust.recheck();
-        match at_server.closed().await {
+        match within(
+            "the server to close Bob's expired connection",
+            at_server.closed(),
+        )
+        .await
+        {
             CloseReason::Untrusted(r) => assert_eq!(r.kind, RefusalKind::Expired),
             other => panic!("{other:?}"),
         }

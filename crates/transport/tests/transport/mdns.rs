@@ -114,24 +114,35 @@ impl Drop for NetnsPair {
     }
 }
 
-/// Waits for `child` at most `limit`, killing it (by its own id) if it overstays.
-fn wait(mut child: Child, limit: Duration) -> (bool, String) {
+/// How a child ended: whether it succeeded, whether it had to be killed, what it printed.
+struct Ended {
+    success: bool,
+    killed_after: Option<Duration>,
+    stdout: String,
+}
+
+/// Waits for `child` at most `limit` (polling its exit), killing it (by its own id) if it
+/// overstays.
+fn wait(mut child: Child, limit: Duration) -> Ended {
     let started = Instant::now();
+    let mut killed_after = None;
     loop {
         match child.try_wait() {
             Ok(Some(_)) => break,
             Ok(None) if started.elapsed() < limit => std::thread::sleep(Duration::from_millis(100)),
             _ => {
                 let _ = child.kill();
+                killed_after = Some(started.elapsed());
                 break;
             }
         }
     }
     let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    Ended {
+        success: out.status.success(),
+        killed_after,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
 }
 
 #[test]
@@ -145,10 +156,17 @@ fn mdns_discovery_across_namespaces() {
     };
     let advertiser = pair.spawn(&pair.a.clone(), "advertise");
     let browser = pair.spawn(&pair.b.clone(), "browse");
-    let (browsed, browse_out) = wait(browser, Duration::from_secs(40));
-    let (_, advertise_out) = wait(advertiser, Duration::from_secs(10));
+    // Each child bounds itself by `TEST_BOUND`; the margin is for starting it.
+    let browser = wait(browser, TEST_BOUND + WAIT);
+    // The advertiser ends on the browser's last frame, which it has already answered.
+    let advertiser = wait(advertiser, WAIT);
+    let (browse_out, advertise_out) = (&browser.stdout, &advertiser.stdout);
     eprintln!("advertiser:\n{advertise_out}\nbrowser:\n{browse_out}");
-    assert!(browsed, "the browser failed");
+    assert!(
+        browser.success,
+        "the browser failed (killed after {:?}); it printed:\n{browse_out}",
+        browser.killed_after
+    );
     assert!(browse_out.contains("CONNECTED 10.213.0.1:"), "{browse_out}");
     if pair.v6 {
         assert!(
@@ -157,18 +175,19 @@ fn mdns_discovery_across_namespaces() {
         );
     }
     assert!(advertise_out.contains("ACCEPTED"), "{advertise_out}");
+    assert!(
+        advertiser.success,
+        "the advertiser failed (killed after {:?}); it printed:\n{advertise_out}",
+        advertiser.killed_after
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by mdns_discovery_across_namespaces inside a namespace it creates"]
 async fn mdns_child() {
     match std::env::var(ROLE).as_deref() {
-        Ok("advertise") => tokio::time::timeout(Duration::from_secs(35), advertise())
-            .await
-            .expect("advertiser timed out"),
-        Ok("browse") => tokio::time::timeout(Duration::from_secs(35), browse())
-            .await
-            .expect("browser timed out"),
+        Ok("advertise") => bounded(advertise()).await,
+        Ok("browse") => bounded(browse()).await,
         _ => {}
     }
 }
@@ -190,11 +209,13 @@ async fn advertise() {
     println!("ADVERTISED port {port} on {:?}", ep.local_addrs());
     // Echo every frame until one says "done".
     loop {
-        let mut conn = accept(&ep).await;
+        // No wait of its own: the browser may spend up to `WAIT` discovering first, and the
+        // whole child is bounded by `TEST_BOUND`.
+        let mut conn = ep.accept().await.expect("the endpoint closed");
         println!("ACCEPTED {} from {}", conn.peer().peer, conn.peer().addr);
-        let frame = conn.recv().await.unwrap();
+        let frame = recv(&mut conn, "Bob's word").await;
         conn.send(frame.clone()).await.unwrap();
-        let _ = conn.recv().await;
+        let _ = within("Bob's goodbye", conn.recv()).await;
         if frame == "done" {
             break;
         }
@@ -213,9 +234,10 @@ async fn browse() {
     let mut other = discovery.browse(f.b.group()).unwrap();
     let mut found = discovery.browse(f.a.group()).unwrap();
     let (mut v4, mut v6) = (None, None);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + WAIT;
     while v4.is_none() || (want_v6 && v6.is_none()) {
         let Ok(Some(peer)) = tokio::time::timeout_at(deadline, found.next()).await else {
+            println!("GAVE UP after {WAIT:?} waiting for IPv6 ({want_v6}) and IPv4 addresses");
             break;
         };
         println!("DISCOVERED {} (node {})", peer.addr, peer.node_id);
@@ -227,25 +249,29 @@ async fn browse() {
         }
     }
     let targets: Vec<SocketAddr> = v4.into_iter().chain(v6).collect();
-    assert!(!targets.is_empty(), "found nothing");
-    // A late browse replays what is already known; group B is nowhere.
+    assert!(
+        !targets.is_empty(),
+        "waited {WAIT:?} to discover group A; found nothing"
+    );
+    // A late browse replays what is already known; group B is nowhere (a check that nothing
+    // happens, after group A was found: load makes it pass more easily).
     let mut late = discovery.browse(f.a.group()).unwrap();
-    let replayed = tokio::time::timeout(Duration::from_secs(1), late.next()).await;
-    assert!(matches!(replayed, Ok(Some(_))), "nothing replayed");
+    let replayed = within("a late browse to replay group A", late.next()).await;
+    assert!(replayed.is_some(), "the late browse ended without a replay");
     let nothing = tokio::time::timeout(Duration::from_millis(200), other.next()).await;
     assert!(nothing.is_err(), "group B found: {nothing:?}");
     for (i, addr) in targets.iter().enumerate() {
         let mut conn = Endpoint::connect(*addr, &f.bob.creds, &trust, &config())
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("connecting to Alice at {addr}: {e:?}"));
         assert_eq!(&conn.peer().peer, f.alice.peer());
         let last = i + 1 == targets.len();
         let word = Bytes::from_static(if last { b"done" } else { b"found you" });
         conn.send(word.clone()).await.unwrap();
-        assert_eq!(conn.recv().await.unwrap(), word);
+        assert_eq!(recv(&mut conn, "Alice's echo").await, word);
         println!("CONNECTED {addr}");
         conn.close("bye");
-        conn.closed().await;
+        within("the connection to close", conn.closed()).await;
     }
     let _ = discovery.shutdown();
 }

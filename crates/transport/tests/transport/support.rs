@@ -2,12 +2,20 @@
 //! has expired), group B (admin Mallory, member Trent), and Eve, who has only her own
 //! identity certificate. Every trust reads a fixed clock, two days after the certificates
 //! were issued.
+//!
+//! Timing: a test waits for the thing itself (a frame, a connection, a close, an event), each
+//! wait bounded by [`WAIT`] and naming what it waited for when it gives up; no test sleeps in
+//! the hope that something has happened. Connections expected to succeed get [`WAIT`] as their
+//! connect and handshake timeouts. Only the timeouts a test is about are short, and the upper
+//! bound on how long they take to fire is [`NO_HANG`]: a loaded machine is slow, not broken.
 
+use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use peergroup_credential_roles::{CertChain, GroupRoot, MemberRequest, Role, Roles};
 use peergroup_identity::{Classifier, IdentityCertificate, KeyPair, PeerName, Timestamp};
 use peergroup_transport::testing::ClientTweaks;
@@ -17,6 +25,31 @@ use peergroup_transport::{
 use tokio::sync::broadcast;
 
 pub(crate) const DAY: Duration = Duration::from_secs(86_400);
+
+/// How long a test waits for one thing to happen over the network (a connection, a frame, a
+/// close, a refusal event), and the connect and handshake timeouts of connections expected to
+/// succeed. Generous on purpose: on a CI machine at load 4 on 2 cores things are slow, not
+/// broken; on a quiet one nothing comes near it.
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
+
+/// Bound on a whole test body: well above [`WAIT`], so that a wait that gives up names itself
+/// first, and this only catches a hang between waits.
+pub(crate) const TEST_BOUND: Duration = Duration::from_secs(120);
+
+/// Upper bound on how long a deliberately short timeout (hundreds of milliseconds) takes to
+/// fire: it checks that nothing hangs, not how fast a loaded machine is. Below [`WAIT`], so
+/// that giving up through a test configuration's generous timeout instead counts as a hang.
+pub(crate) const NO_HANG: Duration = Duration::from_secs(20);
+
+/// No progress for this long, and through [`STALL_LOOKS`] looks at least 50 ms apart, means a
+/// pipeline is blocked end to end (the backpressure tests' criterion). A writer merely slowed
+/// down by load makes progress well within it; the count of looks keeps a process paused as a
+/// whole (by the scheduler or the hypervisor) from passing for a blocked pipeline, since the
+/// other tasks get to run between the looks after it resumes.
+pub(crate) const STALL: Duration = Duration::from_secs(2);
+
+/// See [`STALL`].
+pub(crate) const STALL_LOOKS: u32 = 20;
 
 /// When certificates start.
 pub(crate) fn t0() -> Timestamp {
@@ -28,15 +61,51 @@ pub(crate) fn now() -> Timestamp {
     t0().saturating_add(2 * DAY)
 }
 
-/// Runs a test body with an overall bound, so nothing can hang.
+/// Runs a test body with an overall bound ([`TEST_BOUND`]), so nothing can hang.
 pub(crate) async fn bounded<F: Future>(f: F) -> F::Output {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    tokio::time::timeout(Duration::from_secs(30), f)
-        .await
-        .expect("test took longer than 30 s")
+    // The test harness names the thread after the test; the body is first polled on it.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("the test")
+        .to_owned();
+    match tokio::time::timeout(TEST_BOUND, f).await {
+        Ok(out) => out,
+        Err(_) => panic!(
+            "{test}: the whole test body did not finish within {TEST_BOUND:?} (no single wait \
+             gave up first, so it hung outside the bounded waits)"
+        ),
+    }
+}
+
+/// Waits at most [`WAIT`] for `what` (`fut`); if it does not happen, fails saying what it
+/// waited for and how long.
+pub(crate) async fn within<F: Future>(what: impl Display, fut: F) -> F::Output {
+    match tokio::time::timeout(WAIT, fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("waited {WAIT:?} for {what}; it did not happen"),
+    }
+}
+
+/// The next frame of data on `conn` (`what`, for the message), within [`WAIT`]; fails saying
+/// what it waited for and what it saw instead (the connection closing, or nothing).
+pub(crate) async fn recv(conn: &mut Connection, what: &str) -> Bytes {
+    match tokio::time::timeout(WAIT, conn.recv()).await {
+        Ok(Some(frame)) => frame,
+        Ok(None) => panic!(
+            "waited for {what} from {}; the connection closed instead: {:?}",
+            conn.peer().peer,
+            conn.close_reason()
+        ),
+        Err(_) => panic!(
+            "waited {WAIT:?} for {what} from {}; nothing arrived (connection closed: {:?})",
+            conn.peer().peer,
+            conn.close_reason()
+        ),
+    }
 }
 
 pub(crate) struct Member {
@@ -163,12 +232,14 @@ pub(crate) fn trust(group: &PeerName) -> GroupTrust {
     GroupTrust::with_clock(group.clone(), Arc::new(now))
 }
 
-/// A short, test-friendly configuration (timeouts of seconds, not tens of seconds).
+/// The tests' configuration: connections that should succeed get [`WAIT`] to connect,
+/// to shake hands and to say goodbye (a goodbye ends as soon as the peer hangs up too, so the
+/// bound only matters on a loaded machine). A test about a timeout shortens that one.
 pub(crate) fn config() -> TransportConfig {
     let mut c = TransportConfig::default();
-    c.connect_timeout = Duration::from_secs(5);
-    c.handshake_timeout = Duration::from_secs(5);
-    c.close_timeout = Duration::from_secs(1);
+    c.connect_timeout = WAIT;
+    c.handshake_timeout = WAIT;
+    c.close_timeout = WAIT;
     c
 }
 
@@ -190,7 +261,7 @@ pub(crate) async fn server(
 pub(crate) async fn connect(addr: SocketAddr, who: &Member, trust: &GroupTrust) -> Connection {
     Endpoint::connect(addr, &who.creds, trust, &config())
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{} connecting to {addr}: {e:?}", who.peer()))
 }
 
 /// Connects with test knobs (and no check that credentials and trust agree).
@@ -203,12 +274,13 @@ pub(crate) async fn connect_tweaked(
     peergroup_transport::testing::connect_tweaked(addr, creds, trust, &config(), &tweaks).await
 }
 
-/// The next refusal the endpoint reports.
+/// The next refusal the endpoint reports, within [`WAIT`].
 pub(crate) async fn next_failure(rx: &mut broadcast::Receiver<AuthFailure>) -> AuthFailure {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("no auth failure reported")
-        .expect("auth failure channel closed")
+    match tokio::time::timeout(WAIT, rx.recv()).await {
+        Ok(Ok(failure)) => failure,
+        Ok(Err(e)) => panic!("waited for the endpoint to report a refusal; the channel said {e:?}"),
+        Err(_) => panic!("waited {WAIT:?} for the endpoint to report a refusal; none came"),
+    }
 }
 
 /// Asserts the endpoint reported a refusal of `kind` from a client on `client_ip`.
@@ -222,10 +294,11 @@ pub(crate) async fn expect_failure(
     failure
 }
 
-/// Accepts one connection from the endpoint.
+/// Accepts one connection from the endpoint, within [`WAIT`].
 pub(crate) async fn accept(ep: &Endpoint) -> Connection {
-    tokio::time::timeout(Duration::from_secs(10), ep.accept())
-        .await
-        .expect("no connection accepted")
-        .expect("endpoint closed")
+    match tokio::time::timeout(WAIT, ep.accept()).await {
+        Ok(Some(conn)) => conn,
+        Ok(None) => panic!("waited for a connection on {ep:?}; the endpoint closed instead"),
+        Err(_) => panic!("waited {WAIT:?} for a connection on {ep:?}; none was accepted"),
+    }
 }
