@@ -35,6 +35,18 @@ pub mod rng;
 pub mod sim;
 pub mod stats;
 
+/// Every bound on what neighbors can make a node hold or do, in one place (see
+/// docs/security.md for the table and what each protects).
+pub mod limits {
+    pub use crate::core::{
+        MAX_ANNOUNCERS, MAX_AWAITING_HELLO, MAX_CANDIDATES, MAX_CANDIDATES_PER_REFERRER,
+        MAX_LINKS_PER_MEMBER, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK, SYNC_SESSION_BURST,
+        SYNC_SESSION_INTERVAL,
+    };
+    pub use crate::message::{MAX_ADDRESSES, MAX_KEYS};
+    pub use crate::peer_time::{MAX_FIRST_OFFSET, MAX_SKEW};
+}
+
 pub use crate::config::MeshConfig;
 pub use crate::core::{
     ConnId, Core, Event, LocalMember, Member, MemberChange, NeighborChange, Output, PeerInfo,

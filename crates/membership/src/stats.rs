@@ -29,6 +29,12 @@ pub struct Stats {
     pub syncs_abandoned: u64,
     /// Every message sent.
     pub messages_sent: u64,
+    /// Announced keys not waited for: their link had too many waiting already.
+    pub announcements_ignored: u64,
+    /// Sync sessions refused: a neighbor started them faster than allowed.
+    pub syncs_refused: u64,
+    /// Incoming links closed at once: over the per-member or waiting-for-hello bound.
+    pub links_refused: u64,
 }
 
 /// How far the syncs running now have got (all links together).

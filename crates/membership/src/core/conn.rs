@@ -23,9 +23,34 @@ impl<S: Store> Core<S> {
         if info.outbound {
             self.dialing.remove(&info.addr);
             if let Some(c) = self.candidates.get_mut(&info.addr) {
-                c.1 = 0;
+                c.failures = 0;
+            }
+        } else {
+            // A member may hold only a few links to us, and strangers to the mesh (links
+            // still waiting for their hello) only so many at once.
+            let same = self
+                .links
+                .values()
+                .filter(|l| l.info.peer == info.peer)
+                .count();
+            let waiting = self
+                .links
+                .values()
+                .filter(|l| l.phase == Phase::AwaitHello)
+                .count();
+            if same >= super::MAX_LINKS_PER_MEMBER || waiting >= super::MAX_AWAITING_HELLO {
+                tracing::debug!(peer = %info.peer, same, waiting, "refusing a link over the bounds");
+                self.stats.links_refused += 1;
+                self.outputs.push_back(Output::Close { conn });
+                return;
             }
         }
+        // Rights end on time: the link closes when the first certificate of the peer's chain
+        // expires (see `expire_links`).
+        let expires = info
+            .chain
+            .as_ref()
+            .and_then(|c| c.certificates().iter().map(|c| c.not_after()).min());
         let phase = if info.outbound {
             Phase::AwaitWelcome(now)
         } else {
@@ -42,6 +67,7 @@ impl<S: Store> Core<S> {
             conn,
             Link {
                 info,
+                expires,
                 phase,
                 opened: now,
                 node: None,
@@ -51,6 +77,7 @@ impl<S: Store> Core<S> {
                 sync: None,
                 sync_id: 0,
                 sync_progress: now,
+                sync_tat: now,
                 sync_wanted: false,
                 sync_backlog: false,
             },
@@ -108,9 +135,10 @@ impl<S: Store> Core<S> {
             return;
         };
         let phase = link.phase;
+        let from = link.info.peer.clone();
         match (phase, message) {
             (_, MeshMessage::Disconnect { referrals, reason }) => {
-                self.add_candidates(&referrals);
+                self.add_referred(&referrals, &from);
                 self.drop_link(
                     conn,
                     None,
@@ -130,7 +158,7 @@ impl<S: Store> Core<S> {
                     referrals,
                 },
             ) => {
-                self.add_candidates(&referrals);
+                self.add_referred(&referrals, &from);
                 if node == self.node || self.is_neighbor_node(node) {
                     let reason = if node == self.node {
                         Reason::SelfConnection
@@ -144,7 +172,7 @@ impl<S: Store> Core<S> {
                 self.establish(conn, node, listen, now);
             }
             (Phase::AwaitWelcome(_), MeshMessage::Refuse { reason, referrals }) => {
-                self.add_candidates(&referrals);
+                self.add_referred(&referrals, &from);
                 self.drop_link(conn, None, &format!("refused: {reason:?}"), now);
             }
             (Phase::Established, message) => self.on_neighbor_message(conn, message, now),
@@ -184,7 +212,9 @@ impl<S: Store> Core<S> {
         } else {
             None
         };
-        self.add_candidates(&listen);
+        if let Some(from) = self.links.get(&conn).map(|l| l.info.peer.clone()) {
+            self.add_referred(&listen, &from);
+        }
         if let Some(reason) = refusal {
             let referrals = self.referrals(Some(conn));
             self.send(conn, MeshMessage::Refuse { reason, referrals });
@@ -280,6 +310,20 @@ impl<S: Store> Core<S> {
             {
                 return;
             }
+            // A new session costs a snapshot of our keys: a neighbor may start them only at
+            // a bounded rate (GCRA: a burst of SYNC_SESSION_BURST, then one per interval).
+            let interval = super::SYNC_SESSION_INTERVAL;
+            let allowance = interval.saturating_mul(super::SYNC_SESSION_BURST);
+            if link.sync_tat.saturating_sub(allowance) > now {
+                self.stats.syncs_refused += 1;
+                tracing::debug!(
+                    ?conn,
+                    session,
+                    "a sync session started too soon was ignored"
+                );
+                return;
+            }
+            link.sync_tat = link.sync_tat.max(now).saturating_add(interval);
             link.sync = Some(SyncSession::responder());
             link.sync_id = session;
         }
@@ -447,9 +491,7 @@ impl<S: Store> Core<S> {
         if link.info.outbound {
             self.dialing.remove(&link.info.addr);
         }
-        for m in self.missing.values_mut() {
-            m.announcers.retain(|c| *c != conn);
-        }
+        self.missing.forget_link(conn);
         if link.phase == Phase::Established {
             self.events.push_back(Event::Neighbor {
                 conn,

@@ -15,7 +15,7 @@ use peergroup_identity::Timestamp;
 use peergroup_record_db::store::Store;
 use peergroup_record_db::{Change, ChangeKind, Received, Record};
 
-use super::{ConnId, Core, Missing, Phase};
+use super::{ConnId, Core, Phase};
 use crate::message::{MAX_KEYS, MeshMessage};
 
 /// Rounds of payload requests over all announcers before giving a key up to anti-entropy.
@@ -94,7 +94,7 @@ impl<S: Store> Core<S> {
         }
         for record in &report.accepted {
             let key = record.item_key();
-            if let Some(m) = self.missing.remove(&key)
+            if let Some(m) = self.missing.remove(key)
                 && m.attempts > 0
             {
                 self.missing_attempts.insert(key);
@@ -191,23 +191,28 @@ impl<S: Store> Core<S> {
     }
 
     pub(crate) fn on_ihave(&mut self, conn: ConnId, keys: Vec<u64>, now: Timestamp) {
-        let pending: HashSet<u64> = self
+        let arriving: HashSet<u64> = self
             .inbox
             .iter()
             .map(|(_, r)| r.record().item_key())
             .collect();
+        let deadline = now.saturating_add(self.config.graft_timeout);
+        let mut ignored = 0usize;
         for key in keys {
-            if self.db.contains_key(key) || pending.contains(&key) {
+            if self.db.contains_key(key) || arriving.contains(&key) {
                 continue;
             }
-            let m = self.missing.entry(key).or_insert_with(|| Missing {
-                announcers: Vec::new(),
-                deadline: now.saturating_add(self.config.graft_timeout),
-                attempts: 0,
-            });
-            if !m.announcers.contains(&conn) {
-                m.announcers.push(conn);
+            if !self.missing.announce(key, conn, deadline) {
+                ignored += 1;
             }
+        }
+        if ignored > 0 {
+            self.stats.announcements_ignored += ignored as u64;
+            tracing::debug!(
+                ?conn,
+                ignored,
+                "announcements over the link's bound ignored"
+            );
         }
     }
 
@@ -227,30 +232,27 @@ impl<S: Store> Core<S> {
     /// anti-entropy.
     pub(crate) fn request_missing(&mut self, now: Timestamp) {
         let mut grafts: BTreeMap<ConnId, Vec<u64>> = BTreeMap::new();
-        let mut give_up = Vec::new();
         let established: HashSet<ConnId> = self
             .links
             .iter()
             .filter(|(_, l)| l.phase == Phase::Established)
             .map(|(c, _)| *c)
             .collect();
-        for (key, m) in self.missing.iter_mut() {
-            if m.deadline > now {
+        let next = now.saturating_add(self.config.graft_timeout);
+        for key in self.missing.take_due(now) {
+            let Some(m) = self.missing.get_mut(key) else {
                 continue;
-            }
+            };
             m.announcers.retain(|c| established.contains(c));
             if m.announcers.is_empty() || m.attempts >= GRAFT_ROUNDS * m.announcers.len() as u32 {
-                give_up.push(*key);
+                // Anti-entropy will bring it.
+                self.missing.give_up(key);
                 continue;
             }
             let conn = m.announcers[m.attempts as usize % m.announcers.len()];
             m.attempts += 1;
-            grafts.entry(conn).or_default().push(*key);
-            m.deadline = now.saturating_add(self.config.graft_timeout);
-        }
-        for key in give_up {
-            // Anti-entropy will bring it.
-            self.missing.remove(&key);
+            grafts.entry(conn).or_default().push(key);
+            self.missing.reschedule(key, next);
         }
         // One lost message does not mean the tree is broken: just pull the payload. Pulling
         // again before any record has arrived by push (or having no eager link at all) means

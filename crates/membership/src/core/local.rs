@@ -123,6 +123,8 @@ impl<S: Store> Core<S> {
     /// Re-publishes autorefresh records about to expire and sweeps expired ones (not while
     /// offline when the group defers expiration).
     pub(crate) fn refresh(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+        // The next round is due whatever happens in this one.
+        self.next_refresh = now.saturating_add(Duration::from_secs(10));
         let props = self.db.properties();
         let lifetime = Duration::from_secs(u64::from(props.presence_lifetime_secs));
         let margin = (lifetime / 4).max(Duration::from_secs(20));
@@ -139,7 +141,6 @@ impl<S: Store> Core<S> {
             let expired = self.db.sweep(now)?;
             self.record_changes(expired);
         }
-        self.next_refresh = now.saturating_add(Duration::from_secs(10));
         Ok(())
     }
 

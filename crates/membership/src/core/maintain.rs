@@ -4,30 +4,36 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use peergroup_identity::Timestamp;
+use peergroup_identity::{PeerName, Timestamp};
 use peergroup_record_db::Record;
 use peergroup_record_db::store::Store;
 
+use super::candidates::Source;
 use super::{ConnId, Core, Event, Output, Phase, Status};
 use crate::message::Reason;
 use crate::presence::Presence;
 
 /// A link younger than this is not judged on its usefulness yet.
 const GRACE: Duration = Duration::from_secs(60);
-/// Most candidate addresses remembered.
-const MAX_CANDIDATES: usize = 4096;
 
 impl<S: Store> Core<S> {
-    /// Adds addresses that may reach members (from an invitation, referrals, presence, mDNS,
-    /// or given by the user).
+    /// Adds addresses that may reach members, from a source this node trusts (an
+    /// invitation, mDNS, or given by the user). See [`super::candidates`] for the bounds.
     pub fn add_candidates(&mut self, addrs: &[SocketAddr]) {
         for a in addrs {
-            if self.listen.contains(a) || self.candidates.len() >= MAX_CANDIDATES {
-                continue;
+            if !self.listen.contains(a) {
+                self.candidates.add(*a, Source::Local);
             }
-            self.candidates
-                .entry(*a)
-                .or_insert((Timestamp::UNIX_EPOCH, 0));
+        }
+    }
+
+    /// Adds addresses another member told us of (referrals, its listen addresses, presence),
+    /// within its share.
+    pub(crate) fn add_referred(&mut self, addrs: &[SocketAddr], from: &PeerName) {
+        for a in addrs {
+            if !self.listen.contains(a) {
+                self.candidates.add(*a, Source::Member(from.clone()));
+            }
         }
     }
 
@@ -36,7 +42,7 @@ impl<S: Store> Core<S> {
         self.online = true;
         self.add_candidates(&[addr]);
         if let Some(c) = self.candidates.get_mut(&addr) {
-            c.0 = Timestamp::UNIX_EPOCH;
+            c.next = Timestamp::UNIX_EPOCH;
         }
         self.dial(addr, now);
     }
@@ -63,9 +69,12 @@ impl<S: Store> Core<S> {
     pub fn handle_connect_failed(&mut self, addr: SocketAddr, reason: &str, now: Timestamp) {
         self.dialing.remove(&addr);
         if let Some(c) = self.candidates.get_mut(&addr) {
-            c.1 = c.1.saturating_add(1);
-            let backoff = self.config.retry_backoff.saturating_mul(1 << c.1.min(5));
-            c.0 = now.saturating_add(backoff);
+            c.failures = c.failures.saturating_add(1);
+            let backoff = self
+                .config
+                .retry_backoff
+                .saturating_mul(1 << c.failures.min(5));
+            c.next = now.saturating_add(backoff);
         }
         self.events.push_back(Event::ConnectFailed {
             addr,
@@ -80,8 +89,8 @@ impl<S: Store> Core<S> {
         let alone = self.links.is_empty() && self.dialing.is_empty();
         let all_failed = self
             .candidates
-            .values()
-            .all(|(next, failures)| *failures > 0 && *next > now);
+            .iter()
+            .all(|(_, c)| c.failures > 0 && c.next > now);
         if alone && all_failed && !self.status.listening && !self.db.is_empty() {
             let s = Status {
                 listening: true,
@@ -112,7 +121,8 @@ impl<S: Store> Core<S> {
         if let Some(p) = Presence::of(record)
             && p.node != self.node
         {
-            self.add_candidates(&p.addresses);
+            let from = record.creator.clone();
+            self.add_referred(&p.addresses, &from);
         }
     }
 
@@ -163,8 +173,8 @@ impl<S: Store> Core<S> {
         let mut ready: Vec<SocketAddr> = self
             .candidates
             .iter()
-            .filter(|(a, (next, _))| {
-                *next <= now && !self.dialing.contains_key(a) && !self.is_connected_to(**a)
+            .filter(|(a, c)| {
+                c.next <= now && !self.dialing.contains_key(a) && !self.is_connected_to(**a)
             })
             .map(|(a, _)| *a)
             .collect();
@@ -215,6 +225,21 @@ impl<S: Store> Core<S> {
                 .below(self.config.anti_entropy_interval.as_millis() as u64 / 4 + 1),
         );
         self.next_anti_entropy = now.saturating_add(self.config.anti_entropy_interval + jitter);
+    }
+
+    /// Closes links to members whose certificates have expired (a member's rights end at its
+    /// certificate's end, whether or not it is still connected then).
+    pub(crate) fn expire_links(&mut self, now: Timestamp) {
+        let expired: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.expires.is_some_and(|e| e <= now))
+            .map(|(c, _)| *c)
+            .collect();
+        // Nothing more is sent to it, not even a goodbye.
+        for conn in expired {
+            self.drop_link(conn, None, "the member's certificate expired", now);
+        }
     }
 
     /// Closes handshakes that take too long and abandons stalled syncs.

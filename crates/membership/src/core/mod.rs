@@ -15,11 +15,13 @@
 //! The core owns the member's [`Database`]. It never reads a clock, opens a socket, spawns a
 //! task or draws from a global random generator: the driver (tokio) or the simulator does.
 
+mod candidates;
 mod conn;
 mod flood;
 mod local;
 mod maintain;
 mod members;
+mod pending;
 #[cfg(test)]
 mod tests;
 
@@ -32,7 +34,9 @@ use peergroup_record_db::store::Store;
 use peergroup_record_db::sync::SyncSession;
 use peergroup_record_db::{Change, Database, LocalSigner, Received, Record};
 
+pub use candidates::{MAX_CANDIDATES, MAX_CANDIDATES_PER_REFERRER};
 pub use members::{Member, MemberChange};
+pub use pending::{MAX_ANNOUNCERS, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK};
 
 use crate::config::MeshConfig;
 use crate::message::{MeshMessage, NodeId, Reason};
@@ -181,6 +185,8 @@ enum Phase {
 #[derive(Debug)]
 struct Link {
     info: PeerInfo,
+    /// When the peer's certificate chain stops being valid (the link closes then).
+    expires: Option<Timestamp>,
     phase: Phase,
     opened: Timestamp,
     node: Option<NodeId>,
@@ -193,18 +199,13 @@ struct Link {
     /// Number of the current (or last) sync on this link.
     sync_id: u32,
     sync_progress: Timestamp,
+    /// When the neighbor's next sync session is due by its allowed rate (see
+    /// [`SYNC_SESSION_INTERVAL`]).
+    sync_tat: Timestamp,
     /// Another sync is wanted once the current one ends.
     sync_wanted: bool,
     /// The sync has more to send than the last burst allowed.
     sync_backlog: bool,
-}
-
-/// A payload announced but not received.
-#[derive(Debug)]
-struct Missing {
-    announcers: Vec<ConnId>,
-    deadline: Timestamp,
-    attempts: u32,
 }
 
 /// One member's participation in one group.
@@ -216,7 +217,7 @@ pub struct Core<S: Store> {
     listen: Vec<SocketAddr>,
     links: BTreeMap<ConnId, Link>,
     /// Addresses we could dial: address → next attempt allowed at, failures so far.
-    candidates: BTreeMap<SocketAddr, (Timestamp, u32)>,
+    candidates: candidates::Candidates,
     /// Addresses we are dialing now.
     dialing: BTreeMap<SocketAddr, Timestamp>,
     inbox: Vec<(ConnId, Received)>,
@@ -224,7 +225,8 @@ pub struct Core<S: Store> {
     /// Per link, records learned by sync that flooding would not bring (older than
     /// [`FLOOD_WINDOW`]): a sync that learned any cascades to the other neighbors.
     learned_old: BTreeMap<ConnId, u64>,
-    missing: BTreeMap<u64, Missing>,
+    /// Payloads announced and not received (bounded; see [`pending`]).
+    missing: pending::Pending,
     /// Keys being delivered right now that had to be pulled (scratch for one flush).
     missing_attempts: std::collections::BTreeSet<u64>,
     /// Payloads pulled since the last one that arrived by push.
@@ -260,6 +262,20 @@ impl<S: Store> std::fmt::Debug for Core<S> {
 /// Records modified more recently than this are assumed to be still travelling by flooding;
 /// learning them by sync does not make a node cascade syncs to its other neighbors.
 pub const FLOOD_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A neighbor may start sync sessions with us (each costs a snapshot of our keys) in a burst
+/// of [`SYNC_SESSION_BURST`], then one per this interval; faster ones are ignored (its sync
+/// stalls and it retries after `sync_stall_timeout`).
+pub const SYNC_SESSION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// See [`SYNC_SESSION_INTERVAL`].
+pub const SYNC_SESSION_BURST: u32 = 8;
+
+/// Most links (neighbor connections, established or in their handshake) one member may hold
+/// to this node: a member may run a few nodes, not thousands of connections.
+pub const MAX_LINKS_PER_MEMBER: usize = 4;
+/// Most incoming links waiting for their hello at once (each closes after the mesh's
+/// handshake timeout if the hello does not come).
+pub const MAX_AWAITING_HELLO: usize = 32;
 
 /// The metadata key the peer-time offset is kept under.
 pub const PEER_TIME_META: &str = "peer_time_offset_ms";
@@ -297,12 +313,12 @@ impl<S: Store> Core<S> {
             config,
             listen: Vec::new(),
             links: BTreeMap::new(),
-            candidates: BTreeMap::new(),
+            candidates: candidates::Candidates::default(),
             dialing: BTreeMap::new(),
             inbox: Vec::new(),
             sync_inbox: Vec::new(),
             learned_old: BTreeMap::new(),
-            missing: BTreeMap::new(),
+            missing: pending::Pending::default(),
             missing_attempts: std::collections::BTreeSet::new(),
             pulls_in_a_row: 0,
             outputs: VecDeque::new(),
@@ -480,7 +496,7 @@ impl<S: Store> Core<S> {
             .next_maintenance
             .min(self.next_anti_entropy)
             .min(self.next_refresh);
-        if let Some(m) = self.missing.values().map(|m| m.deadline).min() {
+        if let Some(m) = self.missing.next_deadline() {
             t = t.min(m);
         }
         for l in self.links.values() {
@@ -496,6 +512,9 @@ impl<S: Store> Core<S> {
                         .saturating_add(self.config.sync_stall_timeout),
                 );
             }
+            if let Some(e) = l.expires {
+                t = t.min(e);
+            }
         }
         Some(t)
     }
@@ -505,18 +524,22 @@ impl<S: Store> Core<S> {
         if self.closed {
             return Ok(());
         }
+        self.expire_links(now);
         self.expire_handshakes_and_syncs(now);
         self.request_missing(now);
-        if now >= self.next_refresh {
-            self.refresh(now)?;
-        }
+        // A failing refresh (a full disk, say) must not stop the mesh's own timers.
+        let refreshed = if now >= self.next_refresh {
+            self.refresh(now)
+        } else {
+            Ok(())
+        };
         if now >= self.next_anti_entropy {
             self.anti_entropy(now);
         }
         if now >= self.next_maintenance {
             self.maintain(now);
         }
-        Ok(())
+        refreshed
     }
 
     /// Leaves the group: deletes our presence, says goodbye to every neighbor, persists the

@@ -29,6 +29,9 @@ pub(super) struct Net {
     cores: Vec<Core<MemoryStore>>,
     chains: Vec<CertChain>,
     events: Vec<Vec<Event>>,
+    sent: Vec<Vec<(ConnId, MeshMessage)>>,
+    /// Errors the timers reported (node, error), as the driver would log them.
+    pub(super) timer_errors: Vec<(usize, String)>,
     /// (node, its connection) → (the other node, its end of the connection).
     ends: BTreeMap<(usize, ConnId), (usize, ConnId)>,
     in_flight: VecDeque<(usize, ConnId, Wire)>,
@@ -46,6 +49,11 @@ fn address(i: usize) -> SocketAddr {
 impl Net {
     /// `n` members of a fresh group (member 0 the creator, an admin), each a core online.
     pub(super) fn new(n: usize) -> Self {
+        Self::with_lifetimes(n, |_| Duration::from_secs(365 * 86_400))
+    }
+
+    /// As [`Net::new`], member `i`'s certificate valid for `lifetime(i)` from the start.
+    pub(super) fn with_lifetimes(n: usize, lifetime: impl Fn(usize) -> Duration) -> Self {
         let now = Timestamp::from_secs(1_800_000_000);
         let key = |i: usize| KeyPair::from_test_seed(7_000 + i as u64);
         let classifier = |i: usize| Classifier::new(&format!("node{i}")).unwrap();
@@ -65,7 +73,7 @@ impl Net {
             roles: Roles::one(role),
             classifiers: vec![],
             not_before: now,
-            not_after: now.saturating_add(Duration::from_secs(365 * 86_400)),
+            not_after: now.saturating_add(lifetime(i)),
         };
         let admin = root.issue(&request(0, Role::Admin)).unwrap();
         let mut chains = vec![admin.clone()];
@@ -108,10 +116,13 @@ impl Net {
             cores.push(core);
         }
         let events = vec![Vec::new(); cores.len()];
+        let sent = vec![Vec::new(); cores.len()];
         let mut net = Net {
             cores,
             chains,
             events,
+            sent,
+            timer_errors: Vec::new(),
             ends: BTreeMap::new(),
             in_flight: VecDeque::new(),
             next_conn: 1,
@@ -138,6 +149,15 @@ impl Net {
         self.pump(i);
         self.settle();
         out
+    }
+
+    pub(super) fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Messages node `i` sent since the last call (decoded), by connection.
+    pub(super) fn sent(&mut self, i: usize) -> Vec<(ConnId, MeshMessage)> {
+        std::mem::take(&mut self.sent[i])
     }
 
     pub(super) fn peer(&self, i: usize) -> PeerName {
@@ -212,7 +232,9 @@ impl Net {
             for i in 0..self.cores.len() {
                 if self.cores[i].poll_timeout().is_some_and(|d| d <= self.now) {
                     let now = self.now;
-                    self.cores[i].handle_timeout(now).unwrap();
+                    if let Err(e) = self.cores[i].handle_timeout(now) {
+                        self.timer_errors.push((i, e.to_string()));
+                    }
                     self.pump(i);
                 }
             }
@@ -240,6 +262,7 @@ impl Net {
         while let Some(out) = self.cores[i].poll_output() {
             match out {
                 Output::Send { conn, message } => {
+                    self.sent[i].push((conn, message.clone()));
                     if let Some(&(to, their)) = self.ends.get(&(i, conn)) {
                         self.in_flight
                             .push_back((to, their, Wire::Message(message.encode())));

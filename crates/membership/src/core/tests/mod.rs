@@ -60,3 +60,155 @@ fn a_leaving_member_pushes_its_withdrawal_over_lazy_links() {
         "node 1 should no longer be listed present"
     );
 }
+
+/// A neighbor announcing endless made-up keys makes the node wait for at most its share, and
+/// the node forgets them once they cannot be had.
+#[test]
+fn an_ihave_flood_is_bounded_and_forgotten() {
+    let mut net = Net::new(2);
+    let (c0, _) = net.link(0, 1);
+    net.run_for(Duration::from_secs(2));
+    for round in 0..5u64 {
+        let keys: Vec<u64> = (0..crate::message::MAX_KEYS as u64)
+            .map(|k| (round << 32) | k | (1 << 63))
+            .collect();
+        net.deliver(0, c0, MeshMessage::IHave(keys));
+        assert!(
+            net.core(0).missing.on_link(c0) <= super::MAX_PENDING_PER_LINK,
+            "round {round}: {} keys waiting on the link",
+            net.core(0).missing.on_link(c0)
+        );
+    }
+    assert!(net.core(0).stats().announcements_ignored > 0);
+    // The announcer never delivers: after the graft rounds the keys are given up.
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(net.core(0).missing.on_link(c0), 0);
+    assert_eq!(net.core(0).missing.next_deadline(), None);
+}
+
+/// A member may hold only a few links to a node, in any phase.
+#[test]
+fn links_per_member_are_capped() {
+    let mut net = Net::new(2);
+    let now = net.now();
+    let peer = net.peer(1);
+    let chain = net.core(1).me.chain.clone();
+    for k in 0..20u64 {
+        net.act(0, |core, _| {
+            core.handle_connected(
+                super::ConnId(1000 + k),
+                super::PeerInfo {
+                    peer: peer.clone(),
+                    addr: "10.9.9.9:1".parse().unwrap(),
+                    outbound: false,
+                    chain: Some(chain.clone()),
+                },
+                now,
+            )
+        });
+    }
+    let held = net
+        .core(0)
+        .links
+        .values()
+        .filter(|l| l.info.peer == peer)
+        .count();
+    assert_eq!(held, super::MAX_LINKS_PER_MEMBER);
+    assert_eq!(
+        net.core(0).stats().links_refused,
+        20 - super::MAX_LINKS_PER_MEMBER as u64
+    );
+}
+
+/// A neighbor may start sync sessions only at a bounded rate (each costs a key snapshot).
+#[test]
+fn sync_sessions_per_link_are_rate_limited() {
+    let mut net = Net::new(2);
+    let (_, c1) = net.link(0, 1);
+    net.run_for(Duration::from_secs(2));
+    // Node 1 accepted the link: node 0 dialed, so node 0 is the one that may start sessions.
+    let before = net.core(1).stats().syncs_refused;
+    let attempts = 3 * super::SYNC_SESSION_BURST as u64;
+    for k in 0..attempts {
+        let mut session = peergroup_record_db::sync::SyncSession::initiator();
+        let message = session.poll_transmit(net.core(0).db()).unwrap().unwrap();
+        net.deliver(
+            1,
+            c1,
+            MeshMessage::Sync {
+                session: 1_000 + k as u32,
+                message,
+            },
+        );
+    }
+    let refused = net.core(1).stats().syncs_refused - before;
+    assert!(
+        refused >= attempts - u64::from(super::SYNC_SESSION_BURST),
+        "only {refused} of {attempts} back-to-back sessions refused"
+    );
+    // Later, at the allowed rate, a new session is taken again.
+    net.run_for(super::SYNC_SESSION_INTERVAL * 2);
+    let mut session = peergroup_record_db::sync::SyncSession::initiator();
+    let message = session.poll_transmit(net.core(0).db()).unwrap().unwrap();
+    let refused_before = net.core(1).stats().syncs_refused;
+    net.deliver(
+        1,
+        c1,
+        MeshMessage::Sync {
+            session: 5_000,
+            message,
+        },
+    );
+    assert_eq!(net.core(1).stats().syncs_refused, refused_before);
+}
+
+/// Rights end on time: the link to a member closes when its certificate expires, and
+/// nothing is sent to it after.
+#[test]
+fn a_link_closes_when_the_members_certificate_expires() {
+    let lifetime = Duration::from_secs(20);
+    let mut net = Net::with_lifetimes(2, |i| {
+        if i == 1 {
+            lifetime
+        } else {
+            Duration::from_secs(365 * 86_400)
+        }
+    });
+    let (c0, _) = net.link(0, 1);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.core(0).links.contains_key(&c0));
+    let expiry = net.now().saturating_add(lifetime - Duration::from_secs(2));
+    net.events(0);
+    net.run_for(Duration::from_secs(19));
+    assert!(
+        !net.core(0).links.contains_key(&c0),
+        "the link outlived the certificate"
+    );
+    let events = net.events(0);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Neighbor { conn, change: super::NeighborChange::Disconnected(why), .. }
+                if *conn == c0 && why.contains("expired")
+        )),
+        "{events:#?}"
+    );
+    let _ = expiry;
+    // Whatever node 0 publishes now does not go to node 1.
+    net.sent(0);
+    let now = net.now();
+    net.act(0, |core, _| {
+        core.create_record(
+            peergroup_record_db::NewRecord {
+                record_type: "7e57da7a-0000-4000-8000-000000000009".parse().unwrap(),
+                attributes: String::new(),
+                payload: b"after the expiry".to_vec(),
+                expires: now.saturating_add(Duration::from_secs(3600)),
+                autorefresh: false,
+            },
+            now,
+        )
+        .unwrap()
+    });
+    assert!(net.sent(0).iter().all(|(c, _)| *c != c0));
+}
