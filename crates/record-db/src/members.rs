@@ -83,6 +83,18 @@ impl MemberIndex {
         group: &PeerName,
         chain: &CertChain,
     ) -> Result<Arc<MemberCert>, ChainError> {
+        let entry = self.validated(group, chain)?;
+        self.insert_validated(entry.clone());
+        Ok(entry)
+    }
+
+    /// Validates `chain` for `group` without adding it: the entry already held for exactly
+    /// this chain, or a new one.
+    pub fn validated(
+        &self,
+        group: &PeerName,
+        chain: &CertChain,
+    ) -> Result<Arc<MemberCert>, ChainError> {
         if let Some(existing) = self.by_serial.get(chain.leaf().serial())
             && existing.valid.chain() == chain
         {
@@ -95,7 +107,11 @@ impl MemberIndex {
             &RevocationSet::new(),
             None,
         )?;
-        let entry = Arc::new(MemberCert { valid });
+        Ok(Arc::new(MemberCert { valid }))
+    }
+
+    /// Adds an entry made by [`MemberIndex::validated`] for the same group.
+    pub(crate) fn insert_validated(&mut self, entry: Arc<MemberCert>) {
         let serial = entry.serial().to_vec();
         let peer = entry.peer().clone();
         if self
@@ -105,7 +121,6 @@ impl MemberIndex {
         {
             self.by_peer.entry(peer).or_default().push(serial);
         }
-        Ok(entry)
     }
 
     /// Copies the entries of `other` that belong to `group` (already validated there).

@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use peergroup_credential_roles::{Action, CertChain, RevocationSet, Role, authorize as policy};
+use peergroup_credential_roles::{
+    Action, CertChain, RevocationSet, RevocationTarget, Role, authorize as policy,
+};
 use peergroup_identity::{PeerName, PublicKey, Timestamp};
 
 use crate::error::ValidationError;
@@ -177,6 +179,31 @@ pub fn resolve_signer(r: &Record, ctx: &Context<'_>) -> Result<Resolution, Valid
 
 /// What the signer may do, including the reserved types' own rules.
 pub fn authorize(r: &Record, signer: &Signer, ctx: &Context<'_>) -> Result<(), ValidationError> {
+    admit(r, signer, ctx).map(|_| ())
+}
+
+/// What an accepted security record changes in what the replica knows, worked out (and
+/// checked) while it is authorized, so taking it in cannot fail.
+#[derive(Clone, Debug)]
+pub(crate) enum Effect {
+    /// Nothing beyond storing the record.
+    None,
+    /// A member chain, validated for the group.
+    Member(Arc<MemberCert>),
+    /// A revocation.
+    Revocation(RevocationTarget),
+    /// New group properties.
+    Properties(GroupProperties),
+}
+
+/// [`authorize`], returning what the record changes once accepted. Every check that taking
+/// the record in depends on is made here, the validation of a membership record's chain
+/// included: a record that passes can be taken in without failing.
+pub(crate) fn admit(
+    r: &Record,
+    signer: &Signer,
+    ctx: &Context<'_>,
+) -> Result<Effect, ValidationError> {
     let valid = &signer.cert().valid;
     let denied = |e: peergroup_credential_roles::Denied| ValidationError::NotAuthorized(e.0);
     let action = if r.version == 1 {
@@ -192,7 +219,7 @@ pub fn authorize(r: &Record, signer: &Signer, ctx: &Context<'_>) -> Result<(), V
     };
     policy(valid, action).map_err(denied)?;
     if !r.record_type.is_reserved() {
-        return Ok(());
+        return Ok(Effect::None);
     }
     let bad = |reason: String| ValidationError::BadReservedPayload {
         kind: kind_name(&r.record_type),
@@ -213,39 +240,53 @@ pub fn authorize(r: &Record, signer: &Signer, ctx: &Context<'_>) -> Result<(), V
             if &p.creator != ctx.creator {
                 return Err(bad("the creator is immutable".into()));
             }
+            Ok(Effect::Properties(p))
         }
         RecordType::MEMBERSHIP => {
-            let is_admin = valid.roles().contains(Role::Admin);
-            if !r.is_deleted() {
-                let chain: CertChain = MembershipPayload::chain_from_payload(&r.payload)?;
-                if chain.group() != ctx.group {
-                    return Err(bad("the certificate chain is for another group".into()));
-                }
-                let subject = chain.leaf().subject_peer();
-                if subject != r.signer() && !is_admin {
-                    return Err(bad(format!(
-                        "{} may publish only its own membership",
-                        r.signer()
-                    )));
-                }
-                if r.id != MembershipPayload::record_id(&r.creator, chain.leaf().serial()) {
-                    return Err(bad("the record id does not match the certificate".into()));
-                }
+            if r.is_deleted() {
+                return Ok(Effect::None);
             }
+            let is_admin = valid.roles().contains(Role::Admin);
+            let chain: CertChain = MembershipPayload::chain_from_payload(&r.payload)?;
+            if chain.group() != ctx.group {
+                return Err(bad("the certificate chain is for another group".into()));
+            }
+            let subject = chain.leaf().subject_peer();
+            if subject != r.signer() && !is_admin {
+                return Err(bad(format!(
+                    "{} may publish only its own membership",
+                    r.signer()
+                )));
+            }
+            if r.id != MembershipPayload::record_id(&r.creator, chain.leaf().serial()) {
+                return Err(bad("the record id does not match the certificate".into()));
+            }
+            // The chain the record carries must itself be valid for the group: a record
+            // that names its signer but carries a broken chain is refused here, alone.
+            let entry = match signer {
+                Signer::SelfCertified(c) if c.valid.chain() == &chain => c.clone(),
+                _ => ctx
+                    .members
+                    .validated(ctx.group, &chain)
+                    .map_err(|e| bad(format!("invalid certificate chain: {e}")))?,
+            };
+            Ok(Effect::Member(entry))
         }
         RecordType::REVOCATION => {
             policy(valid, Action::Revoke).map_err(denied)?;
             if r.is_deleted() {
                 return Err(bad("revocations cannot be deleted".into()));
             }
-            RevocationPayload::from_payload(&r.payload)?;
+            Ok(Effect::Revocation(
+                RevocationPayload::from_payload(&r.payload)?.target,
+            ))
         }
         RecordType::PRESENCE => {
             if r.signer() != &r.creator && !r.is_deleted() {
                 return Err(bad("only the member itself publishes its presence".into()));
             }
+            Ok(Effect::None)
         }
-        _ => return Err(bad(format!("record type {} is reserved", r.record_type))),
+        _ => Err(bad(format!("record type {} is reserved", r.record_type))),
     }
-    Ok(())
 }

@@ -7,10 +7,9 @@ use peergroup_identity::{PublicKey, Signature, Timestamp, verify_batch};
 use super::{Change, ChangeKind, Database, MAX_DEFERRED, Received};
 use crate::error::{Error, ValidationError};
 use crate::merge::{Novelty, compare, novelty};
-use crate::record::{Record, RecordId, RecordType};
-use crate::reserved::{GroupProperties, MembershipPayload, RevocationPayload};
+use crate::record::{Record, RecordId};
 use crate::store::{Batch, Store};
-use crate::validate::{self, Resolution, Signer};
+use crate::validate::{self, Effect, Resolution, Signer};
 
 /// Data records checked with one batch signature verification.
 const GROUP: usize = 256;
@@ -53,7 +52,13 @@ impl<S: Store> Database<S> {
     /// Validates and merges records received from other members, committing everything in
     /// one durable transaction (group commit). Security records are handled first; records
     /// whose signer is unknown are deferred (stored aside, retried when a membership record
-    /// arrives), never dropped and never stored as valid.
+    /// arrives), never stored as valid.
+    ///
+    /// Each record gets its own verdict: a bad record is reported in
+    /// [`ApplyReport::rejected`] with its reason and changes nothing else; the good records
+    /// of the batch are stored. An `Err` is a local failure (the store): then nothing of the
+    /// batch was committed and the in-memory state (members, revocations, properties, keys)
+    /// is what it was before the call.
     pub fn apply(&mut self, records: Vec<Record>, now: Timestamp) -> Result<ApplyReport, Error> {
         let records = records.into_iter().map(Received::unchecked).collect();
         self.apply_received(records, now)
@@ -68,7 +73,14 @@ impl<S: Store> Database<S> {
         records: Vec<Received>,
         now: Timestamp,
     ) -> Result<ApplyReport, Error> {
-        let (mut report, batch) = self.stage(records, now, Origin::Received)?;
+        let staged = self.stage(records, now, Origin::Received);
+        let (mut report, batch) = match staged {
+            Ok(staged) => staged,
+            Err(e) => {
+                self.abandon();
+                return Err(e);
+            }
+        };
         report.accepted = self.commit_staged(&report, batch)?;
         report
             .accepted
@@ -77,8 +89,9 @@ impl<S: Store> Database<S> {
     }
 
     /// Validates and merges `records` into a batch without writing anything. What the batch
-    /// taught the in-memory state (members, revocations, properties) is undone by
-    /// [`Database::reload`] if the batch is not committed.
+    /// taught the in-memory state (members, revocations, properties) is kept by
+    /// [`Database::commit_staged`] and undone by [`Database::abandon`]: the caller calls one
+    /// of them, whatever this returns.
     pub(super) fn stage(
         &mut self,
         records: Vec<Received>,
@@ -133,7 +146,7 @@ impl<S: Store> Database<S> {
     }
 
     /// Commits a staged batch durably and updates the key index; on failure nothing was
-    /// written and what staging taught the in-memory state is forgotten. Returns the records
+    /// written and what staging taught the in-memory state is undone. Returns the records
     /// stored (by id).
     pub(super) fn commit_staged(
         &mut self,
@@ -141,9 +154,10 @@ impl<S: Store> Database<S> {
         batch: Batch,
     ) -> Result<Vec<Record>, Error> {
         if let Err(e) = self.store.commit(&batch) {
-            self.reload()?;
+            self.abandon();
             return Err(e.into());
         }
+        self.settle();
         for r in report.purged.iter().chain(&report.replaced) {
             self.keys.remove(&r.item_key());
         }
@@ -235,19 +249,22 @@ impl<S: Store> Database<S> {
             Origin::Received => self.check_signatures(&candidates, &checked),
             Origin::SignedHere => candidates.iter().map(|_| Ok(())).collect(),
         };
-        let mut learned = None;
+        let mut learned: Option<Vec<Vec<u8>>> = None;
         for ((r, signer, stored), verdict) in candidates.into_iter().zip(verdicts) {
             if verdict.is_err() {
                 report.rejected.push((r.id, ValidationError::BadSignature));
                 continue;
             }
             let ctx = self.context(now);
-            if let Err(e) = validate::authorize(&r, &signer, &ctx) {
-                report.rejected.push((r.id, e));
-                continue;
-            }
-            if let Some(serials) = self.absorb_security(&r, batch, staged, report)? {
-                learned.get_or_insert_with(Vec::new).extend(serials);
+            let effect = match validate::admit(&r, &signer, &ctx) {
+                Ok(effect) => effect,
+                Err(e) => {
+                    report.rejected.push((r.id, e));
+                    continue;
+                }
+            };
+            if let Some(serial) = self.absorb_security(effect, &r, batch, staged, report)? {
+                learned.get_or_insert_with(Vec::new).push(serial);
             }
             let kind = match (&stored, r.is_deleted()) {
                 (_, true) => ChangeKind::Deleted,
@@ -306,32 +323,39 @@ impl<S: Store> Database<S> {
             .collect()
     }
 
-    /// Updates members, revocations and properties from an accepted security record.
-    /// Returns the serials of member chains learned.
+    /// Updates members, revocations and properties from an accepted security record (what
+    /// [`validate::admit`] worked out: nothing here can refuse it). Returns the serial of
+    /// the member chain learned. Only a store failure fails.
     fn absorb_security(
         &mut self,
+        effect: Effect,
         r: &Record,
         batch: &mut Batch,
         staged: &mut BTreeMap<RecordId, Record>,
         report: &mut ApplyReport,
-    ) -> Result<Option<Vec<Vec<u8>>>, Error> {
-        match r.record_type {
-            RecordType::MEMBERSHIP if !r.is_deleted() => {
-                let chain = MembershipPayload::chain_from_payload(&r.payload)?;
-                let entry = self.add_member(&chain).map_err(ValidationError::Chain)?;
-                Ok(Some(vec![entry.serial().to_vec()]))
+    ) -> Result<Option<Vec<u8>>, Error> {
+        match effect {
+            Effect::None => Ok(None),
+            Effect::Member(entry) => {
+                self.before_security_change();
+                let serial = entry.serial().to_vec();
+                self.uncommitted
+                    .keys
+                    .push((serial.clone(), *entry.valid.key()));
+                self.members.insert_validated(entry);
+                Ok(Some(serial))
             }
-            RecordType::REVOCATION => {
-                let p = RevocationPayload::from_payload(&r.payload)?;
-                self.revocations.insert(p.target, r.created);
+            Effect::Revocation(target) => {
+                self.before_security_change();
+                self.revocations.insert(target, r.created);
                 self.purge_revoked(batch, staged, report)?;
                 Ok(None)
             }
-            RecordType::GROUP_PROPERTIES => {
-                self.properties = Some(GroupProperties::from_payload(&r.payload)?);
+            Effect::Properties(p) => {
+                self.before_security_change();
+                self.properties = Some(p);
                 Ok(None)
             }
-            _ => Ok(None),
         }
     }
 

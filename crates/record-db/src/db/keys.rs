@@ -72,10 +72,6 @@ impl KeyIndex {
         }
     }
 
-    pub(crate) fn clear(&mut self) {
-        *self = KeyIndex::default();
-    }
-
     pub(crate) fn contains(&self, key: u64) -> bool {
         self.class.contains_key(&key)
     }

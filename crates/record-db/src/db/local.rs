@@ -117,7 +117,13 @@ impl<S: Store> Database<S> {
             .into_iter()
             .map(super::Received::unchecked)
             .collect();
-        let (mut report, batch) = self.stage(records, now, Origin::SignedHere)?;
+        let (mut report, batch) = match self.stage(records, now, Origin::SignedHere) {
+            Ok(staged) => staged,
+            Err(e) => {
+                self.abandon();
+                return Err(e);
+            }
+        };
         let refused = match report.rejected.pop() {
             Some((_, ValidationError::NotAuthorized(why))) => Some(Error::NotAuthorized(why)),
             Some((_, e)) => Some(Error::Invalid(e)),
@@ -133,10 +139,8 @@ impl<S: Store> Database<S> {
             None => None,
         };
         if let Some(e) = refused {
-            // An accepted security record already changed what is held in memory.
-            if batch.put.iter().any(|r| r.record_type.is_security()) {
-                self.reload()?;
-            }
+            // An accepted security record may already have changed what is held in memory.
+            self.abandon();
             return Err(e);
         }
         self.commit_staged(&report, batch)?;

@@ -7,7 +7,7 @@ mod local;
 mod precheck;
 
 use peergroup_credential_roles::{CertChain, RevocationSet};
-use peergroup_identity::{PeerName, Timestamp};
+use peergroup_identity::{PeerName, PublicKey, Timestamp};
 
 pub use apply::ApplyReport;
 pub use local::{LocalSigner, NewRecord, RecordUpdate, SignedRecords};
@@ -63,6 +63,27 @@ pub struct Database<S: Store> {
     /// The members' signing keys, shared with the tasks that check signatures as records
     /// arrive.
     signer_keys: SignerKeys,
+    /// What the batch being applied changed in memory and has not committed yet.
+    uncommitted: Uncommitted,
+}
+
+/// What a batch being applied has changed in memory before its commit: undone when the
+/// batch fails (a refused local change, a store failure), made final when it commits. So
+/// the in-memory state always equals what was committed.
+#[derive(Debug, Default)]
+struct Uncommitted {
+    /// The security state as it was before the batch took in its first security record.
+    before: Option<SecurityState>,
+    /// Member keys the batch learned, shared with the signature checkers once committed.
+    keys: Vec<(Vec<u8>, PublicKey)>,
+}
+
+/// What security records teach the replica.
+#[derive(Clone, Debug)]
+struct SecurityState {
+    members: MemberIndex,
+    revocations: RevocationSet,
+    properties: Option<GroupProperties>,
 }
 
 impl<S: Store> std::fmt::Debug for Database<S> {
@@ -105,19 +126,41 @@ impl<S: Store> Database<S> {
             properties: None,
             keys: keys::KeyIndex::default(),
             signer_keys: SignerKeys::new(group.clone()),
+            uncommitted: Uncommitted::default(),
         };
         db.load()?;
         Ok(db)
     }
 
-    /// Rebuilds the in-memory indexes from the store (after a failed commit).
-    pub(crate) fn reload(&mut self) -> Result<(), Error> {
-        self.keys.clear();
-        self.members = MemberIndex::default();
-        self.signer_keys.clear();
-        self.revocations = RevocationSet::new();
-        self.properties = None;
-        self.load()
+    /// Notes the security state before a batch changes it (once per batch).
+    pub(crate) fn before_security_change(&mut self) {
+        if self.uncommitted.before.is_none() {
+            self.uncommitted.before = Some(SecurityState {
+                members: self.members.clone(),
+                revocations: self.revocations.clone(),
+                properties: self.properties.clone(),
+            });
+        }
+    }
+
+    /// The batch being applied was committed: what it taught the in-memory state stays, and
+    /// the member keys it learned are shared with the signature checkers.
+    pub(crate) fn settle(&mut self) {
+        self.uncommitted.before = None;
+        for (serial, key) in std::mem::take(&mut self.uncommitted.keys) {
+            self.signer_keys.add(&serial, key);
+        }
+    }
+
+    /// The batch being applied was not committed: the in-memory state goes back to what
+    /// was committed before it.
+    pub(crate) fn abandon(&mut self) {
+        if let Some(before) = self.uncommitted.before.take() {
+            self.members = before.members;
+            self.revocations = before.revocations;
+            self.properties = before.properties;
+        }
+        self.uncommitted.keys.clear();
     }
 
     fn load(&mut self) -> Result<(), Error> {

@@ -74,11 +74,23 @@ impl SignerKeys {
         }
     }
 
-    pub(crate) fn clear(&self) {
+    /// The key of the member whose certificate has `serial`, if known.
+    pub fn key(&self, serial: &[u8]) -> Option<PublicKey> {
         self.keys
-            .write()
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+            .get(serial)
+            .copied()
+    }
+
+    /// Number of member keys known.
+    pub fn len(&self) -> usize {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Whether no member key is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Checks the signatures of `records` in one batch, each against the key of the member

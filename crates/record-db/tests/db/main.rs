@@ -1,5 +1,6 @@
 //! The record database: validation, merge laws, stores, export/import, crash safety.
 
+mod batches;
 mod kill9;
 mod merge_laws;
 mod store;
