@@ -26,6 +26,7 @@ use peergroup_transport::{
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use commands::{Command, GroupHandle};
+pub use reader::{READ_BYTES_PER_CONN, READ_BYTES_PER_NODE};
 
 use crate::core::{ConnId, Core, Event, Output, PeerInfo, Status};
 use crate::message::MeshMessage;
@@ -53,28 +54,38 @@ pub struct DriverConfig {
     pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
 }
 
-/// Inputs of the driver task from its helpers.
+/// Inputs of the driver task from its helpers. What a reader hands over holds room in its
+/// byte budget ([`reader::READ_BYTES_PER_CONN`]) until the driver takes it.
 enum Input {
-    Message(ConnId, Bytes),
+    Message(ConnId, Bytes, reader::Held),
     /// Flooded records whose signatures the connection's reader checked.
-    Floods(ConnId, Vec<Received>),
+    Floods(ConnId, Vec<Received>, reader::Held),
     Closed(ConnId),
     Dialed(SocketAddr, Result<Connection, String>),
     Incoming(Connection, Option<Bytes>),
 }
 
 impl Input {
+    /// The input, holding `held` until the driver takes it.
+    fn holding(self, held: reader::Held) -> Self {
+        match self {
+            Input::Message(c, b, _) => Input::Message(c, b, held),
+            Input::Floods(c, r, _) => Input::Floods(c, r, held),
+            other => other,
+        }
+    }
+
     /// What it counts for in a receive burst: its size in KiB, at least one per message or
     /// flooded record (a 1 KiB record counts one, a 1 MiB record a thousand).
     fn weight(&self) -> usize {
         let kib = |bytes: usize| (bytes / 1024).max(1);
         match self {
-            Input::Floods(_, records) => records
+            Input::Floods(_, records, _) => records
                 .iter()
                 .map(|r| kib(r.record().data_size()))
                 .sum::<usize>()
                 .max(1),
-            Input::Message(_, bytes) => kib(bytes.len()),
+            Input::Message(_, bytes, _) => kib(bytes.len()),
             _ => 1,
         }
     }
@@ -128,6 +139,7 @@ pub fn spawn<S: Store + 'static>(core: Core<S>, config: DriverConfig) -> GroupHa
         events: events_tx,
         status: status_tx,
         revocations_known: 0,
+        read_budget: reader::Budget::node(),
         closing: Vec::new(),
         close_reply: None,
     };
@@ -161,6 +173,8 @@ struct Driver<S: Store> {
     status: watch::Sender<Status>,
     /// Revocations already given to the transport's trust state.
     revocations_known: usize,
+    /// The node-wide byte budget of what readers hand over (see [`reader::Budget`]).
+    read_budget: Arc<tokio::sync::Semaphore>,
     /// Writer tasks of connections being closed (they finish sending first).
     closing: Vec<tokio::task::JoinHandle<()>>,
     /// Who asked the driver to close, answered once everything is flushed.
@@ -285,8 +299,10 @@ impl<S: Store + 'static> Driver<S> {
     fn input(&mut self, input: Input) {
         let now = self.now();
         match input {
-            Input::Message(conn, bytes) => self.core.handle_message(conn, &bytes, now),
-            Input::Floods(conn, records) => self.core.handle_checked_floods(conn, records, now),
+            Input::Message(conn, bytes, _held) => self.core.handle_message(conn, &bytes, now),
+            Input::Floods(conn, records, _held) => {
+                self.core.handle_checked_floods(conn, records, now)
+            }
             Input::Closed(conn) => {
                 if self.links.remove(&conn).is_some() {
                     self.core.handle_disconnected(conn, now);
@@ -312,7 +328,8 @@ impl<S: Store + 'static> Driver<S> {
         let (sender, receiver) = conn.split();
         let tx = self.input_tx.clone();
         let keys = self.core.db().signer_keys();
-        tokio::spawn(reader::run(id, receiver, keys, tx));
+        let budget = reader::Budget::new(self.read_budget.clone());
+        tokio::spawn(reader::run(id, receiver, keys, budget, tx));
         let (writer, mut queue) = mpsc::unbounded_channel::<Write>();
         let queued = Arc::new(AtomicUsize::new(0));
         let (out, count) = (sender.clone(), queued.clone());

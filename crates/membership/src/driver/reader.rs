@@ -9,12 +9,13 @@
 //! signature in batches of 16 to 64, ~20 µs at 256, ~17 µs at 512), and the transport's
 //! incoming queue holds only 64 frames.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use peergroup_record_db::{Record, SignerKeys};
 use peergroup_transport::ConnectionReceiver;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::{Input, heavy};
@@ -23,6 +24,77 @@ use crate::message::MeshMessage;
 
 /// Most frames taken into one burst.
 const READ_BURST: usize = 512;
+/// A burst stops gathering once it holds this many bytes (512 frames of a group's largest
+/// records would be hundreds of MiB).
+pub(crate) const READ_BURST_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes one connection's reader may have handed the driver that it has not taken yet: the
+/// reader waits beyond it (the transport's queue fills, the socket stops being read, TCP
+/// pushes back on the sender).
+pub const READ_BYTES_PER_CONN: usize = 8 * 1024 * 1024;
+/// Bytes all of a group's readers together may have handed the driver and it has not taken.
+pub const READ_BYTES_PER_NODE: usize = 64 * 1024 * 1024;
+
+/// Room for what readers hand the driver, in KiB: one budget per connection, one per node.
+#[derive(Clone)]
+pub(super) struct Budget {
+    conn: Arc<Semaphore>,
+    node: Arc<Semaphore>,
+}
+
+/// Room taken by an input until the driver takes it.
+pub(super) struct Held {
+    _conn: Option<OwnedSemaphorePermit>,
+    _node: Option<OwnedSemaphorePermit>,
+}
+
+impl Held {
+    pub(super) fn none() -> Self {
+        Held {
+            _conn: None,
+            _node: None,
+        }
+    }
+}
+
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024).max(1)
+}
+
+impl Budget {
+    /// A connection's budget within the node's.
+    pub(super) fn new(node: Arc<Semaphore>) -> Self {
+        Budget {
+            conn: Arc::new(Semaphore::new(kib(READ_BYTES_PER_CONN))),
+            node,
+        }
+    }
+
+    /// The node's budget, shared by its readers.
+    pub(super) fn node() -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(kib(READ_BYTES_PER_NODE)))
+    }
+
+    /// Waits for room for `bytes` (an input larger than a whole budget takes all of it).
+    async fn take(&self, bytes: usize) -> Held {
+        let take = |total: usize| kib(bytes).min(total) as u32;
+        let conn = self
+            .conn
+            .clone()
+            .acquire_many_owned(take(kib(READ_BYTES_PER_CONN)))
+            .await
+            .ok();
+        let node = self
+            .node
+            .clone()
+            .acquire_many_owned(take(kib(READ_BYTES_PER_NODE)))
+            .await
+            .ok();
+        Held {
+            _conn: conn,
+            _node: node,
+        }
+    }
+}
 /// A burst that finds at least this many frames already waiting is part of a stream: the
 /// reader waits for more (see [`GATHER_GAP`], [`GATHER_MAX`]). Fewer go on at once, so a
 /// lone message (a chat line, a presence refresh) is never held back.
@@ -38,12 +110,14 @@ pub(super) async fn run(
     id: ConnId,
     mut receiver: ConnectionReceiver,
     keys: SignerKeys,
+    budget: Budget,
     tx: mpsc::Sender<Input>,
 ) {
     while let Some(first) = receiver.recv().await {
         let frames = gather(first, &mut receiver).await;
-        for input in to_inputs(id, frames, &keys) {
-            if tx.send(input).await.is_err() {
+        for (input, bytes) in to_inputs(id, frames, &keys) {
+            let held = budget.take(bytes).await;
+            if tx.send(input.holding(held)).await.is_err() {
                 return;
             }
         }
@@ -69,9 +143,9 @@ impl Frames for ConnectionReceiver {
     }
 }
 
-/// `first` and whatever else has arrived, up to [`READ_BURST`] frames; when that is a
-/// stream, also what arrives while frames keep coming (gaps under [`GATHER_GAP`], for at
-/// most [`GATHER_MAX`] after `first`).
+/// `first` and whatever else has arrived, up to [`READ_BURST`] frames or
+/// [`READ_BURST_BYTES`]; when that is a stream, also what arrives while frames keep coming
+/// (gaps under [`GATHER_GAP`], for at most [`GATHER_MAX`] after `first`).
 async fn gather(first: Bytes, receiver: &mut impl Frames) -> Vec<Bytes> {
     let deadline = Instant::now() + GATHER_MAX;
     let mut frames = vec![first];
@@ -79,7 +153,7 @@ async fn gather(first: Bytes, receiver: &mut impl Frames) -> Vec<Bytes> {
     if frames.len() < STREAM {
         return frames;
     }
-    while frames.len() < READ_BURST {
+    while !full(&frames) {
         let wait = deadline.min(Instant::now() + GATHER_GAP);
         match tokio::time::timeout_at(wait, receiver.next()).await {
             Ok(Some(b)) => {
@@ -93,37 +167,57 @@ async fn gather(first: Bytes, receiver: &mut impl Frames) -> Vec<Bytes> {
     frames
 }
 
-/// Moves frames already waiting into `frames`, up to [`READ_BURST`].
+/// Whether a burst holds as many frames or bytes as it may.
+fn full(frames: &[Bytes]) -> bool {
+    frames.len() >= READ_BURST || frames.iter().map(Bytes::len).sum::<usize>() >= READ_BURST_BYTES
+}
+
+/// Moves frames already waiting into `frames`, up to [`READ_BURST`] frames or
+/// [`READ_BURST_BYTES`].
 fn drain(frames: &mut Vec<Bytes>, receiver: &mut impl Frames) {
-    while frames.len() < READ_BURST {
+    let mut bytes: usize = frames.iter().map(Bytes::len).sum();
+    while frames.len() < READ_BURST && bytes < READ_BURST_BYTES {
         match receiver.try_next() {
-            Some(b) => frames.push(b),
+            Some(b) => {
+                bytes += b.len();
+                frames.push(b);
+            }
             None => break,
         }
     }
 }
 
-/// Turns a burst into the driver's inputs, in order: each run of consecutive floods becomes
-/// one input whose signatures were checked in one batch; anything else goes as it came.
-fn to_inputs(id: ConnId, frames: Vec<Bytes>, keys: &SignerKeys) -> Vec<Input> {
+/// Turns a burst into the driver's inputs, in order, each with the bytes it came in: each run
+/// of consecutive floods becomes one input whose signatures were checked in one batch;
+/// anything else goes as it came.
+fn to_inputs(id: ConnId, frames: Vec<Bytes>, keys: &SignerKeys) -> Vec<(Input, usize)> {
     let mut inputs = Vec::new();
     let mut run: Vec<Record> = Vec::new();
-    let end_run = |run: &mut Vec<Record>, inputs: &mut Vec<Input>| {
-        if !run.is_empty() {
-            let checked = heavy(|| keys.check(std::mem::take(run)));
-            inputs.push(Input::Floods(id, checked));
-        }
-    };
+    let mut run_bytes = 0;
+    let end_run =
+        |run: &mut Vec<Record>, run_bytes: &mut usize, inputs: &mut Vec<(Input, usize)>| {
+            if !run.is_empty() {
+                let checked = heavy(|| keys.check(std::mem::take(run)));
+                inputs.push((
+                    Input::Floods(id, checked, Held::none()),
+                    std::mem::take(run_bytes),
+                ));
+            }
+        };
     for bytes in frames {
         match MeshMessage::decode(&bytes) {
-            Ok(MeshMessage::Flood(record)) => run.push(record),
+            Ok(MeshMessage::Flood(record)) => {
+                run_bytes += bytes.len();
+                run.push(record);
+            }
             _ => {
-                end_run(&mut run, &mut inputs);
-                inputs.push(Input::Message(id, bytes));
+                end_run(&mut run, &mut run_bytes, &mut inputs);
+                let len = bytes.len();
+                inputs.push((Input::Message(id, bytes, Held::none()), len));
             }
         }
     }
-    end_run(&mut run, &mut inputs);
+    end_run(&mut run, &mut run_bytes, &mut inputs);
     inputs
 }
 
@@ -221,6 +315,46 @@ mod tests {
             "{}",
             burst.len()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_big_frames_stops_at_its_byte_bound() {
+        let (tx, mut rx) = mpsc::channel(4096);
+        let big = Bytes::from(vec![7u8; 1024 * 1024]);
+        for _ in 0..100 {
+            tx.try_send(big.clone()).expect("room");
+        }
+        let burst = gather(big.clone(), &mut rx).await;
+        let bytes: usize = burst.iter().map(Bytes::len).sum();
+        assert!(
+            bytes >= READ_BURST_BYTES && bytes < READ_BURST_BYTES + big.len(),
+            "{} frames, {bytes} bytes",
+            burst.len()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_waits_when_its_byte_budget_is_used() {
+        let budget = Budget::new(Budget::node());
+        // The whole connection budget in inputs the driver has not taken yet.
+        let mut held = Vec::new();
+        for _ in 0..READ_BYTES_PER_CONN / (1024 * 1024) {
+            held.push(budget.take(1024 * 1024).await);
+        }
+        let more = tokio::time::timeout(Duration::from_secs(60), budget.take(1)).await;
+        assert!(more.is_err(), "took more than its budget");
+        // The driver takes one input: there is room again.
+        held.pop();
+        let more = tokio::time::timeout(Duration::from_secs(60), budget.take(1024 * 1024)).await;
+        assert!(more.is_ok(), "no room after the driver took an input");
+        // Another connection of the same node has its own budget, within the node's.
+        let other = Budget::new(budget.node.clone());
+        let theirs = tokio::time::timeout(Duration::from_secs(60), other.take(1024)).await;
+        assert!(theirs.is_ok());
+        // An input bigger than a whole budget takes all of it, and passes alone.
+        drop((held, more, theirs));
+        let huge = tokio::time::timeout(Duration::from_secs(60), budget.take(usize::MAX / 2)).await;
+        assert!(huge.is_ok());
     }
 
     #[tokio::test(start_paused = true)]
