@@ -20,6 +20,12 @@ pub fn encode(record: &Record) -> Vec<u8> {
     postcard::to_extend(record, out).unwrap_or_else(|_| vec![FORMAT_VERSION])
 }
 
+/// The length of [`encode`]'s output, without encoding.
+pub fn encoded_len(record: &Record) -> usize {
+    // Serialising plain data cannot fail.
+    1 + postcard::experimental::serialized_size(record).unwrap_or(0)
+}
+
 /// Decodes a record, refusing anything that is not exactly one canonical record.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     if bytes.len() > MAX_ENCODED_LEN {

@@ -4,15 +4,26 @@ use std::collections::{BTreeMap, HashSet};
 
 use peergroup_identity::{PublicKey, Signature, Timestamp, verify_batch};
 
-use super::{Change, ChangeKind, Database, MAX_DEFERRED, Received};
+use super::{Change, ChangeKind, Database, Received};
 use crate::error::{Error, ValidationError};
 use crate::merge::{Novelty, compare, novelty};
 use crate::record::{Record, RecordId};
-use crate::store::{Batch, Store};
+use crate::store::{Batch, DeferredEntry, Store};
 use crate::validate::{self, Effect, Resolution, Signer};
 
 /// Data records checked with one batch signature verification.
 const GROUP: usize = 256;
+
+/// A batch being staged.
+#[derive(Debug, Default)]
+struct Staging {
+    /// What the commit will write (`put` and `defer` are filled in at the end).
+    batch: Batch,
+    /// The winning version of each record so far, by id.
+    staged: BTreeMap<RecordId, Record>,
+    /// Records of this batch held back for an unknown signer, by item key.
+    held: BTreeMap<u64, Record>,
+}
 
 /// Where records being applied come from, which decides whether their signatures are
 /// checked.
@@ -38,8 +49,16 @@ pub struct ApplyReport {
     pub stale: Vec<Record>,
     /// Records we already had exactly.
     pub duplicates: usize,
-    /// Records held until their signer's membership record arrives.
+    /// Records of the batch now held until their signer's membership record arrives
+    /// (their signatures cannot be checked before: see [`crate::MAX_DEFERRED_BYTES`] and the
+    /// other bounds of the deferred table).
     pub deferred: usize,
+    /// Records of the batch whose signer is unknown that the deferred table's bounds left
+    /// out: they expire before everything it holds for their claimed signer or overall.
+    pub deferred_dropped: Vec<RecordId>,
+    /// Records held from earlier batches that the bounds dropped to make room for records
+    /// of this batch expiring later.
+    pub deferred_evicted: usize,
     /// Records refused, with why.
     pub rejected: Vec<(RecordId, ValidationError)>,
     /// Records removed because a revocation in this batch made them invalid.
@@ -99,7 +118,7 @@ impl<S: Store> Database<S> {
         origin: Origin,
     ) -> Result<(ApplyReport, Batch), Error> {
         let mut report = ApplyReport::default();
-        let mut batch = Batch::default();
+        let mut st = Staging::default();
         // Keep the best version per id within the batch; security records first.
         let mut best: BTreeMap<(bool, RecordId), Received> = BTreeMap::new();
         for r in records {
@@ -114,34 +133,37 @@ impl<S: Store> Database<S> {
             }
         }
         let mut pending: Vec<Received> = best.into_values().collect();
-        let mut staged: BTreeMap<RecordId, Record> = BTreeMap::new();
-        let mut retried: HashSet<u64> = HashSet::new();
         // Each pass may learn members; then deferred records signed by them are retried.
         loop {
-            let learned =
-                self.apply_pass(pending, now, origin, &mut report, &mut batch, &mut staged)?;
-            if learned.is_empty() {
-                break;
-            }
-            let waiting = |r: &Record| learned.contains(&r.security.modifier_serial);
-            let (ready, still): (Vec<Record>, Vec<Record>) = std::mem::take(&mut batch.defer)
-                .into_iter()
-                .partition(|r| waiting(r));
-            batch.defer = still;
-            pending = ready.into_iter().map(Received::unchecked).collect();
-            for r in self.store.deferred()? {
-                if waiting(&r) && retried.insert(r.item_key()) {
-                    batch.undefer.push(r.item_key());
-                    pending.push(Received::unchecked(r));
+            let learned = self.apply_pass(pending, now, origin, &mut report, &mut st)?;
+            pending = Vec::new();
+            let mut fetch = Vec::new();
+            for serial in &learned {
+                for key in self.deferred.keys_of(serial) {
+                    self.deferred.remove(key);
+                    match st.held.remove(&key) {
+                        Some(r) => pending.push(Received::unchecked(r)),
+                        None => fetch.push(key),
+                    }
                 }
+            }
+            if !fetch.is_empty() {
+                pending.extend(
+                    self.store
+                        .deferred_by_keys(&fetch)?
+                        .into_iter()
+                        .map(Received::unchecked),
+                );
+                st.batch.undefer.extend(fetch);
             }
             if pending.is_empty() {
                 break;
             }
         }
-        self.enforce_deferred_limit(&mut batch)?;
-        report.deferred = batch.defer.len();
-        batch.put = staged.into_values().collect();
+        report.deferred = st.held.len();
+        let mut batch = st.batch;
+        batch.defer = st.held.into_values().collect();
+        batch.put = st.staged.into_values().collect();
         Ok((report, batch))
     }
 
@@ -175,8 +197,7 @@ impl<S: Store> Database<S> {
         now: Timestamp,
         origin: Origin,
         report: &mut ApplyReport,
-        batch: &mut Batch,
-        staged: &mut BTreeMap<RecordId, Record>,
+        st: &mut Staging,
     ) -> Result<HashSet<Vec<u8>>, Error> {
         let mut learned = HashSet::new();
         // Security records change what later records are checked against: one at a time.
@@ -184,14 +205,14 @@ impl<S: Store> Database<S> {
             .into_iter()
             .partition(|r| r.record().record_type.is_security());
         for r in security {
-            if let Some(serial) = self.apply_group(vec![r], now, origin, report, batch, staged)? {
+            if let Some(serial) = self.apply_group(vec![r], now, origin, report, st)? {
                 learned.extend(serial);
             }
         }
         let mut data = data.into_iter().peekable();
         while data.peek().is_some() {
             let chunk: Vec<Received> = data.by_ref().take(GROUP).collect();
-            self.apply_group(chunk, now, origin, report, batch, staged)?;
+            self.apply_group(chunk, now, origin, report, st)?;
         }
         Ok(learned)
     }
@@ -203,8 +224,7 @@ impl<S: Store> Database<S> {
         now: Timestamp,
         origin: Origin,
         report: &mut ApplyReport,
-        batch: &mut Batch,
-        staged: &mut BTreeMap<RecordId, Record>,
+        st: &mut Staging,
     ) -> Result<Option<Vec<Vec<u8>>>, Error> {
         let mut candidates: Vec<(Record, Signer, Option<Record>)> = Vec::new();
         let mut checked: Vec<Option<PublicKey>> = Vec::new();
@@ -215,7 +235,7 @@ impl<S: Store> Database<S> {
                 report.rejected.push((r.id, e));
                 continue;
             }
-            let stored = match staged.get(&r.id) {
+            let stored = match st.staged.get(&r.id) {
                 Some(s) => Some(s.clone()),
                 None if self.keys.may_hold_id(&r.id) => self.store.get(&r.id)?,
                 None => None,
@@ -238,10 +258,7 @@ impl<S: Store> Database<S> {
                     checked.push(checked_with);
                     candidates.push((r, signer, stored));
                 }
-                Ok(Resolution::Defer) => {
-                    report.deferred += 1;
-                    batch.defer.push(r);
-                }
+                Ok(Resolution::Defer) => self.defer(r, st, report),
                 Err(e) => report.rejected.push((r.id, e)),
             }
         }
@@ -263,7 +280,7 @@ impl<S: Store> Database<S> {
                     continue;
                 }
             };
-            if let Some(serial) = self.absorb_security(effect, &r, batch, staged, report)? {
+            if let Some(serial) = self.absorb_security(effect, &r, st, report)? {
                 learned.get_or_insert_with(Vec::new).push(serial);
             }
             let kind = match (&stored, r.is_deleted()) {
@@ -280,9 +297,34 @@ impl<S: Store> Database<S> {
                     record: r.clone(),
                 });
             }
-            staged.insert(r.id, r);
+            st.staged.insert(r.id, r);
         }
         Ok(learned)
+    }
+
+    /// Holds back a record whose signer is unknown, within the deferred table's bounds:
+    /// the earliest-expiring records go first, this one included.
+    fn defer(&mut self, r: Record, st: &mut Staging, report: &mut ApplyReport) {
+        let key = r.item_key();
+        if self.deferred.contains(key) {
+            report.duplicates += 1;
+            return;
+        }
+        let admission = self.deferred.admit(DeferredEntry::of(&r));
+        for k in admission.evicted {
+            match st.held.remove(&k) {
+                Some(dropped) => report.deferred_dropped.push(dropped.id),
+                None => {
+                    st.batch.undefer.push(k);
+                    report.deferred_evicted += 1;
+                }
+            }
+        }
+        if admission.admitted {
+            st.held.insert(key, r);
+        } else {
+            report.deferred_dropped.push(r.id);
+        }
     }
 
     /// One batch signature check over the candidates (each against its resolved signer).
@@ -330,8 +372,7 @@ impl<S: Store> Database<S> {
         &mut self,
         effect: Effect,
         r: &Record,
-        batch: &mut Batch,
-        staged: &mut BTreeMap<RecordId, Record>,
+        st: &mut Staging,
         report: &mut ApplyReport,
     ) -> Result<Option<Vec<u8>>, Error> {
         match effect {
@@ -348,7 +389,7 @@ impl<S: Store> Database<S> {
             Effect::Revocation(target) => {
                 self.before_security_change();
                 self.revocations.insert(target, r.created);
-                self.purge_revoked(batch, staged, report)?;
+                self.purge_revoked(st, report)?;
                 Ok(None)
             }
             Effect::Properties(p) => {
@@ -361,12 +402,7 @@ impl<S: Store> Database<S> {
 
     /// Removes records whose signer was revoked before signing them (they may have arrived
     /// before the revocation did). Records signed before the revocation stay.
-    fn purge_revoked(
-        &mut self,
-        batch: &mut Batch,
-        staged: &mut BTreeMap<RecordId, Record>,
-        report: &mut ApplyReport,
-    ) -> Result<(), Error> {
+    fn purge_revoked(&mut self, st: &mut Staging, report: &mut ApplyReport) -> Result<(), Error> {
         let revoked_by =
             |r: &Record,
              members: &crate::members::MemberIndex,
@@ -384,7 +420,7 @@ impl<S: Store> Database<S> {
                 doomed.push(r);
             }
         })?;
-        staged.retain(|_, r| {
+        st.staged.retain(|_, r| {
             if revoked_by(r, &self.members, &self.revocations) {
                 doomed.push(r.clone());
                 false
@@ -393,19 +429,9 @@ impl<S: Store> Database<S> {
             }
         });
         for r in doomed {
-            batch.remove.push(r.id);
+            st.batch.remove.push(r.id);
             report.changes.retain(|c| c.record.id != r.id);
             report.purged.push(r);
-        }
-        Ok(())
-    }
-
-    /// Keeps the deferred set bounded: beyond [`MAX_DEFERRED`], the new ones are dropped.
-    fn enforce_deferred_limit(&self, batch: &mut Batch) -> Result<(), Error> {
-        let held = self.store.deferred()?.len();
-        let room = MAX_DEFERRED.saturating_sub(held);
-        if batch.defer.len() > room {
-            batch.defer.truncate(room);
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! group (members, revocations, properties), kept consistent together.
 
 mod apply;
+mod deferred;
 mod keys;
 mod local;
 mod precheck;
@@ -10,6 +11,9 @@ use peergroup_credential_roles::{CertChain, RevocationSet};
 use peergroup_identity::{PeerName, PublicKey, Timestamp};
 
 pub use apply::ApplyReport;
+pub use deferred::{
+    MAX_DEFERRED, MAX_DEFERRED_BYTES, MAX_DEFERRED_BYTES_PER_SIGNER, MAX_DEFERRED_PER_SIGNER,
+};
 pub use local::{LocalSigner, NewRecord, RecordUpdate, SignedRecords};
 pub use precheck::{Received, SignerKeys};
 
@@ -42,9 +46,6 @@ pub struct Change {
     pub record: Record,
 }
 
-/// Most deferred records held at once; beyond it the oldest-expiring are dropped.
-pub const MAX_DEFERRED: usize = 65_536;
-
 /// A group's replicated record database.
 ///
 /// All changes go through [`Database::apply`] (records from other members) or the local
@@ -65,6 +66,8 @@ pub struct Database<S: Store> {
     signer_keys: SignerKeys,
     /// What the batch being applied changed in memory and has not committed yet.
     uncommitted: Uncommitted,
+    /// The deferred table's accounting.
+    deferred: deferred::DeferredIndex,
 }
 
 /// What a batch being applied has changed in memory before its commit: undone when the
@@ -127,6 +130,7 @@ impl<S: Store> Database<S> {
             keys: keys::KeyIndex::default(),
             signer_keys: SignerKeys::new(group.clone()),
             uncommitted: Uncommitted::default(),
+            deferred: deferred::DeferredIndex::default(),
         };
         db.load()?;
         Ok(db)
@@ -147,6 +151,7 @@ impl<S: Store> Database<S> {
     /// the member keys it learned are shared with the signature checkers.
     pub(crate) fn settle(&mut self) {
         self.uncommitted.before = None;
+        self.deferred.settle();
         for (serial, key) in std::mem::take(&mut self.uncommitted.keys) {
             self.signer_keys.add(&serial, key);
         }
@@ -161,6 +166,7 @@ impl<S: Store> Database<S> {
             self.properties = before.properties;
         }
         self.uncommitted.keys.clear();
+        self.deferred.rollback();
     }
 
     fn load(&mut self) -> Result<(), Error> {
@@ -183,6 +189,20 @@ impl<S: Store> Database<S> {
         if let Some(r) = self.store.get(&id)? {
             self.properties = GroupProperties::from_payload(&r.payload).ok();
         }
+        for e in self.store.deferred_entries()? {
+            self.deferred.load(e);
+        }
+        // A table written under other bounds is brought within these.
+        let mut over = self.deferred.enforce_shares();
+        over.extend(self.deferred.enforce_total());
+        if !over.is_empty() {
+            let batch = Batch {
+                undefer: over,
+                ..Batch::default()
+            };
+            self.store.commit(&batch)?;
+        }
+        self.deferred.settle();
         Ok(())
     }
 
@@ -382,13 +402,7 @@ impl<S: Store> Database<S> {
     /// expired while waiting; reports the removed records.
     pub fn sweep(&mut self, now: Timestamp) -> Result<Vec<Change>, Error> {
         let expired = self.store.expiring(now)?;
-        let stale_deferred: Vec<u64> = self
-            .store
-            .deferred()?
-            .iter()
-            .filter(|r| r.expires <= now)
-            .map(Record::item_key)
-            .collect();
+        let stale_deferred = self.deferred.expired(now);
         if expired.is_empty() && stale_deferred.is_empty() {
             return Ok(Vec::new());
         }
@@ -401,6 +415,10 @@ impl<S: Store> Database<S> {
         for r in &expired {
             self.keys.remove(&r.item_key());
         }
+        for k in &batch.undefer {
+            self.deferred.remove(*k);
+        }
+        self.deferred.settle();
         Ok(expired
             .into_iter()
             .filter(|r| !r.is_deleted())
@@ -411,9 +429,16 @@ impl<S: Store> Database<S> {
             .collect())
     }
 
-    /// Number of records held back until their signer's membership arrives.
-    pub fn deferred_len(&self) -> Result<usize, Error> {
-        Ok(self.store.deferred()?.len())
+    /// Number of records held back until their signer's membership arrives (at most
+    /// [`MAX_DEFERRED`]).
+    pub fn deferred_len(&self) -> usize {
+        self.deferred.len()
+    }
+
+    /// Bytes (canonical encodings) of the records held back until their signer's
+    /// membership arrives (at most [`MAX_DEFERRED_BYTES`]).
+    pub fn deferred_bytes(&self) -> u64 {
+        self.deferred.bytes()
     }
 
     /// Closes the database, returning its store.

@@ -74,6 +74,21 @@ impl Store for MemoryStore {
         Ok(self.deferred.values().cloned().collect())
     }
 
+    fn deferred_entries(&self) -> Result<Vec<super::DeferredEntry>, StoreError> {
+        Ok(self
+            .deferred
+            .values()
+            .map(super::DeferredEntry::of)
+            .collect())
+    }
+
+    fn deferred_by_keys(&self, keys: &[u64]) -> Result<Vec<Record>, StoreError> {
+        Ok(keys
+            .iter()
+            .filter_map(|k| self.deferred.get(k).cloned())
+            .collect())
+    }
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.meta.get(key).cloned())
     }

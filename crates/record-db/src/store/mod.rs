@@ -43,6 +43,31 @@ impl Batch {
     }
 }
 
+/// What the database accounts a deferred record by (see [`Store::deferred_entries`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeferredEntry {
+    /// The record's item key.
+    pub item_key: u64,
+    /// The certificate serial that claims to have signed it (its modifier serial).
+    pub serial: Vec<u8>,
+    /// When it expires.
+    pub expires: Timestamp,
+    /// The length of its canonical encoding.
+    pub size: u64,
+}
+
+impl DeferredEntry {
+    /// The entry of `record`.
+    pub fn of(record: &Record) -> Self {
+        DeferredEntry {
+            item_key: record.item_key(),
+            serial: record.security.modifier_serial.clone(),
+            expires: record.expires,
+            size: crate::codec::encoded_len(record) as u64,
+        }
+    }
+}
+
 /// A replica's storage.
 pub trait Store: Send {
     /// The record with `id`.
@@ -59,6 +84,21 @@ pub trait Store: Send {
     fn expiring(&self, t: Timestamp) -> Result<Vec<Record>, StoreError>;
     /// Every deferred record.
     fn deferred(&self) -> Result<Vec<Record>, StoreError>;
+    /// The accounting data of every deferred record, without the records (read once, when
+    /// the database opens). The default reads the records.
+    fn deferred_entries(&self) -> Result<Vec<DeferredEntry>, StoreError> {
+        Ok(self.deferred()?.iter().map(DeferredEntry::of).collect())
+    }
+    /// The deferred records with these item keys (the ones held). The default reads every
+    /// deferred record.
+    fn deferred_by_keys(&self, keys: &[u64]) -> Result<Vec<Record>, StoreError> {
+        let wanted: std::collections::HashSet<u64> = keys.iter().copied().collect();
+        Ok(self
+            .deferred()?
+            .into_iter()
+            .filter(|r| wanted.contains(&r.item_key()))
+            .collect())
+    }
     /// A metadata value.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Number of records.

@@ -1,15 +1,19 @@
 //! The SQLite store: one database file per group, WAL journal, fsync on every commit.
 //!
-//! Schema (version 1):
+//! Schema (version 2):
 //!
 //! ```sql
 //! records(id BLOB PRIMARY KEY, item_key INTEGER, record_type BLOB, expires INTEGER, encoded BLOB)
-//! deferred(item_key INTEGER PRIMARY KEY, encoded BLOB)
+//! deferred(item_key INTEGER PRIMARY KEY, serial BLOB, expires INTEGER, size INTEGER, encoded BLOB)
 //! meta(key TEXT PRIMARY KEY, value BLOB)
 //! ```
 //!
 //! `encoded` is the canonical record encoding ([`crate::codec`]); the other columns are
-//! indexes over it (SQL indexes on `id`, `record_type` and `expires`). `item_key` has no SQL
+//! indexes over it (SQL indexes on `id`, `record_type` and `expires`). A deferred record's
+//! `serial` (the claimed signer's certificate serial), `expires` and `size` (of `encoded`)
+//! are what the database accounts the deferred table by; it reads them once when it opens.
+//! Version 1 files (a deferred table of `item_key` and `encoded` only) are migrated when
+//! opened. `item_key` has no SQL
 //! index: item keys are hashes, so every insert would write a page at a random place of it;
 //! the database keeps item keys in memory with each record's id prefix instead
 //! ([`Store::by_id_prefix`]). Anyone can inspect a group's data with the `sqlite3` tool.
@@ -24,7 +28,15 @@ use crate::codec;
 use crate::error::StoreError;
 use crate::record::{Record, RecordId, RecordType};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// The deferred table of schema version 2.
+const DEFERRED_TABLE: &str = "CREATE TABLE IF NOT EXISTS deferred (
+    item_key INTEGER PRIMARY KEY,
+    serial BLOB NOT NULL,
+    expires INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    encoded BLOB NOT NULL);";
 
 /// The page cache per open database, in KiB (an upper bound: pages are allocated as used).
 const CACHE_KIB: i64 = 64 * 1024;
@@ -69,7 +81,7 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory().map_err(sql)?)
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql)?;
         // FULL: a commit is on disk (the WAL fsynced) before it returns.
@@ -98,9 +110,6 @@ impl SqliteStore {
              CREATE INDEX IF NOT EXISTS records_by_type ON records(record_type);
              DROP INDEX IF EXISTS records_by_key;
              CREATE INDEX IF NOT EXISTS records_by_expiry ON records(expires);
-             CREATE TABLE IF NOT EXISTS deferred (
-                 item_key INTEGER PRIMARY KEY,
-                 encoded BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS meta (
                  key TEXT PRIMARY KEY,
                  value BLOB NOT NULL);",
@@ -118,13 +127,15 @@ impl SqliteStore {
             .map(i64::from_be_bytes);
         match version {
             None => {
+                conn.execute_batch(DEFERRED_TABLE).map_err(sql)?;
                 conn.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
                     params![SCHEMA_VERSION.to_be_bytes().to_vec()],
                 )
                 .map_err(sql)?;
             }
-            Some(SCHEMA_VERSION) => {}
+            Some(1) => migrate_v1(&mut conn)?,
+            Some(SCHEMA_VERSION) => conn.execute_batch(DEFERRED_TABLE).map_err(sql)?,
             Some(v) => return Err(StoreError::Corrupt(format!("unknown schema version {v}"))),
         }
         Ok(SqliteStore { conn })
@@ -145,6 +156,54 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// Version 1 → 2: the deferred table gains the columns it is accounted by. Rows that no
+/// longer decode are dropped (a deferred record is only held until its signer is known; a
+/// peer sends it again).
+fn migrate_v1(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction().map_err(sql)?;
+    tx.execute_batch("ALTER TABLE deferred RENAME TO deferred_v1;")
+        .map_err(sql)?;
+    tx.execute_batch(DEFERRED_TABLE).map_err(sql)?;
+    {
+        let mut read = tx
+            .prepare("SELECT encoded FROM deferred_v1")
+            .map_err(sql)?;
+        let mut rows = read.query([]).map_err(sql)?;
+        let mut write = tx
+            .prepare(
+                "INSERT OR REPLACE INTO deferred(item_key, serial, expires, size, encoded)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let bytes: Vec<u8> = row.get(0).map_err(sql)?;
+            if let Ok(r) = codec::decode(&bytes) {
+                write
+                    .execute(params![
+                        r.item_key() as i64,
+                        &r.security.modifier_serial[..],
+                        millis(r.expires),
+                        bytes.len() as i64,
+                        &bytes[..]
+                    ])
+                    .map_err(sql)?;
+            }
+        }
+    }
+    tx.execute_batch("DROP TABLE deferred_v1;").map_err(sql)?;
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        params![SCHEMA_VERSION.to_be_bytes().to_vec()],
+    )
+    .map_err(sql)?;
+    tx.commit().map_err(sql)
+}
+
+/// A time as SQLite stores it (milliseconds, saturating).
+fn millis(t: Timestamp) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Store for SqliteStore {
@@ -235,6 +294,35 @@ impl Store for SqliteStore {
         self.query_records("SELECT encoded FROM deferred ORDER BY item_key", [])
     }
 
+    fn deferred_entries(&self) -> Result<Vec<super::DeferredEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT item_key, serial, expires, size FROM deferred")
+            .map_err(sql)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(super::DeferredEntry {
+                    item_key: row.get::<_, i64>(0)? as u64,
+                    serial: row.get(1)?,
+                    expires: Timestamp::from_millis(u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0)),
+                    size: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+                })
+            })
+            .map_err(sql)?;
+        rows.map(|r| r.map_err(sql)).collect()
+    }
+
+    fn deferred_by_keys(&self, keys: &[u64]) -> Result<Vec<Record>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.extend(self.query_records(
+                "SELECT encoded FROM deferred WHERE item_key = ?1",
+                params![*k as i64],
+            )?);
+        }
+        Ok(out)
+    }
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
@@ -271,7 +359,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(sql)?;
             for r in &batch.put {
-                let expires = i64::try_from(r.expires.as_millis()).unwrap_or(i64::MAX);
+                let expires = millis(r.expires);
                 put.execute(params![
                     &r.id.0[..],
                     r.item_key() as i64,
@@ -289,12 +377,20 @@ impl Store for SqliteStore {
             }
             let mut defer = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO deferred(item_key, encoded) VALUES (?1, ?2)",
+                    "INSERT OR REPLACE INTO deferred(item_key, serial, expires, size, encoded)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(sql)?;
             for r in &batch.defer {
+                let encoded = codec::encode(r);
                 defer
-                    .execute(params![r.item_key() as i64, codec::encode(r)])
+                    .execute(params![
+                        r.item_key() as i64,
+                        &r.security.modifier_serial[..],
+                        millis(r.expires),
+                        encoded.len() as i64,
+                        encoded
+                    ])
                     .map_err(sql)?;
             }
             let mut meta = tx

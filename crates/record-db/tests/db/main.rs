@@ -1,6 +1,7 @@
 //! The record database: validation, merge laws, stores, export/import, crash safety.
 
 mod batches;
+mod deferred;
 mod kill9;
 mod merge_laws;
 mod store;

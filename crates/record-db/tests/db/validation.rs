@@ -382,11 +382,11 @@ fn deferred_until_membership_arrives() {
         db.get(&data.id).unwrap().is_none(),
         "stored before validation"
     );
-    assert_eq!(db.deferred_len().unwrap(), 1);
+    assert_eq!(db.deferred_len(), 1);
     let report = db.apply(vec![membership.clone()], now).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     assert_eq!(db.get(&data.id).unwrap(), Some(data.clone()));
-    assert_eq!(db.deferred_len().unwrap(), 0);
+    assert_eq!(db.deferred_len(), 0);
     assert!(report.changes.iter().any(|c| c.record.id == data.id));
     // Both in one batch, in the "wrong" order.
     let mut db = g.bare_replica();
