@@ -23,6 +23,30 @@ pub enum Fault {
     Closed,
 }
 
+/// Which bound on direct connections was reached (see [`DirectLimits`](crate::DirectLimits)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionCap {
+    /// Connections with one member (`DirectLimits::max_per_member`).
+    PerMember,
+    /// Connections in all (`DirectLimits::max_connections`).
+    Total,
+}
+
+fn too_many_text(cap: &ConnectionCap, peer: &PeerName, limit: &usize, inbound: &bool) -> String {
+    let bound = match cap {
+        ConnectionCap::PerMember => {
+            format!("too many direct connections with {peer}: at most {limit} per member")
+        }
+        ConnectionCap::Total => format!("too many direct connections: at most {limit} in all"),
+    };
+    if *inbound {
+        format!("{bound}, opening ones included; refused the one {peer} opened")
+    } else {
+        format!("{bound}, opening ones included")
+    }
+}
+
 /// Why a direct-connection operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -109,6 +133,27 @@ pub enum DirectError {
         /// Why, when known.
         reason: String,
     },
+    /// A bound on direct connections (established and opening, both directions) was
+    /// reached. Opening one more ourselves is the caller's mistake (close one first); one the
+    /// member opened is refused with this reason as the goodbye, the member's fault.
+    #[error("{}", too_many_text(.cap, .peer, .limit, .inbound))]
+    TooManyConnections {
+        /// The member at the other end.
+        peer: PeerName,
+        /// Which bound.
+        cap: ConnectionCap,
+        /// Its value.
+        limit: usize,
+        /// The member opened it (`false`: we tried to).
+        inbound: bool,
+    },
+    /// The member's certificate chain expired: its connection was closed at the expiry, and
+    /// nothing is sent or delivered on it after.
+    #[error("direct connection {id} is closed: {}", crate::session::EXPIRED)]
+    Expired {
+        /// The connection.
+        id: DirectConnId,
+    },
     /// Opening was cancelled by [`close`](crate::DirectConnections::close),
     /// [`close_all`](crate::DirectConnections::close_all) or dropping the
     /// [`DirectConnections`](crate::DirectConnections).
@@ -131,8 +176,17 @@ impl DirectError {
             DirectError::WrongPeer { .. }
             | DirectError::Protocol { .. }
             | DirectError::Refused { .. } => Fault::Peer,
+            DirectError::TooManyConnections { inbound, .. } => {
+                if *inbound {
+                    Fault::Peer
+                } else {
+                    Fault::Caller
+                }
+            }
             DirectError::Connect { .. } | DirectError::Timeout { .. } => Fault::Transport,
-            DirectError::Closed { .. } | DirectError::Cancelled { .. } => Fault::Closed,
+            DirectError::Closed { .. }
+            | DirectError::Cancelled { .. }
+            | DirectError::Expired { .. } => Fault::Closed,
         }
     }
 }

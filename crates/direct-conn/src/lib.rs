@@ -17,9 +17,15 @@
 //!
 //! [`DirectConnections::open`] returns an id at once and reports `Connected` or `Failed` as
 //! an event; [`DirectConnections::send`] waits while the connection's outgoing queue is
-//! full; received data arrives as [`DirectEvent::Data`] through a bounded channel, and an
-//! owner that does not read it holds the connection back (the socket is not read) instead
-//! of making anyone buffer without bound.
+//! full; received data arrives as [`DirectEvent::Data`] through an [`EventReceiver`] bounded
+//! in events and in bytes, and an owner that does not read it holds the connection back (the
+//! socket is not read) instead of making anyone buffer without bound.
+//!
+//! Every peer may be hostile, so everything a peer can grow is bounded ([`DirectLimits`]):
+//! connections per member ([`DEFAULT_MAX_PER_MEMBER`]) and in all
+//! ([`DEFAULT_MAX_CONNECTIONS`]), opening ones included; data per frame; events queued for
+//! the owner ([`DEFAULT_EVENT_QUEUE_LEN`], [`DEFAULT_EVENT_QUEUE_BYTES`]). And rights end on
+//! time: a connection closes when its member's certificate chain expires.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -51,8 +57,10 @@
 
 mod connections;
 mod error;
+mod events;
 #[doc(hidden)]
 pub mod fuzz_targets;
+mod limits;
 mod open;
 mod session;
 mod table;
@@ -60,6 +68,11 @@ mod types;
 pub mod wire;
 
 pub use connections::DirectConnections;
-pub use error::{DirectError, Fault};
+pub use error::{ConnectionCap, DirectError, Fault};
+pub use events::EventReceiver;
+pub use limits::{
+    DEFAULT_EVENT_QUEUE_BYTES, DEFAULT_EVENT_QUEUE_LEN, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PER_MEMBER, DirectLimits, EVENT_OVERHEAD, EXPIRY_CLOSE_GRACE, EXPIRY_RECHECK,
+};
 pub use types::{DataType, DirectConnId, DirectConnInfo, DirectEvent};
 pub use wire::{ProtocolError, is_direct_hello};

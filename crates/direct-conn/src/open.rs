@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::error::DirectError;
 use crate::session;
-use crate::table::{Inner, Live};
+use crate::table::{Inner, Live, SHUT_DOWN};
 use crate::types::{DirectConnId, DirectConnInfo, DirectEvent};
 use crate::wire::{self, DirectFrame, DirectHello, DirectWelcome, ProtocolError};
 
@@ -40,7 +40,7 @@ pub(crate) async fn run(
     peer: PeerName,
     addrs: Vec<SocketAddr>,
     timeout: Duration,
-    cancel: Option<oneshot::Receiver<()>>,
+    cancel: oneshot::Receiver<()>,
     done: Option<oneshot::Sender<Result<(), DirectError>>>,
 ) {
     let cancelled = || {
@@ -49,14 +49,12 @@ pub(crate) async fn run(
             reason: "cancelled before it was established".into(),
         })
     };
-    let outcome = match cancel {
-        None => Err(cancelled()),
-        Some(cancel) => tokio::select! {
-            r = establish(&inner, &peer, &addrs, timeout) => r,
-            _ = cancel => Err(cancelled()),
-        },
+    let outcome = tokio::select! {
+        r = establish(&inner, &peer, &addrs, timeout) => r,
+        _ = cancel => Err(cancelled()),
     };
     let outcome = outcome.and_then(|est| {
+        let expires = session::expiry_of(est.conn.peer());
         let (sender, receiver) = est.conn.split();
         let info = DirectConnInfo {
             id,
@@ -68,20 +66,21 @@ pub(crate) async fn run(
             info: info.clone(),
             sender: sender.clone(),
             max_send: est.recv_max.min(est.peer_max),
+            expires,
         };
         if inner.promote(live) {
-            Ok((info, sender, receiver, est.recv_max))
+            Ok((info, sender, receiver, est.recv_max, expires))
         } else {
             sender.close("direct connection cancelled");
             Err(cancelled())
         }
     });
     match outcome {
-        Ok((info, sender, receiver, recv_max)) => {
+        Ok((info, sender, receiver, recv_max, expires)) => {
             if let Some(done) = done {
                 let _ = done.send(Ok(()));
             }
-            session::run(inner, info, sender, receiver, recv_max).await;
+            session::run(inner, info, sender, receiver, recv_max, expires).await;
         }
         Err(failure) => {
             inner.forget_opening(id);
@@ -95,7 +94,7 @@ pub(crate) async fn run(
                 addrs,
                 reason: failure.reason,
             };
-            let _ = inner.events.send(event).await;
+            inner.events.send(event).await;
         }
     }
 }
@@ -206,8 +205,8 @@ async fn try_addr(
     })
 }
 
-/// The acceptor's side: checks the group and the hello, answers the welcome, registers the
-/// connection and starts its task.
+/// The acceptor's side: checks the group and the hello and that the bounds leave room,
+/// answers the welcome, registers the connection and starts its task.
 pub(crate) fn accept(
     inner: &Arc<Inner>,
     conn: Connection,
@@ -215,8 +214,10 @@ pub(crate) fn accept(
 ) -> Result<DirectConnId, DirectError> {
     let info = conn.peer().clone();
     let (peer, addr) = (info.peer.clone(), info.addr);
-    let hello = match check_hello(inner, &info.group, &peer, first_frame) {
-        Ok(hello) => hello,
+    let checked = check_hello(inner, &info.group, &peer, first_frame)
+        .and_then(|hello| inner.start_accepting(&peer, addr).map(|id| (hello, id)));
+    let (hello, id) = match checked {
+        Ok(checked) => checked,
         Err(error) => {
             tracing::warn!(%peer, %addr, %error, "refusing direct connection");
             conn.close(&goodbye(&error));
@@ -230,42 +231,42 @@ pub(crate) fn accept(
     });
     // The queue of a fresh connection has room: this fails only if it already closed.
     if let Err(e) = conn.try_send(welcome) {
+        inner.forget_opening(id);
         return Err(DirectError::Refused {
             peer,
             addr,
             reason: e.to_string(),
         });
     }
+    let expires = session::expiry_of(conn.peer());
     let (sender, receiver) = conn.split();
-    let mut registered = None;
-    let id = inner.insert_accepted(|id| {
-        let info = DirectConnInfo {
-            id,
-            peer: peer.clone(),
-            addr,
-            outbound: false,
-        };
-        registered = Some(info.clone());
-        Live {
-            info,
-            sender: sender.clone(),
-            max_send,
-        }
-    });
-    let (Some(id), Some(info)) = (id, registered) else {
-        sender.close("direct connections are closed");
+    let info = DirectConnInfo {
+        id,
+        peer: peer.clone(),
+        addr,
+        outbound: false,
+    };
+    let live = Live {
+        info: info.clone(),
+        sender: sender.clone(),
+        max_send,
+        expires,
+    };
+    if !inner.promote(live) {
+        sender.close(SHUT_DOWN);
         return Err(DirectError::Refused {
             peer,
             addr,
-            reason: "direct connections of this group are closed".into(),
+            reason: SHUT_DOWN.into(),
         });
-    };
+    }
     tokio::spawn(session::run(
         inner.clone(),
         info,
         sender,
         receiver,
         recv_max,
+        expires,
     ));
     Ok(id)
 }
@@ -300,6 +301,7 @@ fn goodbye(error: &DirectError) -> String {
     match error {
         DirectError::Protocol { error, .. } => format!("direct-connection protocol error: {error}"),
         DirectError::WrongGroup { .. } => "wrong group".into(),
+        DirectError::TooManyConnections { .. } => format!("direct connection refused: {error}"),
         other => other.to_string(),
     }
 }

@@ -2,29 +2,35 @@
 //! connections (opening or open), the configuration, and the event channel.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use peergroup_identity::PeerName;
+use peergroup_identity::{PeerName, Timestamp};
 use peergroup_transport::{ConnectionSender, GroupCredentials, GroupTrust, TransportConfig};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use crate::error::DirectError;
-use crate::types::{DirectConnId, DirectConnInfo, DirectEvent};
+use crate::error::{ConnectionCap, DirectError};
+use crate::events::{EventReceiver, EventSender};
+use crate::limits::DirectLimits;
+use crate::types::{DirectConnId, DirectConnInfo};
 use crate::wire::DATA_OVERHEAD;
 
 /// What the owner's `close` tells the peer.
 pub(crate) const CLOSED_BY_APP: &str = "direct connection closed";
 
+/// Why a connection is refused once the owner has shut down.
+pub(crate) const SHUT_DOWN: &str = "direct connections of this group are closed";
+
 pub(crate) struct Inner {
     pub(crate) creds: GroupCredentials,
     pub(crate) trust: GroupTrust,
     pub(crate) config: TransportConfig,
-    /// The owner's limit on data, each way.
-    pub(crate) max_data: usize,
-    pub(crate) events: mpsc::Sender<DirectEvent>,
+    /// The bounds, normalized.
+    pub(crate) limits: DirectLimits,
+    pub(crate) events: EventSender,
     /// The receiving end of `events` until the owner takes it.
-    pub(crate) untaken: Mutex<Option<mpsc::Receiver<DirectEvent>>>,
+    pub(crate) untaken: Mutex<Option<EventReceiver>>,
     next_id: AtomicU64,
     table: Mutex<Table>,
 }
@@ -36,11 +42,26 @@ struct Table {
 }
 
 enum Slot {
-    /// Being opened; dropping the sender cancels the attempt.
+    /// Being opened by us (dropping `_cancel` cancels the attempt), or accepted and being
+    /// answered (no cancel). Counts toward the bounds like an open one.
     Opening {
-        _cancel: oneshot::Sender<()>,
+        peer: PeerName,
+        _cancel: Option<oneshot::Sender<()>>,
     },
     Open(Live),
+    /// The member's certificate expired: closing, nothing sent or delivered any more.
+    Expired {
+        peer: PeerName,
+    },
+}
+
+impl Slot {
+    fn peer(&self) -> &PeerName {
+        match self {
+            Slot::Opening { peer, .. } | Slot::Expired { peer } => peer,
+            Slot::Open(live) => &live.info.peer,
+        }
+    }
 }
 
 /// An established connection as the table keeps it.
@@ -49,6 +70,15 @@ pub(crate) struct Live {
     pub(crate) sender: ConnectionSender,
     /// The largest data we send: our limit and the peer's, whichever is smaller.
     pub(crate) max_send: usize,
+    /// The end of the member's rights: the earliest `not_after` of its chain.
+    pub(crate) expires: Timestamp,
+}
+
+/// What `send` needs of an open connection.
+pub(crate) struct SendTo {
+    pub(crate) sender: ConnectionSender,
+    pub(crate) max_send: usize,
+    pub(crate) expires: Timestamp,
 }
 
 impl Inner {
@@ -56,14 +86,14 @@ impl Inner {
         creds: GroupCredentials,
         trust: GroupTrust,
         config: TransportConfig,
-        max_data: usize,
-        events: mpsc::Sender<DirectEvent>,
+        limits: &DirectLimits,
+        events: EventSender,
     ) -> Self {
         Inner {
             creds,
             trust,
             config,
-            max_data,
+            limits: limits.normalized(),
             events,
             untaken: Mutex::new(None),
             next_id: AtomicU64::new(1),
@@ -78,7 +108,8 @@ impl Inner {
     /// The largest data we accept (and announce) on a connection whose transport carries
     /// at most `transport_max` bytes of data per frame.
     pub(crate) fn own_limit(&self, transport_max: usize) -> usize {
-        self.max_data
+        self.limits
+            .max_data
             .min(transport_max.saturating_sub(DATA_OVERHEAD))
     }
 
@@ -90,17 +121,76 @@ impl Inner {
         DirectConnId(self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// A new id in the opening state, and the receiver that resolves when the attempt is
-    /// cancelled. `None` after shutdown.
-    pub(crate) fn start_opening(&self) -> (DirectConnId, Option<oneshot::Receiver<()>>) {
+    /// Checks the bounds for one more connection with `peer` (the table locked).
+    fn check_room(&self, table: &Table, peer: &PeerName, inbound: bool) -> Result<(), DirectError> {
+        let too_many = |cap, limit| DirectError::TooManyConnections {
+            peer: peer.clone(),
+            cap,
+            limit,
+            inbound,
+        };
+        if table.slots.len() >= self.limits.max_connections {
+            return Err(too_many(ConnectionCap::Total, self.limits.max_connections));
+        }
+        let with_peer = table.slots.values().filter(|s| s.peer() == peer).count();
+        if with_peer >= self.limits.max_per_member {
+            return Err(too_many(
+                ConnectionCap::PerMember,
+                self.limits.max_per_member,
+            ));
+        }
+        Ok(())
+    }
+
+    /// A new id in the opening state for a connection we open to `peer`, and the receiver
+    /// that resolves when the attempt is cancelled. Refused over the bounds (the caller's
+    /// mistake) and after shutdown.
+    pub(crate) fn start_opening(
+        &self,
+        peer: &PeerName,
+    ) -> Result<(DirectConnId, oneshot::Receiver<()>), DirectError> {
+        let mut table = self.lock();
         let id = self.next_id();
+        if table.shut_down {
+            return Err(DirectError::Cancelled { id });
+        }
+        self.check_room(&table, peer, false)?;
         let (tx, rx) = oneshot::channel();
+        table.slots.insert(
+            id,
+            Slot::Opening {
+                peer: peer.clone(),
+                _cancel: Some(tx),
+            },
+        );
+        Ok((id, rx))
+    }
+
+    /// A new id in the opening state for a connection `peer` opened to us, before it is
+    /// answered. Refused over the bounds (the peer's doing) and after shutdown.
+    pub(crate) fn start_accepting(
+        &self,
+        peer: &PeerName,
+        addr: SocketAddr,
+    ) -> Result<DirectConnId, DirectError> {
         let mut table = self.lock();
         if table.shut_down {
-            return (id, None);
+            return Err(DirectError::Refused {
+                peer: peer.clone(),
+                addr,
+                reason: SHUT_DOWN.into(),
+            });
         }
-        table.slots.insert(id, Slot::Opening { _cancel: tx });
-        (id, Some(rx))
+        self.check_room(&table, peer, true)?;
+        let id = self.next_id();
+        table.slots.insert(
+            id,
+            Slot::Opening {
+                peer: peer.clone(),
+                _cancel: None,
+            },
+        );
+        Ok(id)
     }
 
     /// An opening connection is established. Says `false` (and drops `live`) if it was
@@ -125,41 +215,48 @@ impl Inner {
         }
     }
 
-    /// Registers an accepted connection under a new id. Fails after shutdown.
-    pub(crate) fn insert_accepted(
-        &self,
-        make: impl FnOnce(DirectConnId) -> Live,
-    ) -> Option<DirectConnId> {
-        let mut table = self.lock();
-        if table.shut_down {
-            return None;
-        }
-        let id = self.next_id();
-        table.slots.insert(id, Slot::Open(make(id)));
-        Some(id)
-    }
-
-    /// Whether `id` is open (not closed by the owner, not gone).
+    /// Whether `id` is open (not closed by the owner, not expired, not gone).
     pub(crate) fn is_open(&self, id: DirectConnId) -> bool {
         matches!(self.lock().slots.get(&id), Some(Slot::Open(_)))
     }
 
-    /// Forgets an open connection (it ended).
-    pub(crate) fn remove_open(&self, id: DirectConnId) {
+    /// The member's certificate expired: `id` takes no more data either way. False if it
+    /// was not open (the owner closed it).
+    pub(crate) fn expire(&self, id: DirectConnId) -> bool {
         let mut table = self.lock();
-        if matches!(table.slots.get(&id), Some(Slot::Open(_))) {
+        let Some(Slot::Open(live)) = table.slots.remove(&id) else {
+            return false;
+        };
+        table.slots.insert(
+            id,
+            Slot::Expired {
+                peer: live.info.peer,
+            },
+        );
+        true
+    }
+
+    /// Forgets a connection that ended (open or expired).
+    pub(crate) fn remove_ended(&self, id: DirectConnId) {
+        let mut table = self.lock();
+        if matches!(
+            table.slots.get(&id),
+            Some(Slot::Open(_) | Slot::Expired { .. })
+        ) {
             table.slots.remove(&id);
         }
     }
 
-    /// The sender and send limit of an open connection.
-    pub(crate) fn sender(
-        &self,
-        id: DirectConnId,
-    ) -> Result<(ConnectionSender, usize), DirectError> {
+    /// What sending on an open connection needs.
+    pub(crate) fn sender(&self, id: DirectConnId) -> Result<SendTo, DirectError> {
         match self.lock().slots.get(&id) {
-            Some(Slot::Open(live)) => Ok((live.sender.clone(), live.max_send)),
+            Some(Slot::Open(live)) => Ok(SendTo {
+                sender: live.sender.clone(),
+                max_send: live.max_send,
+                expires: live.expires,
+            }),
             Some(Slot::Opening { .. }) => Err(DirectError::StillOpening(id)),
+            Some(Slot::Expired { .. }) => Err(DirectError::Expired { id }),
             None => Err(self.gone(id)),
         }
     }
@@ -184,8 +281,8 @@ impl Inner {
                 live.sender.close(CLOSED_BY_APP);
                 Ok(())
             }
-            // Dropping the slot cancels the attempt.
-            Some(Slot::Opening { .. }) => Ok(()),
+            // Dropping the slot cancels the attempt; an expired one is closing already.
+            Some(Slot::Opening { .. } | Slot::Expired { .. }) => Ok(()),
             None => Err(self.gone(id)),
         }
     }
@@ -211,10 +308,15 @@ impl Inner {
             .values()
             .filter_map(|s| match s {
                 Slot::Open(live) => Some(live.info.clone()),
-                Slot::Opening { .. } => None,
+                Slot::Opening { .. } | Slot::Expired { .. } => None,
             })
             .collect();
         out.sort_by_key(|i| i.id);
         out
+    }
+
+    /// Connections counted against the bounds: established, opening and closing on expiry.
+    pub(crate) fn counted(&self) -> usize {
+        self.lock().slots.len()
     }
 }

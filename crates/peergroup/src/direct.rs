@@ -161,11 +161,12 @@ impl Group {
     /// why it failed (bounded by a timeout).
     pub async fn open_direct(&self, peer: &PeerName) -> Result<ConnectionId> {
         let addrs = self.addresses_of(peer).await?;
-        Ok(id(self.inner.direct.manager.open(
-            peer,
-            addrs,
-            OPEN_TIMEOUT,
-        )))
+        self.inner
+            .direct
+            .manager
+            .open(peer, addrs, OPEN_TIMEOUT)
+            .map(id)
+            .map_err(direct_error)
     }
 
     /// Opens a direct connection and waits until it is up (or failed).

@@ -18,7 +18,7 @@ async fn open_reports_connected_on_both_sides_and_both_enumerate_it() {
         assert!(alice.direct.connections().is_empty());
 
         // `open` returns at once; the outcome is an event.
-        let id = alice.direct.open(&bob.peer, vec![bob.addr], WAIT);
+        let id = alice.direct.open(&bob.peer, vec![bob.addr], WAIT).unwrap();
         match alice.next().await {
             DirectEvent::Connected { id: i, peer, addr } => {
                 assert_eq!((i, &peer, addr), (id, &bob.peer, bob.addr));
@@ -76,7 +76,7 @@ async fn open_to_an_unreachable_address_fails_within_the_timeout() {
         // The timeout is generous: a refused address fails at once, by itself, not by the
         // timeout (whose reason would say "timed out").
         let started = Instant::now();
-        let id = alice.direct.open(&bob, vec![dead], WAIT);
+        let id = alice.direct.open(&bob, vec![dead], WAIT).unwrap();
         match alice.next().await {
             DirectEvent::Failed {
                 id: i,
@@ -196,7 +196,7 @@ async fn opening_to_the_wrong_member_fails() {
         // failure: a moment for a wrong event to show up; load makes it pass more easily.)
         tokio::time::sleep(Duration::from_millis(300)).await;
         let event = carol.events.try_recv();
-        assert!(event.is_err(), "Carol saw {event:?}");
+        assert!(event.is_none(), "Carol saw {event:?}");
         assert!(carol.direct.connections().is_empty());
         assert!(alice.direct.connections().is_empty());
     })
@@ -217,7 +217,8 @@ async fn no_address_is_the_callers_mistake() {
         assert_eq!(err.fault(), Fault::Caller);
         let id = alice
             .direct
-            .open(f.bob.peer(), vec![], Duration::from_secs(1));
+            .open(f.bob.peer(), vec![], Duration::from_secs(1))
+            .unwrap();
         let mut failed = 0;
         for _ in 0..2 {
             if let DirectEvent::Failed { id: i, .. } = alice.next().await {
@@ -239,7 +240,10 @@ async fn closing_while_opening_cancels() {
         // in the TLS handshake until it is cancelled (its own bound is far beyond the test's).
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = silent.local_addr().unwrap();
-        let id = alice.direct.open(f.bob.peer(), vec![addr], 2 * TEST_BOUND);
+        let id = alice
+            .direct
+            .open(f.bob.peer(), vec![addr], 2 * TEST_BOUND)
+            .unwrap();
         let (_held, _) = within("the opening to reach the silent listener", silent.accept())
             .await
             .unwrap();

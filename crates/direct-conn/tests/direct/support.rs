@@ -18,11 +18,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use peergroup_credential_roles::{CertChain, GroupRoot, MemberRequest, Role, Roles};
 use peergroup_direct_conn::{
-    DataType, DirectConnId, DirectConnections, DirectEvent, is_direct_hello,
+    DataType, DirectConnId, DirectConnections, DirectEvent, DirectLimits, EventReceiver,
+    is_direct_hello,
 };
 use peergroup_identity::{Classifier, KeyPair, PeerName, Timestamp};
 use peergroup_transport::{Endpoint, GroupCredentials, GroupTrust, TransportConfig};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub(crate) const DAY: Duration = Duration::from_secs(86_400);
@@ -115,17 +115,20 @@ fn identity(seed: u64, name: &str) -> (KeyPair, PeerName) {
     (key, peer)
 }
 
-fn request(key: &KeyPair, peer: &PeerName, role: Role) -> MemberRequest {
+fn request(key: &KeyPair, peer: &PeerName, role: Role, window: Window) -> MemberRequest {
     MemberRequest {
         subject_key: key.public(),
         subject_peer: peer.clone(),
         subject_friendly_name: peer.classifier().to_string(),
         roles: Roles::one(role),
         classifiers: vec![],
-        not_before: t0(),
-        not_after: t0().saturating_add(365 * DAY),
+        not_before: window.0,
+        not_after: window.1,
     }
 }
+
+/// When a certificate is valid: from, until.
+type Window = (Timestamp, Timestamp);
 
 fn creds(group: &PeerName, key: KeyPair, chain: CertChain) -> GroupCredentials {
     GroupCredentials::new(group.clone(), Arc::new(key), chain).unwrap()
@@ -134,34 +137,59 @@ fn creds(group: &PeerName, key: KeyPair, chain: CertChain) -> GroupCredentials {
 impl Fixture {
     /// Group A: Alice (admin), Bob and Carol.
     pub(crate) fn new() -> Self {
-        Self::make(100, "groupa", [1, 2, 3])
+        let year = (t0(), t0().saturating_add(365 * DAY));
+        Self::make(100, "groupa", [1, 2, 3], t0(), [year; 3])
     }
 
     /// Group B, with other members (seeds and names unrelated to group A's).
     pub(crate) fn group_b() -> Self {
-        Self::make(200, "groupb", [4, 7, 8])
+        let year = (t0(), t0().saturating_add(365 * DAY));
+        Self::make(200, "groupb", [4, 7, 8], t0(), [year; 3])
     }
 
-    fn make(root_seed: u64, group: &str, seeds: [u64; 3]) -> Self {
+    /// Group C, on the wall clock (use [`Fixture::wall_trust`]): Alice (admin) and Carol are
+    /// members for a day, Bob's membership ends `bob_lifetime` from now (certificates count
+    /// whole seconds: it ends up to a second earlier). Returns Bob's end too.
+    pub(crate) fn expiring(bob_lifetime: Duration) -> (Self, Timestamp) {
+        let now = Timestamp::now();
+        let hour_ago = now.saturating_sub(Duration::from_secs(3600));
+        let day = (hour_ago, now.saturating_add(DAY));
+        let bob = (hour_ago, now.saturating_add(bob_lifetime));
+        let f = Self::make(300, "groupc", [9, 10, 11], hour_ago, [day, bob, day]);
+        let ends = f.bob.chain.leaf().not_after();
+        (f, ends)
+    }
+
+    /// Alice, Bob and Carol with `seeds`, valid in `windows`, in a group whose root was made
+    /// at `root_time`.
+    fn make(
+        root_seed: u64,
+        group: &str,
+        seeds: [u64; 3],
+        root_time: Timestamp,
+        windows: [Window; 3],
+    ) -> Self {
         let (ak, ap) = identity(seeds[0], "alice");
         let root = GroupRoot::with_key(
             KeyPair::from_test_seed(root_seed),
             group,
             Classifier::new(group).unwrap(),
             &ap,
-            t0(),
+            root_time,
         )
         .unwrap();
-        let alice_chain = root.issue(&request(&ak, &ap, Role::Admin)).unwrap();
-        let member = |seed, name| {
+        let alice_chain = root
+            .issue(&request(&ak, &ap, Role::Admin, windows[0]))
+            .unwrap();
+        let member = |seed, name, window| {
             let (k, p) = identity(seed, name);
             let chain = alice_chain
-                .issue(&ak, &request(&k, &p, Role::Member))
+                .issue(&ak, &request(&k, &p, Role::Member, window))
                 .unwrap();
             creds(root.group(), k, chain)
         };
-        let bob = member(seeds[1], "bob");
-        let carol = member(seeds[2], "carol");
+        let bob = member(seeds[1], "bob", windows[1]);
+        let carol = member(seeds[2], "carol", windows[2]);
         let alice = creds(root.group(), ak, alice_chain);
         Fixture {
             root,
@@ -174,6 +202,11 @@ impl Fixture {
     /// A trust for the group on the fixed clock.
     pub(crate) fn trust(&self) -> GroupTrust {
         GroupTrust::with_clock(self.root.group().clone(), Arc::new(now))
+    }
+
+    /// A trust for the group on the wall clock.
+    pub(crate) fn wall_trust(&self) -> GroupTrust {
+        GroupTrust::new(self.root.group().clone())
     }
 }
 
@@ -194,7 +227,7 @@ pub(crate) struct Node {
     _endpoint: Arc<Endpoint>,
     pub(crate) addr: SocketAddr,
     pub(crate) direct: Arc<DirectConnections>,
-    pub(crate) events: mpsc::Receiver<DirectEvent>,
+    pub(crate) events: EventReceiver,
     router: JoinHandle<()>,
 }
 
@@ -209,16 +242,25 @@ impl Node {
         config: TransportConfig,
         max_data: usize,
     ) -> Node {
+        Self::with_limits(creds, trust, config, &DirectLimits::new(max_data)).await
+    }
+
+    pub(crate) async fn with_limits(
+        creds: &GroupCredentials,
+        trust: &GroupTrust,
+        config: TransportConfig,
+        limits: &DirectLimits,
+    ) -> Node {
         let endpoint = Endpoint::bind(&["127.0.0.1:0".parse().unwrap()], config.clone())
             .await
             .unwrap();
         endpoint.add_group(creds.clone(), trust.clone()).unwrap();
         let endpoint = Arc::new(endpoint);
-        let direct = Arc::new(DirectConnections::new(
+        let direct = Arc::new(DirectConnections::with_limits(
             creds.clone(),
             trust.clone(),
             config,
-            max_data,
+            limits,
         ));
         let events = direct.take_events().unwrap();
         assert!(direct.take_events().is_none());
