@@ -7,6 +7,7 @@ use clap::Subcommand;
 use peergroup::{GroupSpec, Role};
 use serde::Serialize;
 
+use crate::terminal::print_line;
 use crate::util::{self, Home};
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +133,7 @@ impl MemberView {
         }
     }
 
+    /// One line for a person (raw: print it with [`print_line`], which makes it inert).
     pub(crate) fn line(&self) -> String {
         let mut flags = Vec::new();
         if self.local {
@@ -172,7 +174,7 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                 spec.password = Some((util::read_password_file(&f)?.to_vec(), password_role));
             }
             let group = infra.create_group(me.peer_name(), &spec)?;
-            println!("{group}");
+            print_line(&group.to_string())?;
         }
         GroupCommand::List { identity, json } => {
             let ids: Vec<peergroup::PeerName> = match identity {
@@ -191,17 +193,19 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             if json {
                 util::print_json(&all)?;
             } else if all.is_empty() {
-                println!("no groups; create one with `peergroup group create <name>` or join one");
+                print_line(
+                    "no groups; create one with `peergroup group create <name>` or join one",
+                )?;
             } else {
                 for g in all {
-                    println!(
+                    print_line(&format!(
                         "{}  {}  as {} [{}]{}",
                         g.group,
                         g.friendly_name,
                         g.identity,
                         g.roles.join(","),
                         if g.owner { " owner" } else { "" }
-                    );
+                    ))?;
                 }
             }
         }
@@ -238,25 +242,29 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             if json {
                 util::print_json(&shown)?;
             } else {
-                println!("group:        {} ({})", shown.group, shown.friendly_name);
+                // Names and the comment come from other members: each line is printed inert.
+                print_line(&format!(
+                    "group:        {} ({})",
+                    shown.group, shown.friendly_name
+                ))?;
                 if !shown.comment.is_empty() {
-                    println!("comment:      {}", shown.comment);
+                    print_line(&format!("comment:      {}", shown.comment))?;
                 }
-                println!("creator:      {}", shown.creator);
-                println!(
+                print_line(&format!("creator:      {}", shown.creator))?;
+                print_line(&format!(
                     "you:          {} [{}]",
                     shown.identity,
                     shown.roles.join(",")
-                );
-                println!(
+                ))?;
+                print_line(&format!(
                     "status:       {} (this process is not running the group; see `peergroup run`)",
                     if shown.status.synchronized {
                         "synchronized before"
                     } else {
                         "never synchronized"
                     }
-                );
-                println!(
+                ))?;
+                print_line(&format!(
                     "properties:   presence lifetime {} s, max record size {} bytes{}",
                     shown.presence_lifetime_secs,
                     shown.max_record_size,
@@ -265,11 +273,11 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                     } else {
                         ""
                     }
-                );
-                println!("records:      {}", shown.records);
-                println!("members:");
+                ))?;
+                print_line(&format!("records:      {}", shown.records))?;
+                print_line("members:")?;
                 for m in &shown.members {
-                    println!("  {}", m.line());
+                    print_line(&format!("  {}", m.line()))?;
                 }
             }
         }
@@ -311,18 +319,18 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             .await;
             g.close().await?;
             result?;
-            println!(
+            print_line(&format!(
                 "properties of {} changed (they reach the others when the group next connects)",
                 found.group
-            );
+            ))?;
         }
         GroupCommand::Delete { group, identity } => {
             let found = util::group(&infra, &group, identity.as_deref())?;
             infra.delete_group(&found.identity, &found.group)?;
-            println!(
+            print_line(&format!(
                 "deleted the local data of {} ({})",
                 found.group, found.friendly_name
-            );
+            ))?;
         }
     }
     Ok(())

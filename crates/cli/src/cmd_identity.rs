@@ -6,6 +6,8 @@ use anyhow::{Context as _, Result};
 use clap::Subcommand;
 use peergroup_invitation_xml::{IdentityExport, IdentityInfo};
 
+use crate::input;
+use crate::terminal::print_line;
 use crate::util::{self, Home};
 
 #[derive(Debug, Subcommand)]
@@ -45,7 +47,7 @@ pub(crate) enum IdentityCommand {
     },
     /// Import an exported identity.
     Import {
-        /// The PEERIDENTITYEXPORT file.
+        /// The PEERIDENTITYEXPORT file (`-` for standard input).
         file: PathBuf,
         /// File whose first line is the password.
         #[arg(long, value_name = "FILE")]
@@ -79,18 +81,18 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
             classifier,
         } => {
             let id = store.create(&friendly_name, Some(&classifier))?;
-            println!("{}", id.peer_name());
+            print_line(&id.peer_name().to_string())?;
         }
         IdentityCommand::List { json } => {
             let list = store.list()?;
             if json {
                 util::print_json(&list)?;
             } else if list.is_empty() {
-                println!("no identities; create one with `peergroup identity create <name>`");
+                print_line("no identities; create one with `peergroup identity create <name>`")?;
             } else {
                 for s in list {
                     let mark = if s.is_default { "*" } else { " " };
-                    println!("{mark} {}  {}", s.peer_name, s.friendly_name);
+                    print_line(&format!("{mark} {}  {}", s.peer_name, s.friendly_name))?;
                 }
             }
         }
@@ -118,18 +120,21 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
             file,
             password_file,
         } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let text = input::read_text(&file, input::IDENTITY_EXPORT)?;
             let export = IdentityExport::parse(&text)
                 .with_context(|| format!("{} is not a PEERIDENTITYEXPORT", file.display()))?;
             let password = util::read_password_file(&password_file)?;
             let id = store.import(Some(&export.peer_name), &export.data, &password)?;
-            println!("{}", id.peer_name());
+            print_line(&id.peer_name().to_string())?;
         }
         IdentityCommand::Delete { identity } => {
             let id = store.find(&identity)?;
             store.delete(id.peer_name())?;
-            println!("deleted {} ({})", id.peer_name(), id.friendly_name());
+            print_line(&format!(
+                "deleted {} ({})",
+                id.peer_name(),
+                id.friendly_name()
+            ))?;
         }
         IdentityCommand::Default { identity } => {
             if let Some(q) = identity {
@@ -137,7 +142,7 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
                 store.set_default(id.peer_name())?;
             }
             let id = store.default_identity()?;
-            println!("{}  {}", id.peer_name(), id.friendly_name());
+            print_line(&format!("{}  {}", id.peer_name(), id.friendly_name()))?;
         }
         IdentityCommand::Rename {
             identity,
@@ -145,7 +150,7 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
         } => {
             let id = store.find(&identity)?;
             let id = store.set_friendly_name(id.peer_name(), &friendly_name)?;
-            println!("{}  {}", id.peer_name(), id.friendly_name());
+            print_line(&format!("{}  {}", id.peer_name(), id.friendly_name()))?;
         }
     }
     Ok(())

@@ -7,6 +7,8 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use peergroup::{Invitation, Role};
 
+use crate::input;
+use crate::terminal::print_line;
 use crate::util::{self, Home};
 
 #[derive(Debug, Args)]
@@ -67,15 +69,29 @@ pub(crate) struct JoinArgs {
     password_file: Option<PathBuf>,
 }
 
-fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+/// Reads an invitation file's text through [`input::INVITATION`]; one too large is "not a
+/// valid invitation", like any other the parser refuses.
+fn read_invitation_text(path: &Path) -> Result<String> {
+    input::read_text(path, input::INVITATION).map_err(|e| refused_invitation(path, e))
 }
 
 fn read_invitation(path: &Path) -> Result<Invitation> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = input::read_file_or_stdin(path, input::INVITATION)
+        .map_err(|e| refused_invitation(path, e))?;
     Invitation::parse_bytes(&bytes)
         .with_context(|| format!("{} is not a valid invitation", path.display()))
+}
+
+/// An invitation over its limit said the way the parser's refusals are.
+fn refused_invitation(path: &Path, e: anyhow::Error) -> anyhow::Error {
+    match e.downcast_ref::<input::TooLarge>() {
+        Some(t) => anyhow::anyhow!(
+            "{} is not a valid invitation: it is {}",
+            path.display(),
+            t.reason()
+        ),
+        None => e,
+    }
 }
 
 pub(crate) async fn invite(home: &Home, a: InviteArgs) -> Result<()> {
@@ -90,7 +106,7 @@ pub(crate) async fn invite(home: &Home, a: InviteArgs) -> Result<()> {
             .identity_info
             .as_deref()
             .ok_or_else(|| anyhow::anyhow!("--identity-info is required"))?;
-        let info = read_text(path)?;
+        let info = input::read_text(path, input::IDENTITY_INFO)?;
         Ok::<_, anyhow::Error>(group.create_invitation(&info, a.role, a.expires)?)
     }
     .await;
@@ -130,44 +146,44 @@ pub(crate) fn invitation(cmd: InvitationCommand) -> Result<()> {
             if json {
                 return util::print_json(&info);
             }
+            // Every field comes from the file: each line is printed inert.
             let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-            println!("scheme:          {:?}", info.auth_scheme);
-            println!(
+            print_line(&format!("scheme:          {:?}", info.auth_scheme))?;
+            print_line(&format!(
                 "group:           {} ({})",
                 info.group_peer_name, info.group_friendly_name
-            );
-            println!(
+            ))?;
+            print_line(&format!(
                 "issuer:          {} ({})",
                 opt(info.issuer_peer_name.map(|p| p.to_string())),
                 opt(info.issuer_friendly_name)
-            );
-            println!(
+            ))?;
+            print_line(&format!(
                 "subject:         {} ({})",
                 opt(info.subject_peer_name.map(|p| p.to_string())),
                 opt(info.subject_friendly_name)
-            );
-            println!(
+            ))?;
+            print_line(&format!(
                 "valid:           {} to {}",
                 opt(info.validity_start.map(|t| t.to_rfc3339())),
                 opt(info.validity_end.map(|t| t.to_rfc3339()))
-            );
-            println!("roles:           {}", info.roles);
+            ))?;
+            print_line(&format!("roles:           {}", info.roles))?;
             let classifiers: Vec<&str> = info.classifiers.iter().map(|c| c.as_str()).collect();
-            println!("classifiers:     {}", classifiers.join(","));
-            println!(
+            print_line(&format!("classifiers:     {}", classifiers.join(",")))?;
+            print_line(&format!(
                 "cloud:           {} ({:?}, flags {})",
                 info.cloud_name, info.scope, info.cloud_flags
-            );
+            ))?;
             let addrs: Vec<String> = info.addresses.iter().map(|a| a.to_string()).collect();
-            println!(
+            print_line(&format!(
                 "addresses:       {}",
                 if addrs.is_empty() {
                     "-".into()
                 } else {
                     addrs.join(" ")
                 }
-            );
-            Ok(())
+            ))
         }
     }
 }
@@ -175,7 +191,7 @@ pub(crate) fn invitation(cmd: InvitationCommand) -> Result<()> {
 pub(crate) async fn join(home: &Home, a: JoinArgs) -> Result<()> {
     let infra = home.offline().await?;
     let me = util::identity(&infra, a.identity.as_deref())?;
-    let xml = read_text(&a.invitation)?;
+    let xml = read_invitation_text(&a.invitation)?;
     let invitation = Invitation::parse(&xml)
         .with_context(|| format!("{} is not a valid invitation", a.invitation.display()))?;
     let group = match (invitation, a.password_file) {
@@ -197,6 +213,6 @@ pub(crate) async fn join(home: &Home, a: JoinArgs) -> Result<()> {
         }
         (Invitation::Certificate { .. }, None) => infra.join(me.peer_name(), &xml)?,
     };
-    println!("{group}");
+    print_line(&group.to_string())?;
     Ok(())
 }

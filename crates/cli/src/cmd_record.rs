@@ -15,6 +15,8 @@ use peergroup::{Group, Record, RecordId, RecordType};
 use serde::Serialize;
 
 use crate::cmd_group::MemberView;
+use crate::input;
+use crate::terminal::{inert, print_line};
 use crate::util::{self, Home};
 
 #[derive(Debug, Args)]
@@ -36,10 +38,12 @@ pub(crate) enum RecordCommand {
         /// The record type (a GUID).
         #[arg(long = "type")]
         record_type: RecordType,
-        /// A file with the attribute XML (`<attributes>…</attributes>`).
+        /// A file with the attribute XML (`<attributes>…</attributes>`), or `-` for standard
+        /// input; at most 64 KiB.
         #[arg(long, value_name = "FILE")]
         attributes: Option<PathBuf>,
-        /// The payload: a file, or `-` for standard input.
+        /// The payload: a file, or `-` for standard input; at most the group's maximum record
+        /// size (`group show`).
         #[arg(long, value_name = "FILE")]
         data: Option<PathBuf>,
         /// Lifetime.
@@ -71,7 +75,7 @@ pub(crate) enum RecordCommand {
     Search {
         #[command(flatten)]
         group: GroupArg,
-        /// The query file.
+        /// The query file, or `-` for standard input; at most 64 KiB.
         query: PathBuf,
         /// JSON output.
         #[arg(long)]
@@ -145,10 +149,12 @@ impl RecordView {
         }
     }
 
+    /// One line for a person: the payload, when it is text, shortened and made inert (`--json`
+    /// gives it whole, and in base64).
     fn line(&self) -> String {
         let data = match &self.payload_text {
-            Some(t) if t.len() <= 60 => format!("{t:?}"),
-            Some(t) => format!("{:?}…", t.chars().take(60).collect::<String>()),
+            Some(t) if t.chars().count() <= 60 => format!("\"{}\"", inert(t)),
+            Some(t) => format!("\"{}\"…", inert(&t.chars().take(60).collect::<String>())),
             None => format!("{} bytes", self.payload_base64.len() * 3 / 4),
         };
         format!(
@@ -164,10 +170,10 @@ fn print_records(records: &[Record], json: bool) -> Result<()> {
         return util::print_json(&views);
     }
     if views.is_empty() {
-        println!("no records");
+        print_line("no records")?;
     }
     for v in views {
-        println!("{}", v.line());
+        print_line(&v.line())?;
     }
     Ok(())
 }
@@ -195,20 +201,29 @@ pub(crate) async fn run(home: &Home, cmd: RecordCommand) -> Result<()> {
             data,
             expires,
         } => {
-            let attributes = match attributes {
-                Some(p) => String::from_utf8(util::read_input(&p)?)?,
-                None => String::new(),
-            };
-            let payload = match data {
-                Some(p) => util::read_input(&p)?,
-                None => Vec::new(),
-            };
+            let stdin = std::path::Path::new("-");
+            if attributes.as_deref() == Some(stdin) && data.as_deref() == Some(stdin) {
+                bail!("only one of --attributes and --data can be read from standard input (-)");
+            }
             let r = with_group(home, &group, async |g| {
+                let attributes = match &attributes {
+                    Some(p) => input::read_text(p, input::ATTRIBUTES)?,
+                    None => String::new(),
+                };
+                // The payload may not be larger than the group allows: read no more.
+                let limit = match g.properties().await {
+                    Ok(props) => input::record_data(props.max_record_size),
+                    Err(_) => input::RECORD_DATA_CEILING,
+                };
+                let payload = match &data {
+                    Some(p) => input::read_file_or_stdin(p, limit)?,
+                    None => Vec::new(),
+                };
                 Ok(g.add_record(record_type, &attributes, payload, expires)
                     .await?)
             })
             .await?;
-            println!("{}", r.id);
+            print_line(&r.id.to_string())?;
         }
         RecordCommand::Get { group, id, json } => {
             let r = with_group(home, &group, async |g| Ok(g.record(id).await?)).await?;
@@ -216,14 +231,14 @@ pub(crate) async fn run(home: &Home, cmd: RecordCommand) -> Result<()> {
                 util::print_json(&RecordView::of(&r))?;
             } else {
                 let v = RecordView::of(&r);
-                println!("{}", v.line());
+                print_line(&v.line())?;
                 if !v.attributes.is_empty() {
-                    println!("attributes: {}", v.attributes);
+                    print_line(&format!("attributes: {}", v.attributes))?;
                 }
-                println!(
+                print_line(&format!(
                     "created {}, modified {}, expires {}",
                     v.created, v.last_modified, v.expires
-                );
+                ))?;
             }
         }
         RecordCommand::List {
@@ -241,13 +256,13 @@ pub(crate) async fn run(home: &Home, cmd: RecordCommand) -> Result<()> {
             print_records(&records, json)?;
         }
         RecordCommand::Search { group, query, json } => {
-            let q = String::from_utf8(util::read_input(&query)?)?;
+            let q = input::read_text(&query, input::SEARCH_QUERY)?;
             let records = with_group(home, &group, async |g| Ok(g.search(&q).await?)).await?;
             print_records(&records, json)?;
         }
         RecordCommand::Delete { group, id } => {
             with_group(home, &group, async |g| Ok(g.delete_record(id).await?)).await?;
-            println!("deleted {id}");
+            print_line(&format!("deleted {id}"))?;
         }
     }
     Ok(())
@@ -260,7 +275,7 @@ pub(crate) async fn members(home: &Home, a: MembersArgs) -> Result<()> {
         return util::print_json(&views);
     }
     for v in views {
-        println!("{}", v.line());
+        print_line(&v.line())?;
     }
     Ok(())
 }
@@ -301,13 +316,13 @@ pub(crate) async fn connections(home: &Home, a: ConnectionsArgs) -> Result<()> {
         return util::print_json(&v);
     }
     for c in conns {
-        println!(
+        print_line(&format!(
             "{}  {}  {}  {}",
             c.id.0,
             if c.direct { "direct" } else { "neighbor" },
             c.peer,
             c.addr
-        );
+        ))?;
     }
     Ok(())
 }

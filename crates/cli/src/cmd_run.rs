@@ -15,7 +15,8 @@
 //! ```
 //!
 //! Answers start with `> ` so they cannot be mistaken for event lines; an error is
-//! `> error <reason>`.
+//! `> error <reason>`. A command longer than [`input::INPUT_LINE_BYTES`] is skipped and
+//! answered with an error. Every line printed is made [`inert`]: events quote peers.
 //!
 //! Ctrl-C (or end of standard input in control mode) closes the group cleanly: presence
 //! deleted, neighbors told, database and peer time persisted.
@@ -27,8 +28,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use peergroup::{EventFilter, Group, GroupEvent, RecordUpdate};
-use tokio::io::AsyncBufReadExt as _;
 
+use crate::input::{self, InputLine, LineReader};
+use crate::terminal::inert;
 use crate::util::{self, Home};
 
 #[derive(Debug, Args)]
@@ -69,7 +71,7 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
         .map(ToString::to_string)
         .collect();
     say(&format!("listening {}", addrs.join(" ")));
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = LineReader::new(tokio::io::BufReader::new(tokio::io::stdin()));
     let control_mode = a.control;
     loop {
         tokio::select! {
@@ -79,7 +81,13 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
                 say(&describe(&e));
             }
             line = lines.next_line(), if control_mode => match line {
-                Ok(Some(line)) => say(&format!("> {}", control(&group, line.trim()).await)),
+                Ok(Some(InputLine::Text(line))) => {
+                    say(&format!("> {}", control(&group, line.trim()).await));
+                }
+                Ok(Some(InputLine::TooLong)) => say(&format!(
+                    "> error the command is longer than {}",
+                    input::size(input::INPUT_LINE_BYTES as u64)
+                )),
                 _ => break,
             },
         }
@@ -91,9 +99,11 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// Prints one line, made [`inert`]: events and answers quote peers (names, reasons) and
+/// the commands read.
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    let _ = writeln!(out, "{}", inert(line));
     let _ = out.flush();
 }
 

@@ -12,13 +12,18 @@ mod cmd_maint;
 mod cmd_record;
 mod cmd_run;
 mod demo;
+mod input;
 mod progress;
+mod terminal;
 mod util;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::builder::Styles;
+use clap::error::ErrorKind;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// Secure peer-to-peer groups: identities, groups, invitations, a shared record database and
 /// chat.
@@ -76,7 +81,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     // The chat UI owns the terminal; its logs go to a file instead (see `chat`).
     match cli.command {
         Command::Chat(_) => {}
@@ -121,5 +129,147 @@ fn main() -> ExitCode {
             eprintln!("error: {}", util::one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Parses the command line. clap renders its errors without styles here: a styled error,
+/// once printed as plain text, has every escape sequence stripped, clap's and those in the
+/// arguments it quotes alike, so what the user typed would be shown altered instead of
+/// escaped by [`usage_error`].
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    let matches = Cli::command()
+        .styles(Styles::plain())
+        .try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// What clap found wrong with the command line, on one line like every other refusal (clap
+/// writes a paragraph: the error, indented details, a usage line, a hint), the arguments it
+/// quotes made [`inert`](terminal::inert). Help and version are printed as clap writes them,
+/// styled.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        match Cli::try_parse() {
+            Err(styled) => {
+                let _ = styled.print();
+            }
+            Ok(_) => {
+                let _ = e.print();
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("error: {}", terminal::inert(&usage_line(e)));
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// clap's message for `e` as one line. clap writes the error on its first line, details on
+/// indented lines (missing arguments, the subcommands, a tip), a `Usage:` line and a closing
+/// hint, with blank lines between; those become `; `-separated parts (the hint is dropped).
+/// Any other line break is inside what the user typed and quoted: it is kept, for [`inert`]
+/// to show as `\n`. When the message is a whole help text (no `error:`), only its usage is
+/// kept.
+///
+/// [`inert`]: terminal::inert
+fn usage_line(e: &clap::Error) -> String {
+    // Unstyled (see `parse`): the text as clap wrote it, the arguments as typed.
+    let text = e.render().ansi().to_string();
+    let mut out = String::new();
+    if !text.starts_with("error:") {
+        let commands: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| *c != "help")
+            .collect();
+        if commands.is_empty() {
+            out.push_str("an argument is missing");
+        } else {
+            out.push_str("a subcommand is needed: ");
+            out.push_str(&commands.join(", "));
+        }
+        for usage in text.split('\n').filter(|l| l.starts_with("Usage:")) {
+            out.push_str("; ");
+            out.push_str(usage.trim());
+        }
+    } else {
+        let mut after_blank = false;
+        for (i, line) in text.trim_end_matches('\n').split('\n').enumerate() {
+            if i == 0 {
+                out.push_str(line.strip_prefix("error: ").unwrap_or(line));
+            } else if line.is_empty() {
+                after_blank = true;
+            } else if line.starts_with("For more information") {
+                continue;
+            } else if after_blank || line.starts_with("  ") || line.starts_with("Usage:") {
+                out.push_str(if out.ends_with(':') { " " } else { "; " });
+                out.push_str(line.trim());
+                after_blank = false;
+            } else {
+                out.push('\n');
+                out.push_str(line);
+            }
+        }
+    }
+    out.push_str(" (see --help)");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage_of(args: &[&str]) -> String {
+        let e = parse(args.iter().map(OsString::from)).unwrap_err();
+        terminal::inert(&usage_line(&e)).into_owned()
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        let missing = usage_of(&["peergroup", "identity", "create"]);
+        assert!(
+            missing.starts_with("the following required arguments were not provided: <FRIENDLY_NAME>; Usage: peergroup identity create"),
+            "{missing}"
+        );
+        let unknown = usage_of(&["peergroup", "--bogus"]);
+        assert!(
+            unknown.starts_with("unexpected argument '--bogus' found"),
+            "{unknown}"
+        );
+        let no_subcommand = usage_of(&["peergroup", "identity"]);
+        assert!(
+            no_subcommand.starts_with(
+                "a subcommand is needed: create, list, xml, export, import, delete, default, \
+                 rename; Usage: peergroup identity"
+            ),
+            "{no_subcommand}"
+        );
+        for line in [missing, unknown, no_subcommand] {
+            assert!(
+                !line.contains('\n') && line.ends_with("(see --help)"),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_break_typed_in_an_argument_is_shown_escaped() {
+        let bad = usage_of(&[
+            "peergroup",
+            "record",
+            "get",
+            "--group",
+            "g",
+            "a\u{1b}[2J\nb\r",
+        ]);
+        assert!(bad.contains(r"a\u{1b}[2J\nb\r"), "{bad}");
+        assert!(!bad.contains('\n') && !bad.contains('\r'), "{bad}");
     }
 }

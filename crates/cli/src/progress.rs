@@ -6,17 +6,20 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use peergroup::Group;
 
+use crate::terminal::inert;
+
 /// Syncs expecting fewer records than this finish too fast to be worth a bar.
 const SHOW_FROM: u64 = 1_000;
 
-/// A spinner with a message and the time spent, for work of unknown length.
+/// A spinner with a message and the time spent, for work of unknown length. The message
+/// (which may name a file) is made [`inert`].
 pub(crate) fn spinner(message: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    bar.set_message(message.to_owned());
+    bar.set_message(inert(message).into_owned());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }

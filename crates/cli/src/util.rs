@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow, bail};
 use peergroup::{GroupSummary, Identity, Infrastructure, InfrastructureConfig, PeerName};
 
+use crate::{input, terminal};
+
 /// The data directory.
 pub(crate) struct Home {
     pub(crate) dir: PathBuf,
@@ -117,11 +119,10 @@ pub(crate) fn group(
     }
 }
 
-/// Reads a password from a file: the first line, without its line ending.
+/// Reads a password from a file: the first line, without its line ending. The file is read
+/// through [`input::PASSWORD_FILE`], and every copy is zeroed when dropped.
 pub(crate) fn read_password_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).with_context(|| format!("reading password file {}", path.display()))?,
-    );
+    let bytes = input::read_secret_file(path, input::PASSWORD_FILE)?;
     let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.is_empty() {
@@ -150,27 +151,18 @@ pub(crate) fn emit(output: Option<&Path>, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reads a file (or standard input for `-`).
-pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>> {
-    if path == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
-        Ok(buf)
-    } else {
-        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-    }
-}
-
 /// Prints a value as pretty JSON.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     emit(None, &serde_json::to_string_pretty(value)?)
 }
 
-/// An error and its causes on one line.
+/// An error and its causes on one line, made [`inert`](terminal::inert): a cause that quotes
+/// a file, a peer or what the user typed cannot break the line or reach the terminal as
+/// control characters.
 pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
-        let s = cause.to_string().replace('\n', " ");
+        let s = terminal::inert(&cause.to_string()).into_owned();
         if !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
@@ -188,12 +180,14 @@ pub(crate) fn init_tracing(verbose: u8) {
     });
 }
 
-/// Logs to standard error at `level` (unless `PEERGROUP_LOG` says otherwise).
+/// Logs to standard error at `level` (unless `PEERGROUP_LOG` says otherwise). Log lines quote
+/// peers and files, so each goes through [`terminal::InertWriter`] (and so without colours).
 pub(crate) fn init_tracing_at(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PEERGROUP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_writer(|| terminal::InertWriter(std::io::stderr()))
         .try_init();
 }

@@ -1,13 +1,15 @@
-//! Line mode: lines read are sent, messages and events are printed one per line.
+//! Line mode: lines read are sent, messages and events are printed one per line (each one
+//! line of inert text: see [`Line::render`]). A line read longer than
+//! [`input::INPUT_LINE_BYTES`] is not sent.
 
 use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::Result;
 use peergroup::EventStream;
-use tokio::io::AsyncBufReadExt as _;
 
 use super::{Chat, Line};
+use crate::input::{self, InputLine, LineReader};
 
 fn print(line: &Line) {
     let mut out = std::io::stdout().lock();
@@ -40,7 +42,7 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
         "present: {}",
         chat.participants.join(", ")
     )));
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = LineReader::new(tokio::io::BufReader::new(tokio::io::stdin()));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
@@ -51,7 +53,11 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
                 }
             }
             input = lines.next_line() => match input {
-                Ok(Some(text)) => {
+                Ok(Some(InputLine::TooLong)) => print(&Line::Notice(format!(
+                    "error: a line longer than {} was not sent",
+                    input::size(input::INPUT_LINE_BYTES as u64)
+                ))),
+                Ok(Some(InputLine::Text(text))) => {
                     let (out, quit) = chat.input(&text).await;
                     for l in &out {
                         print(l);

@@ -8,6 +8,11 @@
 //!
 //! With a terminal it is a full-screen UI ([`tui`]); without one (stdin not a TTY) it reads
 //! lines and prints one line per message or event ([`line`]), so scripts and tests drive it.
+//!
+//! Everything shown comes from other members (messages, whispers, names, refusal reasons)
+//! or quotes them, and any of them may be hostile: [`Line::render`] makes every piece
+//! [`inert`], so a message cannot set the window title, clear the screen, move the cursor,
+//! reverse text or invent a line, in either mode.
 
 mod line;
 mod tui;
@@ -26,6 +31,8 @@ use peergroup::{
     Record, RecordType, Role,
 };
 
+use crate::input;
+use crate::terminal::inert;
 use crate::util::{self, Home};
 
 /// The record type of chat messages.
@@ -88,18 +95,31 @@ pub(crate) enum Line {
 }
 
 impl Line {
+    /// The line as shown: one line of inert text (each piece goes through [`inert`]).
     pub(crate) fn render(&self) -> String {
         match self {
-            Line::Message { time, from, text } => format!("[{time}] {from}: {text}"),
+            Line::Message { time, from, text } => {
+                format!("[{}] {}: {}", inert(time), inert(from), inert(text))
+            }
             Line::Whisper {
                 time,
                 from,
                 text,
                 incoming: true,
                 ..
-            } => format!("[{time}] (whisper from {from}) {text}"),
-            Line::Whisper { time, to, text, .. } => format!("[{time}] (whisper to {to}) {text}"),
-            Line::Notice(n) => format!("* {n}"),
+            } => format!(
+                "[{}] (whisper from {}) {}",
+                inert(time),
+                inert(from),
+                inert(text)
+            ),
+            Line::Whisper { time, to, text, .. } => format!(
+                "[{}] (whisper to {}) {}",
+                inert(time),
+                inert(to),
+                inert(text)
+            ),
+            Line::Notice(n) => format!("* {}", inert(n)),
         }
     }
 }
@@ -330,8 +350,7 @@ impl Chat {
             Some(r) => r.parse()?,
             None => Role::Member,
         };
-        let info = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
+        let info = input::read_text(&file, input::IDENTITY_INFO)?;
         let invitation =
             self.group
                 .create_invitation(&info, role, Duration::from_secs(30 * 86_400))?;
@@ -387,7 +406,8 @@ pub(crate) async fn run(home: &Home, a: ChatArgs, verbose: u8) -> Result<()> {
             let level = ["warn", "info", "debug", "trace"][usize::from(verbose.min(3))];
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-                .with_writer(std::sync::Mutex::new(file))
+                // Inert like every log: someone will `cat` it to a terminal.
+                .with_writer(std::sync::Mutex::new(crate::terminal::InertWriter(file)))
                 .with_ansi(false)
                 .try_init();
         }

@@ -10,6 +10,12 @@
 //! └────────────────────────────────────────────────────┘
 //!  synchronized · 2 neighbors · /w name text · /invite file · /members · /quit
 //! ```
+//!
+//! Every text drawn is made [`inert`] first: the messages ([`Line::render`]), the group's
+//! name in the title, the participants' names, the own name and what is typed. ratatui drops
+//! control characters and zero-width clusters on its own, but passes a format character on
+//! when it joins a visible one (a ZWJ, tag characters), and dropping hides what a hostile
+//! member sent; escaped, it shows.
 
 use std::time::Duration;
 
@@ -23,6 +29,7 @@ use ratatui::widgets::{Block, Borders, List, ListItem, Paragraph, Wrap};
 use tokio::sync::mpsc;
 
 use super::{Chat, Line};
+use crate::terminal::inert;
 
 struct Screen {
     lines: Vec<Line>,
@@ -47,7 +54,13 @@ fn status_text(s: peergroup::Status, neighbors: usize, sync: peergroup::SyncProg
     )
 }
 
-fn draw(frame: &mut ratatui::Frame<'_>, chat: &Chat, screen: &Screen, title: &str) {
+/// Who is drawn: this member's name and the participants'.
+struct People<'a> {
+    me: &'a str,
+    participants: &'a [String],
+}
+
+fn draw(frame: &mut ratatui::Frame<'_>, people: &People<'_>, screen: &Screen, title: &str) {
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
@@ -73,28 +86,28 @@ fn draw(frame: &mut ratatui::Frame<'_>, chat: &Chat, screen: &Screen, title: &st
         Paragraph::new(shown).wrap(Wrap { trim: false }).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(format!(" {title} ")),
+                .title(format!(" {} ", inert(title))),
         ),
         top[0],
     );
-    let people: Vec<ListItem<'_>> = chat
+    let here: Vec<ListItem<'_>> = people
         .participants
         .iter()
-        .map(|p| ListItem::new(p.clone()))
+        .map(|p| ListItem::new(inert(p).into_owned()))
         .collect();
     frame.render_widget(
-        List::new(people).block(
+        List::new(here).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(format!(" Here ({}) ", chat.participants.len())),
+                .title(format!(" Here ({}) ", people.participants.len())),
         ),
         top[1],
     );
     frame.render_widget(
-        Paragraph::new(format!("> {}", screen.input)).block(
+        Paragraph::new(format!("> {}", inert(&screen.input))).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(format!(" {} ", chat.me)),
+                .title(format!(" {} ", inert(people.me))),
         ),
         rows[1],
     );
@@ -131,7 +144,11 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
             let neighbors = chat.group.neighbor_connections().await.map(|n| n.len()).unwrap_or(0);
             let sync = chat.group.sync_progress().await.unwrap_or_default();
             screen.status = status_text(chat.group.status(), neighbors, sync);
-            terminal.draw(|f| draw(f, &chat, &screen, &title))?;
+            let people = People {
+                me: &chat.me,
+                participants: &chat.participants,
+            };
+            terminal.draw(|f| draw(f, &people, &screen, &title))?;
             tokio::select! {
                 _ = tick.tick() => {}
                 e = events.next() => {
@@ -176,4 +193,79 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
     ratatui::restore();
     chat.close().await?;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+
+    /// What a hostile member controls, all drawn at once: nothing of it reaches a cell as a
+    /// character a terminal acts on, and each shows escaped.
+    #[test]
+    fn hostile_text_is_drawn_inert() {
+        let hostile = "\u{1b}]0;pwned\u{7}\u{1b}[2J\rAlice: fake\nline\u{202e}dcba\u{200b}\u{9b}H";
+        let name = "Mal\u{202e}\u{200d}lory\u{1b}[5m";
+        let screen = Screen {
+            lines: vec![
+                Line::Message {
+                    time: "10:00:00".into(),
+                    from: name.into(),
+                    text: hostile.into(),
+                },
+                Line::Whisper {
+                    time: "10:00:01".into(),
+                    from: name.into(),
+                    to: "me".into(),
+                    text: hostile.into(),
+                    incoming: true,
+                },
+                Line::Notice(format!("refused 10.0.0.1:3587: {hostile}")),
+            ],
+            input: "typed\u{1b}[A".into(),
+            status: String::new(),
+        };
+        let participants = vec![name.to_owned(), "Bob".to_owned()];
+        let people = People {
+            me: "me\u{202e}",
+            participants: &participants,
+        };
+        let mut terminal = Terminal::new(TestBackend::new(200, 12)).unwrap();
+        terminal
+            .draw(|f| draw(f, &people, &screen, "Friends\u{1b}]0;x\u{7}"))
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        let mut rows = Vec::new();
+        for y in 0..buffer.area.height {
+            let mut row = String::new();
+            for x in 0..buffer.area.width {
+                let symbol = buffer[(x, y)].symbol();
+                assert!(
+                    !symbol.chars().any(|c| c.is_control()
+                        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}')),
+                    "cell ({x}, {y}) holds {symbol:?}"
+                );
+                row.push_str(symbol);
+            }
+            rows.push(row);
+        }
+        let all = rows.join("\n");
+        for shown in [
+            "\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\rAlice: fake\\nline\\u{202e}dcba\\u{200b}\\u{9b}H",
+            "Mal\\u{202e}\\u{200d}lory\\u{1b}[5m",
+            "Friends\\u{1b}]0;x\\u{7}",
+            "typed\\u{1b}[A",
+            "me\\u{202e}",
+        ] {
+            assert!(
+                all.contains(shown),
+                "{shown:?} not drawn; the screen:\n{all}"
+            );
+        }
+        // Each message stays on its own row: nothing the sender wrote started a new one.
+        let fake = rows.iter().filter(|r| r.contains("Alice: fake")).count();
+        assert_eq!(fake, 3, "the screen:\n{all}");
+    }
 }
