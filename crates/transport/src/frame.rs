@@ -121,6 +121,11 @@ impl FrameCodec {
         self.max
     }
 
+    /// Changes the limit; it applies to the next frame decoded or encoded.
+    pub fn set_max_frame(&mut self, max: usize) {
+        self.max = max;
+    }
+
     /// Decodes one frame from the front of `src`: `Ok(None)` when more bytes are needed.
     pub fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
         let Some(prefix) = src.get(..LENGTH_PREFIX) else {

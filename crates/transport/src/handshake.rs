@@ -69,12 +69,16 @@ pub(crate) struct Accepted {
     pub(crate) local_addr: SocketAddr,
 }
 
-/// Runs the server side of a handshake on `tcp`, choosing the group by SNI and the
-/// protocol by ALPN (`lookup` gives the group served under a server name and its join
-/// policy, if any).
+/// Runs the server side of a handshake on `tcp` until `deadline`, choosing the group by SNI
+/// and the protocol by ALPN (`lookup` gives the group served under a server name and its
+/// join policy, if any; it is called once, after the ClientHello offered our protocol).
+/// `authenticated` is called once a member's chain is validated, before the acceptance is
+/// sent.
 pub(crate) async fn accept(
     tcp: TcpStream,
+    deadline: Instant,
     lookup: impl FnOnce(&str) -> Option<(Arc<ServedGroup>, Option<Arc<JoinService>>)>,
+    authenticated: impl FnOnce(),
     config: &TransportConfig,
 ) -> Result<Incoming, AcceptError> {
     let refused = |kind, detail: String, group: Option<&PeerName>| AcceptError::Refused {
@@ -94,7 +98,6 @@ pub(crate) async fn accept(
     let local_addr = tcp
         .local_addr()
         .map_err(|e| refused(RefusalKind::Protocol, e.to_string(), None))?;
-    let deadline = Instant::now() + config.handshake_timeout;
 
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
     let start = match tokio::time::timeout_at(deadline, acceptor).await {
@@ -177,6 +180,7 @@ pub(crate) async fn accept(
         ));
     };
 
+    authenticated();
     // Tell the client it is in (TLS 1.3 clients finish before we have checked them).
     let mut accepted = BytesMut::new();
     FrameCodec::new(64)

@@ -11,8 +11,12 @@
 //! live connections too.
 //!
 //! Inside TLS, data travels in length-delimited, versioned frames ([`frame`]) with a size
-//! limit, keepalive pings and an idle timeout; every connection has bounded queues both
-//! ways, so a slow peer slows its sender instead of growing our memory. One [`Endpoint`]
+//! limit (per configuration, lowered per group with [`GroupTrust::set_max_frame`]),
+//! keepalive pings and an idle timeout; every connection has queues bounded in frames and
+//! in bytes both ways (and an endpoint bounds the bytes unread across its connections), so a
+//! slow peer slows its sender instead of growing our memory. A listener accepts at once and
+//! bounds pending handshakes per source address and in total, evicting the oldest
+//! unfinished one (a silent one first) for a newcomer ([`Endpoint::handshake_stats`]). One [`Endpoint`]
 //! listens on IPv4 and IPv6 and serves many groups, told apart by a hashed TLS server name
 //! ([`naming::sni_name`]); [`Discovery`] finds members on the local network with mDNS.
 //! The ALPN protocol is `peergroup/1` ([`ALPN`]). `docs/transport.md` describes it all.
@@ -70,10 +74,15 @@ pub mod testing;
 mod tls;
 mod trust;
 
-pub use config::{ALPN, DEFAULT_MAX_FRAME, MAX_MAX_FRAME, TransportConfig};
+pub use config::{
+    ALPN, DEFAULT_ACCEPT_QUEUE, DEFAULT_ENDPOINT_RECV_BYTES, DEFAULT_FIRST_BYTE_TIMEOUT,
+    DEFAULT_MAX_FRAME, DEFAULT_MAX_HANDSHAKES, DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+    DEFAULT_RECV_QUEUE, DEFAULT_RECV_QUEUE_BYTES, DEFAULT_SEND_QUEUE, DEFAULT_SEND_QUEUE_BYTES,
+    EVICTED_UNCLOSED_SLACK, MAX_MAX_FRAME, MIN_MAX_FRAME, TransportConfig,
+};
 pub use connection::{Connection, ConnectionReceiver, ConnectionSender, PeerInfo, max_data_len};
 pub use discovery::{Browse, Discovered, Discovery, DiscoveryError};
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, HandshakeStats};
 pub use error::{
     AuthFailure, CloseReason, ConnectError, CredentialsError, FrameError, Phase, Refusal,
     RefusalKind, TransportError,

@@ -1,6 +1,7 @@
 //! What a peer presents (its [`GroupCredentials`]) and what it accepts (a [`GroupTrust`]).
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use peergroup_credential_roles::{
@@ -87,7 +88,8 @@ impl fmt::Debug for GroupCredentials {
 ///
 /// Cheap to clone; clones share the revocation set, so [`GroupTrust::revoke`] takes effect at
 /// once for new handshakes *and* closes live connections whose peer it revokes (every
-/// connection watches its trust).
+/// connection watches its trust). They share the group's frame limit too
+/// ([`GroupTrust::set_max_frame`]).
 #[derive(Clone)]
 pub struct GroupTrust {
     inner: Arc<TrustInner>,
@@ -97,6 +99,9 @@ struct TrustInner {
     group: PeerName,
     clock: Clock,
     revocations: RwLock<RevocationSet>,
+    /// The group's frame limit; 0 for none (the configuration's alone). Connections read it
+    /// before every frame.
+    max_frame: AtomicUsize,
     /// Bumped on every change; connections re-validate their peer when it moves.
     changes: watch::Sender<u64>,
 }
@@ -114,6 +119,7 @@ impl GroupTrust {
                 group,
                 clock,
                 revocations: RwLock::new(RevocationSet::new()),
+                max_frame: AtomicUsize::new(0),
                 changes: watch::Sender::new(0),
             }),
         }
@@ -145,6 +151,32 @@ impl GroupTrust {
     pub fn revoke(&self, target: RevocationTarget, at: Timestamp) {
         self.write().insert(target, at);
         self.recheck();
+    }
+
+    /// Sets the group's frame limit, in bytes of frame body (see [`crate::frame`]), for every
+    /// connection of this group, both ways, new and live: a frame over it is refused from its
+    /// length prefix (the connection closes with
+    /// [`FrameError::TooLarge`](crate::FrameError::TooLarge) before a byte of it is
+    /// buffered), and `send` refuses data that would not fit. `None` leaves the
+    /// configuration's `max_frame` alone. The limit in force is the smaller of the two, and
+    /// at least [`MIN_MAX_FRAME`](crate::MIN_MAX_FRAME); a live connection applies a change
+    /// from its next frame. Both ends of a group should set the same limit: a peer still
+    /// sending under a higher one is disconnected by the first frame over ours.
+    ///
+    /// The mesh sets it from the group's maximum record size plus its message overhead, so
+    /// that a group whose records are at most 1 MiB never takes 16 MiB frames.
+    pub fn set_max_frame(&self, max: Option<usize>) {
+        self.inner
+            .max_frame
+            .store(max.map_or(0, |m| m.max(1)), Ordering::Relaxed);
+    }
+
+    /// The group's frame limit, if one was set ([`GroupTrust::set_max_frame`]).
+    pub fn max_frame(&self) -> Option<usize> {
+        match self.inner.max_frame.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
+        }
     }
 
     /// Asks every live connection of this trust to validate its peer again (for example after

@@ -2,9 +2,11 @@
 //! socket.
 //!
 //! The task reads and writes concurrently (a peer that writes while we write never
-//! deadlocks us). Outgoing data waits in a bounded queue; incoming data is delivered through
-//! a bounded queue, and while that queue is full the socket is not read at all, so a slow
-//! consumer slows its peer through TCP flow control instead of making us buffer.
+//! deadlocks us). Outgoing data waits in a queue bounded in frames and in bytes; incoming
+//! data is delivered through a queue bounded in frames and in bytes (per connection, and
+//! across an endpoint's connections), and while that queue is full the socket is not read at
+//! all, so a slow consumer slows its peer through TCP flow control instead of making us
+//! buffer.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,13 +17,16 @@ use peergroup_identity::PeerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::TransportConfig;
+use crate::config::{TransportConfig, clamp_frame};
 use crate::error::{CloseReason, TransportError};
 use crate::frame::{data_frame_len, truncate_reason};
 use crate::trust::GroupTrust;
 
+mod gauge;
 mod task;
 
+pub(crate) use gauge::ByteGauge;
+use gauge::Queued;
 use task::Task;
 
 /// The authenticated member at the other end of a connection.
@@ -56,7 +61,14 @@ struct Shared {
     state: watch::Sender<Option<CloseReason>>,
     /// Task → handles: the task has ended (after the goodbye, or the close timeout).
     finished: watch::Sender<bool>,
-    max_frame: usize,
+    /// The group's trust, read for its frame limit ([`GroupTrust::max_frame`]).
+    trust: GroupTrust,
+    /// The configuration's frame limit.
+    config_max_frame: usize,
+    /// Bytes queued for sending.
+    send_bytes: Arc<ByteGauge>,
+    /// Bytes received and not read yet.
+    recv_bytes: Arc<ByteGauge>,
 }
 
 impl Shared {
@@ -98,15 +110,26 @@ impl Shared {
         let _ = rx.wait_for(|done| *done).await;
     }
 
+    /// The frame limit in force: the configuration's, lowered by the group's.
+    fn max_frame(&self) -> usize {
+        frame_limit(self.config_max_frame, &self.trust)
+    }
+
     fn check_len(&self, data: &Bytes) -> Result<(), TransportError> {
-        if data_frame_len(data.len()) > self.max_frame {
+        let max = self.max_frame();
+        if data_frame_len(data.len()) > max {
             return Err(TransportError::TooLarge {
                 len: data.len(),
-                max: max_data_len(self.max_frame),
+                max: max_data_len(max),
             });
         }
         Ok(())
     }
+}
+
+/// The frame limit of a connection: the configuration's, lowered by the group's.
+fn frame_limit(config_max: usize, trust: &GroupTrust) -> usize {
+    clamp_frame(trust.max_frame().map_or(config_max, |m| m.min(config_max)))
 }
 
 /// The largest data that fits in one frame of at most `max_frame` bytes.
@@ -137,14 +160,14 @@ pub struct Connection {
 /// The sending half of a [`Connection`]; clone it to send from several tasks.
 #[derive(Clone)]
 pub struct ConnectionSender {
-    out: mpsc::Sender<Bytes>,
+    out: mpsc::Sender<Queued>,
     shared: Arc<Shared>,
     _guard: Arc<HandleGuard>,
 }
 
 /// The receiving half of a [`Connection`].
 pub struct ConnectionReceiver {
-    incoming: mpsc::Receiver<Bytes>,
+    incoming: mpsc::Receiver<Queued>,
     shared: Arc<Shared>,
     _guard: Arc<HandleGuard>,
 }
@@ -199,6 +222,23 @@ impl Connection {
         self.sender.max_data_len()
     }
 
+    /// The frame limit in force on this connection, both ways: the configuration's
+    /// `max_frame`, lowered by the group's
+    /// ([`GroupTrust::set_max_frame`](crate::GroupTrust::set_max_frame)).
+    pub fn max_frame(&self) -> usize {
+        self.sender.max_frame()
+    }
+
+    /// Bytes of data queued for sending, not yet taken by the connection's writer.
+    pub fn send_queued_bytes(&self) -> usize {
+        self.sender.queued_bytes()
+    }
+
+    /// Bytes of data received and not yet read with [`Connection::recv`].
+    pub fn recv_queued_bytes(&self) -> usize {
+        self.receiver.queued_bytes()
+    }
+
     /// A clonable sender and a receiver, usable from different tasks.
     pub fn split(self) -> (ConnectionSender, ConnectionReceiver) {
         (self.sender, self.receiver)
@@ -220,11 +260,19 @@ impl ConnectionSender {
         &self.shared.info
     }
 
-    /// Queues `data` as one frame, waiting while the outgoing queue is full.
+    /// Queues `data` as one frame, waiting while the outgoing queue is full (it holds
+    /// `send_queue` frames, or `send_queue_bytes` bytes or more).
     pub async fn send(&self, data: Bytes) -> Result<(), TransportError> {
         self.shared.check_len(&data)?;
+        if self.out.is_closed() {
+            return Err(self.shared.closed_error());
+        }
+        let charge = tokio::select! {
+            c = self.shared.send_bytes.charge_when_room(data.len()) => c,
+            _ = self.shared.closed() => return Err(self.shared.closed_error()),
+        };
         self.out
-            .send(data)
+            .send(Queued::new(data, charge, None))
             .await
             .map_err(|_| self.shared.closed_error())
     }
@@ -232,10 +280,18 @@ impl ConnectionSender {
     /// Queues `data` as one frame, or fails at once with [`TransportError::QueueFull`].
     pub fn try_send(&self, data: Bytes) -> Result<(), TransportError> {
         self.shared.check_len(&data)?;
-        self.out.try_send(data).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => TransportError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => self.shared.closed_error(),
-        })
+        if self.out.is_closed() {
+            return Err(self.shared.closed_error());
+        }
+        let Some(charge) = self.shared.send_bytes.try_charge(data.len()) else {
+            return Err(TransportError::QueueFull);
+        };
+        self.out
+            .try_send(Queued::new(data, charge, None))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => TransportError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => self.shared.closed_error(),
+            })
     }
 
     /// Closes the connection (see [`Connection::close`]).
@@ -261,7 +317,17 @@ impl ConnectionSender {
 
     /// The largest data [`ConnectionSender::send`] accepts.
     pub fn max_data_len(&self) -> usize {
-        max_data_len(self.shared.max_frame)
+        max_data_len(self.shared.max_frame())
+    }
+
+    /// The frame limit in force (see [`Connection::max_frame`]).
+    pub fn max_frame(&self) -> usize {
+        self.shared.max_frame()
+    }
+
+    /// Bytes of data queued for sending, not yet taken by the connection's writer.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.send_bytes.queued()
     }
 }
 
@@ -273,12 +339,17 @@ impl ConnectionReceiver {
 
     /// The next frame of data, or `None` once the connection is closed and drained.
     pub async fn recv(&mut self) -> Option<Bytes> {
-        self.incoming.recv().await
+        self.incoming.recv().await.map(Queued::into_data)
     }
 
     /// The next frame of data if one is already here (to take a burst at once).
     pub fn try_recv(&mut self) -> Option<Bytes> {
-        self.incoming.try_recv().ok()
+        self.incoming.try_recv().ok().map(Queued::into_data)
+    }
+
+    /// Bytes of data received and not yet read.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.recv_bytes.queued()
     }
 
     /// Waits until the connection is closed and says why.
@@ -288,12 +359,14 @@ impl ConnectionReceiver {
 }
 
 /// Starts the task that owns `io` (an established, authenticated TLS stream) and returns the
-/// application's handle.
+/// application's handle. Unread incoming data also counts towards `recv_budget` (an
+/// endpoint's), when given.
 pub(crate) fn spawn<S>(
     io: S,
     info: PeerInfo,
     trust: GroupTrust,
     config: &TransportConfig,
+    recv_budget: Option<Arc<ByteGauge>>,
 ) -> Connection
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -305,7 +378,10 @@ where
         close_request: watch::Sender::new(None),
         state: watch::Sender::new(None),
         finished: watch::Sender::new(false),
-        max_frame: config.max_frame,
+        trust: trust.clone(),
+        config_max_frame: config.max_frame,
+        send_bytes: ByteGauge::new(config.send_queue_bytes),
+        recv_bytes: ByteGauge::new(config.recv_queue_bytes),
     });
     let guard = Arc::new(HandleGuard(shared.clone()));
     // Subscribe now, not when the task first runs: a revocation in between must not be lost.
@@ -315,6 +391,7 @@ where
         trust,
         trust_rx,
         config: config.clone(),
+        recv_budget,
     };
     tokio::spawn(task.run(io, out_rx, in_tx));
     Connection {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
@@ -13,6 +12,7 @@ use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::Shared;
+use super::gauge::{ByteGauge, Queued, room_to_read};
 use crate::config::TransportConfig;
 use crate::error::{CloseReason, FrameError, Refusal};
 use crate::frame::{CodecError, Frame, FrameCodec, truncate_reason};
@@ -61,14 +61,16 @@ pub(super) struct Task {
     pub(super) trust: GroupTrust,
     pub(super) trust_rx: watch::Receiver<u64>,
     pub(super) config: TransportConfig,
+    /// The endpoint's gauge of unread incoming bytes, if the connection counts towards one.
+    pub(super) recv_budget: Option<Arc<ByteGauge>>,
 }
 
 impl Task {
     pub(super) async fn run<S>(
         self,
         io: S,
-        mut out_rx: mpsc::Receiver<Bytes>,
-        in_tx: mpsc::Sender<Bytes>,
+        mut out_rx: mpsc::Receiver<Queued>,
+        in_tx: mpsc::Sender<Queued>,
     ) where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
@@ -98,8 +100,8 @@ impl Task {
         let goodbye = goodbye_text(&reason);
         let farewell = async {
             if graceful {
-                while let Ok(data) = out_rx.try_recv() {
-                    writer.feed(Frame::Data(data)).await?;
+                while let Ok(queued) = out_rx.try_recv() {
+                    writer.feed(Frame::Data(queued.into_data())).await?;
                 }
             }
             if let Some(text) = goodbye {
@@ -131,12 +133,14 @@ impl Task {
     async fn read_loop<R: AsyncRead + Unpin>(
         &self,
         reader: &mut FramedRead<R, FrameCodec>,
-        in_tx: &mpsc::Sender<Bytes>,
+        in_tx: &mpsc::Sender<Queued>,
         pong_tx: &mpsc::Sender<u64>,
         liveness: &Liveness,
     ) -> CloseReason {
         let mut permit = None;
         let mut app_gone = false;
+        let own = &self.shared.recv_bytes;
+        let budget = self.recv_budget.as_ref();
         loop {
             if permit.is_none() && !app_gone {
                 match in_tx.try_reserve() {
@@ -152,6 +156,13 @@ impl Task {
                     Err(mpsc::error::TrySendError::Closed(())) => app_gone = true,
                 }
             }
+            // Bytes: the socket is not read while the queue (or the endpoint's queues
+            // together) hold their bound; waiting on our application does not count as idling.
+            if !app_gone && room_to_read(own, budget.map(Arc::as_ref)).await {
+                liveness.mark();
+            }
+            // The group's limit may have changed: it applies from the next frame.
+            reader.decoder_mut().set_max_frame(self.shared.max_frame());
             let deadline = liveness.last_rx() + self.config.idle_timeout;
             let frame = match tokio::time::timeout_at(deadline, reader.next()).await {
                 Err(_) => return CloseReason::IdleTimeout,
@@ -165,7 +176,9 @@ impl Task {
                 Frame::Data(data) => {
                     // Without a permit the application dropped its receiver: discard.
                     if let Some(p) = permit.take() {
-                        p.send(data);
+                        let len = data.len();
+                        let charged = budget.map(|b| b.charge(len));
+                        p.send(Queued::new(data, own.charge(len), charged));
                     }
                 }
                 Frame::Ping(n) => {
@@ -186,7 +199,7 @@ impl Task {
     async fn write_loop<W: AsyncWrite + Unpin>(
         &self,
         writer: &mut FramedWrite<W, FrameCodec>,
-        out_rx: &mut mpsc::Receiver<Bytes>,
+        out_rx: &mut mpsc::Receiver<Queued>,
         pong_rx: &mut mpsc::Receiver<u64>,
         trust_rx: &mut watch::Receiver<u64>,
         liveness: &Liveness,
@@ -213,7 +226,7 @@ impl Task {
                 }
                 Some(n) = pong_rx.recv() => Frame::Pong(n),
                 data = out_rx.recv(), if out_open => match data {
-                    Some(data) => Frame::Data(data),
+                    Some(queued) => Frame::Data(queued.into_data()),
                     // Every sender is gone; the receiver may still be reading.
                     None => {
                         out_open = false;
@@ -263,7 +276,7 @@ impl Task {
 async fn write_batch<W: AsyncWrite + Unpin>(
     writer: &mut FramedWrite<W, FrameCodec>,
     first: Frame,
-    out_rx: &mut mpsc::Receiver<Bytes>,
+    out_rx: &mut mpsc::Receiver<Queued>,
     pong_rx: &mut mpsc::Receiver<u64>,
 ) -> Result<(), CodecError> {
     writer.feed(first).await?;
@@ -272,7 +285,7 @@ async fn write_batch<W: AsyncWrite + Unpin>(
             writer.feed(Frame::Pong(n)).await?;
         }
         match out_rx.try_recv() {
-            Ok(data) => writer.feed(Frame::Data(data)).await?,
+            Ok(queued) => writer.feed(Frame::Data(queued.into_data())).await?,
             Err(_) => break,
         }
     }

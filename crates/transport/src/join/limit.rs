@@ -28,16 +28,7 @@ pub(crate) enum LimitKey {
 impl LimitKey {
     /// The key of a source address.
     pub(crate) fn source(ip: IpAddr) -> LimitKey {
-        match ip {
-            IpAddr::V4(v4) => LimitKey::Source(IpAddr::V4(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => LimitKey::Source(IpAddr::V4(v4)),
-                None => {
-                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                    LimitKey::Source(IpAddr::V6(prefix.into()))
-                }
-            },
-        }
+        LimitKey::Source(crate::endpoint::pending::source_key(ip))
     }
 }
 

@@ -2,7 +2,9 @@
 //! time. One binary built from many files (shared fixtures in `support`).
 
 mod auth;
+mod bounds;
 mod frames;
+mod handshakes;
 mod join;
 mod liveness;
 mod mdns;

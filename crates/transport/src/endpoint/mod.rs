@@ -1,25 +1,28 @@
 //! The endpoint: listeners on IPv4 and/or IPv6, the groups they serve, incoming authenticated
 //! connections, refusals as events; and outgoing connections.
 
+mod listen;
+pub(crate) mod pending;
+
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
 
 use peergroup_identity::PeerName;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, Semaphore, broadcast, mpsc};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::TransportConfig;
-use crate::connection::{self, Connection, PeerInfo};
+use crate::connection::{self, ByteGauge, Connection, PeerInfo};
 use crate::error::{AuthFailure, ConnectError, CredentialsError};
-use crate::handshake::{self, AcceptError, ClientTweaks, Incoming, ServedGroup};
-use crate::join::{self, JoinService};
+use crate::handshake::{self, ClientTweaks, ServedGroup};
+use crate::join::JoinService;
 use crate::naming::sni_name;
 use crate::tls;
 use crate::trust::{GroupCredentials, GroupTrust};
+pub use pending::HandshakeStats;
 
 /// Refusal events kept for slow subscribers before the oldest are dropped.
 const AUTH_FAILURE_BUFFER: usize = 256;
@@ -30,6 +33,14 @@ const AUTH_FAILURE_BUFFER: usize = 256;
 /// server name ([`sni_name`]) and the endpoint answers with that group's credentials and
 /// accepts only that group's members. Dropping the endpoint (or [`Endpoint::close`]) stops
 /// listening; established connections live on until closed.
+///
+/// The listener accepts every TCP connection at once and never waits on handshakes in
+/// progress: pending handshakes are bounded per source address and in total
+/// ([`TransportConfig::max_handshakes_per_address`], [`TransportConfig::max_handshakes`]),
+/// a newcomer over a bound takes the place of the oldest unfinished one (preferring one that
+/// never sent a byte) or is closed at once, and a connection silent for
+/// [`TransportConfig::first_byte_timeout`] is closed. [`Endpoint::handshake_stats`] counts it
+/// all.
 pub struct Endpoint {
     pub(crate) shared: Arc<Shared>,
     incoming: Mutex<mpsc::Receiver<Connection>>,
@@ -44,6 +55,10 @@ pub(crate) struct Shared {
     /// Join policies by SNI name (only of served groups).
     joins: RwLock<HashMap<String, Arc<JoinService>>>,
     auth_failures: broadcast::Sender<AuthFailure>,
+    /// Pending incoming handshakes.
+    handshakes: listen::Handshakes,
+    /// Bytes received and not yet read across this endpoint's connections.
+    recv_budget: Arc<ByteGauge>,
 }
 
 type Joins = HashMap<String, Arc<JoinService>>;
@@ -100,18 +115,18 @@ impl Endpoint {
             groups: RwLock::new(HashMap::new()),
             joins: RwLock::new(HashMap::new()),
             auth_failures: broadcast::Sender::new(AUTH_FAILURE_BUFFER),
+            handshakes: listen::Handshakes::new(&config),
+            recv_budget: ByteGauge::new(config.endpoint_recv_bytes),
         });
         let (incoming_tx, incoming_rx) = mpsc::channel(config.accept_queue);
         let shutdown = CancellationToken::new();
-        let handshakes = Arc::new(Semaphore::new(config.max_handshakes));
         let local_addrs = listeners.iter().map(|(_, a)| *a).collect();
         for (listener, local) in listeners {
             tracing::info!(addr = %local, "listening");
-            tokio::spawn(listen(
+            tokio::spawn(listen::listen(
                 listener,
                 shared.clone(),
                 incoming_tx.clone(),
-                handshakes.clone(),
                 shutdown.clone(),
             ));
         }
@@ -197,14 +212,38 @@ impl Endpoint {
         self.shutdown.cancel();
     }
 
-    /// Connects to `addr` as a member of `creds.group` with this endpoint's configuration.
+    /// The counters of incoming handshakes: pending now and at most, per source address at
+    /// most, sockets held, evicted, refused, timed out silent.
+    pub fn handshake_stats(&self) -> HandshakeStats {
+        self.shared.handshakes.stats()
+    }
+
+    /// Bytes received and not yet read by the application across this endpoint's
+    /// connections (bounded by [`TransportConfig::endpoint_recv_bytes`], plus one frame per
+    /// connection).
+    pub fn recv_queued_bytes(&self) -> usize {
+        self.shared.recv_budget.queued()
+    }
+
+    /// Connects to `addr` as a member of `creds.group` with this endpoint's configuration;
+    /// the connection's unread incoming data counts towards this endpoint's
+    /// [`TransportConfig::endpoint_recv_bytes`].
     pub async fn connect_to(
         &self,
         addr: SocketAddr,
         creds: &GroupCredentials,
         trust: &GroupTrust,
     ) -> Result<Connection, ConnectError> {
-        Self::connect(addr, creds, trust, &self.shared.config).await
+        check_pair(creds, trust)?;
+        connect_tweaked(
+            addr,
+            creds,
+            trust,
+            &self.shared.config,
+            &ClientTweaks::default(),
+            Some(self.shared.recv_budget.clone()),
+        )
+        .await
     }
 
     /// Connects to `addr` as a member presenting `creds`, accepting a server that `trust`
@@ -216,7 +255,7 @@ impl Endpoint {
         config: &TransportConfig,
     ) -> Result<Connection, ConnectError> {
         check_pair(creds, trust)?;
-        connect_tweaked(addr, creds, trust, config, &ClientTweaks::default()).await
+        connect_tweaked(addr, creds, trust, config, &ClientTweaks::default(), None).await
     }
 
     fn read_groups(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<ServedGroup>>> {
@@ -262,12 +301,14 @@ fn check_pair(creds: &GroupCredentials, trust: &GroupTrust) -> Result<(), Creden
 }
 
 /// The client side, with test knobs; no consistency check between `creds` and `trust`.
+/// Unread incoming data counts towards `recv_budget` when given (an endpoint's).
 pub(crate) async fn connect_tweaked(
     addr: SocketAddr,
     creds: &GroupCredentials,
     trust: &GroupTrust,
     config: &TransportConfig,
     tweaks: &ClientTweaks,
+    recv_budget: Option<Arc<ByteGauge>>,
 ) -> Result<Connection, ConnectError> {
     let config = config.normalized();
     let connected = handshake::connect(addr, creds, trust, &config, tweaks).await?;
@@ -284,6 +325,7 @@ pub(crate) async fn connect_tweaked(
         info,
         trust.clone(),
         &config,
+        recv_budget,
     ))
 }
 
@@ -299,96 +341,4 @@ fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())
-}
-
-async fn listen(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    incoming: mpsc::Sender<Connection>,
-    handshakes: Arc<Semaphore>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        // At most `max_handshakes` in flight (or waiting for `accept`); the rest wait in
-        // the kernel's backlog.
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => return,
-            p = handshakes.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-        };
-        let (tcp, addr) = tokio::select! {
-            () = shutdown.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, keep listening.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let shared = shared.clone();
-        let incoming = incoming.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = serve(tcp, addr, &shared, &incoming) => {}
-            }
-        });
-    }
-}
-
-/// One incoming connection: handshake, then delivery to `accept` or a refusal event.
-async fn serve(
-    tcp: TcpStream,
-    addr: SocketAddr,
-    shared: &Shared,
-    incoming: &mpsc::Sender<Connection>,
-) {
-    let _ = tcp.set_nodelay(true);
-    let lookup = |sni: &str| shared.lookup(sni);
-    match handshake::accept(tcp, lookup, &shared.config).await {
-        Ok(Incoming::Join(joining)) => {
-            // Handled here, never delivered through `accept`.
-            join::server::run(joining, addr, &shared.config, &shared.auth_failures).await;
-        }
-        Ok(Incoming::Member(accepted)) => {
-            let info = PeerInfo {
-                peer: accepted.chain.peer().clone(),
-                group: accepted.group.group.clone(),
-                addr,
-                local_addr: accepted.local_addr,
-                chain: accepted.chain,
-            };
-            tracing::debug!(peer = %info.peer, %addr, group = %info.group, "accepted");
-            let conn = connection::spawn(
-                accepted.tls,
-                info,
-                accepted.group.trust.clone(),
-                &shared.config,
-            );
-            // If the endpoint is gone the connection is dropped, which closes it.
-            let _ = incoming.send(conn).await;
-        }
-        Err(AcceptError::Refused { reason, group }) => {
-            match &group {
-                Some(g) => tracing::warn!(peer = %addr, group = %g, %reason, "refused connection"),
-                None => tracing::warn!(peer = %addr, %reason, "refused connection"),
-            }
-            let _ = shared.auth_failures.send(AuthFailure {
-                addr,
-                group,
-                peer: None,
-                reason,
-            });
-        }
-        Err(AcceptError::PeerRefused { group, alert }) => {
-            tracing::info!(peer = %addr, %group, %alert, "the client refused our credentials");
-        }
-    }
 }
