@@ -4,7 +4,7 @@
 //! - `interop`: our certificates and XML checked by tools we did not write (openssl, xmllint).
 //! - `netns`: members in network namespaces, with a link cut and a healed isolation.
 //! - `sim`: run a simulation scenario of the mesh.
-//! - `fuzz`: build the fuzz targets, or run one for a while.
+//! - `fuzz`: build the fuzz targets, or run one or all of them for a while.
 //! - `bench`: the criterion benchmarks, a summary of the figures with goals, the simulations.
 //! - `loaded`: the tests that wait on the network, run many times beside busy loops.
 
@@ -84,13 +84,27 @@ enum Command {
         #[arg(long)]
         no_sim: bool,
     },
-    /// Build every fuzz target, or run one with cargo-fuzz.
+    /// Build every fuzz target, or run one (or all in turn) with cargo-fuzz and print a
+    /// table of executions, rates and crashes (fails if any target crashed).
     Fuzz {
-        /// The target to run (omit to only build them all).
+        /// The target to run (omit, and omit --all, to only build them all).
         target: Option<String>,
-        /// Seconds to run.
-        #[arg(long, default_value_t = 60)]
+        /// Run every target in turn.
+        #[arg(long, conflicts_with = "target")]
+        all: bool,
+        /// Seconds to run each target.
+        #[arg(long, default_value_t = 60, conflicts_with = "minutes")]
         seconds: u64,
+        /// Minutes to run each target (instead of --seconds).
+        #[arg(long)]
+        minutes: Option<f64>,
+        /// Stop each target after this many executions, if its time is not up first.
+        #[arg(long)]
+        runs: Option<u64>,
+        /// cargo fuzz's sanitizer (address, none, ...); default: address with a nightly
+        /// toolchain installed, none on stable.
+        #[arg(long)]
+        sanitizer: Option<String>,
     },
 }
 
@@ -108,6 +122,19 @@ fn main() -> anyhow::Result<()> {
         Command::TuiTest => tui_test::run(),
         Command::Loaded { busy, runs, only } => loaded::run(busy, runs, only.as_deref()),
         Command::Bench { quick, no_sim } => bench::run(quick, no_sim),
-        Command::Fuzz { target, seconds } => fuzz::run(target.as_deref(), seconds),
+        Command::Fuzz {
+            target,
+            all,
+            seconds,
+            minutes,
+            runs,
+            sanitizer,
+        } => fuzz::run(&fuzz::Options {
+            target,
+            all,
+            seconds: minutes.map_or(seconds, |m| (m * 60.0).round().max(1.0) as u64),
+            runs,
+            sanitizer,
+        }),
     }
 }

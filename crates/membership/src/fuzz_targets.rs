@@ -1,4 +1,16 @@
 //! Bodies of the fuzz targets in `fuzz/`, public so the seed corpus also runs as a test.
+//!
+//! `mesh_core` reads raw bytes. With the `fuzzing` feature, [`signed_records`] and
+//! [`mesh_signed`] read structured input (`arbitrary`) and turn it into records signed with
+//! a fixed group's test keys, so what they exercise lies past the signature checks.
+
+#[cfg(feature = "fuzzing")]
+mod fixture;
+#[cfg(feature = "fuzzing")]
+mod records;
+
+#[cfg(feature = "fuzzing")]
+pub use records::signed_records;
 
 use std::sync::OnceLock;
 use std::time::Duration;
