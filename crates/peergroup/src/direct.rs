@@ -5,15 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::hub::Hub;
+use crate::events::{ConnectionChange, ConnectionId, DataType, GroupEvent};
+use crate::group::Group;
 use bytes::Bytes;
 use peergroup_direct_conn::{DirectConnId, DirectConnections, DirectError, DirectEvent};
 use peergroup_identity::PeerName;
 use peergroup_transport::{Connection, GroupCredentials, GroupTrust, TransportConfig};
-use tokio::sync::broadcast;
-
-use crate::error::{Error, ErrorKind, Result};
-use crate::events::{ConnectionChange, ConnectionId, DataType, GroupEvent};
-use crate::group::Group;
 
 /// Largest data one `send_data` carries (the transport frames it whole).
 pub const MAX_DATA: usize = 4 * 1024 * 1024;
@@ -33,7 +32,8 @@ pub struct ConnectionInfo {
     pub direct: bool,
 }
 
-/// The group's direct connections and the task that turns their events into group events.
+/// The group's direct connections and the task that turns their events into group events
+/// (see [`Hub::deliver_direct`] for how their backpressure reaches the members sending).
 pub(crate) struct Direct {
     manager: Arc<DirectConnections>,
 }
@@ -43,13 +43,16 @@ impl Direct {
         creds: GroupCredentials,
         trust: GroupTrust,
         config: TransportConfig,
-        events: broadcast::Sender<GroupEvent>,
+        events: Arc<Hub>,
     ) -> Self {
         let manager = Arc::new(DirectConnections::new(creds, trust, config, MAX_DATA));
         if let Some(mut rx) = manager.take_events() {
+            // One event at a time, to every stream that wants it, waiting for room: while a
+            // stream's queue is full, the direct connections' own queue fills, they stop
+            // reading, and the members sending to us wait.
             tokio::spawn(async move {
                 while let Some(e) = rx.recv().await {
-                    let _ = events.send(map(e));
+                    events.deliver_direct(map(e)).await;
                 }
             });
         }
@@ -123,10 +126,13 @@ fn map(e: DirectEvent) -> GroupEvent {
 
 fn direct_error(e: DirectError) -> Error {
     let kind = match &e {
+        DirectError::Closed { .. }
+        | DirectError::Cancelled { .. }
+        | DirectError::Expired { .. } => ErrorKind::Closed,
         DirectError::TooLarge { .. }
         | DirectError::UnknownConnection { .. }
-        | DirectError::StillOpening(_) => ErrorKind::InvalidArgument,
-        DirectError::Closed { .. } | DirectError::Cancelled { .. } => ErrorKind::Closed,
+        | DirectError::StillOpening(_)
+        | DirectError::TooManyConnections { inbound: false, .. } => ErrorKind::InvalidArgument,
         _ => ErrorKind::ConnectionFailed,
     };
     Error::with_source(kind, e.to_string(), e)
@@ -158,7 +164,12 @@ impl Group {
 
     /// Starts opening a direct connection to a present member (PeerGroupOpenDirectConnection)
     /// and returns its id at once; a [`GroupEvent::DirectConnection`] says when it is up or
-    /// why it failed (bounded by a timeout).
+    /// why it failed (bounded by a timeout). Refused at once ([`ErrorKind::InvalidArgument`])
+    /// with [`peergroup_direct_conn::DEFAULT_MAX_PER_MEMBER`] (8) direct connections to or
+    /// from that member already open or opening, or
+    /// [`peergroup_direct_conn::DEFAULT_MAX_CONNECTIONS`] (256) in all; a member that opens
+    /// more to us is refused with the reason. A connection closes when the member's
+    /// certificate expires (its `Disconnected` says so).
     pub async fn open_direct(&self, peer: &PeerName) -> Result<ConnectionId> {
         let addrs = self.addresses_of(peer).await?;
         self.inner
@@ -182,7 +193,9 @@ impl Group {
     }
 
     /// Sends typed data on a direct connection (PeerGroupSendData). Waits while the peer reads
-    /// slower than we send; refuses data over [`MAX_DATA`].
+    /// slower than we send (down to the peer's event streams: see [`Group::events`]); refuses
+    /// data over [`MAX_DATA`], and sends nothing once the member's certificate expired
+    /// ([`ErrorKind::Closed`]).
     pub async fn send_data(
         &self,
         conn: ConnectionId,

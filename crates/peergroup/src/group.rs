@@ -24,12 +24,11 @@ use tokio::sync::broadcast;
 
 use crate::Status;
 use crate::error::{Error, ErrorKind, Result};
+use crate::events::hub::Hub;
 use crate::events::{ConnectionChange, ConnectionId, EventFilter, EventStream, GroupEvent};
 use crate::infra::{Infrastructure, Route};
 use crate::storage::{self, Membership};
 
-/// Events kept for slow subscribers before they are told they lagged.
-const EVENT_CAPACITY: usize = 4096;
 /// How long a connect waits for stored renewed credentials that start in the near future
 /// (a renewal issued within a second of the certificate it replaces starts a second later).
 const RENEWAL_START_WAIT: Duration = Duration::from_secs(5);
@@ -41,7 +40,8 @@ pub(crate) struct GroupInner {
     pub(crate) key: Arc<KeyPair>,
     pub(crate) membership: Mutex<Membership>,
     pub(crate) handle: GroupHandle,
-    pub(crate) events: broadcast::Sender<GroupEvent>,
+    /// Where events wait for the subscribers, bounded in count and in bytes.
+    pub(crate) events: Arc<Hub>,
     pub(crate) trust: GroupTrust,
     pub(crate) connected: AtomicBool,
     /// Set once the group is closed and every event from before has been forwarded: event
@@ -158,7 +158,7 @@ impl Group {
                 clock: Arc::new(Timestamp::now),
             },
         );
-        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let events = Arc::new(Hub::default());
         let direct = crate::direct::Direct::new(
             creds,
             trust.clone(),
@@ -356,12 +356,38 @@ impl Group {
 
     /// Events matching `filter` from now on (PeerGroupRegisterEvent). Drop the stream to
     /// unregister.
+    ///
+    /// Read it: what waits for a stream is bounded, and what happens at the bound depends
+    /// on the kind of event.
+    ///
+    /// - Group events (records, members, status, properties, neighbors, failures) are never
+    ///   waited for. They are kept in a ring the group's streams share, at most
+    ///   [`EventStream::BUFFER_EVENTS`] events and [`EventStream::BUFFER_BYTES`] bytes; a
+    ///   stream that falls further behind loses the oldest and receives
+    ///   [`GroupEvent::Lagged`] with how many of the events its filter takes it missed.
+    /// - Direct-connection events ([`GroupEvent::DirectConnection`],
+    ///   [`GroupEvent::IncomingData`]) are never lost. Each stream whose filter takes them has
+    ///   its own queue of at most [`EventStream::DIRECT_EVENTS`] events and
+    ///   [`EventStream::DIRECT_BYTES`] bytes, and while it is full, direct data waits for
+    ///   it: the direct connections stop reading and the sending member's
+    ///   [`Group::send_data`] waits. So a stream that takes direct events and is never read
+    ///   (`EventFilter::all()` forgotten in a variable, say) stops direct data for the whole
+    ///   group once its queue is full; memory stays bounded, but nothing more arrives until it
+    ///   is read or dropped. Filter out what you will not read (a stream whose filter does not
+    ///   take data is never waited for), drop a stream you are done with (it stops counting at
+    ///   once), and do not wait on `send_data` in the task that reads the stream.
     pub fn events(&self, filter: EventFilter) -> EventStream {
         EventStream::new(
-            self.inner.events.subscribe(),
+            self.inner.events.clone(),
             self.inner.closed.subscribe(),
             filter,
         )
+    }
+
+    /// Bytes of events waiting for this group's streams now: the shared ring and every
+    /// stream's direct queue (see [`Group::events`] for the bounds).
+    pub fn buffered_event_bytes(&self) -> usize {
+        self.inner.events.buffered_bytes()
     }
 
     // --- Records ----------------------------------------------------------------------------
@@ -769,57 +795,94 @@ impl Group {
     }
 }
 
+/// What the forwarder reads from the driver: an event, or how many it missed.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "handed straight on, never stored: boxing would allocate once per event"
+)]
+enum Forwarded {
+    Event(Event),
+    Missed(u64),
+}
+
 /// Maps the driver's events to group events until the group is gone. Once told the driver
 /// has stopped (`close`), forwards what is left and marks the group closed, which ends the
 /// event streams.
 async fn forward_events(
     group: std::sync::Weak<GroupInner>,
-    mut rx: broadcast::Receiver<Event>,
+    rx: broadcast::Receiver<Event>,
     stopped: Arc<tokio::sync::Notify>,
 ) {
-    loop {
-        let e = tokio::select! {
-            biased;
-            r = rx.recv() => match r {
-                Ok(e) => e,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "group event forwarder lagged");
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
-            () = stopped.notified() => {
-                loop {
-                    match rx.try_recv() {
-                        Ok(e) => {
-                            if !forward(&group, e) {
-                                return;
-                            }
-                        }
-                        Err(broadcast::error::TryRecvError::Lagged(_)) => {}
-                        Err(_) => break,
-                    }
-                }
-                break;
-            }
-        };
-        if !forward(&group, e) {
-            // The group is gone (dropped without `close`): so are its streams.
-            return;
-        }
+    if !forward_loop(rx, stopped, |f| forward(&group, f)).await {
+        // The group is gone (dropped without `close`): so are its streams.
+        return;
     }
     if let Some(g) = group.upgrade() {
+        g.events.close();
         g.closed.send_replace(true);
     }
 }
 
+/// Hands `sink` every driver event, and every count of events lost when the forwarder fell
+/// behind the driver's channel, until the driver stops. True when it stopped; false as soon
+/// as `sink` says the group is gone.
+async fn forward_loop(
+    mut rx: broadcast::Receiver<Event>,
+    stopped: Arc<tokio::sync::Notify>,
+    mut sink: impl FnMut(Forwarded) -> bool,
+) -> bool {
+    loop {
+        let next = tokio::select! {
+            biased;
+            r = rx.recv() => match r {
+                Ok(e) => Forwarded::Event(e),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "group event forwarder lagged");
+                    Forwarded::Missed(n)
+                }
+                Err(broadcast::error::RecvError::Closed) => return true,
+            },
+            () = stopped.notified() => return drain(&mut rx, &mut sink),
+        };
+        if !sink(next) {
+            return false;
+        }
+    }
+}
+
+/// Hands `sink` what the driver's channel holds now, lost counts included. False as soon as
+/// `sink` says the group is gone.
+fn drain(rx: &mut broadcast::Receiver<Event>, sink: &mut impl FnMut(Forwarded) -> bool) -> bool {
+    loop {
+        let next = match rx.try_recv() {
+            Ok(e) => Forwarded::Event(e),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "group event forwarder lagged");
+                Forwarded::Missed(n)
+            }
+            Err(_) => return true,
+        };
+        if !sink(next) {
+            return false;
+        }
+    }
+}
+
 /// Forwards one driver event as group events; false when the group is gone.
-fn forward(group: &std::sync::Weak<GroupInner>, e: Event) -> bool {
+fn forward(group: &std::sync::Weak<GroupInner>, f: Forwarded) -> bool {
     let Some(g) = group.upgrade() else {
         return false;
     };
+    let e = match f {
+        Forwarded::Event(e) => e,
+        Forwarded::Missed(n) => {
+            g.events.lagged(n);
+            return true;
+        }
+    };
     let send = |ev: GroupEvent| {
-        let _ = g.events.send(ev);
+        g.events.send(ev);
     };
     match e {
         Event::Record(change) => {
@@ -865,4 +928,119 @@ fn forward(group: &std::sync::Weak<GroupInner>, e: Event) -> bool {
         Event::Synced { .. } => {}
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+
+    use super::*;
+
+    fn failed(i: u16) -> Event {
+        Event::ConnectFailed {
+            addr: SocketAddr::from(([127, 0, 0, 1], i)),
+            reason: format!("attempt {i}"),
+        }
+    }
+
+    fn port(f: &Forwarded) -> Option<u16> {
+        match f {
+            Forwarded::Event(Event::ConnectFailed { addr, .. }) => Some(addr.port()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forwarder_behind_the_driver_reports_what_it_missed() {
+        let (tx, rx) = broadcast::channel(4);
+        for i in 0..10 {
+            tx.send(failed(i)).unwrap();
+        }
+        let stopped = Arc::new(tokio::sync::Notify::new());
+        stopped.notify_one();
+        let mut seen = Vec::new();
+        assert!(
+            forward_loop(rx, stopped, |f| {
+                seen.push(f);
+                true
+            })
+            .await
+        );
+        assert!(matches!(seen[0], Forwarded::Missed(6)), "{seen:?}");
+        let ports: Vec<_> = seen[1..].iter().map(port).collect();
+        assert_eq!(ports, [6, 7, 8, 9].map(Some));
+    }
+
+    #[test]
+    fn draining_after_the_stop_reports_what_it_missed_too() {
+        let (tx, mut rx) = broadcast::channel(2);
+        for i in 0..5 {
+            tx.send(failed(i)).unwrap();
+        }
+        let mut seen = Vec::new();
+        assert!(drain(&mut rx, &mut |f| {
+            seen.push(f);
+            true
+        }));
+        assert!(matches!(seen[0], Forwarded::Missed(3)), "{seen:?}");
+        assert_eq!(seen.len(), 3);
+        // A gone group stops it at once.
+        tx.send(failed(9)).unwrap();
+        tx.send(failed(10)).unwrap();
+        let mut calls = 0;
+        assert!(!drain(&mut rx, &mut |_| {
+            calls += 1;
+            false
+        }));
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn lost_driver_events_reach_every_subscriber_as_lagged() {
+        let hub = Arc::new(Hub::default());
+        let (closed_tx, _) = tokio::sync::watch::channel(false);
+        let mut records = EventStream::new(
+            hub.clone(),
+            closed_tx.subscribe(),
+            EventFilter::kinds([crate::EventKind::RecordChanged]),
+        );
+        let mut failures = EventStream::new(
+            hub.clone(),
+            closed_tx.subscribe(),
+            EventFilter::kinds([crate::EventKind::ConnectionFailed]),
+        );
+        let (tx, rx) = broadcast::channel(4);
+        for i in 0..10 {
+            tx.send(failed(i)).unwrap();
+        }
+        let stopped = Arc::new(tokio::sync::Notify::new());
+        stopped.notify_one();
+        forward_loop(rx, stopped, |f| {
+            match f {
+                Forwarded::Missed(n) => hub.lagged(n),
+                Forwarded::Event(Event::ConnectFailed { addr, reason }) => {
+                    hub.send(GroupEvent::ConnectionFailed {
+                        addr: Some(addr),
+                        reason,
+                    });
+                }
+                Forwarded::Event(other) => panic!("{other:?}"),
+            }
+            true
+        })
+        .await;
+        closed_tx.send_replace(true);
+        assert_eq!(records.next().await, Some(GroupEvent::Lagged { missed: 6 }));
+        assert_eq!(records.next().await, None);
+        assert_eq!(
+            failures.next().await,
+            Some(GroupEvent::Lagged { missed: 6 })
+        );
+        for i in 6..10 {
+            assert!(
+                matches!(failures.next().await, Some(GroupEvent::ConnectionFailed { addr: Some(a), .. }) if a.port() == i)
+            );
+        }
+        assert_eq!(failures.next().await, None);
+    }
 }

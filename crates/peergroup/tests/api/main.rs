@@ -11,6 +11,7 @@
 
 mod support;
 
+mod bounds;
 mod credentials;
 mod database;
 mod direct;

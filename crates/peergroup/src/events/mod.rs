@@ -3,14 +3,28 @@
 //! Windows signalled a Win32 event and made the application drain `PeerGroupGetEventData`
 //! until empty, and a record-changed event carried only the record's id. Here
 //! [`Group::events`](crate::Group::events) returns a stream filtered by kind and by record or
-//! data type; record events carry the record. A subscriber that falls behind receives one
-//! [`GroupEvent::Lagged`] saying how many events it missed and goes on; it never slows the
-//! group down. Dropping the stream unregisters it.
+//! data type; record events carry the record. Dropping the stream unregisters it.
+//!
+//! Everything buffered for subscribers is bounded in count and in bytes (`events/hub.rs`):
+//!
+//! - Group events (records, members, status, neighbors, failures) wait in one ring shared by
+//!   the group's subscribers, at most [`EventStream::BUFFER_EVENTS`] events and
+//!   [`EventStream::BUFFER_BYTES`] bytes; the oldest go first. A subscriber that falls behind
+//!   them receives one [`GroupEvent::Lagged`] saying how many events it missed (of those its
+//!   filter takes) and goes on; it never slows the group down.
+//! - Direct-connection events (`DirectConnection`, `IncomingData`) are never dropped: each
+//!   subscriber that wants them has its own queue of at most [`EventStream::DIRECT_EVENTS`]
+//!   events and [`EventStream::DIRECT_BYTES`] bytes, and while one is full the data waits:
+//!   the direct connection stops reading, and the member's `send_data` waits. A slow reader
+//!   of data slows the sender down instead of making anyone buffer.
+
+pub(crate) mod hub;
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -19,10 +33,13 @@ use peergroup_membership::MemberChange;
 use peergroup_record_db::reserved::GroupProperties;
 use peergroup_record_db::{ChangeKind, Record, RecordType};
 use tokio_stream::Stream;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use crate::Status;
+use hub::{Hub, SubscriberId};
+
+/// What an event costs in the buffers' byte bounds beyond the bytes it carries: the event
+/// itself, names, bookkeeping.
+const EVENT_OVERHEAD: usize = 256;
 
 /// A connection's number, unique within a group (neighbor and direct connections never share
 /// one).
@@ -158,6 +175,34 @@ impl GroupEvent {
             GroupEvent::Lagged { .. } => return None,
         })
     }
+
+    /// What it costs in the buffers' byte bounds: the bytes it carries plus
+    /// [`EVENT_OVERHEAD`].
+    pub(crate) fn cost(&self) -> usize {
+        let text = |c: &ConnectionChange| match c {
+            ConnectionChange::Connected => 0,
+            ConnectionChange::Disconnected(why) | ConnectionChange::Failed(why) => why.len(),
+        };
+        let carried = match self {
+            GroupEvent::StatusChanged(_)
+            | GroupEvent::MemberChanged { .. }
+            | GroupEvent::Lagged { .. } => 0,
+            GroupEvent::PropertyChanged(p) => p.friendly_name.len() + p.comment.len(),
+            GroupEvent::RecordChanged { record, .. } => {
+                std::mem::size_of::<Record>()
+                    + record.payload.len()
+                    + record.attributes.len()
+                    + record.security.creator_serial.len()
+                    + record.security.modifier_serial.len()
+            }
+            GroupEvent::NeighborConnection { change, .. }
+            | GroupEvent::DirectConnection { change, .. } => text(change),
+            GroupEvent::IncomingData { data, .. } => data.len(),
+            GroupEvent::ConnectionFailed { reason, .. }
+            | GroupEvent::AuthenticationFailed { reason, .. } => reason.len(),
+        };
+        carried.saturating_add(EVENT_OVERHEAD)
+    }
 }
 
 /// Which events a subscriber wants (the PEER_GROUP_EVENT_REGISTRATION list).
@@ -218,37 +263,63 @@ impl EventFilter {
 
 /// A filtered stream of a group's events. Also usable without `Stream` via
 /// [`EventStream::next`]. It ends once the group is closed and the events from before the
-/// close are delivered.
+/// close are delivered. Dropping it unregisters it at once (a direct connection waiting for
+/// room in its queue goes on).
 pub struct EventStream {
-    inner: BroadcastStream<GroupEvent>,
+    hub: Arc<Hub>,
+    id: SubscriberId,
     /// Completes when the group is closed (or gone).
     closed: Pin<Box<dyn Future<Output = ()> + Send>>,
     closed_seen: bool,
     done: bool,
-    filter: EventFilter,
 }
 
 impl EventStream {
+    /// Group events (all but direct-connection ones) kept for subscribers that have not read
+    /// them, in one ring shared by the group's streams; past it, the oldest go and a
+    /// subscriber that had not read them gets [`GroupEvent::Lagged`].
+    pub const BUFFER_EVENTS: usize = hub::BUFFER_EVENTS;
+    /// Bytes of group events kept in the shared ring (records count their payload,
+    /// attributes and serials; every event [`EventStream::EVENT_OVERHEAD`] more). A single
+    /// event larger than this is kept alone.
+    pub const BUFFER_BYTES: usize = hub::BUFFER_BYTES;
+    /// Direct-connection events waiting in one stream's own queue before the direct
+    /// connections wait for it to read.
+    pub const DIRECT_EVENTS: usize = hub::DIRECT_EVENTS;
+    /// Bytes of direct-connection events (data counts its length) waiting in one stream's
+    /// own queue before the direct connections wait for it to read: two messages of
+    /// [`MAX_DATA`](crate::MAX_DATA) and then some. A message always fits an empty queue.
+    pub const DIRECT_BYTES: usize = hub::DIRECT_BYTES;
+    /// What every event costs in the byte bounds beyond the bytes it carries.
+    pub const EVENT_OVERHEAD: usize = EVENT_OVERHEAD;
+
     pub(crate) fn new(
-        rx: tokio::sync::broadcast::Receiver<GroupEvent>,
+        hub: Arc<Hub>,
         mut closed: tokio::sync::watch::Receiver<bool>,
         filter: EventFilter,
     ) -> Self {
+        let id = hub.subscribe(filter);
         EventStream {
-            inner: BroadcastStream::new(rx),
+            hub,
+            id,
             closed: Box::pin(async move {
                 // An error means the group itself is gone: closed too.
                 let _ = closed.wait_for(|c| *c).await;
             }),
             closed_seen: false,
             done: false,
-            filter,
         }
     }
 
     /// The next matching event; `None` once the group is closed.
     pub async fn next(&mut self) -> Option<GroupEvent> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// Bytes of direct-connection events waiting in this stream's own queue (at most
+    /// [`EventStream::DIRECT_BYTES`], or one event when it is larger).
+    pub fn queued_direct_bytes(&self) -> usize {
+        self.hub.queued_direct_bytes(self.id)
     }
 }
 
@@ -260,27 +331,34 @@ impl Stream for EventStream {
             return Poll::Ready(None);
         }
         loop {
-            match Pin::new(&mut self.inner).poll_next(cx) {
-                Poll::Ready(Some(Ok(e))) if self.filter.matches(&e) => return Poll::Ready(Some(e)),
-                Poll::Ready(Some(Ok(_))) => continue,
-                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
-                    return Poll::Ready(Some(GroupEvent::Lagged { missed: n }));
-                }
-                Poll::Ready(None) => {
-                    self.done = true;
-                    return Poll::Ready(None);
-                }
-                // Nothing buffered: the end, if the group is closed. The close is marked after
-                // the last event was sent, so look once more after seeing it.
-                Poll::Pending if self.closed_seen => {
-                    self.done = true;
-                    return Poll::Ready(None);
-                }
-                Poll::Pending => match self.closed.as_mut().poll(cx) {
-                    Poll::Ready(()) => self.closed_seen = true,
-                    Poll::Pending => return Poll::Pending,
-                },
+            if let Some(e) = self.hub.poll_next(self.id, cx) {
+                return Poll::Ready(Some(e));
+            }
+            // Nothing buffered: the end, if the group is closed. The close is marked after
+            // the last event was sent, so look once more after seeing it.
+            if self.closed_seen {
+                self.done = true;
+                return Poll::Ready(None);
+            }
+            match self.closed.as_mut().poll(cx) {
+                Poll::Ready(()) => self.closed_seen = true,
+                Poll::Pending => return Poll::Pending,
             }
         }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(self.id);
+    }
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("queued_direct_bytes", &self.queued_direct_bytes())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }
