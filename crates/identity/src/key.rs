@@ -1,9 +1,23 @@
 //! Ed25519 keys and signatures.
 //!
-//! Randomness, hashing and single-signature verification come from `ring`. The secret key
-//! lives in an `ed25519-dalek` [`SigningKey`](ed25519_dalek::SigningKey), which zeroes its
-//! secret scalar and seed when dropped (ring's `Ed25519KeyPair` does not), and every
-//! serialisation of the seed we make is a [`Zeroizing`] buffer.
+//! Randomness and hashing come from `ring`. The secret key lives in an `ed25519-dalek`
+//! [`SigningKey`](ed25519_dalek::SigningKey), which zeroes its secret scalar and seed when
+//! dropped (ring's `Ed25519KeyPair` does not), and every serialisation of the seed we make is
+//! a [`Zeroizing`] buffer. Signing is RFC 8032's, deterministic.
+//!
+//! **One verification rule.** Every signature is verified by `ed25519-zebra` under the
+//! rules of [ZIP-215](https://zips.z.cash/zip-0215), alone ([`PublicKey::verify`]) or in a
+//! batch ([`verify_batch`]), and the two give the same verdict on every input: the public
+//! key `A` and the signature's `R` may be any encoding of a curve point (non-canonical ones
+//! included), `S` must be canonical (below the group order), and the equation is the
+//! cofactored `[8][S]B = [8]R + [8][k]A`. RFC 8032 leaves implementations free to check
+//! the cofactorless equation, or to refuse non-canonical or small-order points; libraries
+//! differ on exactly those inputs, and so did a batch check (ed25519-dalek) and a single
+//! one (ring) here before: a record signed with such edge cases could be accepted by a
+//! replica that checked it in one burst and refused by another that checked it alone, and
+//! the replicas would never converge. Every honest signature verifies under every rule;
+//! only crafted ones are judged differently by other libraries (the test vectors below
+//! pin each case).
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,11 +66,12 @@ impl PublicKey {
         Ok(PublicKey(key))
     }
 
-    /// Checks `signature` over `message` (ring, RFC 8032 verification).
+    /// Checks `signature` over `message` by the ZIP-215 rules (see the module
+    /// documentation): the same verdict [`verify_batch`] gives.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), Error> {
-        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &self.0)
-            .verify(message, &signature.0)
-            .map_err(|_| Error::BadSignature)
+        let key =
+            ed25519_zebra::VerificationKey::try_from(self.0).map_err(|_| Error::BadSignature)?;
+        verify_with(&key, message, signature)
     }
 
     /// Whether this is a usable key: a canonical point that is not of small order.
@@ -233,43 +248,120 @@ impl rcgen::SigningKey for KeyPair {
     }
 }
 
-/// Verifies many (message, signature, key) triples at once.
+/// One verification with a decoded key.
+fn verify_with(
+    key: &ed25519_zebra::VerificationKey,
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), Error> {
+    key.verify(&ed25519_zebra::Signature::from_bytes(&signature.0), message)
+        .map_err(|_| Error::BadSignature)
+}
+
+/// Verifies many (message, signature, key) triples at once, by the same rules as
+/// [`PublicKey::verify`] and with the same verdict for each item.
 ///
-/// Uses ed25519-dalek's batch verification (about 2.5× faster per signature than verifying
-/// one by one). When the batch fails, each item is checked alone so the caller learns which
-/// ones are bad: the result has one entry per input.
+/// One batch equation checks them all (ed25519-zebra, cofactored, with random 128-bit
+/// coefficients; terms of one key are combined, so many signatures by few signers cost
+/// less each). When it fails, each item is checked alone so the caller learns which ones
+/// are bad: the result has one entry per input.
 pub fn verify_batch(items: &[(&[u8], &Signature, &PublicKey)]) -> Vec<Result<(), Error>> {
-    let batch_ok = (|| {
-        // A batch usually holds many records by few signers: decompress each key once.
-        let mut seen: std::collections::HashMap<&[u8; 32], ed25519_dalek::VerifyingKey> =
-            std::collections::HashMap::new();
-        let mut keys = Vec::with_capacity(items.len());
-        for (_, _, k) in items {
-            let key = match seen.get(k.as_bytes()) {
-                Some(key) => *key,
-                None => {
-                    let key = ed25519_dalek::VerifyingKey::from_bytes(k.as_bytes()).ok()?;
-                    if key.is_weak() {
-                        return None;
-                    }
-                    seen.insert(k.as_bytes(), key);
-                    key
-                }
-            };
-            keys.push(key);
-        }
-        let msgs: Vec<&[u8]> = items.iter().map(|(m, _, _)| *m).collect();
-        let sigs: Vec<ed25519_dalek::Signature> = items
-            .iter()
-            .map(|(_, s, _)| ed25519_dalek::Signature::from_bytes(&s.0))
-            .collect();
-        ed25519_dalek::verify_batch(&msgs, &sigs, &keys).ok()
-    })();
-    match batch_ok {
-        Some(()) => items.iter().map(|_| Ok(())).collect(),
-        None => items.iter().map(|(m, s, k)| k.verify(m, s)).collect(),
+    // One item is checked alone: the same verdict, for less work.
+    if items.len() > 1 && batch_holds(items) {
+        return items.iter().map(|_| Ok(())).collect();
+    }
+    // A batch usually holds many items by few signers: decode each key once.
+    let mut keys: std::collections::HashMap<&[u8; 32], Option<ed25519_zebra::VerificationKey>> =
+        std::collections::HashMap::new();
+    items
+        .iter()
+        .map(|(m, s, k)| {
+            let key = keys
+                .entry(k.as_bytes())
+                .or_insert_with(|| ed25519_zebra::VerificationKey::try_from(k.0).ok());
+            match key {
+                Some(key) => verify_with(key, m, s),
+                None => Err(Error::BadSignature),
+            }
+        })
+        .collect()
+}
+
+/// Whether the batch equation holds for all of `items` (false too when the operating
+/// system's generator fails: then each item is checked alone, with the same verdicts).
+fn batch_holds(items: &[(&[u8], &Signature, &PublicKey)]) -> bool {
+    let mut batch = ed25519_zebra::batch::Verifier::new();
+    for (m, s, k) in items {
+        batch.queue((
+            ed25519_zebra::VerificationKeyBytes::from(k.0),
+            ed25519_zebra::Signature::from_bytes(&s.0),
+            *m,
+        ));
+    }
+    BatchRng::new().is_some_and(|rng| batch.verify(rng).is_ok())
+}
+
+/// The random coefficients of one batch check: SHA-256 in counter mode over a 32-byte seed
+/// from the operating system's generator (one system call per batch, however large). Only
+/// the signers must not be able to predict them.
+struct BatchRng {
+    seed: Zeroizing<[u8; 32]>,
+    counter: u64,
+    block: Zeroizing<[u8; 32]>,
+    used: usize,
+}
+
+impl BatchRng {
+    /// `None` when the operating system's generator fails.
+    fn new() -> Option<Self> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        SystemRandom::new().fill(&mut seed[..]).ok()?;
+        Some(BatchRng {
+            seed,
+            counter: 0,
+            block: Zeroizing::new([0u8; 32]),
+            used: 32,
+        })
+    }
+
+    fn refill(&mut self) {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&self.seed[..]);
+        ctx.update(&self.counter.to_le_bytes());
+        self.block.copy_from_slice(ctx.finish().as_ref());
+        self.counter += 1;
+        self.used = 0;
     }
 }
+
+impl rand_core::TryRng for BatchRng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for byte in dst {
+            if self.used == self.block.len() {
+                self.refill();
+            }
+            *byte = self.block[self.used];
+            self.used += 1;
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for BatchRng {}
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -282,6 +374,9 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), Error> {
     SystemRandom::new().fill(buf).map_err(|_| Error::Random)
 }
+
+#[cfg(test)]
+mod vectors;
 
 #[cfg(test)]
 mod tests {
