@@ -52,3 +52,369 @@ fn decode_stream(data: &[u8], chunk: usize, max: usize) -> Vec<Option<crate::Fra
     }
     out
 }
+
+/// A fixed password group for [`password_join`]: a root and an admin (the member taking
+/// joins), the joiner's key, chains the member might send back, and the two secrets.
+struct JoinFixture {
+    trust: crate::GroupTrust,
+    member_binding: crate::join::pake::Binding,
+    joiner_key: peergroup_identity::PublicKey,
+    /// DER lists: the joiner's chain, a chain for another key, another group's chain.
+    chains: [Vec<Vec<u8>>; 3],
+    right: crate::PasswordSecret,
+    wrong: crate::PasswordSecret,
+}
+
+fn join_fixture() -> Option<&'static JoinFixture> {
+    use std::sync::{Arc, OnceLock};
+    use std::time::Duration;
+
+    use peergroup_credential_roles::{CertChain, GroupRoot, MemberRequest, Role, Roles};
+    use peergroup_identity::{Classifier, KdfParams, KeyPair, PeerName, Timestamp};
+
+    static F: OnceLock<Option<JoinFixture>> = OnceLock::new();
+    F.get_or_init(|| {
+        let t0 = Timestamp::from_secs(1_800_000_000);
+        let key = KeyPair::from_test_seed;
+        let name =
+            |n: u64, c: &str| Some(PeerName::new(&key(n).public(), Classifier::new(c).ok()?));
+        let (admin, joiner, other) = (name(1, "admin")?, name(6, "joiner")?, name(2, "other")?);
+        let request = |n: u64, peer: &PeerName| MemberRequest {
+            subject_key: key(n).public(),
+            subject_peer: peer.clone(),
+            subject_friendly_name: peer.classifier().to_string(),
+            roles: Roles::one(Role::Member),
+            classifiers: vec![],
+            not_before: t0,
+            not_after: t0.saturating_add(Duration::from_secs(365 * 86_400)),
+        };
+        let admin_request = MemberRequest {
+            roles: Roles::one(Role::Admin),
+            ..request(1, &admin)
+        };
+        let root = GroupRoot::with_key(key(100), "Join", Classifier::new("join").ok()?, &admin, t0)
+            .ok()?;
+        let admin_chain = root.issue(&admin_request).ok()?;
+        let joiner_chain = admin_chain.issue(&key(1), &request(6, &joiner)).ok()?;
+        let other_chain = admin_chain.issue(&key(1), &request(2, &other)).ok()?;
+        let stranger =
+            GroupRoot::with_key(key(200), "Else", Classifier::new("else").ok()?, &admin, t0)
+                .ok()?;
+        let stranger_chain = stranger.issue(&request(6, &joiner)).ok()?;
+        let ders = |c: &CertChain| c.certificates().iter().map(|c| c.der().to_vec()).collect();
+        // Certificates are judged at a fixed instant inside their validity.
+        let at = t0.saturating_add(Duration::from_secs(3600));
+        let trust = crate::GroupTrust::with_clock(root.group().clone(), Arc::new(move || at));
+        let kdf = KdfParams::INSECURE_FAST;
+        Some(JoinFixture {
+            trust,
+            member_binding: crate::join::pake::Binding {
+                group: root.group().clone(),
+                joiner,
+                member: admin,
+                exporter: [7; 32],
+            },
+            joiner_key: key(6).public(),
+            chains: [
+                ders(&joiner_chain),
+                ders(&other_chain),
+                ders(&stranger_chain),
+            ],
+            right: crate::PasswordSecret::from_derived(kdf, &[1; 32]).ok()?,
+            wrong: crate::PasswordSecret::from_derived(kdf, &[2; 32]).ok()?,
+        })
+    })
+    .as_ref()
+}
+
+/// A reader of fuzz input: bytes, choices and slices, zeros once it runs out.
+struct Input<'a>(&'a [u8]);
+
+impl<'a> Input<'a> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+
+    fn take(&mut self, max: usize) -> &'a [u8] {
+        let n = usize::from(self.byte()).min(max).min(self.0.len());
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        head
+    }
+
+    fn text(&mut self) -> String {
+        String::from_utf8_lossy(self.take(255)).repeat(usize::from(self.byte() % 4) + 1)
+    }
+
+    fn mac(&mut self) -> [u8; 32] {
+        let mut mac = [0u8; 32];
+        for (m, b) in mac.iter_mut().zip(self.take(32)) {
+            *m = *b;
+        }
+        mac
+    }
+}
+
+/// One message as it travels: `u32` big-endian length, then the body.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(body.len())
+        .unwrap_or(u32::MAX)
+        .to_be_bytes()
+        .to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// What reading one framed message from `wire` gives, as `join::wire::read_message` reads it:
+/// `None` for a stream that ends first, `Some(Err)` for a malformed message.
+fn read_frame(
+    wire: &[u8],
+) -> Option<Result<crate::join::pake::JoinMessage, crate::join::pake::PakeError>> {
+    use crate::join::pake::{MAX_MESSAGE, PakeError, decode};
+    let (prefix, body) = wire.split_first_chunk::<4>()?;
+    let len = u32::from_be_bytes(*prefix) as usize;
+    if len > MAX_MESSAGE {
+        return Some(Err(PakeError::Malformed(format!("a {len}-byte message"))));
+    }
+    Some(decode(body.get(..len)?))
+}
+
+/// The message the other side sends, from the input: the honest one, the honest one with a
+/// flipped byte, a message built from input fields, or raw bytes (framed or not).
+fn choose_message(
+    input: &mut Input<'_>,
+    honest: Option<&crate::join::pake::JoinMessage>,
+) -> Vec<u8> {
+    use crate::join::pake::{JoinMessage, WireKdf, WireRefusal, encode};
+    let encoded = |m: &JoinMessage| encode(m).map(|b| frame(&b)).unwrap_or_default();
+    match (input.byte() % 8, honest) {
+        (0..=2, Some(m)) => encoded(m),
+        (3, Some(m)) => {
+            let mut wire = encoded(m);
+            let at = usize::from(input.byte()) * 7 + usize::from(input.byte());
+            let body_len = wire.len().saturating_sub(4).max(1);
+            if let Some(b) = wire.get_mut(4 + at % body_len) {
+                *b ^= input.byte() | 1;
+            }
+            wire
+        }
+        (4, _) => encoded(&JoinMessage::Start {
+            kdf: WireKdf {
+                m_cost_kib: u32::from(input.byte()) << (input.byte() % 20),
+                t_cost: u32::from(input.byte() % 12),
+                lanes: u32::from(input.byte() % 10),
+            },
+            pake: input.take(64).to_vec(),
+        }),
+        (5, _) => encoded(&JoinMessage::Proof {
+            pake: input.take(64).to_vec(),
+            confirm: input.mac(),
+        }),
+        (6, _) => encoded(&match input.byte() % 6 {
+            0 => JoinMessage::Refused(WireRefusal::WrongPassword),
+            1 => JoinMessage::Refused(WireRefusal::RateLimited {
+                retry_after_secs: u32::from(input.byte()) << 20,
+            }),
+            2 => JoinMessage::Refused(WireRefusal::IssueFailed(input.text())),
+            3 => JoinMessage::Refused(WireRefusal::Protocol(input.text())),
+            _ => JoinMessage::Issued {
+                confirm: input.mac(),
+                chain: (0..input.byte() % 4)
+                    .map(|_| input.take(255).to_vec())
+                    .collect(),
+            },
+        }),
+        (7, _) if input.byte() & 1 == 0 => input.take(255).to_vec(),
+        _ => frame(input.take(255)),
+    }
+}
+
+/// Password joins past the framing, both sides, over the sans-IO proof (`join::pake`) as
+/// `join::server` and `join::client` drive it, with a fixed group and secrets.
+///
+/// The member's side: sends `Start`, reads what the input makes of the joiner's answer (an
+/// honest proof with the right or a wrong password, in this TLS session or another, a
+/// proof with a flipped byte, any other message, raw bytes), and answers with credentials
+/// or a refusal. The joiner's side: reads what the input makes of the member's `Start`
+/// (honest, flipped, any cost parameters, any message), answers, then reads the member's
+/// credentials (honest with the joiner's chain, another key's or another group's, flipped,
+/// forged, a refusal) and validates them as `password_join` does.
+///
+/// Checks: nothing panics; the member issues only to the honest proof made with the right
+/// secret in the same session; the joiner accepts credentials only with the confirmation
+/// of a member holding its secret, and only a chain certifying its own key for the group;
+/// every reply encodes within the message limit and decodes back to itself.
+pub fn password_join(data: &[u8]) {
+    let _ = password_join_outcome(data);
+}
+
+/// [`password_join`], saying how far each side got: the member's verdict and the joiner's
+/// (so the seed tests can check that the seeds reach every outcome).
+pub fn password_join_outcome(data: &[u8]) -> (&'static str, &'static str) {
+    use crate::join::pake::{
+        JoinMessage, JoinerPake, MAX_MESSAGE, MemberPake, WireRefusal, decode, encode,
+    };
+    use peergroup_credential_roles::CertChain;
+
+    let Some(f) = join_fixture() else {
+        return ("", "");
+    };
+    let mut input = Input(data);
+    let sends = |m: &JoinMessage| {
+        let body = encode(m);
+        assert!(
+            body.as_ref().is_ok_and(|b| b.len() <= MAX_MESSAGE),
+            "a reply that cannot travel: {m:?}"
+        );
+        let again = body.as_ref().ok().map(|b| decode(b));
+        assert!(
+            matches!(&again, Some(Ok(d)) if d == m),
+            "a reply that does not decode to itself: {m:?}"
+        );
+    };
+
+    // The member's side.
+    let joiner_secret = if input.byte() & 1 == 0 {
+        &f.right
+    } else {
+        &f.wrong
+    };
+    let mut joiner_binding = f.member_binding.clone();
+    if input.byte() & 3 == 0 {
+        joiner_binding.exporter = [8; 32];
+    }
+    let (member, start) = MemberPake::start(&f.right, f.member_binding.clone());
+    sends(&start);
+    let honest = match &start {
+        JoinMessage::Start { pake, .. } => {
+            JoinerPake::respond(joiner_secret, &joiner_binding, pake).ok()
+        }
+        _ => None,
+    };
+    let honest_proof = honest.as_ref().map(|(_, proof)| proof.clone());
+    let wire = choose_message(&mut input, honest_proof.as_ref());
+    let mut member_says = "malformed";
+    let reply = match read_frame(&wire) {
+        None => {
+            member_says = "no proof";
+            None
+        }
+        Some(Err(e)) => Some(JoinMessage::Refused(
+            WireRefusal::Protocol(e.to_string()).truncated(),
+        )),
+        Some(Ok(JoinMessage::Proof { pake, confirm })) => {
+            let genuine = honest_proof.as_ref()
+                == Some(&JoinMessage::Proof {
+                    pake: pake.clone(),
+                    confirm,
+                })
+                && std::ptr::eq(joiner_secret, &f.right)
+                && joiner_binding.exporter == f.member_binding.exporter;
+            match member.finish(&pake, &confirm) {
+                Ok(mac) => {
+                    assert!(genuine, "the member accepted a proof it should not have");
+                    member_says = "issued";
+                    Some(JoinMessage::Issued {
+                        confirm: mac,
+                        chain: f.chains[0].clone(),
+                    })
+                }
+                Err(crate::join::pake::PakeError::BadConfirmation) => {
+                    assert!(!genuine, "the member refused the right password");
+                    member_says = "wrong password";
+                    Some(JoinMessage::Refused(WireRefusal::WrongPassword))
+                }
+                Err(e) => {
+                    assert!(!genuine, "the member refused the right password: {e}");
+                    member_says = "bad proof";
+                    Some(JoinMessage::Refused(
+                        WireRefusal::Protocol(e.to_string()).truncated(),
+                    ))
+                }
+            }
+        }
+        Some(Ok(_)) => Some(JoinMessage::Refused(
+            WireRefusal::Protocol("expected a proof".into()).truncated(),
+        )),
+    };
+    if let Some(reply) = &reply {
+        sends(reply);
+    }
+
+    // The joiner's side, against a member holding the right or a wrong secret.
+    let member_secret = if input.byte() & 3 == 0 {
+        &f.wrong
+    } else {
+        &f.right
+    };
+    let (member, start) = MemberPake::start(member_secret, f.member_binding.clone());
+    let wire = choose_message(&mut input, Some(&start));
+    let Some(Ok(JoinMessage::Start { kdf, pake: msg_b })) = read_frame(&wire) else {
+        return (member_says, "no start");
+    };
+    // The joiner derives its secret with the cost the member sent (bounded first); a cost
+    // other than the member's own gives another secret.
+    let Ok(checked) = crate::PasswordSecret::from_derived(kdf.into(), &[0; 32]) else {
+        return (member_says, "bad cost");
+    };
+    let mine = if checked.kdf() == f.right.kdf() {
+        f.right.clone()
+    } else {
+        let key = peergroup_identity::sha256(&[&[9u8][..], &kdf.m_cost_kib.to_be_bytes()].concat());
+        match crate::PasswordSecret::from_derived(kdf.into(), &key) {
+            Ok(s) => s,
+            Err(_) => return (member_says, "bad cost"),
+        }
+    };
+    let Ok((joiner, proof)) = JoinerPake::respond(&mine, &f.member_binding, &msg_b) else {
+        return (member_says, "bad start");
+    };
+    sends(&proof);
+    // What an honest member answers: credentials (the joiner's chain, another key's, another
+    // group's) when the proof holds, a refusal otherwise.
+    let honest = match &proof {
+        JoinMessage::Proof { pake, confirm } => match member.finish(pake, confirm) {
+            Ok(mac) => JoinMessage::Issued {
+                confirm: mac,
+                chain: f.chains[usize::from(input.byte() % 3)].clone(),
+            },
+            Err(_) => JoinMessage::Refused(WireRefusal::WrongPassword),
+        },
+        _ => return (member_says, "no proof"),
+    };
+    let wire = choose_message(&mut input, Some(&honest));
+    let Some(Ok(JoinMessage::Issued { confirm, chain })) = read_frame(&wire) else {
+        return (member_says, "no credentials");
+    };
+    if joiner.check_member(&confirm).is_err() {
+        return (member_says, "bad confirmation");
+    }
+    assert!(
+        matches!(&honest, JoinMessage::Issued { confirm: c, .. } if *c == confirm),
+        "the joiner accepted a confirmation no member holding its secret made"
+    );
+    let Ok(chain) = CertChain::from_ders(&chain) else {
+        return (member_says, "bad chain");
+    };
+    let Ok(valid) = f.trust.validate(&chain, &f.joiner_key) else {
+        return (member_says, "bad chain");
+    };
+    if valid.is_group_root() || valid.peer() != &f.member_binding.joiner {
+        return (member_says, "bad chain");
+    }
+    assert!(
+        valid.key() == &f.joiner_key
+            && chain.certificates()
+                == CertChain::from_ders(&f.chains[0])
+                    .map(|c| c.certificates().to_vec())
+                    .unwrap_or_default(),
+        "the joiner accepted credentials that are not the ones issued to it"
+    );
+    (member_says, "accepted")
+}

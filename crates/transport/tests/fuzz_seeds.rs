@@ -60,3 +60,57 @@ fn the_mixed_stream_seed_holds_every_kind_of_frame() {
         ]
     );
 }
+
+#[test]
+fn password_join_seeds() {
+    for seed in seeds("password_join") {
+        peergroup_transport::fuzz_targets::password_join(&seed);
+        for i in 0..seed.len() {
+            let mut s = seed.clone();
+            s[i] ^= 0x55;
+            peergroup_transport::fuzz_targets::password_join(&s);
+            peergroup_transport::fuzz_targets::password_join(&seed[..i]);
+        }
+    }
+}
+
+#[test]
+fn password_join_every_short_input() {
+    // Every input of up to two bytes, and three-byte ones over the first byte's choices.
+    peergroup_transport::fuzz_targets::password_join(&[]);
+    for a in 0..=255u8 {
+        peergroup_transport::fuzz_targets::password_join(&[a]);
+        for b in 0..16u8 {
+            peergroup_transport::fuzz_targets::password_join(&[a, b, b.wrapping_mul(17)]);
+        }
+    }
+}
+
+#[test]
+fn password_join_seeds_reach_every_outcome() {
+    use std::collections::BTreeSet;
+    let (mut member, mut joiner) = (BTreeSet::new(), BTreeSet::new());
+    for seed in seeds("password_join") {
+        let (m, j) = peergroup_transport::fuzz_targets::password_join_outcome(&seed);
+        member.insert(m);
+        joiner.insert(j);
+    }
+    for m in ["issued", "wrong password", "bad proof", "malformed"] {
+        assert!(
+            member.contains(m),
+            "no seed makes the member say {m:?}: {member:?}"
+        );
+    }
+    for j in [
+        "accepted",
+        "bad chain",
+        "bad cost",
+        "no credentials",
+        "bad confirmation",
+    ] {
+        assert!(
+            joiner.contains(j),
+            "no seed makes the joiner end with {j:?}: {joiner:?}"
+        );
+    }
+}
