@@ -7,8 +7,12 @@
 #[cfg(feature = "fuzzing")]
 mod fixture;
 #[cfg(feature = "fuzzing")]
+mod mesh;
+#[cfg(feature = "fuzzing")]
 mod records;
 
+#[cfg(feature = "fuzzing")]
+pub use mesh::mesh_signed;
 #[cfg(feature = "fuzzing")]
 pub use records::signed_records;
 

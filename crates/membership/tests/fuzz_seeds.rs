@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use peergroup_membership::fuzz_targets::{mesh_core, signed_records};
+use peergroup_membership::fuzz_targets::{mesh_core, mesh_signed, signed_records};
 
 fn seed_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,6 +70,26 @@ fn signed_records_pseudo_random() {
     }
 }
 
+#[test]
+fn mesh_signed_seeds() {
+    for seed in &seeds("mesh_signed") {
+        mesh_signed(seed);
+        for i in (0..seed.len()).step_by(16) {
+            let mut m = seed.clone();
+            m[i] ^= 0x5a;
+            mesh_signed(&m);
+            mesh_signed(&seed[..i]);
+        }
+    }
+}
+
+#[test]
+fn mesh_signed_pseudo_random() {
+    for input in pseudo_random(300, 1500) {
+        mesh_signed(&input);
+    }
+}
+
 /// Writes seeds for `signed_records`: `cargo test -p peergroup-membership --test fuzz_seeds
 /// -- --ignored write_signed_records_seeds`.
 #[test]
@@ -83,6 +103,21 @@ fn write_signed_records_seeds() {
         .skip(40)
         .step_by(4)
     {
+        std::fs::write(dir.join(format!("random-{i:02}.bin")), input).unwrap();
+    }
+}
+
+/// Writes seeds for `mesh_signed` (the first byte odd: two cores).
+#[test]
+#[ignore = "writes the seed corpus"]
+fn write_mesh_signed_seeds() {
+    let dir = seed_dir("mesh_signed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let inputs = pseudo_random(64, 1500).into_iter().enumerate();
+    for (i, mut input) in inputs.skip(41).step_by(4) {
+        if let Some(b) = input.first_mut() {
+            *b |= 1;
+        }
         std::fs::write(dir.join(format!("random-{i:02}.bin")), input).unwrap();
     }
 }
