@@ -11,6 +11,24 @@ use crate::record::{RecordId, RecordType};
 
 const PAYLOAD_VERSION: u8 = 1;
 
+/// The largest frame the transport carries: `peergroup_transport::config::DEFAULT_MAX_FRAME`
+/// (16 MiB). This crate does not depend on the transport; the two must stay equal, so that
+/// every record a group accepts can travel (a mesh flood or a sync message carrying it
+/// alone is one frame).
+pub const FRAME_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The room a frame keeps for everything but a record's data (payload and attributes, what
+/// [`GroupProperties::max_record_size`] counts): the record's other fields — type, id,
+/// version, flags, two peer names of at most 190 bytes, three times, two serials of at most
+/// 20 bytes, the signature, postcard lengths: under 1 KiB, pinned by a test — and the mesh
+/// or sync message around it (a few bytes). 64 KiB leaves ample margin for both.
+pub const RECORD_OVERHEAD_ALLOWANCE: u32 = 64 * 1024;
+
+/// The largest maximum record size a group may set: what one transport frame carries
+/// ([`FRAME_LIMIT`]) less [`RECORD_OVERHEAD_ALLOWANCE`], 16,711,680 bytes. Windows allowed 60
+/// MB, but a record larger than a frame would be accepted here and never replicate.
+pub const MAX_RECORD_SIZE_LIMIT: u32 = FRAME_LIMIT as u32 - RECORD_OVERHEAD_ALLOWANCE;
+
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     postcard::to_extend(v, vec![PAYLOAD_VERSION]).unwrap_or_else(|_| vec![PAYLOAD_VERSION])
 }
@@ -56,7 +74,8 @@ pub struct GroupProperties {
     pub presence_lifetime_secs: u32,
     /// Lifetime of member data (membership records) in seconds.
     pub member_data_lifetime_secs: u32,
-    /// Maximum payload plus attribute bytes of a record.
+    /// Maximum payload plus attribute bytes of a record (1024 to
+    /// [`MAX_RECORD_SIZE_LIMIT`]).
     pub max_record_size: u32,
     /// [`property_flags`] bits.
     pub flags: u32,
@@ -73,7 +92,8 @@ impl GroupProperties {
     pub const DEFAULT_MEMBER_DATA_LIFETIME: u32 = 2_419_200;
     /// Default maximum record size: 1 MiB.
     pub const DEFAULT_MAX_RECORD_SIZE: u32 = 1024 * 1024;
-    /// The largest maximum record size a group may set (Windows: 60 MB).
+    /// Windows' largest maximum record size (60 MB), for reference only: no group may set
+    /// more than [`MAX_RECORD_SIZE_LIMIT`] (what a transport frame carries). Use that.
     pub const MAX_MAX_RECORD_SIZE: u32 = 60 * 1024 * 1024;
 
     /// Defaults for a new group.
@@ -103,8 +123,13 @@ impl GroupProperties {
         if !(8 * 3600..=10 * 365 * 86_400).contains(&self.member_data_lifetime_secs) {
             return Err("member data lifetime must be between 8 hours and 10 years".into());
         }
-        if !(1024..=Self::MAX_MAX_RECORD_SIZE).contains(&self.max_record_size) {
-            return Err("max record size must be between 1 KiB and 60 MiB".into());
+        if !(1024..=MAX_RECORD_SIZE_LIMIT).contains(&self.max_record_size) {
+            return Err(format!(
+                "max record size must be between 1024 and {MAX_RECORD_SIZE_LIMIT} bytes \
+                 (16 MiB, the largest transport frame, less 64 KiB for the rest of the \
+                 record): {} is out of range",
+                self.max_record_size
+            ));
         }
         if self.flags & !0x7 != 0 {
             return Err(format!("unknown property flags {:#x}", self.flags));

@@ -73,7 +73,11 @@ pub enum SyncMessage {
 
 /// Most records in one [`SyncMessage::Records`].
 pub const RECORDS_PER_MESSAGE: usize = 256;
-/// Most payload bytes (roughly) in one [`SyncMessage::Records`].
+/// Most bytes of record encodings in one [`SyncMessage::Records`] of several records; a
+/// record larger than this travels alone. Either way a message fits in one transport frame
+/// ([`crate::reserved::FRAME_LIMIT`]): a record a group accepts has at most
+/// [`crate::reserved::MAX_RECORD_SIZE_LIMIT`] bytes of data, and records with more (stored
+/// under an older, larger limit: no replica accepts them now) are not sent.
 pub const BYTES_PER_MESSAGE: usize = 1024 * 1024;
 
 /// A sync protocol violation or failure.
@@ -98,6 +102,8 @@ struct ClassState {
     session: Option<Session<SetSnapshot>>,
     /// Keys of records still to push to the peer.
     to_push: VecDeque<u64>,
+    /// A record read for the last message that did not fit in it: the next one's first.
+    carry: Option<Record>,
     outcome_seen: bool,
     sent_done: bool,
     got_done: bool,
@@ -109,6 +115,7 @@ impl ClassState {
             class,
             session: None,
             to_push: VecDeque::new(),
+            carry: None,
             outcome_seen: false,
             sent_done: false,
             got_done: false,
@@ -285,19 +292,38 @@ impl SyncSession {
                     self.records_expected += outcome.remote_only.len() as u64;
                 }
             }
-            if state.outcome_seen && !state.to_push.is_empty() {
+            if state.outcome_seen && (state.carry.is_some() || !state.to_push.is_empty()) {
                 let mut records = Vec::new();
                 let mut bytes = 0;
-                while let Some(key) = state.to_push.pop_front() {
-                    // A record replaced or expired since the snapshot is simply skipped: the
-                    // newer version travels by flooding or the next sync.
-                    if let Some(r) = db.record_by_key(key)? {
-                        bytes += r.payload.len() + r.attributes.len() + 512;
-                        records.push(r);
-                    }
-                    if records.len() == RECORDS_PER_MESSAGE || bytes >= BYTES_PER_MESSAGE {
+                while records.len() < RECORDS_PER_MESSAGE {
+                    let r = match state.carry.take() {
+                        Some(r) => r,
+                        None => {
+                            let Some(key) = state.to_push.pop_front() else {
+                                break;
+                            };
+                            // A record replaced or expired since the snapshot is simply
+                            // skipped: the newer version travels by flooding or the next sync.
+                            // So is one larger than any group may now allow, which would not
+                            // fit in a frame and which no replica accepts.
+                            match db.record_by_key(key)? {
+                                Some(r)
+                                    if r.data_size()
+                                        <= crate::reserved::MAX_RECORD_SIZE_LIMIT as usize =>
+                                {
+                                    r
+                                }
+                                _ => continue,
+                            }
+                        }
+                    };
+                    let size = crate::codec::encoded_len(&r);
+                    if !records.is_empty() && bytes + size > BYTES_PER_MESSAGE {
+                        state.carry = Some(r);
                         break;
                     }
+                    bytes += size;
+                    records.push(r);
                 }
                 if !records.is_empty() {
                     self.records_sent += records.len() as u64;

@@ -26,7 +26,8 @@ pub const MAX_DEFERRED_BYTES: u64 = 64 * 1024 * 1024;
 pub const MAX_DEFERRED_PER_SIGNER: usize = 1024;
 /// Most deferred bytes claiming one signer certificate serial; beyond it that serial's
 /// earliest-expiring records are dropped. Holds one record of the largest size a group may
-/// allow, encoded.
+/// allow ([`crate::reserved::MAX_RECORD_SIZE_LIMIT`], encoded: within
+/// [`crate::reserved::FRAME_LIMIT`]).
 pub const MAX_DEFERRED_BYTES_PER_SIGNER: u64 = 16 * 1024 * 1024;
 
 /// What is known of one deferred record.

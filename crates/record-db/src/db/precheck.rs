@@ -85,7 +85,10 @@ impl SignerKeys {
 
     /// Number of member keys known.
     pub fn len(&self) -> usize {
-        self.keys.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether no member key is known.

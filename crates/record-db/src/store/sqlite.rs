@@ -167,9 +167,7 @@ fn migrate_v1(conn: &mut Connection) -> Result<(), StoreError> {
         .map_err(sql)?;
     tx.execute_batch(DEFERRED_TABLE).map_err(sql)?;
     {
-        let mut read = tx
-            .prepare("SELECT encoded FROM deferred_v1")
-            .map_err(sql)?;
+        let mut read = tx.prepare("SELECT encoded FROM deferred_v1").map_err(sql)?;
         let mut rows = read.query([]).map_err(sql)?;
         let mut write = tx
             .prepare(
@@ -304,7 +302,9 @@ impl Store for SqliteStore {
                 Ok(super::DeferredEntry {
                     item_key: row.get::<_, i64>(0)? as u64,
                     serial: row.get(1)?,
-                    expires: Timestamp::from_millis(u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0)),
+                    expires: Timestamp::from_millis(
+                        u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                    ),
                     size: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
                 })
             })

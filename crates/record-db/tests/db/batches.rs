@@ -91,10 +91,7 @@ fn memory<S: Store>(db: &Database<S>, serials: &[&[u8]]) -> Memory {
         members,
         revocations: db.revocations().clone(),
         properties: db.has_properties().then(|| db.properties()),
-        signer_keys: serials
-            .iter()
-            .map(|s| (s.to_vec(), keys.key(s)))
-            .collect(),
+        signer_keys: serials.iter().map(|s| (s.to_vec(), keys.key(s))).collect(),
         security_keys: sorted(db.item_keys(true)),
         data_keys: sorted(db.item_keys(false)),
         deferred: db.deferred_len(),
@@ -159,7 +156,10 @@ fn a_malformed_membership_record_refuses_itself_only() {
     let mut expected: Vec<RecordId> = good.iter().map(|r| r.id).collect();
     accepted.sort();
     expected.sort();
-    assert_eq!(accepted, expected, "every good record is stored and passed on");
+    assert_eq!(
+        accepted, expected,
+        "every good record is stored and passed on"
+    );
     for r in &good {
         assert_eq!(db.get(&r.id).unwrap().as_ref(), Some(r));
     }
@@ -227,7 +227,11 @@ fn a_failed_commit_leaves_memory_as_committed() {
     assert_eq!(memory(&db, &serials), committed, "memory after the failure");
     let reopened = Database::open(store.inner.lock().unwrap().clone(), g.root.chain()).unwrap();
     assert_eq!(memory(&reopened, &serials), committed, "what was committed");
-    assert!(db.signer_keys().key(g.carol.chain.leaf().serial()).is_none());
+    assert!(
+        db.signer_keys()
+            .key(g.carol.chain.leaf().serial())
+            .is_none()
+    );
 
     // The same batch goes through once the store works again.
     store.fail_commit.store(false, Ordering::SeqCst);
@@ -235,7 +239,11 @@ fn a_failed_commit_leaves_memory_as_committed() {
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     assert_eq!(db.properties().friendly_name, "Renamed");
     assert!(db.revocations().peer_revoked_at(g.bob.peer()).is_some());
-    assert!(db.signer_keys().key(g.carol.chain.leaf().serial()).is_some());
+    assert!(
+        db.signer_keys()
+            .key(g.carol.chain.leaf().serial())
+            .is_some()
+    );
     assert_eq!(db.deferred_len(), 0, "Carol's held record went in");
     let reopened = Database::open(store.inner.lock().unwrap().clone(), g.root.chain()).unwrap();
     assert_eq!(memory(&db, &serials), memory(&reopened, &serials));

@@ -67,7 +67,11 @@ fn one_claimed_signer_holds_at_most_its_count() {
         .collect();
     let report = db.apply(records.clone(), now()).unwrap();
     assert_eq!(report.deferred, MAX_DEFERRED_PER_SIGNER);
-    assert_eq!(report.deferred_dropped, vec![records[0].id], "earliest first");
+    assert_eq!(
+        report.deferred_dropped,
+        vec![records[0].id],
+        "earliest first"
+    );
     assert_eq!(db.deferred_len(), MAX_DEFERRED_PER_SIGNER);
     let expected: BTreeSet<u64> = records[1..].iter().map(Record::item_key).collect();
     assert_eq!(held_keys(&db), expected);
@@ -104,7 +108,11 @@ fn one_claimed_signer_holds_at_most_its_bytes() {
     }
     assert_eq!(db.deferred_len(), fit);
     assert!(db.deferred_bytes() <= MAX_DEFERRED_BYTES_PER_SIGNER);
-    assert_eq!(db.deferred_bytes(), stored_bytes(&db), "accounted as stored");
+    assert_eq!(
+        db.deferred_bytes(),
+        stored_bytes(&db),
+        "accounted as stored"
+    );
     let expected: BTreeSet<u64> = records[1..].iter().map(Record::item_key).collect();
     assert_eq!(held_keys(&db), expected, "the earliest-expiring one went");
 }
@@ -130,13 +138,21 @@ fn the_table_holds_at_most_its_bytes() {
         all.extend(batch.iter().map(|r| (r.expires, r.item_key())));
         db.apply(batch, now()).unwrap();
     }
-    assert!(all.len() > fit, "pushed past the bound: {} > {fit}", all.len());
+    assert!(
+        all.len() > fit,
+        "pushed past the bound: {} > {fit}",
+        all.len()
+    );
     assert_eq!(db.deferred_len(), fit);
     assert!(db.deferred_bytes() <= MAX_DEFERRED_BYTES);
     assert_eq!(db.deferred_bytes(), stored_bytes(&db));
     all.sort();
     let latest: BTreeSet<u64> = all[all.len() - fit..].iter().map(|(_, k)| *k).collect();
-    assert_eq!(held_keys(&db), latest, "the latest-expiring records are kept");
+    assert_eq!(
+        held_keys(&db),
+        latest,
+        "the latest-expiring records are kept"
+    );
 }
 
 #[test]

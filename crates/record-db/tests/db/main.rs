@@ -2,6 +2,7 @@
 
 mod batches;
 mod deferred;
+mod frames;
 mod kill9;
 mod merge_laws;
 mod store;
