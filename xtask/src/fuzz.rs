@@ -237,7 +237,10 @@ fn run_target(root: &Path, bin_dir: &Path, target: &str, opts: &Options) -> Resu
     if let Some(n) = opts.runs {
         cmd.arg(format!("-runs={n}"));
     }
-    cmd.current_dir(root)
+    // As `cargo fuzz run` does: Rust's duplicated globals across crates are not ODR bugs.
+    let asan = std::env::var("ASAN_OPTIONS").unwrap_or_default();
+    cmd.env("ASAN_OPTIONS", format!("detect_odr_violation=0:{asan}"))
+        .current_dir(root)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     eprintln!("$ {}  (log: {})", util::describe(&cmd), log_path.display());
