@@ -1,10 +1,11 @@
 //! `peergroup db …`, `peergroup config …`, `peergroup revoke`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use peergroup::RevocationTarget;
+use peergroup_record_db::export::{ImportMode, ImportReport};
 
 use crate::cmd_record::{GroupArg, with_group};
 use crate::progress::spinner;
@@ -20,12 +21,17 @@ pub(crate) enum DbCommand {
         file: PathBuf,
     },
     /// Import a database export; every record is validated again (the group must not be
-    /// running).
+    /// running). Each refused record is listed with why; when any is refused nothing is
+    /// imported and the command fails, unless --partial.
     Import {
         #[command(flatten)]
         group: GroupArg,
-        /// The export file.
+        /// The export file (at most 1 GiB).
         file: PathBuf,
+        /// Import the valid records even when some are refused (they are still listed), and
+        /// exit 0.
+        #[arg(long)]
+        partial: bool,
     },
 }
 
@@ -75,15 +81,68 @@ pub(crate) async fn db(home: &Home, cmd: DbCommand) -> Result<()> {
             bar.finish_and_clear();
             println!("exported {} records to {}", n?, file.display());
         }
-        DbCommand::Import { group, file } => {
+        DbCommand::Import {
+            group,
+            file,
+            partial,
+        } => {
             let infra = home.offline().await?;
             let found = util::group(&infra, &group.group, group.identity.as_deref())?;
             let bar = spinner(&format!("importing {}", file.display()));
-            let n = infra.import_database(&found.identity, &found.group, &file);
+            let mode = if partial {
+                ImportMode::Partial
+            } else {
+                ImportMode::AllOrNothing
+            };
+            let report = infra.import_database(&found.identity, &found.group, &file, mode);
             bar.finish_and_clear();
-            println!("imported {} records from {}", n?, file.display());
+            print_import(&report?, &file)?;
         }
     }
+    Ok(())
+}
+
+/// Lists the records an import refused and sums it up; fails when it committed nothing
+/// because of them.
+fn print_import(report: &ImportReport, file: &Path) -> Result<()> {
+    for refusal in &report.refused {
+        // The reason may quote the record (attributes, names): shown inert.
+        let reason = refusal.reason.to_string();
+        println!(
+            "refused {}: {}",
+            refusal.id,
+            crate::terminal::inert(&reason)
+        );
+    }
+    let refused = report.refused.len();
+    if !report.committed {
+        anyhow::bail!(
+            "{refused} of {} records in {} {} refused; nothing was imported (--partial \
+             imports the {} valid records not held yet)",
+            report.read,
+            file.display(),
+            if refused == 1 { "was" } else { "were" },
+            report.accepted + report.deferred
+        );
+    }
+    let mut line = format!(
+        "imported {} records from {}",
+        report.accepted,
+        file.display()
+    );
+    if report.already_held > 0 {
+        line += &format!(", {} already held", report.already_held);
+    }
+    if report.deferred > 0 {
+        line += &format!(
+            ", {} held until their signer's membership arrives",
+            report.deferred
+        );
+    }
+    if refused > 0 {
+        line += &format!(", {refused} refused");
+    }
+    println!("{line}");
     Ok(())
 }
 

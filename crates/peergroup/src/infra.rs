@@ -406,13 +406,22 @@ impl Infrastructure {
     }
 
     /// Imports a database export into `identity`'s copy of `group` (PeerGroupImportDatabase):
-    /// every record is validated again. Refused while the group is open.
+    /// every record is validated again, exactly as if a member had sent it. Refused while the
+    /// group is open, and without reading it when the file is larger than
+    /// [`MAX_EXPORT_FILE_BYTES`](peergroup_record_db::export::MAX_EXPORT_FILE_BYTES) or not a
+    /// regular file.
+    ///
+    /// The report names each refused record and why (each is also logged). With
+    /// [`ImportMode::AllOrNothing`](peergroup_record_db::export::ImportMode) one refusal
+    /// imports nothing (`committed` is false); with `Partial` the valid records are imported.
+    /// Records already stored are never lost either way.
     pub fn import_database(
         &self,
         identity: &PeerName,
         group: &PeerName,
         path: &std::path::Path,
-    ) -> Result<usize> {
+        mode: peergroup_record_db::export::ImportMode,
+    ) -> Result<peergroup_record_db::export::ImportReport> {
         if self.is_open(identity, group) {
             return Err(Error::new(
                 ErrorKind::GroupInUse,
@@ -423,8 +432,17 @@ impl Infrastructure {
         let db_path = storage::database_path(&self.inner.identities, identity, group);
         let mut db = Database::open(SqliteStore::open(&db_path)?, &m.chain)?;
         db.learn_member(&m.chain)?;
-        let report = db.import(path, Timestamp::now())?;
-        Ok(report.accepted.len())
+        let report = db.import(path, Timestamp::now(), mode)?;
+        for refusal in &report.refused {
+            tracing::warn!(
+                file = %path.display(),
+                record = %refusal.id,
+                reason = %refusal.reason,
+                committed = report.committed,
+                "database import refused a record"
+            );
+        }
+        Ok(report)
     }
 
     /// Exports `identity`'s membership of `group` as a password-protected PEERGROUPCONFIG

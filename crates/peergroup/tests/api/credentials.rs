@@ -171,7 +171,12 @@ async fn revocation_end_to_end() {
             b.close().await.unwrap();
             let bob = &net.peers[1];
             bob.infra
-                .import_database(&bob.id, &net.name(), &file)
+                .import_database(
+                    &bob.id,
+                    &net.name(),
+                    &file,
+                    peergroup_record_db::export::ImportMode::Partial,
+                )
                 .unwrap();
             let b = bob.open(&net.name()).await;
             assert_eq!(

@@ -1,6 +1,7 @@
 //! Database export and import, and the digest replicas compare.
 
 use peergroup::{ErrorKind, Role};
+use peergroup_record_db::export::ImportMode;
 
 use crate::support::*;
 
@@ -31,7 +32,10 @@ async fn export_then_import_into_a_closed_group() {
 
         // Not while it is open.
         assert_eq!(
-            kind_of(bob.infra.import_database(&bob.id, &name, &file)),
+            kind_of(
+                bob.infra
+                    .import_database(&bob.id, &name, &file, ImportMode::AllOrNothing)
+            ),
             ErrorKind::GroupInUse
         );
         b.close().await.unwrap();
@@ -44,27 +48,42 @@ async fn export_then_import_into_a_closed_group() {
         let damaged = bob.dir.path().join("damaged.pgdb");
         std::fs::write(&damaged, &bytes).unwrap();
         assert_eq!(
-            kind_of(bob.infra.import_database(&bob.id, &name, &damaged)),
+            kind_of(
+                bob.infra
+                    .import_database(&bob.id, &name, &damaged, ImportMode::AllOrNothing)
+            ),
             ErrorKind::Corrupt
         );
         let truncated = bob.dir.path().join("truncated.pgdb");
         std::fs::write(&truncated, &bytes[..middle]).unwrap();
         assert_eq!(
-            kind_of(bob.infra.import_database(&bob.id, &name, &truncated)),
+            kind_of(bob.infra.import_database(
+                &bob.id,
+                &name,
+                &truncated,
+                ImportMode::AllOrNothing
+            )),
             ErrorKind::Corrupt
         );
         assert_eq!(stored_digest(&bob, &name), before, "nothing changed");
 
         // The real file imports, every record validated again.
-        let accepted = bob.infra.import_database(&bob.id, &name, &file).unwrap();
-        assert!(accepted >= 3, "{accepted}");
+        let report = bob
+            .infra
+            .import_database(&bob.id, &name, &file, ImportMode::AllOrNothing)
+            .unwrap();
+        assert!(report.committed && report.refused.is_empty(), "{report:?}");
+        assert!(report.accepted >= 3, "{report:?}");
         let b = bob.open(&name).await;
         assert_eq!(b.record(note.id).await.unwrap().payload, b"from the export");
         assert_eq!(b.properties().await.unwrap().friendly_name, "Friends");
 
         // A group Bob is not a member of cannot be imported into.
         assert_eq!(
-            kind_of(bob.infra.import_database(&bob.id, &bob.id, &file)),
+            kind_of(
+                bob.infra
+                    .import_database(&bob.id, &bob.id, &file, ImportMode::AllOrNothing)
+            ),
             ErrorKind::GroupNotFound
         );
     })

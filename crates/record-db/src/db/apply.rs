@@ -107,6 +107,32 @@ impl<S: Store> Database<S> {
         Ok(report)
     }
 
+    /// [`Database::apply`] for an import: when `partial` is false and any record is refused
+    /// (invalid, or left out by the deferred table's bounds), nothing is committed and the
+    /// in-memory state is left as it was. Returns the report and whether it was committed.
+    pub(crate) fn apply_import(
+        &mut self,
+        records: Vec<Record>,
+        now: Timestamp,
+        partial: bool,
+    ) -> Result<(ApplyReport, bool), Error> {
+        let records = records.into_iter().map(Received::unchecked).collect();
+        let (mut report, batch) = match self.stage(records, now, Origin::Received) {
+            Ok(staged) => staged,
+            Err(e) => {
+                self.abandon();
+                return Err(e);
+            }
+        };
+        if !partial && (!report.rejected.is_empty() || !report.deferred_dropped.is_empty()) {
+            self.abandon();
+            report.accepted = batch.put;
+            return Ok((report, false));
+        }
+        report.accepted = self.commit_staged(&report, batch)?;
+        Ok((report, true))
+    }
+
     /// Validates and merges `records` into a batch without writing anything. What the batch
     /// taught the in-memory state (members, revocations, properties) is kept by
     /// [`Database::commit_staged`] and undone by [`Database::abandon`]: the caller calls one

@@ -3,6 +3,7 @@
 mod batches;
 mod deferred;
 mod frames;
+mod import;
 mod kill9;
 mod merge_laws;
 mod store;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use peergroup_record_db::export::ImportMode;
 use peergroup_record_db::store::{MemoryStore, SqliteStore, Store};
 use peergroup_record_db::{
     ChangeKind, Database, Error, NewRecord, RecordId, RecordUpdate, ValidationError,
@@ -181,8 +182,10 @@ fn export_import_round_trip_and_damage() {
     assert_eq!(db.export(&file).unwrap(), 21);
 
     let mut fresh = Database::open(MemoryStore::new(), g.root.chain()).unwrap();
-    let report = fresh.import(&file, now).unwrap();
-    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let report = fresh.import(&file, now, ImportMode::AllOrNothing).unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert!(report.committed);
+    assert_eq!((report.read, report.accepted), (21, 21));
     assert_eq!(fresh.digest(), db.digest());
 
     let bytes = std::fs::read(&file).unwrap();
@@ -199,7 +202,7 @@ fn export_import_round_trip_and_damage() {
         std::fs::write(&bad, damaged).unwrap();
         let mut target = g.replica();
         let before = target.digest();
-        let err = target.import(&bad, now).unwrap_err();
+        let err = target.import(&bad, now, ImportMode::Partial).unwrap_err();
         assert!(matches!(err, Error::BadExport(_)), "{what}: {err}");
         assert_eq!(target.digest(), before, "{what} changed the database");
     }
@@ -208,7 +211,7 @@ fn export_import_round_trip_and_damage() {
     let foreign = dir.path().join("foreign.export");
     other.export(&foreign).unwrap();
     assert!(matches!(
-        g.replica().import(&foreign, now),
+        g.replica().import(&foreign, now, ImportMode::Partial),
         Err(Error::BadExport(_))
     ));
 }
