@@ -160,7 +160,7 @@ impl GroupTrust {
     /// buffered), and `send` refuses data that would not fit. `None` leaves the
     /// configuration's `max_frame` alone. The limit in force is the smaller of the two, and
     /// at least [`MIN_MAX_FRAME`](crate::MIN_MAX_FRAME); a live connection applies a change
-    /// from its next frame. Both ends of a group should set the same limit: a peer still
+    /// to every frame whose length prefix arrives after it. Both ends of a group should set the same limit: a peer still
     /// sending under a higher one is disconnected by the first frame over ours.
     ///
     /// The mesh sets it from the group's maximum record size plus its message overhead, so

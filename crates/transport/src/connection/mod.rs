@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use peergroup_credential_roles::{Roles, ValidatedChain};
@@ -65,6 +66,8 @@ struct Shared {
     trust: GroupTrust,
     /// The configuration's frame limit.
     config_max_frame: usize,
+    /// This connection's own frame limit ([`ConnectionSender::set_max_frame`]); 0 for none.
+    own_max_frame: AtomicUsize,
     /// Bytes queued for sending.
     send_bytes: Arc<ByteGauge>,
     /// Bytes received and not read yet.
@@ -110,9 +113,14 @@ impl Shared {
         let _ = rx.wait_for(|done| *done).await;
     }
 
-    /// The frame limit in force: the configuration's, lowered by the group's.
+    /// The frame limit in force: the configuration's, lowered by the group's and by the
+    /// connection's own.
     fn max_frame(&self) -> usize {
-        frame_limit(self.config_max_frame, &self.trust)
+        let limit = frame_limit(self.config_max_frame, &self.trust);
+        match self.own_max_frame.load(Ordering::Relaxed) {
+            0 => limit,
+            own => clamp_frame(own.min(limit)),
+        }
     }
 
     fn check_len(&self, data: &Bytes) -> Result<(), TransportError> {
@@ -224,9 +232,20 @@ impl Connection {
 
     /// The frame limit in force on this connection, both ways: the configuration's
     /// `max_frame`, lowered by the group's
-    /// ([`GroupTrust::set_max_frame`](crate::GroupTrust::set_max_frame)).
+    /// ([`GroupTrust::set_max_frame`](crate::GroupTrust::set_max_frame)) and by the
+    /// connection's own ([`Connection::set_max_frame`]).
     pub fn max_frame(&self) -> usize {
         self.sender.max_frame()
+    }
+
+    /// Lowers this connection's frame limit further (`None` lifts its own limit; it can
+    /// never go above the group's or the configuration's). It applies to every frame whose
+    /// length prefix arrives after the call, and to every `send` from now on: a frame over it closes the connection with
+    /// [`FrameError::TooLarge`](crate::FrameError::TooLarge) from its length prefix. Frames
+    /// read before the call were held to the group's limit: when a connection must never
+    /// take more from its first byte, set the group's limit instead.
+    pub fn set_max_frame(&self, max: Option<usize>) {
+        self.sender.set_max_frame(max);
     }
 
     /// Bytes of data queued for sending, not yet taken by the connection's writer.
@@ -325,6 +344,13 @@ impl ConnectionSender {
         self.shared.max_frame()
     }
 
+    /// Lowers this connection's frame limit further (see [`Connection::set_max_frame`]).
+    pub fn set_max_frame(&self, max: Option<usize>) {
+        self.shared
+            .own_max_frame
+            .store(max.map_or(0, |m| m.max(1)), Ordering::Relaxed);
+    }
+
     /// Bytes of data queued for sending, not yet taken by the connection's writer.
     pub fn queued_bytes(&self) -> usize {
         self.shared.send_bytes.queued()
@@ -380,6 +406,7 @@ where
         finished: watch::Sender::new(false),
         trust: trust.clone(),
         config_max_frame: config.max_frame,
+        own_max_frame: AtomicUsize::new(0),
         send_bytes: ByteGauge::new(config.send_queue_bytes),
         recv_bytes: ByteGauge::new(config.recv_queue_bytes),
     });

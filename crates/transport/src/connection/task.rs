@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::{Decoder, FramedRead, FramedWrite};
 
 use super::Shared;
 use super::gauge::{ByteGauge, Queued, room_to_read};
@@ -35,6 +36,28 @@ impl Liveness {
 
     fn last_rx(&self) -> Instant {
         self.start + Duration::from_millis(self.last_rx_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// The frame decoder of the reader, held to the limit in force when the bytes arrive (the
+/// group's or the connection's may be lowered while a read is waiting).
+struct LiveLimit {
+    codec: FrameCodec,
+    shared: Arc<Shared>,
+}
+
+impl Decoder for LiveLimit {
+    type Item = Frame;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        self.codec.set_max_frame(self.shared.max_frame());
+        self.codec.decode(src)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        self.codec.set_max_frame(self.shared.max_frame());
+        self.codec.decode_eof(src)
     }
 }
 
@@ -77,7 +100,13 @@ impl Task {
         let _state_guard = StateGuard(self.shared.clone());
         let (rd, wr) = tokio::io::split(io);
         let codec = FrameCodec::new(self.config.max_frame);
-        let mut reader = FramedRead::new(rd, codec);
+        let mut reader = FramedRead::new(
+            rd,
+            LiveLimit {
+                codec,
+                shared: self.shared.clone(),
+            },
+        );
         let mut writer = FramedWrite::new(wr, codec);
         let liveness = Liveness {
             start: Instant::now(),
@@ -132,7 +161,7 @@ impl Task {
 
     async fn read_loop<R: AsyncRead + Unpin>(
         &self,
-        reader: &mut FramedRead<R, FrameCodec>,
+        reader: &mut FramedRead<R, LiveLimit>,
         in_tx: &mpsc::Sender<Queued>,
         pong_tx: &mpsc::Sender<u64>,
         liveness: &Liveness,
@@ -161,8 +190,6 @@ impl Task {
             if !app_gone && room_to_read(own, budget.map(Arc::as_ref)).await {
                 liveness.mark();
             }
-            // The group's limit may have changed: it applies from the next frame.
-            reader.decoder_mut().set_max_frame(self.shared.max_frame());
             let deadline = liveness.last_rx() + self.config.idle_timeout;
             let frame = match tokio::time::timeout_at(deadline, reader.next()).await {
                 Err(_) => return CloseReason::IdleTimeout,

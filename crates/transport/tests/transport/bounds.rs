@@ -324,13 +324,11 @@ async fn lowering_a_group_frame_limit_applies_to_live_connections() {
             100 * KIB
         );
 
-        // The group's limit drops to 64 KiB on the server's side: the next frame over it
-        // closes the connection, with the reason.
+        // The group's limit drops to 64 KiB on the server's side while its reader waits: the
+        // next frame over it closes the connection, with the reason.
         server_trust.set_max_frame(Some(64 * KIB));
         assert_eq!(server_trust.max_frame(), Some(64 * KIB));
         assert_eq!(at_server.max_frame(), 64 * KIB);
-        client.send(Bytes::from(vec![2u8; 10 * KIB])).await.unwrap();
-        assert_eq!(recv(&mut at_server, "a 10 KiB frame").await.len(), 10 * KIB);
         client.send(big.clone()).await.unwrap();
         let reason = within(
             "the server to close over a 100 KiB frame",
@@ -365,6 +363,59 @@ async fn lowering_a_group_frame_limit_applies_to_live_connections() {
         // Lifting it restores the configuration's limit.
         client_trust.set_max_frame(None);
         assert_eq!(client.max_frame(), DEFAULT_MAX_FRAME);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_can_lower_its_own_frame_limit_below_the_groups() {
+    bounded(async {
+        let f = Fixture::new();
+        let server_trust = f.trust_a();
+        server_trust.set_max_frame(Some(256 * KIB));
+        let (ep, addr) = server(&f.alice.creds, &server_trust, config()).await;
+        let client_trust = f.trust_a();
+        let client = Endpoint::connect(addr, &f.bob.creds, &client_trust, &config())
+            .await
+            .unwrap();
+        let mut at_server = accept(&ep).await;
+        let other = Endpoint::connect(addr, &f.carol.creds, &client_trust, &config())
+            .await
+            .unwrap();
+        let mut other_at_server = accept(&ep).await;
+        // One connection takes at most 64 KiB; it can never rise above the group's 256 KiB.
+        at_server.set_max_frame(Some(64 * KIB));
+        assert_eq!(at_server.max_frame(), 64 * KIB);
+        at_server.set_max_frame(Some(100 * 1024 * KIB));
+        assert_eq!(at_server.max_frame(), 256 * KIB);
+        at_server.set_max_frame(Some(64 * KIB));
+        let frame = Bytes::from(vec![3u8; 100 * KIB]);
+        // Its own sends are held to it too: a caller's mistake, refused before queueing.
+        let err = at_server.send(frame.clone()).await.unwrap_err();
+        assert!(matches!(err, TransportError::TooLarge { .. }), "{err:?}");
+        // The other connection of the group still takes 100 KiB.
+        other.send(frame.clone()).await.unwrap();
+        assert_eq!(
+            recv(&mut other_at_server, "100 KiB on the other connection")
+                .await
+                .len(),
+            100 * KIB
+        );
+        client.send(frame).await.unwrap();
+        let reason = within(
+            "the server to close the connection over a 100 KiB frame",
+            at_server.closed(),
+        )
+        .await;
+        assert!(
+            matches!(
+                reason,
+                CloseReason::Protocol(FrameError::TooLarge { max, .. }) if max == 64 * KIB
+            ),
+            "{reason:?}"
+        );
+        assert_eq!(at_server.recv().await, None);
+        assert!(other_at_server.close_reason().is_none());
     })
     .await;
 }
