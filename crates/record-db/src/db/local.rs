@@ -282,11 +282,18 @@ impl<S: Store> Database<S> {
             .into_iter()
             .filter(|r| r.flags.is_autorefresh() && !r.is_deleted() && &r.creator == signer.peer())
             .collect();
+        // A record may not outlive its signer's membership: refreshing stops there (a
+        // member whose certificate is about to end keeps what it has until then).
+        let until = signer.chain.leaf().not_after();
         let mut out = Vec::new();
         for r in mine {
             let lifetime = r.expires.duration_since(r.last_modified);
+            let expires = now.saturating_add(lifetime).max(r.expires).min(until);
+            if expires <= r.expires || now >= until {
+                continue;
+            }
             let update = RecordUpdate {
-                expires: Some(now.saturating_add(lifetime).max(r.expires)),
+                expires: Some(expires),
                 ..RecordUpdate::default()
             };
             out.push(self.update(signer, &r.id, update, now)?);
