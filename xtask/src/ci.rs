@@ -50,8 +50,9 @@ pub(crate) fn run(quick: bool) -> Result<()> {
         crate::interop::run()?;
         // Where the machine allows network namespaces (root), run the multi-host test too.
         crate::netns::run()?;
-        // The simulator, on its small scenario.
-        crate::sim::run("small")?;
+        // The simulator: every scenario (50 to 1,000 nodes, loss, partition, churn), each
+        // failing on a broken goal (RMR, missed deliveries, convergence p99).
+        crate::sim::run_all()?;
         // The chat's terminal UI through tmux, a one-minute soak, and the demo.
         crate::tui_test::run()?;
         crate::soak::run(1.0, 8, 1)?;

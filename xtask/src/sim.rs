@@ -1,5 +1,6 @@
 //! `cargo xtask sim <scenario>`: runs a scenario of `crates/membership/scenarios/` (a name or a
-//! path) in the simulator, optimised, and prints its report.
+//! path, or `all`) in the simulator, optimised, and prints its report; fails when the run
+//! broke one of the scenario's goals.
 
 use std::path::PathBuf;
 
@@ -7,7 +8,33 @@ use anyhow::{Result, bail};
 
 use crate::util::{self, cargo, step};
 
+/// Runs every scenario, and fails if any broke a goal (after running them all).
+pub(crate) fn run_all() -> Result<()> {
+    let dir = util::root().join("crates/membership/scenarios");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    let mut failed = Vec::new();
+    for name in &names {
+        if let Err(e) = run(name) {
+            eprintln!("{name}: {e:#}");
+            failed.push(name.clone());
+        }
+    }
+    if !failed.is_empty() {
+        bail!("simulation goals NOT met in: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
 pub(crate) fn run(scenario: &str) -> Result<()> {
+    if scenario == "all" {
+        return run_all();
+    }
     let root = util::root();
     let dir = root.join("crates/membership/scenarios");
     let path = [

@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: simulate <scenario.toml>")?;
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     let scenario = Scenario::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+    let goals = scenario.goals.clone();
     let started = std::time::Instant::now();
     let report = Simulation::new(scenario)?.run()?;
     println!("{report}");
@@ -19,5 +20,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "wall time:           {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    println!(
+        "goals:               RMR ≤ {}, missed ≤ {}, convergence p99 ≤ {} ms",
+        goals.max_rmr, goals.max_missed, goals.max_convergence_p99_ms
+    );
+    let broken = report.check(&goals);
+    if broken.is_empty() {
+        println!("goals met");
+        Ok(())
+    } else {
+        for b in &broken {
+            println!("goal NOT met: {b}");
+        }
+        Err(format!(
+            "{path}: {} goal(s) NOT met: {}",
+            broken.len(),
+            broken.join("; ")
+        )
+        .into())
+    }
 }

@@ -13,10 +13,13 @@
 //!
 //! // Twenty members, ten records from random members, 5% of all messages lost.
 //! let scenario = Scenario::parse(
-//!     "name = \"doc\"\nnodes = 20\nrecords = 10\nwarmup_secs = 30\nsettle_secs = 60\nloss = 0.05",
+//!     "name = \"doc\"\nnodes = 20\nrecords = 10\nwarmup_secs = 30\nsettle_secs = 60\nloss = 0.05\n\
+//!      [goals]\nmax_rmr = 0.5\nmax_convergence_p99_ms = 30000",
 //! )?;
+//! let goals = scenario.goals.clone();
 //! let report = Simulation::new(scenario)?.run()?;
 //! assert_eq!(report.missed_deliveries, 0);
+//! assert!(report.check(&goals).is_empty());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

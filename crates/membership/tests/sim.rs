@@ -2,11 +2,14 @@
 
 use peergroup_membership::sim::{Scenario, Simulation};
 
+/// Runs a scenario and asserts its goals.
 fn run(toml: &str) -> peergroup_membership::sim::Report {
-    Simulation::new(Scenario::parse(toml).unwrap())
-        .unwrap()
-        .run()
-        .unwrap()
+    let scenario = Scenario::parse(toml).unwrap();
+    let goals = scenario.goals.clone();
+    let report = Simulation::new(scenario).unwrap().run().unwrap();
+    let broken = report.check(&goals);
+    assert!(broken.is_empty(), "goals NOT met: {broken:?}\n{report}");
+    report
 }
 
 const SMALL: &str = include_str!("../scenarios/small.toml");
@@ -21,11 +24,27 @@ fn small_scenario_delivers_everything() {
 }
 
 #[test]
+fn a_broken_goal_is_reported() {
+    let strict = SMALL.replace("max_rmr = 0.4", "max_rmr = 0.0");
+    let scenario = Scenario::parse(&strict).unwrap();
+    let goals = scenario.goals.clone();
+    let report = Simulation::new(scenario).unwrap().run().unwrap();
+    let broken = report.check(&goals);
+    assert!(
+        broken.len() == 1 && broken[0].starts_with("RMR"),
+        "{broken:?}\n{report}"
+    );
+    assert!(Scenario::parse(&SMALL.replace("[goals]", "[gaols]")).is_err());
+}
+
+#[test]
 fn same_seed_same_run() {
     let a = run(SMALL);
     let b = run(SMALL);
     assert_eq!(a, b, "the simulator is not deterministic");
-    let c = run(&SMALL.replace("seed = 7", "seed = 8"));
+    // Another seed is another run (its own figures; the goals are seed 7's).
+    let other = Scenario::parse(&SMALL.replace("seed = 7", "seed = 8")).unwrap();
+    let c = Simulation::new(other).unwrap().run().unwrap();
     assert_ne!(a.messages, c.messages, "the seed changes nothing");
 }
 
@@ -43,6 +62,9 @@ latency_ms = 20
 start_secs = 50
 end_secs = 90
 fraction = 0.5
+[goals]
+max_rmr = 0.4
+max_convergence_p99_ms = 120000
 "#);
     assert_eq!(r.missed_deliveries, 0, "{r}");
 }
@@ -60,6 +82,9 @@ latency_ms = 20
 [churn]
 fraction = 0.25
 downtime_secs = 15
+[goals]
+max_rmr = 0.3
+max_convergence_p99_ms = 60000
 "#);
     assert_eq!(r.missed_deliveries, 0, "{r}");
     assert!(
@@ -84,6 +109,9 @@ settle_secs = 120
 latency_ms = 40
 jitter_ms = 30
 loss = 0.10
+[goals]
+max_rmr = 0.3
+max_convergence_p99_ms = 60000
 "#);
     assert_eq!(r.missed_deliveries, 0, "{r}");
     assert!(r.rmr <= 0.3, "{r}");

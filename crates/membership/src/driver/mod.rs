@@ -97,6 +97,19 @@ const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 /// A sync sends its next burst only while less than this is queued.
 const SYNC_QUEUE_BYTES: usize = 2 * 1024 * 1024;
 
+/// The frame limit of the group's mesh connections for a largest record of
+/// `max_record_size` bytes: a flooded record with its other fields and envelope, and never
+/// below [`MIN_MESH_FRAME`], which the sync's own messages need (a reconciliation symbol
+/// message is at most ~7 MiB, a records message 1 MiB plus one record).
+pub fn mesh_frame_limit(max_record_size: u32) -> usize {
+    (max_record_size as usize)
+        .saturating_add(peergroup_record_db::reserved::RECORD_OVERHEAD_ALLOWANCE as usize)
+        .max(MIN_MESH_FRAME)
+}
+
+/// The smallest frame limit of a mesh connection (see [`mesh_frame_limit`]).
+pub const MIN_MESH_FRAME: usize = 8 * 1024 * 1024;
+
 /// What the driver hands a connection's writer task.
 enum Write {
     /// A frame to send.
@@ -276,6 +289,11 @@ impl<S: Store + 'static> Driver<S> {
         }
     }
 
+    /// The frame limit of this group's mesh connections now.
+    fn frame_limit(&self) -> usize {
+        mesh_frame_limit(self.core.db().properties().max_record_size)
+    }
+
     /// After any input: lets backlogged syncs go on, carries out the outputs.
     fn settle(&mut self) {
         self.continue_syncs();
@@ -325,6 +343,8 @@ impl<S: Store + 'static> Driver<S> {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         let info = conn.peer().clone();
+        // A member cannot make us buffer frames larger than the group's records need.
+        conn.set_max_frame(Some(self.frame_limit()));
         let (sender, receiver) = conn.split();
         let tx = self.input_tx.clone();
         let keys = self.core.db().signer_keys();
@@ -407,9 +427,19 @@ impl<S: Store + 'static> Driver<S> {
         let status = self.core.status();
         self.status
             .send_if_modified(|s| std::mem::replace(s, status) != status);
+        let mut properties = false;
         while let Some(e) = self.core.poll_event() {
+            properties |= matches!(&e, Event::Record(c)
+                if c.record.record_type == peergroup_record_db::RecordType::GROUP_PROPERTIES);
             // No subscriber is fine; a slow one is told it lagged by the broadcast channel.
             let _ = self.events.send(e);
+        }
+        if properties {
+            // The largest record may have changed: so does what a frame may carry.
+            let limit = self.frame_limit();
+            for link in self.links.values() {
+                link.sender.set_max_frame(Some(limit));
+            }
         }
         // Revocations learned from the database take effect at the handshake too (and close
         // live connections of the revoked).

@@ -24,7 +24,7 @@ use peergroup_record_db::store::MemoryStore;
 use peergroup_record_db::{Database, LocalSigner, NewRecord, RecordType};
 
 pub use report::Report;
-pub use scenario::{Churn, Partition, Scenario};
+pub use scenario::{Churn, Goals, Partition, Scenario};
 
 use crate::MeshConfig;
 use crate::core::{Core, Event, LocalMember};

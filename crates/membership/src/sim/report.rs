@@ -40,6 +40,29 @@ pub struct Report {
     pub neighbor_losses: Vec<(String, u64)>,
 }
 
+impl Report {
+    /// The goals this run broke, each as "what: measured, goal" (empty when all are met).
+    pub fn check(&self, goals: &super::Goals) -> Vec<String> {
+        let mut broken = Vec::new();
+        if self.rmr > goals.max_rmr {
+            broken.push(format!("RMR {:.3} > {}", self.rmr, goals.max_rmr));
+        }
+        if self.missed_deliveries > goals.max_missed {
+            broken.push(format!(
+                "missed deliveries {} > {}",
+                self.missed_deliveries, goals.max_missed
+            ));
+        }
+        if self.convergence_p99_ms > goals.max_convergence_p99_ms {
+            broken.push(format!(
+                "convergence p99 {} ms > {} ms",
+                self.convergence_p99_ms, goals.max_convergence_p99_ms
+            ));
+        }
+        broken
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "scenario:            {}", self.name)?;

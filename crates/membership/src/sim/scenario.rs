@@ -20,6 +20,11 @@
 //! [churn]                  # optional: nodes crash (kill -9) and restart
 //! fraction = 0.2           # of the nodes, each once, spread over the run
 //! downtime_secs = 30
+//!
+//! [goals]                  # what the run must show (`Report::check`)
+//! max_rmr = 0.3            # redundant payload copies per delivery
+//! max_missed = 0           # (record, live node) pairs never delivered (the default)
+//! max_convergence_p99_ms = 10000
 //! ```
 
 use serde::Deserialize;
@@ -44,6 +49,19 @@ pub struct Churn {
     pub fraction: f64,
     /// How long a crashed node stays down.
     pub downtime_secs: u64,
+}
+
+/// What a run must show; [`Report::check`](super::Report::check) says which are broken.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Goals {
+    /// Most redundant payload copies per delivery by flooding.
+    pub max_rmr: f64,
+    /// Most (record, live node) pairs never delivered (default 0).
+    #[serde(default)]
+    pub max_missed: u64,
+    /// Slowest 99th-percentile convergence time (ms).
+    pub max_convergence_p99_ms: u64,
 }
 
 /// One simulation run.
@@ -86,6 +104,9 @@ pub struct Scenario {
     /// Optional churn.
     #[serde(default)]
     pub churn: Option<Churn>,
+    /// What the run must show. Every scenario states its goals: a run without them would
+    /// pass whatever it measured.
+    pub goals: Goals,
 }
 
 fn one() -> u64 {
@@ -129,6 +150,9 @@ impl Scenario {
         {
             return Err("churn fraction must be in [0, 1]".into());
         }
+        if self.goals.max_rmr.is_nan() || self.goals.max_rmr < 0.0 {
+            return Err("goals.max_rmr must be a number ≥ 0".into());
+        }
         Ok(())
     }
 
@@ -154,10 +178,21 @@ mod tests {
 
     #[test]
     fn parses_and_checks() {
-        let s = Scenario::parse("name = \"x\"\nnodes = 10\nrecords = 5\n[partition]\nstart_secs = 1\nend_secs = 2\nfraction = 0.5\n").unwrap();
+        let goals = "[goals]\nmax_rmr = 0.3\nmax_convergence_p99_ms = 1000\n";
+        let s = Scenario::parse(&format!("name = \"x\"\nnodes = 10\nrecords = 5\n[partition]\nstart_secs = 1\nend_secs = 2\nfraction = 0.5\n{goals}")).unwrap();
         assert_eq!(s.nodes, 10);
         assert!(s.partition.is_some());
-        assert!(Scenario::parse("name = \"x\"\nnodes = 1\nrecords = 5").is_err());
-        assert!(Scenario::parse("name = \"x\"\nnodes = 5\nrecords = 5\nbogus = 1").is_err());
+        assert_eq!(s.goals.max_missed, 0);
+        assert!(
+            Scenario::parse(&format!("name = \"x\"\nnodes = 1\nrecords = 5\n{goals}")).is_err()
+        );
+        assert!(
+            Scenario::parse(&format!(
+                "name = \"x\"\nnodes = 5\nrecords = 5\nbogus = 1\n{goals}"
+            ))
+            .is_err()
+        );
+        // A scenario without goals would pass whatever it measured.
+        assert!(Scenario::parse("name = \"x\"\nnodes = 5\nrecords = 5").is_err());
     }
 }

@@ -212,3 +212,39 @@ fn a_link_closes_when_the_members_certificate_expires() {
     // Its presence stopped being refreshed at its certificate's end, without errors.
     assert!(net.timer_errors.is_empty(), "{:?}", net.timer_errors);
 }
+
+/// The record database and the transport agree on what a frame carries: the largest record a
+/// group may allow, flooded, fits in a frame, and the mesh's own frame limit for it too.
+#[test]
+fn the_largest_record_fits_in_a_frame() {
+    use peergroup_record_db::reserved::{FRAME_LIMIT, MAX_RECORD_SIZE_LIMIT};
+    assert_eq!(FRAME_LIMIT, peergroup_transport::DEFAULT_MAX_FRAME);
+    let mut net = Net::new(1);
+    let mut record = net.act(0, |core, now| {
+        core.create_record(
+            peergroup_record_db::NewRecord {
+                record_type: "7e57da7a-0000-4000-8000-00000000000a".parse().unwrap(),
+                attributes: String::new(),
+                payload: b"x".to_vec(),
+                expires: now.saturating_add(Duration::from_secs(3600)),
+                autorefresh: false,
+            },
+            now,
+        )
+        .unwrap()
+    });
+    record.payload = vec![0xa5; MAX_RECORD_SIZE_LIMIT as usize];
+    let encoded = MeshMessage::Flood(record).encode().len();
+    let limit = crate::driver::mesh_frame_limit(MAX_RECORD_SIZE_LIMIT);
+    assert!(
+        encoded <= limit && limit <= peergroup_transport::DEFAULT_MAX_FRAME,
+        "a flood of the largest record is {encoded} bytes; the mesh's limit {limit}, a frame's {}",
+        peergroup_transport::DEFAULT_MAX_FRAME
+    );
+    // The default group: the limit is the floor the sync needs.
+    let default = peergroup_record_db::reserved::GroupProperties::DEFAULT_MAX_RECORD_SIZE;
+    assert_eq!(
+        crate::driver::mesh_frame_limit(default),
+        crate::driver::MIN_MESH_FRAME
+    );
+}
