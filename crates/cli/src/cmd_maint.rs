@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use peergroup::RevocationTarget;
 use peergroup_record_db::export::{ImportMode, ImportReport};
@@ -164,8 +164,7 @@ pub(crate) async fn config(home: &Home, cmd: ConfigCommand) -> Result<()> {
             password_file,
             overwrite,
         } => {
-            let xml = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let xml = crate::input::read_text(&file, crate::input::GROUP_CONFIG)?;
             let password = util::read_password_file(&password_file)?;
             let (identity, group) = infra.import_config(&xml, &password, overwrite)?;
             println!("{group} (as {identity})");

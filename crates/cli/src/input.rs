@@ -11,7 +11,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use peergroup::GroupProperties;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt as _};
 use zeroize::Zeroizing;
 
@@ -66,10 +65,6 @@ pub(crate) const IDENTITY_EXPORT: Limit = Limit {
 };
 
 /// A PEERGROUPCONFIG file (`config import`).
-#[allow(
-    dead_code,
-    reason = "for `config import` in cmd_maint.rs, which another change owns; it reads the file unbounded until it uses this"
-)]
 pub(crate) const GROUP_CONFIG: Limit = Limit {
     what: "group configuration",
     bytes: XML_BLOB_BYTES,
@@ -93,11 +88,12 @@ pub(crate) const SEARCH_QUERY: Limit = Limit {
 };
 
 /// A record's payload (`record add --data`) when the group's maximum record size cannot be
-/// read: the largest maximum any group may set ([`GroupProperties::MAX_MAX_RECORD_SIZE`],
-/// 60 MiB), so no group's record is refused by this and nothing larger is ever read.
+/// read: the largest maximum any group may set
+/// ([`peergroup_record_db::reserved::MAX_RECORD_SIZE_LIMIT`], what a transport frame carries:
+/// 16 MiB less 64 KiB), so no group's record is refused by this and nothing larger is read.
 pub(crate) const RECORD_DATA_CEILING: Limit = Limit {
     what: "record data",
-    bytes: GroupProperties::MAX_MAX_RECORD_SIZE as u64,
+    bytes: peergroup_record_db::reserved::MAX_RECORD_SIZE_LIMIT as u64,
     why: "the largest record any group allows",
 };
 
@@ -112,7 +108,7 @@ pub(crate) fn record_data(max_record_size: u32) -> Limit {
 }
 
 /// One line typed on standard input (a chat message or command, a `run --control` command).
-/// A chat message becomes a record, which no group allows past 60 MiB and the default group
+/// A chat message becomes a record, which no group allows past 16 MiB and the default group
 /// past 1 MiB; 64 KiB is far above anything typed, and keeps an endless line (`yes | tr -d
 /// '\n'`) from being gathered whole.
 pub(crate) const INPUT_LINE_BYTES: usize = 64 * 1024;
@@ -368,7 +364,11 @@ mod tests {
         let f = std::fs::File::create(&path).unwrap();
         f.set_len(100 * MIB).unwrap();
         let e = read_file(&path, RECORD_DATA_CEILING).unwrap_err();
-        assert!(e.to_string().contains("larger than 60 MiB"), "{e}");
+        let limit = size(RECORD_DATA_CEILING.bytes);
+        assert!(
+            e.to_string().contains(&format!("larger than {limit}")),
+            "{e}"
+        );
     }
 
     #[test]

@@ -118,6 +118,12 @@ fn endless_and_oversized_files_are_refused_at_once() {
         Stdin::Null,
         "identity info /dev/zero is larger than 512 KiB",
     );
+    refused(
+        &home,
+        &["config", "import", zero, "--password-file", &pw],
+        Stdin::Null,
+        "group configuration /dev/zero is larger than 512 KiB",
+    );
 }
 
 #[test]
