@@ -483,10 +483,15 @@ impl<S: Store + 'static> Driver<S> {
         let creds = self.config.credentials.clone();
         let trust = self.config.trust.clone();
         let transport = self.config.transport.clone();
+        let endpoint = self.config.endpoint.clone();
         tokio::spawn(async move {
-            let result = Endpoint::connect(addr, &creds, &trust, &transport)
-                .await
-                .map_err(|e| e.to_string());
+            // Through the node's endpoint when it has one, so what dialed connections buffer
+            // counts toward the endpoint's bound on unread bytes with the accepted ones.
+            let result = match endpoint {
+                Some(ep) => ep.connect_to(addr, &creds, &trust).await,
+                None => Endpoint::connect(addr, &creds, &trust, &transport).await,
+            }
+            .map_err(|e| e.to_string());
             let _ = tx.send(Input::Dialed(addr, result)).await;
         });
     }
