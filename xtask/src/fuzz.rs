@@ -1,7 +1,7 @@
 //! `cargo xtask fuzz`: the fuzz targets in `fuzz/` (outside the workspace).
 //!
 //! - `cargo xtask fuzz`: compiles every target (stable toolchain, no instrumentation; CI).
-//! - `cargo xtask fuzz <target> [--seconds S | --minutes M] [--runs N]`: runs one target.
+//! - `cargo xtask fuzz <target>… [--seconds S | --minutes M] [--runs N]`: runs these targets.
 //! - `cargo xtask fuzz --all [--minutes M] [--runs N]`: runs every target in turn, each for
 //!   M minutes or N executions, whichever comes first.
 //!
@@ -46,8 +46,8 @@ fn copy_lock_file(root: &Path) -> Result<()> {
 /// What `cargo xtask fuzz` was asked to do.
 #[derive(Debug)]
 pub(crate) struct Options {
-    /// One target to run; with neither it nor `all`, only build.
-    pub(crate) target: Option<String>,
+    /// The targets to run; with none and not `all`, only build.
+    pub(crate) targets: Vec<String>,
     /// Run every target in turn.
     pub(crate) all: bool,
     /// Time per target, in seconds.
@@ -129,11 +129,11 @@ struct Outcome {
 /// `cargo xtask fuzz …`.
 pub(crate) fn run(opts: &Options) -> Result<()> {
     let root = util::root();
-    let targets = match (&opts.target, opts.all) {
-        (None, false) => return build(),
-        (Some(_), true) => bail!("give a target or --all, not both"),
-        (Some(t), false) => vec![t.clone()],
-        (None, true) => all_targets(&root)?,
+    let targets = match (opts.targets.is_empty(), opts.all) {
+        (true, false) => return build(),
+        (false, true) => bail!("give targets or --all, not both"),
+        (false, false) => opts.targets.clone(),
+        (true, true) => all_targets(&root)?,
     };
     let known = all_targets(&root)?;
     if let Some(unknown) = targets.iter().find(|t| !known.contains(t)) {

@@ -87,10 +87,10 @@ enum Command {
     /// Build every fuzz target, or run one (or all in turn) with cargo-fuzz and print a
     /// table of executions, rates and crashes (fails if any target crashed).
     Fuzz {
-        /// The target to run (omit, and omit --all, to only build them all).
-        target: Option<String>,
+        /// The targets to run, in turn (omit them, and omit --all, to only build them all).
+        targets: Vec<String>,
         /// Run every target in turn.
-        #[arg(long, conflicts_with = "target")]
+        #[arg(long, conflicts_with = "targets")]
         all: bool,
         /// Seconds to run each target.
         #[arg(long, default_value_t = 60, conflicts_with = "minutes")]
@@ -123,14 +123,14 @@ fn main() -> anyhow::Result<()> {
         Command::Loaded { busy, runs, only } => loaded::run(busy, runs, only.as_deref()),
         Command::Bench { quick, no_sim } => bench::run(quick, no_sim),
         Command::Fuzz {
-            target,
+            targets,
             all,
             seconds,
             minutes,
             runs,
             sanitizer,
         } => fuzz::run(&fuzz::Options {
-            target,
+            targets,
             all,
             seconds: minutes.map_or(seconds, |m| (m * 60.0).round().max(1.0) as u64),
             runs,
