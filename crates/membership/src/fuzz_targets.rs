@@ -32,6 +32,8 @@ struct Fixture {
     root: CertChain,
     me: CertChain,
     other: CertChain,
+    /// Both chains, validated once (each run adopts them instead of validating again).
+    known: peergroup_record_db::members::MemberIndex,
 }
 
 fn fixture() -> Option<&'static Fixture> {
@@ -58,10 +60,14 @@ fn fixture() -> Option<&'static Fixture> {
         };
         let me = root.issue(&req(1, &p1, Role::Admin)).ok()?;
         let other = me.issue(&key(1), &req(2, &p2, Role::Member)).ok()?;
+        let mut known = peergroup_record_db::members::MemberIndex::default();
+        known.insert(root.group(), &me).ok()?;
+        known.insert(root.group(), &other).ok()?;
         Some(Fixture {
             root: root.chain().clone(),
             me,
             other,
+            known,
         })
     })
     .as_ref()
@@ -74,14 +80,15 @@ fn fixture() -> Option<&'static Fixture> {
 pub fn mesh_core(data: &[u8]) {
     let Some(f) = fixture() else { return };
     let t0 = Timestamp::from_secs(1_800_000_100);
-    let Ok(db) = Database::open(MemoryStore::new(), &f.root) else {
+    let Ok(mut db) = Database::open(MemoryStore::new(), &f.root) else {
         return;
     };
+    db.adopt_members(&f.known);
     let me = LocalMember {
         key: KeyPair::from_test_seed(1),
         chain: f.me.clone(),
     };
-    let Ok(mut core) = Core::new(db, me, NodeId(1), MeshConfig::default(), 7, t0) else {
+    let Ok(mut core) = Core::new(db, me, NodeId(1), MeshConfig::default(), 7, t0.into()) else {
         return;
     };
     let peer = f.other.leaf().subject_peer().clone();
@@ -93,8 +100,8 @@ pub fn mesh_core(data: &[u8]) {
         outbound,
         chain: Some(f.other.clone()),
     };
-    core.handle_connected(ConnId(1), info(true), t0);
-    core.handle_connected(ConnId(2), info(false), t0);
+    core.handle_connected(ConnId(1), info(true), t0.into());
+    core.handle_connected(ConnId(2), info(false), t0.into());
     let mut now = t0;
     let mut rest = data;
     while let [op, hi, lo, tail @ ..] = rest {
@@ -104,15 +111,15 @@ pub fn mesh_core(data: &[u8]) {
         let conn = ConnId(u64::from(op & 1) + 1);
         now = now.saturating_add(Duration::from_millis(u64::from(*op >> 4) * 100));
         match (op >> 1) & 0x7 {
-            0..=3 => core.handle_message(conn, bytes, now),
+            0..=3 => core.handle_message(conn, bytes, now.into()),
             4 => {
-                let _ = core.flush(now);
+                let _ = core.flush(now.into());
             }
             5 => {
-                let _ = core.handle_timeout(now);
+                let _ = core.handle_timeout(now.into());
             }
-            6 => core.handle_disconnected(conn, now),
-            _ => core.handle_connected(conn, info(op & 1 == 0), now),
+            6 => core.handle_disconnected(conn, now.into()),
+            _ => core.handle_connected(conn, info(op & 1 == 0), now.into()),
         }
         while let Some(o) = core.poll_output() {
             if let crate::core::Output::Send { message, .. } = o {
@@ -126,5 +133,5 @@ pub fn mesh_core(data: &[u8]) {
         }
         while core.poll_event().is_some() {}
     }
-    let _ = core.flush(now);
+    let _ = core.flush(now.into());
 }
