@@ -84,7 +84,7 @@ pub async fn start(
         NodeId(random_u64()),
         MeshConfig::default(),
         random_u64(),
-        now,
+        now.into(),
     )
     .expect("core");
     core.add_candidates(connect);

@@ -37,6 +37,7 @@ pub mod presence;
 pub mod rng;
 pub mod sim;
 pub mod stats;
+pub mod time;
 
 /// Every bound on what neighbors can make a node hold or do, in one place (see
 /// docs/security.md for the table and what each protects).
@@ -60,6 +61,7 @@ pub use crate::message::{MeshMessage, NodeId, Reason};
 pub use crate::peer_time::PeerTime;
 pub use crate::presence::Presence;
 pub use crate::stats::{Stats, SyncProgress};
+pub use crate::time::{Mono, Now};
 
 /// What can go wrong in the mesh.
 #[derive(Debug, thiserror::Error)]

@@ -134,9 +134,9 @@ impl Group {
             node,
             infra.inner.config.mesh.clone(),
             random_u64()?,
-            now,
+            now.into(),
         )?;
-        core.set_online(false, now);
+        core.set_online(false, now.into());
         core.add_candidates(&membership.addresses);
         let key = Arc::new(key_of(&me));
         let creds = GroupCredentials::new(group.clone(), key.clone(), membership.chain.clone())

@@ -12,7 +12,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
-use peergroup_identity::{PeerName, Timestamp};
+use peergroup_identity::PeerName;
+
+use crate::time::Mono;
 
 /// Most candidate addresses remembered.
 pub const MAX_CANDIDATES: usize = 4096;
@@ -32,7 +34,7 @@ pub(crate) enum Source {
 #[derive(Clone, Debug)]
 pub(crate) struct Candidate {
     /// The next attempt is allowed at.
-    pub(crate) next: Timestamp,
+    pub(crate) next: Mono,
     /// Failed attempts in a row.
     pub(crate) failures: u32,
     source: Source,
@@ -69,7 +71,7 @@ impl Candidates {
         self.by_addr.insert(
             addr,
             Candidate {
-                next: Timestamp::UNIX_EPOCH,
+                next: Mono::default(),
                 failures: 0,
                 source,
             },

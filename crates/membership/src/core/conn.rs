@@ -1,17 +1,17 @@
 //! Connections: the hello/welcome handshake, dispatch of neighbor messages, sync sessions,
 //! and the end of a connection.
 
-use peergroup_identity::Timestamp;
 use peergroup_record_db::Received;
 use peergroup_record_db::store::Store;
 use peergroup_record_db::sync::SyncSession;
 
 use super::{ConnId, Core, Event, Link, NeighborChange, Output, PeerInfo, Phase, Status};
 use crate::message::{MeshMessage, Reason};
+use crate::time::Now;
 
 impl<S: Store> Core<S> {
     /// A transport connection is up (we dialed it, or accepted it).
-    pub fn handle_connected(&mut self, conn: ConnId, info: PeerInfo, now: Timestamp) {
+    pub fn handle_connected(&mut self, conn: ConnId, info: PeerInfo, now: Now) {
         if self.closed {
             self.outputs.push_back(Output::Close { conn });
             return;
@@ -52,7 +52,7 @@ impl<S: Store> Core<S> {
             .as_ref()
             .and_then(|c| c.certificates().iter().map(|c| c.not_after()).min());
         let phase = if info.outbound {
-            Phase::AwaitWelcome(now)
+            Phase::AwaitWelcome(now.mono)
         } else {
             Phase::AwaitHello
         };
@@ -69,15 +69,15 @@ impl<S: Store> Core<S> {
                 info,
                 expires,
                 phase,
-                opened: now,
+                opened: now.mono,
                 node: None,
                 listen: Vec::new(),
                 eager,
                 utility: 0,
                 sync: None,
                 sync_id: 0,
-                sync_progress: now,
-                sync_tat: now,
+                sync_progress: now.mono,
+                sync_tat: now.mono,
                 sync_wanted: false,
                 sync_backlog: false,
             },
@@ -92,7 +92,7 @@ impl<S: Store> Core<S> {
     }
 
     /// A message arrived from a connection. Malformed input closes that connection only.
-    pub fn handle_message(&mut self, conn: ConnId, bytes: &[u8], now: Timestamp) {
+    pub fn handle_message(&mut self, conn: ConnId, bytes: &[u8], now: Now) {
         match MeshMessage::decode(bytes) {
             Ok(message) => self.handle_decoded(conn, message, now),
             Err(e) => {
@@ -110,7 +110,7 @@ impl<S: Store> Core<S> {
     /// Flooded records arrived whose signatures the connection's reader already checked
     /// ([`peergroup_record_db::SignerKeys::check`]); as [`Core::handle_message`] with one
     /// flood message per record otherwise.
-    pub fn handle_checked_floods(&mut self, conn: ConnId, records: Vec<Received>, now: Timestamp) {
+    pub fn handle_checked_floods(&mut self, conn: ConnId, records: Vec<Received>, now: Now) {
         let established = self
             .links
             .get(&conn)
@@ -127,7 +127,7 @@ impl<S: Store> Core<S> {
     }
 
     /// A decoded message arrived (the simulator skips the encoding).
-    pub fn handle_decoded(&mut self, conn: ConnId, message: MeshMessage, now: Timestamp) {
+    pub fn handle_decoded(&mut self, conn: ConnId, message: MeshMessage, now: Now) {
         if self.closed {
             return;
         }
@@ -168,7 +168,9 @@ impl<S: Store> Core<S> {
                     self.drop_link(conn, Some(reason), "duplicate connection", now);
                     return;
                 }
-                self.peer_time.sample(sent, now, peer_time);
+                // The round trip on the monotonic clock; the hello's wall time derived from it.
+                let t_hello = now.wall.saturating_sub(now.mono.duration_since(sent));
+                self.peer_time.sample(t_hello, now.wall, peer_time);
                 self.establish(conn, node, listen, now);
             }
             (Phase::AwaitWelcome(_), MeshMessage::Refuse { reason, referrals }) => {
@@ -201,7 +203,7 @@ impl<S: Store> Core<S> {
         conn: ConnId,
         node: crate::message::NodeId,
         listen: Vec<std::net::SocketAddr>,
-        now: Timestamp,
+        now: Now,
     ) {
         let refusal = if node == self.node {
             Some(Reason::SelfConnection)
@@ -224,7 +226,7 @@ impl<S: Store> Core<S> {
         let welcome = MeshMessage::Welcome {
             node: self.node,
             listen: self.listen.clone(),
-            peer_time: self.peer_time.to_peer(now),
+            peer_time: self.peer_time.to_peer(now.wall),
             referrals: self.referrals(Some(conn)),
         };
         self.send(conn, welcome);
@@ -236,7 +238,7 @@ impl<S: Store> Core<S> {
         conn: ConnId,
         node: crate::message::NodeId,
         listen: Vec<std::net::SocketAddr>,
-        now: Timestamp,
+        now: Now,
     ) {
         let Some(link) = self.links.get_mut(&conn) else {
             return;
@@ -258,7 +260,7 @@ impl<S: Store> Core<S> {
         }
     }
 
-    fn on_neighbor_message(&mut self, conn: ConnId, message: MeshMessage, now: Timestamp) {
+    fn on_neighbor_message(&mut self, conn: ConnId, message: MeshMessage, now: Now) {
         match message {
             MeshMessage::Sync { session, message } => {
                 self.on_sync_message(conn, session, message, now)
@@ -295,7 +297,7 @@ impl<S: Store> Core<S> {
         conn: ConnId,
         session: u32,
         message: peergroup_record_db::sync::SyncMessage,
-        now: Timestamp,
+        now: Now,
     ) {
         let Some(link) = self.links.get_mut(&conn) else {
             return;
@@ -314,7 +316,7 @@ impl<S: Store> Core<S> {
             // a bounded rate (GCRA: a burst of SYNC_SESSION_BURST, then one per interval).
             let interval = super::SYNC_SESSION_INTERVAL;
             let allowance = interval.saturating_mul(super::SYNC_SESSION_BURST);
-            if link.sync_tat.saturating_sub(allowance) > now {
+            if link.sync_tat.saturating_sub(allowance) > now.mono {
                 self.stats.syncs_refused += 1;
                 tracing::debug!(
                     ?conn,
@@ -323,11 +325,11 @@ impl<S: Store> Core<S> {
                 );
                 return;
             }
-            link.sync_tat = link.sync_tat.max(now).saturating_add(interval);
+            link.sync_tat = link.sync_tat.max(now.mono).saturating_add(interval);
             link.sync = Some(SyncSession::responder());
             link.sync_id = session;
         }
-        link.sync_progress = now;
+        link.sync_progress = now.mono;
         let result = match link.sync.as_mut() {
             Some(s) => s.handle(message, &self.db).map(|()| s.take_received()),
             None => Ok(Vec::new()),
@@ -342,7 +344,7 @@ impl<S: Store> Core<S> {
 
     /// Gives up the current sync of a link (a lost message stalled it, or it failed); the
     /// dialer starts a fresh one.
-    pub(crate) fn abandon_sync(&mut self, conn: ConnId, why: &str, now: Timestamp) {
+    pub(crate) fn abandon_sync(&mut self, conn: ConnId, why: &str, now: Now) {
         let Some(link) = self.links.get_mut(&conn) else {
             return;
         };
@@ -355,7 +357,7 @@ impl<S: Store> Core<S> {
     }
 
     /// Starts (dialer) or asks for (acceptor) a sync on a link.
-    pub(crate) fn start_sync(&mut self, conn: ConnId, now: Timestamp) {
+    pub(crate) fn start_sync(&mut self, conn: ConnId, now: Now) {
         let Some(link) = self.links.get_mut(&conn) else {
             return;
         };
@@ -369,7 +371,7 @@ impl<S: Store> Core<S> {
         if link.info.outbound {
             link.sync = Some(SyncSession::initiator());
             link.sync_id = link.sync_id.wrapping_add(1);
-            link.sync_progress = now;
+            link.sync_progress = now.mono;
             self.pump_sync(conn, now);
         } else {
             self.send(conn, MeshMessage::SyncRequest);
@@ -377,7 +379,7 @@ impl<S: Store> Core<S> {
     }
 
     /// Sends what a link's sync session has to say; finishes it when done.
-    pub(crate) fn pump_sync(&mut self, conn: ConnId, now: Timestamp) {
+    pub(crate) fn pump_sync(&mut self, conn: ConnId, now: Now) {
         let mut out = Vec::new();
         let mut failure = None;
         let mut finished = None;
@@ -422,7 +424,7 @@ impl<S: Store> Core<S> {
         }
     }
 
-    fn sync_finished(&mut self, conn: ConnId, sent: u64, received: u64, now: Timestamp) {
+    fn sync_finished(&mut self, conn: ConnId, sent: u64, received: u64, now: Now) {
         self.stats.syncs += 1;
         self.events.push_back(Event::Synced {
             conn,
@@ -458,20 +460,14 @@ impl<S: Store> Core<S> {
     }
 
     /// A connection ended (closed by either side, or broken).
-    pub fn handle_disconnected(&mut self, conn: ConnId, now: Timestamp) {
+    pub fn handle_disconnected(&mut self, conn: ConnId, now: Now) {
         if let Some(link) = self.links.remove(&conn) {
             self.after_link_removed(conn, link, "connection closed", now);
         }
     }
 
     /// Sends `Disconnect` (if a reason is given), asks the driver to close, forgets the link.
-    pub(crate) fn drop_link(
-        &mut self,
-        conn: ConnId,
-        reason: Option<Reason>,
-        why: &str,
-        now: Timestamp,
-    ) {
+    pub(crate) fn drop_link(&mut self, conn: ConnId, reason: Option<Reason>, why: &str, now: Now) {
         if let Some(reason) = reason {
             let referrals = self.referrals(Some(conn));
             self.send(conn, MeshMessage::Disconnect { reason, referrals });
@@ -479,14 +475,14 @@ impl<S: Store> Core<S> {
         self.close_link(conn, why, now);
     }
 
-    fn close_link(&mut self, conn: ConnId, why: &str, now: Timestamp) {
+    fn close_link(&mut self, conn: ConnId, why: &str, now: Now) {
         self.outputs.push_back(Output::Close { conn });
         if let Some(link) = self.links.remove(&conn) {
             self.after_link_removed(conn, link, why, now);
         }
     }
 
-    fn after_link_removed(&mut self, conn: ConnId, link: Link, why: &str, now: Timestamp) {
+    fn after_link_removed(&mut self, conn: ConnId, link: Link, why: &str, now: Now) {
         self.learned_old.remove(&conn);
         if link.info.outbound {
             self.dialing.remove(&link.info.addr);
@@ -501,7 +497,7 @@ impl<S: Store> Core<S> {
             });
             self.update_connections_flag();
             // Replace it soon.
-            self.next_maintenance = self.next_maintenance.min(now);
+            self.next_maintenance = self.next_maintenance.min(now.mono);
         }
     }
 }

@@ -11,12 +11,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use peergroup_identity::Timestamp;
 use peergroup_record_db::store::Store;
 use peergroup_record_db::{Change, ChangeKind, Received, Record};
 
 use super::{ConnId, Core, Phase};
 use crate::message::{MAX_KEYS, MeshMessage};
+use crate::time::Now;
 
 /// Rounds of payload requests over all announcers before giving a key up to anti-entropy.
 const GRAFT_ROUNDS: u32 = 3;
@@ -24,7 +24,8 @@ const GRAFT_ROUNDS: u32 = 3;
 impl<S: Store> Core<S> {
     /// Validates and stores every record received since the last flush in one batch (one
     /// durable commit), passes new ones on, and answers the sync sessions.
-    pub fn flush(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+    pub fn flush(&mut self, now: Now) -> Result<(), crate::Error> {
+        self.last = now;
         let floods = std::mem::take(&mut self.inbox);
         let synced = std::mem::take(&mut self.sync_inbox);
         if !floods.is_empty() || !synced.is_empty() {
@@ -46,7 +47,7 @@ impl<S: Store> Core<S> {
         &mut self,
         floods: Vec<(ConnId, Received)>,
         synced: Vec<(ConnId, Record)>,
-        now: Timestamp,
+        now: Now,
     ) -> Result<(), crate::Error> {
         // Duplicates are found in memory; each tells its eager sender to prune the link.
         let mut source: HashMap<u64, ConnId> = HashMap::new();
@@ -88,7 +89,7 @@ impl<S: Store> Core<S> {
         if batch.is_empty() {
             return Ok(());
         }
-        let report = self.db.apply_received(batch, now)?;
+        let report = self.db.apply_received(batch, now.wall)?;
         for (id, why) in &report.rejected {
             tracing::warn!(record = %id, reason = %why, "rejected a record");
         }
@@ -103,7 +104,7 @@ impl<S: Store> Core<S> {
             if from_sync.contains(&key) {
                 // Sync cascades instead of flooding (see `sync_finished`).
                 self.stats.delivered_by_sync += 1;
-                if now.duration_since(record.last_modified) > super::FLOOD_WINDOW
+                if now.wall.duration_since(record.last_modified) > super::FLOOD_WINDOW
                     && let Some(conn) = from
                 {
                     *self.learned_old.entry(conn).or_default() += 1;
@@ -144,7 +145,7 @@ impl<S: Store> Core<S> {
     }
 
     /// Closes links to members that are now revoked.
-    pub(crate) fn drop_revoked_neighbors(&mut self, now: Timestamp) {
+    pub(crate) fn drop_revoked_neighbors(&mut self, now: Now) {
         let revoked: Vec<ConnId> = self
             .links
             .iter()
@@ -186,17 +187,17 @@ impl<S: Store> Core<S> {
     }
 
     /// A record made here: flood it.
-    pub(crate) fn flood_local(&mut self, record: Record, _now: Timestamp) {
+    pub(crate) fn flood_local(&mut self, record: Record, _now: Now) {
         self.forward(&record, None);
     }
 
-    pub(crate) fn on_ihave(&mut self, conn: ConnId, keys: Vec<u64>, now: Timestamp) {
+    pub(crate) fn on_ihave(&mut self, conn: ConnId, keys: Vec<u64>, now: Now) {
         let arriving: HashSet<u64> = self
             .inbox
             .iter()
             .map(|(_, r)| r.record().item_key())
             .collect();
-        let deadline = now.saturating_add(self.config.graft_timeout);
+        let deadline = now.mono.saturating_add(self.config.graft_timeout);
         let mut ignored = 0usize;
         for key in keys {
             if self.db.contains_key(key) || arriving.contains(&key) {
@@ -230,7 +231,7 @@ impl<S: Store> Core<S> {
     /// Asks announcers for payloads that did not arrive in time, one announcer at a time,
     /// in turn; after [`GRAFT_ROUNDS`] rounds over all of them the key is left to
     /// anti-entropy.
-    pub(crate) fn request_missing(&mut self, now: Timestamp) {
+    pub(crate) fn request_missing(&mut self, now: Now) {
         let mut grafts: BTreeMap<ConnId, Vec<u64>> = BTreeMap::new();
         let established: HashSet<ConnId> = self
             .links
@@ -238,8 +239,8 @@ impl<S: Store> Core<S> {
             .filter(|(_, l)| l.phase == Phase::Established)
             .map(|(c, _)| *c)
             .collect();
-        let next = now.saturating_add(self.config.graft_timeout);
-        for key in self.missing.take_due(now) {
+        let next = now.mono.saturating_add(self.config.graft_timeout);
+        for key in self.missing.take_due(now.mono) {
             let Some(m) = self.missing.get_mut(key) else {
                 continue;
             };

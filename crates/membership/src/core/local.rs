@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use peergroup_credential_roles::{CertChain, RevocationTarget};
-use peergroup_identity::Timestamp;
 use peergroup_record_db::reserved::{GroupProperties, property_flags};
 use peergroup_record_db::store::Store;
 use peergroup_record_db::{
@@ -14,9 +13,10 @@ use peergroup_record_db::{
 
 use super::Core;
 use crate::presence::Presence;
+use crate::time::Now;
 
 impl<S: Store> Core<S> {
-    fn commit(&mut self, change: Change, now: Timestamp) -> Record {
+    fn commit(&mut self, change: Change, now: Now) -> Record {
         let record = change.record.clone();
         self.flood_local(record.clone(), now);
         self.record_changes(vec![change]);
@@ -25,14 +25,17 @@ impl<S: Store> Core<S> {
 
     /// Publishes the membership record (unless the group makes member data optional) and
     /// presence.
-    pub(crate) fn publish_own_records(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+    pub(crate) fn publish_own_records(&mut self, now: Now) -> Result<(), crate::Error> {
         let props = self.db.properties();
         if props.flags & property_flags::MEMBER_DATA_OPTIONAL == 0 {
             let signer = LocalSigner {
                 key: &self.me.key,
                 chain: &self.me.chain,
             };
-            if let Some(change) = self.db.publish_membership(signer, &self.me.chain, now)? {
+            if let Some(change) = self
+                .db
+                .publish_membership(signer, &self.me.chain, now.wall)?
+            {
                 self.commit(change, now);
             }
         }
@@ -40,7 +43,7 @@ impl<S: Store> Core<S> {
     }
 
     /// Creates or refreshes this node's presence record with the current addresses.
-    pub(crate) fn publish_presence(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+    pub(crate) fn publish_presence(&mut self, now: Now) -> Result<(), crate::Error> {
         let props = self.db.properties();
         if !self.config.publish_presence
             || props.flags & property_flags::DISABLE_PRESENCE != 0
@@ -55,6 +58,7 @@ impl<S: Store> Core<S> {
         };
         let lifetime = Duration::from_secs(u64::from(props.presence_lifetime_secs));
         let expires = now
+            .wall
             .saturating_add(lifetime)
             .min(self.me.chain.leaf().not_after());
         let id = Presence::record_id(self.peer(), self.node);
@@ -73,7 +77,7 @@ impl<S: Store> Core<S> {
                     expires: Some(expires.max(existing.expires)),
                     attributes: None,
                 },
-                now,
+                now.wall,
             )?,
             None => self.db.create_with_id(
                 signer,
@@ -85,7 +89,7 @@ impl<S: Store> Core<S> {
                     expires,
                     autorefresh: true,
                 },
-                now,
+                now.wall,
             )?,
         };
         self.commit(change, now);
@@ -96,7 +100,7 @@ impl<S: Store> Core<S> {
     pub fn set_listen_addrs(
         &mut self,
         addrs: Vec<SocketAddr>,
-        now: Timestamp,
+        now: Now,
     ) -> Result<(), crate::Error> {
         if addrs != self.listen {
             self.listen = addrs;
@@ -109,7 +113,7 @@ impl<S: Store> Core<S> {
     pub fn set_presence_attributes(
         &mut self,
         attributes: &str,
-        now: Timestamp,
+        now: Now,
     ) -> Result<(), crate::Error> {
         if attributes.len() > 4096 {
             return Err(crate::Error::Invalid(
@@ -122,9 +126,9 @@ impl<S: Store> Core<S> {
 
     /// Re-publishes autorefresh records about to expire and sweeps expired ones (not while
     /// offline when the group defers expiration).
-    pub(crate) fn refresh(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+    pub(crate) fn refresh(&mut self, now: Now) -> Result<(), crate::Error> {
         // The next round is due whatever happens in this one.
-        self.next_refresh = now.saturating_add(Duration::from_secs(10));
+        self.next_refresh = now.mono.saturating_add(Duration::from_secs(10));
         let props = self.db.properties();
         let lifetime = Duration::from_secs(u64::from(props.presence_lifetime_secs));
         let margin = (lifetime / 4).max(Duration::from_secs(20));
@@ -132,31 +136,27 @@ impl<S: Store> Core<S> {
             key: &self.me.key,
             chain: &self.me.chain,
         };
-        for change in self.db.refresh(signer, margin, now)? {
+        for change in self.db.refresh(signer, margin, now.wall)? {
             self.commit(change, now);
         }
         let defer =
             props.flags & property_flags::DEFER_EXPIRATION != 0 && !self.status.has_connections;
         if !defer {
-            let expired = self.db.sweep(now)?;
+            let expired = self.db.sweep(now.wall)?;
             self.record_changes(expired);
         }
         Ok(())
     }
 
     /// Publishes a record and floods it.
-    pub fn create_record(
-        &mut self,
-        new: NewRecord,
-        now: Timestamp,
-    ) -> Result<Record, crate::Error> {
+    pub fn create_record(&mut self, new: NewRecord, now: Now) -> Result<Record, crate::Error> {
         let change = self.db.create(
             LocalSigner {
                 key: &self.me.key,
                 chain: &self.me.chain,
             },
             new,
-            now,
+            now.wall,
         )?;
         Ok(self.commit(change, now))
     }
@@ -166,7 +166,7 @@ impl<S: Store> Core<S> {
     pub fn publish_signed(
         &mut self,
         batch: SignedRecords,
-        now: Timestamp,
+        now: Now,
     ) -> Result<Vec<Record>, crate::Error> {
         let changes = self.db.publish_signed(
             LocalSigner {
@@ -174,7 +174,7 @@ impl<S: Store> Core<S> {
                 chain: &self.me.chain,
             },
             batch,
-            now,
+            now.wall,
         )?;
         let records: Vec<Record> = changes.iter().map(|c| c.record.clone()).collect();
         for r in &records {
@@ -189,7 +189,7 @@ impl<S: Store> Core<S> {
         &mut self,
         id: &RecordId,
         update: RecordUpdate,
-        now: Timestamp,
+        now: Now,
     ) -> Result<Record, crate::Error> {
         let change = self.db.update(
             LocalSigner {
@@ -198,20 +198,20 @@ impl<S: Store> Core<S> {
             },
             id,
             update,
-            now,
+            now.wall,
         )?;
         Ok(self.commit(change, now))
     }
 
     /// Deletes a record and floods the tombstone.
-    pub fn delete_record(&mut self, id: &RecordId, now: Timestamp) -> Result<Record, crate::Error> {
+    pub fn delete_record(&mut self, id: &RecordId, now: Now) -> Result<Record, crate::Error> {
         let change = self.db.delete(
             LocalSigner {
                 key: &self.me.key,
                 chain: &self.me.chain,
             },
             id,
-            now,
+            now.wall,
         )?;
         Ok(self.commit(change, now))
     }
@@ -220,7 +220,7 @@ impl<S: Store> Core<S> {
     pub fn set_properties(
         &mut self,
         props: &GroupProperties,
-        now: Timestamp,
+        now: Now,
     ) -> Result<Record, crate::Error> {
         let change = self.db.set_properties(
             LocalSigner {
@@ -228,7 +228,7 @@ impl<S: Store> Core<S> {
                 chain: &self.me.chain,
             },
             props,
-            now,
+            now.wall,
         )?;
         Ok(self.commit(change, now))
     }
@@ -237,7 +237,7 @@ impl<S: Store> Core<S> {
     pub fn publish_credentials(
         &mut self,
         chain: &CertChain,
-        now: Timestamp,
+        now: Now,
     ) -> Result<Option<Record>, crate::Error> {
         let signer = LocalSigner {
             key: &self.me.key,
@@ -245,7 +245,7 @@ impl<S: Store> Core<S> {
         };
         Ok(self
             .db
-            .publish_membership(signer, chain, now)?
+            .publish_membership(signer, chain, now.wall)?
             .map(|c| self.commit(c, now)))
     }
 
@@ -254,7 +254,7 @@ impl<S: Store> Core<S> {
         &mut self,
         target: RevocationTarget,
         reason: &str,
-        now: Timestamp,
+        now: Now,
     ) -> Result<Record, crate::Error> {
         let change = self.db.revoke(
             LocalSigner {
@@ -263,7 +263,7 @@ impl<S: Store> Core<S> {
             },
             target,
             reason,
-            now,
+            now.wall,
         )?;
         let record = self.commit(change, now);
         self.drop_revoked_neighbors(now);
@@ -273,12 +273,8 @@ impl<S: Store> Core<S> {
     /// Validates and stores records that arrived out of band, reporting the changes and
     /// flooding the new ones like records received from a neighbor. Returns how many were
     /// accepted.
-    pub fn apply_records(
-        &mut self,
-        records: Vec<Record>,
-        now: Timestamp,
-    ) -> Result<usize, crate::Error> {
-        let report = self.db.apply(records, now)?;
+    pub fn apply_records(&mut self, records: Vec<Record>, now: Now) -> Result<usize, crate::Error> {
+        let report = self.db.apply(records, now.wall)?;
         let accepted = report.accepted.len();
         for r in &report.accepted {
             self.forward(r, None);
@@ -288,11 +284,7 @@ impl<S: Store> Core<S> {
     }
 
     /// Replaces the local member's certificate chain (renewed credentials).
-    pub fn set_credentials(
-        &mut self,
-        chain: CertChain,
-        now: Timestamp,
-    ) -> Result<(), crate::Error> {
+    pub fn set_credentials(&mut self, chain: CertChain, now: Now) -> Result<(), crate::Error> {
         self.db.learn_member(&chain)?;
         self.me.chain = chain;
         self.publish_own_records(now)

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use peergroup_identity::{PeerName, Timestamp};
+use peergroup_identity::PeerName;
 use peergroup_record_db::Record;
 use peergroup_record_db::store::Store;
 
@@ -12,6 +12,7 @@ use super::candidates::Source;
 use super::{ConnId, Core, Event, Output, Phase, Status};
 use crate::message::Reason;
 use crate::presence::Presence;
+use crate::time::{Mono, Now};
 
 /// A link younger than this is not judged on its usefulness yet.
 const GRACE: Duration = Duration::from_secs(60);
@@ -38,16 +39,16 @@ impl<S: Store> Core<S> {
     }
 
     /// Dials `addr` now (explicit connect), whatever its backoff.
-    pub fn connect_to(&mut self, addr: SocketAddr, now: Timestamp) {
+    pub fn connect_to(&mut self, addr: SocketAddr, now: Now) {
         self.online = true;
         self.add_candidates(&[addr]);
         if let Some(c) = self.candidates.get_mut(&addr) {
-            c.next = Timestamp::UNIX_EPOCH;
+            c.next = Mono::default();
         }
         self.dial(addr, now);
     }
 
-    fn dial(&mut self, addr: SocketAddr, now: Timestamp) {
+    fn dial(&mut self, addr: SocketAddr, now: Now) {
         if self.closed
             || !self.online
             || self.dialing.contains_key(&addr)
@@ -55,7 +56,7 @@ impl<S: Store> Core<S> {
         {
             return;
         }
-        self.dialing.insert(addr, now);
+        self.dialing.insert(addr, now.mono);
         self.outputs.push_back(Output::Connect { addr });
     }
 
@@ -66,7 +67,7 @@ impl<S: Store> Core<S> {
     }
 
     /// A connection attempt failed.
-    pub fn handle_connect_failed(&mut self, addr: SocketAddr, reason: &str, now: Timestamp) {
+    pub fn handle_connect_failed(&mut self, addr: SocketAddr, reason: &str, now: Now) {
         self.dialing.remove(&addr);
         if let Some(c) = self.candidates.get_mut(&addr) {
             c.failures = c.failures.saturating_add(1);
@@ -74,7 +75,7 @@ impl<S: Store> Core<S> {
                 .config
                 .retry_backoff
                 .saturating_mul(1 << c.failures.min(5));
-            c.next = now.saturating_add(backoff);
+            c.next = now.mono.saturating_add(backoff);
         }
         self.events.push_back(Event::ConnectFailed {
             addr,
@@ -85,12 +86,12 @@ impl<S: Store> Core<S> {
 
     /// Nobody reachable: a member with a database from before starts listening anyway, so the
     /// group can come back after everyone went offline.
-    fn check_alone(&mut self, now: Timestamp) {
+    fn check_alone(&mut self, now: Now) {
         let alone = self.links.is_empty() && self.dialing.is_empty();
         let all_failed = self
             .candidates
             .iter()
-            .all(|(_, c)| c.failures > 0 && c.next > now);
+            .all(|(_, c)| c.failures > 0 && c.next > now.mono);
         if alone && all_failed && !self.status.listening && !self.db.is_empty() {
             let s = Status {
                 listening: true,
@@ -128,7 +129,7 @@ impl<S: Store> Core<S> {
 
     /// Mesh maintenance: connect up to the ideal size, drop the least useful neighbor above it,
     /// and now and then add a random neighbor so the mesh keeps mixing.
-    pub(crate) fn maintain(&mut self, now: Timestamp) {
+    pub(crate) fn maintain(&mut self, now: Now) {
         let established = self
             .links
             .values()
@@ -164,17 +165,17 @@ impl<S: Store> Core<S> {
             self.config.maintenance_interval
         };
         let jitter = Duration::from_millis(self.rng.below(base.as_millis() as u64 / 4 + 1));
-        self.next_maintenance = now.saturating_add(base + jitter);
+        self.next_maintenance = now.mono.saturating_add(base + jitter);
         self.check_alone(now);
     }
 
     /// Dials a random candidate that is not connected, not being dialed and not backing off.
-    fn dial_random(&mut self, now: Timestamp) -> bool {
+    fn dial_random(&mut self, now: Now) -> bool {
         let mut ready: Vec<SocketAddr> = self
             .candidates
             .iter()
             .filter(|(a, c)| {
-                c.next <= now && !self.dialing.contains_key(a) && !self.is_connected_to(**a)
+                c.next <= now.mono && !self.dialing.contains_key(a) && !self.is_connected_to(**a)
             })
             .map(|(a, _)| *a)
             .collect();
@@ -187,14 +188,14 @@ impl<S: Store> Core<S> {
         true
     }
 
-    fn drop_least_useful(&mut self, now: Timestamp) {
+    fn drop_least_useful(&mut self, now: Now) {
         let victim = self
             .links
             .iter()
             .filter(|(_, l)| {
                 l.phase == Phase::Established
                     && l.sync.is_none()
-                    && now.duration_since(l.opened) >= GRACE
+                    && now.mono.duration_since(l.opened) >= GRACE
             })
             .min_by_key(|(c, l)| (l.utility, **c))
             .map(|(c, _)| *c);
@@ -209,7 +210,7 @@ impl<S: Store> Core<S> {
     }
 
     /// Anti-entropy: sync with one random neighbor.
-    pub(crate) fn anti_entropy(&mut self, now: Timestamp) {
+    pub(crate) fn anti_entropy(&mut self, now: Now) {
         let idle: Vec<ConnId> = self
             .links
             .iter()
@@ -224,16 +225,18 @@ impl<S: Store> Core<S> {
             self.rng
                 .below(self.config.anti_entropy_interval.as_millis() as u64 / 4 + 1),
         );
-        self.next_anti_entropy = now.saturating_add(self.config.anti_entropy_interval + jitter);
+        self.next_anti_entropy = now
+            .mono
+            .saturating_add(self.config.anti_entropy_interval + jitter);
     }
 
     /// Closes links to members whose certificates have expired (a member's rights end at its
     /// certificate's end, whether or not it is still connected then).
-    pub(crate) fn expire_links(&mut self, now: Timestamp) {
+    pub(crate) fn expire_links(&mut self, now: Now) {
         let expired: Vec<ConnId> = self
             .links
             .iter()
-            .filter(|(_, l)| l.expires.is_some_and(|e| e <= now))
+            .filter(|(_, l)| l.expires.is_some_and(|e| e <= now.wall))
             .map(|(c, _)| *c)
             .collect();
         // Nothing more is sent to it, not even a goodbye.
@@ -243,13 +246,13 @@ impl<S: Store> Core<S> {
     }
 
     /// Closes handshakes that take too long and abandons stalled syncs.
-    pub(crate) fn expire_handshakes_and_syncs(&mut self, now: Timestamp) {
+    pub(crate) fn expire_handshakes_and_syncs(&mut self, now: Now) {
         let late: Vec<ConnId> = self
             .links
             .iter()
             .filter(|(_, l)| {
                 matches!(l.phase, Phase::AwaitHello | Phase::AwaitWelcome(_))
-                    && now.duration_since(l.opened) >= self.config.handshake_timeout
+                    && now.mono.duration_since(l.opened) >= self.config.handshake_timeout
             })
             .map(|(c, _)| *c)
             .collect();
@@ -261,7 +264,7 @@ impl<S: Store> Core<S> {
             .iter()
             .filter(|(_, l)| {
                 l.sync.is_some()
-                    && now.duration_since(l.sync_progress) >= self.config.sync_stall_timeout
+                    && now.mono.duration_since(l.sync_progress) >= self.config.sync_stall_timeout
             })
             .map(|(c, _)| *c)
             .collect();

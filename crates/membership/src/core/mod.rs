@@ -8,7 +8,9 @@
 //!   validated and stored in one batch there), [`Core::handle_disconnected`],
 //!   [`Core::handle_connect_failed`], and [`Core::handle_timeout`] when the instant from
 //!   [`Core::poll_timeout`] has passed. Local operations ([`Core::create_record`] …) are
-//!   inputs too. Every input takes `now`.
+//!   inputs too. Every input takes `now`, a [`Now`]: its monotonic instant drives every
+//!   protocol timer ([`Core::poll_timeout`] answers in it), its wall time decides what
+//!   certificates and records allow, so a wall clock stepped back stalls no timer.
 //! - Outputs: drain [`Core::poll_output`] (messages to send, connections to open or close)
 //!   and [`Core::poll_event`] (what the application sees) after every input.
 //!
@@ -43,6 +45,7 @@ use crate::message::{MeshMessage, NodeId, Reason};
 use crate::peer_time::PeerTime;
 use crate::rng::Rng;
 use crate::stats::Stats;
+use crate::time::{Mono, Now};
 
 /// A transport connection, numbered by the driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -176,7 +179,7 @@ enum Phase {
     /// Acceptor, waiting for the dialer's hello.
     AwaitHello,
     /// Dialer, waiting for the welcome; hello sent at this time.
-    AwaitWelcome(Timestamp),
+    AwaitWelcome(Mono),
     /// A neighbor.
     Established,
 }
@@ -188,7 +191,7 @@ struct Link {
     /// When the peer's certificate chain stops being valid (the link closes then).
     expires: Option<Timestamp>,
     phase: Phase,
-    opened: Timestamp,
+    opened: Mono,
     node: Option<NodeId>,
     listen: Vec<SocketAddr>,
     /// Plumtree: push payloads (true) or only announce them (false).
@@ -198,10 +201,10 @@ struct Link {
     sync: Option<SyncSession>,
     /// Number of the current (or last) sync on this link.
     sync_id: u32,
-    sync_progress: Timestamp,
+    sync_progress: Mono,
     /// When the neighbor's next sync session is due by its allowed rate (see
     /// [`SYNC_SESSION_INTERVAL`]).
-    sync_tat: Timestamp,
+    sync_tat: Mono,
     /// Another sync is wanted once the current one ends.
     sync_wanted: bool,
     /// The sync has more to send than the last burst allowed.
@@ -219,7 +222,7 @@ pub struct Core<S: Store> {
     /// Addresses we could dial: address → next attempt allowed at, failures so far.
     candidates: candidates::Candidates,
     /// Addresses we are dialing now.
-    dialing: BTreeMap<SocketAddr, Timestamp>,
+    dialing: BTreeMap<SocketAddr, Mono>,
     inbox: Vec<(ConnId, Received)>,
     sync_inbox: Vec<(ConnId, Record)>,
     /// Per link, records learned by sync that flooding would not bring (older than
@@ -236,9 +239,11 @@ pub struct Core<S: Store> {
     status: Status,
     peer_time: PeerTime,
     rng: Rng,
-    next_maintenance: Timestamp,
-    next_anti_entropy: Timestamp,
-    next_refresh: Timestamp,
+    next_maintenance: Mono,
+    next_anti_entropy: Mono,
+    next_refresh: Mono,
+    /// The time of the latest input (for deadlines kept on the wall clock: certificate ends).
+    last: Now,
     presence_attributes: String,
     members: members::MemberView,
     stats: Stats,
@@ -289,7 +294,7 @@ impl<S: Store> Core<S> {
         node: NodeId,
         config: MeshConfig,
         seed: u64,
-        now: Timestamp,
+        now: Now,
     ) -> Result<Self, crate::Error> {
         config.check().map_err(crate::Error::Config)?;
         db.learn_member(&me.chain)?;
@@ -326,9 +331,10 @@ impl<S: Store> Core<S> {
             status: Status::default(),
             peer_time,
             rng: Rng::new(seed),
-            next_maintenance: now,
-            next_anti_entropy: now,
-            next_refresh: now,
+            next_maintenance: now.mono,
+            next_anti_entropy: now.mono,
+            next_refresh: now.mono,
+            last: now,
             presence_attributes: String::new(),
             stats: Stats::default(),
             closed: false,
@@ -366,6 +372,12 @@ impl<S: Store> Core<S> {
         &self.db
     }
 
+    /// The time of the latest input (a driver taking over a core continues its monotonic
+    /// clock from here).
+    pub fn last_input(&self) -> Now {
+        self.last
+    }
+
     /// The status flags.
     pub fn status(&self) -> Status {
         self.status
@@ -393,10 +405,10 @@ impl<S: Store> Core<S> {
 
     /// Goes online (dials members, keeps the mesh) or stays offline (the default is online;
     /// an application opening a group without connecting sets it offline first).
-    pub fn set_online(&mut self, online: bool, now: Timestamp) {
+    pub fn set_online(&mut self, online: bool, now: Now) {
         self.online = online;
         if online {
-            self.next_maintenance = now;
+            self.next_maintenance = now.mono;
         }
     }
 
@@ -441,7 +453,7 @@ impl<S: Store> Core<S> {
 
     /// Lets a link's sync send its next burst (the driver calls this when the connection has
     /// room in its send queue).
-    pub fn continue_sync(&mut self, conn: ConnId, now: Timestamp) {
+    pub fn continue_sync(&mut self, conn: ConnId, now: Now) {
         self.pump_sync(conn, now);
     }
 
@@ -487,8 +499,8 @@ impl<S: Store> Core<S> {
         }
     }
 
-    /// The earliest instant [`Core::handle_timeout`] should be called.
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
+    /// The earliest (monotonic) instant [`Core::handle_timeout`] should be called.
+    pub fn poll_timeout(&self) -> Option<Mono> {
         if self.closed {
             return None;
         }
@@ -513,14 +525,16 @@ impl<S: Store> Core<S> {
                 );
             }
             if let Some(e) = l.expires {
-                t = t.min(e);
+                // A wall-clock deadline, as far ahead of the latest input as it is.
+                let ahead = e.duration_since(self.last.wall);
+                t = t.min(self.last.mono.saturating_add(ahead));
             }
         }
         Some(t)
     }
 
     /// Runs the timers due at `now`.
-    pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+    pub fn handle_timeout(&mut self, now: Now) -> Result<(), crate::Error> {
         if self.closed {
             return Ok(());
         }
@@ -528,15 +542,16 @@ impl<S: Store> Core<S> {
         self.expire_handshakes_and_syncs(now);
         self.request_missing(now);
         // A failing refresh (a full disk, say) must not stop the mesh's own timers.
-        let refreshed = if now >= self.next_refresh {
+        self.last = now;
+        let refreshed = if now.mono >= self.next_refresh {
             self.refresh(now)
         } else {
             Ok(())
         };
-        if now >= self.next_anti_entropy {
+        if now.mono >= self.next_anti_entropy {
             self.anti_entropy(now);
         }
-        if now >= self.next_maintenance {
+        if now.mono >= self.next_maintenance {
             self.maintain(now);
         }
         refreshed
@@ -544,7 +559,7 @@ impl<S: Store> Core<S> {
 
     /// Leaves the group: deletes our presence, says goodbye to every neighbor, persists the
     /// peer-time offset. The driver closes the connections after sending.
-    pub fn close(&mut self, now: Timestamp) -> Result<(), crate::Error> {
+    pub fn close(&mut self, now: Now) -> Result<(), crate::Error> {
         if self.closed {
             return Ok(());
         }
@@ -554,7 +569,7 @@ impl<S: Store> Core<S> {
                 key: &self.me.key,
                 chain: &self.me.chain,
             };
-            let change = self.db.delete(signer, &presence, now)?;
+            let change = self.db.delete(signer, &presence, now.wall)?;
             // Pushed whole over every link, lazy ones too: after the goodbye nobody can pull
             // it from us, and a lazy link whose other path to us is gone would wait for it
             // until the presence expired (the chat's 'Carol left' never came).

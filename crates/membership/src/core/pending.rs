@@ -11,9 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use peergroup_identity::Timestamp;
-
 use super::ConnId;
+use crate::time::Mono;
 
 /// Most announced keys a node waits for at once, over all its links.
 pub const MAX_PENDING_KEYS: usize = 16_384;
@@ -26,7 +25,7 @@ pub const MAX_ANNOUNCERS: usize = 8;
 #[derive(Debug)]
 pub(crate) struct Missing {
     pub(crate) announcers: Vec<ConnId>,
-    pub(crate) deadline: Timestamp,
+    pub(crate) deadline: Mono,
     pub(crate) attempts: u32,
 }
 
@@ -35,7 +34,7 @@ pub(crate) struct Missing {
 pub(crate) struct Pending {
     keys: BTreeMap<u64, Missing>,
     /// (deadline, key) for every key: the next one due is the first.
-    due: BTreeSet<(Timestamp, u64)>,
+    due: BTreeSet<(Mono, u64)>,
     /// Per link, how many keys list it as an announcer.
     per_link: HashMap<ConnId, usize>,
 }
@@ -52,13 +51,13 @@ impl Pending {
     }
 
     /// The earliest deadline.
-    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
+    pub(crate) fn next_deadline(&self) -> Option<Mono> {
         self.due.first().map(|(t, _)| *t)
     }
 
     /// `conn` announced `key`; a new key is due at `deadline`. Returns whether it was taken
     /// (not when `conn` already has [`MAX_PENDING_PER_LINK`] keys waiting).
-    pub(crate) fn announce(&mut self, key: u64, conn: ConnId, deadline: Timestamp) -> bool {
+    pub(crate) fn announce(&mut self, key: u64, conn: ConnId, deadline: Mono) -> bool {
         let count = self.per_link.get(&conn).copied().unwrap_or(0);
         if let Some(m) = self.keys.get_mut(&key) {
             if m.announcers.contains(&conn) {
@@ -114,7 +113,7 @@ impl Pending {
 
     /// Takes the keys due at `now` out of the deadline order (hand each back with
     /// [`Pending::reschedule`], or [`Pending::remove`] it).
-    pub(crate) fn take_due(&mut self, now: Timestamp) -> Vec<u64> {
+    pub(crate) fn take_due(&mut self, now: Mono) -> Vec<u64> {
         let mut keys = Vec::new();
         while let Some(&(t, key)) = self.due.first() {
             if t > now {
@@ -132,7 +131,7 @@ impl Pending {
     }
 
     /// Puts a key taken by [`Pending::take_due`] back, due at `deadline`.
-    pub(crate) fn reschedule(&mut self, key: u64, deadline: Timestamp) {
+    pub(crate) fn reschedule(&mut self, key: u64, deadline: Mono) {
         if let Some(m) = self.keys.get_mut(&key) {
             m.deadline = deadline;
             self.due.insert((deadline, key));
@@ -168,8 +167,8 @@ impl Pending {
 mod tests {
     use super::*;
 
-    fn at(ms: u64) -> Timestamp {
-        Timestamp::from_millis(ms)
+    fn at(ms: u64) -> Mono {
+        Mono::from_millis(ms)
     }
 
     #[test]

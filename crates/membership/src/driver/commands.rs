@@ -322,7 +322,7 @@ impl<S: Store + 'static> Driver<S> {
             Command::Revoke(t, why, r) => {
                 let result = core.revoke(t.clone(), &why, now);
                 if result.is_ok() {
-                    self.config.trust.revoke(t, now);
+                    self.config.trust.revoke(t, now.wall);
                 }
                 drop(r.send(result));
             }

@@ -30,6 +30,7 @@ pub use reader::{READ_BYTES_PER_CONN, READ_BYTES_PER_NODE};
 
 use crate::core::{ConnId, Core, Event, Output, PeerInfo, Status};
 use crate::message::MeshMessage;
+use crate::time::{Mono, Now};
 
 /// Most input handed to the core before one flush (one durable commit), in KiB: a unit per
 /// KiB, at least one per message or flooded record (see [`Input::weight`]). Bounding the work
@@ -135,6 +136,7 @@ pub fn spawn<S: Store + 'static>(core: Core<S>, config: DriverConfig) -> GroupHa
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
     let (status_tx, status_rx) = watch::channel(core.status());
+    let mono_origin = core.last_input().mono;
     let (input_tx, input_rx) = mpsc::channel(4096);
     let handle = GroupHandle::new(
         cmd_tx,
@@ -153,6 +155,8 @@ pub fn spawn<S: Store + 'static>(core: Core<S>, config: DriverConfig) -> GroupHa
         status: status_tx,
         revocations_known: 0,
         read_budget: reader::Budget::node(),
+        started: std::time::Instant::now(),
+        mono_origin,
         closing: Vec::new(),
         close_reply: None,
     };
@@ -188,6 +192,10 @@ struct Driver<S: Store> {
     revocations_known: usize,
     /// The node-wide byte budget of what readers hand over (see [`reader::Budget`]).
     read_budget: Arc<tokio::sync::Semaphore>,
+    /// When the driver started, and the core's monotonic time then: the driver's monotonic
+    /// clock continues the one the core was made with.
+    started: std::time::Instant,
+    mono_origin: Mono,
     /// Writer tasks of connections being closed (they finish sending first).
     closing: Vec<tokio::task::JoinHandle<()>>,
     /// Who asked the driver to close, answered once everything is flushed.
@@ -195,8 +203,11 @@ struct Driver<S: Store> {
 }
 
 impl<S: Store + 'static> Driver<S> {
-    fn now(&self) -> Timestamp {
-        (self.config.clock)()
+    /// Both clocks: the monotonic one (since the driver started) for the mesh's timers, the
+    /// configured wall clock for validity.
+    fn now(&self) -> Now {
+        let mono = self.mono_origin.saturating_add(self.started.elapsed());
+        Now::new(mono, (self.config.clock)())
     }
 
     async fn run(
@@ -213,10 +224,10 @@ impl<S: Store + 'static> Driver<S> {
         }
         self.after_input();
         loop {
-            let timeout = self.core.poll_timeout().map(|t| {
-                let now = self.now();
-                Duration::from_millis(t.as_millis().saturating_sub(now.as_millis()))
-            });
+            let timeout = self
+                .core
+                .poll_timeout()
+                .map(|t| t.duration_since(self.now().mono));
             let sleep = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(3600)));
             let backlog = !self.core.sync_backlog().is_empty();
             tokio::select! {

@@ -228,8 +228,9 @@ impl<'f> Harness<'f> {
                 chain: m.chain.clone(),
             };
             let node = NodeId(1 + i as u64);
-            let mut core = Core::new(db, me, node, MeshConfig::default(), i as u64, now).ok()?;
-            core.set_listen_addrs(vec![address(1 + i as u64)], now)
+            let mut core =
+                Core::new(db, me, node, MeshConfig::default(), i as u64, now.into()).ok()?;
+            core.set_listen_addrs(vec![address(1 + i as u64)], now.into())
                 .ok()?;
             core.start_listening();
             cores.push(core);
@@ -293,9 +294,9 @@ impl<'f> Harness<'f> {
             ..self.info(Who::Admin, false, 0)
         };
         self.open[1].insert(b);
-        self.cores[1].handle_connected(b, to_admin, now);
+        self.cores[1].handle_connected(b, to_admin, now.into());
         self.open[0].insert(a);
-        self.cores[0].handle_connected(a, to_alice, now);
+        self.cores[0].handle_connected(a, to_alice, now.into());
         self.drain(1);
         self.drain(0);
         self.carry();
@@ -314,7 +315,7 @@ impl<'f> Harness<'f> {
                 let info = self.info(who, outbound, conn.0);
                 self.open[i].insert(conn);
                 self.played.push(Played { core: i, conn, who });
-                self.cores[i].handle_connected(conn, info, now);
+                self.cores[i].handle_connected(conn, info, now.into());
                 self.drain(i);
             }
             Op::Close { link } => {
@@ -323,7 +324,7 @@ impl<'f> Harness<'f> {
                 };
                 let (i, conn) = (p.core, p.conn);
                 self.open[i].remove(&conn);
-                self.cores[i].handle_disconnected(conn, now);
+                self.cores[i].handle_disconnected(conn, now.into());
                 self.drain(i);
             }
             Op::Send { link, msg } => {
@@ -338,12 +339,12 @@ impl<'f> Harness<'f> {
                     Some(m) => m.encode(),
                     None => return,
                 };
-                self.cores[i].handle_message(conn, &bytes, now);
+                self.cores[i].handle_message(conn, &bytes, now.into());
                 self.drain(i);
             }
             Op::Flush { core } => {
                 let i = self.core_index(core);
-                let _ = self.cores[i].flush(now);
+                let _ = self.cores[i].flush(now.into());
                 self.drain(i);
                 self.carry();
             }
@@ -554,7 +555,7 @@ impl<'f> Harness<'f> {
                     expires: later,
                     autorefresh: false,
                 };
-                let _ = core.create_record(new, now);
+                let _ = core.create_record(new, now.into());
             }
             Local::Update { pick: p, payload } => {
                 if let Some(r) = pick(mine(), p) {
@@ -562,31 +563,31 @@ impl<'f> Harness<'f> {
                         payload: Some(payload.bytes()),
                         ..RecordUpdate::default()
                     };
-                    let _ = core.update_record(&r.id, update, now);
+                    let _ = core.update_record(&r.id, update, now.into());
                 }
             }
             Local::Delete { pick: p } => {
                 if let Some(r) = pick(mine(), p) {
-                    let _ = core.delete_record(&r.id, now);
+                    let _ = core.delete_record(&r.id, now.into());
                 }
             }
             Local::Revoke { who } => {
                 let target = RevocationTarget::Peer(self.f.member(who).peer().clone());
-                let _ = core.revoke(target, "fuzz", now);
+                let _ = core.revoke(target, "fuzz", now.into());
             }
             Local::Properties { flags } => {
                 let mut p = core.db().properties();
                 p.flags = u32::from(flags & 0x7);
-                let _ = core.set_properties(&p, now);
+                let _ = core.set_properties(&p, now.into());
             }
             Local::Presence { listen } => {
                 let addrs = (0..u64::from(listen % 4))
                     .map(|n| address(50 + n))
                     .collect();
-                let _ = core.set_listen_addrs(addrs, now);
+                let _ = core.set_listen_addrs(addrs, now.into());
             }
             Local::Close => {
-                let _ = core.close(now);
+                let _ = core.close(now.into());
             }
         }
     }
@@ -601,14 +602,19 @@ impl<'f> Harness<'f> {
                 .iter()
                 .filter_map(|c| c.poll_timeout())
                 .min()
+                // Monotonic instants are the wall time's milliseconds here (`Now::from`).
+                .map(|t| Timestamp::from_millis(t.as_millis()))
                 .filter(|t| *t <= end);
             let Some(t) = next else { break };
             // A timer due now that sets no later deadline would spin: step the clock.
             self.now = t.max(self.now.saturating_add(Duration::from_millis(1)));
             let now = self.now;
             for i in 0..self.cores.len() {
-                if self.cores[i].poll_timeout().is_some_and(|d| d <= now) {
-                    let _ = self.cores[i].handle_timeout(now);
+                if self.cores[i]
+                    .poll_timeout()
+                    .is_some_and(|d| d.as_millis() <= now.as_millis())
+                {
+                    let _ = self.cores[i].handle_timeout(now.into());
                     self.drain(i);
                 }
             }
@@ -626,12 +632,12 @@ impl<'f> Harness<'f> {
             let now = self.now;
             match bytes {
                 Some(b) => {
-                    self.cores[to].handle_message(conn, &b, now);
-                    let _ = self.cores[to].flush(now);
+                    self.cores[to].handle_message(conn, &b, now.into());
+                    let _ = self.cores[to].flush(now.into());
                 }
                 None => {
                     self.open[to].remove(&conn);
-                    self.cores[to].handle_disconnected(conn, now);
+                    self.cores[to].handle_disconnected(conn, now.into());
                 }
             }
             self.drain(to);

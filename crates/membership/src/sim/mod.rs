@@ -194,8 +194,15 @@ impl Simulation {
             ..MeshConfig::default()
         };
         let node_id = NodeId(self.rng.next_u64());
-        let mut core = Core::new(db, me, node_id, config, self.rng.next_u64(), self.now)?;
-        core.set_listen_addrs(vec![address(i)], self.now)?;
+        let mut core = Core::new(
+            db,
+            me,
+            node_id,
+            config,
+            self.rng.next_u64(),
+            self.now.into(),
+        )?;
+        core.set_listen_addrs(vec![address(i)], self.now.into())?;
         // As if presence had told it every member's address, and it had a database before.
         let all: Vec<SocketAddr> = (0..self.nodes.len())
             .filter(|j| *j != i)
@@ -279,7 +286,7 @@ impl Simulation {
                 if n.incarnation == incarnation && n.next_timer == Some(self.now) {
                     n.next_timer = None;
                     if let Some(core) = n.core.as_mut() {
-                        core.handle_timeout(self.now)?;
+                        core.handle_timeout(self.now.into())?;
                     }
                     self.pump(node);
                 }
@@ -292,7 +299,7 @@ impl Simulation {
             } => {
                 if self.nodes[node].incarnation == incarnation {
                     if let Some(core) = self.nodes[node].core.as_mut() {
-                        core.handle_connected(conn, info, self.now);
+                        core.handle_connected(conn, info, self.now.into());
                     }
                     self.pump(node);
                 }
@@ -304,7 +311,7 @@ impl Simulation {
             } => {
                 if self.nodes[node].incarnation == incarnation {
                     if let Some(core) = self.nodes[node].core.as_mut() {
-                        core.handle_connect_failed(addr, "unreachable", self.now);
+                        core.handle_connect_failed(addr, "unreachable", self.now.into());
                     }
                     self.pump(node);
                 }
@@ -316,7 +323,7 @@ impl Simulation {
             } => {
                 if self.nodes[node].incarnation == incarnation {
                     if let Some(core) = self.nodes[node].core.as_mut() {
-                        core.handle_disconnected(conn, self.now);
+                        core.handle_disconnected(conn, self.now.into());
                     }
                     self.pump(node);
                 }
@@ -342,8 +349,8 @@ impl Simulation {
                         .is_some_and(|c| c.db().contains_key(k))
                 });
                 if let Some(core) = self.nodes[node].core.as_mut() {
-                    core.handle_decoded(conn, message, self.now);
-                    core.flush(self.now)?;
+                    core.handle_decoded(conn, message, self.now.into());
+                    core.flush(self.now.into())?;
                 }
                 if let (Some(k), Some(false)) = (flood_key, had) {
                     let now_has = self.nodes[node]
@@ -382,7 +389,7 @@ impl Simulation {
         let Some(core) = self.nodes[i].core.as_mut() else {
             return Ok(());
         };
-        let record = core.create_record(new, now)?;
+        let record = core.create_record(new, now.into())?;
         let mut t = Tracked {
             published: now,
             delivered: HashMap::new(),
@@ -446,7 +453,9 @@ impl Simulation {
             }
         }
         if let Some(t) = timer {
-            let t = t.max(now);
+            // The simulated clocks never step: its monotonic instants are the wall time's
+            // milliseconds (see `Now::from`).
+            let t = Timestamp::from_millis(t.as_millis()).max(now);
             let n = &mut self.nodes[i];
             if n.next_timer.is_none_or(|cur| t < cur) {
                 n.next_timer = Some(t);

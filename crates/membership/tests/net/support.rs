@@ -146,7 +146,7 @@ pub(crate) async fn start_on(
         maintenance_interval: Duration::from_secs(5),
         ..MeshConfig::default()
     };
-    let mut core = Core::new(db, me, node_id, mesh, rand_u64(), now).unwrap();
+    let mut core = Core::new(db, me, node_id, mesh, rand_u64(), now.into()).unwrap();
     core.add_candidates(connect);
     let endpoint = Arc::new(
         Endpoint::bind(&[bind], TransportConfig::default())

@@ -18,6 +18,7 @@ use peergroup_record_db::{Database, LocalSigner};
 use crate::MeshConfig;
 use crate::core::{ConnId, Core, Event, LocalMember, Output, PeerInfo};
 use crate::message::{MeshMessage, NodeId};
+use crate::time::{Mono, Now};
 
 /// What travels between two cores.
 enum Wire {
@@ -36,7 +37,9 @@ pub(super) struct Net {
     ends: BTreeMap<(usize, ConnId), (usize, ConnId)>,
     in_flight: VecDeque<(usize, ConnId, Wire)>,
     next_conn: u64,
-    now: Timestamp,
+    /// The monotonic clock, and the wall clock (which [`Net::step_wall_back`] can move back).
+    mono: Mono,
+    wall: Timestamp,
 }
 
 fn address(i: usize) -> SocketAddr {
@@ -102,16 +105,17 @@ impl Net {
                 key: key(i),
                 chain: chain.clone(),
             };
+            let at = Now::new(Mono::from_millis(0), now);
             let mut core = Core::new(
                 db,
                 me,
                 NodeId(100 + i as u64),
                 MeshConfig::default(),
                 i as u64,
-                now,
+                at,
             )
             .unwrap();
-            core.set_listen_addrs(vec![address(i)], now).unwrap();
+            core.set_listen_addrs(vec![address(i)], at).unwrap();
             core.start_listening();
             cores.push(core);
         }
@@ -126,7 +130,8 @@ impl Net {
             ends: BTreeMap::new(),
             in_flight: VecDeque::new(),
             next_conn: 1,
-            now,
+            mono: Mono::from_millis(0),
+            wall: now,
         };
         for i in 0..n {
             net.pump(i);
@@ -142,17 +147,23 @@ impl Net {
     pub(super) fn act<T>(
         &mut self,
         i: usize,
-        f: impl FnOnce(&mut Core<MemoryStore>, Timestamp) -> T,
+        f: impl FnOnce(&mut Core<MemoryStore>, Now) -> T,
     ) -> T {
-        let now = self.now;
+        let now = self.now();
         let out = f(&mut self.cores[i], now);
         self.pump(i);
         self.settle();
         out
     }
 
-    pub(super) fn now(&self) -> Timestamp {
-        self.now
+    /// Both clocks now.
+    pub(super) fn now(&self) -> Now {
+        Now::new(self.mono, self.wall)
+    }
+
+    /// The wall clock steps back by `by` (an NTP correction, say); the monotonic one does not.
+    pub(super) fn step_wall_back(&mut self, by: Duration) {
+        self.wall = self.wall.saturating_sub(by);
     }
 
     /// Messages node `i` sent since the last call (decoded), by connection.
@@ -176,7 +187,7 @@ impl Net {
         let (a, b) = (self.conn_id(), self.conn_id());
         self.ends.insert((dialer, a), (acceptor, b));
         self.ends.insert((acceptor, b), (dialer, a));
-        let now = self.now;
+        let now = self.now();
         let info = |net: &Self, of: usize, outbound| PeerInfo {
             peer: net.peer(of),
             addr: address(of),
@@ -194,7 +205,7 @@ impl Net {
 
     /// Hands node `i` a message on its connection `conn`, as if its neighbor had sent it.
     pub(super) fn deliver(&mut self, i: usize, conn: ConnId, message: MeshMessage) {
-        let now = self.now;
+        let now = self.now();
         self.cores[i].handle_message(conn, &message.encode(), now);
         self.cores[i].flush(now).unwrap();
         self.pump(i);
@@ -204,7 +215,7 @@ impl Net {
     /// Carries messages until none is in flight (no time passes).
     pub(super) fn settle(&mut self) {
         while let Some((to, conn, wire)) = self.in_flight.pop_front() {
-            let now = self.now;
+            let now = self.now();
             match wire {
                 Wire::Message(bytes) => {
                     self.cores[to].handle_message(conn, &bytes, now);
@@ -218,7 +229,7 @@ impl Net {
 
     /// Lets `span` of virtual time pass, running timers as they come due.
     pub(super) fn run_for(&mut self, span: Duration) {
-        let end = self.now.saturating_add(span);
+        let end = self.mono.saturating_add(span);
         self.settle();
         loop {
             let next = self
@@ -228,10 +239,10 @@ impl Net {
                 .min()
                 .filter(|t| *t <= end);
             let Some(t) = next else { break };
-            self.now = t.max(self.now);
+            self.advance_to(t);
             for i in 0..self.cores.len() {
-                if self.cores[i].poll_timeout().is_some_and(|d| d <= self.now) {
-                    let now = self.now;
+                if self.cores[i].poll_timeout().is_some_and(|d| d <= self.mono) {
+                    let now = self.now();
                     if let Err(e) = self.cores[i].handle_timeout(now) {
                         self.timer_errors.push((i, e.to_string()));
                     }
@@ -244,12 +255,19 @@ impl Net {
                 .cores
                 .iter()
                 .filter_map(|c| c.poll_timeout())
-                .any(|d| d <= self.now)
+                .any(|d| d <= self.mono)
             {
-                self.now = self.now.saturating_add(Duration::from_millis(1));
+                self.advance_to(self.mono.saturating_add(Duration::from_millis(1)));
             }
         }
-        self.now = end;
+        self.advance_to(end);
+    }
+
+    /// Both clocks move forward to the monotonic instant `t`.
+    fn advance_to(&mut self, t: Mono) {
+        let by = t.duration_since(self.mono);
+        self.mono = self.mono.saturating_add(by);
+        self.wall = self.wall.saturating_add(by);
     }
 
     fn conn_id(&mut self) -> ConnId {

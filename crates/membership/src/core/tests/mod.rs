@@ -201,7 +201,7 @@ fn a_link_closes_when_the_members_certificate_expires() {
                 record_type: "7e57da7a-0000-4000-8000-000000000009".parse().unwrap(),
                 attributes: String::new(),
                 payload: b"after the expiry".to_vec(),
-                expires: now.saturating_add(Duration::from_secs(3600)),
+                expires: now.wall.saturating_add(Duration::from_secs(3600)),
                 autorefresh: false,
             },
             now,
@@ -226,7 +226,7 @@ fn the_largest_record_fits_in_a_frame() {
                 record_type: "7e57da7a-0000-4000-8000-00000000000a".parse().unwrap(),
                 attributes: String::new(),
                 payload: b"x".to_vec(),
-                expires: now.saturating_add(Duration::from_secs(3600)),
+                expires: now.wall.saturating_add(Duration::from_secs(3600)),
                 autorefresh: false,
             },
             now,
@@ -246,5 +246,31 @@ fn the_largest_record_fits_in_a_frame() {
     assert_eq!(
         crate::driver::mesh_frame_limit(default),
         crate::driver::MIN_MESH_FRAME
+    );
+}
+
+/// Protocol timers run on the monotonic clock: a wall clock stepped back an hour (an NTP
+/// correction) neither stalls anti-entropy nor the pulls of announced payloads.
+#[test]
+fn a_wall_clock_stepped_back_stalls_no_timer() {
+    let mut net = Net::new(2);
+    let (c0, _) = net.link(0, 1);
+    net.run_for(Duration::from_secs(60));
+    let syncs = net.core(0).stats().syncs + net.core(1).stats().syncs;
+    net.step_wall_back(Duration::from_secs(3600));
+    net.run_for(Duration::from_secs(120));
+    let after = net.core(0).stats().syncs + net.core(1).stats().syncs;
+    assert!(
+        after >= syncs + 2,
+        "anti-entropy stalled after the wall clock stepped back: {syncs} syncs before, {after} after"
+    );
+    // An announced payload that does not come is asked for after the graft timeout.
+    net.sent(0);
+    net.deliver(0, c0, MeshMessage::IHave(vec![0xdead_beef]));
+    net.run_for(Duration::from_secs(2));
+    assert!(
+        net.sent(0).iter().any(|(c, m)| *c == c0
+            && matches!(m, MeshMessage::Graft { keys, .. } if keys.contains(&0xdead_beef))),
+        "no graft for the announced key"
     );
 }
