@@ -1,5 +1,5 @@
 //! `cargo xtask netns`: members in network namespaces the test creates (three hosts, a link
-//! cut, an isolated host that must heal). Needs root and iproute2 (CI runs as root): where
+//! cut, an isolated host that must heal), and mDNS discovery between two namespaces. Needs root and iproute2 (CI runs as root): where
 //! the machine does not allow `ip netns`, it fails and says why, rather than pass untested.
 
 use std::process::Command;
@@ -39,6 +39,19 @@ pub(crate) fn run() -> Result<()> {
         "--ignored",
         "--exact",
         "netns::three_hosts_survive_a_cut_and_heal_an_isolation",
+        "--nocapture",
+    ]))?;
+    step("mDNS discovery across two network namespaces");
+    util::run(cargo().args([
+        "test",
+        "-p",
+        "peergroup-transport",
+        "--test",
+        "transport",
+        "--",
+        "--ignored",
+        "--exact",
+        "mdns::mdns_discovery_across_namespaces",
         "--nocapture",
     ]))
 }
