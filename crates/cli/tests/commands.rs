@@ -2,7 +2,7 @@
 //! groups and `peergroup run`, as a user would type them.
 
 use std::collections::VecDeque;
-use std::io::{BufRead as _, BufReader, Read, Write as _};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -24,46 +24,13 @@ fn wait_arg() -> String {
     format!("{}s", WAIT.as_secs())
 }
 
-/// Runs `cmd` to completion like [`Command::output`], but kills it and panics (with what it
-/// printed) if it has not finished within [`COMMAND_TIMEOUT`].
-fn output_within(mut cmd: Command, what: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let collect = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let stdout = collect(Box::new(child.stdout.take().unwrap()));
-    let stderr = collect(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > COMMAND_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "waited {:?} for {what} to finish; it printed: {}{}",
-                start.elapsed(),
-                String::from_utf8_lossy(&stdout.join().unwrap()),
-                String::from_utf8_lossy(&stderr.join().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
+#[path = "common/bounded.rs"]
+mod bounded;
+
+/// Runs `cmd` to completion, killing it and panicking (with what it printed) if it has not
+/// finished within [`COMMAND_TIMEOUT`].
+fn output_within(cmd: Command, what: &str) -> Output {
+    bounded::output_within(cmd, bounded::Stdin::Null, what, COMMAND_TIMEOUT).0
 }
 
 fn run(home: &Path, args: &[&str]) -> Output {

@@ -2,10 +2,9 @@
 //! with its reason, the command fails and imports nothing unless `--partial`, and nothing
 //! already stored is lost. Files are bounded before they are read.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use peergroup_record_db::{Record, RecordId, codec, export::read_export};
 
@@ -15,50 +14,19 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
 const NOTES: &str = "5ca1ab1e-0000-4000-8000-00000000beef";
 
+#[path = "common/bounded.rs"]
+mod bounded;
+
 /// Runs `peergroup --home HOME ARGS…`, killed (and the test failed with what it printed)
 /// past [`COMMAND_TIMEOUT`].
 fn run(home: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peergroup"))
-        .arg("--home")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peergroup"));
+    cmd.arg("--home")
         .arg(home)
         .args(args)
-        .env_remove("PEERGROUP_HOME")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let collect = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let stdout = collect(Box::new(child.stdout.take().unwrap()));
-    let stderr = collect(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > COMMAND_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "peergroup {args:?} still running after {:?}: {}{}",
-                start.elapsed(),
-                String::from_utf8_lossy(&stdout.join().unwrap()),
-                String::from_utf8_lossy(&stderr.join().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
+        .env_remove("PEERGROUP_HOME");
+    let what = format!("peergroup {args:?}");
+    bounded::output_within(cmd, bounded::Stdin::Null, &what, COMMAND_TIMEOUT).0
 }
 
 fn ok(home: &Path, args: &[&str]) -> String {

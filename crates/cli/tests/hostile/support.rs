@@ -1,76 +1,23 @@
 //! Running `peergroup` with every process bounded in time.
 
-use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
 
 /// The bound on one command run to completion. These commands are local; quiet, each takes
 /// well under a second, and a refusal of an oversized input must not take longer. A command
 /// that reaches it hangs (or reads an endless input).
 pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What a command reads on standard input.
-pub(crate) enum Stdin {
-    /// Nothing (closed).
-    Null,
-    /// Zero bytes for ever, until the command stops reading.
-    Endless,
-}
+pub(crate) use bounded::Stdin;
 
-/// Runs `cmd` to completion like [`Command::output`], but kills it and panics (with what it
-/// printed) if it has not finished within [`COMMAND_TIMEOUT`].
-pub(crate) fn output_within(mut cmd: Command, stdin: Stdin, what: &str) -> (Output, Duration) {
-    let mut child = cmd
-        .stdin(match stdin {
-            Stdin::Null => Stdio::null(),
-            Stdin::Endless => Stdio::piped(),
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(mut input) = child.stdin.take() {
-        // Ends when the command exits or closes its input (the write fails: the test binary,
-        // like every Rust program, ignores SIGPIPE).
-        std::thread::spawn(move || {
-            let zeros = vec![0u8; 64 * 1024];
-            while input.write_all(&zeros).is_ok() {}
-        });
-    }
-    let collect = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let stdout = collect(Box::new(child.stdout.take().unwrap()));
-    let stderr = collect(Box::new(child.stderr.take().unwrap()));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > COMMAND_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "waited {:?} for {what} to finish; it printed: {}{}",
-                start.elapsed(),
-                String::from_utf8_lossy(&stdout.join().unwrap()),
-                String::from_utf8_lossy(&stderr.join().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let elapsed = start.elapsed();
-    let out = Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    };
-    (out, elapsed)
+#[path = "../common/bounded.rs"]
+mod bounded;
+
+/// Runs `cmd` to completion, killing it and panicking (with what it printed) if it has not
+/// finished within [`COMMAND_TIMEOUT`].
+pub(crate) fn output_within(cmd: Command, stdin: Stdin, what: &str) -> (Output, Duration) {
+    bounded::output_within(cmd, stdin, what, COMMAND_TIMEOUT)
 }
 
 /// A `peergroup` command line with its own data directory.
