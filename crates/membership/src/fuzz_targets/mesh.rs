@@ -21,7 +21,7 @@ use crate::core::{ConnId, Core, Event, LocalMember, Output, PeerInfo};
 use crate::message::{MeshMessage, NodeId, Reason};
 
 /// Most operations read from one input.
-const MAX_OPS: usize = 48;
+const MAX_OPS: usize = 24;
 /// Most messages carried between the two cores after one operation.
 const MAX_CARRIED: usize = 512;
 

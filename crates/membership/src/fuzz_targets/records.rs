@@ -15,7 +15,7 @@ use super::fixture::{
 };
 
 /// Most operations read from one input (each signs at most one record).
-const MAX_OPS: usize = 24;
+const MAX_OPS: usize = 16;
 
 /// Whether a batch may hold two versions of one record. Not yet: `Database::apply` keeps
 /// only the best version of each id in a batch *before* validating it (record-db
@@ -295,7 +295,19 @@ impl<'f> Author<'f> {
             Op::Tick(secs) => self.clock = at.saturating_add(Duration::from_secs(secs.into())),
             Op::Corrupt { base, how } => {
                 let nonce = self.nonce as u8;
-                if let Some(r) = self.base(base).and_then(|b| how.apply(f, b, nonce)) {
+                // Only records signed as made are broken: breaking a broken one again may
+                // mend it (flip a byte back, sign again with the right key).
+                let intact: Vec<&Record> = self
+                    .fed
+                    .iter()
+                    .filter(|x| !x.broken)
+                    .map(|x| &x.record)
+                    .collect();
+                let base = match intact.len() {
+                    0 => None,
+                    n => intact.get(usize::from(base) % n).copied(),
+                };
+                if let Some(r) = base.and_then(|b| how.apply(f, b, nonce)) {
                     self.nonce += 1;
                     self.push(r, true);
                 }
