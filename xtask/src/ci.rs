@@ -56,6 +56,7 @@ pub(crate) fn run(quick: bool) -> Result<()> {
         // The chat's terminal UI through tmux, a one-minute soak, and the demo.
         crate::tui_test::run()?;
         crate::soak::run(1.0, 8, 1)?;
+        crate::hostile::run(true, &[])?;
         step("demo");
         util::run(cargo().args(["run", "-q", "-p", "peergroup-cli", "--", "demo"]))?;
     }

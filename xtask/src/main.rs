@@ -7,12 +7,15 @@
 //! - `fuzz`: build the fuzz targets, or run one or all of them for a while.
 //! - `bench`: the criterion benchmarks, a summary of the figures with goals, the simulations.
 //! - `loaded`: the tests that wait on the network, run many times beside busy loops.
+//! - `hostile`: attacks on a real node (floods, oversized frames, slow loris, expired
+//!   members, malformed and deferred records, peer time, terminal escapes) with its bounds.
 
 #![forbid(unsafe_code)]
 
 mod bench;
 mod ci;
 mod fuzz;
+mod hostile;
 mod interop;
 mod loaded;
 mod netns;
@@ -57,6 +60,16 @@ enum Command {
     },
     /// The chat's terminal UI driven through tmux.
     TuiTest,
+    /// Attacks on a real `peergroup run` node over loopback (docs/hostile.md): its memory,
+    /// an honest member's sync time and the records it keeps must stay within bounds.
+    Hostile {
+        /// Shorter attacks (what `cargo xtask ci` runs).
+        #[arg(long)]
+        short: bool,
+        /// Only these attacks (repeatable; `target/debug/peergroup-hostile --list`).
+        #[arg(long = "only", value_name = "ATTACK")]
+        only: Vec<String>,
+    },
     /// The tests that wait on the network (chat, TUI, mesh, processes, soak, demo), run
     /// many times beside busy loops: they must pass on a loaded machine.
     Loaded {
@@ -120,6 +133,7 @@ fn main() -> anyhow::Result<()> {
             seed,
         } => soak::run(minutes, peers, seed),
         Command::TuiTest => tui_test::run(),
+        Command::Hostile { short, only } => hostile::run(short, &only),
         Command::Loaded { busy, runs, only } => loaded::run(busy, runs, only.as_deref()),
         Command::Bench { quick, no_sim } => bench::run(quick, no_sim),
         Command::Fuzz {
