@@ -66,7 +66,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
         for (i, (name, what)) in attacks::ALL.iter().enumerate() {
-            println!("{:>2} {name:<18} {what}", i + 1);
+            println!("{i:>2} {name:<18} {what}");
         }
         return ExitCode::SUCCESS;
     }
@@ -114,7 +114,7 @@ fn run(args: &Args) -> Result<bool> {
         .iter()
         .enumerate()
         .filter(|(_, (name, _))| args.only.is_empty() || args.only.iter().any(|o| o == name))
-        .map(|(i, (name, _))| (i + 1, *name))
+        .map(|(i, (name, _))| (i, *name))
         .collect();
     if let Some(unknown) = args
         .only

@@ -15,6 +15,8 @@ pub(crate) struct RssFigures {
     pub(crate) peak_kib: u64,
     pub(crate) fds_before: usize,
     pub(crate) peak_fds: usize,
+    /// Resident memory at the last sample, 2 s after the attack.
+    pub(crate) after_kib: u64,
 }
 
 impl RssFigures {
@@ -182,8 +184,10 @@ pub(crate) fn print(outcomes: &[Outcome], short: bool, took: Duration) -> bool {
         println!("  {} {} ({:.0} s):", o.index, o.name, o.took.as_secs_f64());
         if let Some(r) = &o.rss {
             println!(
-                "    memory: {}; open files {} before, {} at most",
+                "    memory: {}; {} two seconds after the attack; open files {} before, {} at \
+                 most",
                 cell(&o.rss_verdict()),
+                mib(r.after_kib),
                 r.fds_before,
                 r.peak_fds
             );

@@ -41,6 +41,8 @@ struct Counts {
     open_now: AtomicI64,
     welcomed_now: AtomicI64,
     welcomed_max: AtomicI64,
+    /// Why connects failed, and how often (the first few kinds).
+    failures: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// What one phase does with each connection.
@@ -124,8 +126,14 @@ async fn opener(
                     stop.clone(),
                 ));
             }
-            Err(_) => {
+            Err(e) => {
                 counts.connect_failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut f) = counts.failures.lock() {
+                    let key = format!("{e:#}");
+                    if f.len() < 8 || f.contains_key(&key) {
+                        *f.entry(key).or_default() += 1;
+                    }
+                }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
@@ -205,10 +213,15 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
     ctx.note(format!(
         "silent phase ({:.1} s): {} more connections opened, {held_at_end} held at the end; \
          node files {peak_silent} at most (bound: {fds_before} + {FD_GROWTH_BOUND}); {} connects \
-         refused or failed in all",
+         refused or failed in all: {:?}",
         silent_started.elapsed().as_secs_f64(),
         opened - hello_phase.0,
         counts.connect_failed.load(Ordering::Relaxed),
+        counts
+            .failures
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default(),
     ));
     let mut problems = Vec::new();
     if opened == 0 {

@@ -70,7 +70,7 @@ fn watch(
 }
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
-    let lifetime = if ctx.lab.short { "10s" } else { "15s" };
+    let lifetime = if ctx.lab.short { "8s" } else { "10s" };
     let attacker = ctx
         .lab
         .attacker("expiring", "Expiring member", Some(lifetime))?;

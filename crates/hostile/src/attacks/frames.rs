@@ -32,48 +32,68 @@ const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// Bytes written per step after an oversized prefix.
 const CHUNK: usize = 64 * 1024;
 
-/// Writes `prefix` then up to `announced` bytes in chunks until the node closes the stream;
-/// how many bytes of the frame were written before it did (`None`: it never closed).
+/// How a connection that announced an oversized frame ended.
+struct Probe {
+    /// Bytes of the frame written into the connection before the node closed it (what the
+    /// sockets' buffers absorbed; the node reads none of it).
+    written: u64,
+    /// From the prefix to the node's goodbye (or end of stream); `None`: still open after
+    /// [`CLOSE_WAIT`].
+    closed_after: Option<Duration>,
+    /// The goodbye's reason, if the node sent one.
+    reason: Option<String>,
+}
+
+/// Writes up to `announced` bytes after an oversized prefix, in chunks, until the node
+/// closes the stream.
 async fn push_until_closed<S>(
-    mut reader: ReadHalf<S>,
+    reader: ReadHalf<S>,
     mut writer: WriteHalf<S>,
     announced: u64,
-) -> Option<u64>
+) -> Probe
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
-    let (closed_tx, closed_rx) = watch::channel(false);
-    let watcher = tokio::spawn(async move {
-        // Anything the node still sends (pings, a close) is read and dropped until the end.
-        while read_frame(&mut reader, DEFAULT_MAX_FRAME).await.is_ok() {}
-        closed_tx.send_replace(true);
-    });
     let started = Instant::now();
+    let (closed_tx, closed_rx) = watch::channel(None::<(Duration, Option<String>)>);
+    let watcher = tokio::spawn(async move {
+        let mut reader = reader;
+        // Anything the node still sends (pings, its goodbye) is read until the end.
+        let mut reason = None;
+        loop {
+            match read_frame(&mut reader, DEFAULT_MAX_FRAME).await {
+                Ok(Frame::Close { reason: r }) => {
+                    reason = Some(r);
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        closed_tx.send_replace(Some((started.elapsed(), reason)));
+    });
     let mut written = 0u64;
     let chunk = vec![0u8; CHUNK];
-    let result = loop {
-        if *closed_rx.borrow() {
-            break Some(written);
-        }
-        if started.elapsed() > CLOSE_WAIT {
-            break None;
-        }
-        if written >= announced {
-            // All of it written: wait for the close anyway, but the frame was taken whole.
-            let mut rx = closed_rx.clone();
-            let closed = tokio::time::timeout(CLOSE_WAIT, rx.wait_for(|c| *c)).await;
-            break closed.ok().map(|_| written);
-        }
+    while closed_rx.borrow().is_none() && started.elapsed() < CLOSE_WAIT && written < announced {
         let n = (announced - written).min(CHUNK as u64) as usize;
-        let write = tokio::time::timeout(Duration::from_millis(500), writer.write_all(&chunk[..n]));
+        let write = tokio::time::timeout(Duration::from_millis(100), writer.write_all(&chunk[..n]));
         match write.await {
             Ok(Ok(())) => written += n as u64,
-            Ok(Err(_)) => break Some(written),
+            Ok(Err(_)) => break,
             Err(_) => {} // the node is not reading: see whether it closed
         }
-    };
+    }
+    let mut rx = closed_rx.clone();
+    let closed = tokio::time::timeout(CLOSE_WAIT, rx.wait_for(Option::is_some))
+        .await
+        .ok()
+        .and_then(|c| c.ok().and_then(|r| r.clone()));
     watcher.abort();
-    result
+    Probe {
+        written,
+        closed_after: closed.as_ref().map(|c| c.0),
+        reason: closed.and_then(|c| c.1),
+    }
 }
 
 /// A raw TLS stream to the node, after the transport's acceptance.
@@ -98,7 +118,7 @@ async fn raw(
 }
 
 /// Announces `announced` bytes as the connection's first frame.
-async fn first_frame(attacker: &Attacker, addr: SocketAddr, announced: u32) -> Result<Option<u64>> {
+async fn first_frame(attacker: &Attacker, addr: SocketAddr, announced: u32) -> Result<Probe> {
     let mut stream = raw(attacker, addr).await?;
     stream.write_all(&announced.to_be_bytes()).await?;
     let (r, w) = tokio::io::split(stream);
@@ -106,7 +126,7 @@ async fn first_frame(attacker: &Attacker, addr: SocketAddr, announced: u32) -> R
 }
 
 /// Becomes a neighbor over a raw stream, then announces `announced` bytes.
-async fn after_hello(attacker: &Attacker, addr: SocketAddr, announced: u32) -> Result<Option<u64>> {
+async fn after_hello(attacker: &Attacker, addr: SocketAddr, announced: u32) -> Result<Probe> {
     let mut stream = raw(attacker, addr).await?;
     let hello = MeshMessage::Hello {
         node: peergroup_membership::NodeId(random_u64()),
@@ -206,15 +226,27 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
             first_frame(&prober, addr, announced).await
         };
         match outcome {
-            Ok(Some(written)) if written < u64::from(announced) => ctx.note(format!(
-                "{what} ({announced} bytes announced): closed after {} KiB of it were written",
+            Ok(Probe {
+                written,
+                closed_after: Some(t),
+                reason,
+            }) if written < u64::from(announced) => ctx.note(format!(
+                "{what} ({announced} bytes announced): closed {:.0} ms after the prefix ({}); \
+                 {} KiB of the frame were written meanwhile (what the sockets absorbed)",
+                t.as_secs_f64() * 1000.0,
+                reason.unwrap_or_else(|| "no goodbye".into()),
                 written / 1024
             )),
-            Ok(Some(written)) => problems.push(format!(
+            Ok(Probe {
+                written,
+                closed_after: Some(_),
+                ..
+            }) => problems.push(format!(
                 "{what}: the node took all {written} bytes before closing"
             )),
-            Ok(None) => problems.push(format!(
-                "{what}: the connection was still open {CLOSE_WAIT:?} later"
+            Ok(Probe { written, .. }) => problems.push(format!(
+                "{what}: the connection was still open {CLOSE_WAIT:?} later ({written} bytes \
+                 written)"
             )),
             Err(e) => problems.push(format!("{what}: {e:#}")),
         }

@@ -18,10 +18,13 @@ use crate::node::cpu_time;
 
 /// Links the flooding member holds (a member may hold up to 4).
 const LINKS: usize = 2;
-/// How long the node's CPU use is measured once the attack stops.
-const CPU_AFTER: Duration = Duration::from_secs(3);
-/// The most CPU the node may use in [`CPU_AFTER`], as a share of one core.
-const CPU_AFTER_BOUND: f64 = 0.5;
+/// The node must be back to idle within this after the attack (it may first work off what
+/// it had already read).
+const CPU_RECOVERY: Duration = Duration::from_secs(10);
+/// CPU is measured in slices of this.
+const CPU_SLICE: Duration = Duration::from_secs(1);
+/// Idle: at most this share of one core over a slice.
+const IDLE_SHARE: f64 = 0.2;
 
 #[derive(Default)]
 struct Counts {
@@ -102,10 +105,24 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
     stop_tx.send_replace(true);
     join_all(tasks).await?;
     let attack_time = started.elapsed();
-    let cpu_before = cpu_time(pid);
-    tokio::time::sleep(CPU_AFTER).await;
-    let cpu_after = cpu_time(pid);
-
+    // Back to idle: the first slice in which the node uses little CPU.
+    let stopped = Instant::now();
+    let mut profile = Vec::new();
+    let mut idle_after = None;
+    let mut last = cpu_time(pid);
+    while idle_after.is_none() && stopped.elapsed() < CPU_RECOVERY {
+        tokio::time::sleep(CPU_SLICE).await;
+        let now = cpu_time(pid);
+        let (Some(a), Some(b)) = (last, now) else {
+            break;
+        };
+        let share = b.saturating_sub(a).as_secs_f64() / CPU_SLICE.as_secs_f64();
+        profile.push(format!("{:.0}%", share * 100.0));
+        if share <= IDLE_SHARE {
+            idle_after = Some(stopped.elapsed());
+        }
+        last = now;
+    }
     let messages = counts.messages.load(Ordering::Relaxed);
     let links = counts.links.load(Ordering::Relaxed);
     ctx.note(format!(
@@ -127,33 +144,28 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
     if messages == 0 {
         problems.push("no IHave message could be sent: the attack did not happen".to_owned());
     }
-    let cpu_share = match (cpu_before, cpu_after) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() / CPU_AFTER.as_secs_f64()),
-        _ => None,
-    };
-    match cpu_share {
-        Some(share) => {
-            ctx.note(format!(
-                "the node used {:.0}% of a core in the {} s after the attack (bound {:.0}%)",
-                share * 100.0,
-                CPU_AFTER.as_secs(),
-                CPU_AFTER_BOUND * 100.0
-            ));
-            if share > CPU_AFTER_BOUND {
-                problems.push(format!(
-                    "the node still used {:.0}% of a core in the {} s after the attack",
-                    share * 100.0,
-                    CPU_AFTER.as_secs()
-                ));
-            }
+    ctx.note(format!(
+        "the node's CPU per second after the attack: {} ({})",
+        profile.join(" "),
+        match idle_after {
+            Some(t) => format!("idle after {:.0} s", t.as_secs_f64()),
+            None => format!("not idle within {} s", CPU_RECOVERY.as_secs()),
         }
-        None => problems.push("the node's CPU time could not be read".into()),
+    ));
+    if idle_after.is_none() {
+        problems.push(format!(
+            "the node was not back to idle (<= {:.0}% of a core) within {} s of the attack's end: \
+             {}",
+            IDLE_SHARE * 100.0,
+            CPU_RECOVERY.as_secs(),
+            profile.join(" ")
+        ));
     }
     Ok(Verdict::new(
         problems,
         format!(
-            "{messages} IHave x {MAX_KEYS} keys; CPU after {:.0}%",
-            cpu_share.unwrap_or(0.0) * 100.0
+            "{messages} IHave x {MAX_KEYS} keys; idle {:.0} s after",
+            idle_after.unwrap_or(CPU_RECOVERY).as_secs_f64()
         ),
     ))
 }

@@ -27,6 +27,10 @@ use crate::waits::{AFTER_ATTACK, ATTACK_DEADLINE, MEMBER_DEADLINE, SETTLE, STOP_
 /// Every attack: its name (for `--only`) and what it does.
 pub(crate) const ALL: &[(&str, &str)] = &[
     (
+        "baseline",
+        "no attack: a quiet node's figures, to read the others against",
+    ),
+    (
         "ihave-flood",
         "IHave messages of 4,096 random keys, as fast as the node reads",
     ),
@@ -213,7 +217,7 @@ impl<'a> Ctx<'a> {
         });
         self.sampler = Some(Sampler::start(pid));
         eprintln!(
-            "    before: RSS {:.1} MiB, {fds} open files, {records} records",
+            "    before: pid {pid}, RSS {:.1} MiB, {fds} open files, {records} records",
             rss_kib as f64 / 1024.0
         );
         Ok(())
@@ -277,8 +281,17 @@ pub(crate) async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Resul
     Ok(out)
 }
 
+/// No attack: the node and the honest member alone.
+async fn baseline(ctx: &mut Ctx<'_>) -> Result<Verdict> {
+    ctx.start_node(&[], &[])?;
+    ctx.begin()?;
+    ctx.member_sync().await;
+    Ok(Verdict::new(Vec::new(), "no attack".into()))
+}
+
 async fn dispatch(name: &str, ctx: &mut Ctx<'_>) -> Result<Verdict> {
     match name {
+        "baseline" => baseline(ctx).await,
         "ihave-flood" => ihave::run(ctx).await,
         "oversized-frames" => frames::run(ctx).await,
         "direct-flood" => direct::run(ctx).await,
@@ -344,6 +357,7 @@ pub(crate) fn run(
             peak_kib: s.peak_rss_kib.max(b.rss_kib),
             peak_fds: s.peak_fds,
             fds_before: b.fds,
+            after_kib: s.last_rss_kib,
         }),
         _ => None,
     };

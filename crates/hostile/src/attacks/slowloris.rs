@@ -147,7 +147,6 @@ async fn attack(ctx: &mut Ctx<'_>, sources: Vec<IpAddr>, per_source: usize) -> R
     if let Some(left) = window.checked_sub(started.elapsed()) {
         tokio::time::sleep(left).await;
     }
-    let peak_fds = ctx.peak_fds();
     stop_tx.send_replace(true);
     let (mut loris, error) = match tokio::time::timeout(crate::waits::STOP_WAIT, keeper).await {
         Ok(Ok(v)) => v,
@@ -160,6 +159,9 @@ async fn attack(ctx: &mut Ctx<'_>, sources: Vec<IpAddr>, per_source: usize) -> R
     loris.reap();
     let held_end = loris.held();
     drop(std::mem::take(&mut loris.sockets));
+    // The node's files once the attacker's sockets are gone too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let peak_fds = ctx.peak_fds();
     ctx.note(format!(
         "{sockets} sockets from {} address(es): first pass in {:.1} s, {} connects ({} reset \
          by the node at once), at most {} held, {held_end} held at the end; node files \
