@@ -77,6 +77,21 @@ fn read_all(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<V
     })
 }
 
+/// Copies the directory `from` to `to` (files and directories only).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 /// A free TCP port on 127.0.0.1.
 pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -100,7 +115,7 @@ pub(crate) struct Lab {
     /// The `peergroup` binary.
     pub(crate) exe: PathBuf,
     dir: tempfile::TempDir,
-    /// The node's data directory.
+    /// The node's data directory as seeded; each attack runs on a copy of it.
     pub(crate) node_home: PathBuf,
     /// The group's peer name.
     pub(crate) group: PeerName,
@@ -183,9 +198,25 @@ impl Lab {
         Ok(())
     }
 
-    /// Invites `identity_xml`'s identity with the node's admin (the CLI, node stopped);
-    /// the invitation.
-    fn invite(&self, label: &str, identity_xml: &str, expires: Option<&str>) -> Result<Invitation> {
+    /// A fresh copy of the seeded node's data directory (stopped), for one attack: every
+    /// attack meets a node with the same identity, group and records, and nothing another
+    /// attack left behind.
+    pub(crate) fn fresh_node_home(&self, label: &str) -> Result<PathBuf> {
+        let home = self.dir().join(format!("node-{label}-{}", self.unique()));
+        copy_dir(&self.node_home, &home)
+            .with_context(|| format!("copying {:?} to {home:?}", self.node_home))?;
+        Ok(home)
+    }
+
+    /// Invites `identity_xml`'s identity with the admin of the node at `admin` (the CLI,
+    /// node stopped); the invitation.
+    fn invite(
+        &self,
+        admin: &Path,
+        label: &str,
+        identity_xml: &str,
+        expires: Option<&str>,
+    ) -> Result<Invitation> {
         let n = self.unique();
         let info = self.dir().join(format!("{label}-{n}.idinfo"));
         let inv = self.dir().join(format!("{label}-{n}.inv"));
@@ -203,16 +234,18 @@ impl Lab {
         if let Some(e) = expires {
             args.extend(["--expires", e]);
         }
-        cli(&self.exe, &self.node_home, &args)?;
+        cli(&self.exe, admin, &args)?;
         let xml = std::fs::read_to_string(&inv).with_context(|| format!("reading {inv:?}"))?;
         Invitation::parse(&xml)
             .with_context(|| format!("the invitation for {label} does not parse"))
     }
 
-    /// An attacking member made in-process (friendly name `friendly`), invited by the node's
-    /// admin, for `expires` (the CLI's `--expires`; default 30 days). The node must not run.
+    /// An attacking member made in-process (friendly name `friendly`), invited by the admin
+    /// of the node at `admin`, for `expires` (the CLI's `--expires`; default 30 days). The
+    /// node must not run.
     pub(crate) fn attacker(
         &self,
+        admin: &Path,
         label: &str,
         friendly: &str,
         expires: Option<&str>,
@@ -222,7 +255,7 @@ impl Lab {
         let identity = Identity::generate(friendly, classifier, Timestamp::now())
             .map_err(|e| anyhow::anyhow!("making identity {friendly:?}: {e}"))?;
         let xml = IdentityInfo::new(identity.certificate().clone()).to_xml();
-        let invitation = self.invite(label, &xml, expires)?;
+        let invitation = self.invite(admin, label, &xml, expires)?;
         let chain = invitation
             .chain()
             .with_context(|| format!("the invitation for {label} carries no certificate chain"))?
@@ -240,8 +273,14 @@ impl Lab {
         })
     }
 
-    /// A member made, invited and joined with the CLI, in its own data directory.
-    pub(crate) fn cli_member(&self, label: &str, friendly: &str) -> Result<PreparedMember> {
+    /// A member made with the CLI, invited by the admin of the node at `admin` and joined, in
+    /// its own data directory.
+    pub(crate) fn cli_member(
+        &self,
+        admin: &Path,
+        label: &str,
+        friendly: &str,
+    ) -> Result<PreparedMember> {
         let n = self.unique();
         let home = self.dir().join(format!("{label}-{n}"));
         let peer = cli(
@@ -253,7 +292,7 @@ impl Lab {
             anyhow::anyhow!("`identity create` printed {peer:?}, not a peer name: {e}")
         })?;
         let xml = cli(&self.exe, &home, &["identity", "xml", &peer])?;
-        let invitation = self.invite(label, &xml, None)?;
+        let invitation = self.invite(admin, label, &xml, None)?;
         let inv = self.dir().join(format!("{label}-{n}.joined.inv"));
         std::fs::write(&inv, invitation.to_xml()).with_context(|| format!("writing {inv:?}"))?;
         cli(&self.exe, &home, &["join", &inv.to_string_lossy()])?;

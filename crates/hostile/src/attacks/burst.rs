@@ -66,7 +66,7 @@ fn bad_membership(attacker: &Attacker, broken: &CertChain) -> Result<Record> {
 }
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
-    let attacker = ctx.lab.attacker("burst", "Burst sender", None)?;
+    let attacker = ctx.attacker("burst", "Burst sender", None)?;
     let bursts = if ctx.lab.short { 4 } else { 10 };
     let record_type: RecordType = BURST_TYPE
         .parse()

@@ -167,13 +167,13 @@ async fn push(
 }
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
-    let attacker = Arc::new(ctx.lab.attacker("deferrer", "Deferred flooder", None)?);
+    let attacker = Arc::new(ctx.attacker("deferrer", "Deferred flooder", None)?);
     let addr = ctx.start_node(&[], &[])?;
     ctx.begin()?;
-    let home = ctx.lab.node_home.clone();
+    let home = ctx.home.clone();
     let disk_before = dir_bytes(&home);
     let started = Instant::now();
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = super::Stop::new();
     let (small_tx, small_rx) = watch::channel(false);
     let counts = Arc::new(Counts::default());
     let tasks: Vec<_> = (0..LINKS)
@@ -201,7 +201,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
         tokio::time::sleep(Duration::from_millis(250)).await;
         disk_peak = disk_peak.max(dir_bytes(&home));
     }
-    stop_tx.send_replace(true);
+    stop_tx.stop();
     for r in join_all(tasks).await? {
         r?;
     }

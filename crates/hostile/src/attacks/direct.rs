@@ -141,14 +141,14 @@ async fn opener(
 }
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
-    let attacker = Arc::new(ctx.lab.attacker("direct", "Direct flooder", None)?);
+    let attacker = Arc::new(ctx.attacker("direct", "Direct flooder", None)?);
     let target = ctx.lab.node_peer.clone();
     let addr = ctx.start_node(&[], &[])?;
     ctx.begin()?;
     let pid = ctx.pid()?;
     let fds_before = ctx.fds_before();
     let window = ctx.window();
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = super::Stop::new();
     let phase = Arc::new(AtomicUsize::new(0));
     let counts = Arc::new(Counts::default());
     // The node's open files, per phase.
@@ -193,7 +193,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
         tokio::time::sleep(left).await;
     }
     let held_at_end = counts.open_now.load(Ordering::Relaxed);
-    stop_tx.send_replace(true);
+    stop_tx.stop();
     tasks.push(monitor);
     join_all(tasks).await?;
 

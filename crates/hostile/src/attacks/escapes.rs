@@ -147,10 +147,8 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
             "an identity with ESC, BEL, CR and LF in its friendly name was created".to_owned(),
         ),
     }
-    let attacker = ctx
-        .lab
-        .attacker("mallory", "Mallory\u{202e}gnp.exe\u{2066}", None)?;
-    let watcher = ctx.lab.cli_member("watcher", "Watcher")?;
+    let attacker = ctx.attacker("mallory", "Mallory\u{202e}gnp.exe\u{2066}", None)?;
+    let watcher = ctx.cli_member("watcher", "Watcher")?;
     let chat_type: RecordType = CHAT_TYPE
         .parse()
         .map_err(|e| anyhow::anyhow!("record type: {e}"))?;

@@ -71,9 +71,7 @@ fn watch(
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
     let lifetime = if ctx.lab.short { "8s" } else { "10s" };
-    let attacker = ctx
-        .lab
-        .attacker("expiring", "Expiring member", Some(lifetime))?;
+    let attacker = ctx.attacker("expiring", "Expiring member", Some(lifetime))?;
     let addr = ctx.start_node(&[], &[])?;
     ctx.begin()?;
     let not_after = attacker.expires();

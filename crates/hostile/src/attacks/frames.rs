@@ -192,11 +192,10 @@ fn maximal_flood(attacker: &Attacker, limit: usize) -> Result<Bytes> {
 }
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
-    let prober = ctx.lab.attacker("frames", "Frame prober", None)?;
+    let prober = ctx.attacker("frames", "Frame prober", None)?;
     let pushers: Vec<Arc<Attacker>> = (0..PUSHERS)
         .map(|i| {
-            ctx.lab
-                .attacker(&format!("pusher{i}"), "Frame pusher", None)
+            ctx.attacker(&format!("pusher{i}"), "Frame pusher", None)
                 .map(Arc::new)
         })
         .collect::<Result<_>>()?;
@@ -257,7 +256,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
     let floods: Vec<Bytes> = std::iter::once(Ok(flood))
         .chain(pushers[1..].iter().map(|p| maximal_flood(p, limit)))
         .collect::<Result<_>>()?;
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = super::Stop::new();
     let sent = Arc::new(AtomicU64::new(0));
     let links = Arc::new(AtomicU64::new(0));
     let received = Arc::new(AtomicU64::new(0));
@@ -305,7 +304,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
     if let Some(left) = window.checked_sub(started.elapsed()) {
         tokio::time::sleep(left.max(Duration::from_secs(2))).await;
     }
-    stop_tx.send_replace(true);
+    stop_tx.stop();
     join_all(tasks).await?;
     let sent = sent.load(Ordering::Relaxed);
     ctx.note(format!(

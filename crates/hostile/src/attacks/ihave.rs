@@ -77,12 +77,12 @@ async fn flood(
 }
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
-    let attacker = Arc::new(ctx.lab.attacker("ihave", "IHave flooder", None)?);
+    let attacker = Arc::new(ctx.attacker("ihave", "IHave flooder", None)?);
     let addr = ctx.start_node(&[], &[])?;
     ctx.begin()?;
     let pid = ctx.pid()?;
     let started = Instant::now();
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = super::Stop::new();
     let counts = Arc::new(Counts::default());
     let first_error = Arc::new(std::sync::Mutex::new(None));
     let tasks: Vec<_> = (0..LINKS)
@@ -102,7 +102,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
     if let Some(left) = window.checked_sub(started.elapsed()) {
         tokio::time::sleep(left).await;
     }
-    stop_tx.send_replace(true);
+    stop_tx.stop();
     join_all(tasks).await?;
     let attack_time = started.elapsed();
     // Back to idle: the first slice in which the node uses little CPU.

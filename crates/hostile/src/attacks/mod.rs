@@ -107,6 +107,8 @@ struct Before {
 /// What an attack works with.
 pub(crate) struct Ctx<'a> {
     pub(crate) lab: &'a Lab,
+    /// This attack's copy of the node's data directory.
+    pub(crate) home: std::path::PathBuf,
     member_rt: tokio::runtime::Handle,
     honest: Option<PreparedMember>,
     /// The node under attack.
@@ -137,14 +139,30 @@ impl<'a> Ctx<'a> {
         self.details.push(line);
     }
 
-    /// Starts the node under attack on the group's node home (the node must not run yet:
-    /// invitations are written while it is stopped).
+    /// An attacking member invited by this attack's node (which must not run yet).
+    pub(crate) fn attacker(
+        &self,
+        label: &str,
+        friendly: &str,
+        expires: Option<&str>,
+    ) -> Result<crate::mesh::Attacker> {
+        self.lab.attacker(&self.home, label, friendly, expires)
+    }
+
+    /// A member made and joined with the CLI, invited by this attack's node (which must not
+    /// run yet).
+    pub(crate) fn cli_member(&self, label: &str, friendly: &str) -> Result<PreparedMember> {
+        self.lab.cli_member(&self.home, label, friendly)
+    }
+
+    /// Starts the node under attack on this attack's copy of the node's data directory (the
+    /// node must not run yet: invitations are written while it is stopped).
     pub(crate) fn start_node(
         &mut self,
         extra: &[String],
         markers: &[String],
     ) -> Result<SocketAddr> {
-        let home = self.lab.node_home.clone();
+        let home = self.home.clone();
         self.start_node_on("the node", &home, extra, markers)
     }
 
@@ -267,6 +285,29 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Tells an attack's tasks to stop: when [`Stop::stop`] is called, or when it is dropped
+/// (an attack that fails half-way does not leave its tasks attacking the next node).
+pub(crate) struct Stop(tokio::sync::watch::Sender<bool>);
+
+impl Stop {
+    /// A stop signal and what the tasks watch.
+    pub(crate) fn new() -> (Stop, tokio::sync::watch::Receiver<bool>) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (Stop(tx), rx)
+    }
+
+    /// Tells the tasks to stop.
+    pub(crate) fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
+}
+
 /// Waits for spawned attack tasks to end (they were told to stop), bounded by [`STOP_WAIT`].
 pub(crate) async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Result<Vec<T>> {
     let mut out = Vec::with_capacity(tasks.len());
@@ -315,8 +356,24 @@ pub(crate) fn run(
     name: &'static str,
 ) -> Outcome {
     let started = Instant::now();
+    let home = match lab.fresh_node_home(name) {
+        Ok(h) => h,
+        Err(e) => {
+            return Outcome {
+                index,
+                name,
+                rss: None,
+                member: None,
+                records: None,
+                check: Err(format!("{e:#}")),
+                details: Vec::new(),
+                took: started.elapsed(),
+            };
+        }
+    };
     let mut ctx = Ctx {
         lab,
+        home,
         member_rt,
         honest: None,
         node: None,
@@ -326,7 +383,7 @@ pub(crate) fn run(
         member: None,
         details: Vec::new(),
     };
-    let check = match lab.cli_member("honest", "Honest member") {
+    let check = match ctx.cli_member("honest", "Honest member") {
         Ok(m) => {
             ctx.honest = Some(m);
             attack_rt.block_on(async {

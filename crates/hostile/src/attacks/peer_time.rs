@@ -99,9 +99,9 @@ async fn liar(
 
 pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
     let liars: Vec<Attacker> = (0..LIARS)
-        .map(|i| ctx.lab.attacker(&format!("liar{i}"), "Time liar", None))
+        .map(|i| ctx.attacker(&format!("liar{i}"), "Time liar", None))
         .collect::<Result<_>>()?;
-    let member_node = ctx.lab.cli_member("membernode", "Member node")?;
+    let member_node = ctx.cli_member("membernode", "Member node")?;
     let mut endpoints = Vec::new();
     for l in &liars {
         let ep = Endpoint::bind(
@@ -121,7 +121,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
             .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
             .take(MAX_ADDRESSES - LIARS),
     );
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = super::Stop::new();
     let counter = Arc::new(AtomicUsize::new(0));
     let sent = Arc::new(Mutex::new(Vec::new()));
     let hellos = Arc::new(AtomicU64::new(0));
@@ -139,7 +139,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
         })
         .collect();
 
-    let creator = ctx.start_aux("the creator", &ctx.lab.node_home.clone(), &[])?;
+    let creator = ctx.start_aux("the creator", &ctx.home.clone(), &[])?;
     let mut args = vec!["--connect".to_owned(), creator.to_string()];
     for a in &liar_addrs {
         args.extend(["--connect".to_owned(), a.to_string()]);
@@ -176,7 +176,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
     }
     // What peer time does the node give a member who dials it now?
     let observed = liars[0].neighbor(addr).await;
-    stop_tx.send_replace(true);
+    stop_tx.stop();
     join_all(tasks).await?;
     for ep in &endpoints {
         ep.close();

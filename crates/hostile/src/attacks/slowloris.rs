@@ -130,7 +130,7 @@ async fn attack(ctx: &mut Ctx<'_>, sources: Vec<IpAddr>, per_source: usize) -> R
     loris.fill().await?;
     let opened_in = started.elapsed();
     // The member syncs while the attacker keeps reopening its sockets.
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, mut stop_rx) = super::Stop::new();
     let keeper = tokio::spawn(async move {
         loop {
             loris.reap();
@@ -147,7 +147,7 @@ async fn attack(ctx: &mut Ctx<'_>, sources: Vec<IpAddr>, per_source: usize) -> R
     if let Some(left) = window.checked_sub(started.elapsed()) {
         tokio::time::sleep(left).await;
     }
-    stop_tx.send_replace(true);
+    stop_tx.stop();
     let (mut loris, error) = match tokio::time::timeout(crate::waits::STOP_WAIT, keeper).await {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => bail!("the attacker's task failed: {e}"),
