@@ -178,7 +178,19 @@ impl Lab {
         extra: &[String],
         markers: &[String],
     ) -> Result<NodeProc> {
-        NodeProc::start(name, &self.exe, home, GROUP, free_port()?, extra, markers)
+        self.start_node_at(name, home, free_port()?, extra, markers)
+    }
+
+    /// Starts a node on `home` listening on `port`.
+    pub(crate) fn start_node_at(
+        &self,
+        name: &str,
+        home: &Path,
+        port: u16,
+        extra: &[String],
+        markers: &[String],
+    ) -> Result<NodeProc> {
+        NodeProc::start(name, &self.exe, home, GROUP, port, extra, markers)
     }
 
     /// Seeds `n` records through the node's control channel and stops it.

@@ -183,6 +183,106 @@ impl<'a> Ctx<'a> {
         Ok(addr)
     }
 
+    /// Starts a helper node (not measured) listening on `port`, stopped with the attack.
+    pub(crate) fn start_aux_at(
+        &mut self,
+        name: &str,
+        home: &Path,
+        port: u16,
+        extra: &[String],
+    ) -> Result<SocketAddr> {
+        let node = self.lab.start_node_at(name, home, port, extra, &[])?;
+        let addr = node.addr;
+        self.aux.push(node);
+        Ok(addr)
+    }
+
+    /// The node under attack.
+    node: Option<NodeProc>,
+    /// Other nodes the attack needs (not measured).
+    aux: Vec<NodeProc>,
+    sampler: Option<Sampler>,
+    before: Option<Before>,
+    member: Option<Result<MemberSync, String>>,
+    /// Figures and observations, printed under the table.
+    pub(crate) details: Vec<String>,
+}
+
+impl<'a> Ctx<'a> {
+    /// How long an attack keeps going (at least until the honest member is done).
+    pub(crate) fn window(&self) -> Duration {
+        if self.lab.short {
+            Duration::from_secs(6)
+        } else {
+            Duration::from_secs(15)
+        }
+    }
+
+    /// Notes a figure for the details.
+    pub(crate) fn note(&mut self, line: impl Into<String>) {
+        let line = line.into();
+        eprintln!("    {line}");
+        self.details.push(line);
+    }
+
+    /// An attacking member invited by this attack's node (which must not run yet).
+    pub(crate) fn attacker(
+        &self,
+        label: &str,
+        friendly: &str,
+        expires: Option<&str>,
+    ) -> Result<crate::mesh::Attacker> {
+        self.lab.attacker(&self.home, label, friendly, expires)
+    }
+
+    /// A member made and joined with the CLI, invited by this attack's node (which must not
+    /// run yet).
+    pub(crate) fn cli_member(&self, label: &str, friendly: &str) -> Result<PreparedMember> {
+        self.lab.cli_member(&self.home, label, friendly)
+    }
+
+    /// Starts the node under attack on this attack's copy of the node's data directory (the
+    /// node must not run yet: invitations are written while it is stopped).
+    pub(crate) fn start_node(
+        &mut self,
+        extra: &[String],
+        markers: &[String],
+    ) -> Result<SocketAddr> {
+        let home = self.home.clone();
+        self.start_node_on("the node", &home, extra, markers)
+    }
+
+    /// Starts the node under attack on `home`.
+    pub(crate) fn start_node_on(
+        &mut self,
+        name: &str,
+        home: &Path,
+        extra: &[String],
+        markers: &[String],
+    ) -> Result<SocketAddr> {
+        if self.node.is_some() {
+            bail!("the suite started a second node under attack");
+        }
+        let node = self.lab.start_node(name, home, extra, markers)?;
+        let addr = node.addr;
+        self.node = Some(node);
+        Ok(addr)
+    }
+
+    /// Starts a helper node (not measured) listening on `port`, stopped with the attack.
+    pub(crate) fn start_aux_at(
+        &mut self,
+        name: &str,
+        home: &Path,
+        port: u16,
+        extra: &[String],
+    ) -> Result<SocketAddr> {
+        let node = self.lab.start_node_at(name, home, port, extra, &[])?;
+        let addr = node.addr;
+        self.aux.push(node);
+        Ok(addr)
+    }
+
     /// Starts a helper node (not measured), stopped with the attack.
     pub(crate) fn start_aux(
         &mut self,

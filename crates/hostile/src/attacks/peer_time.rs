@@ -7,7 +7,8 @@
 //!
 //! The creator's clock is the group's reference and never moves, so the node attacked here is
 //! a second member (`peergroup run` on a member's data directory, joined with the CLI), which
-//! also dials the creator to synchronise.
+//! also dials the creator to synchronise; the creator starts only once the liars have
+//! welcomed the node, so a liar gives the node its first peer-time sample.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use tokio::sync::watch;
 
 use super::{Ctx, Verdict, join_all};
 use crate::mesh::{Attacker, encode};
-use crate::waits::STORE_WAIT;
+use crate::waits::{HANDSHAKE_WAIT, STORE_WAIT};
 
 /// Attackers the node dials.
 const LIARS: usize = 4;
@@ -139,12 +140,27 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
         })
         .collect();
 
-    let creator = ctx.start_aux("the creator", &ctx.home.clone(), &[])?;
+    // The member node dials the liars and the creator; the creator starts only once the
+    // liars have welcomed it, so a liar's peer time is the node's first sample.
+    let creator_port = crate::lab::free_port()?;
+    let creator = SocketAddr::from(([127, 0, 0, 1], creator_port));
     let mut args = vec!["--connect".to_owned(), creator.to_string()];
     for a in &liar_addrs {
         args.extend(["--connect".to_owned(), a.to_string()]);
     }
     let addr = ctx.start_node_on("the member node", &member_node.home, &args, &[])?;
+    let dialed = Instant::now();
+    while hellos.load(Ordering::Relaxed) < LIARS as u64 {
+        if dialed.elapsed() > HANDSHAKE_WAIT {
+            bail!(
+                "the member node said hello to {} of the {LIARS} liars within {HANDSHAKE_WAIT:?}",
+                hellos.load(Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let home = ctx.home.clone();
+    ctx.start_aux_at("the creator", &home, creator_port, &[])?;
     // The member node holds the seeded records (from the creator) before the attack counts.
     let started = Instant::now();
     let seeded = ctx.lab.seeded.clone();
