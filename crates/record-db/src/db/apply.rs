@@ -1,5 +1,7 @@
 //! Applying records received from other members: validate, merge, store in one commit.
 
+use std::cmp::Ordering;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 
 use peergroup_identity::{PublicKey, Signature, Timestamp, verify_batch};
@@ -21,6 +23,10 @@ struct Staging {
     batch: Batch,
     /// The winning version of each record so far, by id.
     staged: BTreeMap<RecordId, Record>,
+    /// What the store held of each id staged, before this batch: the change reported and
+    /// the version replaced are judged against it, however many versions of the id the
+    /// batch staged in turn.
+    before: BTreeMap<RecordId, Option<Record>>,
     /// Records of this batch held back for an unknown signer, by item key.
     held: BTreeMap<u64, Record>,
 }
@@ -150,7 +156,7 @@ impl<S: Store> Database<S> {
         for r in records {
             let slot = (!r.record().record_type.is_security(), r.record().id);
             match best.get(&slot) {
-                Some(b) if compare(r.record(), b.record()) != std::cmp::Ordering::Greater => {
+                Some(b) if compare(r.record(), b.record()) != Ordering::Greater => {
                     report.duplicates += 1
                 }
                 _ => {
@@ -306,24 +312,21 @@ impl<S: Store> Database<S> {
                     continue;
                 }
             };
+            // Another version of this id may have been staged since the candidates were
+            // picked, by this very group (versions retried together when their signer is
+            // learned): the greater stays, whichever came first.
+            if st
+                .staged
+                .get(&r.id)
+                .is_some_and(|s| compare(&r, s) != Ordering::Greater)
+            {
+                report.duplicates += 1;
+                continue;
+            }
             if let Some(serial) = self.absorb_security(effect, &r, st, report)? {
                 learned.get_or_insert_with(Vec::new).push(serial);
             }
-            let kind = match (&stored, r.is_deleted()) {
-                (_, true) => ChangeKind::Deleted,
-                (None, false) => ChangeKind::Added,
-                (Some(_), false) => ChangeKind::Updated,
-            };
-            if let Some(old) = &stored {
-                report.replaced.push(old.clone());
-            }
-            if !(stored.is_none() && r.is_deleted()) {
-                report.changes.push(Change {
-                    kind,
-                    record: r.clone(),
-                });
-            }
-            st.staged.insert(r.id, r);
+            stage_winner(r, stored, st, report);
         }
         Ok(learned)
     }
@@ -461,4 +464,36 @@ impl<S: Store> Database<S> {
         }
         Ok(())
     }
+}
+
+/// Stages `r`, the best version of its id so far; `stored` is what the candidate was judged
+/// against (the store's version, or one staged earlier in the batch). The change reported
+/// and the version replaced are the store's: a version staged earlier in the batch and now
+/// replaced was never stored, so its change is withdrawn and it replaces nothing.
+fn stage_winner(r: Record, stored: Option<Record>, st: &mut Staging, report: &mut ApplyReport) {
+    let before = match st.before.entry(r.id) {
+        Entry::Vacant(e) => {
+            // Nothing of this id staged yet: `stored` came from the store.
+            if let Some(old) = &stored {
+                report.replaced.push(old.clone());
+            }
+            e.insert(stored)
+        }
+        Entry::Occupied(e) => {
+            report.changes.retain(|c| c.record.id != r.id);
+            e.into_mut()
+        }
+    };
+    let kind = match (&*before, r.is_deleted()) {
+        (_, true) => ChangeKind::Deleted,
+        (None, false) => ChangeKind::Added,
+        (Some(_), false) => ChangeKind::Updated,
+    };
+    if !(before.is_none() && r.is_deleted()) {
+        report.changes.push(Change {
+            kind,
+            record: r.clone(),
+        });
+    }
+    st.staged.insert(r.id, r);
 }
