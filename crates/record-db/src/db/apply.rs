@@ -31,6 +31,60 @@ struct Staging {
     held: BTreeMap<u64, Record>,
 }
 
+/// The versions of one record id that a pass has to decide on.
+#[derive(Debug)]
+struct Versions {
+    /// Whether they go with the security records (by the record type they carry).
+    security: bool,
+    /// Distinct versions in merge order, the greatest last.
+    ascending: Vec<Received>,
+}
+
+/// What became of one record given to [`Database::apply_group`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Staged: the greatest version of its id so far.
+    Staged,
+    /// Not needed: the same or an older version than the one held (stored or staged); a
+    /// lower version of its id would not be needed either.
+    Settled,
+    /// Refused, or held back until its signer is known: the next lower version of its id,
+    /// if the batch has one, is tried.
+    Passed,
+}
+
+/// Groups records by id (security records first, as [`Database::apply_pass`] takes them),
+/// each id's distinct versions in merge order; copies of a record already given count as
+/// duplicates. Versions that compare equal but differ (a forgery of a valid version's
+/// fields) are all kept: they are tried in turn, the first accepted stays.
+fn versions_by_id(records: Vec<Received>, report: &mut ApplyReport) -> Vec<Versions> {
+    let mut by_id: BTreeMap<(bool, RecordId), Vec<Received>> = BTreeMap::new();
+    for r in records {
+        let security = r.record().record_type.is_security();
+        by_id.entry((!security, r.record().id)).or_default().push(r);
+    }
+    by_id
+        .into_iter()
+        .map(|((data, _), mut ascending)| {
+            if ascending.len() > 1 {
+                // Ties broken by the encoding, so copies of a record end up side by side.
+                ascending.sort_by(|a, b| {
+                    compare(a.record(), b.record()).then_with(|| {
+                        crate::codec::encode(a.record()).cmp(&crate::codec::encode(b.record()))
+                    })
+                });
+                let before = ascending.len();
+                ascending.dedup_by(|a, b| a.record() == b.record());
+                report.duplicates += before - ascending.len();
+            }
+            Versions {
+                security: !data,
+                ascending,
+            }
+        })
+        .collect()
+}
+
 /// Where records being applied come from, which decides whether their signatures are
 /// checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,36 +205,23 @@ impl<S: Store> Database<S> {
     ) -> Result<(ApplyReport, Batch), Error> {
         let mut report = ApplyReport::default();
         let mut st = Staging::default();
-        // Keep the best version per id within the batch; security records first.
-        let mut best: BTreeMap<(bool, RecordId), Received> = BTreeMap::new();
-        for r in records {
-            let slot = (!r.record().record_type.is_security(), r.record().id);
-            match best.get(&slot) {
-                Some(b) if compare(r.record(), b.record()) != Ordering::Greater => {
-                    report.duplicates += 1
-                }
-                _ => {
-                    best.insert(slot, r);
-                }
-            }
-        }
-        let mut pending: Vec<Received> = best.into_values().collect();
+        let mut pending = versions_by_id(records, &mut report);
         // Each pass may learn members; then deferred records signed by them are retried.
         loop {
             let learned = self.apply_pass(pending, now, origin, &mut report, &mut st)?;
-            pending = Vec::new();
+            let mut retried = Vec::new();
             let mut fetch = Vec::new();
             for serial in &learned {
                 for key in self.deferred.keys_of(serial) {
                     self.deferred.remove(key);
                     match st.held.remove(&key) {
-                        Some(r) => pending.push(Received::unchecked(r)),
+                        Some(r) => retried.push(Received::unchecked(r)),
                         None => fetch.push(key),
                     }
                 }
             }
             if !fetch.is_empty() {
-                pending.extend(
+                retried.extend(
                     self.store
                         .deferred_by_keys(&fetch)?
                         .into_iter()
@@ -188,9 +229,10 @@ impl<S: Store> Database<S> {
                 );
                 st.batch.undefer.extend(fetch);
             }
-            if pending.is_empty() {
+            if retried.is_empty() {
                 break;
             }
+            pending = versions_by_id(retried, &mut report);
         }
         report.deferred = st.held.len();
         let mut batch = st.batch;
@@ -222,10 +264,14 @@ impl<S: Store> Database<S> {
         Ok(batch.put)
     }
 
-    /// One validation pass; returns the serials of member chains learned.
+    /// One validation pass over the versions of each id (see [`versions_by_id`]): the
+    /// greatest version of each is tried first and, while a version is refused or held
+    /// back, the next one down, so a bad version refuses itself only and the replica keeps
+    /// the greatest valid one, as one that got them one at a time does. Returns the serials
+    /// of member chains learned.
     fn apply_pass(
         &mut self,
-        records: Vec<Received>,
+        versions: Vec<Versions>,
         now: Timestamp,
         origin: Origin,
         report: &mut ApplyReport,
@@ -233,23 +279,42 @@ impl<S: Store> Database<S> {
     ) -> Result<HashSet<Vec<u8>>, Error> {
         let mut learned = HashSet::new();
         // Security records change what later records are checked against: one at a time.
-        let (security, data): (Vec<Received>, Vec<Received>) = records
-            .into_iter()
-            .partition(|r| r.record().record_type.is_security());
-        for r in security {
-            if let Some(serial) = self.apply_group(vec![r], now, origin, report, st)? {
-                learned.extend(serial);
+        let (security, data): (Vec<Versions>, Vec<Versions>) =
+            versions.into_iter().partition(|v| v.security);
+        for group in [(security, 1), (data, GROUP)] {
+            let (mut round, size) = group;
+            // Each round tries the greatest version left of each id still undecided.
+            while !round.is_empty() {
+                let mut next = Vec::new();
+                let mut ids = round.into_iter();
+                loop {
+                    let chunk: Vec<Versions> = ids.by_ref().take(size).collect();
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    let (heads, rests): (Vec<Received>, Vec<Versions>) = chunk
+                        .into_iter()
+                        .filter_map(|mut v| Some((v.ascending.pop()?, v)))
+                        .unzip();
+                    let (outcomes, serials) = self.apply_group(heads, now, origin, report, st)?;
+                    learned.extend(serials);
+                    for (rest, outcome) in rests.into_iter().zip(outcomes) {
+                        match outcome {
+                            Outcome::Passed if !rest.ascending.is_empty() => next.push(rest),
+                            // Lower versions of an id decided: as good as older.
+                            _ => report.duplicates += rest.ascending.len(),
+                        }
+                    }
+                }
+                round = next;
             }
-        }
-        let mut data = data.into_iter().peekable();
-        while data.peek().is_some() {
-            let chunk: Vec<Received> = data.by_ref().take(GROUP).collect();
-            self.apply_group(chunk, now, origin, report, st)?;
         }
         Ok(learned)
     }
 
-    /// Validates a group of records with one batch signature check and stages the winners.
+    /// Validates a group of records (at most one version of each id) with one batch
+    /// signature check and stages the winners. Returns what became of each record, in
+    /// order, and the serials of the member chains learned.
     fn apply_group(
         &mut self,
         records: Vec<Received>,
@@ -257,10 +322,13 @@ impl<S: Store> Database<S> {
         origin: Origin,
         report: &mut ApplyReport,
         st: &mut Staging,
-    ) -> Result<Option<Vec<Vec<u8>>>, Error> {
+    ) -> Result<(Vec<Outcome>, Vec<Vec<u8>>), Error> {
+        // Refused or held back unless found otherwise.
+        let mut outcomes = vec![Outcome::Passed; records.len()];
         let mut candidates: Vec<(Record, Signer, Option<Record>)> = Vec::new();
         let mut checked: Vec<Option<PublicKey>> = Vec::new();
-        for received in records {
+        let mut positions: Vec<usize> = Vec::new();
+        for (i, received) in records.into_iter().enumerate() {
             let (r, checked_with) = received.into_parts();
             let ctx = self.context(now);
             if let Err(e) = validate::check_structure(&r, &ctx) {
@@ -275,12 +343,14 @@ impl<S: Store> Database<S> {
             match novelty(stored.as_ref(), &r) {
                 Novelty::Same => {
                     report.duplicates += 1;
+                    outcomes[i] = Outcome::Settled;
                     continue;
                 }
                 Novelty::Older => {
                     if let Some(s) = stored {
                         report.stale.push(s);
                     }
+                    outcomes[i] = Outcome::Settled;
                     continue;
                 }
                 Novelty::New | Novelty::Newer => {}
@@ -289,6 +359,7 @@ impl<S: Store> Database<S> {
                 Ok(Resolution::Known(signer)) => {
                     checked.push(checked_with);
                     candidates.push((r, signer, stored));
+                    positions.push(i);
                 }
                 Ok(Resolution::Defer) => self.defer(r, st, report),
                 Err(e) => report.rejected.push((r.id, e)),
@@ -298,8 +369,10 @@ impl<S: Store> Database<S> {
             Origin::Received => self.check_signatures(&candidates, &checked),
             Origin::SignedHere => candidates.iter().map(|_| Ok(())).collect(),
         };
-        let mut learned: Option<Vec<Vec<u8>>> = None;
-        for ((r, signer, stored), verdict) in candidates.into_iter().zip(verdicts) {
+        let mut learned = Vec::new();
+        for (((r, signer, stored), verdict), i) in
+            candidates.into_iter().zip(verdicts).zip(positions)
+        {
             if verdict.is_err() {
                 report.rejected.push((r.id, ValidationError::BadSignature));
                 continue;
@@ -321,14 +394,16 @@ impl<S: Store> Database<S> {
                 .is_some_and(|s| compare(&r, s) != Ordering::Greater)
             {
                 report.duplicates += 1;
+                outcomes[i] = Outcome::Settled;
                 continue;
             }
             if let Some(serial) = self.absorb_security(effect, &r, st, report)? {
-                learned.get_or_insert_with(Vec::new).push(serial);
+                learned.push(serial);
             }
             stage_winner(r, stored, st, report);
+            outcomes[i] = Outcome::Staged;
         }
-        Ok(learned)
+        Ok((outcomes, learned))
     }
 
     /// Holds back a record whose signer is unknown, within the deferred table's bounds:

@@ -83,3 +83,65 @@ fn retried_versions_keep_the_greatest() {
     assert!(report.replaced.is_empty(), "{:?}", report.replaced);
     assert_eq!(report.accepted.len(), 9);
 }
+
+/// A refused version does not hide a valid one of the same record in the same batch: the
+/// versions are tried from the greatest down and the first accepted is kept, as a replica
+/// that got them one at a time keeps it (the batch used to keep only its greatest version
+/// before validating, and lost the record).
+#[test]
+fn a_refused_version_hides_no_valid_one() {
+    let g = Group::new();
+    let v1 = version(&g, &g.bob, 1, 1);
+    // Greater versions that every replica refuses, each for another reason.
+    let mut tampered = version(&g, &g.bob, 1, 4);
+    tampered.payload = b"changed after signing".to_vec();
+    let by_carol = version(&g, &g.carol, 1, 3);
+    let expired = {
+        let mut r = version(&g, &g.bob, 1, 2);
+        r.expires = r.last_modified.saturating_add(Duration::from_secs(1));
+        resign(g.group(), &g.bob, r)
+    };
+    let refused = [tampered, by_carol, expired];
+    for batch in [
+        vec![v1.clone(), refused[0].clone()],
+        vec![refused[1].clone(), v1.clone()],
+        vec![refused[2].clone(), v1.clone(), refused[0].clone()],
+        [vec![v1.clone()], refused.to_vec()].concat(),
+    ] {
+        let mut one_by_one = g.replica();
+        for r in &batch {
+            one_by_one.apply(vec![r.clone()], now()).unwrap();
+        }
+        let mut db = g.replica();
+        let report = db.apply(batch.clone(), now()).unwrap();
+        assert_eq!(db.get(&v1.id).unwrap().as_ref(), Some(&v1), "{report:?}");
+        assert_eq!(report.accepted, vec![v1.clone()]);
+        assert_eq!(report.rejected.len(), batch.len() - 1, "{report:?}");
+        assert_eq!(db.digest(), one_by_one.digest(), "{batch:?}");
+    }
+}
+
+/// A greater version whose signer is unknown is held back, and the valid version under it
+/// is stored meanwhile; when the signer is learned the greater one replaces it.
+#[test]
+fn a_held_version_hides_no_valid_one() {
+    let g = Group::new();
+    let mut author = g.replica();
+    let membership = author
+        .publish_membership(g.alice.signer(), &g.alice.chain, now())
+        .unwrap()
+        .unwrap()
+        .record;
+    let v1 = version(&g, &g.bob, 1, 1);
+    // Alice (an admin) updates Bob's record; this replica does not know her yet.
+    let by_admin = version(&g, &g.alice, 1, 2);
+    let mut db = Database::open(MemoryStore::new(), &g.bob.chain).unwrap();
+    db.learn_member(&g.bob.chain).unwrap();
+    let report = db.apply(vec![by_admin.clone(), v1.clone()], now()).unwrap();
+    assert_eq!(report.deferred, 1, "{report:?}");
+    assert_eq!(db.get(&v1.id).unwrap().as_ref(), Some(&v1));
+    let report = db.apply(vec![membership], now()).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(db.get(&v1.id).unwrap().as_ref(), Some(&by_admin));
+    assert_eq!(report.replaced, vec![v1]);
+}
