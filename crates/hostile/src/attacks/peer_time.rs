@@ -114,7 +114,15 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
             .map_err(|e| anyhow::anyhow!("{}: serving the group: {e}", l.label))?;
         endpoints.push(Arc::new(ep));
     }
-    let liar_addrs: Vec<SocketAddr> = endpoints.iter().map(|e| e.local_addrs()[0]).collect();
+    let liar_addrs: Vec<SocketAddr> = endpoints
+        .iter()
+        .map(|e| {
+            e.local_addrs()
+                .first()
+                .copied()
+                .ok_or_else(|| anyhow::anyhow!("a liar's endpoint listens nowhere"))
+        })
+        .collect::<Result<_>>()?;
     // Referrals: the liars themselves, then ports where nobody listens.
     let mut referrals = liar_addrs.clone();
     referrals.extend(
