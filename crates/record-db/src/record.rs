@@ -350,10 +350,25 @@ impl Record {
         u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
     }
 
+    /// The 64-bit key of this exact record, every field included (the first 8 bytes of
+    /// SHA-256 of its canonical encoding): what the deferred table holds a record by. Two
+    /// records may share an item key — a forgery copies a version's id, version and
+    /// signature with other content — and until the signer is known nothing tells which
+    /// is genuine, so both are held.
+    pub fn content_key(&self) -> u64 {
+        content_key_of(&crate::codec::encode(self))
+    }
+
     /// Size counted against the group's maximum record size: payload plus attributes.
     pub fn data_size(&self) -> usize {
         self.payload.len() + self.attributes.len()
     }
+}
+
+/// [`Record::content_key`] of a record from its canonical encoding.
+pub(crate) fn content_key_of(encoded: &[u8]) -> u64 {
+    let d = sha256(encoded);
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ struct Staging {
     /// the version replaced are judged against it, however many versions of the id the
     /// batch staged in turn.
     before: BTreeMap<RecordId, Option<Record>>,
-    /// Records of this batch held back for an unknown signer, by item key.
+    /// Records of this batch held back for an unknown signer, by content key.
     held: BTreeMap<u64, Record>,
 }
 
@@ -409,7 +409,7 @@ impl<S: Store> Database<S> {
     /// Holds back a record whose signer is unknown, within the deferred table's bounds:
     /// the earliest-expiring records go first, this one included.
     fn defer(&mut self, r: Record, st: &mut Staging, report: &mut ApplyReport) {
-        let key = r.item_key();
+        let key = r.content_key();
         if self.deferred.contains(key) {
             report.duplicates += 1;
             return;

@@ -4,7 +4,7 @@
 //! bytes, for the whole table and per claimed serial, and the earliest-expiring records go
 //! first when a bound is reached.
 //!
-//! The index mirrors the table in memory (item key, claimed serial, expiry, encoded size; no
+//! The index mirrors the table in memory (content key, claimed serial, expiry, encoded size; no
 //! record bodies), so a record is admitted or evicted without reading the table. It is
 //! rebuilt from the store's metadata on open ([`crate::store::Store::deferred_entries`]),
 //! and every change a batch makes is journaled so that a batch that is not committed leaves
@@ -42,7 +42,7 @@ struct Held {
 #[derive(Debug, Default)]
 struct Share {
     bytes: u64,
-    /// (expiry, item key) of its records, earliest first.
+    /// (expiry, content key) of its records, earliest first.
     order: BTreeSet<(Timestamp, u64)>,
 }
 
@@ -67,7 +67,7 @@ pub(crate) struct Admission {
 pub(crate) struct DeferredIndex {
     held: HashMap<u64, Held>,
     by_serial: HashMap<Vec<u8>, Share>,
-    /// (expiry, item key) of every record, earliest first.
+    /// (expiry, content key) of every record, earliest first.
     order: BTreeSet<(Timestamp, u64)>,
     bytes: u64,
     journal: Vec<Change>,
@@ -84,12 +84,12 @@ impl DeferredIndex {
         self.bytes
     }
 
-    /// Whether the record with item key `key` is held.
+    /// Whether the record with content key `key` is held.
     pub(crate) fn contains(&self, key: u64) -> bool {
         self.held.contains_key(&key)
     }
 
-    /// The item keys of the records claiming `serial`.
+    /// The content keys of the records claiming `serial`.
     pub(crate) fn keys_of(&self, serial: &[u8]) -> Vec<u64> {
         self.by_serial
             .get(serial)
@@ -97,7 +97,7 @@ impl DeferredIndex {
             .unwrap_or_default()
     }
 
-    /// The item keys of the records expiring at or before `now`.
+    /// The content keys of the records expiring at or before `now`.
     pub(crate) fn expired(&self, now: Timestamp) -> Vec<u64> {
         self.order
             .range(..=(now, u64::MAX))
@@ -113,7 +113,7 @@ impl DeferredIndex {
             expires: e.expires,
             size: e.size,
         };
-        let fresh = self.insert(e.item_key, held);
+        let fresh = self.insert(e.key, held);
         self.journal.clear();
         fresh
     }
@@ -123,7 +123,7 @@ impl DeferredIndex {
     /// [`MAX_DEFERRED_PER_SIGNER`], [`MAX_DEFERRED_BYTES_PER_SIGNER`], [`MAX_DEFERRED`] and
     /// [`MAX_DEFERRED_BYTES`]. A key already held is not admitted again.
     pub(crate) fn admit(&mut self, e: DeferredEntry) -> Admission {
-        let key = e.item_key;
+        let key = e.key;
         let serial = e.serial.clone();
         if !self.insert(
             key,
@@ -241,7 +241,7 @@ mod tests {
 
     fn entry(key: u64, serial: u8, expires: u64, size: u64) -> DeferredEntry {
         DeferredEntry {
-            item_key: key,
+            key,
             serial: vec![serial],
             expires: Timestamp::from_millis(expires),
             size,

@@ -108,7 +108,7 @@ impl Store for MemoryStore {
             self.deferred.remove(k);
         }
         for r in &batch.defer {
-            self.deferred.insert(r.item_key(), r.clone());
+            self.deferred.insert(r.content_key(), r.clone());
         }
         for (k, v) in &batch.meta {
             self.meta.insert(k.clone(), v.clone());

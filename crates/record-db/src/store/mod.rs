@@ -24,9 +24,9 @@ pub struct Batch {
     pub put: Vec<Record>,
     /// Record ids to remove.
     pub remove: Vec<RecordId>,
-    /// Records to hold as deferred (by item key).
+    /// Records to hold as deferred (by [`Record::content_key`]).
     pub defer: Vec<Record>,
-    /// Deferred records to drop (by item key).
+    /// Deferred records to drop (by content key).
     pub undefer: Vec<u64>,
     /// Metadata to set.
     pub meta: Vec<(String, Vec<u8>)>,
@@ -46,8 +46,9 @@ impl Batch {
 /// What the database accounts a deferred record by (see [`Store::deferred_entries`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeferredEntry {
-    /// The record's item key.
-    pub item_key: u64,
+    /// The key the record is held by: its [`Record::content_key`] (not its item key, which
+    /// a forgery of it shares).
+    pub key: u64,
     /// The certificate serial that claims to have signed it (its modifier serial).
     pub serial: Vec<u8>,
     /// When it expires.
@@ -60,7 +61,7 @@ impl DeferredEntry {
     /// The entry of `record`.
     pub fn of(record: &Record) -> Self {
         DeferredEntry {
-            item_key: record.item_key(),
+            key: record.content_key(),
             serial: record.security.modifier_serial.clone(),
             expires: record.expires,
             size: crate::codec::encoded_len(record) as u64,
@@ -89,14 +90,14 @@ pub trait Store: Send {
     fn deferred_entries(&self) -> Result<Vec<DeferredEntry>, StoreError> {
         Ok(self.deferred()?.iter().map(DeferredEntry::of).collect())
     }
-    /// The deferred records with these item keys (the ones held). The default reads every
-    /// deferred record.
+    /// The deferred records with these content keys (the ones held). The default reads
+    /// every deferred record.
     fn deferred_by_keys(&self, keys: &[u64]) -> Result<Vec<Record>, StoreError> {
         let wanted: std::collections::HashSet<u64> = keys.iter().copied().collect();
         Ok(self
             .deferred()?
             .into_iter()
-            .filter(|r| wanted.contains(&r.item_key()))
+            .filter(|r| wanted.contains(&r.content_key()))
             .collect())
     }
     /// A metadata value.

@@ -1,19 +1,20 @@
 //! The SQLite store: one database file per group, WAL journal, fsync on every commit.
 //!
-//! Schema (version 2):
+//! Schema (version 3):
 //!
 //! ```sql
 //! records(id BLOB PRIMARY KEY, item_key INTEGER, record_type BLOB, expires INTEGER, encoded BLOB)
-//! deferred(item_key INTEGER PRIMARY KEY, serial BLOB, expires INTEGER, size INTEGER, encoded BLOB)
+//! deferred(content_key INTEGER PRIMARY KEY, serial BLOB, expires INTEGER, size INTEGER, encoded BLOB)
 //! meta(key TEXT PRIMARY KEY, value BLOB)
 //! ```
 //!
 //! `encoded` is the canonical record encoding ([`crate::codec`]); the other columns are
-//! indexes over it (SQL indexes on `id`, `record_type` and `expires`). A deferred record's
-//! `serial` (the claimed signer's certificate serial), `expires` and `size` (of `encoded`)
-//! are what the database accounts the deferred table by; it reads them once when it opens.
-//! Version 1 files (a deferred table of `item_key` and `encoded` only) are migrated when
-//! opened. `item_key` has no SQL
+//! indexes over it (SQL indexes on `id`, `record_type` and `expires`). A deferred record is
+//! held by its [`Record::content_key`] (a forgery may share its item key); its `serial`
+//! (the claimed signer's certificate serial), `expires` and `size` (of `encoded`) are what
+//! the database accounts the deferred table by; it reads them once when it opens. Files of
+//! versions 1 (a deferred table of `item_key` and `encoded` only) and 2 (deferred records
+//! held by item key) are migrated when opened. `item_key` has no SQL
 //! index: item keys are hashes, so every insert would write a page at a random place of it;
 //! the database keeps item keys in memory with each record's id prefix instead
 //! ([`Store::by_id_prefix`]). Anyone can inspect a group's data with the `sqlite3` tool.
@@ -28,11 +29,11 @@ use crate::codec;
 use crate::error::StoreError;
 use crate::record::{Record, RecordId, RecordType};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
-/// The deferred table of schema version 2.
+/// The deferred table of schema version 3.
 const DEFERRED_TABLE: &str = "CREATE TABLE IF NOT EXISTS deferred (
-    item_key INTEGER PRIMARY KEY,
+    content_key INTEGER PRIMARY KEY,
     serial BLOB NOT NULL,
     expires INTEGER NOT NULL,
     size INTEGER NOT NULL,
@@ -134,7 +135,7 @@ impl SqliteStore {
                 )
                 .map_err(sql)?;
             }
-            Some(1) => migrate_v1(&mut conn)?,
+            Some(1 | 2) => migrate_deferred(&mut conn)?,
             Some(SCHEMA_VERSION) => conn.execute_batch(DEFERRED_TABLE).map_err(sql)?,
             Some(v) => return Err(StoreError::Corrupt(format!("unknown schema version {v}"))),
         }
@@ -158,20 +159,23 @@ impl SqliteStore {
     }
 }
 
-/// Version 1 → 2: the deferred table gains the columns it is accounted by. Rows that no
-/// longer decode are dropped (a deferred record is only held until its signer is known; a
-/// peer sends it again).
-fn migrate_v1(conn: &mut Connection) -> Result<(), StoreError> {
+/// Versions 1 and 2 → 3: the deferred table is rebuilt, its records held by content key
+/// and accounted by claimed serial, expiry and size (version 1 had neither; version 2 held
+/// them by item key). Rows that no longer decode are dropped (a deferred record is only
+/// held until its signer is known; a peer sends it again).
+fn migrate_deferred(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction().map_err(sql)?;
-    tx.execute_batch("ALTER TABLE deferred RENAME TO deferred_v1;")
+    tx.execute_batch("ALTER TABLE deferred RENAME TO deferred_old;")
         .map_err(sql)?;
     tx.execute_batch(DEFERRED_TABLE).map_err(sql)?;
     {
-        let mut read = tx.prepare("SELECT encoded FROM deferred_v1").map_err(sql)?;
+        let mut read = tx
+            .prepare("SELECT encoded FROM deferred_old")
+            .map_err(sql)?;
         let mut rows = read.query([]).map_err(sql)?;
         let mut write = tx
             .prepare(
-                "INSERT OR REPLACE INTO deferred(item_key, serial, expires, size, encoded)
+                "INSERT OR REPLACE INTO deferred(content_key, serial, expires, size, encoded)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(sql)?;
@@ -180,7 +184,7 @@ fn migrate_v1(conn: &mut Connection) -> Result<(), StoreError> {
             if let Ok(r) = codec::decode(&bytes) {
                 write
                     .execute(params![
-                        r.item_key() as i64,
+                        r.content_key() as i64,
                         &r.security.modifier_serial[..],
                         millis(r.expires),
                         bytes.len() as i64,
@@ -190,7 +194,7 @@ fn migrate_v1(conn: &mut Connection) -> Result<(), StoreError> {
             }
         }
     }
-    tx.execute_batch("DROP TABLE deferred_v1;").map_err(sql)?;
+    tx.execute_batch("DROP TABLE deferred_old;").map_err(sql)?;
     tx.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
         params![SCHEMA_VERSION.to_be_bytes().to_vec()],
@@ -289,18 +293,18 @@ impl Store for SqliteStore {
     }
 
     fn deferred(&self) -> Result<Vec<Record>, StoreError> {
-        self.query_records("SELECT encoded FROM deferred ORDER BY item_key", [])
+        self.query_records("SELECT encoded FROM deferred ORDER BY content_key", [])
     }
 
     fn deferred_entries(&self) -> Result<Vec<super::DeferredEntry>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT item_key, serial, expires, size FROM deferred")
+            .prepare("SELECT content_key, serial, expires, size FROM deferred")
             .map_err(sql)?;
         let rows = stmt
             .query_map([], |row| {
                 Ok(super::DeferredEntry {
-                    item_key: row.get::<_, i64>(0)? as u64,
+                    key: row.get::<_, i64>(0)? as u64,
                     serial: row.get(1)?,
                     expires: Timestamp::from_millis(
                         u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
@@ -316,7 +320,7 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {
             out.extend(self.query_records(
-                "SELECT encoded FROM deferred WHERE item_key = ?1",
+                "SELECT encoded FROM deferred WHERE content_key = ?1",
                 params![*k as i64],
             )?);
         }
@@ -370,14 +374,14 @@ impl Store for SqliteStore {
                 .map_err(sql)?;
             }
             let mut undefer = tx
-                .prepare_cached("DELETE FROM deferred WHERE item_key = ?1")
+                .prepare_cached("DELETE FROM deferred WHERE content_key = ?1")
                 .map_err(sql)?;
             for k in &batch.undefer {
                 undefer.execute(params![*k as i64]).map_err(sql)?;
             }
             let mut defer = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO deferred(item_key, serial, expires, size, encoded)
+                    "INSERT OR REPLACE INTO deferred(content_key, serial, expires, size, encoded)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(sql)?;
@@ -385,7 +389,7 @@ impl Store for SqliteStore {
                 let encoded = codec::encode(r);
                 defer
                     .execute(params![
-                        r.item_key() as i64,
+                        crate::record::content_key_of(&encoded) as i64,
                         &r.security.modifier_serial[..],
                         millis(r.expires),
                         encoded.len() as i64,

@@ -306,5 +306,108 @@ fn the_accounting_is_restored_on_open_and_old_files_are_migrated() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, 2i64.to_be_bytes());
+    assert_eq!(version, 3i64.to_be_bytes());
+}
+
+/// A held record is not hidden by a forgery of it that shares its item key (the id,
+/// version and signature are copied, the content is not): the table holds records by
+/// their content, so both wait, and when the signer is known the forgery is refused and
+/// the record stored (the forgery, held first, used to take the record's place).
+#[test]
+fn a_forged_copy_does_not_take_a_held_records_place() {
+    let g = Group::new();
+    let now = now();
+    let mut author = g.replica();
+    let membership = author
+        .publish_membership(g.bob.signer(), &g.bob.chain, now)
+        .unwrap()
+        .unwrap()
+        .record;
+    let record = author
+        .create(
+            g.bob.signer(),
+            new_record(b"genuine", now.saturating_add(DAY)),
+            now,
+        )
+        .unwrap()
+        .record;
+    let mut forged = record.clone();
+    forged.payload = b"forged".to_vec();
+    assert_eq!(forged.item_key(), record.item_key());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("group.sqlite");
+    let mut in_memory = Database::open(MemoryStore::new(), g.root.chain()).unwrap();
+    let mut on_disk = Database::open(SqliteStore::open(&path).unwrap(), g.root.chain()).unwrap();
+    // The forgery first, in its own batch and in the same one.
+    let r = in_memory.apply(vec![forged.clone()], now).unwrap();
+    assert_eq!(r.deferred, 1);
+    let r = in_memory.apply(vec![record.clone()], now).unwrap();
+    assert_eq!((r.deferred, r.duplicates), (1, 0));
+    let r = on_disk.apply(vec![forged, record.clone()], now).unwrap();
+    assert_eq!((r.deferred, r.duplicates), (2, 0));
+    assert_eq!(in_memory.deferred_len(), 2);
+    drop(on_disk);
+    // The held records are still told apart once the file is opened again.
+    let mut on_disk = Database::open(SqliteStore::open(&path).unwrap(), g.root.chain()).unwrap();
+    assert_eq!(on_disk.deferred_len(), 2);
+    // Whichever of the two is tried first, the genuine one is stored.
+    in_memory.apply(vec![membership.clone()], now).unwrap();
+    assert_eq!(in_memory.get(&record.id).unwrap(), Some(record.clone()));
+    on_disk.apply(vec![membership], now).unwrap();
+    assert_eq!(on_disk.get(&record.id).unwrap(), Some(record));
+    assert_eq!((in_memory.deferred_len(), on_disk.deferred_len()), (0, 0));
+}
+
+/// A file of schema version 2 (deferred records held by item key) is migrated: its held
+/// records are found by content key, retried and stored when their signer is known.
+#[test]
+fn a_version_2_file_is_migrated_to_content_keys() {
+    let g = Group::new();
+    let now = now();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("group.sqlite");
+    let mut author = g.replica();
+    let membership = author
+        .publish_membership(g.bob.signer(), &g.bob.chain, now)
+        .unwrap()
+        .unwrap()
+        .record;
+    let record = author
+        .create(
+            g.bob.signer(),
+            new_record(b"held", now.saturating_add(DAY)),
+            now,
+        )
+        .unwrap()
+        .record;
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        drop(SqliteStore::open(&path).unwrap());
+        conn.execute_batch(
+            "DROP TABLE deferred;
+             CREATE TABLE deferred (item_key INTEGER PRIMARY KEY, serial BLOB NOT NULL,
+                 expires INTEGER NOT NULL, size INTEGER NOT NULL, encoded BLOB NOT NULL);
+             UPDATE meta SET value = X'0000000000000002' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+        let encoded = codec::encode(&record);
+        conn.execute(
+            "INSERT INTO deferred(item_key, serial, expires, size, encoded)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                record.item_key() as i64,
+                record.security.modifier_serial,
+                record.expires.as_millis() as i64,
+                encoded.len() as i64,
+                encoded
+            ],
+        )
+        .unwrap();
+    }
+    let mut db = Database::open(SqliteStore::open(&path).unwrap(), g.root.chain()).unwrap();
+    assert_eq!(db.deferred_len(), 1);
+    let report = db.apply(vec![membership], now).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(db.get(&record.id).unwrap(), Some(record));
+    assert_eq!(db.deferred_len(), 0);
 }
