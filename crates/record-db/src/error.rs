@@ -52,12 +52,14 @@ pub enum ValidationError {
     /// A deletion tombstone that still carries data.
     #[error("a deleted record must have no payload and no attributes")]
     DeletedWithData,
-    /// Payload plus attributes over the group's maximum record size.
-    #[error("record data is {size} bytes; the group allows at most {max}")]
+    /// Payload plus attributes over the limit: the group's maximum record size for a
+    /// record made here, [`crate::reserved::MAX_RECORD_SIZE_LIMIT`] (what any group may
+    /// allow) for a received one.
+    #[error("record data is {size} bytes; at most {max} are allowed")]
     TooLarge {
         /// Payload plus attributes.
         size: usize,
-        /// The group's limit.
+        /// The limit.
         max: usize,
     },
     /// Version 1 with a modifier, or a later version without one.

@@ -1,6 +1,7 @@
 //! Validation of a received record, in three steps so signatures can be checked in batches:
 //!
-//! 1. [`check_structure`]: sizes, times, flags, modifier consistency, attributes, id binding,
+//! 1. [`check_structure`]: sizes (within [`MAX_RECORD_SIZE_LIMIT`], whatever the group's
+//!    maximum: see there), times, flags, modifier consistency, attributes, id binding,
 //!    expiry — no cryptography;
 //! 2. [`resolve_signer`]: finds the certificate chain that signed it, checks it was valid and
 //!    unrevoked when the record was signed and that the record lives inside it, or says the
@@ -18,7 +19,9 @@ use peergroup_identity::{PeerName, PublicKey, Timestamp};
 use crate::error::ValidationError;
 use crate::members::{MemberCert, MemberIndex};
 use crate::record::{Record, RecordType};
-use crate::reserved::{GroupProperties, MembershipPayload, RevocationPayload, kind_name};
+use crate::reserved::{
+    GroupProperties, MAX_RECORD_SIZE_LIMIT, MembershipPayload, RevocationPayload, kind_name,
+};
 
 /// What validation needs to know about the group and the moment.
 #[derive(Clone, Copy, Debug)]
@@ -27,8 +30,6 @@ pub struct Context<'a> {
     pub group: &'a PeerName,
     /// The group creator's identity (from the group root certificate).
     pub creator: &'a PeerName,
-    /// Maximum payload plus attribute bytes.
-    pub max_record_size: usize,
     /// Known member chains.
     pub members: &'a MemberIndex,
     /// Known revocations.
@@ -55,10 +56,15 @@ pub fn check_structure(r: &Record, ctx: &Context<'_>) -> Result<(), ValidationEr
     if r.is_deleted() && (!r.payload.is_empty() || !r.attributes.is_empty()) {
         return Err(ValidationError::DeletedWithData);
     }
-    if r.data_size() > ctx.max_record_size {
+    // The ceiling of every group, not the group's own maximum: that one may change, and a
+    // record judged by it would be kept by a replica that got it before the properties
+    // changed and refused by one that got it after. The group's maximum binds the records
+    // made here ([`crate::Database::create`] and the other local changes).
+    let max = MAX_RECORD_SIZE_LIMIT as usize;
+    if r.data_size() > max {
         return Err(ValidationError::TooLarge {
             size: r.data_size(),
-            max: ctx.max_record_size,
+            max,
         });
     }
     match (r.version, &r.modified_by) {

@@ -24,12 +24,13 @@ const MAX_OPS: usize = 16;
 /// With `false`, batches are split before a second version of an id.
 const SAME_ID_IN_A_BATCH: bool = true;
 
-/// Whether property changes may change the maximum record size. Not yet: a receiver checks
-/// a record's size against the properties it holds when the record arrives, so a record
-/// over a new, smaller limit is kept by a replica that got it before the properties and
-/// refused by one that got it after, and the replicas never converge (found by this
-/// target). Until that is fixed, the maximum stays the default.
-const CHANGE_MAX_RECORD_SIZE: bool = false;
+/// Whether property changes may change the maximum record size. Yes since a receiver holds
+/// a record to `MAX_RECORD_SIZE_LIMIT` only and the group's maximum binds local changes
+/// (record-db `validate.rs`, `db/local.rs`): a receiver used to check a record's size
+/// against the properties it held when the record arrived, so a record over a new, smaller
+/// limit was kept by a replica that got it before the properties and refused by one that
+/// got it after (found by this target). With `false`, the maximum stays the default.
+const CHANGE_MAX_RECORD_SIZE: bool = true;
 
 /// Whether an admin may revoke itself. Not yet: a revocation whose own signer it revokes is
 /// kept by the replica that takes it in (it is staged after its purge runs) but purged by

@@ -2,7 +2,11 @@
 //!
 //! Every local change is validated by the same code as a received record (all but the
 //! signature check: the signature was made here a moment ago), then committed durably before
-//! the call returns.
+//! the call returns. One rule binds local changes only: new data (a new record, or an update
+//! that changes its payload or attributes) must fit the group's maximum record size. A
+//! received record is held to [`crate::reserved::MAX_RECORD_SIZE_LIMIT`] alone, so a record
+//! made before the group lowered its maximum is kept by every replica, whenever the new
+//! properties reach it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -88,6 +92,20 @@ pub struct RecordUpdate {
 }
 
 impl<S: Store> Database<S> {
+    /// New data made here must fit the group's maximum record size (see the module
+    /// documentation).
+    fn check_group_size(&self, data_size: usize) -> Result<(), Error> {
+        let max = self.max_record_size();
+        if data_size > max {
+            return Err(ValidationError::TooLarge {
+                size: data_size,
+                max,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Validates and durably stores a record made (and signed) here.
     fn commit_local(
         &mut self,
@@ -196,6 +214,9 @@ impl<S: Store> Database<S> {
                 "records signed with another key than the publishing member's".into(),
             ));
         }
+        for r in &batch.records {
+            self.check_group_size(r.data_size())?;
+        }
         self.commit_local_batch(signer, batch.records, now)
     }
 
@@ -242,11 +263,21 @@ impl<S: Store> Database<S> {
             }
             r.expires = expires;
         }
+        let new_data = update
+            .attributes
+            .as_ref()
+            .is_some_and(|a| *a != r.attributes)
+            || update.payload.as_ref().is_some_and(|p| *p != r.payload);
         if let Some(a) = update.attributes {
             r.attributes = a;
         }
         if let Some(p) = update.payload {
             r.payload = p;
+        }
+        // Data kept as it was (a longer life, a refresh) stays, whatever the group's
+        // maximum has become since it was stored.
+        if new_data {
+            self.check_group_size(r.data_size())?;
         }
         let r = signer.sign(r, &self.group);
         self.commit_local(signer, r, now)
@@ -407,6 +438,7 @@ impl<S: Store> Database<S> {
         new: NewRecord,
         now: Timestamp,
     ) -> Result<Change, Error> {
+        self.check_group_size(new.payload.len() + new.attributes.len())?;
         let record = signed_new(&self.group, signer, id, new, now)?;
         self.commit_local(signer, record, now)
     }

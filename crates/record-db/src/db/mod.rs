@@ -289,17 +289,22 @@ impl<S: Store> Database<S> {
         Context {
             group: &self.group,
             creator: &self.creator,
-            // Not `properties()`: that clones (or builds) the whole record per call.
-            max_record_size: self
-                .properties
-                .as_ref()
-                .map_or(GroupProperties::DEFAULT_MAX_RECORD_SIZE, |p| {
-                    p.max_record_size
-                }) as usize,
             members: &self.members,
             revocations: &self.revocations,
             now,
         }
+    }
+
+    /// The group's maximum record size (payload plus attributes), which binds the records
+    /// made here: received records are held to [`crate::reserved::MAX_RECORD_SIZE_LIMIT`]
+    /// only, so that every replica keeps a record whenever the properties changed.
+    pub fn max_record_size(&self) -> usize {
+        // Not `properties()`: that clones (or builds) the whole record per call.
+        self.properties
+            .as_ref()
+            .map_or(GroupProperties::DEFAULT_MAX_RECORD_SIZE, |p| {
+                p.max_record_size
+            }) as usize
     }
 
     /// The live (not deleted) record with `id`.

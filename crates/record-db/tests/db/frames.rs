@@ -229,3 +229,96 @@ fn sync_within_frames<S: Store, T: Store>(
     assert!(sa.is_done() && sb.is_done());
     largest
 }
+
+/// The group's maximum record size binds records made here, when they are created or their
+/// data changes; a received record is held to [`MAX_RECORD_SIZE_LIMIT`] only. Judging it by
+/// the group's limit made replicas diverge: a record over a new, smaller limit was kept by
+/// a replica that got it before the properties changed and refused by one that got it after.
+#[test]
+fn the_group_limit_binds_local_records_and_every_replica_keeps_received_ones() {
+    let g = Group::new();
+    let now = t0().saturating_add(HOUR);
+    let expires = now.saturating_add(DAY);
+    let mut author = g.replica();
+    let big = author
+        .create(g.bob.signer(), new_record(&[7; 2000], expires), now)
+        .unwrap()
+        .record;
+    let props = author
+        .set_properties(g.alice.signer(), &properties(&g, 1024), now)
+        .unwrap()
+        .record;
+    let mut before = g.replica();
+    before.apply(vec![big.clone()], now).unwrap();
+    before.apply(vec![props.clone()], now).unwrap();
+    let mut after = g.replica();
+    after.apply(vec![props], now).unwrap();
+    assert_eq!(after.properties().max_record_size, 1024);
+    let report = after.apply(vec![big.clone()], now).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(after.get(&big.id).unwrap().as_ref(), Some(&big));
+    assert_eq!(before.digest(), after.digest(), "replicas diverged");
+
+    // Here, the group's limit binds new records and new data.
+    let too_large = |e: Error| {
+        matches!(
+            e,
+            Error::Invalid(ValidationError::TooLarge {
+                size: 1025,
+                max: 1024
+            })
+        )
+    };
+    let e = after
+        .create(g.bob.signer(), new_record(&[0; 1025], expires), now)
+        .unwrap_err();
+    assert!(too_large(e));
+    let e = after
+        .create_many(g.bob.signer(), vec![new_record(&[0; 1025], expires)], now)
+        .unwrap_err();
+    assert!(too_large(e));
+    let e = after
+        .update(
+            g.bob.signer(),
+            &big.id,
+            peergroup_record_db::RecordUpdate {
+                payload: Some(vec![1; 1025]),
+                ..Default::default()
+            },
+            now,
+        )
+        .unwrap_err();
+    assert!(too_large(e));
+    // A change that leaves the data alone (a longer life, as an autorefresh makes) is not
+    // refused for data stored under the older limit, nor is a delete.
+    let longer = after
+        .update(
+            g.bob.signer(),
+            &big.id,
+            peergroup_record_db::RecordUpdate {
+                expires: Some(expires.saturating_add(HOUR)),
+                ..Default::default()
+            },
+            now,
+        )
+        .unwrap()
+        .record;
+    assert_eq!(longer.payload.len(), 2000);
+    let report = before.apply(vec![longer.clone()], now).unwrap();
+    assert_eq!(report.accepted, vec![longer]);
+    after.delete(g.bob.signer(), &big.id, now).unwrap();
+
+    // A received record is refused only over what any group may allow.
+    let huge = forge(g.group(), &g.bob, |r| {
+        r.payload = vec![0; MAX_RECORD_SIZE_LIMIT as usize + 1];
+    });
+    let report = after.apply(vec![huge], now).unwrap();
+    assert!(
+        matches!(
+            report.rejected.as_slice(),
+            [(_, ValidationError::TooLarge { max, .. })] if *max == MAX_RECORD_SIZE_LIMIT as usize
+        ),
+        "{:?}",
+        report.rejected
+    );
+}
