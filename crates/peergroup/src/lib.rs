@@ -56,11 +56,15 @@ pub use events::{
 };
 pub use group::Group;
 pub use infra::{DEFAULT_PORT, GroupSpec, GroupSummary, Infrastructure, InfrastructureConfig};
+pub use router::{
+    FIRST_FRAME_TIMEOUT, MAX_AWAITING_FIRST_FRAME, MAX_AWAITING_FIRST_FRAME_PER_MEMBER,
+};
 
 pub use peergroup_credential_roles::{RevocationTarget, Role, Roles};
 pub use peergroup_identity::{Identity, IdentityStore, KdfParams, PeerName, Timestamp};
 pub use peergroup_invitation_xml::{IdentityInfo, Invitation, InvitationInfo};
 pub use peergroup_membership::{Member, MemberChange, MeshConfig, Status, SyncProgress};
+pub use peergroup_record_db::export::{ImportMode, ImportReport, Refusal, RefusalReason};
 pub use peergroup_record_db::reserved::GroupProperties;
 pub use peergroup_record_db::{ChangeKind, NewRecord, Record, RecordId, RecordType, RecordUpdate};
 pub use peergroup_transport::TransportConfig;

@@ -4,18 +4,83 @@
 //! server name). Each authenticated connection's first frame says what it is for: a direct
 //! connection starts with a direct-connection hello; anything else is a neighbor of the mesh.
 
-use std::sync::{Arc, Weak};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use peergroup_identity::PeerName;
 use peergroup_transport::{Connection, Endpoint};
+use tokio::sync::oneshot;
 
 use crate::group::Group;
 use crate::infra::Inner;
 
-/// How long a new connection may take to send its first frame.
-const FIRST_FRAME: Duration = Duration::from_secs(10);
+/// How long a new connection may take to send its first frame (a member's node sends it at
+/// once: a hello).
+pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(3);
+/// Most authenticated connections waiting for their first frame, per member: beyond it the
+/// member's oldest waiting one is closed.
+pub const MAX_AWAITING_FIRST_FRAME_PER_MEMBER: usize = 8;
+/// Most authenticated connections waiting for their first frame, in all: beyond it the
+/// oldest waiting one is closed.
+pub const MAX_AWAITING_FIRST_FRAME: usize = 64;
+
+/// Connections waiting for their first frame, oldest first, each with what closes it.
+#[derive(Default)]
+struct Waiting {
+    next: u64,
+    by_id: BTreeMap<u64, (PeerName, oneshot::Sender<()>)>,
+    per_member: HashMap<PeerName, usize>,
+}
+
+impl Waiting {
+    /// Registers a connection of `peer`, closing the oldest waiting ones over the bounds.
+    /// Returns its number and what tells it it was evicted.
+    fn enter(&mut self, peer: &PeerName) -> (u64, oneshot::Receiver<()>) {
+        if self.per_member.get(peer).copied().unwrap_or(0) >= MAX_AWAITING_FIRST_FRAME_PER_MEMBER {
+            let oldest = self
+                .by_id
+                .iter()
+                .find(|(_, (p, _))| p == peer)
+                .map(|(id, _)| *id);
+            if let Some(id) = oldest {
+                self.leave(id);
+            }
+        }
+        if self.by_id.len() >= MAX_AWAITING_FIRST_FRAME
+            && let Some(id) = self.by_id.keys().next().copied()
+        {
+            self.leave(id);
+        }
+        let id = self.next;
+        self.next += 1;
+        let (tx, rx) = oneshot::channel();
+        self.by_id.insert(id, (peer.clone(), tx));
+        *self.per_member.entry(peer.clone()).or_default() += 1;
+        (id, rx)
+    }
+
+    /// Forgets a connection (its first frame came, it ended, or it is evicted: dropping its
+    /// sender tells it).
+    fn leave(&mut self, id: u64) {
+        if let Some((peer, _evict)) = self.by_id.remove(&id)
+            && let Some(n) = self.per_member.get_mut(&peer)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_member.remove(&peer);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_id.len()
+    }
+}
 
 pub(crate) async fn accept_loop(endpoint: Arc<Endpoint>, infra: Weak<Inner>) {
+    let waiting = Arc::new(Mutex::new(Waiting::default()));
     let mut failures = endpoint.auth_failures();
     loop {
         tokio::select! {
@@ -25,7 +90,15 @@ pub(crate) async fn accept_loop(endpoint: Arc<Endpoint>, infra: Weak<Inner>) {
                 let route = inner.routes.read().ok().and_then(|r| r.get(&conn.peer().group).cloned());
                 match route {
                     Some(route) => {
-                        tokio::spawn(dispatch(conn, route.group));
+                        let (id, evicted) = waiting
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .enter(&conn.peer().peer);
+                        let waiting = waiting.clone();
+                        tokio::spawn(async move {
+                            dispatch(conn, route.group, evicted).await;
+                            waiting.lock().unwrap_or_else(PoisonError::into_inner).leave(id);
+                        });
                     }
                     None => conn.close("group not open here"),
                 }
@@ -48,12 +121,22 @@ pub(crate) async fn accept_loop(endpoint: Arc<Endpoint>, infra: Weak<Inner>) {
     }
 }
 
-async fn dispatch(mut conn: Connection, group: Arc<crate::group::GroupInner>) {
-    let first = match tokio::time::timeout(FIRST_FRAME, conn.recv()).await {
-        Ok(Some(f)) => f,
-        Ok(None) => return,
-        Err(_) => {
-            conn.close("no first frame");
+async fn dispatch(
+    mut conn: Connection,
+    group: Arc<crate::group::GroupInner>,
+    evicted: oneshot::Receiver<()>,
+) {
+    let first = tokio::select! {
+        r = tokio::time::timeout(FIRST_FRAME_TIMEOUT, conn.recv()) => match r {
+            Ok(Some(f)) => f,
+            Ok(None) => return,
+            Err(_) => {
+                conn.close("no first frame");
+                return;
+            }
+        },
+        _ = evicted => {
+            conn.close("too many connections waiting for their first frame");
             return;
         }
     };
@@ -90,4 +173,42 @@ pub(crate) fn browse(group: Group, discovery: &peergroup_transport::Discovery) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peergroup_identity::{Classifier, KeyPair};
+
+    fn member(i: u64) -> PeerName {
+        PeerName::new(
+            &KeyPair::from_test_seed(i).public(),
+            Classifier::new("m").unwrap(),
+        )
+    }
+
+    #[test]
+    fn waiting_connections_are_bounded_per_member_and_in_all() {
+        let mut w = Waiting::default();
+        let hostile = member(1);
+        let mut first: Vec<oneshot::Receiver<()>> = Vec::new();
+        for _ in 0..100 {
+            first.push(w.enter(&hostile).1);
+        }
+        assert_eq!(w.len(), MAX_AWAITING_FIRST_FRAME_PER_MEMBER);
+        // The member's oldest were told to close; its newest wait.
+        let closed = first
+            .iter_mut()
+            .map(|rx| rx.try_recv())
+            .filter(|r| *r == Err(oneshot::error::TryRecvError::Closed))
+            .count();
+        assert_eq!(closed, 100 - MAX_AWAITING_FIRST_FRAME_PER_MEMBER);
+        // Many members: the total stays bounded too.
+        for m in 0..200 {
+            w.enter(&member(100 + m));
+        }
+        assert_eq!(w.len(), MAX_AWAITING_FIRST_FRAME);
+        let counted: usize = w.per_member.values().sum();
+        assert_eq!(counted, MAX_AWAITING_FIRST_FRAME);
+    }
 }
