@@ -47,7 +47,7 @@ pub mod limits {
         MAX_LINKS_PER_MEMBER, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK, SYNC_SESSION_BURST,
         SYNC_SESSION_INTERVAL,
     };
-    pub use crate::driver::{READ_BYTES_PER_CONN, READ_BYTES_PER_NODE};
+    pub use crate::driver::{READ_BYTES_PER_CONN, READ_BYTES_PER_NODE, READ_INPUTS_PER_CONN};
     pub use crate::message::{MAX_ADDRESSES, MAX_KEYS};
     pub use crate::peer_time::{MAX_FIRST_OFFSET, MAX_SKEW};
 }

@@ -192,6 +192,12 @@ impl<S: Store> Core<S> {
     }
 
     pub(crate) fn on_ihave(&mut self, conn: ConnId, keys: Vec<u64>, now: Now) {
+        // A link that already has its share waiting is not heard (anti-entropy finds
+        // anything real): no work per key for a neighbor flooding announcements.
+        if self.missing.on_link(conn) >= super::MAX_PENDING_PER_LINK {
+            self.stats.announcements_ignored += keys.len() as u64;
+            return;
+        }
         let arriving: HashSet<u64> = self
             .inbox
             .iter()

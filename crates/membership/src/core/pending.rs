@@ -156,8 +156,7 @@ impl Pending {
         }
     }
 
-    /// Keys waiting on `conn` (tests).
-    #[cfg(test)]
+    /// Keys waiting on `conn`.
     pub(crate) fn on_link(&self, conn: ConnId) -> usize {
         self.per_link.get(&conn).copied().unwrap_or(0)
     }

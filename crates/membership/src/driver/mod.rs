@@ -26,7 +26,7 @@ use peergroup_transport::{
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use commands::{Command, GroupHandle};
-pub use reader::{READ_BYTES_PER_CONN, READ_BYTES_PER_NODE};
+pub use reader::{READ_BYTES_PER_CONN, READ_BYTES_PER_NODE, READ_INPUTS_PER_CONN};
 
 use crate::core::{ConnId, Core, Event, Output, PeerInfo, Status};
 use crate::message::MeshMessage;
@@ -58,7 +58,10 @@ pub struct DriverConfig {
 /// Inputs of the driver task from its helpers. What a reader hands over holds room in its
 /// byte budget ([`reader::READ_BYTES_PER_CONN`]) until the driver takes it.
 enum Input {
+    /// A message the reader could not decode (the core refuses it as a protocol error).
     Message(ConnId, Bytes, reader::Held),
+    /// A message the reader decoded, with its encoded size.
+    Decoded(ConnId, MeshMessage, usize, reader::Held),
     /// Flooded records whose signatures the connection's reader checked.
     Floods(ConnId, Vec<Received>, reader::Held),
     Closed(ConnId),
@@ -71,6 +74,7 @@ impl Input {
     fn holding(self, held: reader::Held) -> Self {
         match self {
             Input::Message(c, b, _) => Input::Message(c, b, held),
+            Input::Decoded(c, m, n, _) => Input::Decoded(c, m, n, held),
             Input::Floods(c, r, _) => Input::Floods(c, r, held),
             other => other,
         }
@@ -87,6 +91,7 @@ impl Input {
                 .sum::<usize>()
                 .max(1),
             Input::Message(_, bytes, _) => kib(bytes.len()),
+            Input::Decoded(_, _, len, _) => kib(*len),
             _ => 1,
         }
     }
@@ -329,6 +334,7 @@ impl<S: Store + 'static> Driver<S> {
         let now = self.now();
         match input {
             Input::Message(conn, bytes, _held) => self.core.handle_message(conn, &bytes, now),
+            Input::Decoded(conn, message, _, _held) => self.core.handle_decoded(conn, message, now),
             Input::Floods(conn, records, _held) => {
                 self.core.handle_checked_floods(conn, records, now)
             }

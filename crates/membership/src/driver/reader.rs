@@ -33,18 +33,25 @@ pub(crate) const READ_BURST_BYTES: usize = 4 * 1024 * 1024;
 pub const READ_BYTES_PER_CONN: usize = 8 * 1024 * 1024;
 /// Bytes all of a group's readers together may have handed the driver and it has not taken.
 pub const READ_BYTES_PER_NODE: usize = 64 * 1024 * 1024;
+/// Inputs (messages, or runs of flooded records) one connection's reader may have handed the
+/// driver that it has not taken yet: the group's task serves connections in the order their
+/// inputs came, so this bounds how much of one neighbor's traffic (a flood of announcements,
+/// say) can stand before another's.
+pub const READ_INPUTS_PER_CONN: usize = 32;
 
 /// Room for what readers hand the driver, in KiB: one budget per connection, one per node.
 #[derive(Clone)]
 pub(super) struct Budget {
     conn: Arc<Semaphore>,
     node: Arc<Semaphore>,
+    inputs: Arc<Semaphore>,
 }
 
 /// Room taken by an input until the driver takes it.
 pub(super) struct Held {
     _conn: Option<OwnedSemaphorePermit>,
     _node: Option<OwnedSemaphorePermit>,
+    _input: Option<OwnedSemaphorePermit>,
 }
 
 impl Held {
@@ -52,6 +59,7 @@ impl Held {
         Held {
             _conn: None,
             _node: None,
+            _input: None,
         }
     }
 }
@@ -66,6 +74,7 @@ impl Budget {
         Budget {
             conn: Arc::new(Semaphore::new(kib(READ_BYTES_PER_CONN))),
             node,
+            inputs: Arc::new(Semaphore::new(READ_INPUTS_PER_CONN)),
         }
     }
 
@@ -76,6 +85,7 @@ impl Budget {
 
     /// Waits for room for `bytes` (an input larger than a whole budget takes all of it).
     async fn take(&self, bytes: usize) -> Held {
+        let input = self.inputs.clone().acquire_owned().await.ok();
         let take = |total: usize| kib(bytes).min(total) as u32;
         let conn = self
             .conn
@@ -92,6 +102,7 @@ impl Budget {
         Held {
             _conn: conn,
             _node: node,
+            _input: input,
         }
     }
 }
@@ -210,7 +221,13 @@ fn to_inputs(id: ConnId, frames: Vec<Bytes>, keys: &SignerKeys) -> Vec<(Input, u
                 run_bytes += bytes.len();
                 run.push(record);
             }
-            _ => {
+            // Decoded once, here, not again by the group's task.
+            Ok(message) => {
+                end_run(&mut run, &mut run_bytes, &mut inputs);
+                let len = bytes.len();
+                inputs.push((Input::Decoded(id, message, len, Held::none()), len));
+            }
+            Err(_) => {
                 end_run(&mut run, &mut run_bytes, &mut inputs);
                 let len = bytes.len();
                 inputs.push((Input::Message(id, bytes, Held::none()), len));
@@ -341,6 +358,7 @@ mod tests {
         for _ in 0..READ_BYTES_PER_CONN / (1024 * 1024) {
             held.push(budget.take(1024 * 1024).await);
         }
+        assert!(READ_BYTES_PER_CONN / (1024 * 1024) < READ_INPUTS_PER_CONN);
         let more = tokio::time::timeout(Duration::from_secs(60), budget.take(1)).await;
         assert!(more.is_err(), "took more than its budget");
         // The driver takes one input: there is room again.
@@ -355,6 +373,20 @@ mod tests {
         drop((held, more, theirs));
         let huge = tokio::time::timeout(Duration::from_secs(60), budget.take(usize::MAX / 2)).await;
         assert!(huge.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_waits_when_its_inputs_are_many() {
+        let budget = Budget::new(Budget::node());
+        let mut held = Vec::new();
+        for _ in 0..READ_INPUTS_PER_CONN {
+            held.push(budget.take(40).await);
+        }
+        let more = tokio::time::timeout(Duration::from_secs(60), budget.take(40)).await;
+        assert!(more.is_err(), "took more inputs than allowed");
+        held.pop();
+        let more = tokio::time::timeout(Duration::from_secs(60), budget.take(40)).await;
+        assert!(more.is_ok(), "no room after the driver took an input");
     }
 
     #[tokio::test(start_paused = true)]

@@ -32,11 +32,12 @@ const SAME_ID_IN_A_BATCH: bool = true;
 /// got it after (found by this target). With `false`, the maximum stays the default.
 const CHANGE_MAX_RECORD_SIZE: bool = true;
 
-/// Whether an admin may revoke itself. Not yet: a revocation whose own signer it revokes is
-/// kept by the replica that takes it in (it is staged after its purge runs) but purged by
-/// one that takes in any later revocation, and the revocation it carries stays in force in
-/// memory either way (found by this target). Until that is fixed, no admin revokes itself.
-const REVOKE_SELF: bool = false;
+/// Whether an admin may revoke itself. Yes since record-db judges revocation records
+/// without the revocations and never purges them (`validate.rs`,
+/// `judged_without_revocations`): a revocation whose own signer it revoked was kept by the
+/// replica that took it in but purged by one that took in a later revocation, and stayed in
+/// force in memory either way (found by this target). With `false`, no admin revokes itself.
+const REVOKE_SELF: bool = true;
 
 /// Whether membership records may be deleted. Not yet: a replica that takes in a membership
 /// record before its tombstone learns the member (in memory only: not after a restart),
