@@ -170,7 +170,13 @@ pub fn resolve_signer(r: &Record, ctx: &Context<'_>) -> Result<Resolution, Valid
     if cert.peer() != r.signer() {
         return Err(ValidationError::SignerMismatch(r.signer().to_string()));
     }
-    cert.check_at(r.last_modified, ctx.revocations)?;
+    let no_revocations = RevocationSet::new();
+    let revocations = if judged_without_revocations(&r.record_type) {
+        &no_revocations
+    } else {
+        ctx.revocations
+    };
+    cert.check_at(r.last_modified, revocations)?;
     let (nb, na) = (cert.valid.not_before(), cert.valid.not_after());
     if r.last_modified < nb || r.expires > na {
         return Err(ValidationError::OutsideMembership {
@@ -181,6 +187,20 @@ pub fn resolve_signer(r: &Record, ctx: &Context<'_>) -> Result<Resolution, Valid
         });
     }
     Ok(Resolution::Known(signer))
+}
+
+/// Whether records of this type are judged without the revocations: their signer's chain
+/// must have been valid in time and allowed to make them when it signed, whether or not it
+/// has been revoked since. Such records are never purged.
+///
+/// Revocation records: so the revocations a replica holds are the targets of every valid
+/// revocation record it received, a set that only grows, the same on every replica whatever
+/// order the records come in. Judged by the revocations, a revocation by an admin revoked
+/// since — its own revocation included — was kept or purged depending on the order, and two
+/// admins revoking each other could be settled either way. Refusing them protects nothing: a
+/// revoked admin's key can date a revocation before its own.
+pub(crate) fn judged_without_revocations(record_type: &RecordType) -> bool {
+    *record_type == RecordType::REVOCATION
 }
 
 /// What the signer may do, including the reserved types' own rules.
@@ -282,6 +302,12 @@ pub(crate) fn admit(
             policy(valid, Action::Revoke).map_err(denied)?;
             if r.is_deleted() {
                 return Err(bad("revocations cannot be deleted".into()));
+            }
+            // What a replica holds in memory is every revocation record's target: another
+            // version would change the target or withdraw it, and what was purged in its name
+            // would not come back.
+            if r.version != 1 {
+                return Err(bad("revocations cannot be changed".into()));
             }
             Ok(Effect::Revocation(
                 RevocationPayload::from_payload(&r.payload)?.target,

@@ -10,6 +10,7 @@ use super::{Change, ChangeKind, Database, Received};
 use crate::error::{Error, ValidationError};
 use crate::merge::{Novelty, compare, novelty};
 use crate::record::{Record, RecordId};
+use crate::reserved::GroupProperties;
 use crate::store::{Batch, DeferredEntry, Store};
 use crate::validate::{self, Effect, Resolution, Signer};
 
@@ -505,22 +506,27 @@ impl<S: Store> Database<S> {
     }
 
     /// Removes records whose signer was revoked before signing them (they may have arrived
-    /// before the revocation did). Records signed before the revocation stay.
+    /// before the revocation did). Records signed before the revocation stay, and so do
+    /// records of the types judged without revocations (revocation records: see
+    /// [`validate::judged_without_revocations`]). A stored record whose id has a version
+    /// staged is left to that version: the staged one replaces it, or is purged itself and
+    /// takes the id with it. What memory took from a purged record goes with it.
     fn purge_revoked(&mut self, st: &mut Staging, report: &mut ApplyReport) -> Result<(), Error> {
         let revoked_by =
             |r: &Record,
              members: &crate::members::MemberIndex,
              rev: &peergroup_credential_roles::RevocationSet| {
-                members.get(&r.security.modifier_serial).is_some_and(|c| {
-                    matches!(
-                        c.check_at(r.last_modified, rev),
-                        Err(peergroup_credential_roles::ChainError::Revoked { .. })
-                    )
-                })
+                !validate::judged_without_revocations(&r.record_type)
+                    && members.get(&r.security.modifier_serial).is_some_and(|c| {
+                        matches!(
+                            c.check_at(r.last_modified, rev),
+                            Err(peergroup_credential_roles::ChainError::Revoked { .. })
+                        )
+                    })
             };
         let mut doomed = Vec::new();
         self.store.for_each(&mut |r| {
-            if revoked_by(&r, &self.members, &self.revocations) {
+            if !st.staged.contains_key(&r.id) && revoked_by(&r, &self.members, &self.revocations) {
                 doomed.push(r);
             }
         })?;
@@ -532,7 +538,12 @@ impl<S: Store> Database<S> {
                 true
             }
         });
+        let properties = GroupProperties::record_id(&self.creator);
         for r in doomed {
+            if r.id == properties {
+                // The group's properties are those of the record stored: none now.
+                self.properties = None;
+            }
             st.batch.remove.push(r.id);
             report.changes.retain(|c| c.record.id != r.id);
             report.purged.push(r);

@@ -180,15 +180,7 @@ impl<S: Store> Database<S> {
                 let _ = self.add_member(&chain);
             }
         }
-        for r in self.store.by_type(&RecordType::REVOCATION)? {
-            if let Ok(p) = RevocationPayload::from_payload(&r.payload) {
-                self.revocations.insert(p.target, r.created);
-            }
-        }
-        let id = GroupProperties::record_id(&self.creator);
-        if let Some(r) = self.store.get(&id)? {
-            self.properties = GroupProperties::from_payload(&r.payload).ok();
-        }
+        self.revocations_and_properties_from_store()?;
         for e in self.store.deferred_entries()? {
             self.deferred.load(e);
         }
@@ -203,6 +195,23 @@ impl<S: Store> Database<S> {
             self.store.commit(&batch)?;
         }
         self.deferred.settle();
+        Ok(())
+    }
+
+    /// Takes the revocations and the group properties from the records stored: what memory
+    /// holds is what is stored (on open, and when such records expire).
+    fn revocations_and_properties_from_store(&mut self) -> Result<(), Error> {
+        self.revocations = RevocationSet::new();
+        for r in self.store.by_type(&RecordType::REVOCATION)? {
+            if let Ok(p) = RevocationPayload::from_payload(&r.payload) {
+                self.revocations.insert(p.target, r.created);
+            }
+        }
+        let id = GroupProperties::record_id(&self.creator);
+        self.properties = self
+            .store
+            .get(&id)?
+            .and_then(|r| GroupProperties::from_payload(&r.payload).ok());
         Ok(())
     }
 
@@ -404,7 +413,8 @@ impl<S: Store> Database<S> {
     }
 
     /// Removes records and tombstones whose lifetime has ended, and deferred records that
-    /// expired while waiting; reports the removed records.
+    /// expired while waiting; reports the removed records. What memory took from expired
+    /// revocation and properties records goes with them, as it would on a restart.
     pub fn sweep(&mut self, now: Timestamp) -> Result<Vec<Change>, Error> {
         let expired = self.store.expiring(now)?;
         let stale_deferred = self.deferred.expired(now);
@@ -419,6 +429,13 @@ impl<S: Store> Database<S> {
         self.store.commit(&batch)?;
         for r in &expired {
             self.keys.remove(&r.item_key());
+        }
+        // A revocation ends with its record (which cannot outlive its signer's membership),
+        // and the properties with theirs: here as after a restart.
+        if expired.iter().any(|r| {
+            r.record_type == RecordType::REVOCATION || r.record_type == RecordType::GROUP_PROPERTIES
+        }) {
+            self.revocations_and_properties_from_store()?;
         }
         for k in &batch.undefer {
             self.deferred.remove(*k);

@@ -6,6 +6,7 @@ mod frames;
 mod import;
 mod kill9;
 mod merge_laws;
+mod revocations;
 mod store;
 mod support;
 mod sync;
