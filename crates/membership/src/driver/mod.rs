@@ -61,7 +61,7 @@ enum Input {
     /// A message the reader could not decode (the core refuses it as a protocol error).
     Message(ConnId, Bytes, reader::Held),
     /// A message the reader decoded, with its encoded size.
-    Decoded(ConnId, MeshMessage, usize, reader::Held),
+    Decoded(ConnId, Box<MeshMessage>, usize, reader::Held),
     /// Flooded records whose signatures the connection's reader checked.
     Floods(ConnId, Vec<Received>, reader::Held),
     Closed(ConnId),
@@ -334,7 +334,9 @@ impl<S: Store + 'static> Driver<S> {
         let now = self.now();
         match input {
             Input::Message(conn, bytes, _held) => self.core.handle_message(conn, &bytes, now),
-            Input::Decoded(conn, message, _, _held) => self.core.handle_decoded(conn, message, now),
+            Input::Decoded(conn, message, _, _held) => {
+                self.core.handle_decoded(conn, *message, now)
+            }
             Input::Floods(conn, records, _held) => {
                 self.core.handle_checked_floods(conn, records, now)
             }

@@ -225,7 +225,10 @@ fn to_inputs(id: ConnId, frames: Vec<Bytes>, keys: &SignerKeys) -> Vec<(Input, u
             Ok(message) => {
                 end_run(&mut run, &mut run_bytes, &mut inputs);
                 let len = bytes.len();
-                inputs.push((Input::Decoded(id, message, len, Held::none()), len));
+                inputs.push((
+                    Input::Decoded(id, Box::new(message), len, Held::none()),
+                    len,
+                ));
             }
             Err(_) => {
                 end_run(&mut run, &mut run_bytes, &mut inputs);
