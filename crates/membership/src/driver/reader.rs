@@ -361,7 +361,7 @@ mod tests {
         for _ in 0..READ_BYTES_PER_CONN / (1024 * 1024) {
             held.push(budget.take(1024 * 1024).await);
         }
-        assert!(READ_BYTES_PER_CONN / (1024 * 1024) < READ_INPUTS_PER_CONN);
+        const { assert!(READ_BYTES_PER_CONN / (1024 * 1024) < READ_INPUTS_PER_CONN) };
         let more = tokio::time::timeout(Duration::from_secs(60), budget.take(1)).await;
         assert!(more.is_err(), "took more than its budget");
         // The driver takes one input: there is room again.
