@@ -199,8 +199,15 @@ pub fn resolve_signer(r: &Record, ctx: &Context<'_>) -> Result<Resolution, Valid
 /// since — its own revocation included — was kept or purged depending on the order, and two
 /// admins revoking each other could be settled either way. Refusing them protects nothing: a
 /// revoked admin's key can date a revocation before its own.
+///
+/// Membership records: so every replica learns the same member chains from the same
+/// records. A membership record only publishes a chain that is valid for the group by
+/// itself; each record the member signs is still judged by the revocations when it was
+/// signed. Judged by them, a membership record signed after its signer's revocation taught
+/// the member's chain to a replica that got it before the revocation (which then stored the
+/// member's earlier records) and not to one that got it after (which held them back).
 pub(crate) fn judged_without_revocations(record_type: &RecordType) -> bool {
-    *record_type == RecordType::REVOCATION
+    *record_type == RecordType::REVOCATION || *record_type == RecordType::MEMBERSHIP
 }
 
 /// What the signer may do, including the reserved types' own rules.
@@ -269,8 +276,16 @@ pub(crate) fn admit(
             Ok(Effect::Properties(p))
         }
         RecordType::MEMBERSHIP => {
+            // A tombstone carries no chain: a replica that took in the record before it
+            // learned the member, one that got the tombstone first never did, and the
+            // member's records were stored by the one and held back for good by the other.
+            // A membership ends with its certificate, or by revocation.
             if r.is_deleted() {
-                return Ok(Effect::None);
+                return Err(bad(
+                    "membership records cannot be deleted (a membership ends with its \
+                     certificate, or by revocation)"
+                        .into(),
+                ));
             }
             let is_admin = valid.roles().contains(Role::Admin);
             let chain: CertChain = MembershipPayload::chain_from_payload(&r.payload)?;

@@ -39,12 +39,13 @@ const CHANGE_MAX_RECORD_SIZE: bool = true;
 /// force in memory either way (found by this target). With `false`, no admin revokes itself.
 const REVOKE_SELF: bool = true;
 
-/// Whether membership records may be deleted. Not yet: a replica that takes in a membership
-/// record before its tombstone learns the member (in memory only: not after a restart),
-/// one that gets the tombstone first never does, so the member's records are stored by the
-/// one and held back for good by the other (found by this target). Until that is fixed,
-/// membership records are not deleted.
-const DELETE_MEMBERSHIP: bool = false;
+/// Whether members try to delete membership records. Yes since record-db refuses those
+/// deletes everywhere (`validate.rs`, `admit`): a replica that took in a membership record
+/// before its tombstone learned the member (in memory only: not after a restart), one that
+/// got the tombstone first never did, so the member's records were stored by the one and
+/// held back for good by the other (found by this target). With `false`, no membership
+/// record is deleted.
+const DELETE_MEMBERSHIP: bool = true;
 
 /// What the members do, in the order they do it.
 #[derive(Arbitrary, Debug)]

@@ -56,7 +56,12 @@ pub struct Database<S: Store> {
     root: CertChain,
     group: PeerName,
     creator: PeerName,
+    /// Every member chain known: those learned out of band and those of the membership
+    /// records stored.
     members: MemberIndex,
+    /// The member chains learned out of band ([`Database::learn_member`],
+    /// [`Database::adopt_members`]), which no record holds.
+    outside: MemberIndex,
     revocations: RevocationSet,
     properties: Option<GroupProperties>,
     /// Item keys of the stored records, by class, with their symbol encoders.
@@ -125,6 +130,7 @@ impl<S: Store> Database<S> {
             group: group.clone(),
             creator,
             members: MemberIndex::default(),
+            outside: MemberIndex::default(),
             revocations: RevocationSet::new(),
             properties: None,
             keys: keys::KeyIndex::default(),
@@ -215,6 +221,23 @@ impl<S: Store> Database<S> {
         Ok(())
     }
 
+    /// Takes the member chains from the membership records stored, with those learned out
+    /// of band (when membership records expire: memory holds what is stored, as after a
+    /// restart).
+    fn members_from_store(&mut self) -> Result<(), Error> {
+        let mut members = self.outside.clone();
+        for r in self.store.by_type(&RecordType::MEMBERSHIP)? {
+            if !r.is_deleted()
+                && let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload)
+                && let Ok(entry) = self.members.validated(&self.group, &chain)
+            {
+                members.insert_validated(entry);
+            }
+        }
+        self.members = members;
+        Ok(())
+    }
+
     /// The group peer name.
     pub fn group(&self) -> &PeerName {
         &self.group
@@ -258,8 +281,10 @@ impl<S: Store> Database<S> {
     /// Adds a member chain learned out of band (the local member's own, or a peer's from its
     /// TLS handshake), so records it signs validate before its membership record arrives.
     pub fn learn_member(&mut self, chain: &CertChain) -> Result<(), Error> {
-        self.add_member(chain)
+        let entry = self
+            .add_member(chain)
             .map_err(|e| Error::InvalidArgument(format!("member chain: {e}")))?;
+        self.outside.insert_validated(entry);
         Ok(())
     }
 
@@ -286,6 +311,7 @@ impl<S: Store> Database<S> {
     /// simulator). Chains of other groups are ignored.
     pub fn adopt_members(&mut self, index: &MemberIndex) {
         self.members.adopt(&self.group, index);
+        self.outside.adopt(&self.group, index);
         for peer in self.members.peers() {
             for m in self.members.of_peer(peer) {
                 self.signer_keys
@@ -414,7 +440,8 @@ impl<S: Store> Database<S> {
 
     /// Removes records and tombstones whose lifetime has ended, and deferred records that
     /// expired while waiting; reports the removed records. What memory took from expired
-    /// revocation and properties records goes with them, as it would on a restart.
+    /// revocation, properties and membership records goes with them, as it would on a
+    /// restart (member chains learned out of band stay).
     pub fn sweep(&mut self, now: Timestamp) -> Result<Vec<Change>, Error> {
         let expired = self.store.expiring(now)?;
         let stale_deferred = self.deferred.expired(now);
@@ -431,11 +458,18 @@ impl<S: Store> Database<S> {
             self.keys.remove(&r.item_key());
         }
         // A revocation ends with its record (which cannot outlive its signer's membership),
-        // and the properties with theirs: here as after a restart.
+        // the properties with theirs, and a member chain with the last membership record
+        // holding it (unless learned out of band): here as after a restart.
         if expired.iter().any(|r| {
             r.record_type == RecordType::REVOCATION || r.record_type == RecordType::GROUP_PROPERTIES
         }) {
             self.revocations_and_properties_from_store()?;
+        }
+        if expired
+            .iter()
+            .any(|r| r.record_type == RecordType::MEMBERSHIP)
+        {
+            self.members_from_store()?;
         }
         for k in &batch.undefer {
             self.deferred.remove(*k);

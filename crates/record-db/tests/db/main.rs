@@ -5,6 +5,7 @@ mod deferred;
 mod frames;
 mod import;
 mod kill9;
+mod membership;
 mod merge_laws;
 mod revocations;
 mod store;
