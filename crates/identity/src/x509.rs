@@ -154,7 +154,7 @@ impl Template {
 
     /// Encodes and signs the certificate with `issuer_key`, returning its DER.
     pub fn sign(&self, issuer_key: &KeyPair) -> Vec<u8> {
-        let alg = der::sequence(&[&der::oid(&ED25519_OID)]);
+        let alg = ed25519_algorithm();
         let spki = der::sequence(&[&alg, &der::bit_string(self.subject_key.as_bytes())]);
         let validity = der::sequence(&[
             &der::x509_time(self.not_before),
@@ -185,8 +185,23 @@ impl Template {
             &der::explicit(3, &der::sequence(&exts)),
         ]);
         let sig = issuer_key.sign(&tbs);
-        der::sequence(&[&tbs, &alg, &der::bit_string(sig.as_bytes())])
+        signed_certificate(&tbs, &sig)
     }
+}
+
+/// The AlgorithmIdentifier of Ed25519 (RFC 8410: the OID, no parameters).
+fn ed25519_algorithm() -> Vec<u8> {
+    der::sequence(&[&der::oid(&ED25519_OID)])
+}
+
+/// A certificate's DER from its signed part and the signature: the only encoding
+/// [`Certificate::parse`] accepts.
+fn signed_certificate(tbs: &[u8], signature: &Signature) -> Vec<u8> {
+    der::sequence(&[
+        tbs,
+        &ed25519_algorithm(),
+        &der::bit_string(signature.as_bytes()),
+    ])
 }
 
 /// A parsed extension: OID content octets, criticality, value.
@@ -218,7 +233,12 @@ pub struct Certificate {
 
 impl Certificate {
     /// Parses DER, refusing trailing bytes, other algorithms, v1/v2 certificates and names
-    /// without a common name.
+    /// without a common name. What lies outside the signed part — the signature algorithm
+    /// and the signature — must be encoded exactly as signing writes it (the Ed25519
+    /// AlgorithmIdentifier, the same as the one inside the signed part, and a BIT STRING of
+    /// the 64 signature bytes), so a certificate has one encoding: nobody can alter bytes
+    /// the signature does not cover and get another certificate (another hash, another
+    /// name for whatever keys on the bytes) that still verifies.
     pub fn parse(der_bytes: &[u8]) -> Result<Self, Error> {
         let bad = |why: String| Error::MalformedCertificate(why);
         if der_bytes.len() > MAX_CERT_LEN {
@@ -244,6 +264,18 @@ impl Certificate {
         let signature = Signature::from_slice(&cert.signature_value.data)
             .map_err(|_| bad("signature is not 64 bytes".into()))?;
         let tbs_raw: &[u8] = cert.tbs_certificate.as_ref();
+        // x509-parser accepts more than DER allows around the signed part (an algorithm
+        // identifier whose OID tag was altered, for one).
+        if signed_certificate(tbs_raw, &signature) != der_bytes {
+            return Err(bad(
+                "the signature algorithm or signature is not encoded as Ed25519 DER".into(),
+            ));
+        }
+        if signed_algorithm(tbs_raw).map_err(|e| bad(e.to_string()))? != ed25519_algorithm() {
+            return Err(bad(
+                "the signed algorithm identifier is not encoded as Ed25519's".into(),
+            ));
+        }
         let start = tbs_raw.as_ptr() as usize - der_bytes.as_ptr() as usize;
         let tbs = start..start + tbs_raw.len();
         let secs = |t: i64| Timestamp::from_secs(u64::try_from(t).unwrap_or(0));
@@ -366,6 +398,16 @@ impl fmt::Debug for Certificate {
     }
 }
 
+/// The signature AlgorithmIdentifier inside the signed part (`TBSCertificate`: version,
+/// serial number, then the algorithm), as encoded.
+fn signed_algorithm(tbs: &[u8]) -> Result<&[u8], Error> {
+    let mut outer = der::Reader::new(tbs);
+    let mut fields = der::Reader::new(outer.read(0x30)?);
+    fields.read(0xa0)?;
+    fields.read(0x02)?;
+    fields.read_tlv(0x30)
+}
+
 fn parse_name(name: &x509_parser::x509::X509Name<'_>) -> Result<Name, Error> {
     let mut common_name = None;
     let mut peer_name = None;
@@ -450,6 +492,69 @@ mod tests {
         der[pos] = b'S';
         let cert = Certificate::parse(&der).unwrap();
         assert!(cert.verify_signed_by(&issuer.public()).is_err());
+    }
+
+    /// The bytes outside the signed part cannot be changed: each change would be another
+    /// encoding of the same certificate that still verifies (a fuzzed password join
+    /// accepted credentials whose outer algorithm identifier's OID tag was 0x07).
+    #[test]
+    fn only_the_signed_encoding_is_accepted() {
+        let issuer = KeyPair::from_test_seed(1);
+        let good = template(&issuer, "me").sign(&issuer);
+        let cert = Certificate::parse(&good).unwrap();
+        cert.verify_signed_by(&issuer.public()).unwrap();
+        let alg = [0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
+        let outer = good.windows(7).rposition(|w| w == alg).unwrap();
+        let inner = good.windows(7).position(|w| w == alg).unwrap();
+        assert!(inner < outer);
+        let changed = |at: usize, byte: u8| {
+            let mut der = good.clone();
+            der[at] = byte;
+            der
+        };
+        // The outer algorithm identifier: its OID's tag, its SEQUENCE's tag.
+        for bad in [changed(outer + 2, 0x07), changed(outer, 0x31)] {
+            assert!(
+                matches!(
+                    Certificate::parse(&bad),
+                    Err(Error::MalformedCertificate(_))
+                ),
+                "{:?}",
+                Certificate::parse(&bad)
+            );
+        }
+        // The signature BIT STRING with unused bits.
+        let unused = good.len() - 65;
+        assert_eq!(good[unused], 0);
+        assert!(Certificate::parse(&changed(unused, 0x01)).is_err());
+        // The outer algorithm identifier with NULL parameters (lengths adjusted).
+        let tbs = &good[cert.tbs.clone()];
+        let with_null = der::sequence(&[
+            tbs,
+            &der::sequence(&[&der::oid(&ED25519_OID), &[0x05, 0x00]]),
+            &der::bit_string(cert.signature.as_bytes()),
+        ]);
+        assert!(Certificate::parse(&with_null).is_err());
+        // A signed part whose own algorithm identifier is not Ed25519's exact encoding (NULL
+        // parameters) is refused, even signed, and with the same outside.
+        let mut fields = der::Reader::new(der::Reader::new(tbs).read(0x30).unwrap());
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        while let Some(tag) = fields.peek_tag() {
+            parts.push(fields.read_tlv(tag).unwrap().to_vec());
+        }
+        assert_eq!(parts[2], alg);
+        parts[2] = der::sequence(&[&der::oid(&ED25519_OID), &[0x05, 0x00]]);
+        let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let tbs_null = der::sequence(&parts);
+        let signed = signed_certificate(&tbs_null, &issuer.sign(&tbs_null));
+        assert!(
+            matches!(
+                Certificate::parse(&signed),
+                Err(Error::MalformedCertificate(_))
+            ),
+            "{:?}",
+            Certificate::parse(&signed)
+        );
     }
 
     #[test]
