@@ -140,3 +140,49 @@ fn a_revocation_ends_with_its_record() {
     assert!(db.revocations().is_empty());
     assert!(reopened(&g, db).revocations().is_empty());
 }
+
+/// A purge takes the record's id with it. A replica that had replaced a version with one its
+/// signer made after being revoked no longer holds the older version once the revocation
+/// purges the newer; one that got the revocation first refused the newer and kept the older.
+/// Synchronisation brings them together: the older version's item key is missing on the
+/// first, which takes it in again (it is valid). (Until then the two differ: a replica keeps
+/// only the winning version of each record, and the one that purged has nothing to fall back
+/// on.)
+#[test]
+fn a_version_a_purge_lost_comes_back_by_synchronisation() {
+    let g = Group::new();
+    let mut author = g.replica();
+    let v1 = author
+        .create(
+            g.bob.signer(),
+            new_record(b"v1", at(0).saturating_add(DAY)),
+            at(0),
+        )
+        .unwrap()
+        .record;
+    let revocation = revocation(&g, RevocationTarget::Peer(g.bob.peer().clone()), at(5));
+    let v2 = author
+        .update(
+            g.bob.signer(),
+            &v1.id,
+            peergroup_record_db::RecordUpdate {
+                payload: Some(b"v2".to_vec()),
+                ..Default::default()
+            },
+            at(10),
+        )
+        .unwrap()
+        .record;
+    let mut refused = g.replica();
+    for r in [&v1, &revocation, &v2] {
+        refused.apply(vec![r.clone()], at(11)).unwrap();
+    }
+    assert_eq!(refused.get(&v1.id).unwrap().as_ref(), Some(&v1));
+    let mut purged = g.replica();
+    for r in [&v1, &v2, &revocation] {
+        purged.apply(vec![r.clone()], at(11)).unwrap();
+    }
+    crate::sync::sync(&mut refused, &mut purged);
+    assert_eq!(purged.get(&v1.id).unwrap().as_ref(), Some(&v1));
+    assert_eq!(refused.digest(), purged.digest());
+}
