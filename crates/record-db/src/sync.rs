@@ -14,6 +14,14 @@
 //! and hands received records to the caller ([`SyncSession::take_received`]) to apply with
 //! [`Database::apply`](crate::Database::apply) — before polling for the next message, so the
 //! security class is applied before the data class starts.
+//!
+//! Every message is bounded, so the mesh's frame limit need not exceed
+//! `max(max_record_size, 1 MiB) + 64 KiB`: a message encodes to at most
+//! [`MAX_SYNC_MESSAGE_BYTES`] (1 MiB + 1 KiB), except a `Records` message carrying one larger
+//! record alone. Reconciliation splits symbol batches, key lists and its result across several
+//! messages ([`reconcile::MAX_MESSAGE_BYTES`]); `Records` holds at most
+//! [`RECORDS_PER_MESSAGE`] records and [`BYTES_PER_MESSAGE`] of them. A peer's message over
+//! these bounds fails the session.
 
 use std::collections::VecDeque;
 
@@ -73,12 +81,31 @@ pub enum SyncMessage {
 
 /// Most records in one [`SyncMessage::Records`].
 pub const RECORDS_PER_MESSAGE: usize = 256;
-/// Most bytes of record encodings in one [`SyncMessage::Records`] of several records; a
-/// record larger than this travels alone. Either way a message fits in one transport frame
-/// ([`crate::reserved::FRAME_LIMIT`]): a record a group accepts has at most
-/// [`crate::reserved::MAX_RECORD_SIZE_LIMIT`] bytes of data, and records with more (stored
-/// under an older, larger limit: no replica accepts them now) are not sent.
+/// Most bytes of record encodings ([`crate::codec::encoded_len`]) in one
+/// [`SyncMessage::Records`] of several records; a record larger than this travels alone. A
+/// record a group accepts has at most [`crate::reserved::MAX_RECORD_SIZE_LIMIT`] bytes of
+/// data and under 1 KiB of other fields; records with more (stored under an older, larger
+/// limit: no replica accepts them now) are not sent. A peer's message of several records over
+/// this is refused ([`SyncError::TooLarge`]).
 pub const BYTES_PER_MESSAGE: usize = 1024 * 1024;
+
+/// Most bytes of one encoded [`SyncMessage`] (postcard), except a [`SyncMessage::Records`]
+/// carrying one record alone, which is as large as that record (its data, at most the group's
+/// maximum record size, and under 1 KiB of other fields): 1 MiB + 1 KiB.
+///
+/// The largest are a reconciliation message (at most [`reconcile::MAX_MESSAGE_BYTES`], that is
+/// 1 MiB and 64 bytes, plus 2 bytes of tag and class: 1,048,642 bytes) and a message of
+/// several records (at most [`BYTES_PER_MESSAGE`] of encodings, plus 4 bytes). So a transport
+/// frame of `max(max_record_size, 1 MiB) + 64 KiB` carries every message of a sync with room
+/// for an envelope.
+pub const MAX_SYNC_MESSAGE_BYTES: usize = BYTES_PER_MESSAGE + 1024;
+
+impl SyncMessage {
+    /// Length of the postcard encoding, without allocating it.
+    pub fn encoded_len(&self) -> usize {
+        postcard::serialize_with_flavor(self, postcard::ser_flavors::Size::default()).unwrap_or(0)
+    }
+}
 
 /// A sync protocol violation or failure.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +117,18 @@ pub enum SyncError {
     /// A message for a class other than the current one, or out of order.
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// A message over the protocol's bounds (a peer breaking the protocol): several records
+    /// with more than [`BYTES_PER_MESSAGE`] of encodings. (A reconciliation message over its
+    /// bounds is a [`SyncError::Reconcile`] violation.)
+    #[error("{what} of {bytes} bytes, limit {limit}")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The local database failed.
     #[error(transparent)]
     Database(#[from] Error),
@@ -242,6 +281,16 @@ impl SyncSession {
                         records.len()
                     )));
                 }
+                if records.len() > 1 {
+                    let bytes: usize = records.iter().map(crate::codec::encoded_len).sum();
+                    if bytes > BYTES_PER_MESSAGE {
+                        return Err(SyncError::TooLarge {
+                            what: "a message of several records",
+                            bytes,
+                            limit: BYTES_PER_MESSAGE,
+                        });
+                    }
+                }
                 if records
                     .iter()
                     .any(|r| r.record_type.is_security() != class.is_security())
@@ -366,4 +415,5 @@ fn add_stats(total: &mut Stats, s: reconcile::Stats) {
     total.symbols_received += s.symbols_received;
     total.keys_sent += s.keys_sent;
     total.keys_received += s.keys_received;
+    total.flights += s.flights;
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use peergroup_record_db::reconcile::measure::{drive, expected_outcome, random_keys};
 use peergroup_record_db::reconcile::{
-    CodedSymbol, Config, Fault, Message, Outcome, PROTOCOL_VERSION, ReconcileError, Session,
-    SetSnapshot, Violation,
+    CodedSymbol, Config, Fault, MAX_MESSAGE_BYTES, Message, Outcome, PROTOCOL_VERSION,
+    ReconcileError, Session, SetSnapshot, Violation,
 };
 use proptest::prelude::*;
 
@@ -76,6 +76,83 @@ proptest! {
         prop_assert_eq!(r.outcome(), Some(&want_r));
         prop_assert_eq!(i.stats().bytes_sent, r.stats().bytes_received);
         prop_assert_eq!(i.stats().round_trips(), r.stats().round_trips());
+    }
+
+    /// Symbol batches, key lists and results split into parts as small as one symbol or one
+    /// key: the same outcome, the same symbols and the same round trips as unsplit, and no
+    /// message larger than its parts allow.
+    #[test]
+    fn outcome_is_the_same_in_small_parts(
+        common in 0usize..1500, a_only in diff_size(), b_only in diff_size(), seed in any::<u64>(),
+        symbols_per_message in 1usize..8, keys_per_message in 1usize..40,
+    ) {
+        let (a, b) = sets(common, a_only.min(600), b_only.min(600), seed);
+        let (whole_i, _) = reconcile(&a, &b, Config::default());
+        let config = Config { symbols_per_message, keys_per_message, ..Config::default() };
+        let mut i = Session::initiator(SetSnapshot::new(a.iter().copied()), config);
+        let mut r = Session::responder(SetSnapshot::new(b.iter().copied()), config);
+        let mut largest = (0, 0);
+        drive_checked(&mut i, &mut r, |m| {
+            let (symbols, keys) = counts(m);
+            largest = (largest.0.max(symbols), largest.1.max(keys));
+        })
+        .expect("honest sessions succeed");
+        prop_assert!(largest.0 <= symbols_per_message.max(32), "{largest:?}");
+        prop_assert!(largest.1 <= keys_per_message.max(32), "{largest:?}");
+        prop_assert_eq!(i.outcome(), Some(&expected_outcome(&a, &b)));
+        prop_assert_eq!(r.outcome(), Some(&expected_outcome(&b, &a)));
+        prop_assert_eq!(i.stats().round_trips(), whole_i.stats().round_trips());
+        prop_assert_eq!(i.stats().round_trips(), r.stats().round_trips());
+        prop_assert_eq!(i.stats().symbols_sent, whole_i.stats().symbols_sent);
+    }
+}
+
+/// (symbols, keys) a message carries.
+fn counts(message: &Message) -> (usize, usize) {
+    match message {
+        Message::Start { symbols, .. }
+        | Message::SymbolsPart { symbols, .. }
+        | Message::Symbols { symbols, .. } => (symbols.len(), 0),
+        Message::StartKeys { keys, .. } | Message::KeysPart { keys } | Message::Keys { keys } => {
+            (0, keys.len())
+        }
+        Message::DonePart {
+            initiator_lacks,
+            responder_lacks,
+        }
+        | Message::Done {
+            initiator_lacks,
+            responder_lacks,
+            ..
+        } => (0, initiator_lacks.len() + responder_lacks.len()),
+        _ => (0, 0),
+    }
+}
+
+/// [`drive`], showing every message to `check` (and checking it within the wire bounds and
+/// through postcard) on its way.
+fn drive_checked(
+    initiator: &mut Session<SetSnapshot>,
+    responder: &mut Session<SetSnapshot>,
+    mut check: impl FnMut(&Message),
+) -> Result<(), ReconcileError> {
+    loop {
+        let mut moved = false;
+        while let Some(message) = initiator.poll_transmit() {
+            check(&message);
+            assert!(message.encoded_len() <= MAX_MESSAGE_BYTES);
+            responder.handle_bytes(&message.encode())?;
+            moved = true;
+        }
+        while let Some(message) = responder.poll_transmit() {
+            check(&message);
+            assert!(message.encoded_len() <= MAX_MESSAGE_BYTES);
+            initiator.handle_bytes(&message.encode())?;
+            moved = true;
+        }
+        if !moved {
+            return Ok(());
+        }
     }
 }
 
@@ -239,13 +316,40 @@ fn request_count_is_capped() {
 
 #[test]
 fn wrong_symbol_batches_are_refused() {
-    let (mut i, mut r) = fresh();
-    let start = i.poll_transmit().unwrap();
-    r.handle_message(start).unwrap();
-    let Some(Message::More { from, count }) = r.poll_transmit() else {
-        // 40 differences in 32 symbols: the responder needs more.
-        panic!("expected More");
+    let more = |r: &mut Session<SetSnapshot>, i: &mut Session<SetSnapshot>| {
+        let start = i.poll_transmit().unwrap();
+        r.handle_message(start).unwrap();
+        let Some(Message::More { from, count }) = r.poll_transmit() else {
+            // 40 differences in 32 symbols: the responder needs more.
+            panic!("expected More");
+        };
+        (from, count)
     };
+    // More symbols than the request asked for.
+    let (mut i, mut r) = fresh();
+    let (from, count) = more(&mut r, &mut i);
+    let long = Message::Symbols {
+        from,
+        symbols: vec![CodedSymbol::ZERO; count as usize + 1],
+    };
+    assert!(matches!(
+        violation(r.handle_message(long)),
+        Violation::WrongSymbolCount { .. }
+    ));
+    // An empty part.
+    let (mut i, mut r) = fresh();
+    let (from, _) = more(&mut r, &mut i);
+    let empty = Message::Symbols {
+        from,
+        symbols: vec![],
+    };
+    assert!(matches!(
+        violation(r.handle_message(empty)),
+        Violation::WrongSymbolCount { .. }
+    ));
+    // A last part that does not complete the request.
+    let (mut i, mut r) = fresh();
+    let (from, count) = more(&mut r, &mut i);
     let short = Message::Symbols {
         from,
         symbols: vec![CodedSymbol::ZERO; count as usize - 1],
@@ -254,6 +358,37 @@ fn wrong_symbol_batches_are_refused() {
         violation(r.handle_message(short)),
         Violation::WrongSymbolCount { .. }
     ));
+    // A part that leaves nothing for the last.
+    let (mut i, mut r) = fresh();
+    let (from, count) = more(&mut r, &mut i);
+    let whole = Message::SymbolsPart {
+        from,
+        symbols: vec![CodedSymbol::ZERO; count as usize],
+    };
+    assert!(matches!(
+        violation(r.handle_message(whole)),
+        Violation::WrongSymbolCount { .. }
+    ));
+    // A first part; the next must continue where it ended.
+    let (mut i, mut r) = fresh();
+    let (from, count) = more(&mut r, &mut i);
+    let first = Message::SymbolsPart {
+        from,
+        symbols: vec![CodedSymbol::ZERO; count as usize - 1],
+    };
+    r.handle_message(first).unwrap();
+    assert_eq!(r.poll_transmit(), None, "the request is not answered yet");
+    let gap = Message::Symbols {
+        from: from + count,
+        symbols: vec![CodedSymbol::ZERO],
+    };
+    assert_eq!(
+        violation(r.handle_message(gap)),
+        Violation::OutOfOrder {
+            expected: from + count - 1,
+            got: from + count
+        }
+    );
 }
 
 #[test]
@@ -394,9 +529,18 @@ fn any_message(known: Vec<u64>) -> impl Strategy<Value = Message> {
         (0u16..3, keys.clone()).prop_map(|(version, keys)| Message::StartKeys { version, keys }),
         (0u64..100, prop_oneof![0u64..100, any::<u64>()])
             .prop_map(|(from, count)| Message::More { from, count }),
+        (0u64..100, symbols.clone())
+            .prop_map(|(from, symbols)| Message::SymbolsPart { from, symbols }),
         (0u64..100, symbols).prop_map(|(from, symbols)| Message::Symbols { from, symbols }),
         Just(Message::SendKeys),
+        keys.clone().prop_map(|keys| Message::KeysPart { keys }),
         keys.clone().prop_map(|keys| Message::Keys { keys }),
+        (keys.clone(), keys.clone()).prop_map(|(initiator_lacks, responder_lacks)| {
+            Message::DonePart {
+                initiator_lacks,
+                responder_lacks,
+            }
+        }),
         (keys.clone(), keys, any_symbol()).prop_map(
             |(initiator_lacks, responder_lacks, sender_set)| Message::Done {
                 initiator_lacks,
@@ -418,20 +562,26 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Arbitrary message sequences never panic either role; once a session fails it stays
-    /// failed; an accepted outcome never contradicts our own set; each message produces at
-    /// most one reply.
+    /// failed; an accepted outcome never contradicts our own set; every reply is within the
+    /// per-message bounds; with the default parts, each message produces at most one reply.
     #[test]
     fn arbitrary_sequences_never_panic(
         messages in prop::collection::vec(any_message(known_keys().2), 0..12),
+        small_parts in any::<bool>(),
     ) {
         let (a, b, _) = known_keys();
+        let config = if small_parts {
+            Config { symbols_per_message: 3, keys_per_message: 4, ..Config::default() }
+        } else {
+            Config::default()
+        };
         for initiator in [true, false] {
             let own = if initiator { a.clone() } else { b.clone() };
             let snapshot = SetSnapshot::new(own.iter().copied());
             let mut session = if initiator {
-                Session::initiator(snapshot, Config::default())
+                Session::initiator(snapshot, config)
             } else {
-                Session::responder(snapshot, Config::default())
+                Session::responder(snapshot, config)
             };
             let _ = session.poll_transmit();
             let mut failed = false;
@@ -442,10 +592,12 @@ proptest! {
                 }
                 failed |= session.is_failed();
                 let mut replies = 0;
-                while session.poll_transmit().is_some() {
+                while let Some(reply) = session.poll_transmit() {
                     replies += 1;
+                    prop_assert!(reply.encoded_len() <= MAX_MESSAGE_BYTES);
+                    prop_assert_eq!(reply.check_bounds(), Ok(()));
                 }
-                prop_assert!(replies <= 1);
+                prop_assert!(small_parts || replies <= 1);
             }
             if let Some(outcome) = session.outcome() {
                 prop_assert!(outcome.local_only.iter().all(|k| own.contains(k)));
@@ -455,19 +607,30 @@ proptest! {
     }
 
     /// An honest pair with one message replaced or corrupted in flight still terminates:
-    /// either a side reports an error, or both reach an outcome.
+    /// either a side reports an error, or both reach an outcome, or the tampered message
+    /// became a part that more parts should follow (`SymbolsPart`, `KeysPart`, `DonePart`)
+    /// and its receiver waits for them: the sender has nothing more to say, as if it went
+    /// silent, which only the caller's timeout ends. With small parts, the victim may be any
+    /// part of a symbol batch, a key list or `Done`.
     #[test]
     fn tampered_conversations_terminate(
-        victim in 0usize..6, replacement in any_message(known_keys().2),
+        victim in 0usize..16, replacement in any_message(known_keys().2),
         corrupt in any::<bool>(), byte in any::<usize>(), bit in 0u8..8,
+        small_parts in any::<bool>(),
     ) {
         let (a, b, _) = known_keys();
-        let config = Config { initial_symbols: 8, ..Config::default() };
+        let config = if small_parts {
+            Config { initial_symbols: 8, symbols_per_message: 5, keys_per_message: 6,
+                ..Config::default() }
+        } else {
+            Config { initial_symbols: 8, ..Config::default() }
+        };
         let mut initiator = Session::initiator(SetSnapshot::new(a), config);
         let mut responder = Session::responder(SetSnapshot::new(b), config);
         let mut sent = 0usize;
         let mut error = None;
-        'outer: for _ in 0..100 {
+        let mut cut_short = false;
+        'outer: for _ in 0..5000 {
             let mut moved = false;
             for to_responder in [true, false] {
                 let from = if to_responder { &mut initiator } else { &mut responder };
@@ -481,6 +644,12 @@ proptest! {
                     } else {
                         replacement.clone()
                     };
+                    cut_short = matches!(
+                        message,
+                        Message::SymbolsPart { .. }
+                            | Message::KeysPart { .. }
+                            | Message::DonePart { .. }
+                    );
                 }
                 sent += 1;
                 moved = true;
@@ -495,7 +664,9 @@ proptest! {
             }
         }
         prop_assert!(
-            error.is_some() || (initiator.outcome().is_some() && responder.outcome().is_some()),
+            error.is_some()
+                || (initiator.outcome().is_some() && responder.outcome().is_some())
+                || cut_short,
             "stuck: initiator {:?} responder {:?}", initiator.outcome(), responder.outcome()
         );
     }

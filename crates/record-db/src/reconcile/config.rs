@@ -1,5 +1,6 @@
 //! Session configuration, roles, results and statistics.
 
+use super::message::{MAX_KEYS_PER_MESSAGE, MAX_SYMBOLS_PER_MESSAGE};
 #[cfg(doc)]
 use super::{message::Message, session::Session};
 
@@ -7,11 +8,22 @@ use super::{message::Message, session::Session};
 /// side considers excessive fails the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Symbols the initiator puts in `Start` (default 32). An initiator with at most this many
-    /// keys sends them as `StartKeys` instead.
+    /// Symbols the initiator puts in `Start` (default 32; at most
+    /// [`MAX_SYMBOLS_PER_MESSAGE`] are sent). An initiator with at most this many keys sends
+    /// them as `StartKeys` instead.
     pub initial_symbols: usize,
-    /// Most symbols one `More`/`Symbols` may carry (default 2¹⁸).
-    pub max_symbols_per_message: u64,
+    /// Most symbols one `More` may ask for (default 2¹⁸); the answer travels in `Symbols`
+    /// messages of at most [`symbols_per_message`](Self::symbols_per_message) each.
+    pub max_symbols_per_request: u64,
+    /// Symbols this side puts in one part of the answer to a `More` (default and most
+    /// [`MAX_SYMBOLS_PER_MESSAGE`]; smaller values only split the answer finer, e.g. in
+    /// tests). The peer accepts any split within [`MAX_SYMBOLS_PER_MESSAGE`].
+    pub symbols_per_message: usize,
+    /// Keys this side puts in one part of a key list or of `Done` (default and most
+    /// [`MAX_KEYS_PER_MESSAGE`]; smaller values only split lists finer). The peer accepts any
+    /// split within [`MAX_KEYS_PER_MESSAGE`]. (`StartKeys` is one message of at most
+    /// [`initial_symbols`](Self::initial_symbols) keys.)
+    pub keys_per_message: usize,
     /// Most symbols one session may exchange in total (default 2²⁰); past it the responder
     /// falls back to the full key list.
     pub max_total_symbols: u64,
@@ -20,16 +32,33 @@ pub struct Config {
     /// can cause; an honest one needs about 16 at most (it doubles after a shortfall). Past it
     /// the responder falls back to the full key list.
     pub max_requests: u32,
-    /// Most keys a key list or `Done` list may carry, and the largest set size a peer may
-    /// announce (default 2²⁴).
+    /// Most keys a whole key list or `Done` list may carry over all its parts, and the largest
+    /// set size a peer may announce (default 2²⁴). Tighter bounds apply where the protocol
+    /// knows more: a peer's key list is at most our own set's size (the smaller side sends
+    /// its list) or exactly the size it announced; a `Done` after symbols lists at most as many
+    /// keys as symbols were sent.
     pub max_keys: u64,
+}
+
+impl Config {
+    /// [`symbols_per_message`](Self::symbols_per_message) within `1..=MAX_SYMBOLS_PER_MESSAGE`.
+    pub(crate) fn symbols_chunk(&self) -> usize {
+        self.symbols_per_message.clamp(1, MAX_SYMBOLS_PER_MESSAGE)
+    }
+
+    /// [`keys_per_message`](Self::keys_per_message) within `1..=MAX_KEYS_PER_MESSAGE`.
+    pub(crate) fn keys_chunk(&self) -> usize {
+        self.keys_per_message.clamp(1, MAX_KEYS_PER_MESSAGE)
+    }
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             initial_symbols: 32,
-            max_symbols_per_message: 1 << 18,
+            max_symbols_per_request: 1 << 18,
+            symbols_per_message: MAX_SYMBOLS_PER_MESSAGE,
+            keys_per_message: MAX_KEYS_PER_MESSAGE,
             max_total_symbols: 1 << 20,
             max_requests: 32,
             max_keys: 1 << 24,
@@ -75,15 +104,18 @@ pub struct Stats {
     pub keys_sent: u64,
     /// Keys received in key lists and `Done`.
     pub keys_received: u64,
+    /// Flights: runs of consecutive messages in one direction. The protocol alternates
+    /// flights (a request, then every part of its answer), so both ends count the same.
+    pub flights: u64,
 }
 
 impl Stats {
-    /// Round trips: `ceil(messages exchanged / 2)`. The protocol strictly alternates, so this
-    /// is the number of request/response pairs: `Start → Done` is 1, `Start → More → Symbols →
-    /// Done` is 2, `Start → Keys → Done` (3 messages) counts as 2. Both ends of a finished
-    /// session report the same number.
+    /// Round trips: `ceil(flights / 2)`. Flights strictly alternate, so this is the number of
+    /// request/response pairs however many messages each flight has: `Start → Done` is 1,
+    /// `Start → More → Symbols… → Done…` is 2, `Start → Keys… → Done…` (3 flights) counts as
+    /// 2. Both ends of a finished session report the same number.
     pub fn round_trips(&self) -> u64 {
-        (self.messages_sent + self.messages_received).div_ceil(2)
+        self.flights.div_ceil(2)
     }
 
     /// Bytes sent plus bytes received.

@@ -74,15 +74,17 @@ pub enum Violation {
         /// The index received.
         got: u64,
     },
-    /// A batch does not have the number of symbols requested.
-    #[error("expected {expected} symbols, got {got}")]
+    /// A part of the answer to a request does not fit it: the last part does not complete
+    /// the request, or another part is empty or leaves nothing for the last.
+    #[error("{expected} symbols of the request to come, a part has {got}")]
     WrongSymbolCount {
-        /// Symbols requested.
+        /// Symbols still to come for the request.
         expected: u64,
         /// Symbols received.
         got: u64,
     },
-    /// A request or batch exceeds the per-message or per-session symbol cap, or asks for none.
+    /// A request or batch exceeds the per-message, per-request or per-session symbol cap, or
+    /// asks for none.
     #[error("{requested} symbols requested or sent, limit {limit}")]
     SymbolLimit {
         /// Symbols requested (or sent, or the new total).
@@ -96,7 +98,7 @@ pub enum Violation {
         /// The cap.
         limit: u32,
     },
-    /// A key list exceeds the cap.
+    /// A key list (or one message of it) exceeds its cap.
     #[error("{got} keys, limit {limit}")]
     KeyLimit {
         /// Keys in the list or announced.
@@ -115,6 +117,18 @@ pub enum Violation {
     /// A key list repeats a key.
     #[error("key {0:#018x} listed twice")]
     DuplicateKey(u64),
+    /// A key list (or one part of it, or the continuation of a list in the next part) is not
+    /// ascending.
+    #[error("key {0:#018x} out of ascending order")]
+    KeysNotAscending(u64),
+    /// The message encodes to more than [`MAX_MESSAGE_BYTES`](super::MAX_MESSAGE_BYTES).
+    #[error("a message of {bytes} bytes, limit {limit}")]
+    MessageTooLarge {
+        /// The message's encoded size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The symbols cannot come from an honest encoder.
     #[error("inconsistent symbols: {0}")]
     InconsistentSymbols(PeelError),

@@ -4,7 +4,7 @@
 //! decoded as a postcard [`Message`]; bit 0 of `target` picks the recipient (0: responder, 1:
 //! initiator). A truncated last frame uses the bytes that remain. After every frame both
 //! sessions' outgoing messages are drained and checked (they re-decode to themselves, stay
-//! within the symbol caps, and outcomes agree with the fixed sets).
+//! within the symbol caps and the per-message bounds, and outcomes agree with the fixed sets).
 
 use super::config::{Config, Outcome};
 use super::hash::splitmix64;
@@ -17,7 +17,9 @@ use super::symbol::CodedSymbol;
 pub fn config() -> Config {
     Config {
         initial_symbols: 8,
-        max_symbols_per_message: 256,
+        max_symbols_per_request: 256,
+        symbols_per_message: 48,
+        keys_per_message: 16,
         max_total_symbols: 1024,
         max_requests: 8,
         max_keys: 512,
@@ -69,6 +71,10 @@ pub fn run(data: &[u8]) -> (Option<Outcome>, Option<Outcome>) {
 
 fn drain(session: &mut Session<SetSnapshot>) {
     while let Some(message) = session.poll_transmit() {
+        assert!(message.encoded_len() <= super::MAX_MESSAGE_BYTES);
+        let (symbols, keys) = message.payload_counts();
+        assert!(symbols <= config().symbols_per_message as u64);
+        assert!(keys <= config().keys_per_message as u64);
         assert_eq!(Message::decode(&message.encode()).ok(), Some(message));
     }
     assert!(session.stats().symbols_sent <= config().max_total_symbols);
@@ -132,7 +138,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     let garbage: Vec<u8> = (0..256).map(|_| splitmix64(&mut state) as u8).collect();
     let mut hostile = Vec::new();
     let start = Message::Start {
-        version: 1,
+        version: super::PROTOCOL_VERSION,
         set_size: 3,
         symbols: vec![CodedSymbol::ZERO; 8],
     };
@@ -157,7 +163,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     fallback.extend(frame(
         false,
         &Message::StartKeys {
-            version: 1,
+            version: super::PROTOCOL_VERSION,
             keys: sets().0.into_iter().take(5).collect(),
         },
     ));

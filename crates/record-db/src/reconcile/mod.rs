@@ -93,6 +93,7 @@ mod error;
 mod estimate;
 mod hash;
 mod message;
+mod parts;
 mod peel;
 mod policy;
 mod session;
@@ -109,7 +110,9 @@ pub use error::{Fault, ReconcileError, Violation};
 pub use estimate::DifferenceEstimate;
 #[doc(hidden)]
 pub use measure::{DiffShape, Measurement, measure};
-pub use message::{Message, PROTOCOL_VERSION};
+pub use message::{
+    MAX_KEYS_PER_MESSAGE, MAX_MESSAGE_BYTES, MAX_SYMBOLS_PER_MESSAGE, Message, PROTOCOL_VERSION,
+};
 pub use peel::{DecodeStatus, Decoder, PeelError};
 pub use session::Session;
 pub use source::{SetSnapshot, SymbolSource};

@@ -64,7 +64,7 @@ pub(crate) fn next_step(situation: &Situation<'_>) -> Step {
         .saturating_sub(*received)
         .max(floor)
         .max(MIN_REQUEST)
-        .min(config.max_symbols_per_message)
+        .min(config.max_symbols_per_request)
         .min(config.max_total_symbols.saturating_sub(*received));
     let symbols_cost = count.saturating_mul(SYMBOL_BYTES);
     let keys_cost = own_size.min(remote_size).saturating_mul(8);

@@ -5,25 +5,30 @@ use std::collections::VecDeque;
 use super::CodedSymbol;
 use super::config::{Config, Outcome, Role, Stats};
 use super::error::{ReconcileError, Violation, check_version, unexpected};
-use super::message::{Message, PROTOCOL_VERSION};
+use super::message::{MAX_MESSAGE_BYTES, MAX_SYMBOLS_PER_MESSAGE, Message, PROTOCOL_VERSION};
+use super::parts::{
+    IncomingDone, IncomingKeys, check_ascending, done_parts, key_list_parts, symbol_parts,
+};
 use super::peel::{DecodeStatus, Decoder};
 use super::policy::{Situation, Step, next_step};
 use super::source::{SymbolSource, sorted_differences};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Initiator after `Start`/`Symbols`: waiting for `More`, `SendKeys`, `Keys` or `Done`.
+    /// Initiator after `Start` or the whole answer to a `More`: waiting for `More`,
+    /// `SendKeys`, the responder's key list or `Done`.
     AwaitReply,
-    /// Waiting for `Done` only.
+    /// Waiting for (the rest of) `Done`.
     AwaitDone,
     /// Responder, fresh.
     AwaitStart,
-    /// Responder after `More`.
+    /// Responder after `More`: the next `Symbols` part starts at `next`; `remaining` symbols
+    /// of the request are still to come.
     AwaitSymbols {
-        from: u64,
-        count: u64,
+        next: u64,
+        remaining: u64,
     },
-    /// Responder after `SendKeys`.
+    /// Waiting for (the rest of) the peer's key list.
     AwaitKeys,
     Finished,
     Failed,
@@ -54,14 +59,22 @@ impl State {
 ///    the peer sent to [`handle_message`](Self::handle_message) (or raw bytes to
 ///    [`handle_bytes`](Self::handle_bytes)), in order.
 /// 3. Stop when [`outcome`](Self::outcome) is `Some` and `poll_transmit` is empty (the last
-///    message, `Done`, may still be queued for the peer), or when `handle_message` returns an
-///    error.
+///    messages, the parts of `Done`, may still be queued for the peer), or when
+///    `handle_message` returns an error.
 ///
-/// The initiator queues its first message on creation. The protocol strictly alternates, so at
-/// most one message is queued at a time. Nothing here blocks, reads a clock or draws randomness:
-/// the same inputs give the same outputs. No input makes it panic, and every session ends: the
-/// number of symbols is capped ([`Config`]) and past the cap the responder switches to the full
-/// key list. Timeouts are the caller's business (drop the session).
+/// Every message this side sends encodes to at most
+/// [`MAX_MESSAGE_BYTES`](super::MAX_MESSAGE_BYTES); a longer symbol batch, key list or
+/// result goes out as several messages, all queued at once (one *flight*). The peer's
+/// messages are held to the same bounds. The initiator queues its first message on creation.
+/// Flights strictly alternate: a side queues its next flight only once the peer's flight is
+/// complete. Nothing here blocks, reads a clock or draws randomness: the same inputs give the
+/// same outputs. No input makes it panic, and every session ends: the number of symbols is
+/// capped ([`Config`]) and past the cap the responder switches to the full key list. Timeouts
+/// are the caller's business (drop the session).
+///
+/// Memory: a session holds its peer's symbols of one request (at most
+/// [`Config::max_symbols_per_request`]), the peer's key list (at most our own set's size)
+/// and the result's list of keys we lack (at most [`Config::max_keys`]).
 ///
 /// Once an error is returned the session is dead and further messages return
 /// [`ReconcileError::Closed`]. A message arriving after the outcome is rejected with
@@ -74,14 +87,22 @@ pub struct Session<S> {
     state: State,
     outbox: VecDeque<Message>,
     stats: Stats,
+    /// Direction of the last message (true: sent), to count flights.
+    last_sent: Option<bool>,
     outcome: Option<Outcome>,
     /// Responder: the decoder of the initiator's stream.
     decoder: Decoder,
+    /// Responder: the parts of the answer to the current `More` received so far.
+    pending: Vec<CodedSymbol>,
+    /// The peer's key list, while its parts arrive.
+    incoming_keys: Option<IncomingKeys>,
+    /// The result, while the parts of `Done` arrive.
+    incoming_done: Option<IncomingDone>,
     /// Initiator: index of the next symbol to send.
     next_index: u64,
     /// `More` messages sent (responder) or served (initiator).
     requests: u32,
-    /// Responder: the set size the initiator announced (`Start`) or sent (`StartKeys`).
+    /// Responder: the set size the initiator announced (`Start`).
     remote_size: Option<u64>,
 }
 
@@ -90,14 +111,15 @@ impl<S: SymbolSource> Session<S> {
     pub fn initiator(source: S, config: Config) -> Self {
         let mut session = Self::new(Role::Initiator, source, config, State::AwaitReply);
         let size = session.source.key_count();
-        let initial = (config.initial_symbols as u64).min(config.max_symbols_per_message);
+        let initial = (config.initial_symbols.min(MAX_SYMBOLS_PER_MESSAGE) as u64)
+            .min(config.max_symbols_per_request);
         if size <= initial {
             let keys = session.source.sorted_keys();
             session.send(Message::StartKeys {
                 version: PROTOCOL_VERSION,
                 keys,
             });
-            session.state = State::AwaitDone;
+            session.await_done();
         } else {
             let symbols = session.source.symbols(0, initial as usize);
             session.next_index = initial;
@@ -123,8 +145,12 @@ impl<S: SymbolSource> Session<S> {
             state,
             outbox: VecDeque::new(),
             stats: Stats::default(),
+            last_sent: None,
             outcome: None,
             decoder: Decoder::new(),
+            pending: Vec::new(),
+            incoming_keys: None,
+            incoming_done: None,
             next_index: 0,
             remote_size: None,
             requests: 0,
@@ -159,6 +185,7 @@ impl<S: SymbolSource> Session<S> {
     /// The next message to send to the peer, if any.
     pub fn poll_transmit(&mut self) -> Option<Message> {
         let message = self.outbox.pop_front()?;
+        self.count_flight(true);
         self.stats.bytes_sent += message.encoded_len() as u64;
         self.stats.messages_sent += 1;
         let (symbols, keys) = message.payload_counts();
@@ -168,22 +195,46 @@ impl<S: SymbolSource> Session<S> {
     }
 
     /// Decodes `bytes` as one message and handles it. Counts `bytes.len()` as received even if
-    /// they are malformed (which fails the session).
+    /// they are malformed or over the bounds (which fails the session; more than
+    /// [`MAX_MESSAGE_BYTES`](super::MAX_MESSAGE_BYTES) are not decoded at all).
     pub fn handle_bytes(&mut self, bytes: &[u8]) -> Result<(), ReconcileError> {
-        let decoded = Message::decode(bytes);
+        self.count_flight(false);
         self.stats.bytes_received += bytes.len() as u64;
         self.stats.messages_received += 1;
-        match decoded {
+        if self.state == State::Failed {
+            return Err(ReconcileError::Closed);
+        }
+        match Message::decode(bytes) {
             Ok(message) => self.handle_counted(message),
             Err(e) => self.fail(e),
         }
     }
 
-    /// Handles one message from the peer.
+    /// Handles one message from the peer. A message over the bounds
+    /// ([`Message::check_bounds`], [`MAX_MESSAGE_BYTES`](super::MAX_MESSAGE_BYTES)) is a
+    /// protocol violation.
     pub fn handle_message(&mut self, message: Message) -> Result<(), ReconcileError> {
-        self.stats.bytes_received += message.encoded_len() as u64;
+        self.count_flight(false);
+        let bytes = message.encoded_len();
+        self.stats.bytes_received += bytes as u64;
         self.stats.messages_received += 1;
+        if self.state != State::Failed && bytes > MAX_MESSAGE_BYTES {
+            return self.fail(
+                Violation::MessageTooLarge {
+                    bytes: bytes as u64,
+                    limit: MAX_MESSAGE_BYTES as u64,
+                }
+                .into(),
+            );
+        }
         self.handle_counted(message)
+    }
+
+    fn count_flight(&mut self, sent: bool) {
+        if self.last_sent != Some(sent) {
+            self.last_sent = Some(sent);
+            self.stats.flights += 1;
+        }
     }
 
     fn handle_counted(&mut self, message: Message) -> Result<(), ReconcileError> {
@@ -194,6 +245,9 @@ impl<S: SymbolSource> Session<S> {
             State::Failed => return Err(ReconcileError::Closed),
             State::Finished => return Err(unexpected(&message, self.state.describe())),
             _ => {}
+        }
+        if let Err(violation) = message.check_bounds() {
+            return self.fail(violation.into());
         }
         let result = match self.role {
             Role::Initiator => self.initiator_handle(message),
@@ -209,69 +263,84 @@ impl<S: SymbolSource> Session<S> {
         if self.state != State::Finished {
             self.state = State::Failed;
             self.outbox.clear();
+            self.pending = Vec::new();
+            self.incoming_keys = None;
+            self.incoming_done = None;
         }
         Err(error)
     }
 
     fn initiator_handle(&mut self, message: Message) -> Result<(), ReconcileError> {
         match (self.state, message) {
-            (State::AwaitReply, Message::More { from, count }) => {
-                if self.requests >= self.config.max_requests {
-                    return Err(Violation::TooManyRequests {
-                        limit: self.config.max_requests,
-                    }
-                    .into());
-                }
-                self.requests += 1;
-                if from != self.next_index {
-                    return Err(Violation::OutOfOrder {
-                        expected: self.next_index,
-                        got: from,
-                    }
-                    .into());
-                }
-                let limit = self.config.max_symbols_per_message;
-                if count == 0 || count > limit {
-                    return Err(Violation::SymbolLimit {
-                        requested: count,
-                        limit,
-                    }
-                    .into());
-                }
-                let end = from.saturating_add(count);
-                if end > self.config.max_total_symbols {
-                    return Err(Violation::SymbolLimit {
-                        requested: end,
-                        limit: self.config.max_total_symbols,
-                    }
-                    .into());
-                }
-                let count = usize::try_from(count).map_err(|_| Violation::SymbolLimit {
-                    requested: count,
-                    limit,
-                })?;
-                let symbols = self.source.symbols(from, count);
-                self.next_index = end;
-                self.send(Message::Symbols { from, symbols });
-                Ok(())
-            }
+            (State::AwaitReply, Message::More { from, count }) => self.serve_request(from, count),
             (State::AwaitReply, Message::SendKeys) => {
                 let keys = self.source.sorted_keys();
-                self.send(Message::Keys { keys });
-                self.state = State::AwaitDone;
+                self.send_key_list(&keys);
+                self.await_done();
                 Ok(())
             }
-            (State::AwaitReply, Message::Keys { keys }) => self.answer_key_list(keys, None),
-            (
-                State::AwaitReply | State::AwaitDone,
-                Message::Done {
-                    initiator_lacks,
-                    responder_lacks,
-                    sender_set,
-                },
-            ) => self.accept_done(responder_lacks, initiator_lacks, sender_set),
+            (State::AwaitReply, message @ (Message::KeysPart { .. } | Message::Keys { .. })) => {
+                // The responder sends its own list only when its set is no larger than ours.
+                let limit = self.source.key_count().min(self.config.max_keys);
+                self.incoming_keys = Some(IncomingKeys::at_most(limit));
+                self.state = State::AwaitKeys;
+                self.receive_keys(message)
+            }
+            (State::AwaitKeys, message @ (Message::KeysPart { .. } | Message::Keys { .. })) => {
+                self.receive_keys(message)
+            }
+            (State::AwaitReply, message @ (Message::DonePart { .. } | Message::Done { .. })) => {
+                self.await_done();
+                self.receive_done(message)
+            }
+            (State::AwaitDone, message @ (Message::DonePart { .. } | Message::Done { .. })) => {
+                self.receive_done(message)
+            }
             (state, message) => Err(unexpected(&message, state.describe())),
         }
+    }
+
+    /// Initiator: answers `More { from, count }` with the symbols, in parts.
+    fn serve_request(&mut self, from: u64, count: u64) -> Result<(), ReconcileError> {
+        if self.requests >= self.config.max_requests {
+            return Err(Violation::TooManyRequests {
+                limit: self.config.max_requests,
+            }
+            .into());
+        }
+        self.requests += 1;
+        if from != self.next_index {
+            return Err(Violation::OutOfOrder {
+                expected: self.next_index,
+                got: from,
+            }
+            .into());
+        }
+        let limit = self.config.max_symbols_per_request;
+        if count == 0 || count > limit {
+            return Err(Violation::SymbolLimit {
+                requested: count,
+                limit,
+            }
+            .into());
+        }
+        let end = from.saturating_add(count);
+        if end > self.config.max_total_symbols {
+            return Err(Violation::SymbolLimit {
+                requested: end,
+                limit: self.config.max_total_symbols,
+            }
+            .into());
+        }
+        let count = usize::try_from(count).map_err(|_| Violation::SymbolLimit {
+            requested: count,
+            limit,
+        })?;
+        let symbols = self.source.symbols(from, count);
+        self.next_index = end;
+        self.outbox
+            .extend(symbol_parts(from, &symbols, self.config.symbols_chunk()));
+        Ok(())
     }
 
     fn responder_handle(&mut self, message: Message) -> Result<(), ReconcileError> {
@@ -292,63 +361,85 @@ impl<S: SymbolSource> Session<S> {
                     }
                     .into());
                 }
-                self.check_batch_len(symbols.len())?;
+                let limit = self.config.max_symbols_per_request;
+                if symbols.len() as u64 > limit {
+                    return Err(Violation::SymbolLimit {
+                        requested: symbols.len() as u64,
+                        limit,
+                    }
+                    .into());
+                }
                 self.remote_size = Some(set_size);
                 if self.source.key_count() == 0 {
                     // Nothing to encode: our (empty) list is the cheapest answer.
-                    self.send(Message::Keys { keys: Vec::new() });
-                    self.state = State::AwaitDone;
+                    self.send_key_list(&[]);
+                    self.await_done();
                     return Ok(());
                 }
                 self.absorb(&symbols)
             }
             (State::AwaitStart, Message::StartKeys { version, keys }) => {
                 check_version(version)?;
-                self.answer_key_list(keys, None)
+                check_ascending(None, &keys)?;
+                self.answer_key_list(&keys)
             }
-            (State::AwaitSymbols { from, count }, Message::Symbols { from: got, symbols }) => {
-                if got != from {
-                    return Err(Violation::OutOfOrder {
-                        expected: from,
-                        got,
-                    }
-                    .into());
-                }
-                if symbols.len() as u64 != count {
-                    return Err(Violation::WrongSymbolCount {
-                        expected: count,
-                        got: symbols.len() as u64,
-                    }
-                    .into());
-                }
-                self.absorb(&symbols)
+            (State::AwaitSymbols { next, remaining }, Message::SymbolsPart { from, symbols }) => {
+                // A part that more follow leaves some of the request to them.
+                self.receive_symbols(next, remaining, from, &symbols, false)
             }
-            (State::AwaitKeys, Message::Keys { keys }) => {
-                let announced = self.remote_size;
-                self.answer_key_list(keys, announced)
+            (State::AwaitSymbols { next, remaining }, Message::Symbols { from, symbols }) => {
+                self.receive_symbols(next, remaining, from, &symbols, true)
             }
-            (
-                State::AwaitDone,
-                Message::Done {
-                    initiator_lacks,
-                    responder_lacks,
-                    sender_set,
-                },
-            ) => self.accept_done(initiator_lacks, responder_lacks, sender_set),
+            (State::AwaitKeys, message @ (Message::KeysPart { .. } | Message::Keys { .. })) => {
+                self.receive_keys(message)
+            }
+            (State::AwaitDone, message @ (Message::DonePart { .. } | Message::Done { .. })) => {
+                self.receive_done(message)
+            }
             (state, message) => Err(unexpected(&message, state.describe())),
         }
     }
 
-    fn check_batch_len(&self, len: usize) -> Result<(), ReconcileError> {
-        let limit = self.config.max_symbols_per_message;
-        if len as u64 > limit {
-            return Err(Violation::SymbolLimit {
-                requested: len as u64,
-                limit,
+    /// Responder: adds a part of the answer to our `More` (the last if `last`); decodes once
+    /// the answer is complete.
+    fn receive_symbols(
+        &mut self,
+        next: u64,
+        remaining: u64,
+        from: u64,
+        symbols: &[CodedSymbol],
+        last: bool,
+    ) -> Result<(), ReconcileError> {
+        if from != next {
+            return Err(Violation::OutOfOrder {
+                expected: next,
+                got: from,
             }
             .into());
         }
-        Ok(())
+        let len = symbols.len() as u64;
+        let fits = if last {
+            len == remaining
+        } else {
+            len > 0 && len < remaining
+        };
+        if !fits {
+            return Err(Violation::WrongSymbolCount {
+                expected: remaining,
+                got: len,
+            }
+            .into());
+        }
+        self.pending.extend_from_slice(symbols);
+        if !last {
+            self.state = State::AwaitSymbols {
+                next: next.saturating_add(len),
+                remaining: remaining - len,
+            };
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        self.absorb(&batch)
     }
 
     /// Responder: decodes a batch of the initiator's symbols, then answers `Done`, `More` or
@@ -368,11 +459,7 @@ impl<S: SymbolSource> Session<S> {
                     remote_only: self.decoder.remote_only(),
                 };
                 self.check_outcome(&outcome)?;
-                self.send(Message::Done {
-                    initiator_lacks: outcome.local_only.clone(),
-                    responder_lacks: outcome.remote_only.clone(),
-                    sender_set: self.own_set(),
-                });
+                self.send_done(&outcome.local_only, &outcome.remote_only);
                 self.finish(outcome);
                 Ok(())
             }
@@ -388,11 +475,12 @@ impl<S: SymbolSource> Session<S> {
     fn request_more(&mut self) {
         let received = self.decoder.len() as u64;
         let own = self.source.key_count();
+        let remote = self.remote_size.unwrap_or(0);
         let step = next_step(&Situation {
             estimate: self.decoder.estimate(),
             received,
             own_size: own,
-            remote_size: self.remote_size.unwrap_or(0),
+            remote_size: remote,
             requests: self.requests,
             config: &self.config,
         });
@@ -404,49 +492,57 @@ impl<S: SymbolSource> Session<S> {
                     count,
                 });
                 self.state = State::AwaitSymbols {
-                    from: received,
-                    count,
+                    next: received,
+                    remaining: count,
                 };
             }
             Step::SendOwnKeys => {
                 let keys = self.source.sorted_keys();
-                self.send(Message::Keys { keys });
-                self.state = State::AwaitDone;
+                self.send_key_list(&keys);
+                self.await_done();
             }
             Step::AskForKeys => {
                 self.send(Message::SendKeys);
+                self.incoming_keys = Some(IncomingKeys::exactly(remote));
                 self.state = State::AwaitKeys;
             }
         }
     }
 
-    /// Computes the result from the peer's whole key list and answers `Done`.
-    fn answer_key_list(
-        &mut self,
-        keys: Vec<u64>,
-        announced: Option<u64>,
-    ) -> Result<(), ReconcileError> {
-        if let Some(announced) = announced
-            && keys.len() as u64 != announced
-        {
-            return Err(Violation::SetSizeMismatch {
-                announced,
-                got: keys.len() as u64,
+    /// Adds a part of the peer's key list; after the last, answers `Done`.
+    fn receive_keys(&mut self, message: Message) -> Result<(), ReconcileError> {
+        let (keys, last) = match message {
+            Message::KeysPart { keys } => (keys, false),
+            Message::Keys { keys } => (keys, true),
+            other => return Err(unexpected(&other, self.state.describe())),
+        };
+        let Some(incoming) = self.incoming_keys.as_mut() else {
+            return Err(unexpected(&Message::Keys { keys }, self.state.describe()));
+        };
+        incoming.add(&keys)?;
+        if !last {
+            return Ok(());
+        }
+        let theirs = match self.incoming_keys.take() {
+            Some(incoming) => incoming.finish()?,
+            None => Vec::new(),
+        };
+        self.answer_key_list(&theirs)
+    }
+
+    /// Computes the result from the peer's whole key list (ascending, distinct) and answers
+    /// `Done`.
+    fn answer_key_list(&mut self, theirs: &[u64]) -> Result<(), ReconcileError> {
+        if theirs.len() as u64 > self.config.max_keys {
+            return Err(Violation::KeyLimit {
+                got: theirs.len() as u64,
+                limit: self.config.max_keys,
             }
             .into());
         }
-        let theirs = self.sorted_unique(keys)?;
         let ours = self.source.sorted_keys();
-        let (local_only, remote_only) = sorted_differences(&ours, &theirs);
-        let (initiator_lacks, responder_lacks) = match self.role {
-            Role::Initiator => (remote_only.clone(), local_only.clone()),
-            Role::Responder => (local_only.clone(), remote_only.clone()),
-        };
-        self.send(Message::Done {
-            initiator_lacks,
-            responder_lacks,
-            sender_set: self.own_set(),
-        });
+        let (local_only, remote_only) = sorted_differences(&ours, theirs);
+        self.send_done(&local_only, &remote_only);
         self.finish(Outcome {
             local_only,
             remote_only,
@@ -454,29 +550,53 @@ impl<S: SymbolSource> Session<S> {
         Ok(())
     }
 
-    /// Checks a `Done` against our own set and finishes.
-    fn accept_done(
-        &mut self,
-        local_only: Vec<u64>,
-        remote_only: Vec<u64>,
-        sender_set: CodedSymbol,
-    ) -> Result<(), ReconcileError> {
-        let outcome = Outcome {
-            local_only: self.sorted_unique(local_only)?,
-            remote_only: self.sorted_unique(remote_only)?,
+    /// Waits for `Done`, ready to check its parts.
+    fn await_done(&mut self) {
+        // The keys we lack: at most what the initiator announced (a responder), at most the
+        // largest set a peer may have (an initiator, which never learns the responder's size).
+        let remote_limit = match self.role {
+            Role::Initiator => self.config.max_keys,
+            Role::Responder => self.remote_size.unwrap_or(0).min(self.config.max_keys),
         };
-        self.check_outcome(&outcome)?;
-        // Our set, minus what the sender lacks, plus what we lack, is the sender's set.
-        let mut implied = self.own_set();
-        for &k in &outcome.local_only {
-            implied.remove_key(k);
-        }
-        for &k in &outcome.remote_only {
-            implied.add_key(k);
-        }
-        if implied != sender_set {
-            return Err(Violation::SetMismatch.into());
-        }
+        self.incoming_done = Some(IncomingDone::new(self.own_set(), remote_limit));
+        self.state = State::AwaitDone;
+    }
+
+    /// Adds a part of `Done`, checked against our set; after the last, checks the whole and
+    /// finishes.
+    fn receive_done(&mut self, message: Message) -> Result<(), ReconcileError> {
+        let (initiator_lacks, responder_lacks, sender_set) = match message {
+            Message::DonePart {
+                initiator_lacks,
+                responder_lacks,
+            } => (initiator_lacks, responder_lacks, None),
+            Message::Done {
+                initiator_lacks,
+                responder_lacks,
+                sender_set,
+            } => (initiator_lacks, responder_lacks, Some(sender_set)),
+            other => return Err(unexpected(&other, self.state.describe())),
+        };
+        let (local, remote) = match self.role {
+            Role::Initiator => (responder_lacks, initiator_lacks),
+            Role::Responder => (initiator_lacks, responder_lacks),
+        };
+        let Some(incoming) = self.incoming_done.as_mut() else {
+            return Err(Violation::UnexpectedMessage {
+                got: "Done",
+                state: self.state.describe(),
+            }
+            .into());
+        };
+        incoming.add(&local, &remote, &self.source)?;
+        let Some(sender_set) = sender_set else {
+            return Ok(());
+        };
+        let Some(incoming) = self.incoming_done.take() else {
+            return Ok(());
+        };
+        let outcome = incoming.finish(sender_set)?;
+        self.check_sizes(&outcome)?;
         self.finish(outcome);
         Ok(())
     }
@@ -490,8 +610,7 @@ impl<S: SymbolSource> Session<S> {
             .unwrap_or(CodedSymbol::ZERO)
     }
 
-    /// Local-only keys must be ours, remote-only keys must not; a responder also checks the
-    /// sizes against the initiator's announced set size.
+    /// Local-only keys must be ours, remote-only keys must not; then [`Self::check_sizes`].
     fn check_outcome(&self, outcome: &Outcome) -> Result<(), ReconcileError> {
         if let Some(&key) = outcome
             .local_only
@@ -507,6 +626,11 @@ impl<S: SymbolSource> Session<S> {
         {
             return Err(Violation::InconsistentResult(key).into());
         }
+        self.check_sizes(outcome)
+    }
+
+    /// A responder checks the result's sizes against the initiator's announced set size.
+    fn check_sizes(&self, outcome: &Outcome) -> Result<(), ReconcileError> {
         if let (Role::Responder, Some(announced)) = (self.role, self.remote_size) {
             let common = self
                 .source
@@ -520,19 +644,25 @@ impl<S: SymbolSource> Session<S> {
         Ok(())
     }
 
-    fn sorted_unique(&self, mut keys: Vec<u64>) -> Result<Vec<u64>, ReconcileError> {
-        if keys.len() as u64 > self.config.max_keys {
-            return Err(Violation::KeyLimit {
-                got: keys.len() as u64,
-                limit: self.config.max_keys,
-            }
-            .into());
-        }
-        keys.sort_unstable();
-        if let Some(pair) = keys.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Violation::DuplicateKey(pair[0]).into());
-        }
-        Ok(keys)
+    /// Queues our whole key list, in parts.
+    fn send_key_list(&mut self, keys: &[u64]) {
+        self.outbox
+            .extend(key_list_parts(keys, self.config.keys_chunk()));
+    }
+
+    /// Queues the result, in parts: `local_only`/`remote_only` from this side's view.
+    fn send_done(&mut self, local_only: &[u64], remote_only: &[u64]) {
+        let (initiator_lacks, responder_lacks) = match self.role {
+            Role::Initiator => (remote_only, local_only),
+            Role::Responder => (local_only, remote_only),
+        };
+        let parts = done_parts(
+            initiator_lacks,
+            responder_lacks,
+            self.own_set(),
+            self.config.keys_chunk(),
+        );
+        self.outbox.extend(parts);
     }
 
     fn send(&mut self, message: Message) {
