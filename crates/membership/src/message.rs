@@ -134,11 +134,26 @@ pub enum MessageError {
     },
 }
 
+/// Postcard's variant index of [`MeshMessage::Flood`] (the seventh variant).
+const FLOOD_TAG: u8 = 6;
+
 impl MeshMessage {
     /// Encodes with the version byte in front.
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_extend(self, vec![MESH_PROTOCOL_VERSION])
             .unwrap_or_else(|_| vec![MESH_PROTOCOL_VERSION])
+    }
+
+    /// Whether encoded `bytes` are a flood (from the first two bytes: the version and
+    /// postcard's variant index), so a frame can be judged before it is decoded.
+    pub fn is_flood(bytes: &[u8]) -> bool {
+        bytes.first() == Some(&MESH_PROTOCOL_VERSION) && bytes.get(1) == Some(&FLOOD_TAG)
+    }
+
+    /// The first two bytes of every encoded flood (tests).
+    #[cfg(test)]
+    pub(crate) fn flood_prefix() -> [u8; 2] {
+        [MESH_PROTOCOL_VERSION, FLOOD_TAG]
     }
 
     /// Decodes and checks the limits.

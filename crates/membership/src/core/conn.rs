@@ -91,6 +91,18 @@ impl<S: Store> Core<S> {
         }
     }
 
+    /// The driver saw a neighbor break the protocol before handing its message over (a flood
+    /// larger than the group's records): the connection is closed with the reason.
+    pub fn handle_violation(&mut self, conn: ConnId, why: &str, now: Now) {
+        tracing::warn!(?conn, why, "closing a connection that broke the protocol");
+        self.drop_link(
+            conn,
+            Some(Reason::ProtocolError),
+            &format!("protocol error: {why}"),
+            now,
+        );
+    }
+
     /// A message arrived from a connection. Malformed input closes that connection only.
     pub fn handle_message(&mut self, conn: ConnId, bytes: &[u8], now: Now) {
         match MeshMessage::decode(bytes) {

@@ -25,7 +25,7 @@ mod maintain;
 mod members;
 mod pending;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;

@@ -62,6 +62,8 @@ enum Input {
     Message(ConnId, Bytes, reader::Held),
     /// A message the reader decoded, with its encoded size.
     Decoded(ConnId, Box<MeshMessage>, usize, reader::Held),
+    /// The neighbor broke the protocol in a way the reader saw (an oversized flood).
+    Violation(ConnId, String),
     /// Flooded records whose signatures the connection's reader checked.
     Floods(ConnId, Vec<Received>, reader::Held),
     Closed(ConnId),
@@ -160,6 +162,7 @@ pub fn spawn<S: Store + 'static>(core: Core<S>, config: DriverConfig) -> GroupHa
         status: status_tx,
         revocations_known: 0,
         read_budget: reader::Budget::node(),
+        max_flood: Arc::new(AtomicUsize::new(usize::MAX)),
         started: std::time::Instant::now(),
         mono_origin,
         closing: Vec::new(),
@@ -197,6 +200,9 @@ struct Driver<S: Store> {
     revocations_known: usize,
     /// The node-wide byte budget of what readers hand over (see [`reader::Budget`]).
     read_budget: Arc<tokio::sync::Semaphore>,
+    /// The largest flood frame a reader lets through (the group's largest record and its
+    /// envelope), kept current with the group's properties.
+    max_flood: Arc<AtomicUsize>,
     /// When the driver started, and the core's monotonic time then: the driver's monotonic
     /// clock continues the one the core was made with.
     started: std::time::Instant,
@@ -220,6 +226,7 @@ impl<S: Store + 'static> Driver<S> {
         mut commands: mpsc::Receiver<Command>,
         mut inputs: mpsc::Receiver<Input>,
     ) {
+        self.limit_frames();
         if let Some(ep) = &self.config.endpoint {
             let now = self.now();
             let addrs = publishable_addrs(ep.local_addrs());
@@ -305,9 +312,17 @@ impl<S: Store + 'static> Driver<S> {
         }
     }
 
-    /// The frame limit of this group's mesh connections now.
-    fn frame_limit(&self) -> usize {
-        mesh_frame_limit(self.core.db().properties().max_record_size)
+    /// Limits the frames of every connection of the group — mesh and direct, accepted or
+    /// dialed, from the first byte of each — to what the group's records need: a member
+    /// cannot make us buffer more (direct data, at most 4 MiB, fits too).
+    fn limit_frames(&self) {
+        let max_record = self.core.db().properties().max_record_size;
+        self.config
+            .trust
+            .set_max_frame(Some(mesh_frame_limit(max_record)));
+        let flood = (max_record as usize)
+            .saturating_add(peergroup_record_db::reserved::RECORD_OVERHEAD_ALLOWANCE as usize);
+        self.max_flood.store(flood, Ordering::Relaxed);
     }
 
     /// After any input: lets backlogged syncs go on, carries out the outputs.
@@ -337,6 +352,7 @@ impl<S: Store + 'static> Driver<S> {
             Input::Decoded(conn, message, _, _held) => {
                 self.core.handle_decoded(conn, *message, now)
             }
+            Input::Violation(conn, why) => self.core.handle_violation(conn, &why, now),
             Input::Floods(conn, records, _held) => {
                 self.core.handle_checked_floods(conn, records, now)
             }
@@ -362,13 +378,12 @@ impl<S: Store + 'static> Driver<S> {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         let info = conn.peer().clone();
-        // A member cannot make us buffer frames larger than the group's records need.
-        conn.set_max_frame(Some(self.frame_limit()));
         let (sender, receiver) = conn.split();
         let tx = self.input_tx.clone();
         let keys = self.core.db().signer_keys();
         let budget = reader::Budget::new(self.read_budget.clone());
-        tokio::spawn(reader::run(id, receiver, keys, budget, tx));
+        let max_flood = self.max_flood.clone();
+        tokio::spawn(reader::run(id, receiver, keys, budget, max_flood, tx));
         let (writer, mut queue) = mpsc::unbounded_channel::<Write>();
         let queued = Arc::new(AtomicUsize::new(0));
         let (out, count) = (sender.clone(), queued.clone());
@@ -455,10 +470,7 @@ impl<S: Store + 'static> Driver<S> {
         }
         if properties {
             // The largest record may have changed: so does what a frame may carry.
-            let limit = self.frame_limit();
-            for link in self.links.values() {
-                link.sender.set_max_frame(Some(limit));
-            }
+            self.limit_frames();
         }
         // Revocations learned from the database take effect at the handshake too (and close
         // live connections of the revoked).

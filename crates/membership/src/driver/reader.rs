@@ -10,6 +10,7 @@
 //! machine), and the transport's incoming queue holds only 64 frames.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -122,15 +123,21 @@ pub(super) async fn run(
     mut receiver: ConnectionReceiver,
     keys: SignerKeys,
     budget: Budget,
+    max_flood: Arc<AtomicUsize>,
     tx: mpsc::Sender<Input>,
 ) {
     while let Some(first) = receiver.recv().await {
         let frames = gather(first, &mut receiver).await;
-        for (input, bytes) in to_inputs(id, frames, &keys) {
+        let (inputs, violated) = to_inputs(id, frames, &keys, max_flood.load(Ordering::Relaxed));
+        for (input, bytes) in inputs {
             let held = budget.take(bytes).await;
             if tx.send(input.holding(held)).await.is_err() {
                 return;
             }
+        }
+        if violated {
+            // The group's task closes the connection; nothing more is read from it.
+            return;
         }
     }
     let _ = tx.send(Input::Closed(id)).await;
@@ -200,8 +207,15 @@ fn drain(frames: &mut Vec<Bytes>, receiver: &mut impl Frames) {
 
 /// Turns a burst into the driver's inputs, in order, each with the bytes it came in: each run
 /// of consecutive floods becomes one input whose signatures were checked in one batch;
-/// anything else goes as it came.
-fn to_inputs(id: ConnId, frames: Vec<Bytes>, keys: &SignerKeys) -> Vec<(Input, usize)> {
+/// anything else goes as it came. A flood larger than `max_flood` bytes (the group's largest
+/// record and its envelope: no member floods more) ends the burst with a violation, before it
+/// is decoded or its signature checked; the flag says so.
+fn to_inputs(
+    id: ConnId,
+    frames: Vec<Bytes>,
+    keys: &SignerKeys,
+    max_flood: usize,
+) -> (Vec<(Input, usize)>, bool) {
     let mut inputs = Vec::new();
     let mut run: Vec<Record> = Vec::new();
     let mut run_bytes = 0;
@@ -216,6 +230,15 @@ fn to_inputs(id: ConnId, frames: Vec<Bytes>, keys: &SignerKeys) -> Vec<(Input, u
             }
         };
     for bytes in frames {
+        if bytes.len() > max_flood && MeshMessage::is_flood(&bytes) {
+            end_run(&mut run, &mut run_bytes, &mut inputs);
+            let why = format!(
+                "a flood of {} bytes, over the {max_flood} a record of this group takes",
+                bytes.len()
+            );
+            inputs.push((Input::Violation(id, why), 0));
+            return (inputs, true);
+        }
         match MeshMessage::decode(&bytes) {
             Ok(MeshMessage::Flood(record)) => {
                 run_bytes += bytes.len();
@@ -238,7 +261,7 @@ fn to_inputs(id: ConnId, frames: Vec<Bytes>, keys: &SignerKeys) -> Vec<(Input, u
         }
     }
     end_run(&mut run, &mut run_bytes, &mut inputs);
-    inputs
+    (inputs, false)
 }
 
 #[cfg(test)]
@@ -390,6 +413,32 @@ mod tests {
         held.pop();
         let more = tokio::time::timeout(Duration::from_secs(60), budget.take(40)).await;
         assert!(more.is_ok(), "no room after the driver took an input");
+    }
+
+    #[test]
+    fn a_flood_over_the_groups_records_ends_the_burst_undecoded() {
+        let net = crate::core::tests::harness::Net::new(1);
+        let keys = net.core(0).db().signer_keys();
+        let ok = Bytes::from(MeshMessage::Prune.encode());
+        // The first bytes of a flood, and a megabyte of what no one decodes.
+        let mut big = vec![0u8; 1024 * 1024];
+        big[..2].copy_from_slice(&MeshMessage::flood_prefix());
+        let frames = vec![ok.clone(), Bytes::from(big), ok];
+        let (inputs, violated) = to_inputs(ConnId(3), frames, &keys, 64 * 1024);
+        assert!(violated);
+        assert_eq!(inputs.len(), 2, "what came before, then the violation");
+        assert!(
+            matches!(&inputs[0].0, Input::Decoded(ConnId(3), m, ..) if **m == MeshMessage::Prune)
+        );
+        assert!(
+            matches!(&inputs[1].0, Input::Violation(ConnId(3), why) if why.contains("1048576"))
+        );
+        // Under the limit, the same frame is decoded (and found malformed: the task refuses it).
+        let mut big = vec![0u8; 1024];
+        big[..2].copy_from_slice(&MeshMessage::flood_prefix());
+        let (inputs, violated) = to_inputs(ConnId(3), vec![Bytes::from(big)], &keys, 64 * 1024);
+        assert!(!violated);
+        assert!(matches!(&inputs[0].0, Input::Message(..)));
     }
 
     #[tokio::test(start_paused = true)]

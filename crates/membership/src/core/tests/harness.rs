@@ -26,13 +26,13 @@ enum Wire {
     Closed,
 }
 
-pub(super) struct Net {
+pub(crate) struct Net {
     cores: Vec<Core<MemoryStore>>,
     chains: Vec<CertChain>,
     events: Vec<Vec<Event>>,
     sent: Vec<Vec<(ConnId, MeshMessage)>>,
     /// Errors the timers reported (node, error), as the driver would log them.
-    pub(super) timer_errors: Vec<(usize, String)>,
+    pub(crate) timer_errors: Vec<(usize, String)>,
     /// (node, its connection) → (the other node, its end of the connection).
     ends: BTreeMap<(usize, ConnId), (usize, ConnId)>,
     in_flight: VecDeque<(usize, ConnId, Wire)>,
@@ -51,12 +51,12 @@ fn address(i: usize) -> SocketAddr {
 
 impl Net {
     /// `n` members of a fresh group (member 0 the creator, an admin), each a core online.
-    pub(super) fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         Self::with_lifetimes(n, |_| Duration::from_secs(365 * 86_400))
     }
 
     /// As [`Net::new`], member `i`'s certificate valid for `lifetime(i)` from the start.
-    pub(super) fn with_lifetimes(n: usize, lifetime: impl Fn(usize) -> Duration) -> Self {
+    pub(crate) fn with_lifetimes(n: usize, lifetime: impl Fn(usize) -> Duration) -> Self {
         let now = Timestamp::from_secs(1_800_000_000);
         let key = |i: usize| KeyPair::from_test_seed(7_000 + i as u64);
         let classifier = |i: usize| Classifier::new(&format!("node{i}")).unwrap();
@@ -139,12 +139,12 @@ impl Net {
         net
     }
 
-    pub(super) fn core(&self, i: usize) -> &Core<MemoryStore> {
+    pub(crate) fn core(&self, i: usize) -> &Core<MemoryStore> {
         &self.cores[i]
     }
 
     /// Runs a local operation on node `i` at the current instant, then carries what it sent.
-    pub(super) fn act<T>(
+    pub(crate) fn act<T>(
         &mut self,
         i: usize,
         f: impl FnOnce(&mut Core<MemoryStore>, Now) -> T,
@@ -157,33 +157,33 @@ impl Net {
     }
 
     /// Both clocks now.
-    pub(super) fn now(&self) -> Now {
+    pub(crate) fn now(&self) -> Now {
         Now::new(self.mono, self.wall)
     }
 
     /// The wall clock steps back by `by` (an NTP correction, say); the monotonic one does not.
-    pub(super) fn step_wall_back(&mut self, by: Duration) {
+    pub(crate) fn step_wall_back(&mut self, by: Duration) {
         self.wall = self.wall.saturating_sub(by);
     }
 
     /// Messages node `i` sent since the last call (decoded), by connection.
-    pub(super) fn sent(&mut self, i: usize) -> Vec<(ConnId, MeshMessage)> {
+    pub(crate) fn sent(&mut self, i: usize) -> Vec<(ConnId, MeshMessage)> {
         std::mem::take(&mut self.sent[i])
     }
 
-    pub(super) fn peer(&self, i: usize) -> PeerName {
+    pub(crate) fn peer(&self, i: usize) -> PeerName {
         self.chains[i].leaf().subject_peer().clone()
     }
 
     /// The events node `i` reported since the last call.
-    pub(super) fn events(&mut self, i: usize) -> Vec<Event> {
+    pub(crate) fn events(&mut self, i: usize) -> Vec<Event> {
         self.pump(i);
         std::mem::take(&mut self.events[i])
     }
 
     /// Opens a connection from `dialer` to `acceptor` as the transport would; returns each
     /// end's connection id.
-    pub(super) fn link(&mut self, dialer: usize, acceptor: usize) -> (ConnId, ConnId) {
+    pub(crate) fn link(&mut self, dialer: usize, acceptor: usize) -> (ConnId, ConnId) {
         let (a, b) = (self.conn_id(), self.conn_id());
         self.ends.insert((dialer, a), (acceptor, b));
         self.ends.insert((acceptor, b), (dialer, a));
@@ -204,7 +204,7 @@ impl Net {
     }
 
     /// Hands node `i` a message on its connection `conn`, as if its neighbor had sent it.
-    pub(super) fn deliver(&mut self, i: usize, conn: ConnId, message: MeshMessage) {
+    pub(crate) fn deliver(&mut self, i: usize, conn: ConnId, message: MeshMessage) {
         let now = self.now();
         self.cores[i].handle_message(conn, &message.encode(), now);
         self.cores[i].flush(now).unwrap();
@@ -213,7 +213,7 @@ impl Net {
     }
 
     /// Carries messages until none is in flight (no time passes).
-    pub(super) fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         while let Some((to, conn, wire)) = self.in_flight.pop_front() {
             let now = self.now();
             match wire {
@@ -228,7 +228,7 @@ impl Net {
     }
 
     /// Lets `span` of virtual time pass, running timers as they come due.
-    pub(super) fn run_for(&mut self, span: Duration) {
+    pub(crate) fn run_for(&mut self, span: Duration) {
         let end = self.mono.saturating_add(span);
         self.settle();
         loop {

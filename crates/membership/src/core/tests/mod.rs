@@ -1,7 +1,7 @@
 //! Unit tests of the core, driven by [`harness::Net`]: a few cores wired to each other on a
 //! virtual clock, every message encoded and decoded as on the wire.
 
-mod harness;
+pub(crate) mod harness;
 
 use std::time::Duration;
 
@@ -273,4 +273,33 @@ fn a_wall_clock_stepped_back_stalls_no_timer() {
             && matches!(m, MeshMessage::Graft { keys, .. } if keys.contains(&0xdead_beef))),
         "no graft for the announced key"
     );
+}
+
+/// A flood is told from its first bytes, so a reader can judge an oversized frame before
+/// decoding it.
+#[test]
+fn a_flood_is_known_by_its_first_bytes() {
+    let mut net = Net::new(1);
+    let record = net.act(0, |core, now| {
+        core.create_record(
+            peergroup_record_db::NewRecord {
+                record_type: "7e57da7a-0000-4000-8000-00000000000b".parse().unwrap(),
+                attributes: String::new(),
+                payload: b"x".to_vec(),
+                expires: now.wall.saturating_add(Duration::from_secs(3600)),
+                autorefresh: false,
+            },
+            now,
+        )
+        .unwrap()
+    });
+    assert!(MeshMessage::is_flood(&MeshMessage::Flood(record).encode()));
+    for other in [
+        MeshMessage::Prune,
+        MeshMessage::SyncRequest,
+        MeshMessage::IHave(vec![1, 2]),
+    ] {
+        assert!(!MeshMessage::is_flood(&other.encode()), "{other:?}");
+    }
+    assert!(!MeshMessage::is_flood(&[]));
 }
