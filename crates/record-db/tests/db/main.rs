@@ -11,5 +11,6 @@ mod revocations;
 mod store;
 mod support;
 mod sync;
+mod sync_bounds;
 mod validation;
 mod versions;
