@@ -35,11 +35,18 @@
 //! ```text
 //! initiator                                         responder
 //!   Start { version, set_size, symbols 0..32 } ──▶   subtract own symbols, peel
-//!              ◀── Done { initiator_lacks, responder_lacks, sender_set }   (decoded)
+//!        ◀── DonePart…, Done { initiator_lacks, responder_lacks, sender_set }   (decoded)
 //!                        ◀── More { from, count }                          (not yet)
-//!   Symbols { from, symbols from..from+count } ──▶   subtract, peel, ...
+//!   SymbolsPart…, Symbols { from, symbols } ──▶      subtract, peel, ...
 //! ```
 //!
+//! * **Every message is bounded** ([`MAX_MESSAGE_BYTES`], 1 MiB + 64 bytes): a message carries
+//!   at most [`MAX_SYMBOLS_PER_MESSAGE`] (2¹⁵) symbols or [`MAX_KEYS_PER_MESSAGE`] (2¹⁷) keys.
+//!   Anything longer (the answer to a `More`, a key list, the result) travels as a *flight* of
+//!   parts: `SymbolsPart`/`KeysPart`/`DonePart` messages, then the last part in
+//!   `Symbols`/`Keys`/`Done`. A side sends its next flight only once the peer's is complete,
+//!   so round trips count flights, not messages. Key lists are strictly ascending across
+//!   parts, and each part is checked as it arrives.
 //! * `More` always continues the stream where it stands. The responder sizes it from the
 //!   failure ([`DifferenceEstimate`]): symbol 0's residual count gives the exact imbalance
 //!   `|A∖B| − |B∖A|`; the other residual counts give a moment estimate of the hidden keys
@@ -60,7 +67,7 @@
 //!   differences and sends `Done`. An initiator with at most [`Config::initial_symbols`] keys
 //!   sends `StartKeys` (its list) instead of `Start`.
 //!
-//! Costs: about 19 bytes per symbol and 8 per key in `Done`. `d = 0` and `d` up to about 15
+//! Costs: about 19 bytes per symbol and 8 per key in `Done`, and a few bytes per extra part. `d = 0` and `d` up to about 15
 //! take one round trip (`Start → Done`, ≈ 0.6 KB); larger `d` usually two (one `More`), a few
 //! percent three. Measured at N = 100k: d = 100 scattered ≈ 50 bytes per difference, d = 1000
 //! one-sided ≈ 36 (see `tests/reconcile_measure.rs`). Messages are
@@ -81,10 +88,14 @@
 //!
 //! # Untrusted peers
 //!
-//! Every message is bounded ([`Config`]: symbols per message and per session, `More` requests
-//! per session, keys per list), so neither side can be made to do unbounded work; out-of-order or unexpected messages fail the session
-//! with a typed [`ReconcileError`] whose [`fault`](ReconcileError::fault) names the culprit. No
-//! message sequence makes a session panic or run forever; hostile symbols are caught by the
+//! Every message is bounded in bytes and in symbols or keys ([`MAX_MESSAGE_BYTES`]; a larger
+//! one is refused before decoding), every session too ([`Config`]: symbols per request and per
+//! session, `More` requests per session, keys per list; a peer's key list is at most our own
+//! set's size), so neither side can be made to do unbounded work or hold unbounded memory;
+//! out-of-order or unexpected messages fail the session with a typed [`ReconcileError`] whose
+//! [`fault`](ReconcileError::fault) names the culprit. No message sequence makes a session
+//! panic or run forever, short of a peer going silent (mid-flight too: a flight's last part
+//! never arriving), which the caller's timeout ends; hostile symbols are caught by the
 //! decoder ([`PeelError`]) or by checking the result against the local set. A peer can always
 //! lie about its own set; it cannot make us believe we hold keys we do not.
 
