@@ -115,6 +115,7 @@ pub async fn start(
             credentials: creds,
             trust,
             clock: Arc::new(Timestamp::now),
+            min_group_frame: 0,
         },
     );
     let routes = Arc::new(RwLock::new(BTreeMap::from([(group, handle.clone())])));

@@ -13,6 +13,7 @@ mod cmd_record;
 mod cmd_run;
 mod demo;
 mod input;
+mod malloc;
 mod progress;
 mod terminal;
 mod util;
@@ -81,6 +82,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    malloc::tune();
     let cli = match parse(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),

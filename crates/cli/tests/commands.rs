@@ -548,3 +548,22 @@ fn password_group_join() {
     assert!(ok(&c, &["group", "list"]).contains(&group));
     alice.stop();
 }
+
+/// A node process runs with two malloc arenas (`src/malloc.rs`): it started itself again with
+/// `GLIBC_TUNABLES`, under the pid the caller knows, and still does its work.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn a_node_runs_with_two_malloc_arenas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _b) = setup(dir.path());
+    let (mut m, _) = Member::start(&a, &[]);
+    let environ = std::fs::read(format!("/proc/{}/environ", m.child.id())).unwrap();
+    let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+    assert!(
+        vars.contains(&&b"GLIBC_TUNABLES=glibc.malloc.arena_max=2"[..]),
+        "the node's environment: {}",
+        String::from_utf8_lossy(&environ).replace('\0', " ")
+    );
+    assert!(m.ask("members").contains("members "));
+    m.stop();
+}

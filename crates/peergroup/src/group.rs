@@ -156,6 +156,7 @@ impl Group {
                 credentials: creds.clone(),
                 trust: trust.clone(),
                 clock: Arc::new(Timestamp::now),
+                min_group_frame: crate::direct::FRAME_LIMIT,
             },
         );
         let events = Arc::new(Hub::default());

@@ -49,7 +49,7 @@ pub enum Frame {
 
 /// The length of the body of a `Data` frame carrying `n` bytes: version, variant, length
 /// varint, data.
-pub fn data_frame_len(n: usize) -> usize {
+pub const fn data_frame_len(n: usize) -> usize {
     let mut varint = 1;
     let mut rest = n >> 7;
     while rest != 0 {

@@ -96,6 +96,12 @@ where
     }
 }
 
+/// Whether the node's goodbye says it refused a frame of `announced` bytes from its length
+/// prefix (the transport's `FrameError::TooLarge`).
+fn refused_at_prefix(reason: &str, announced: u32) -> bool {
+    reason.contains(&format!("frame of {announced} bytes is over the"))
+}
+
 /// A raw TLS stream to the node, after the transport's acceptance.
 async fn raw(
     attacker: &Attacker,
@@ -225,17 +231,25 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Result<Verdict> {
             first_frame(&prober, addr, announced).await
         };
         match outcome {
+            // Refused at its prefix: the node says so, or closed before the sockets took the
+            // whole frame (a frame near 1 MiB fits in loopback's socket buffers).
             Ok(Probe {
                 written,
                 closed_after: Some(t),
                 reason,
-            }) if written < u64::from(announced) => ctx.note(format!(
-                "{what} ({announced} bytes announced): closed {:.0} ms after the prefix ({}); \
+            }) if written < u64::from(announced)
+                || reason
+                    .as_deref()
+                    .is_some_and(|r| refused_at_prefix(r, announced)) =>
+            {
+                ctx.note(format!(
+                    "{what} ({announced} bytes announced): closed {:.0} ms after the prefix ({}); \
                  {} KiB of the frame were written meanwhile (what the sockets absorbed)",
-                t.as_secs_f64() * 1000.0,
-                reason.unwrap_or_else(|| "no goodbye".into()),
-                written / 1024
-            )),
+                    t.as_secs_f64() * 1000.0,
+                    reason.unwrap_or_else(|| "no goodbye".into()),
+                    written / 1024
+                ))
+            }
             Ok(Probe {
                 written,
                 closed_after: Some(_),

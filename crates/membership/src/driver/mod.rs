@@ -53,6 +53,11 @@ pub struct DriverConfig {
     pub trust: GroupTrust,
     /// A clock (tests and the simulator pass their own).
     pub clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+    /// The largest frame the group's other protocols need on its connections (the facade's
+    /// direct connections: their largest data frame); 0 for none. The group's frame limit,
+    /// which binds every connection from its first byte, is never set below it, while each
+    /// connection the mesh takes is held to [`mesh_frame_limit`] from then on.
+    pub min_group_frame: usize,
 }
 
 /// Inputs of the driver task from its helpers. What a reader hands over holds room in its
@@ -107,16 +112,24 @@ const SYNC_QUEUE_BYTES: usize = 2 * 1024 * 1024;
 
 /// The frame limit of the group's mesh connections for a largest record of
 /// `max_record_size` bytes: a flooded record with its other fields and envelope, and never
-/// below [`MIN_MESH_FRAME`], which the sync's own messages need (a reconciliation symbol
-/// message is at most ~7 MiB, a records message 1 MiB plus one record).
+/// below [`MIN_MESH_FRAME`], which the sync's own messages need (each is at most
+/// [`MAX_SYNC_MESSAGE_BYTES`](peergroup_record_db::sync::MAX_SYNC_MESSAGE_BYTES), but a
+/// records message carrying one larger record).
 pub fn mesh_frame_limit(max_record_size: u32) -> usize {
     (max_record_size as usize)
         .saturating_add(peergroup_record_db::reserved::RECORD_OVERHEAD_ALLOWANCE as usize)
         .max(MIN_MESH_FRAME)
 }
 
-/// The smallest frame limit of a mesh connection (see [`mesh_frame_limit`]).
-pub const MIN_MESH_FRAME: usize = 8 * 1024 * 1024;
+/// The smallest frame limit of a mesh connection (see [`mesh_frame_limit`]): 1 MiB + 64 KiB,
+/// the largest sync message with room for its envelope. Every other mesh message is smaller
+/// (an `IHave` of [`MAX_KEYS`](crate::message::MAX_KEYS) keys is a few hundred KiB).
+pub const MIN_MESH_FRAME: usize = 1024 * 1024 + 64 * 1024;
+
+const _: () = assert!(
+    peergroup_record_db::sync::MAX_SYNC_MESSAGE_BYTES + 16 * 1024 <= MIN_MESH_FRAME,
+    "a sync message and its envelope must fit a mesh frame"
+);
 
 /// What the driver hands a connection's writer task.
 enum Write {
@@ -313,13 +326,18 @@ impl<S: Store + 'static> Driver<S> {
     }
 
     /// Limits the frames of every connection of the group — mesh and direct, accepted or
-    /// dialed, from the first byte of each — to what the group's records need: a member
-    /// cannot make us buffer more (direct data, at most 4 MiB, fits too).
+    /// dialed, from the first byte of each — to what the group's records and its other
+    /// protocols need ([`DriverConfig::min_group_frame`]), and each mesh connection to what
+    /// the mesh needs ([`mesh_frame_limit`]): a member cannot make us buffer more.
     fn limit_frames(&self) {
         let max_record = self.core.db().properties().max_record_size;
+        let mesh = mesh_frame_limit(max_record);
         self.config
             .trust
-            .set_max_frame(Some(mesh_frame_limit(max_record)));
+            .set_max_frame(Some(mesh.max(self.config.min_group_frame)));
+        for link in self.links.values() {
+            link.sender.set_max_frame(Some(mesh));
+        }
         let flood = (max_record as usize)
             .saturating_add(peergroup_record_db::reserved::RECORD_OVERHEAD_ALLOWANCE as usize);
         self.max_flood.store(flood, Ordering::Relaxed);
@@ -378,6 +396,8 @@ impl<S: Store + 'static> Driver<S> {
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         let info = conn.peer().clone();
+        let max_record = self.core.db().properties().max_record_size;
+        conn.set_max_frame(Some(mesh_frame_limit(max_record)));
         let (sender, receiver) = conn.split();
         let tx = self.input_tx.clone();
         let keys = self.core.db().signer_keys();

@@ -27,11 +27,11 @@ use crate::message::MeshMessage;
 const READ_BURST: usize = 512;
 /// A burst stops gathering once it holds this many bytes (512 frames of a group's largest
 /// records would be hundreds of MiB).
-pub(crate) const READ_BURST_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const READ_BURST_BYTES: usize = 1024 * 1024;
 /// Bytes one connection's reader may have handed the driver that it has not taken yet: the
 /// reader waits beyond it (the transport's queue fills, the socket stops being read, TCP
 /// pushes back on the sender).
-pub const READ_BYTES_PER_CONN: usize = 8 * 1024 * 1024;
+pub const READ_BYTES_PER_CONN: usize = 2 * 1024 * 1024;
 /// Bytes all of a group's readers together may have handed the driver and it has not taken.
 pub const READ_BYTES_PER_NODE: usize = 64 * 1024 * 1024;
 /// Inputs (messages, or runs of flooded records) one connection's reader may have handed the

@@ -165,6 +165,7 @@ pub(crate) async fn start_on(
             credentials: creds,
             trust,
             clock: Arc::new(Timestamp::now),
+            min_group_frame: 0,
         },
     );
     let routes = Arc::new(RwLock::new(BTreeMap::from([(

@@ -11,6 +11,7 @@
 //! it as it was.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher as _, RandomState};
 
 use peergroup_identity::Timestamp;
 
@@ -30,20 +31,26 @@ pub const MAX_DEFERRED_PER_SIGNER: usize = 1024;
 /// [`crate::reserved::FRAME_LIMIT`]).
 pub const MAX_DEFERRED_BYTES_PER_SIGNER: u64 = 16 * 1024 * 1024;
 
+/// A claimed serial as the index knows it: a hash keyed at random per index, so the index
+/// holds no serial bytes (a full table of records each claiming its own serial costs ~150
+/// bytes a record). Two serials with one hash would share one share of the bounds and be
+/// retried together when either is learned (a retried record whose serial is still unknown
+/// is deferred again); without the key, nobody can make two such serials on purpose.
+type SerialHash = u64;
+
 /// What is known of one deferred record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Held {
-    serial: Vec<u8>,
+    serial: SerialHash,
     expires: Timestamp,
     size: u64,
 }
 
 /// One claimed serial's share of the table.
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Share {
     bytes: u64,
-    /// (expiry, content key) of its records, earliest first.
-    order: BTreeSet<(Timestamp, u64)>,
+    records: usize,
 }
 
 /// A change to undo if the batch is not committed.
@@ -65,8 +72,11 @@ pub(crate) struct Admission {
 /// The deferred table's accounting, see the module documentation.
 #[derive(Debug, Default)]
 pub(crate) struct DeferredIndex {
+    hasher: RandomState,
     held: HashMap<u64, Held>,
-    by_serial: HashMap<Vec<u8>, Share>,
+    shares: HashMap<SerialHash, Share>,
+    /// (serial, expiry, content key) of every record: each serial's, earliest first.
+    by_serial: BTreeSet<(SerialHash, Timestamp, u64)>,
     /// (expiry, content key) of every record, earliest first.
     order: BTreeSet<(Timestamp, u64)>,
     bytes: u64,
@@ -89,12 +99,25 @@ impl DeferredIndex {
         self.held.contains_key(&key)
     }
 
-    /// The content keys of the records claiming `serial`.
+    fn serial_hash(&self, serial: &[u8]) -> SerialHash {
+        self.hasher.hash_one(serial)
+    }
+
+    /// The content keys of the records claiming `serial` (and, with odds of one in 2^64 per
+    /// pair, another serial of the same hash: see [`SerialHash`]).
     pub(crate) fn keys_of(&self, serial: &[u8]) -> Vec<u64> {
-        self.by_serial
-            .get(serial)
-            .map(|s| s.order.iter().map(|(_, k)| *k).collect())
-            .unwrap_or_default()
+        let hash = self.serial_hash(serial);
+        self.serial_range(hash).map(|(_, _, k)| *k).collect()
+    }
+
+    fn serial_range(
+        &self,
+        hash: SerialHash,
+    ) -> impl Iterator<Item = &(SerialHash, Timestamp, u64)> + '_ {
+        self.by_serial.range(
+            (hash, Timestamp::from_millis(0), 0)
+                ..=(hash, Timestamp::from_millis(u64::MAX), u64::MAX),
+        )
     }
 
     /// The content keys of the records expiring at or before `now`.
@@ -105,14 +128,18 @@ impl DeferredIndex {
             .collect()
     }
 
+    fn held_of(&self, e: &DeferredEntry) -> Held {
+        Held {
+            serial: self.serial_hash(&e.serial),
+            expires: e.expires,
+            size: e.size,
+        }
+    }
+
     /// Takes in a record of the table as it is stored (on open). Returns false for a key
     /// already held.
     pub(crate) fn load(&mut self, e: DeferredEntry) -> bool {
-        let held = Held {
-            serial: e.serial,
-            expires: e.expires,
-            size: e.size,
-        };
+        let held = self.held_of(&e);
         let fresh = self.insert(e.key, held);
         self.journal.clear();
         fresh
@@ -124,18 +151,11 @@ impl DeferredIndex {
     /// [`MAX_DEFERRED_BYTES`]. A key already held is not admitted again.
     pub(crate) fn admit(&mut self, e: DeferredEntry) -> Admission {
         let key = e.key;
-        let serial = e.serial.clone();
-        if !self.insert(
-            key,
-            Held {
-                serial: e.serial,
-                expires: e.expires,
-                size: e.size,
-            },
-        ) {
+        let held = self.held_of(&e);
+        if !self.insert(key, held) {
             return Admission::default();
         }
-        let mut dropped = self.enforce_share(&serial);
+        let mut dropped = self.enforce_share(held.serial);
         dropped.extend(self.enforce_total());
         let admitted = !dropped.contains(&key);
         dropped.retain(|k| *k != key);
@@ -159,14 +179,14 @@ impl DeferredIndex {
         dropped
     }
 
-    /// Drops `serial`'s earliest-expiring records until its share is within bounds.
-    fn enforce_share(&mut self, serial: &[u8]) -> Vec<u64> {
+    /// Drops the serial's earliest-expiring records until its share is within bounds.
+    fn enforce_share(&mut self, serial: SerialHash) -> Vec<u64> {
         let mut dropped = Vec::new();
-        while let Some(share) = self.by_serial.get(serial)
-            && (share.order.len() > MAX_DEFERRED_PER_SIGNER
+        while let Some(share) = self.shares.get(&serial)
+            && (share.records > MAX_DEFERRED_PER_SIGNER
                 || share.bytes > MAX_DEFERRED_BYTES_PER_SIGNER)
         {
-            let Some(&(_, key)) = share.order.first() else {
+            let Some(&(_, _, key)) = self.serial_range(serial).next() else {
                 break;
             };
             self.remove(key);
@@ -177,17 +197,27 @@ impl DeferredIndex {
 
     /// Drops every share over its bounds (see [`DeferredIndex::enforce_total`]).
     pub(crate) fn enforce_shares(&mut self) -> Vec<u64> {
-        let serials: Vec<Vec<u8>> = self.by_serial.keys().cloned().collect();
-        serials.iter().flat_map(|s| self.enforce_share(s)).collect()
+        let over: Vec<SerialHash> = self
+            .shares
+            .iter()
+            .filter(|(_, s)| {
+                s.records > MAX_DEFERRED_PER_SIGNER || s.bytes > MAX_DEFERRED_BYTES_PER_SIGNER
+            })
+            .map(|(h, _)| *h)
+            .collect();
+        over.into_iter()
+            .flat_map(|h| self.enforce_share(h))
+            .collect()
     }
 
     fn insert(&mut self, key: u64, held: Held) -> bool {
         if self.held.contains_key(&key) {
             return false;
         }
-        let share = self.by_serial.entry(held.serial.clone()).or_default();
+        let share = self.shares.entry(held.serial).or_default();
         share.bytes += held.size;
-        share.order.insert((held.expires, key));
+        share.records += 1;
+        self.by_serial.insert((held.serial, held.expires, key));
         self.order.insert((held.expires, key));
         self.bytes += held.size;
         self.held.insert(key, held);
@@ -201,12 +231,13 @@ impl DeferredIndex {
             return false;
         };
         self.order.remove(&(held.expires, key));
+        self.by_serial.remove(&(held.serial, held.expires, key));
         self.bytes -= held.size;
-        if let Some(share) = self.by_serial.get_mut(&held.serial) {
+        if let Some(share) = self.shares.get_mut(&held.serial) {
             share.bytes -= held.size;
-            share.order.remove(&(held.expires, key));
-            if share.order.is_empty() {
-                self.by_serial.remove(&held.serial);
+            share.records -= 1;
+            if share.records == 0 {
+                self.shares.remove(&held.serial);
             }
         }
         self.journal.push(Change::Removed(key, held));

@@ -40,7 +40,7 @@ const DEFERRED_TABLE: &str = "CREATE TABLE IF NOT EXISTS deferred (
     encoded BLOB NOT NULL);";
 
 /// The page cache per open database, in KiB (an upper bound: pages are allocated as used).
-const CACHE_KIB: i64 = 64 * 1024;
+const CACHE_KIB: i64 = 16 * 1024;
 
 /// WAL pages (4 KiB each) written before an automatic checkpoint.
 const WAL_CHECKPOINT_PAGES: i64 = 8192;
