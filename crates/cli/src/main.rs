@@ -13,6 +13,7 @@ mod cmd_record;
 mod cmd_run;
 mod demo;
 mod input;
+mod logfile;
 mod malloc;
 mod progress;
 mod terminal;

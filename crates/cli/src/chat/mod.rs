@@ -397,12 +397,9 @@ pub(crate) async fn run(home: &Home, a: ChatArgs, verbose: u8) -> Result<()> {
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal() && !a.lines;
     if terminal {
         // The screen belongs to the UI: logs go to a file in the data directory.
+        // Bounded: other members can cause warnings (see `logfile`).
         let log = home.dir.join("chat.log");
-        if let Ok(file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-        {
+        if let Ok(file) = crate::logfile::BoundedLog::open(&log) {
             let level = ["warn", "info", "debug", "trace"][usize::from(verbose.min(3))];
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(level))
