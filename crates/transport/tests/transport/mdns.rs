@@ -1,8 +1,9 @@
 //! mDNS discovery end to end, inside a pair of network namespaces joined by a veth link that
 //! the test creates itself (and deletes afterwards): Alice advertises group A in one
 //! namespace, Bob browses for it in the other, finds her address, and connects over TLS.
-//! Nothing is sent on the host's own network. Without root (`ip netns` failing) the test
-//! says SKIPPED and passes.
+//! Nothing is sent on the host's own network. It needs root and `ip netns`, so it is ignored
+//! by `cargo test` and run by `cargo xtask netns` (in CI, as root); where it cannot create
+//! the namespaces it fails.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
