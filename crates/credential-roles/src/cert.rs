@@ -164,6 +164,7 @@ pub(crate) fn root_template(
     friendly_name: &str,
     creator: &PeerName,
     now: Timestamp,
+    serial: [u8; 16],
 ) -> Result<Template, Error> {
     peergroup_identity::check_friendly_name(friendly_name)?;
     let name = Name {
@@ -172,7 +173,7 @@ pub(crate) fn root_template(
     };
     let not_before = now.truncate_to_secs();
     Ok(Template {
-        serial: Template::random_serial()?,
+        serial: positive_serial(serial),
         issuer: name.clone(),
         subject: name,
         not_before,
@@ -208,9 +209,18 @@ pub struct MemberRequest {
     pub not_after: Timestamp,
 }
 
+/// `serial` made a positive DER integer of full length: sign bit cleared, never zero (what
+/// [`Template::random_serial`] gives, so chosen serials follow the same rule).
+fn positive_serial(mut serial: [u8; 16]) -> [u8; 16] {
+    serial[0] &= 0x7f;
+    serial[0] |= 0x01;
+    serial
+}
+
 pub(crate) fn member_template(
     issuer: &GroupCertificate,
     req: &MemberRequest,
+    serial: [u8; 16],
 ) -> Result<Template, Error> {
     peergroup_identity::check_friendly_name(&req.subject_friendly_name)?;
     if req.roles.is_empty() {
@@ -236,7 +246,7 @@ pub(crate) fn member_template(
     };
     let ca = req.roles.is_issuer();
     Ok(Template {
-        serial: Template::random_serial()?,
+        serial: positive_serial(serial),
         issuer: issuer.certificate().subject().clone(),
         subject: Name {
             common_name: req.subject_friendly_name.clone(),

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use peergroup_identity::der::{self, Reader, tag};
+use peergroup_identity::x509::Template;
 use peergroup_identity::{KeyPair, PeerName, PublicKey, Timestamp};
 
 use crate::cert::{GroupCertificate, MemberRequest, member_template, root_template};
@@ -132,6 +133,19 @@ impl CertChain {
     /// `issuer_key` must be the leaf's key; the leaf must be allowed to grant every requested
     /// role; the validity is clipped to the issuer's.
     pub fn issue(&self, issuer_key: &KeyPair, req: &MemberRequest) -> Result<CertChain, Error> {
+        self.issue_with_serial(issuer_key, req, Template::random_serial()?)
+    }
+
+    /// Like [`CertChain::issue`] with a chosen serial number (its first bit is cleared and
+    /// its lowest set, as for random ones), for callers that must be reproducible: the
+    /// simulator derives every serial from its seed. A serial must not repeat under one
+    /// issuer; [`CertChain::issue`] takes 127 random bits.
+    pub fn issue_with_serial(
+        &self,
+        issuer_key: &KeyPair,
+        req: &MemberRequest,
+        serial: [u8; 16],
+    ) -> Result<CertChain, Error> {
         let leaf = self.leaf();
         if leaf.public_key() != &issuer_key.public() {
             return Err(Error::KeyMismatch);
@@ -147,7 +161,7 @@ impl CertChain {
                 )));
             }
         }
-        let der = member_template(leaf, req)?.sign(issuer_key);
+        let der = member_template(leaf, req, serial)?.sign(issuer_key);
         let cert = GroupCertificate::parse(&der).map_err(|reason| ChainError::Malformed {
             index: self.len(),
             reason,
@@ -377,8 +391,28 @@ impl GroupRoot {
         creator: &PeerName,
         now: Timestamp,
     ) -> Result<Self, Error> {
+        Self::with_key_and_serial(
+            key,
+            friendly_name,
+            classifier,
+            creator,
+            now,
+            Template::random_serial()?,
+        )
+    }
+
+    /// Like [`GroupRoot::with_key`] with a chosen serial number (see
+    /// [`CertChain::issue_with_serial`]): the simulator's groups are reproducible from a seed.
+    pub fn with_key_and_serial(
+        key: KeyPair,
+        friendly_name: &str,
+        classifier: peergroup_identity::Classifier,
+        creator: &PeerName,
+        now: Timestamp,
+        serial: [u8; 16],
+    ) -> Result<Self, Error> {
         let group = PeerName::new(&key.public(), classifier);
-        let der = root_template(&key, &group, friendly_name, creator, now)?.sign(&key);
+        let der = root_template(&key, &group, friendly_name, creator, now, serial)?.sign(&key);
         let chain = CertChain::from_ders(&[der])?;
         Ok(GroupRoot { key, chain })
     }

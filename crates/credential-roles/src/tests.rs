@@ -74,7 +74,7 @@ fn forge(
     req: &MemberRequest,
     edit: impl FnOnce(&mut Template),
 ) -> Vec<u8> {
-    let mut t = member_template(issuer, req).unwrap();
+    let mut t = member_template(issuer, req, Template::random_serial().unwrap()).unwrap();
     edit(&mut t);
     t.sign(issuer_key)
 }
@@ -412,6 +412,7 @@ fn root_rules() {
         "Friends",
         f.alice.peer_name(),
         t0(),
+        [9; 16],
     )
     .unwrap();
     let chain = CertChain::from_ders(&[t.sign(&mallory)]).unwrap();
@@ -426,6 +427,7 @@ fn root_rules() {
         "Friends",
         f.alice.peer_name(),
         t0(),
+        [9; 16],
     )
     .unwrap();
     t.subject_key = mallory.public();
@@ -683,4 +685,53 @@ proptest::proptest! {
         let _ = GroupCertificate::parse(&bytes);
         let _ = CertChain::from_pkcs7(&bytes);
     }
+}
+
+/// A chosen serial makes the same certificate every time (the simulator relies on it), and
+/// is made a positive integer of full length as random ones are.
+#[test]
+fn a_chosen_serial_is_reproducible_and_positive() {
+    let make = |serial: [u8; 16]| {
+        GroupRoot::with_key_and_serial(
+            KeyPair::from_test_seed(201),
+            "Seeded",
+            Classifier::new("seeded").unwrap(),
+            &PeerName::new(
+                &KeyPair::from_test_seed(202).public(),
+                Classifier::new("c").unwrap(),
+            ),
+            t0(),
+            serial,
+        )
+        .unwrap()
+    };
+    let a = make([0xff; 16]);
+    let b = make([0xff; 16]);
+    assert_eq!(a.chain().to_pkcs7(), b.chain().to_pkcs7());
+    let serial = a.chain().leaf().serial();
+    assert_eq!(serial.len(), 16);
+    assert_eq!(serial[0], 0x7f);
+    assert_ne!(make([0; 16]).chain().leaf().serial()[0], 0);
+    let req = |n: u64| MemberRequest {
+        subject_key: KeyPair::from_test_seed(n).public(),
+        subject_peer: PeerName::new(
+            &KeyPair::from_test_seed(n).public(),
+            Classifier::new("m").unwrap(),
+        ),
+        subject_friendly_name: "m".into(),
+        roles: Roles::one(Role::Member),
+        classifiers: vec![],
+        not_before: t0(),
+        not_after: t0().saturating_add(Duration::from_secs(3600)),
+    };
+    let one = a
+        .chain()
+        .issue_with_serial(a.key(), &req(203), [5; 16])
+        .unwrap();
+    let two = a
+        .chain()
+        .issue_with_serial(a.key(), &req(203), [5; 16])
+        .unwrap();
+    assert_eq!(one.to_pkcs7(), two.to_pkcs7());
+    assert_eq!(one.leaf().serial(), &[5; 16][..]);
 }

@@ -161,6 +161,24 @@ impl<S: Store> Core<S> {
         Ok(self.commit(change, now))
     }
 
+    /// Publishes a record under the id that `nonce` gives for this member
+    /// ([`RecordId::derive`]) and floods it. For callers that must be reproducible (the
+    /// simulator draws nonces from its seed); [`Core::create_record`] takes a random one.
+    pub fn create_record_with_nonce(
+        &mut self,
+        new: NewRecord,
+        nonce: [u8; 8],
+        now: Now,
+    ) -> Result<Record, crate::Error> {
+        let signer = LocalSigner {
+            key: &self.me.key,
+            chain: &self.me.chain,
+        };
+        let id = RecordId::derive(self.me.chain.leaf().subject_peer(), nonce);
+        let change = self.db.create_with_id(signer, id, new, now.wall)?;
+        Ok(self.commit(change, now))
+    }
+
     /// Stores records signed with this member's key ([`SignedRecords::sign`]) in one durable
     /// commit (all or none) and floods them. Returns them in the order they were signed.
     pub fn publish_signed(

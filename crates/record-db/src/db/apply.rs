@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use peergroup_identity::{PublicKey, Signature, Timestamp, verify_batch};
 
@@ -277,8 +277,8 @@ impl<S: Store> Database<S> {
         origin: Origin,
         report: &mut ApplyReport,
         st: &mut Staging,
-    ) -> Result<HashSet<Vec<u8>>, Error> {
-        let mut learned = HashSet::new();
+    ) -> Result<BTreeSet<Vec<u8>>, Error> {
+        let mut learned = BTreeSet::new();
         // Security records change what later records are checked against: one at a time.
         let (security, data): (Vec<Versions>, Vec<Versions>) =
             versions.into_iter().partition(|v| v.security);
