@@ -13,7 +13,8 @@
 //! starting with the magic byte `0xD1` (mesh messages start with their version, `0x01`), so
 //! the facade's router reads the first frame of each accepted connection and hands the
 //! direct ones, [`is_direct_hello`], to [`DirectConnections::accept`]. The wire format is
-//! in [`wire`].
+//! in [`wire`]; the rules of one connection's protocol (hello, welcome, data within the
+//! announced limit) are the sans-IO machine [`DirectProtocol`], which the async code feeds.
 //!
 //! [`DirectConnections::open`] returns an id at once and reports `Connected` or `Failed` as
 //! an event; [`DirectConnections::send`] waits while the connection's outgoing queue is
@@ -62,6 +63,7 @@ mod events;
 pub mod fuzz_targets;
 mod limits;
 mod open;
+pub mod protocol;
 mod session;
 mod table;
 mod types;
@@ -74,5 +76,6 @@ pub use limits::{
     DEFAULT_EVENT_QUEUE_BYTES, DEFAULT_EVENT_QUEUE_LEN, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PER_MEMBER, DirectLimits, EVENT_OVERHEAD, EXPIRY_CLOSE_GRACE, EXPIRY_RECHECK,
 };
+pub use protocol::{DirectProtocol, Received};
 pub use types::{DataType, DirectConnId, DirectConnInfo, DirectEvent};
 pub use wire::{ProtocolError, is_direct_hello};

@@ -11,19 +11,20 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::error::DirectError;
+use crate::protocol::{DirectProtocol, Received};
 use crate::session;
 use crate::table::{Inner, Live, SHUT_DOWN};
 use crate::types::{DirectConnId, DirectConnInfo, DirectEvent};
-use crate::wire::{self, DirectFrame, DirectHello, DirectWelcome, ProtocolError};
+use crate::wire::ProtocolError;
 
 /// A connection past the hello and welcome.
 struct Established {
     conn: Connection,
     addr: SocketAddr,
-    /// What we announced.
-    recv_max: usize,
-    /// What the peer announced.
-    peer_max: usize,
+    /// The protocol, established.
+    protocol: DirectProtocol,
+    /// The largest data the peer takes.
+    max_send: usize,
 }
 
 /// Why opening failed: the error, and the per-address account for the event.
@@ -65,22 +66,22 @@ pub(crate) async fn run(
         let live = Live {
             info: info.clone(),
             sender: sender.clone(),
-            max_send: est.recv_max.min(est.peer_max),
+            max_send: est.max_send,
             expires,
         };
         if inner.promote(live) {
-            Ok((info, sender, receiver, est.recv_max, expires))
+            Ok((info, sender, receiver, est.protocol, expires))
         } else {
             sender.close("direct connection cancelled");
             Err(cancelled())
         }
     });
     match outcome {
-        Ok((info, sender, receiver, recv_max, expires)) => {
+        Ok((info, sender, receiver, protocol, expires)) => {
             if let Some(done) = done {
                 let _ = done.send(Ok(()));
             }
-            session::run(inner, info, sender, receiver, recv_max, expires).await;
+            session::run(inner, info, sender, receiver, protocol, expires).await;
         }
         Err(failure) => {
             inner.forget_opening(id);
@@ -168,11 +169,7 @@ async fn try_addr(
             found: found.clone(),
         });
     }
-    let recv_max = inner.own_limit(conn.max_data_len());
-    let hello = wire::encode_hello(&DirectHello {
-        target: peer.clone(),
-        max_data: recv_max as u64,
-    });
+    let (mut protocol, hello) = DirectProtocol::dial(peer, inner.own_limit(conn.max_data_len()));
     let refused = |reason: String| DirectError::Refused {
         peer: peer.clone(),
         addr,
@@ -186,16 +183,17 @@ async fn try_addr(
             other => other.to_string(),
         }));
     };
-    let error = match wire::decode(&first) {
-        Ok(DirectFrame::Welcome(DirectWelcome { max_data })) => {
+    let error = match protocol.on_frame(&first) {
+        Ok(Received::Established { max_send }) => {
             return Ok(Established {
                 conn,
                 addr,
-                recv_max,
-                peer_max: usize::try_from(max_data).unwrap_or(usize::MAX),
+                protocol,
+                max_send,
             });
         }
-        Ok(_) => ProtocolError::Unexpected("a frame other than a welcome"),
+        // Waiting for the welcome the machine takes nothing else; kept for completeness.
+        Ok(Received::Data { .. }) => ProtocolError::Unexpected("data before the welcome"),
         Err(e) => e,
     };
     conn.close(&format!("direct-connection protocol error: {error}"));
@@ -214,9 +212,15 @@ pub(crate) fn accept(
 ) -> Result<DirectConnId, DirectError> {
     let info = conn.peer().clone();
     let (peer, addr) = (info.peer.clone(), info.addr);
-    let checked = check_hello(inner, &info.group, &peer, first_frame)
-        .and_then(|hello| inner.start_accepting(&peer, addr).map(|id| (hello, id)));
-    let (hello, id) = match checked {
+    let recv_max = inner.own_limit(conn.max_data_len());
+    let checked = check_hello(inner, &info.group, &peer, recv_max, first_frame).and_then(
+        |(protocol, welcome)| {
+            inner
+                .start_accepting(&peer, addr)
+                .map(|id| (protocol, welcome, id))
+        },
+    );
+    let (protocol, welcome, id) = match checked {
         Ok(checked) => checked,
         Err(error) => {
             tracing::warn!(%peer, %addr, %error, "refusing direct connection");
@@ -224,11 +228,7 @@ pub(crate) fn accept(
             return Err(error);
         }
     };
-    let recv_max = inner.own_limit(conn.max_data_len());
-    let max_send = recv_max.min(usize::try_from(hello.max_data).unwrap_or(usize::MAX));
-    let welcome = wire::encode_welcome(&DirectWelcome {
-        max_data: recv_max as u64,
-    });
+    let max_send = protocol.max_send().unwrap_or(0);
     // The queue of a fresh connection has room: this fails only if it already closed.
     if let Err(e) = conn.try_send(welcome) {
         inner.forget_opening(id);
@@ -265,32 +265,33 @@ pub(crate) fn accept(
         info,
         sender,
         receiver,
-        recv_max,
+        protocol,
         expires,
     ));
     Ok(id)
 }
 
-/// The acceptor's checks: our group, a well-formed hello, for us.
+/// The acceptor's checks: our group, a well-formed hello, for us. Returns the established
+/// protocol and the welcome to send.
 fn check_hello(
     inner: &Inner,
     group: &PeerName,
     peer: &PeerName,
+    recv_max: usize,
     first_frame: &[u8],
-) -> Result<DirectHello, DirectError> {
+) -> Result<(DirectProtocol, Bytes), DirectError> {
     if group != &inner.creds.group {
         return Err(DirectError::WrongGroup {
             expected: inner.creds.group.clone(),
             found: group.clone(),
         });
     }
-    let error = match wire::decode(&Bytes::copy_from_slice(first_frame)) {
-        Ok(DirectFrame::Hello(hello)) if &hello.target == inner.local_peer() => return Ok(hello),
-        Ok(DirectFrame::Hello(hello)) => ProtocolError::WrongTarget(hello.target),
-        Ok(_) => ProtocolError::Unexpected("a first frame other than a hello"),
-        Err(e) => e,
-    };
-    Err(DirectError::Protocol {
+    DirectProtocol::accept(
+        inner.local_peer(),
+        recv_max,
+        &Bytes::copy_from_slice(first_frame),
+    )
+    .map_err(|error| DirectError::Protocol {
         peer: peer.clone(),
         error,
     })

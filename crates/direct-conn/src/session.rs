@@ -20,9 +20,10 @@ use peergroup_identity::{PeerName, Timestamp};
 use peergroup_transport::{ConnectionReceiver, ConnectionSender, GroupTrust, PeerInfo};
 
 use crate::limits::{EXPIRY_CLOSE_GRACE, EXPIRY_RECHECK};
+use crate::protocol::{DirectProtocol, Received};
 use crate::table::Inner;
 use crate::types::{DirectConnId, DirectConnInfo, DirectEvent};
-use crate::wire::{self, DirectFrame, ProtocolError};
+use crate::wire::ProtocolError;
 
 /// The reason a connection gives when its member's certificate expired.
 pub(crate) const EXPIRED: &str = "the member's certificate expired";
@@ -70,14 +71,14 @@ enum End {
     Expired,
 }
 
-/// Runs until the connection ends; `recv_max` is the data limit we announced, `expires` the
-/// end of the member's rights.
+/// Runs until the connection ends; `protocol` is the connection's protocol, established,
+/// `expires` the end of the member's rights.
 pub(crate) async fn run(
     inner: Arc<Inner>,
     info: DirectConnInfo,
     sender: ConnectionSender,
     mut receiver: ConnectionReceiver,
-    recv_max: usize,
+    mut protocol: DirectProtocol,
     expires: Timestamp,
 ) {
     let DirectConnInfo { id, peer, addr, .. } = info;
@@ -111,8 +112,8 @@ pub(crate) async fn run(
                 // The owner closed it: what was still queued is not delivered.
                 continue;
             }
-            let error = match wire::decode(&frame) {
-                Ok(DirectFrame::Data { data_type, data }) if data.len() <= recv_max => {
+            let error = match protocol.on_frame(&frame) {
+                Ok(Received::Data { data_type, data }) => {
                     if has_expired(&inner.trust, expires) {
                         break 'session End::Expired;
                     }
@@ -129,12 +130,8 @@ pub(crate) async fn run(
                     }
                     continue;
                 }
-                Ok(DirectFrame::Data { data, .. }) => ProtocolError::DataTooLarge {
-                    len: data.len(),
-                    max: recv_max,
-                },
-                Ok(DirectFrame::Hello(_)) => ProtocolError::Unexpected("a second hello"),
-                Ok(DirectFrame::Welcome(_)) => {
+                // An established machine takes no second welcome; kept for completeness.
+                Ok(Received::Established { .. }) => {
                     ProtocolError::Unexpected("a welcome on an established connection")
                 }
                 Err(e) => e,

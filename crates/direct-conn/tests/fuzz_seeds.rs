@@ -1,4 +1,5 @@
-//! Runs the direct-frame fuzz body over its seed corpus in `fuzz/seeds/direct_frame/`.
+//! Runs the direct-connection fuzz bodies over their seed corpora in `fuzz/seeds/direct_frame/`
+//! and `fuzz/seeds/direct_handshake/`.
 
 use std::path::Path;
 
@@ -54,4 +55,26 @@ fn the_seeds_are_what_their_names_say() {
         };
         assert!(ok, "seed {name} decodes to {decoded:?}");
     }
+}
+
+/// The protocol machine's fuzz body over its seeds in `fuzz/seeds/direct_handshake/`, each
+/// also with every byte flipped and cut at every length.
+#[test]
+fn direct_handshake_seeds_and_their_mutations() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/direct_handshake");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("seed corpus {} missing: {e}", dir.display()))
+    {
+        let seed = std::fs::read(entry.unwrap().path()).unwrap();
+        peergroup_direct_conn::fuzz_targets::direct_handshake(&seed);
+        for i in 0..seed.len() {
+            let mut s = seed.clone();
+            s[i] ^= 0xff;
+            peergroup_direct_conn::fuzz_targets::direct_handshake(&s);
+            peergroup_direct_conn::fuzz_targets::direct_handshake(&seed[..i]);
+        }
+        count += 1;
+    }
+    assert!(count >= 4, "too few seeds in {}", dir.display());
 }
