@@ -76,6 +76,13 @@ impl Direct {
     }
 }
 
+/// A group dropped without `close` ends its direct connections too.
+impl Drop for Direct {
+    fn drop(&mut self) {
+        self.manager.close_all();
+    }
+}
+
 /// Direct connection ids carry this bit, so they never equal a neighbor connection's.
 const DIRECT_BIT: u64 = 1 << 62;
 

@@ -26,7 +26,8 @@ use crate::Status;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::hub::Hub;
 use crate::events::{ConnectionChange, ConnectionId, EventFilter, EventStream, GroupEvent};
-use crate::infra::{Infrastructure, Route};
+use crate::infra::Infrastructure;
+use crate::registration::Registration;
 use crate::storage::{self, Membership};
 
 /// How long a connect waits for stored renewed credentials that start in the near future
@@ -51,6 +52,10 @@ pub(crate) struct GroupInner {
     pub(crate) stopped: Arc<tokio::sync::Notify>,
     pub(crate) node: NodeId,
     pub(crate) direct: crate::direct::Direct,
+    /// The group's registration with the node while connected: dropping it (at close, or
+    /// with the last handle) takes back the route, the endpoint's server name and join
+    /// policy, and the mDNS advertisement.
+    pub(crate) registration: Mutex<Option<Registration>>,
 }
 
 /// An open group (the HGROUP of Windows). Cheap to clone.
@@ -180,6 +185,7 @@ impl Group {
             stopped: Arc::new(tokio::sync::Notify::new()),
             node,
             direct,
+            registration: Mutex::new(None),
         });
         tokio::spawn(forward_events(
             Arc::downgrade(&inner),
@@ -239,39 +245,35 @@ impl Group {
     pub async fn connect_to(&self, addrs: Vec<SocketAddr>) -> Result<()> {
         self.pick_up_credentials().await?;
         let endpoint = self.inner.infra.inner.endpoint.clone();
-        if let Some(ep) = &endpoint {
+        // A second connect replaces the registration: the old one goes first, so dropping it
+        // does not take back what the new one registers.
+        self.take_registration();
+        if endpoint.is_some() {
             let creds = GroupCredentials::new(
                 self.inner.group.clone(),
                 self.inner.key.clone(),
                 self.chain()?,
             )
             .map_err(|e| Error::new(ErrorKind::InvitationNotTrusted, e.to_string()))?;
-            ep.add_group(creds, self.inner.trust.clone())
-                .map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
-            if let Ok(mut routes) = self.inner.infra.inner.routes.write() {
-                routes.insert(
-                    self.inner.group.clone(),
-                    Route {
-                        group: self.inner.clone(),
-                    },
-                );
-            }
+            let mut registration = Registration::register(
+                &self.inner.infra.inner,
+                &self.inner,
+                creds,
+                self.inner.trust.clone(),
+            )?;
             crate::password::install_policy(self).await?;
-        }
-        if let (Ok(guard), Some(ep)) = (self.inner.infra.inner.discovery.lock(), &endpoint)
-            && let (Some(d), Some(port)) = (
-                guard.as_ref(),
-                ep.local_addrs().first().map(SocketAddr::port),
-            )
-        {
-            if let Err(e) = d.advertise(
-                &self.inner.group,
-                port,
-                &crate::infra::node_tag(self.inner.node.0),
-            ) {
-                tracing::warn!(error = %e, "mDNS advertisement failed");
+            if let (Ok(guard), Some(ep)) = (self.inner.infra.inner.discovery.lock(), &endpoint)
+                && let (Some(d), Some(port)) = (
+                    guard.as_ref(),
+                    ep.local_addrs().first().map(SocketAddr::port),
+                )
+            {
+                registration.advertise(d, port, crate::infra::node_tag(self.inner.node.0));
+                crate::router::browse(self, d);
             }
-            crate::router::browse(self.clone(), d);
+            if let Ok(mut slot) = self.inner.registration.lock() {
+                *slot = Some(registration);
+            }
         }
         let mut dial = self
             .inner
@@ -327,20 +329,7 @@ impl Group {
     /// neighbors, persists the database and peer time, closes direct connections.
     pub async fn close(&self) -> Result<()> {
         self.inner.direct.close_all();
-        if let Some(ep) = &self.inner.infra.inner.endpoint {
-            ep.remove_group(&self.inner.group);
-        }
-        if let Ok(mut routes) = self.inner.infra.inner.routes.write() {
-            routes.remove(&self.inner.group);
-        }
-        if let Ok(guard) = self.inner.infra.inner.discovery.lock()
-            && let Some(d) = guard.as_ref()
-        {
-            let _ = d.withdraw(
-                &self.inner.group,
-                &crate::infra::node_tag(self.inner.node.0),
-            );
-        }
+        self.take_registration();
         let _ = self.inner.handle.close().await;
         self.inner.stopped.notify_one();
         if let Ok(mut open) = self.inner.infra.inner.open.lock() {
@@ -348,6 +337,17 @@ impl Group {
         }
         self.inner.connected.store(false, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Takes back the group's registration with the node, if any (see [`Registration`]).
+    fn take_registration(&self) {
+        let registration = self
+            .inner
+            .registration
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take());
+        drop(registration);
     }
 
     /// The status flags (PeerGroupGetStatus).

@@ -71,10 +71,11 @@ pub(crate) fn node_tag(node: u64) -> String {
     format!("{node:016x}")
 }
 
-/// Where a connection accepted by the endpoint goes.
+/// Where a connection accepted by the endpoint goes: a group, held weakly (its
+/// [`Registration`](crate::registration::Registration) removes the route when it goes).
 #[derive(Clone)]
 pub(crate) struct Route {
-    pub(crate) group: Arc<GroupInner>,
+    pub(crate) group: std::sync::Weak<GroupInner>,
 }
 
 pub(crate) struct Inner {

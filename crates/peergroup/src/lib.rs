@@ -46,6 +46,7 @@ mod events;
 mod group;
 mod infra;
 mod password;
+mod registration;
 mod router;
 mod storage;
 

@@ -87,7 +87,7 @@ pub(crate) async fn accept_loop(endpoint: Arc<Endpoint>, infra: Weak<Inner>) {
             conn = endpoint.accept() => {
                 let Some(conn) = conn else { return };
                 let Some(inner) = infra.upgrade() else { return };
-                let route = inner.routes.read().ok().and_then(|r| r.get(&conn.peer().group).cloned());
+                let route = inner.routes.read().ok().and_then(|r| r.get(&conn.peer().group).and_then(|r| r.group.upgrade()));
                 match route {
                     Some(route) => {
                         let (id, evicted) = waiting
@@ -96,7 +96,7 @@ pub(crate) async fn accept_loop(endpoint: Arc<Endpoint>, infra: Weak<Inner>) {
                             .enter(&conn.peer().peer);
                         let waiting = waiting.clone();
                         tokio::spawn(async move {
-                            dispatch(conn, route.group, evicted).await;
+                            dispatch(conn, route, evicted).await;
                             waiting.lock().unwrap_or_else(PoisonError::into_inner).leave(id);
                         });
                     }
@@ -107,8 +107,8 @@ pub(crate) async fn accept_loop(endpoint: Arc<Endpoint>, infra: Weak<Inner>) {
                 let Ok(failure) = failure else { continue };
                 let Some(inner) = infra.upgrade() else { return };
                 let groups: Vec<Arc<crate::group::GroupInner>> = match &failure.group {
-                    Some(g) => inner.routes.read().ok().and_then(|r| r.get(g).map(|r| r.group.clone())).into_iter().collect(),
-                    None => inner.routes.read().map(|r| r.values().map(|r| r.group.clone()).collect()).unwrap_or_default(),
+                    Some(g) => inner.routes.read().ok().and_then(|r| r.get(g).and_then(|r| r.group.upgrade())).into_iter().collect(),
+                    None => inner.routes.read().map(|r| r.values().filter_map(|r| r.group.upgrade()).collect()).unwrap_or_default(),
                 };
                 for g in groups {
                     let _ = g.events.send(crate::GroupEvent::AuthenticationFailed {
@@ -147,8 +147,9 @@ async fn dispatch(
     }
 }
 
-/// Browses mDNS for members of the group and hands their addresses to the mesh.
-pub(crate) fn browse(group: Group, discovery: &peergroup_transport::Discovery) {
+/// Browses mDNS for members of the group and hands their addresses to the mesh, while the
+/// group is open (the task holds it weakly).
+pub(crate) fn browse(group: &Group, discovery: &peergroup_transport::Discovery) {
     let own = crate::infra::node_tag(group.node_id());
     let mut browse = match discovery.browse(group.peer_name()) {
         Ok(b) => b,
@@ -157,18 +158,16 @@ pub(crate) fn browse(group: Group, discovery: &peergroup_transport::Discovery) {
             return;
         }
     };
+    let group = Arc::downgrade(&group.inner);
     tokio::spawn(async move {
         while let Some(found) = browse.next().await {
             if found.node_id == own {
                 continue;
             }
-            if group
-                .inner
-                .handle
-                .add_candidates(vec![found.addr])
-                .await
-                .is_err()
-            {
+            let Some(group) = group.upgrade() else {
+                return;
+            };
+            if group.handle.add_candidates(vec![found.addr]).await.is_err() {
                 return;
             }
         }

@@ -150,8 +150,8 @@ struct Link {
 }
 
 /// Starts the driver task for `core`. Connections accepted by the endpoint for this group must
-/// be handed over with [`GroupHandle::incoming`] (the endpoint may serve several groups; see
-/// [`route_incoming`]).
+/// be handed over with [`GroupHandle::incoming`]: the endpoint may serve several groups and
+/// carry direct connections too, so whoever owns it routes (the facade's router).
 pub fn spawn<S: Store + 'static>(core: Core<S>, config: DriverConfig) -> GroupHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (events_tx, _) = broadcast::channel(EVENT_CAPACITY);
@@ -183,22 +183,6 @@ pub fn spawn<S: Store + 'static>(core: Core<S>, config: DriverConfig) -> GroupHa
     };
     tokio::spawn(driver.run(cmd_rx, input_rx));
     handle
-}
-
-/// Accepts the endpoint's connections and routes each to the group it is for. Ends when the
-/// endpoint closes.
-pub async fn route_incoming(
-    endpoint: Arc<Endpoint>,
-    routes: Arc<std::sync::RwLock<BTreeMap<peergroup_identity::PeerName, GroupHandle>>>,
-) {
-    while let Some(conn) = endpoint.accept().await {
-        let group = conn.peer().group.clone();
-        let target = routes.read().ok().and_then(|r| r.get(&group).cloned());
-        match target {
-            Some(h) => h.incoming(conn, None),
-            None => conn.close("group not open here"),
-        }
-    }
 }
 
 struct Driver<S: Store> {

@@ -1,9 +1,8 @@
 //! A group fixture and real nodes: SQLite databases, TLS endpoints on loopback, drivers.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use peergroup_credential_roles::{CertChain, GroupRoot, MemberRequest, Role, Roles};
@@ -168,11 +167,7 @@ pub(crate) async fn start_on(
             min_group_frame: 0,
         },
     );
-    let routes = Arc::new(RwLock::new(BTreeMap::from([(
-        f.group().clone(),
-        handle.clone(),
-    )])));
-    tokio::spawn(driver::route_incoming(endpoint.clone(), routes));
+    tokio::spawn(route_incoming(endpoint.clone(), handle.clone()));
     if !connect.is_empty() {
         handle.connect(connect.to_vec()).await.unwrap();
     }
@@ -181,6 +176,18 @@ pub(crate) async fn start_on(
         handle,
         endpoint,
         addr,
+    }
+}
+
+/// The router of a node serving one group (the facade's router does this for many groups
+/// and direct connections): every accepted connection of the group goes to its driver.
+async fn route_incoming(endpoint: Arc<Endpoint>, handle: GroupHandle) {
+    while let Some(conn) = endpoint.accept().await {
+        if &conn.peer().group == handle.group() {
+            handle.incoming(conn, None);
+        } else {
+            conn.close("group not open here");
+        }
     }
 }
 

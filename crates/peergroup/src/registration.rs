@@ -1,0 +1,148 @@
+//! What a connected group registers with the node — its TLS server name and join policy on
+//! the endpoint, its route, its mDNS advertisement — held as one value that takes all of it
+//! back when dropped: by [`Group::close`](crate::Group::close), or when the last handle of a
+//! group that was never closed goes. The route refers to the group weakly, so nothing the
+//! node holds keeps a group alive.
+
+use std::sync::{Arc, Weak};
+
+use peergroup_identity::PeerName;
+use peergroup_transport::{GroupCredentials, GroupTrust};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::group::GroupInner;
+use crate::infra::{Inner, Route};
+
+/// A group's registration with the node (see the module docs).
+pub(crate) struct Registration {
+    infra: Weak<Inner>,
+    group: PeerName,
+    /// The route this registration put in the table (removed only while it is still ours).
+    route: Weak<GroupInner>,
+    /// The node tag of the mDNS advertisement, once advertised.
+    advertised: Option<String>,
+}
+
+impl Registration {
+    /// Serves `group` on the endpoint (its server name, under `creds` and `trust`) and routes
+    /// its connections to it. Without an endpoint (an offline infrastructure) nothing is
+    /// registered but the value still stands for it.
+    pub(crate) fn register(
+        infra: &Arc<Inner>,
+        group: &Arc<GroupInner>,
+        creds: GroupCredentials,
+        trust: GroupTrust,
+    ) -> Result<Self> {
+        let registration = Registration {
+            infra: Arc::downgrade(infra),
+            group: group.group.clone(),
+            route: Arc::downgrade(group),
+            advertised: None,
+        };
+        if let Some(ep) = &infra.endpoint {
+            ep.add_group(creds, trust)
+                .map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
+            if let Ok(mut routes) = infra.routes.write() {
+                routes.insert(
+                    group.group.clone(),
+                    Route {
+                        group: Arc::downgrade(group),
+                    },
+                );
+            }
+        }
+        Ok(registration)
+    }
+
+    /// Advertises the group on the local network under `node_tag`, listening on `port`.
+    pub(crate) fn advertise(
+        &mut self,
+        discovery: &peergroup_transport::Discovery,
+        port: u16,
+        node_tag: String,
+    ) {
+        match discovery.advertise(&self.group, port, &node_tag) {
+            Ok(()) => self.advertised = Some(node_tag),
+            Err(e) => tracing::warn!(error = %e, "mDNS advertisement failed"),
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let Some(infra) = self.infra.upgrade() else {
+            return;
+        };
+        if let Ok(mut routes) = infra.routes.write()
+            && routes
+                .get(&self.group)
+                .is_some_and(|r| Weak::ptr_eq(&r.group, &self.route))
+        {
+            routes.remove(&self.group);
+            if let Some(ep) = &infra.endpoint {
+                ep.remove_group(&self.group);
+            }
+        }
+        if let Some(tag) = &self.advertised
+            && let Ok(guard) = infra.discovery.lock()
+            && let Some(d) = guard.as_ref()
+        {
+            let _ = d.withdraw(&self.group, tag);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{GroupSpec, Infrastructure, InfrastructureConfig, KdfParams};
+
+    /// Generous: quiet, the driver stops within milliseconds of the last handle going.
+    const WAIT: Duration = Duration::from_secs(30);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connected_group_dropped_without_close_stops_and_is_no_longer_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let infra = Infrastructure::start(InfrastructureConfig {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            discovery: false,
+            kdf: KdfParams::INSECURE_FAST,
+            ..InfrastructureConfig::new(dir.path().join("data"))
+        })
+        .await
+        .unwrap();
+        let me = infra
+            .identities()
+            .create("Alice", Some("alice"))
+            .unwrap()
+            .peer_name()
+            .clone();
+        let name = infra.create_group(&me, &GroupSpec::new("Friends")).unwrap();
+        let group = infra.open_group(&me, &name).await.unwrap();
+        group.connect().await.unwrap();
+        let endpoint = infra.inner.endpoint.clone().unwrap();
+        let served = |infra: &Infrastructure| {
+            let routed = infra.inner.routes.read().unwrap().contains_key(&name);
+            (routed, endpoint.groups().contains(&name))
+        };
+        assert_eq!(served(&infra), (true, true));
+        // The driver's status sender goes when the driver stops.
+        let mut status = group.inner.handle.status_watch();
+        let weak = std::sync::Arc::downgrade(&group.inner);
+
+        drop(group);
+        assert!(weak.upgrade().is_none(), "something still holds the group");
+        assert_eq!(served(&infra), (false, false), "the group is still served");
+        let stopped =
+            tokio::time::timeout(WAIT, async { while status.changed().await.is_ok() {} }).await;
+        assert!(stopped.is_ok(), "the driver did not stop within {WAIT:?}");
+        // It is not in use any more: it opens again.
+        let again = infra.open_group(&me, &name).await.unwrap();
+        again.connect().await.unwrap();
+        assert_eq!(served(&infra), (true, true));
+        again.close().await.unwrap();
+        assert_eq!(served(&infra), (false, false));
+        infra.shutdown().await;
+    }
+}
