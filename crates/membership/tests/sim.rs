@@ -39,13 +39,17 @@ fn a_broken_goal_is_reported() {
 
 #[test]
 fn same_seed_same_run() {
+    // The report includes the hash of the whole trace: every message, connect, close,
+    // delivery and timer of every node, with its virtual time.
     let a = run(SMALL);
     let b = run(SMALL);
     assert_eq!(a, b, "the simulator is not deterministic");
+    assert_eq!(a.trace_hash, b.trace_hash);
     // Another seed is another run (its own figures; the goals are seed 7's).
     let other = Scenario::parse(&SMALL.replace("seed = 7", "seed = 8")).unwrap();
     let c = Simulation::new(other).unwrap().run().unwrap();
     assert_ne!(a.messages, c.messages, "the seed changes nothing");
+    assert_ne!(a.trace_hash, c.trace_hash, "the trace hash misses the seed");
 }
 
 #[test]

@@ -13,6 +13,7 @@
 mod network;
 mod report;
 mod scenario;
+mod trace;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -80,6 +81,8 @@ pub struct Simulation {
     retired_stats: Vec<Stats>,
     /// Neighbor losses by reason.
     drops: BTreeMap<String, u64>,
+    /// Everything the nodes did, hashed (see [`Report::trace_hash`]).
+    trace: trace::Trace,
     now: Timestamp,
 }
 
@@ -189,6 +192,7 @@ impl Simulation {
             tracked: BTreeMap::new(),
             retired_stats: Vec::new(),
             drops: BTreeMap::new(),
+            trace: trace::Trace::default(),
             now: t0,
         };
         for i in 0..sim.nodes.len() {
@@ -460,6 +464,8 @@ impl Simulation {
             }
         }
         let timer = core.poll_timeout();
+        self.trace
+            .node(now, i, incarnation, &outputs, &delivered, timer);
         let nodes = &self.nodes;
         let listening = |j: usize| nodes[j].core.as_ref().is_some_and(|c| c.status().listening);
         let incarnation_of = |j: usize| nodes[j].incarnation;

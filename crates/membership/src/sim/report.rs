@@ -38,6 +38,10 @@ pub struct Report {
     pub ihave_and_graft: u64,
     /// Neighbor connections lost, by reason.
     pub neighbor_losses: Vec<(String, u64)>,
+    /// A hash (FNV-1a, 64 bits) of the whole trace: every message, connect and close each
+    /// node output, every record delivered to it, every timer it asked for, with the node and
+    /// the virtual time. Equal only when two runs did exactly the same.
+    pub trace_hash: u64,
 }
 
 impl Report {
@@ -98,7 +102,7 @@ impl fmt::Display for Report {
             .iter()
             .map(|(w, n)| format!("{w}: {n}"))
             .collect();
-        write!(
+        writeln!(
             f,
             "neighbor losses:     {}",
             if losses.is_empty() {
@@ -106,7 +110,8 @@ impl fmt::Display for Report {
             } else {
                 losses.join(", ")
             }
-        )
+        )?;
+        write!(f, "trace hash:          {:016x}", self.trace_hash)
     }
 }
 
@@ -181,5 +186,6 @@ pub(super) fn build(sim: &Simulation) -> Report {
         messages: stats.iter().map(|s| s.messages_sent).sum(),
         ihave_and_graft: stats.iter().map(|s| s.ihave_sent + s.grafts_sent).sum(),
         neighbor_losses: sim.drops.iter().map(|(w, n)| (w.clone(), *n)).collect(),
+        trace_hash: sim.trace.finish(),
     }
 }
