@@ -2,10 +2,9 @@
 //! 127.0.0.1, the tokio driver, and incoming connections routed to it — as
 //! `crates/membership/tests/net/support.rs` starts them.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peergroup_identity::{KeyPair, Timestamp};
@@ -118,8 +117,7 @@ pub async fn start(
             min_group_frame: 0,
         },
     );
-    let routes = Arc::new(RwLock::new(BTreeMap::from([(group, handle.clone())])));
-    tokio::spawn(driver::route_incoming(endpoint.clone(), routes));
+    tokio::spawn(driver::serve_one_group(endpoint.clone(), handle.clone()));
     if !connect.is_empty() {
         handle.connect(connect.to_vec()).await.expect("connect");
     }

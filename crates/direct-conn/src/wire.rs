@@ -95,7 +95,7 @@ pub enum ProtocolError {
     UnknownVersion(u8),
     /// The body does not decode.
     #[error("undecodable direct-connection frame: {0}")]
-    Undecodable(String),
+    Undecodable(postcard::Error),
     /// Bytes after the message.
     #[error("{0} trailing bytes after the direct-connection frame")]
     TrailingBytes(usize),
@@ -168,8 +168,8 @@ pub fn decode(frame: &Bytes) -> Result<DirectFrame, ProtocolError> {
     if version != DIRECT_VERSION {
         return Err(ProtocolError::UnknownVersion(version));
     }
-    let (message, trailing) = postcard::take_from_bytes::<Message<'_>>(body)
-        .map_err(|e| ProtocolError::Undecodable(e.to_string()))?;
+    let (message, trailing) =
+        postcard::take_from_bytes::<Message<'_>>(body).map_err(ProtocolError::Undecodable)?;
     if !trailing.is_empty() {
         return Err(ProtocolError::TrailingBytes(trailing.len()));
     }

@@ -121,7 +121,10 @@ pub enum MessageError {
     Version(u8),
     /// Not a message.
     #[error("malformed mesh message: {0}")]
-    Malformed(String),
+    Malformed(postcard::Error),
+    /// A message and then more bytes.
+    #[error("malformed mesh message: {0} trailing bytes")]
+    TrailingBytes(usize),
     /// A list over its limit.
     #[error("{what} lists {count} entries; at most {max} are allowed")]
     TooMany {
@@ -163,12 +166,9 @@ impl MeshMessage {
             return Err(MessageError::Version(v));
         }
         let (msg, rest): (MeshMessage, &[u8]) =
-            postcard::take_from_bytes(body).map_err(|e| MessageError::Malformed(e.to_string()))?;
+            postcard::take_from_bytes(body).map_err(MessageError::Malformed)?;
         if !rest.is_empty() {
-            return Err(MessageError::Malformed(format!(
-                "{} trailing bytes",
-                rest.len()
-            )));
+            return Err(MessageError::TrailingBytes(rest.len()));
         }
         msg.check()?;
         Ok(msg)

@@ -912,7 +912,7 @@ fn forward(group: &std::sync::Weak<GroupInner>, f: Forwarded) -> bool {
             let change = match change {
                 peergroup_membership::NeighborChange::Connected => ConnectionChange::Connected,
                 peergroup_membership::NeighborChange::Disconnected(why) => {
-                    ConnectionChange::Disconnected(why)
+                    ConnectionChange::Disconnected(why.to_string())
                 }
             };
             send(GroupEvent::NeighborConnection {

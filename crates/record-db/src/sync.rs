@@ -114,9 +114,9 @@ pub enum SyncError {
     /// The reconciliation failed.
     #[error("set reconciliation: {0}")]
     Reconcile(#[from] ReconcileError),
-    /// A message for a class other than the current one, or out of order.
+    /// A message out of place (the peer broke the protocol).
     #[error("protocol violation: {0}")]
-    Protocol(String),
+    Protocol(SyncViolation),
     /// A message over the protocol's bounds (a peer breaking the protocol): several records
     /// with more than [`BYTES_PER_MESSAGE`] of encodings. (A reconciliation message over its
     /// bounds is a [`SyncError::Reconcile`] violation.)
@@ -132,6 +132,39 @@ pub enum SyncError {
     /// The local database failed.
     #[error(transparent)]
     Database(#[from] Error),
+}
+
+/// How a peer broke the sync protocol's order or bounds (see [`SyncError::Protocol`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncViolation {
+    /// A message after the sync finished.
+    #[error("message after the sync finished")]
+    AfterFinish,
+    /// A message for another class than the current one.
+    #[error("{got:?} message during the {current:?} class")]
+    WrongClass {
+        /// The message's class.
+        got: SyncClass,
+        /// The class being synchronised.
+        current: SyncClass,
+    },
+    /// The responder started a reconciliation (only the initiator does).
+    #[error("the responder started a reconciliation")]
+    ResponderStarted,
+    /// More records in one message than [`RECORDS_PER_MESSAGE`].
+    #[error("{count} records in one message (at most {RECORDS_PER_MESSAGE})")]
+    TooManyRecords {
+        /// How many came.
+        count: usize,
+    },
+    /// A record of the other class (a data record while security records sync, or the
+    /// reverse).
+    #[error("a record of the wrong class")]
+    RecordOfWrongClass,
+    /// A second `ClassDone` for one class.
+    #[error("ClassDone twice")]
+    DoneTwice,
 }
 
 /// Where in the class this side is.
@@ -242,9 +275,7 @@ impl SyncSession {
     ) -> Result<(), SyncError> {
         self.try_advance();
         let Some(state) = self.state.as_mut() else {
-            return Err(SyncError::Protocol(
-                "message after the sync finished".into(),
-            ));
+            return Err(SyncError::Protocol(SyncViolation::AfterFinish));
         };
         let class = match &msg {
             SyncMessage::Reconcile { class, .. }
@@ -252,18 +283,16 @@ impl SyncSession {
             | SyncMessage::ClassDone { class } => *class,
         };
         if class != state.class {
-            return Err(SyncError::Protocol(format!(
-                "{class:?} message during the {:?} class",
-                state.class
-            )));
+            return Err(SyncError::Protocol(SyncViolation::WrongClass {
+                got: class,
+                current: state.class,
+            }));
         }
         match msg {
             SyncMessage::Reconcile { message, .. } => {
                 if state.session.is_none() {
                     if self.initiator {
-                        return Err(SyncError::Protocol(
-                            "the responder started a reconciliation".into(),
-                        ));
+                        return Err(SyncError::Protocol(SyncViolation::ResponderStarted));
                     }
                     state.session = Some(Session::responder(
                         db.key_snapshot(class.is_security()),
@@ -276,10 +305,9 @@ impl SyncSession {
             }
             SyncMessage::Records { records, .. } => {
                 if records.len() > RECORDS_PER_MESSAGE {
-                    return Err(SyncError::Protocol(format!(
-                        "{} records in one message",
-                        records.len()
-                    )));
+                    return Err(SyncError::Protocol(SyncViolation::TooManyRecords {
+                        count: records.len(),
+                    }));
                 }
                 if records.len() > 1 {
                     let bytes: usize = records.iter().map(crate::codec::encoded_len).sum();
@@ -295,14 +323,14 @@ impl SyncSession {
                     .iter()
                     .any(|r| r.record_type.is_security() != class.is_security())
                 {
-                    return Err(SyncError::Protocol("a record of the wrong class".into()));
+                    return Err(SyncError::Protocol(SyncViolation::RecordOfWrongClass));
                 }
                 self.records_received += records.len() as u64;
                 self.received.extend(records);
             }
             SyncMessage::ClassDone { .. } => {
                 if state.got_done {
-                    return Err(SyncError::Protocol("ClassDone twice".into()));
+                    return Err(SyncError::Protocol(SyncViolation::DoneTwice));
                 }
                 state.got_done = true;
             }

@@ -5,7 +5,9 @@ use peergroup_record_db::Received;
 use peergroup_record_db::store::Store;
 use peergroup_record_db::sync::SyncSession;
 
-use super::{ConnId, Core, Event, Link, NeighborChange, Output, PeerInfo, Phase, Status};
+use super::{
+    ConnId, Core, Event, Link, LinkEnd, NeighborChange, Output, PeerFault, PeerInfo, Phase, Status,
+};
 use crate::message::{MeshMessage, Reason};
 use crate::time::Now;
 
@@ -93,14 +95,9 @@ impl<S: Store> Core<S> {
 
     /// The driver saw a neighbor break the protocol before handing its message over (a flood
     /// larger than the group's records): the connection is closed with the reason.
-    pub fn handle_violation(&mut self, conn: ConnId, why: &str, now: Now) {
-        tracing::warn!(?conn, why, "closing a connection that broke the protocol");
-        self.drop_link(
-            conn,
-            Some(Reason::ProtocolError),
-            &format!("protocol error: {why}"),
-            now,
-        );
+    pub fn handle_violation(&mut self, conn: ConnId, fault: PeerFault, now: Now) {
+        tracing::warn!(?conn, %fault, "closing a connection that broke the protocol");
+        self.drop_link(conn, LinkEnd::Protocol(fault), now);
     }
 
     /// A message arrived from a connection. Malformed input closes that connection only.
@@ -109,12 +106,7 @@ impl<S: Store> Core<S> {
             Ok(message) => self.handle_decoded(conn, message, now),
             Err(e) => {
                 tracing::warn!(?conn, error = %e, "closing a connection that sent a malformed message");
-                self.drop_link(
-                    conn,
-                    Some(Reason::ProtocolError),
-                    &format!("protocol error: {e}"),
-                    now,
-                );
+                self.drop_link(conn, LinkEnd::Protocol(PeerFault::Message(e)), now);
             }
         }
     }
@@ -151,12 +143,7 @@ impl<S: Store> Core<S> {
         match (phase, message) {
             (_, MeshMessage::Disconnect { referrals, reason }) => {
                 self.add_referred(&referrals, &from);
-                self.drop_link(
-                    conn,
-                    None,
-                    &format!("the neighbor disconnected: {reason:?}"),
-                    now,
-                );
+                self.drop_link(conn, LinkEnd::NeighborLeft(reason), now);
             }
             (Phase::AwaitHello, MeshMessage::Hello { node, listen }) => {
                 self.on_hello(conn, node, listen, now)
@@ -177,7 +164,7 @@ impl<S: Store> Core<S> {
                     } else {
                         Reason::AlreadyConnected
                     };
-                    self.drop_link(conn, Some(reason), "duplicate connection", now);
+                    self.drop_link(conn, LinkEnd::Duplicate(reason), now);
                     return;
                 }
                 // The round trip on the monotonic clock; the hello's wall time derived from it.
@@ -187,12 +174,12 @@ impl<S: Store> Core<S> {
             }
             (Phase::AwaitWelcome(_), MeshMessage::Refuse { reason, referrals }) => {
                 self.add_referred(&referrals, &from);
-                self.drop_link(conn, None, &format!("refused: {reason:?}"), now);
+                self.drop_link(conn, LinkEnd::RefusedBy(reason), now);
             }
             (Phase::Established, message) => self.on_neighbor_message(conn, message, now),
             (_, other) => {
-                let why = format!("unexpected {} during the handshake", other.kind());
-                self.drop_link(conn, Some(Reason::ProtocolError), &why, now);
+                let fault = PeerFault::UnexpectedInHandshake(other.kind());
+                self.drop_link(conn, LinkEnd::Protocol(fault), now);
             }
         }
     }
@@ -232,7 +219,7 @@ impl<S: Store> Core<S> {
         if let Some(reason) = refusal {
             let referrals = self.referrals(Some(conn));
             self.send(conn, MeshMessage::Refuse { reason, referrals });
-            self.close_link(conn, &format!("refused: {reason:?}"), now);
+            self.close_link(conn, LinkEnd::Refused(reason), now);
             return;
         }
         let welcome = MeshMessage::Welcome {
@@ -298,8 +285,8 @@ impl<S: Store> Core<S> {
                 }
             }
             other => {
-                let why = format!("unexpected {} from a neighbor", other.kind());
-                self.drop_link(conn, Some(Reason::ProtocolError), &why, now);
+                let fault = PeerFault::Unexpected(other.kind());
+                self.drop_link(conn, LinkEnd::Protocol(fault), now);
             }
         }
     }
@@ -474,27 +461,29 @@ impl<S: Store> Core<S> {
     /// A connection ended (closed by either side, or broken).
     pub fn handle_disconnected(&mut self, conn: ConnId, now: Now) {
         if let Some(link) = self.links.remove(&conn) {
-            self.after_link_removed(conn, link, "connection closed", now);
+            self.after_link_removed(conn, link, LinkEnd::ConnectionClosed, now);
         }
     }
 
     /// Sends `Disconnect` (if a reason is given), asks the driver to close, forgets the link.
-    pub(crate) fn drop_link(&mut self, conn: ConnId, reason: Option<Reason>, why: &str, now: Now) {
-        if let Some(reason) = reason {
+    /// Tells the neighbor why ([`LinkEnd::told`]), when there is something to tell, and
+    /// closes the link.
+    pub(crate) fn drop_link(&mut self, conn: ConnId, end: LinkEnd, now: Now) {
+        if let Some(reason) = end.told() {
             let referrals = self.referrals(Some(conn));
             self.send(conn, MeshMessage::Disconnect { reason, referrals });
         }
-        self.close_link(conn, why, now);
+        self.close_link(conn, end, now);
     }
 
-    fn close_link(&mut self, conn: ConnId, why: &str, now: Now) {
+    fn close_link(&mut self, conn: ConnId, end: LinkEnd, now: Now) {
         self.outputs.push_back(Output::Close { conn });
         if let Some(link) = self.links.remove(&conn) {
-            self.after_link_removed(conn, link, why, now);
+            self.after_link_removed(conn, link, end, now);
         }
     }
 
-    fn after_link_removed(&mut self, conn: ConnId, link: Link, why: &str, now: Now) {
+    fn after_link_removed(&mut self, conn: ConnId, link: Link, end: LinkEnd, now: Now) {
         self.learned_old.remove(&conn);
         if link.info.outbound {
             self.dialing.remove(&link.info.addr);
@@ -505,7 +494,7 @@ impl<S: Store> Core<S> {
                 conn,
                 peer: link.info.peer,
                 addr: link.info.addr,
-                change: NeighborChange::Disconnected(why.to_owned()),
+                change: NeighborChange::Disconnected(end),
             });
             self.update_connections_flag();
             // Replace it soon.

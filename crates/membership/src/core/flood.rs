@@ -158,12 +158,7 @@ impl<S: Store> Core<S> {
             .map(|(c, _)| *c)
             .collect();
         for conn in revoked {
-            self.drop_link(
-                conn,
-                Some(super::Reason::Closed),
-                "the member was revoked",
-                now,
-            );
+            self.drop_link(conn, super::LinkEnd::Revoked, now);
         }
     }
 

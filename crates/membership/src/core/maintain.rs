@@ -9,8 +9,7 @@ use peergroup_record_db::Record;
 use peergroup_record_db::store::Store;
 
 use super::candidates::Source;
-use super::{ConnId, Core, Event, Output, Phase, Status};
-use crate::message::Reason;
+use super::{ConnId, Core, Event, LinkEnd, Output, Phase, Status};
 use crate::presence::Presence;
 use crate::time::{Mono, Now};
 
@@ -200,12 +199,7 @@ impl<S: Store> Core<S> {
             .min_by_key(|(c, l)| (l.utility, **c))
             .map(|(c, _)| *c);
         if let Some(conn) = victim {
-            self.drop_link(
-                conn,
-                Some(Reason::LeastUseful),
-                "least useful neighbor",
-                now,
-            );
+            self.drop_link(conn, LinkEnd::LeastUseful, now);
         }
     }
 
@@ -241,7 +235,7 @@ impl<S: Store> Core<S> {
             .collect();
         // Nothing more is sent to it, not even a goodbye.
         for conn in expired {
-            self.drop_link(conn, None, "the member's certificate expired", now);
+            self.drop_link(conn, LinkEnd::CertificateExpired, now);
         }
     }
 
@@ -257,7 +251,7 @@ impl<S: Store> Core<S> {
             .map(|(c, _)| *c)
             .collect();
         for conn in late {
-            self.drop_link(conn, None, "handshake timed out", now);
+            self.drop_link(conn, LinkEnd::HandshakeTimeout, now);
         }
         let stalled: Vec<ConnId> = self
             .links

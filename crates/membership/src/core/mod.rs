@@ -19,6 +19,7 @@
 
 mod candidates;
 mod conn;
+mod ending;
 mod flood;
 mod local;
 mod maintain;
@@ -37,6 +38,7 @@ use peergroup_record_db::sync::SyncSession;
 use peergroup_record_db::{Change, Database, LocalSigner, Received, Record};
 
 pub use candidates::{MAX_CANDIDATES, MAX_CANDIDATES_PER_REFERRER};
+pub use ending::{LinkEnd, PeerFault};
 pub use members::{Member, MemberChange};
 pub use pending::{MAX_ANNOUNCERS, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK};
 
@@ -106,8 +108,8 @@ pub struct Status {
 pub enum NeighborChange {
     /// It became a neighbor.
     Connected,
-    /// It is no longer one.
-    Disconnected(String),
+    /// It is no longer one, and why.
+    Disconnected(LinkEnd),
 }
 
 /// What the application sees.

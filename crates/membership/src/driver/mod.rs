@@ -68,7 +68,7 @@ enum Input {
     /// A message the reader decoded, with its encoded size.
     Decoded(ConnId, Box<MeshMessage>, usize, reader::Held),
     /// The neighbor broke the protocol in a way the reader saw (an oversized flood).
-    Violation(ConnId, String),
+    Violation(ConnId, crate::core::PeerFault),
     /// Flooded records whose signatures the connection's reader checked.
     Floods(ConnId, Vec<Received>, reader::Held),
     Closed(ConnId),
@@ -183,6 +183,20 @@ pub fn spawn<S: Store + 'static>(core: Core<S>, config: DriverConfig) -> GroupHa
     };
     tokio::spawn(driver.run(cmd_rx, input_rx));
     handle
+}
+
+/// Hands every connection `endpoint` accepts to `handle`, for an endpoint that serves this
+/// one group and nothing else (tests, benchmarks, tools); connections of another group are
+/// closed. Ends when the endpoint closes. A node serving several groups or direct
+/// connections routes by the first frame instead (the facade's router, the only one).
+pub async fn serve_one_group(endpoint: Arc<Endpoint>, handle: GroupHandle) {
+    while let Some(conn) = endpoint.accept().await {
+        if &conn.peer().group == handle.group() {
+            handle.incoming(conn, None);
+        } else {
+            conn.close("group not open here");
+        }
+    }
 }
 
 struct Driver<S: Store> {
@@ -354,7 +368,7 @@ impl<S: Store + 'static> Driver<S> {
             Input::Decoded(conn, message, _, _held) => {
                 self.core.handle_decoded(conn, *message, now)
             }
-            Input::Violation(conn, why) => self.core.handle_violation(conn, &why, now),
+            Input::Violation(conn, fault) => self.core.handle_violation(conn, fault, now),
             Input::Floods(conn, records, _held) => {
                 self.core.handle_checked_floods(conn, records, now)
             }

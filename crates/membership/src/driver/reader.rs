@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::{Input, heavy};
-use crate::core::ConnId;
+use crate::core::{ConnId, PeerFault};
 use crate::message::MeshMessage;
 
 /// Most frames taken into one burst.
@@ -232,11 +232,11 @@ fn to_inputs(
     for bytes in frames {
         if bytes.len() > max_flood && MeshMessage::is_flood(&bytes) {
             end_run(&mut run, &mut run_bytes, &mut inputs);
-            let why = format!(
-                "a flood of {} bytes, over the {max_flood} a record of this group takes",
-                bytes.len()
-            );
-            inputs.push((Input::Violation(id, why), 0));
+            let fault = PeerFault::FloodTooLarge {
+                len: bytes.len(),
+                max: max_flood,
+            };
+            inputs.push((Input::Violation(id, fault), 0));
             return (inputs, true);
         }
         match MeshMessage::decode(&bytes) {
@@ -430,9 +430,16 @@ mod tests {
         assert!(
             matches!(&inputs[0].0, Input::Decoded(ConnId(3), m, ..) if **m == MeshMessage::Prune)
         );
-        assert!(
-            matches!(&inputs[1].0, Input::Violation(ConnId(3), why) if why.contains("1048576"))
-        );
+        assert!(matches!(
+            &inputs[1].0,
+            Input::Violation(
+                ConnId(3),
+                PeerFault::FloodTooLarge {
+                    len: 1_048_576,
+                    max: 65_536
+                }
+            )
+        ));
         // Under the limit, the same frame is decoded (and found malformed: the task refuses it).
         let mut big = vec![0u8; 1024];
         big[..2].copy_from_slice(&MeshMessage::flood_prefix());

@@ -454,11 +454,10 @@ impl Simulation {
             match e {
                 Event::Record(change) => delivered.push(change.record.item_key()),
                 Event::Neighbor {
-                    change: crate::core::NeighborChange::Disconnected(why),
+                    change: crate::core::NeighborChange::Disconnected(end),
                     ..
                 } => {
-                    let why = why.split(':').next().unwrap_or_default().to_owned();
-                    *self.drops.entry(why).or_default() += 1;
+                    *self.drops.entry(end.label().to_owned()).or_default() += 1;
                 }
                 _ => {}
             }

@@ -167,7 +167,7 @@ pub(crate) async fn start_on(
             min_group_frame: 0,
         },
     );
-    tokio::spawn(route_incoming(endpoint.clone(), handle.clone()));
+    tokio::spawn(driver::serve_one_group(endpoint.clone(), handle.clone()));
     if !connect.is_empty() {
         handle.connect(connect.to_vec()).await.unwrap();
     }
@@ -176,18 +176,6 @@ pub(crate) async fn start_on(
         handle,
         endpoint,
         addr,
-    }
-}
-
-/// The router of a node serving one group (the facade's router does this for many groups
-/// and direct connections): every accepted connection of the group goes to its driver.
-async fn route_incoming(endpoint: Arc<Endpoint>, handle: GroupHandle) {
-    while let Some(conn) = endpoint.accept().await {
-        if &conn.peer().group == handle.group() {
-            handle.incoming(conn, None);
-        } else {
-            conn.close("group not open here");
-        }
     }
 }
 

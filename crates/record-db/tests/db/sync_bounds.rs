@@ -6,6 +6,7 @@ use peergroup_record_db::reserved::{GroupProperties, MAX_RECORD_SIZE_LIMIT};
 use peergroup_record_db::store::Store;
 use peergroup_record_db::sync::{
     BYTES_PER_MESSAGE, MAX_SYNC_MESSAGE_BYTES, SyncClass, SyncError, SyncMessage, SyncSession,
+    SyncViolation,
 };
 use peergroup_record_db::{Database, codec};
 
@@ -130,7 +131,10 @@ fn a_message_of_records_over_the_bound_is_refused() {
     // Not refused for its size (it is refused for its class, during the security class).
     assert!(matches!(
         session.handle(message, &db),
-        Err(SyncError::Protocol(_))
+        Err(SyncError::Protocol(SyncViolation::WrongClass {
+            got: SyncClass::Data,
+            current: SyncClass::Security
+        }))
     ));
 }
 

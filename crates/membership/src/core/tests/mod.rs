@@ -187,8 +187,11 @@ fn a_link_closes_when_the_members_certificate_expires() {
     assert!(
         events.iter().any(|e| matches!(
             e,
-            Event::Neighbor { conn, change: super::NeighborChange::Disconnected(why), .. }
-                if *conn == c0 && why.contains("expired")
+            Event::Neighbor {
+                conn,
+                change: super::NeighborChange::Disconnected(super::LinkEnd::CertificateExpired),
+                ..
+            } if *conn == c0
         )),
         "{events:#?}"
     );
