@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| peergroup_membership::fuzz_targets::mesh_signed(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| peergroup_mesh::fuzz_targets::mesh_signed(data));

@@ -210,7 +210,7 @@ fn human(secs: f64) -> String {
 
 /// The simulator scenarios, by name.
 fn scenarios() -> Result<Vec<String>> {
-    let dir = util::root().join("crates/membership/scenarios");
+    let dir = util::root().join("crates/mesh/scenarios");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .with_context(|| format!("listing {}", dir.display()))?
         .filter_map(|e| e.ok())

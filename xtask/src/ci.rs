@@ -37,6 +37,8 @@ pub(crate) fn run(quick: bool) -> Result<()> {
         "clippy::panic",
     ]))?;
 
+    layers()?;
+
     step("tests");
     // Some tests call openssl and xmllint (certificates and XML read by the real tools):
     // install them first, as the interop step would, or a fresh machine fails here.
@@ -87,4 +89,52 @@ fn deny() -> Result<()> {
     }
     eprintln!("{stderr}");
     bail!("cargo deny check failed")
+}
+
+/// Crates that do IO: none may be in the mesh protocol crate's dependency tree.
+const IO_CRATES: &[&str] = &[
+    "tokio",
+    "mio",
+    "socket2",
+    "if-addrs",
+    "mdns-sd",
+    "rustls",
+    "tokio-rustls",
+];
+
+/// The mesh protocol crate is sans-IO in fact: its (normal) dependency tree holds no
+/// runtime, socket or TLS crate.
+fn layers() -> Result<()> {
+    step("layers: the mesh protocol crate has no runtime, socket or TLS crate");
+    let out = util::capture(cargo().args([
+        "tree",
+        "-p",
+        "peergroup-mesh",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+    ]))?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree -p peergroup-mesh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let found: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| IO_CRATES.contains(name))
+        .collect();
+    if !found.is_empty() {
+        bail!("peergroup-mesh depends on IO crates: {found:?}");
+    }
+    eprintln!(
+        "peergroup-mesh: {} crates in its tree, none of {IO_CRATES:?}",
+        tree.lines().count()
+    );
+    Ok(())
 }

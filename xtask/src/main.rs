@@ -83,7 +83,7 @@ enum Command {
         #[arg(long)]
         only: Option<String>,
     },
-    /// Run a simulation scenario (a name from crates/membership/scenarios, or a path).
+    /// Run a simulation scenario (a name from crates/mesh/scenarios, or a path).
     Sim {
         /// The scenario.
         scenario: String,

@@ -1,4 +1,4 @@
-//! `cargo xtask sim <scenario>`: runs a scenario of `crates/membership/scenarios/` (a name or a
+//! `cargo xtask sim <scenario>`: runs a scenario of `crates/mesh/scenarios/` (a name or a
 //! path, or `all`) in the simulator, optimised, and prints its report; fails when the run
 //! broke one of the scenario's goals.
 
@@ -10,7 +10,7 @@ use crate::util::{self, cargo, step};
 
 /// Runs every scenario, and fails if any broke a goal (after running them all).
 pub(crate) fn run_all() -> Result<()> {
-    let dir = util::root().join("crates/membership/scenarios");
+    let dir = util::root().join("crates/mesh/scenarios");
     let mut names: Vec<String> = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -36,7 +36,7 @@ pub(crate) fn run(scenario: &str) -> Result<()> {
         return run_all();
     }
     let root = util::root();
-    let dir = root.join("crates/membership/scenarios");
+    let dir = root.join("crates/mesh/scenarios");
     let path = [
         PathBuf::from(scenario),
         dir.join(scenario),
@@ -63,7 +63,7 @@ pub(crate) fn run(scenario: &str) -> Result<()> {
                 "--release",
                 "-q",
                 "-p",
-                "peergroup-membership",
+                "peergroup-mesh",
                 "--example",
                 "simulate",
                 "--",

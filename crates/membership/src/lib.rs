@@ -1,82 +1,30 @@
-//! The group mesh: how members of a group stay connected and keep their replicas equal.
+//! The group mesh of peergroup, running: [`driver`] runs the sans-IO mesh protocol of
+//! `peergroup-mesh` ([`Core`]) over the TLS transport with tokio — one task per group
+//! owning the core and its SQLite database, a reader per connection that decodes and
+//! batch-checks signatures, bounded queues, the timers — and hands the application a
+//! [`GroupHandle`](driver::GroupHandle).
 //!
-//! [`Core`] is the sans-IO protocol of one member in one group: it keeps 2–7 neighbors
-//! (Windows' defaults) with referrals, maintenance and partition healing, floods new records
-//! Plumtree-style (few redundant copies), syncs with every new neighbor (security records
-//! first), publishes presence, maintains the member list and status, and estimates peer time.
-//! It takes inputs with a time and emits outputs; [`driver`] runs it over the TLS transport
-//! with tokio, and [`sim`] runs many of them on a virtual clock with loss, partitions and
-//! churn. `docs/protocol.md` describes the messages.
-//!
-//! ```
-//! use peergroup_membership::sim::{Scenario, Simulation};
-//!
-//! // Twenty members, ten records from random members, 5% of all messages lost.
-//! let scenario = Scenario::parse(
-//!     "name = \"doc\"\nnodes = 20\nrecords = 10\nwarmup_secs = 30\nsettle_secs = 60\nloss = 0.05\n\
-//!      [goals]\nmax_rmr = 0.5\nmax_convergence_p99_ms = 30000",
-//! )?;
-//! let goals = scenario.goals.clone();
-//! let report = Simulation::new(scenario)?.run()?;
-//! assert_eq!(report.missed_deliveries, 0);
-//! assert!(report.check(&goals).is_empty());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The protocol's modules are re-exported here under their own names, so
+//! `peergroup_membership::core`, `::message`, `::sim` … are the mesh crate's. The simulator
+//! runs the same [`Core`] on a virtual clock (`peergroup_mesh::sim`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod config;
-pub mod core;
 pub mod driver;
-#[doc(hidden)]
-pub mod fuzz_targets;
-pub mod message;
-pub mod peer_time;
-pub mod presence;
-pub mod rng;
-pub mod sim;
-pub mod stats;
-pub mod time;
 
-/// Every bound on what neighbors can make a node hold or do, in one place (see
-/// docs/security.md for the table and what each protects).
+pub use peergroup_mesh::{config, core, message, peer_time, presence, rng, sim, stats, time};
+
+/// Every bound on what neighbors can make a node hold or do, in one place: the protocol's
+/// ([`peergroup_mesh::limits`]) and the driver's (see docs/security.md for the table and what
+/// each protects).
 pub mod limits {
-    pub use crate::core::{
-        MAX_ANNOUNCERS, MAX_AWAITING_HELLO, MAX_CANDIDATES, MAX_CANDIDATES_PER_REFERRER,
-        MAX_LINKS_PER_MEMBER, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK, SYNC_SESSION_BURST,
-        SYNC_SESSION_INTERVAL,
-    };
     pub use crate::driver::{READ_BYTES_PER_CONN, READ_BYTES_PER_NODE, READ_INPUTS_PER_CONN};
-    pub use crate::message::{MAX_ADDRESSES, MAX_KEYS};
-    pub use crate::peer_time::{MAX_FIRST_OFFSET, MAX_SKEW};
+    pub use peergroup_mesh::limits::*;
 }
 
-pub use crate::config::MeshConfig;
-pub use crate::core::{
-    ConnId, Core, Event, LocalMember, Member, MemberChange, NeighborChange, Output, PeerInfo,
-    Status,
+pub use peergroup_mesh::{
+    ConnId, Core, Error, Event, LinkEnd, LocalMember, Member, MemberChange, MeshConfig,
+    MeshMessage, Mono, NeighborChange, NodeId, Now, Output, PeerFault, PeerInfo, PeerTime,
+    Presence, Reason, Stats, Status, SyncProgress,
 };
-pub use crate::message::{MeshMessage, NodeId, Reason};
-pub use crate::peer_time::PeerTime;
-pub use crate::presence::Presence;
-pub use crate::stats::{Stats, SyncProgress};
-pub use crate::time::{Mono, Now};
-
-/// What can go wrong in the mesh.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The configuration is inconsistent.
-    #[error("invalid mesh configuration: {0}")]
-    Config(String),
-    /// An invalid argument.
-    #[error("invalid argument: {0}")]
-    Invalid(String),
-    /// The record database failed or refused.
-    #[error(transparent)]
-    Database(#[from] peergroup_record_db::Error),
-    /// The group's driver has stopped (the group was closed).
-    #[error("the group is closed")]
-    Closed,
-}

@@ -110,26 +110,7 @@ const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 /// A sync sends its next burst only while less than this is queued.
 const SYNC_QUEUE_BYTES: usize = 2 * 1024 * 1024;
 
-/// The frame limit of the group's mesh connections for a largest record of
-/// `max_record_size` bytes: a flooded record with its other fields and envelope, and never
-/// below [`MIN_MESH_FRAME`], which the sync's own messages need (each is at most
-/// [`MAX_SYNC_MESSAGE_BYTES`](peergroup_record_db::sync::MAX_SYNC_MESSAGE_BYTES), but a
-/// records message carrying one larger record).
-pub fn mesh_frame_limit(max_record_size: u32) -> usize {
-    (max_record_size as usize)
-        .saturating_add(peergroup_record_db::reserved::RECORD_OVERHEAD_ALLOWANCE as usize)
-        .max(MIN_MESH_FRAME)
-}
-
-/// The smallest frame limit of a mesh connection (see [`mesh_frame_limit`]): 1 MiB + 64 KiB,
-/// the largest sync message with room for its envelope. Every other mesh message is smaller
-/// (an `IHave` of [`MAX_KEYS`](crate::message::MAX_KEYS) keys is a few hundred KiB).
-pub const MIN_MESH_FRAME: usize = 1024 * 1024 + 64 * 1024;
-
-const _: () = assert!(
-    peergroup_record_db::sync::MAX_SYNC_MESSAGE_BYTES + 16 * 1024 <= MIN_MESH_FRAME,
-    "a sync message and its envelope must fit a mesh frame"
-);
+pub use crate::message::{MIN_MESH_FRAME, mesh_frame_limit};
 
 /// What the driver hands a connection's writer task.
 enum Write {

@@ -417,12 +417,11 @@ mod tests {
 
     #[test]
     fn a_flood_over_the_groups_records_ends_the_burst_undecoded() {
-        let net = crate::core::tests::harness::Net::new(1);
-        let keys = net.core(0).db().signer_keys();
+        let keys = signer_keys();
         let ok = Bytes::from(MeshMessage::Prune.encode());
         // The first bytes of a flood, and a megabyte of what no one decodes.
         let mut big = vec![0u8; 1024 * 1024];
-        big[..2].copy_from_slice(&MeshMessage::flood_prefix());
+        big[..2].copy_from_slice(&MeshMessage::FLOOD_PREFIX);
         let frames = vec![ok.clone(), Bytes::from(big), ok];
         let (inputs, violated) = to_inputs(ConnId(3), frames, &keys, 64 * 1024);
         assert!(violated);
@@ -442,7 +441,7 @@ mod tests {
         ));
         // Under the limit, the same frame is decoded (and found malformed: the task refuses it).
         let mut big = vec![0u8; 1024];
-        big[..2].copy_from_slice(&MeshMessage::flood_prefix());
+        big[..2].copy_from_slice(&MeshMessage::FLOOD_PREFIX);
         let (inputs, violated) = to_inputs(ConnId(3), vec![Bytes::from(big)], &keys, 64 * 1024);
         assert!(!violated);
         assert!(matches!(&inputs[0].0, Input::Message(..)));
@@ -458,5 +457,28 @@ mod tests {
         let burst = gather(frame(99), &mut rx).await;
         assert_eq!(burst.len(), 41);
         assert_eq!(rx.next().await, None);
+    }
+
+    /// The (empty) signer keys of a fresh group's database: the frames here are refused
+    /// before any signature is looked at.
+    fn signer_keys() -> SignerKeys {
+        use peergroup_credential_roles::GroupRoot;
+        use peergroup_identity::{Classifier, KeyPair, PeerName, Timestamp};
+        let key = KeyPair::from_test_seed(1);
+        let creator = PeerName::new(&key.public(), Classifier::new("c").unwrap());
+        let root = GroupRoot::with_key(
+            key,
+            "reader test",
+            Classifier::new("g").unwrap(),
+            &creator,
+            Timestamp::from_millis(1_700_000_000_000),
+        )
+        .unwrap();
+        let db = peergroup_record_db::Database::open(
+            peergroup_record_db::store::MemoryStore::new(),
+            root.chain(),
+        )
+        .unwrap();
+        db.signer_keys()
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use peergroup_membership::fuzz_targets::{mesh_core, mesh_signed, signed_records};
+use peergroup_mesh::fuzz_targets::{mesh_core, mesh_signed, signed_records};
 
 fn seed_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -93,7 +93,7 @@ fn mesh_signed_pseudo_random() {
     }
 }
 
-/// Writes seeds for `signed_records`: `cargo test -p peergroup-membership --test fuzz_seeds
+/// Writes seeds for `signed_records`: `cargo test -p peergroup-mesh --test fuzz_seeds
 /// -- --ignored write_signed_records_seeds`.
 #[test]
 #[ignore = "writes the seed corpus"]

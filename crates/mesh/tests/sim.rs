@@ -1,9 +1,9 @@
 //! The simulator: small scenarios run in the test suite (the big ones are `cargo xtask sim`).
 
-use peergroup_membership::sim::{Scenario, Simulation};
+use peergroup_mesh::sim::{Scenario, Simulation};
 
 /// Runs a scenario and asserts its goals.
-fn run(toml: &str) -> peergroup_membership::sim::Report {
+fn run(toml: &str) -> peergroup_mesh::sim::Report {
     let scenario = Scenario::parse(toml).unwrap();
     let goals = scenario.goals.clone();
     let report = Simulation::new(scenario).unwrap().run().unwrap();

@@ -109,6 +109,27 @@ pub enum MeshMessage {
     Prune,
 }
 
+/// The frame limit of the group's mesh connections for a largest record of
+/// `max_record_size` bytes: a flooded record with its other fields and envelope, and never
+/// below [`MIN_MESH_FRAME`], which the sync's own messages need (each is at most
+/// [`MAX_SYNC_MESSAGE_BYTES`](peergroup_record_db::sync::MAX_SYNC_MESSAGE_BYTES), but a
+/// records message carrying one larger record).
+pub fn mesh_frame_limit(max_record_size: u32) -> usize {
+    (max_record_size as usize)
+        .saturating_add(peergroup_record_db::reserved::RECORD_OVERHEAD_ALLOWANCE as usize)
+        .max(MIN_MESH_FRAME)
+}
+
+/// The smallest frame limit of a mesh connection (see [`mesh_frame_limit`]): 1 MiB + 64 KiB,
+/// the largest sync message with room for its envelope. Every other mesh message is smaller
+/// (an `IHave` of [`MAX_KEYS`] keys is a few hundred KiB).
+pub const MIN_MESH_FRAME: usize = 1024 * 1024 + 64 * 1024;
+
+const _: () = assert!(
+    peergroup_record_db::sync::MAX_SYNC_MESSAGE_BYTES + 16 * 1024 <= MIN_MESH_FRAME,
+    "a sync message and its envelope must fit a mesh frame"
+);
+
 /// A message that cannot be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -153,11 +174,8 @@ impl MeshMessage {
         bytes.first() == Some(&MESH_PROTOCOL_VERSION) && bytes.get(1) == Some(&FLOOD_TAG)
     }
 
-    /// The first two bytes of every encoded flood (tests).
-    #[cfg(test)]
-    pub(crate) fn flood_prefix() -> [u8; 2] {
-        [MESH_PROTOCOL_VERSION, FLOOD_TAG]
-    }
+    /// The first two bytes of every encoded flood (the version and the variant index).
+    pub const FLOOD_PREFIX: [u8; 2] = [MESH_PROTOCOL_VERSION, FLOOD_TAG];
 
     /// Decodes and checks the limits.
     pub fn decode(bytes: &[u8]) -> Result<Self, MessageError> {

@@ -2,13 +2,13 @@
 //! sequences of `[op, len_hi, len_lo, bytes…]` items (see `fuzz_targets::mesh_core`).
 //!
 //! ```text
-//! cargo run -p peergroup-membership --example write_fuzz_seeds -- <repository root>
+//! cargo run -p peergroup-mesh --example write_fuzz_seeds -- <repository root>
 //! ```
 
 use std::path::Path;
 
 use peergroup_identity::Timestamp;
-use peergroup_membership::{MeshMessage, NodeId, Reason};
+use peergroup_mesh::{MeshMessage, NodeId, Reason};
 
 fn item(op: u8, bytes: &[u8]) -> Vec<u8> {
     let mut out = vec![op, (bytes.len() >> 8) as u8, bytes.len() as u8];

@@ -238,7 +238,7 @@ fn the_largest_record_fits_in_a_frame() {
     });
     record.payload = vec![0xa5; MAX_RECORD_SIZE_LIMIT as usize];
     let encoded = MeshMessage::Flood(record).encode().len();
-    let limit = crate::driver::mesh_frame_limit(MAX_RECORD_SIZE_LIMIT);
+    let limit = crate::message::mesh_frame_limit(MAX_RECORD_SIZE_LIMIT);
     assert!(
         encoded <= limit && limit <= peergroup_transport::DEFAULT_MAX_FRAME,
         "a flood of the largest record is {encoded} bytes; the mesh's limit {limit}, a frame's {}",
@@ -247,8 +247,8 @@ fn the_largest_record_fits_in_a_frame() {
     // The default group: the limit is the floor the sync needs.
     let default = peergroup_record_db::reserved::GroupProperties::DEFAULT_MAX_RECORD_SIZE;
     assert_eq!(
-        crate::driver::mesh_frame_limit(default),
-        crate::driver::MIN_MESH_FRAME
+        crate::message::mesh_frame_limit(default),
+        crate::message::MIN_MESH_FRAME
     );
 }
 

@@ -1,10 +1,10 @@
 //! Runs a simulation scenario and prints its report.
 //!
 //! ```text
-//! cargo run --release -p peergroup-membership --example simulate -- crates/membership/scenarios/small.toml
+//! cargo run --release -p peergroup-mesh --example simulate -- crates/mesh/scenarios/small.toml
 //! ```
 
-use peergroup_membership::sim::{Scenario, Simulation};
+use peergroup_mesh::sim::{Scenario, Simulation};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
