@@ -82,7 +82,7 @@ pub async fn start(
         me,
         NodeId(random_u64()),
         MeshConfig::default(),
-        random_u64(),
+        peergroup_membership::rng::Seed::from_u64(random_u64()),
         now.into(),
     )
     .expect("core");

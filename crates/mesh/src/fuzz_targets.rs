@@ -88,7 +88,14 @@ pub fn mesh_core(data: &[u8]) {
         key: KeyPair::from_test_seed(1),
         chain: f.me.clone(),
     };
-    let Ok(mut core) = Core::new(db, me, NodeId(1), MeshConfig::default(), 7, t0.into()) else {
+    let Ok(mut core) = Core::new(
+        db,
+        me,
+        NodeId(1),
+        MeshConfig::default(),
+        crate::rng::Seed::from_u64(7),
+        t0.into(),
+    ) else {
         return;
     };
     let peer = f.other.leaf().subject_peer().clone();

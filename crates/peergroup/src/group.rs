@@ -94,6 +94,13 @@ fn visible_status(mut s: Status, connected: bool) -> Status {
     s
 }
 
+/// A core's seed (its mesh decisions and record ids) from the operating system.
+fn random_seed() -> Result<peergroup_membership::rng::Seed> {
+    let mut seed = [0u8; 32];
+    peergroup_identity::random_bytes(&mut seed)?;
+    Ok(peergroup_membership::rng::Seed(seed))
+}
+
 fn random_u64() -> Result<u64> {
     let mut b = [0u8; 8];
     peergroup_identity::random_bytes(&mut b)?;
@@ -138,7 +145,7 @@ impl Group {
             local,
             node,
             infra.inner.config.mesh.clone(),
-            random_u64()?,
+            random_seed()?,
             now.into(),
         )?;
         core.set_online(false, now.into());

@@ -145,7 +145,7 @@ pub(crate) async fn start_on(
         maintenance_interval: Duration::from_secs(5),
         ..MeshConfig::default()
     };
-    let mut core = Core::new(db, me, node_id, mesh, rand_u64(), now.into()).unwrap();
+    let mut core = Core::new(db, me, node_id, mesh, os_seed(), now.into()).unwrap();
     core.add_candidates(connect);
     let endpoint = Arc::new(
         Endpoint::bind(&[bind], TransportConfig::default())
@@ -177,6 +177,13 @@ pub(crate) async fn start_on(
         endpoint,
         addr,
     }
+}
+
+/// A core's seed from the operating system, as a node's is.
+pub(crate) fn os_seed() -> peergroup_membership::rng::Seed {
+    let mut seed = [0u8; 32];
+    peergroup_identity::random_bytes(&mut seed).unwrap();
+    peergroup_membership::rng::Seed(seed)
 }
 
 pub(crate) fn rand_u64() -> u64 {

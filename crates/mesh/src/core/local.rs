@@ -148,22 +148,15 @@ impl<S: Store> Core<S> {
         Ok(())
     }
 
-    /// Publishes a record and floods it.
+    /// Publishes a record and floods it. Its id comes from the core's seed.
     pub fn create_record(&mut self, new: NewRecord, now: Now) -> Result<Record, crate::Error> {
-        let change = self.db.create(
-            LocalSigner {
-                key: &self.me.key,
-                chain: &self.me.chain,
-            },
-            new,
-            now.wall,
-        )?;
-        Ok(self.commit(change, now))
+        let nonce = self.ids.next_nonce();
+        self.create_record_with_nonce(new, nonce, now)
     }
 
     /// Publishes a record under the id that `nonce` gives for this member
-    /// ([`RecordId::derive`]) and floods it. For callers that must be reproducible (the
-    /// simulator draws nonces from its seed); [`Core::create_record`] takes a random one.
+    /// ([`RecordId::derive`]) and floods it. [`Core::create_record`] takes the next from the
+    /// core's seed; the simulator chooses its own.
     pub fn create_record_with_nonce(
         &mut self,
         new: NewRecord,

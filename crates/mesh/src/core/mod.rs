@@ -45,7 +45,7 @@ pub use pending::{MAX_ANNOUNCERS, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK};
 use crate::config::MeshConfig;
 use crate::message::{MeshMessage, NodeId, Reason};
 use crate::peer_time::PeerTime;
-use crate::rng::Rng;
+use crate::rng::{RecordIds, Rng, Seed};
 use crate::stats::Stats;
 use crate::time::{Mono, Now};
 
@@ -241,6 +241,8 @@ pub struct Core<S: Store> {
     status: Status,
     peer_time: PeerTime,
     rng: Rng,
+    /// The nonces of the ids of records this member publishes.
+    ids: RecordIds,
     next_maintenance: Mono,
     next_anti_entropy: Mono,
     next_refresh: Mono,
@@ -289,13 +291,14 @@ pub const PEER_TIME_META: &str = "peer_time_offset_ms";
 
 impl<S: Store> Core<S> {
     /// Starts participating: `db` is the group's database, `me` the local member, `node` a
-    /// fresh random node id, `seed` the random seed for mesh decisions.
+    /// fresh random node id, `seed` all the randomness it uses (mesh decisions and the ids of
+    /// the records it publishes; from the operating system in a node, see [`Seed`]).
     pub fn new(
         mut db: Database<S>,
         me: LocalMember,
         node: NodeId,
         config: MeshConfig,
-        seed: u64,
+        seed: Seed,
         now: Now,
     ) -> Result<Self, crate::Error> {
         config.check().map_err(crate::Error::Config)?;
@@ -332,7 +335,8 @@ impl<S: Store> Core<S> {
             events: VecDeque::new(),
             status: Status::default(),
             peer_time,
-            rng: Rng::new(seed),
+            rng: Rng::new(seed.mesh()),
+            ids: RecordIds::new(seed),
             next_maintenance: now.mono,
             next_anti_entropy: now.mono,
             next_refresh: now.mono,

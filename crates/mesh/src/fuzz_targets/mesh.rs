@@ -228,8 +228,15 @@ impl<'f> Harness<'f> {
                 chain: m.chain.clone(),
             };
             let node = NodeId(1 + i as u64);
-            let mut core =
-                Core::new(db, me, node, MeshConfig::default(), i as u64, now.into()).ok()?;
+            let mut core = Core::new(
+                db,
+                me,
+                node,
+                MeshConfig::default(),
+                crate::rng::Seed::from_u64(i as u64),
+                now.into(),
+            )
+            .ok()?;
             core.set_listen_addrs(vec![address(1 + i as u64)], now.into())
                 .ok()?;
             core.start_listening();

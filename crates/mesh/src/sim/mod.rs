@@ -220,7 +220,7 @@ impl Simulation {
             me,
             node_id,
             config,
-            self.rng.next_u64(),
+            crate::rng::Seed::from_u64(self.rng.next_u64()),
             self.now.into(),
         )?;
         core.set_listen_addrs(vec![address(i)], self.now.into())?;

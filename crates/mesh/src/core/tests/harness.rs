@@ -111,7 +111,7 @@ impl Net {
                 me,
                 NodeId(100 + i as u64),
                 MeshConfig::default(),
-                i as u64,
+                crate::rng::Seed::from_u64(i as u64),
                 at,
             )
             .unwrap();
