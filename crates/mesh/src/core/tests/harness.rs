@@ -40,6 +40,8 @@ pub(crate) struct Net {
     /// The monotonic clock, and the wall clock (which [`Net::step_wall_back`] can move back).
     mono: Mono,
     wall: Timestamp,
+    /// Messages lost on the way: (sender, kind of message) → how many more to lose.
+    losses: BTreeMap<(usize, &'static str), usize>,
 }
 
 fn address(i: usize) -> SocketAddr {
@@ -132,6 +134,7 @@ impl Net {
             next_conn: 1,
             mono: Mono::from_millis(0),
             wall: now,
+            losses: BTreeMap::new(),
         };
         for i in 0..n {
             net.pump(i);
@@ -201,6 +204,17 @@ impl Net {
         self.pump(dialer);
         self.settle();
         (a, b)
+    }
+
+    /// Loses the next `count` messages of `kind` ([`MeshMessage::kind`]) that node `from`
+    /// sends, on any connection (they still count as sent).
+    pub(crate) fn lose(&mut self, from: usize, kind: &'static str, count: usize) {
+        self.losses.insert((from, kind), count);
+    }
+
+    /// Whether node `i` holds the record with item key `key`.
+    pub(crate) fn has(&self, i: usize, key: u64) -> bool {
+        self.cores[i].db().contains_key(key)
     }
 
     /// Hands node `i` a message on its connection `conn`, as if its neighbor had sent it.
@@ -281,6 +295,12 @@ impl Net {
             match out {
                 Output::Send { conn, message } => {
                     self.sent[i].push((conn, message.clone()));
+                    if let Some(left) = self.losses.get_mut(&(i, message.kind()))
+                        && *left > 0
+                    {
+                        *left -= 1;
+                        continue;
+                    }
                     if let Some(&(to, their)) = self.ends.get(&(i, conn)) {
                         self.in_flight
                             .push_back((to, their, Wire::Message(message.encode())));
