@@ -2,91 +2,21 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use peergroup_credential_roles::{GroupRoot, INFINITE, MemberRequest, RevocationSet, Role, Roles};
-use peergroup_identity::{Classifier, Identity, IdentityStore, KdfParams, PeerName, Timestamp};
+use peergroup_credential_roles::{GroupRoot, INFINITE, MemberRequest, Role, Roles};
+use peergroup_identity::{Classifier, IdentityStore, PeerName, Timestamp};
 use peergroup_invitation_xml::{GroupConfig, Invitation};
-use peergroup_membership::MeshConfig;
 use peergroup_record_db::reserved::GroupProperties;
 use peergroup_record_db::store::SqliteStore;
 use peergroup_record_db::{Database, LocalSigner};
-use peergroup_transport::{Endpoint, TransportConfig};
+use peergroup_transport::Endpoint;
 
+use crate::config::InfrastructureConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::group::{Group, GroupInner};
+use crate::group::Group;
+use crate::node::{Node, Served};
 use crate::storage::{self, Membership};
-
-/// How to start the infrastructure.
-#[derive(Clone, Debug)]
-pub struct InfrastructureConfig {
-    /// Where identities, group credentials and databases live.
-    pub data_dir: PathBuf,
-    /// Addresses to accept connections on (port 0 picks one). Empty: do not listen (tools
-    /// that only manage identities and groups).
-    pub listen: Vec<SocketAddr>,
-    /// Find members on the local network with mDNS, and be found.
-    pub discovery: bool,
-    /// Transport timeouts and limits.
-    pub transport: TransportConfig,
-    /// Mesh tuning.
-    pub mesh: MeshConfig,
-    /// Argon2id costs for password-protected exports (tests use cheap ones).
-    pub kdf: KdfParams,
-}
-
-/// The port Windows grouping used (TCP 3587), our default.
-pub const DEFAULT_PORT: u16 = 3587;
-
-impl InfrastructureConfig {
-    /// Defaults: listen on every IPv4 and IPv6 address on port 3587, discovery on.
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        InfrastructureConfig {
-            data_dir: data_dir.into(),
-            listen: vec![
-                SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
-                SocketAddr::from(([0u16; 8], DEFAULT_PORT)),
-            ],
-            discovery: true,
-            transport: TransportConfig::default(),
-            mesh: MeshConfig::default(),
-            kdf: KdfParams::DEFAULT,
-        }
-    }
-
-    /// No listening, no discovery: for tools that only manage local data.
-    pub fn offline(data_dir: impl Into<PathBuf>) -> Self {
-        InfrastructureConfig {
-            listen: Vec::new(),
-            discovery: false,
-            ..Self::new(data_dir)
-        }
-    }
-}
-
-/// The text form of a node id in mDNS advertisements.
-pub(crate) fn node_tag(node: u64) -> String {
-    format!("{node:016x}")
-}
-
-/// Where a connection accepted by the endpoint goes: a group, held weakly (its
-/// [`Registration`](crate::registration::Registration) removes the route when it goes).
-#[derive(Clone)]
-pub(crate) struct Route {
-    pub(crate) group: std::sync::Weak<GroupInner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) config: InfrastructureConfig,
-    pub(crate) identities: IdentityStore,
-    pub(crate) endpoint: Option<Arc<Endpoint>>,
-    pub(crate) routes: RwLock<BTreeMap<PeerName, Route>>,
-    /// Groups open now, by (identity, group).
-    pub(crate) open: Mutex<BTreeMap<(PeerName, PeerName), std::sync::Weak<GroupInner>>>,
-    pub(crate) discovery: std::sync::Mutex<Option<peergroup_transport::Discovery>>,
-}
 
 /// The peergroup infrastructure: identities, groups, the listening endpoint.
 ///
@@ -94,7 +24,7 @@ pub(crate) struct Inner {
 /// with [`Infrastructure::shutdown`].
 #[derive(Clone)]
 pub struct Infrastructure {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<Node>,
 }
 
 impl std::fmt::Debug for Infrastructure {
@@ -179,7 +109,7 @@ impl Infrastructure {
         } else {
             None
         };
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Node {
             config,
             identities,
             endpoint,
@@ -202,15 +132,14 @@ impl Infrastructure {
         if let Some(d) = self.inner.discovery.lock().ok().and_then(|mut d| d.take()) {
             let _ = d.shutdown();
         }
-        let open: Vec<Arc<GroupInner>> = self
+        let open: Vec<Arc<dyn Served>> = self
             .inner
             .open
             .lock()
-            .map(|o| o.values().filter_map(std::sync::Weak::upgrade).collect())
+            .map(|o| o.values().filter_map(Weak::upgrade).collect())
             .unwrap_or_default();
         for g in open {
-            let _ = g.handle.close().await;
-            g.stopped.notify_one();
+            g.stop().await;
         }
     }
 
@@ -308,61 +237,19 @@ impl Infrastructure {
                 "this is a password invitation: join it with password_join and the group password",
             ));
         };
-        self.store_joined(&me, chain, addresses.as_slice().to_vec(), None)
-    }
-
-    pub(crate) fn store_joined(
-        &self,
-        me: &Identity,
-        chain: peergroup_credential_roles::CertChain,
-        addresses: Vec<SocketAddr>,
-        password: Option<zeroize::Zeroizing<Vec<u8>>>,
-    ) -> Result<PeerName> {
-        let group = chain.group().clone();
-        if chain.leaf().subject_peer() != me.peer_name() {
-            return Err(Error::new(
-                ErrorKind::InvitationNotTrusted,
-                format!(
-                    "the invitation was issued to {} ({}), not to {}",
-                    chain.leaf().subject_peer(),
-                    chain.leaf().subject_friendly_name(),
-                    me.peer_name()
-                ),
-            ));
-        }
-        chain
-            .validate(
-                &group,
-                Timestamp::now(),
-                &RevocationSet::new(),
-                Some(&me.key().public()),
-            )
-            .map_err(|e| match e {
-                peergroup_credential_roles::ChainError::Expired { .. }
-                | peergroup_credential_roles::ChainError::NotYetValid { .. } => Error::new(
-                    ErrorKind::InvalidTimePeriod,
-                    format!("the invitation is not valid now: {e}"),
-                ),
-                e => Error::new(
-                    ErrorKind::InvitationNotTrusted,
-                    format!("the invitation is not trusted: {e}"),
-                ),
-            })?;
-        let membership = Membership {
-            identity: me.peer_name().clone(),
+        storage::store_joined(
+            &self.inner.identities,
+            &me,
             chain,
-            group_key: None,
-            addresses,
-            password,
-        };
-        storage::save(&self.inner.identities, &membership, false)?;
-        Ok(group)
+            addresses.as_slice().to_vec(),
+            None,
+        )
     }
 
     /// Opens a group `identity` belongs to (PeerGroupOpen). The group is offline until
     /// [`Group::connect`]. Opening a group that is already open here is refused.
     pub async fn open_group(&self, identity: &PeerName, group: &PeerName) -> Result<Group> {
-        Group::open(self.clone(), identity, group).await
+        Group::open(self.inner.clone(), identity, group).await
     }
 
     /// The groups `identity` belongs to (PeerEnumGroups).
@@ -537,10 +424,6 @@ impl Infrastructure {
         invitation_xml: &str,
         password: &[u8],
     ) -> Result<PeerName> {
-        crate::password::join(self, identity, invitation_xml, password).await
-    }
-
-    pub(crate) fn join_timeout(&self) -> Duration {
-        self.inner.config.transport.connect_timeout + self.inner.config.transport.handshake_timeout
+        crate::password::join(&self.inner, identity, invitation_xml, password).await
     }
 }

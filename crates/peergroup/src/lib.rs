@@ -40,23 +40,28 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod config;
 mod direct;
 mod error;
 mod events;
 mod group;
 mod infra;
+mod limits;
+mod node;
 mod password;
 mod registration;
 mod router;
 mod storage;
 
-pub use direct::{ConnectionInfo, MAX_DATA, OPEN_TIMEOUT};
+pub use config::{DEFAULT_PORT, InfrastructureConfig};
+pub use direct::ConnectionInfo;
 pub use error::{Error, ErrorKind, Result};
 pub use events::{
     ConnectionChange, ConnectionId, DataType, EventFilter, EventKind, EventStream, GroupEvent,
 };
 pub use group::Group;
-pub use infra::{DEFAULT_PORT, GroupSpec, GroupSummary, Infrastructure, InfrastructureConfig};
+pub use infra::{GroupSpec, GroupSummary, Infrastructure};
+pub use limits::{MAX_DATA, OPEN_TIMEOUT};
 pub use router::{
     FIRST_FRAME_TIMEOUT, MAX_AWAITING_FIRST_FRAME, MAX_AWAITING_FIRST_FRAME_PER_MEMBER,
 };

@@ -10,15 +10,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use peergroup_credential_roles::{MemberRequest, Role, Roles};
-use peergroup_identity::{KdfParams, PeerName, Timestamp};
+use peergroup_credential_roles::{CertChain, MemberRequest, Role, Roles};
+use peergroup_identity::{KdfParams, KeyPair, PeerName, Timestamp};
 use peergroup_invitation_xml::Invitation;
-use peergroup_transport::{GroupTrust, JoinError, JoinPolicy, PasswordSecret};
+use peergroup_transport::{Endpoint, GroupTrust, JoinError, JoinPolicy, PasswordSecret};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::group::Group;
-use crate::infra::Infrastructure;
+use crate::node::Node;
 
 /// Encodes a derived secret for the credentials file: Argon2id costs (3 × u32 LE), 32 bytes.
 pub(crate) fn encode_secret(secret: &PasswordSecret) -> Zeroizing<Vec<u8>> {
@@ -61,30 +60,18 @@ pub(crate) fn derive(
 
 /// On connect: a member holding the password secret and able to issue credentials takes
 /// password joins on the endpoint, issuing certificates with the group's password role.
-pub(crate) async fn install_policy(group: &Group) -> Result<()> {
-    let Some(endpoint) = group.inner.infra.inner.endpoint.clone() else {
-        return Ok(());
-    };
-    let (secret, chain) = {
-        let m = group
-            .inner
-            .membership
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::Io, "lock poisoned"))?;
-        let Some(s) = m.password.as_ref() else {
-            return Ok(());
-        };
-        (decode_secret(s)?, m.chain.clone())
-    };
-    if !chain.leaf().roles().is_issuer() {
-        return Ok(());
-    }
-    let key = group.inner.key.clone();
-    let role = group
-        .properties()
-        .await?
-        .password_role
-        .unwrap_or(Role::Member);
+///
+/// `secret` is the stored password secret, `chain` and `key` the member's, `role` what the
+/// group's properties grant password joiners (checked here against what `chain` may grant).
+pub(crate) fn install_policy(
+    endpoint: &Endpoint,
+    group: &PeerName,
+    secret: &[u8],
+    chain: &CertChain,
+    key: Arc<KeyPair>,
+    role: Role,
+) -> Result<()> {
+    let secret = decode_secret(secret)?;
     let role = if chain.leaf().roles().can_issue(role) {
         role
     } else {
@@ -110,7 +97,7 @@ pub(crate) async fn install_policy(group: &Group) -> Result<()> {
             .map_err(|e| e.to_string())
     });
     endpoint
-        .set_join_policy(&group.inner.group, JoinPolicy::new(secret, issuer))
+        .set_join_policy(group, JoinPolicy::new(secret, issuer))
         .map_err(|e| {
             Error::new(
                 ErrorKind::InvalidArgument,
@@ -134,12 +121,12 @@ fn join_error(e: JoinError) -> Error {
 
 /// Infrastructure::password_join.
 pub(crate) async fn join(
-    infra: &Infrastructure,
+    node: &Node,
     identity: &PeerName,
     invitation_xml: &str,
     password: &[u8],
 ) -> Result<PeerName> {
-    let me = infra.inner.identities.get(identity)?;
+    let me = node.identities.get(identity)?;
     let Invitation::Password {
         group, addresses, ..
     } = Invitation::parse(invitation_xml)?
@@ -157,7 +144,7 @@ pub(crate) async fn join(
     }
     let key = Arc::new(peergroup_identity::KeyPair::from_secret(&me.key().secret()));
     let trust = GroupTrust::new(group.clone());
-    let config = infra.inner.config.transport.clone();
+    let config = node.config.transport.clone();
     let mut last = Error::new(ErrorKind::ConnectionFailed, "no member reachable");
     for addr in addresses.as_slice() {
         let attempt = peergroup_transport::password_join(
@@ -169,15 +156,21 @@ pub(crate) async fn join(
             &trust,
             &config,
         );
-        match tokio::time::timeout(infra.join_timeout() + Duration::from_secs(10), attempt).await {
+        match tokio::time::timeout(node.join_timeout() + Duration::from_secs(10), attempt).await {
             Ok(Ok(chain)) => {
                 // A joiner that may itself issue credentials keeps the secret, to take joins too.
                 let secret = if chain.leaf().roles().is_issuer() {
-                    Some(derive(password, &group, infra.inner.config.kdf)?)
+                    Some(derive(password, &group, node.config.kdf)?)
                 } else {
                     None
                 };
-                return infra.store_joined(&me, chain, addresses.as_slice().to_vec(), secret);
+                return crate::storage::store_joined(
+                    &node.identities,
+                    &me,
+                    chain,
+                    addresses.as_slice().to_vec(),
+                    secret,
+                );
             }
             Ok(Err(e)) => {
                 let err = join_error(e);

@@ -10,15 +10,14 @@ use peergroup_identity::PeerName;
 use peergroup_transport::{GroupCredentials, GroupTrust};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::group::GroupInner;
-use crate::infra::{Inner, Route};
+use crate::node::{Node, Served};
 
 /// A group's registration with the node (see the module docs).
 pub(crate) struct Registration {
-    infra: Weak<Inner>,
+    node: Weak<Node>,
     group: PeerName,
     /// The route this registration put in the table (removed only while it is still ours).
-    route: Weak<GroupInner>,
+    route: Weak<dyn Served>,
     /// The node tag of the mDNS advertisement, once advertised.
     advertised: Option<String>,
 }
@@ -28,27 +27,23 @@ impl Registration {
     /// its connections to it. Without an endpoint (an offline infrastructure) nothing is
     /// registered but the value still stands for it.
     pub(crate) fn register(
-        infra: &Arc<Inner>,
-        group: &Arc<GroupInner>,
+        node: &Arc<Node>,
+        served: Weak<dyn Served>,
         creds: GroupCredentials,
         trust: GroupTrust,
     ) -> Result<Self> {
+        let group = creds.group.clone();
         let registration = Registration {
-            infra: Arc::downgrade(infra),
-            group: group.group.clone(),
-            route: Arc::downgrade(group),
+            node: Arc::downgrade(node),
+            group: group.clone(),
+            route: served.clone(),
             advertised: None,
         };
-        if let Some(ep) = &infra.endpoint {
+        if let Some(ep) = &node.endpoint {
             ep.add_group(creds, trust)
                 .map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
-            if let Ok(mut routes) = infra.routes.write() {
-                routes.insert(
-                    group.group.clone(),
-                    Route {
-                        group: Arc::downgrade(group),
-                    },
-                );
+            if let Ok(mut routes) = node.routes.write() {
+                routes.insert(group, served);
             }
         }
         Ok(registration)
@@ -70,21 +65,21 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let Some(infra) = self.infra.upgrade() else {
+        let Some(node) = self.node.upgrade() else {
             return;
         };
-        if let Ok(mut routes) = infra.routes.write()
+        if let Ok(mut routes) = node.routes.write()
             && routes
                 .get(&self.group)
-                .is_some_and(|r| Weak::ptr_eq(&r.group, &self.route))
+                .is_some_and(|r| Weak::ptr_eq(r, &self.route))
         {
             routes.remove(&self.group);
-            if let Some(ep) = &infra.endpoint {
+            if let Some(ep) = &node.endpoint {
                 ep.remove_group(&self.group);
             }
         }
         if let Some(tag) = &self.advertised
-            && let Ok(guard) = infra.discovery.lock()
+            && let Ok(guard) = node.discovery.lock()
             && let Some(d) = guard.as_ref()
         {
             let _ = d.withdraw(&self.group, tag);

@@ -1,8 +1,9 @@
-//! Routing the endpoint's connections to open groups, and feeding mDNS findings to them.
+//! Routing the endpoint's connections to open groups.
 //!
 //! One endpoint serves every open group (the transport tells them apart by a hashed TLS
-//! server name). Each authenticated connection's first frame says what it is for: a direct
-//! connection starts with a direct-connection hello; anything else is a neighbor of the mesh.
+//! server name). Each authenticated connection waits (bounded) for its first frame, then goes
+//! to its group, which tells by that frame what it is for: a direct connection starts with a
+//! direct-connection hello; anything else is a neighbor of the mesh.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -12,8 +13,7 @@ use peergroup_identity::PeerName;
 use peergroup_transport::{Connection, Endpoint};
 use tokio::sync::oneshot;
 
-use crate::group::Group;
-use crate::infra::Inner;
+use crate::node::{Node, Served};
 
 /// How long a new connection may take to send its first frame (a member's node sends it at
 /// once: a hello).
@@ -79,24 +79,26 @@ impl Waiting {
     }
 }
 
-pub(crate) async fn accept_loop(endpoint: Arc<Endpoint>, infra: Weak<Inner>) {
+/// Accepts the endpoint's connections and hands each, with its first frame, to the group it
+/// is for (the only router: the mesh driver and direct connections take what it hands them).
+/// Ends when the endpoint closes or the node is gone.
+pub(crate) async fn accept_loop(endpoint: Arc<Endpoint>, node: Weak<Node>) {
     let waiting = Arc::new(Mutex::new(Waiting::default()));
     let mut failures = endpoint.auth_failures();
     loop {
         tokio::select! {
             conn = endpoint.accept() => {
                 let Some(conn) = conn else { return };
-                let Some(inner) = infra.upgrade() else { return };
-                let route = inner.routes.read().ok().and_then(|r| r.get(&conn.peer().group).and_then(|r| r.group.upgrade()));
-                match route {
-                    Some(route) => {
+                let Some(node) = node.upgrade() else { return };
+                match node.route(&conn.peer().group) {
+                    Some(group) => {
                         let (id, evicted) = waiting
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
                             .enter(&conn.peer().peer);
                         let waiting = waiting.clone();
                         tokio::spawn(async move {
-                            dispatch(conn, route, evicted).await;
+                            dispatch(conn, group, evicted).await;
                             waiting.lock().unwrap_or_else(PoisonError::into_inner).leave(id);
                         });
                     }
@@ -105,27 +107,22 @@ pub(crate) async fn accept_loop(endpoint: Arc<Endpoint>, infra: Weak<Inner>) {
             }
             failure = failures.recv() => {
                 let Ok(failure) = failure else { continue };
-                let Some(inner) = infra.upgrade() else { return };
-                let groups: Vec<Arc<crate::group::GroupInner>> = match &failure.group {
-                    Some(g) => inner.routes.read().ok().and_then(|r| r.get(g).and_then(|r| r.group.upgrade())).into_iter().collect(),
-                    None => inner.routes.read().map(|r| r.values().filter_map(|r| r.group.upgrade()).collect()).unwrap_or_default(),
+                let Some(node) = node.upgrade() else { return };
+                let groups = match &failure.group {
+                    Some(g) => node.route(g).into_iter().collect(),
+                    None => node.served(),
                 };
                 for g in groups {
-                    let _ = g.events.send(crate::GroupEvent::AuthenticationFailed {
-                        addr: Some(failure.addr),
-                        reason: failure.reason.to_string(),
-                    });
+                    g.auth_failed(failure.addr, failure.reason.to_string());
                 }
             }
         }
     }
 }
 
-async fn dispatch(
-    mut conn: Connection,
-    group: Arc<crate::group::GroupInner>,
-    evicted: oneshot::Receiver<()>,
-) {
+/// Waits for a connection's first frame (bounded in time, and by the waiting table's
+/// eviction), then hands both to the group.
+async fn dispatch(mut conn: Connection, group: Arc<dyn Served>, evicted: oneshot::Receiver<()>) {
     let first = tokio::select! {
         r = tokio::time::timeout(FIRST_FRAME_TIMEOUT, conn.recv()) => match r {
             Ok(Some(f)) => f,
@@ -140,38 +137,7 @@ async fn dispatch(
             return;
         }
     };
-    if peergroup_direct_conn::is_direct_hello(&first) {
-        group.direct.accept(conn, first);
-    } else {
-        group.handle.incoming(conn, Some(first));
-    }
-}
-
-/// Browses mDNS for members of the group and hands their addresses to the mesh, while the
-/// group is open (the task holds it weakly).
-pub(crate) fn browse(group: &Group, discovery: &peergroup_transport::Discovery) {
-    let own = crate::infra::node_tag(group.node_id());
-    let mut browse = match discovery.browse(group.peer_name()) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "mDNS browse failed");
-            return;
-        }
-    };
-    let group = Arc::downgrade(&group.inner);
-    tokio::spawn(async move {
-        while let Some(found) = browse.next().await {
-            if found.node_id == own {
-                continue;
-            }
-            let Some(group) = group.upgrade() else {
-                return;
-            };
-            if group.handle.add_candidates(vec![found.addr]).await.is_err() {
-                return;
-            }
-        }
-    });
+    group.dispatch(conn, first);
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use peergroup_credential_roles::CertChain;
-use peergroup_identity::{IdentityStore, KeyPair, PeerName, SecretKey};
+use peergroup_credential_roles::RevocationSet;
+use peergroup_identity::{Identity, IdentityStore, KeyPair, PeerName, SecretKey, Timestamp};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -204,4 +205,54 @@ pub(crate) fn delete(store: &IdentityStore, identity: &PeerName, group: &PeerNam
     std::fs::remove_dir_all(&dir)?;
     peergroup_identity::fs::sync_dir(&store.groups_dir(identity))?;
     Ok(())
+}
+
+/// Validates a chain issued to `me` (the invitation's or a password join's) and stores the
+/// membership: nothing is stored when it is not `me`'s or not valid now.
+pub(crate) fn store_joined(
+    identities: &IdentityStore,
+    me: &Identity,
+    chain: peergroup_credential_roles::CertChain,
+    addresses: Vec<SocketAddr>,
+    password: Option<zeroize::Zeroizing<Vec<u8>>>,
+) -> Result<PeerName> {
+    let group = chain.group().clone();
+    if chain.leaf().subject_peer() != me.peer_name() {
+        return Err(Error::new(
+            ErrorKind::InvitationNotTrusted,
+            format!(
+                "the invitation was issued to {} ({}), not to {}",
+                chain.leaf().subject_peer(),
+                chain.leaf().subject_friendly_name(),
+                me.peer_name()
+            ),
+        ));
+    }
+    chain
+        .validate(
+            &group,
+            Timestamp::now(),
+            &RevocationSet::new(),
+            Some(&me.key().public()),
+        )
+        .map_err(|e| match e {
+            peergroup_credential_roles::ChainError::Expired { .. }
+            | peergroup_credential_roles::ChainError::NotYetValid { .. } => Error::new(
+                ErrorKind::InvalidTimePeriod,
+                format!("the invitation is not valid now: {e}"),
+            ),
+            e => Error::new(
+                ErrorKind::InvitationNotTrusted,
+                format!("the invitation is not trusted: {e}"),
+            ),
+        })?;
+    let membership = Membership {
+        identity: me.peer_name().clone(),
+        chain,
+        group_key: None,
+        addresses,
+        password,
+    };
+    save(identities, &membership, false)?;
+    Ok(group)
 }

@@ -29,7 +29,7 @@ use std::task::{Context, Waker};
 use tokio::sync::Notify;
 
 use super::{EventFilter, GroupEvent};
-use crate::direct::MAX_DATA;
+use crate::limits::MAX_DATA;
 
 /// Group events kept in the ring.
 pub(crate) const BUFFER_EVENTS: usize = 4096;

@@ -1,6 +1,9 @@
 //! An open group: connect, records, members, status, properties, time, invitations,
 //! credentials, revocation, events.
 
+mod direct;
+mod serve;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +29,7 @@ use crate::Status;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::hub::Hub;
 use crate::events::{ConnectionChange, ConnectionId, EventFilter, EventStream, GroupEvent};
-use crate::infra::Infrastructure;
+use crate::node::{Node, Served};
 use crate::registration::Registration;
 use crate::storage::{self, Membership};
 
@@ -35,7 +38,8 @@ use crate::storage::{self, Membership};
 const RENEWAL_START_WAIT: Duration = Duration::from_secs(5);
 
 pub(crate) struct GroupInner {
-    pub(crate) infra: Infrastructure,
+    /// The node serving it (identities, configuration, endpoint, discovery).
+    pub(crate) host: Arc<Node>,
     pub(crate) identity: PeerName,
     pub(crate) group: PeerName,
     pub(crate) key: Arc<KeyPair>,
@@ -109,16 +113,15 @@ fn random_u64() -> Result<u64> {
 
 impl Group {
     pub(crate) async fn open(
-        infra: Infrastructure,
+        host: Arc<Node>,
         identity: &PeerName,
         group: &PeerName,
     ) -> Result<Group> {
         let key_of = |id: &peergroup_identity::Identity| KeyPair::from_secret(&id.key().secret());
-        let me = infra.inner.identities.get(identity)?;
-        let membership = storage::load(&infra.inner.identities, identity, group)?;
+        let me = host.identities.get(identity)?;
+        let membership = storage::load(&host.identities, identity, group)?;
         {
-            let open = infra
-                .inner
+            let open = host
                 .open
                 .lock()
                 .map_err(|_| Error::new(ErrorKind::Io, "lock poisoned"))?;
@@ -133,7 +136,7 @@ impl Group {
             }
         }
         let now = Timestamp::now();
-        let path = storage::database_path(&infra.inner.identities, identity, group);
+        let path = storage::database_path(&host.identities, identity, group);
         let db = Database::open(SqliteStore::open(&path)?, &membership.chain)?;
         let node = NodeId(random_u64()?);
         let local = LocalMember {
@@ -144,7 +147,7 @@ impl Group {
             db,
             local,
             node,
-            infra.inner.config.mesh.clone(),
+            host.config.mesh.clone(),
             random_seed()?,
             now.into(),
         )?;
@@ -163,23 +166,23 @@ impl Group {
         let handle = driver::spawn(
             core,
             DriverConfig {
-                transport: infra.inner.config.transport.clone(),
+                transport: host.config.transport.clone(),
                 endpoint: None,
                 credentials: creds.clone(),
                 trust: trust.clone(),
                 clock: Arc::new(Timestamp::now),
-                min_group_frame: crate::direct::FRAME_LIMIT,
+                min_group_frame: crate::limits::FRAME_LIMIT,
             },
         );
         let events = Arc::new(Hub::default());
         let direct = crate::direct::Direct::new(
             creds,
             trust.clone(),
-            infra.inner.config.transport.clone(),
+            host.config.transport.clone(),
             events.clone(),
         );
         let inner = Arc::new(GroupInner {
-            infra: infra.clone(),
+            host: host.clone(),
             identity: identity.clone(),
             group: group.clone(),
             key,
@@ -199,8 +202,9 @@ impl Group {
             inner.handle.events(),
             inner.stopped.clone(),
         ));
-        if let Ok(mut open) = infra.inner.open.lock() {
-            open.insert((identity.clone(), group.clone()), Arc::downgrade(&inner));
+        if let Ok(mut open) = host.open.lock() {
+            let served: std::sync::Weak<dyn Served> = Arc::downgrade(&inner) as _;
+            open.insert((identity.clone(), group.clone()), served);
         }
         Ok(Group { inner })
     }
@@ -251,7 +255,7 @@ impl Group {
     /// Goes online and dials these addresses too (PeerGroupConnectByAddress).
     pub async fn connect_to(&self, addrs: Vec<SocketAddr>) -> Result<()> {
         self.pick_up_credentials().await?;
-        let endpoint = self.inner.infra.inner.endpoint.clone();
+        let endpoint = self.inner.host.endpoint.clone();
         // A second connect replaces the registration: the old one goes first, so dropping it
         // does not take back what the new one registers.
         self.take_registration();
@@ -262,21 +266,18 @@ impl Group {
                 self.chain()?,
             )
             .map_err(|e| Error::new(ErrorKind::InvitationNotTrusted, e.to_string()))?;
-            let mut registration = Registration::register(
-                &self.inner.infra.inner,
-                &self.inner,
-                creds,
-                self.inner.trust.clone(),
-            )?;
-            crate::password::install_policy(self).await?;
-            if let (Ok(guard), Some(ep)) = (self.inner.infra.inner.discovery.lock(), &endpoint)
+            let served: std::sync::Weak<dyn Served> = Arc::downgrade(&self.inner) as _;
+            let mut registration =
+                Registration::register(&self.inner.host, served, creds, self.inner.trust.clone())?;
+            self.install_join_policy().await?;
+            if let (Ok(guard), Some(ep)) = (self.inner.host.discovery.lock(), &endpoint)
                 && let (Some(d), Some(port)) = (
                     guard.as_ref(),
                     ep.local_addrs().first().map(SocketAddr::port),
                 )
             {
-                registration.advertise(d, port, crate::infra::node_tag(self.inner.node.0));
-                crate::router::browse(self, d);
+                registration.advertise(d, port, crate::node::node_tag(self.inner.node.0));
+                self.browse(d);
             }
             if let Ok(mut slot) = self.inner.registration.lock() {
                 *slot = Some(registration);
@@ -339,7 +340,7 @@ impl Group {
         self.take_registration();
         let _ = self.inner.handle.close().await;
         self.inner.stopped.notify_one();
-        if let Ok(mut open) = self.inner.infra.inner.open.lock() {
+        if let Ok(mut open) = self.inner.host.open.lock() {
             open.remove(&(self.inner.identity.clone(), self.inner.group.clone()));
         }
         self.inner.connected.store(false, Ordering::SeqCst);
@@ -578,8 +579,7 @@ impl Group {
     fn my_addresses(&self) -> Vec<SocketAddr> {
         let mut addrs: Vec<SocketAddr> = self
             .inner
-            .infra
-            .inner
+            .host
             .endpoint
             .as_ref()
             .map(|e| peergroup_membership::driver::publishable_addrs(e.local_addrs()))
@@ -773,7 +773,7 @@ impl Group {
             .lock()
             .map_err(|_| Error::new(ErrorKind::Io, "lock poisoned"))?;
         m.chain = mine;
-        storage::save(&self.inner.infra.inner.identities, &m, true)?;
+        storage::save(&self.inner.host.identities, &m, true)?;
         Ok(())
     }
 
