@@ -17,7 +17,11 @@ fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
                 stack.push(path);
                 continue;
             }
-            let rel = path.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let module = rel.split(['/', '.']).next().unwrap().to_owned();
             if module == "lib" {
                 continue;
