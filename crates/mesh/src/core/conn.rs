@@ -5,6 +5,7 @@ use peergroup_record_db::Received;
 use peergroup_record_db::store::Store;
 use peergroup_record_db::sync::SyncSession;
 
+use super::timers::LinkTimer;
 use super::{
     ConnId, Core, Event, Link, LinkEnd, NeighborChange, Output, PeerFault, PeerInfo, Phase, Status,
 };
@@ -65,6 +66,14 @@ impl<S: Store> Core<S> {
             .links
             .values()
             .any(|l| l.eager && l.phase == Phase::Established);
+        self.link_timers.set(
+            conn,
+            LinkTimer::Handshake,
+            now.mono.saturating_add(self.config.handshake_timeout),
+        );
+        if let Some(e) = expires {
+            self.link_timers.set_expiry(conn, e);
+        }
         self.links.insert(
             conn,
             Link {
@@ -243,6 +252,7 @@ impl<S: Store> Core<S> {
             return;
         };
         link.phase = Phase::Established;
+        self.link_timers.cancel(conn, LinkTimer::Handshake);
         link.node = Some(node);
         link.listen = listen;
         let (peer, addr, outbound) = (link.info.peer.clone(), link.info.addr, link.info.outbound);
@@ -329,6 +339,8 @@ impl<S: Store> Core<S> {
             link.sync_id = session;
         }
         link.sync_progress = now.mono;
+        let stall = now.mono.saturating_add(self.config.sync_stall_timeout);
+        self.link_timers.set(conn, LinkTimer::SyncStall, stall);
         let result = match link.sync.as_mut() {
             Some(s) => s.handle(message, &self.db).map(|()| s.take_received()),
             None => Ok(Vec::new()),
@@ -349,6 +361,7 @@ impl<S: Store> Core<S> {
         };
         tracing::debug!(?conn, why, "abandoning a sync");
         link.sync = None;
+        self.link_timers.cancel(conn, LinkTimer::SyncStall);
         self.stats.syncs_abandoned += 1;
         if link.info.outbound {
             self.start_sync(conn, now);
@@ -371,6 +384,8 @@ impl<S: Store> Core<S> {
             link.sync = Some(SyncSession::initiator());
             link.sync_id = link.sync_id.wrapping_add(1);
             link.sync_progress = now.mono;
+            let stall = now.mono.saturating_add(self.config.sync_stall_timeout);
+            self.link_timers.set(conn, LinkTimer::SyncStall, stall);
             self.pump_sync(conn, now);
         } else {
             self.send(conn, MeshMessage::SyncRequest);
@@ -410,6 +425,9 @@ impl<S: Store> Core<S> {
                     link.sync = None;
                 }
             }
+        }
+        if finished.is_some() {
+            self.link_timers.cancel(conn, LinkTimer::SyncStall);
         }
         for m in out {
             self.send(conn, m);
@@ -460,6 +478,7 @@ impl<S: Store> Core<S> {
 
     /// A connection ended (closed by either side, or broken).
     pub fn handle_disconnected(&mut self, conn: ConnId, now: Now) {
+        self.link_timers.forget(conn);
         if let Some(link) = self.links.remove(&conn) {
             self.after_link_removed(conn, link, LinkEnd::ConnectionClosed, now);
         }
@@ -478,6 +497,7 @@ impl<S: Store> Core<S> {
 
     fn close_link(&mut self, conn: ConnId, end: LinkEnd, now: Now) {
         self.outputs.push_back(Output::Close { conn });
+        self.link_timers.forget(conn);
         if let Some(link) = self.links.remove(&conn) {
             self.after_link_removed(conn, link, end, now);
         }

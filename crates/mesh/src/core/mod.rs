@@ -27,6 +27,7 @@ mod members;
 mod pending;
 #[cfg(test)]
 pub(crate) mod tests;
+mod timers;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -221,6 +222,8 @@ pub struct Core<S: Store> {
     config: MeshConfig,
     listen: Vec<SocketAddr>,
     links: BTreeMap<ConnId, Link>,
+    /// The links' deadlines, in order.
+    link_timers: timers::LinkTimers,
     /// Addresses we could dial: address → next attempt allowed at, failures so far.
     candidates: candidates::Candidates,
     /// Addresses we are dialing now.
@@ -323,6 +326,7 @@ impl<S: Store> Core<S> {
             config,
             listen: Vec::new(),
             links: BTreeMap::new(),
+            link_timers: timers::LinkTimers::default(),
             candidates: candidates::Candidates::default(),
             dialing: BTreeMap::new(),
             inbox: Vec::new(),
@@ -505,11 +509,41 @@ impl<S: Store> Core<S> {
         }
     }
 
-    /// The earliest (monotonic) instant [`Core::handle_timeout`] should be called.
+    /// The earliest (monotonic) instant [`Core::handle_timeout`] should be called: the
+    /// earliest of the core's own timers and the links' deadlines, each kept in order
+    /// (O(log n) in the links and pending announcements).
     pub fn poll_timeout(&self) -> Option<Mono> {
         if self.closed {
             return None;
         }
+        let mut t = self
+            .next_maintenance
+            .min(self.next_anti_entropy)
+            .min(self.next_refresh);
+        if let Some(m) = self.missing.next_deadline() {
+            t = t.min(m);
+        }
+        if let Some(l) = self.link_timers.next() {
+            t = t.min(l);
+        }
+        if let Some(e) = self.link_timers.next_expiry() {
+            // A wall-clock deadline, as far ahead of the latest input as it is.
+            let ahead = e.duration_since(self.last.wall);
+            t = t.min(self.last.mono.saturating_add(ahead));
+        }
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            Some(t),
+            self.poll_timeout_by_scan(),
+            "a link timer was missed"
+        );
+        Some(t)
+    }
+
+    /// [`Core::poll_timeout`] by a scan of every link (debug builds check the timer table
+    /// against it after every poll).
+    #[cfg(debug_assertions)]
+    fn poll_timeout_by_scan(&self) -> Option<Mono> {
         let mut t = self
             .next_maintenance
             .min(self.next_anti_entropy)
@@ -603,6 +637,7 @@ impl<S: Store> Core<S> {
             self.outputs.push_back(Output::Close { conn });
         }
         self.links.clear();
+        self.link_timers.clear();
         self.closed = true;
         self.set_status(Status::default());
         Ok(())
