@@ -132,9 +132,13 @@ fn layers() -> Result<()> {
     if !found.is_empty() {
         bail!("peergroup-mesh depends on IO crates: {found:?}");
     }
+    let names: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     eprintln!(
         "peergroup-mesh: {} crates in its tree, none of {IO_CRATES:?}",
-        tree.lines().count()
+        names.len()
     );
     Ok(())
 }
