@@ -523,54 +523,52 @@ impl<S: Store> Core<S> {
         if let Some(m) = self.missing.next_deadline() {
             t = t.min(m);
         }
-        if let Some(l) = self.link_timers.next() {
+        if let Some(l) = self.link_deadline() {
             t = t.min(l);
         }
-        if let Some(e) = self.link_timers.next_expiry() {
-            // A wall-clock deadline, as far ahead of the latest input as it is.
-            let ahead = e.duration_since(self.last.wall);
-            t = t.min(self.last.mono.saturating_add(ahead));
-        }
-        #[cfg(debug_assertions)]
-        debug_assert_eq!(
-            Some(t),
-            self.poll_timeout_by_scan(),
-            "a link timer was missed"
-        );
         Some(t)
     }
 
-    /// [`Core::poll_timeout`] by a scan of every link (debug builds check the timer table
-    /// against it after every poll).
+    /// The earliest deadline of a link, from the timer table: a monotonic one, or the end of
+    /// a member's rights (a wall-clock deadline, as far ahead of the latest input as it is).
+    /// Debug builds check it against a scan of every link.
+    fn link_deadline(&self) -> Option<Mono> {
+        let expiry = self.link_timers.next_expiry().map(|e| {
+            let ahead = e.duration_since(self.last.wall);
+            self.last.mono.saturating_add(ahead)
+        });
+        let t = match (self.link_timers.next(), expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(t, self.link_deadline_by_scan(), "a link timer was missed");
+        t
+    }
+
+    /// [`Core::link_deadline`] by a scan of every link.
     #[cfg(debug_assertions)]
-    fn poll_timeout_by_scan(&self) -> Option<Mono> {
-        let mut t = self
-            .next_maintenance
-            .min(self.next_anti_entropy)
-            .min(self.next_refresh);
-        if let Some(m) = self.missing.next_deadline() {
-            t = t.min(m);
-        }
+    fn link_deadline_by_scan(&self) -> Option<Mono> {
+        let mut t: Option<Mono> = None;
+        let mut at = |d: Mono| t = Some(t.map_or(d, |t| t.min(d)));
         for l in self.links.values() {
             match l.phase {
                 Phase::AwaitHello | Phase::AwaitWelcome(_) => {
-                    t = t.min(l.opened.saturating_add(self.config.handshake_timeout));
+                    at(l.opened.saturating_add(self.config.handshake_timeout));
                 }
                 _ => {}
             }
             if l.sync.is_some() {
-                t = t.min(
-                    l.sync_progress
-                        .saturating_add(self.config.sync_stall_timeout),
-                );
+                at(l.sync_progress
+                    .saturating_add(self.config.sync_stall_timeout));
             }
             if let Some(e) = l.expires {
                 // A wall-clock deadline, as far ahead of the latest input as it is.
                 let ahead = e.duration_since(self.last.wall);
-                t = t.min(self.last.mono.saturating_add(ahead));
+                at(self.last.mono.saturating_add(ahead));
             }
         }
-        Some(t)
+        t
     }
 
     /// Runs the timers due at `now`.
