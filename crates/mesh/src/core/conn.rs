@@ -5,10 +5,8 @@ use peergroup_record_db::Received;
 use peergroup_record_db::store::Store;
 use peergroup_record_db::sync::SyncSession;
 
-use super::timers::LinkTimer;
-use super::{
-    ConnId, Core, Event, Link, LinkEnd, NeighborChange, Output, PeerFault, PeerInfo, Phase, Status,
-};
+use super::neighbors::{Link, Phase};
+use super::{ConnId, Core, Event, LinkEnd, NeighborChange, Output, PeerFault, PeerInfo, Status};
 use crate::message::{MeshMessage, Reason};
 use crate::time::Now;
 
@@ -24,22 +22,22 @@ impl<S: Store> Core<S> {
             let _ = self.db.learn_member(chain);
         }
         if info.outbound {
-            self.dialing.remove(&info.addr);
-            if let Some(c) = self.candidates.get_mut(&info.addr) {
+            self.neighbors.dialing.remove(&info.addr);
+            if let Some(c) = self.neighbors.candidates.get_mut(&info.addr) {
                 c.failures = 0;
             }
         } else {
             // A member may hold only a few links to us, and strangers to the mesh (links
             // still waiting for their hello) only so many at once.
             let same = self
-                .links
-                .values()
-                .filter(|l| l.info.peer == info.peer)
+                .neighbors
+                .iter()
+                .filter(|(_, l)| l.info.peer == info.peer)
                 .count();
             let waiting = self
-                .links
-                .values()
-                .filter(|l| l.phase == Phase::AwaitHello)
+                .neighbors
+                .iter()
+                .filter(|(_, l)| l.phase == Phase::AwaitHello)
                 .count();
             if same >= super::MAX_LINKS_PER_MEMBER || waiting >= super::MAX_AWAITING_HELLO {
                 tracing::debug!(peer = %info.peer, same, waiting, "refusing a link over the bounds");
@@ -62,19 +60,8 @@ impl<S: Store> Core<S> {
         let outbound = info.outbound;
         // The eager links form a tree; a node already on it joins new links lazily (they would
         // only close cycles and carry duplicates). A node with no eager link pushes eagerly.
-        let eager = !self
-            .links
-            .values()
-            .any(|l| l.eager && l.phase == Phase::Established);
-        self.link_timers.set(
-            conn,
-            LinkTimer::Handshake,
-            now.mono.saturating_add(self.config.handshake_timeout),
-        );
-        if let Some(e) = expires {
-            self.link_timers.set_expiry(conn, e);
-        }
-        self.links.insert(
+        let eager = !self.has_eager_neighbor();
+        self.neighbors.insert(
             conn,
             Link {
                 info,
@@ -83,20 +70,16 @@ impl<S: Store> Core<S> {
                 opened: now.mono,
                 node: None,
                 listen: Vec::new(),
-                eager,
                 utility: 0,
-                sync: None,
-                sync_id: 0,
-                sync_progress: now.mono,
-                sync_tat: now.mono,
-                sync_wanted: false,
-                sync_backlog: false,
             },
+            now.mono.saturating_add(self.config.handshake_timeout),
         );
+        self.broadcast.add(conn, eager);
+        self.syncs.add(conn, now.mono);
         if outbound {
             let hello = MeshMessage::Hello {
                 node: self.node,
-                listen: self.listen.clone(),
+                listen: self.neighbors.listen.clone(),
             };
             self.send(conn, hello);
         }
@@ -124,10 +107,7 @@ impl<S: Store> Core<S> {
     /// ([`peergroup_record_db::SignerKeys::check`]); as [`Core::handle_message`] with one
     /// flood message per record otherwise.
     pub fn handle_checked_floods(&mut self, conn: ConnId, records: Vec<Received>, now: Now) {
-        let established = self
-            .links
-            .get(&conn)
-            .is_some_and(|l| l.phase == super::Phase::Established);
+        let established = self.neighbors.is_established(conn);
         if self.closed || !established {
             // Not a neighbor (yet): the handshake rules decide what a flood means here.
             for received in records {
@@ -136,7 +116,9 @@ impl<S: Store> Core<S> {
             return;
         }
         self.stats.floods_received += records.len() as u64;
-        self.inbox.extend(records.into_iter().map(|r| (conn, r)));
+        self.broadcast
+            .inbox
+            .extend(records.into_iter().map(|r| (conn, r)));
     }
 
     /// A decoded message arrived (the simulator skips the encoding).
@@ -144,7 +126,7 @@ impl<S: Store> Core<S> {
         if self.closed {
             return;
         }
-        let Some(link) = self.links.get(&conn) else {
+        let Some(link) = self.neighbors.get(conn) else {
             return;
         };
         let phase = link.phase;
@@ -167,7 +149,7 @@ impl<S: Store> Core<S> {
                 },
             ) => {
                 self.add_referred(&referrals, &from);
-                if node == self.node || self.is_neighbor_node(node) {
+                if node == self.node || self.neighbors.is_neighbor_node(node) {
                     let reason = if node == self.node {
                         Reason::SelfConnection
                     } else {
@@ -178,7 +160,7 @@ impl<S: Store> Core<S> {
                 }
                 // The round trip on the monotonic clock; the hello's wall time derived from it.
                 let t_hello = now.wall.saturating_sub(now.mono.duration_since(sent));
-                self.peer_time.sample(t_hello, now.wall, peer_time);
+                self.presence.peer_time.sample(t_hello, now.wall, peer_time);
                 self.establish(conn, node, listen, now);
             }
             (Phase::AwaitWelcome(_), MeshMessage::Refuse { reason, referrals }) => {
@@ -193,19 +175,6 @@ impl<S: Store> Core<S> {
         }
     }
 
-    fn is_neighbor_node(&self, node: crate::message::NodeId) -> bool {
-        self.links
-            .values()
-            .any(|l| l.phase == Phase::Established && l.node == Some(node))
-    }
-
-    fn established_count(&self) -> usize {
-        self.links
-            .values()
-            .filter(|l| l.phase == Phase::Established)
-            .count()
-    }
-
     fn on_hello(
         &mut self,
         conn: ConnId,
@@ -215,14 +184,14 @@ impl<S: Store> Core<S> {
     ) {
         let refusal = if node == self.node {
             Some(Reason::SelfConnection)
-        } else if self.is_neighbor_node(node) {
+        } else if self.neighbors.is_neighbor_node(node) {
             Some(Reason::AlreadyConnected)
-        } else if self.established_count() >= self.config.max_neighbors {
+        } else if self.neighbors.established_count() >= self.config.max_neighbors {
             Some(Reason::Busy)
         } else {
             None
         };
-        if let Some(from) = self.links.get(&conn).map(|l| l.info.peer.clone()) {
+        if let Some(from) = self.neighbors.get(conn).map(|l| l.info.peer.clone()) {
             self.add_referred(&listen, &from);
         }
         if let Some(reason) = refusal {
@@ -233,8 +202,8 @@ impl<S: Store> Core<S> {
         }
         let welcome = MeshMessage::Welcome {
             node: self.node,
-            listen: self.listen.clone(),
-            peer_time: self.peer_time.to_peer(now.wall),
+            listen: self.neighbors.listen.clone(),
+            peer_time: self.presence.peer_time.to_peer(now.wall),
             referrals: self.referrals(Some(conn)),
         };
         self.send(conn, welcome);
@@ -248,11 +217,9 @@ impl<S: Store> Core<S> {
         listen: Vec<std::net::SocketAddr>,
         now: Now,
     ) {
-        let Some(link) = self.links.get_mut(&conn) else {
+        let Some(link) = self.neighbors.establish(conn) else {
             return;
         };
-        link.phase = Phase::Established;
-        self.link_timers.cancel(conn, LinkTimer::Handshake);
         link.node = Some(node);
         link.listen = listen;
         let (peer, addr, outbound) = (link.info.peer.clone(), link.info.addr, link.info.outbound);
@@ -275,24 +242,25 @@ impl<S: Store> Core<S> {
                 self.on_sync_message(conn, session, message, now)
             }
             MeshMessage::SyncRequest => {
-                if let Some(link) = self.links.get_mut(&conn) {
-                    if link.sync.is_some() {
-                        link.sync_wanted = true;
-                    } else if link.info.outbound {
+                let outbound = self.neighbors.get(conn).map(|l| l.info.outbound);
+                if let (Some(outbound), Some(sync)) = (outbound, self.syncs.get_mut(conn)) {
+                    if sync.session.is_some() {
+                        sync.wanted = true;
+                    } else if outbound {
                         self.start_sync(conn, now);
                     }
                 }
             }
             MeshMessage::Flood(record) => {
                 self.stats.floods_received += 1;
-                self.inbox.push((conn, Received::unchecked(record)));
+                self.broadcast
+                    .inbox
+                    .push((conn, Received::unchecked(record)));
             }
             MeshMessage::IHave(keys) => self.on_ihave(conn, keys, now),
             MeshMessage::Graft { keys, eager } => self.on_graft(conn, keys, eager),
             MeshMessage::Prune => {
-                if let Some(l) = self.links.get_mut(&conn) {
-                    l.eager = false;
-                }
+                self.broadcast.set_eager(conn, false);
             }
             other => {
                 let fault = PeerFault::Unexpected(other.kind());
@@ -308,24 +276,24 @@ impl<S: Store> Core<S> {
         message: peergroup_record_db::sync::SyncMessage,
         now: Now,
     ) {
-        let Some(link) = self.links.get_mut(&conn) else {
+        let Some(outbound) = self.neighbors.get(conn).map(|l| l.info.outbound) else {
             return;
         };
-        let current = link.sync.is_some() && link.sync_id == session;
+        let Some(link) = self.syncs.get_mut(conn) else {
+            return;
+        };
+        let current = link.session.is_some() && link.id == session;
         if !current {
             // The dialer only ever answers its own current sync; a stale number is a message of
             // an abandoned sync. The acceptor follows the dialer to a newer number.
-            if link.info.outbound
-                || session < link.sync_id
-                || (session == link.sync_id && link.sync.is_none())
-            {
+            if outbound || session < link.id || (session == link.id && link.session.is_none()) {
                 return;
             }
             // A new session costs a snapshot of our keys: a neighbor may start them only at
             // a bounded rate (GCRA: a burst of SYNC_SESSION_BURST, then one per interval).
             let interval = super::SYNC_SESSION_INTERVAL;
             let allowance = interval.saturating_mul(super::SYNC_SESSION_BURST);
-            if link.sync_tat.saturating_sub(allowance) > now.mono {
+            if link.tat.saturating_sub(allowance) > now.mono {
                 self.stats.syncs_refused += 1;
                 tracing::debug!(
                     ?conn,
@@ -334,20 +302,20 @@ impl<S: Store> Core<S> {
                 );
                 return;
             }
-            link.sync_tat = link.sync_tat.max(now.mono).saturating_add(interval);
-            link.sync = Some(SyncSession::responder());
-            link.sync_id = session;
+            link.tat = link.tat.max(now.mono).saturating_add(interval);
+            link.session = Some(SyncSession::responder());
+            link.id = session;
         }
-        link.sync_progress = now.mono;
-        let stall = now.mono.saturating_add(self.config.sync_stall_timeout);
-        self.link_timers.set(conn, LinkTimer::SyncStall, stall);
-        let result = match link.sync.as_mut() {
+        let result = match link.session.as_mut() {
             Some(s) => s.handle(message, &self.db).map(|()| s.take_received()),
             None => Ok(Vec::new()),
         };
+        let stall = now.mono.saturating_add(self.config.sync_stall_timeout);
+        self.syncs.progressed(conn, now.mono, stall);
         match result {
             Ok(records) => self
-                .sync_inbox
+                .syncs
+                .inbox
                 .extend(records.into_iter().map(|r| (conn, r))),
             Err(e) => self.abandon_sync(conn, &e.to_string(), now),
         }
@@ -356,36 +324,38 @@ impl<S: Store> Core<S> {
     /// Gives up the current sync of a link (a lost message stalled it, or it failed); the
     /// dialer starts a fresh one.
     pub(crate) fn abandon_sync(&mut self, conn: ConnId, why: &str, now: Now) {
-        let Some(link) = self.links.get_mut(&conn) else {
+        let Some(outbound) = self.neighbors.get(conn).map(|l| l.info.outbound) else {
             return;
         };
         tracing::debug!(?conn, why, "abandoning a sync");
-        link.sync = None;
-        self.link_timers.cancel(conn, LinkTimer::SyncStall);
+        self.syncs.end(conn);
         self.stats.syncs_abandoned += 1;
-        if link.info.outbound {
+        if outbound {
             self.start_sync(conn, now);
         }
     }
 
     /// Starts (dialer) or asks for (acceptor) a sync on a link.
     pub(crate) fn start_sync(&mut self, conn: ConnId, now: Now) {
-        let Some(link) = self.links.get_mut(&conn) else {
+        let Some(link) = self.neighbors.get(conn) else {
             return;
         };
         if link.phase != Phase::Established {
             return;
         }
-        if link.sync.is_some() {
-            link.sync_wanted = true;
+        let outbound = link.info.outbound;
+        let Some(sync) = self.syncs.get_mut(conn) else {
+            return;
+        };
+        if sync.session.is_some() {
+            sync.wanted = true;
             return;
         }
-        if link.info.outbound {
-            link.sync = Some(SyncSession::initiator());
-            link.sync_id = link.sync_id.wrapping_add(1);
-            link.sync_progress = now.mono;
+        if outbound {
+            sync.session = Some(SyncSession::initiator());
+            sync.id = sync.id.wrapping_add(1);
             let stall = now.mono.saturating_add(self.config.sync_stall_timeout);
-            self.link_timers.set(conn, LinkTimer::SyncStall, stall);
+            self.syncs.progressed(conn, now.mono, stall);
             self.pump_sync(conn, now);
         } else {
             self.send(conn, MeshMessage::SyncRequest);
@@ -398,13 +368,13 @@ impl<S: Store> Core<S> {
         let mut failure = None;
         let mut finished = None;
         let burst = self.config.sync_burst;
-        if let Some(link) = self.links.get_mut(&conn) {
-            let id = link.sync_id;
-            link.sync_backlog = false;
-            if let Some(session) = link.sync.as_mut() {
+        if let Some(link) = self.syncs.get_mut(conn) {
+            let id = link.id;
+            link.backlog = false;
+            if let Some(session) = link.session.as_mut() {
                 loop {
                     if out.len() >= burst {
-                        link.sync_backlog = true;
+                        link.backlog = true;
                         break;
                     }
                     match session.poll_transmit(&self.db) {
@@ -422,12 +392,11 @@ impl<S: Store> Core<S> {
                 if failure.is_none() && session.is_done() {
                     let (sent, received) = session.record_counts();
                     finished = Some((sent, received));
-                    link.sync = None;
                 }
             }
         }
         if finished.is_some() {
-            self.link_timers.cancel(conn, LinkTimer::SyncStall);
+            self.syncs.end(conn);
         }
         for m in out {
             self.send(conn, m);
@@ -461,25 +430,25 @@ impl<S: Store> Core<S> {
         // What we learned may be news to our other neighbors: let them reconcile with us
         // (reconciliation costs bytes in proportion to the difference, so this is cheap when
         // they already have it).
-        let old = self.learned_old.remove(&conn).unwrap_or(0);
+        let old = self.syncs.learned_old.remove(&conn).unwrap_or(0);
         if received > 0 && old > 0 {
-            let others: Vec<ConnId> = self.links.keys().copied().filter(|c| *c != conn).collect();
+            let mut others = self.neighbors.conns();
+            others.retain(|c| *c != conn);
             for other in others {
                 self.start_sync(other, now);
             }
         }
-        if self.links.get(&conn).is_some_and(|l| l.sync_wanted) {
-            if let Some(l) = self.links.get_mut(&conn) {
-                l.sync_wanted = false;
-            }
+        if let Some(s) = self.syncs.get_mut(conn)
+            && s.wanted
+        {
+            s.wanted = false;
             self.start_sync(conn, now);
         }
     }
 
     /// A connection ended (closed by either side, or broken).
     pub fn handle_disconnected(&mut self, conn: ConnId, now: Now) {
-        self.link_timers.forget(conn);
-        if let Some(link) = self.links.remove(&conn) {
+        if let Some(link) = self.neighbors.remove(conn) {
             self.after_link_removed(conn, link, LinkEnd::ConnectionClosed, now);
         }
     }
@@ -497,18 +466,17 @@ impl<S: Store> Core<S> {
 
     fn close_link(&mut self, conn: ConnId, end: LinkEnd, now: Now) {
         self.outputs.push_back(Output::Close { conn });
-        self.link_timers.forget(conn);
-        if let Some(link) = self.links.remove(&conn) {
+        if let Some(link) = self.neighbors.remove(conn) {
             self.after_link_removed(conn, link, end, now);
         }
     }
 
     fn after_link_removed(&mut self, conn: ConnId, link: Link, end: LinkEnd, now: Now) {
-        self.learned_old.remove(&conn);
+        self.syncs.remove(conn);
+        self.broadcast.remove(conn);
         if link.info.outbound {
-            self.dialing.remove(&link.info.addr);
+            self.neighbors.dialing.remove(&link.info.addr);
         }
-        self.missing.forget_link(conn);
         if link.phase == Phase::Established {
             self.events.push_back(Event::Neighbor {
                 conn,
@@ -518,7 +486,7 @@ impl<S: Store> Core<S> {
             });
             self.update_connections_flag();
             // Replace it soon.
-            self.next_maintenance = self.next_maintenance.min(now.mono);
+            self.neighbors.next_maintenance = self.neighbors.next_maintenance.min(now.mono);
         }
     }
 }

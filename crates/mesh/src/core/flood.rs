@@ -14,30 +14,77 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use peergroup_record_db::store::Store;
 use peergroup_record_db::{Change, ChangeKind, Received, Record};
 
-use super::{ConnId, Core, Phase};
+use super::pending::Pending;
+use super::{ConnId, Core};
 use crate::message::{MAX_KEYS, MeshMessage};
-use crate::time::Now;
+use crate::time::{Mono, Now};
 
 /// Rounds of payload requests over all announcers before giving a key up to anti-entropy.
 const GRAFT_ROUNDS: u32 = 3;
+
+/// The broadcast tree: which links push payloads (eager) rather than announce them, the
+/// floods waiting for the next flush, and the payloads announced and not received, whose
+/// graft deadlines are its timer table (see [`Pending`]).
+#[derive(Debug, Default)]
+pub(super) struct Broadcast {
+    /// The links that push payloads; the others only announce them.
+    eager: BTreeSet<ConnId>,
+    /// Floods received since the last flush.
+    pub(super) inbox: Vec<(ConnId, Received)>,
+    /// Payloads announced and not received (bounded; see [`super::pending`]).
+    pub(super) missing: Pending,
+    /// Keys being delivered right now that had to be pulled (scratch for one flush).
+    missing_attempts: BTreeSet<u64>,
+    /// Payloads pulled since the last one that arrived by push.
+    pulls_in_a_row: u32,
+}
+
+impl Broadcast {
+    /// A link is up, eager or lazy.
+    pub(super) fn add(&mut self, conn: ConnId, eager: bool) {
+        self.set_eager(conn, eager);
+    }
+
+    /// A link is gone.
+    pub(super) fn remove(&mut self, conn: ConnId) {
+        self.eager.remove(&conn);
+        self.missing.forget_link(conn);
+    }
+
+    /// Every link is gone.
+    pub(super) fn clear(&mut self) {
+        self.eager.clear();
+    }
+
+    pub(super) fn is_eager(&self, conn: ConnId) -> bool {
+        self.eager.contains(&conn)
+    }
+
+    pub(super) fn set_eager(&mut self, conn: ConnId, eager: bool) {
+        if eager {
+            self.eager.insert(conn);
+        } else {
+            self.eager.remove(&conn);
+        }
+    }
+
+    /// The next deadline: the first announced payload due to be pulled.
+    pub(super) fn next_deadline(&self) -> Option<Mono> {
+        self.missing.next_deadline()
+    }
+}
 
 impl<S: Store> Core<S> {
     /// Validates and stores every record received since the last flush in one batch (one
     /// durable commit), passes new ones on, and answers the sync sessions.
     pub fn flush(&mut self, now: Now) -> Result<(), crate::Error> {
         self.last = now;
-        let floods = std::mem::take(&mut self.inbox);
-        let synced = std::mem::take(&mut self.sync_inbox);
+        let floods = std::mem::take(&mut self.broadcast.inbox);
+        let synced = std::mem::take(&mut self.syncs.inbox);
         if !floods.is_empty() || !synced.is_empty() {
             self.apply_received(floods, synced, now)?;
         }
-        let syncing: Vec<ConnId> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.sync.is_some())
-            .map(|(c, _)| *c)
-            .collect();
-        for conn in syncing {
+        for conn in self.syncs.running() {
             self.pump_sync(conn, now);
         }
         Ok(())
@@ -71,8 +118,8 @@ impl<S: Store> Core<S> {
         // The duplicate shows the link closes a cycle of the eager graph: drop it from both
         // ends (Plumtree), keeping the graph symmetric.
         for conn in prune {
-            if let Some(l) = self.links.get_mut(&conn) {
-                l.eager = false;
+            if self.neighbors.contains(conn) {
+                self.broadcast.set_eager(conn, false);
             }
             self.send(conn, MeshMessage::Prune);
         }
@@ -95,10 +142,10 @@ impl<S: Store> Core<S> {
         }
         for record in &report.accepted {
             let key = record.item_key();
-            if let Some(m) = self.missing.remove(key)
+            if let Some(m) = self.broadcast.missing.remove(key)
                 && m.attempts > 0
             {
-                self.missing_attempts.insert(key);
+                self.broadcast.missing_attempts.insert(key);
             }
             let from = source.get(&key).copied();
             if from_sync.contains(&key) {
@@ -107,17 +154,17 @@ impl<S: Store> Core<S> {
                 if now.wall.duration_since(record.last_modified) > super::FLOOD_WINDOW
                     && let Some(conn) = from
                 {
-                    *self.learned_old.entry(conn).or_default() += 1;
+                    *self.syncs.learned_old.entry(conn).or_default() += 1;
                 }
                 continue;
             }
-            let pulled = self.missing_attempts.remove(&key);
+            let pulled = self.broadcast.missing_attempts.remove(&key);
             if !pulled {
-                self.pulls_in_a_row = 0;
+                self.broadcast.pulls_in_a_row = 0;
             }
             if let Some(conn) = from {
                 self.stats.delivered_by_flood += 1;
-                if let Some(l) = self.links.get_mut(&conn) {
+                if let Some(l) = self.neighbors.get_mut(conn) {
                     l.utility = l.utility - l.utility / 32 + 128;
                 }
             }
@@ -147,7 +194,7 @@ impl<S: Store> Core<S> {
     /// Closes links to members that are now revoked.
     pub(crate) fn drop_revoked_neighbors(&mut self, now: Now) {
         let revoked: Vec<ConnId> = self
-            .links
+            .neighbors
             .iter()
             .filter(|(_, l)| {
                 self.db
@@ -155,7 +202,7 @@ impl<S: Store> Core<S> {
                     .peer_revoked_at(&l.info.peer)
                     .is_some()
             })
-            .map(|(c, _)| *c)
+            .map(|(c, _)| c)
             .collect();
         for conn in revoked {
             self.drop_link(conn, super::LinkEnd::Revoked, now);
@@ -165,10 +212,10 @@ impl<S: Store> Core<S> {
     /// Pushes a record to eager neighbors and announces it to lazy ones, except `from`.
     pub(crate) fn forward(&mut self, record: &Record, from: Option<ConnId>) {
         let targets: Vec<(ConnId, bool)> = self
-            .links
-            .iter()
-            .filter(|(c, l)| Some(**c) != from && l.phase == Phase::Established)
-            .map(|(c, l)| (*c, l.eager))
+            .neighbors
+            .established()
+            .filter(|(c, _)| Some(*c) != from)
+            .map(|(c, _)| (c, self.broadcast.is_eager(c)))
             .collect();
         let mut key = None;
         for (conn, eager) in targets {
@@ -189,11 +236,12 @@ impl<S: Store> Core<S> {
     pub(crate) fn on_ihave(&mut self, conn: ConnId, keys: Vec<u64>, now: Now) {
         // A link that already has its share waiting is not heard (anti-entropy finds
         // anything real): no work per key for a neighbor flooding announcements.
-        if self.missing.on_link(conn) >= super::MAX_PENDING_PER_LINK {
+        if self.broadcast.missing.on_link(conn) >= super::MAX_PENDING_PER_LINK {
             self.stats.announcements_ignored += keys.len() as u64;
             return;
         }
         let arriving: HashSet<u64> = self
+            .broadcast
             .inbox
             .iter()
             .map(|(_, r)| r.record().item_key())
@@ -204,7 +252,7 @@ impl<S: Store> Core<S> {
             if self.db.contains_key(key) || arriving.contains(&key) {
                 continue;
             }
-            if !self.missing.announce(key, conn, deadline) {
+            if !self.broadcast.missing.announce(key, conn, deadline) {
                 ignored += 1;
             }
         }
@@ -219,8 +267,8 @@ impl<S: Store> Core<S> {
     }
 
     pub(crate) fn on_graft(&mut self, conn: ConnId, keys: Vec<u64>, eager: bool) {
-        if eager && let Some(l) = self.links.get_mut(&conn) {
-            l.eager = true;
+        if eager && self.neighbors.contains(conn) {
+            self.broadcast.set_eager(conn, true);
         }
         for key in keys {
             if let Ok(Some(record)) = self.db.record_by_key(key) {
@@ -234,43 +282,39 @@ impl<S: Store> Core<S> {
     /// anti-entropy.
     pub(crate) fn request_missing(&mut self, now: Now) {
         let mut grafts: BTreeMap<ConnId, Vec<u64>> = BTreeMap::new();
-        let established: HashSet<ConnId> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.phase == Phase::Established)
-            .map(|(c, _)| *c)
-            .collect();
+        let established: HashSet<ConnId> = self.neighbors.established().map(|(c, _)| c).collect();
         let next = now.mono.saturating_add(self.config.graft_timeout);
-        for key in self.missing.take_due(now.mono) {
-            let Some(m) = self.missing.get_mut(key) else {
+        for key in self.broadcast.missing.take_due(now.mono) {
+            let Some(m) = self.broadcast.missing.get_mut(key) else {
                 continue;
             };
             m.announcers.retain(|c| established.contains(c));
             if m.announcers.is_empty() || m.attempts >= GRAFT_ROUNDS * m.announcers.len() as u32 {
                 // Anti-entropy will bring it.
-                self.missing.give_up(key);
+                self.broadcast.missing.give_up(key);
                 continue;
             }
             let conn = m.announcers[m.attempts as usize % m.announcers.len()];
             m.attempts += 1;
             grafts.entry(conn).or_default().push(key);
-            self.missing.reschedule(key, next);
+            self.broadcast.missing.reschedule(key, next);
         }
         // One lost message does not mean the tree is broken: just pull the payload. Pulling
         // again before any record has arrived by push (or having no eager link at all) means
         // the tree no longer reaches us: the link becomes eager again.
-        let detached = !self
-            .links
-            .values()
-            .any(|l| l.eager && l.phase == Phase::Established);
+        let detached = !self.has_eager_neighbor();
         for (conn, keys) in grafts {
-            let eager = detached || self.pulls_in_a_row >= 1;
-            self.pulls_in_a_row = if eager { 0 } else { self.pulls_in_a_row + 1 };
-            let Some(l) = self.links.get_mut(&conn) else {
-                continue;
+            let eager = detached || self.broadcast.pulls_in_a_row >= 1;
+            self.broadcast.pulls_in_a_row = if eager {
+                0
+            } else {
+                self.broadcast.pulls_in_a_row + 1
             };
+            if !self.neighbors.contains(conn) {
+                continue;
+            }
             if eager {
-                l.eager = true;
+                self.broadcast.set_eager(conn, true);
             }
             for chunk in keys.chunks(MAX_KEYS) {
                 self.send(
@@ -282,5 +326,12 @@ impl<S: Store> Core<S> {
                 );
             }
         }
+    }
+
+    /// Whether an established neighbor pushes to us (we are on the broadcast tree).
+    pub(crate) fn has_eager_neighbor(&self) -> bool {
+        self.neighbors
+            .established()
+            .any(|(c, _)| self.broadcast.is_eager(c))
     }
 }

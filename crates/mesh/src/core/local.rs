@@ -53,8 +53,8 @@ impl<S: Store> Core<S> {
         }
         let presence = Presence {
             node: self.node,
-            addresses: self.listen.clone(),
-            attributes: self.presence_attributes.clone(),
+            addresses: self.neighbors.listen.clone(),
+            attributes: self.presence.attributes.clone(),
         };
         let lifetime = Duration::from_secs(u64::from(props.presence_lifetime_secs));
         let expires = now
@@ -102,8 +102,8 @@ impl<S: Store> Core<S> {
         addrs: Vec<SocketAddr>,
         now: Now,
     ) -> Result<(), crate::Error> {
-        if addrs != self.listen {
-            self.listen = addrs;
+        if addrs != self.neighbors.listen {
+            self.neighbors.listen = addrs;
             self.publish_presence(now)?;
         }
         Ok(())
@@ -120,7 +120,7 @@ impl<S: Store> Core<S> {
                 "presence attributes over 4096 bytes".into(),
             ));
         }
-        self.presence_attributes = attributes.to_owned();
+        self.presence.attributes = attributes.to_owned();
         self.publish_presence(now)
     }
 
@@ -128,7 +128,7 @@ impl<S: Store> Core<S> {
     /// offline when the group defers expiration).
     pub(crate) fn refresh(&mut self, now: Now) -> Result<(), crate::Error> {
         // The next round is due whatever happens in this one.
-        self.next_refresh = now.mono.saturating_add(Duration::from_secs(10));
+        self.presence.next_refresh = now.mono.saturating_add(Duration::from_secs(10));
         let props = self.db.properties();
         let lifetime = Duration::from_secs(u64::from(props.presence_lifetime_secs));
         let margin = (lifetime / 4).max(Duration::from_secs(20));

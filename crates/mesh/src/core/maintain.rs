@@ -9,7 +9,7 @@ use peergroup_record_db::Record;
 use peergroup_record_db::store::Store;
 
 use super::candidates::Source;
-use super::{ConnId, Core, Event, LinkEnd, Output, Phase, Status};
+use super::{ConnId, Core, Event, LinkEnd, Output, Status};
 use crate::presence::Presence;
 use crate::time::{Mono, Now};
 
@@ -21,8 +21,8 @@ impl<S: Store> Core<S> {
     /// invitation, mDNS, or given by the user). See [`super::candidates`] for the bounds.
     pub fn add_candidates(&mut self, addrs: &[SocketAddr]) {
         for a in addrs {
-            if !self.listen.contains(a) {
-                self.candidates.add(*a, Source::Local);
+            if !self.neighbors.listen.contains(a) {
+                self.neighbors.candidates.add(*a, Source::Local);
             }
         }
     }
@@ -31,17 +31,19 @@ impl<S: Store> Core<S> {
     /// within its share.
     pub(crate) fn add_referred(&mut self, addrs: &[SocketAddr], from: &PeerName) {
         for a in addrs {
-            if !self.listen.contains(a) {
-                self.candidates.add(*a, Source::Member(from.clone()));
+            if !self.neighbors.listen.contains(a) {
+                self.neighbors
+                    .candidates
+                    .add(*a, Source::Member(from.clone()));
             }
         }
     }
 
     /// Dials `addr` now (explicit connect), whatever its backoff.
     pub fn connect_to(&mut self, addr: SocketAddr, now: Now) {
-        self.online = true;
+        self.neighbors.online = true;
         self.add_candidates(&[addr]);
-        if let Some(c) = self.candidates.get_mut(&addr) {
+        if let Some(c) = self.neighbors.candidates.get_mut(&addr) {
             c.next = Mono::default();
         }
         self.dial(addr, now);
@@ -49,26 +51,20 @@ impl<S: Store> Core<S> {
 
     fn dial(&mut self, addr: SocketAddr, now: Now) {
         if self.closed
-            || !self.online
-            || self.dialing.contains_key(&addr)
-            || self.is_connected_to(addr)
+            || !self.neighbors.online
+            || self.neighbors.dialing.contains_key(&addr)
+            || self.neighbors.is_connected_to(addr)
         {
             return;
         }
-        self.dialing.insert(addr, now.mono);
+        self.neighbors.dialing.insert(addr, now.mono);
         self.outputs.push_back(Output::Connect { addr });
-    }
-
-    fn is_connected_to(&self, addr: SocketAddr) -> bool {
-        self.links
-            .values()
-            .any(|l| l.info.addr == addr || l.listen.contains(&addr))
     }
 
     /// A connection attempt failed.
     pub fn handle_connect_failed(&mut self, addr: SocketAddr, reason: &str, now: Now) {
-        self.dialing.remove(&addr);
-        if let Some(c) = self.candidates.get_mut(&addr) {
+        self.neighbors.dialing.remove(&addr);
+        if let Some(c) = self.neighbors.candidates.get_mut(&addr) {
             c.failures = c.failures.saturating_add(1);
             let backoff = self
                 .config
@@ -86,8 +82,9 @@ impl<S: Store> Core<S> {
     /// Nobody reachable: a member with a database from before starts listening anyway, so the
     /// group can come back after everyone went offline.
     fn check_alone(&mut self, now: Now) {
-        let alone = self.links.is_empty() && self.dialing.is_empty();
+        let alone = self.neighbors.is_empty() && self.neighbors.dialing.is_empty();
         let all_failed = self
+            .neighbors
             .candidates
             .iter()
             .all(|(_, c)| c.failures > 0 && c.next > now.mono);
@@ -103,9 +100,9 @@ impl<S: Store> Core<S> {
     /// Listen addresses of a few neighbors, for a node we refuse or leave.
     pub(crate) fn referrals(&mut self, except: Option<ConnId>) -> Vec<SocketAddr> {
         let mut all: Vec<SocketAddr> = self
-            .links
-            .iter()
-            .filter(|(c, l)| Some(**c) != except && l.phase == Phase::Established)
+            .neighbors
+            .established()
+            .filter(|(c, _)| Some(*c) != except)
             .flat_map(|(_, l)| l.listen.iter().copied())
             .collect();
         self.rng.shuffle(&mut all);
@@ -129,17 +126,8 @@ impl<S: Store> Core<S> {
     /// Mesh maintenance: connect up to the ideal size, drop the least useful neighbor above it,
     /// and now and then add a random neighbor so the mesh keeps mixing.
     pub(crate) fn maintain(&mut self, now: Now) {
-        let established = self
-            .links
-            .values()
-            .filter(|l| l.phase == Phase::Established)
-            .count();
-        let pending = self
-            .links
-            .values()
-            .filter(|l| l.phase != Phase::Established)
-            .count()
-            + self.dialing.len();
+        let established = self.neighbors.established_count();
+        let pending = self.neighbors.pending_count();
         let ideal = self.config.ideal_neighbors;
         if established + pending < ideal {
             for _ in 0..ideal - established - pending {
@@ -155,7 +143,7 @@ impl<S: Store> Core<S> {
         {
             self.dial_random(now);
         }
-        for l in self.links.values_mut() {
+        for l in self.neighbors.links_mut() {
             l.utility -= l.utility / 8;
         }
         let base = if established == 0 {
@@ -164,17 +152,20 @@ impl<S: Store> Core<S> {
             self.config.maintenance_interval
         };
         let jitter = Duration::from_millis(self.rng.below(base.as_millis() as u64 / 4 + 1));
-        self.next_maintenance = now.mono.saturating_add(base + jitter);
+        self.neighbors.next_maintenance = now.mono.saturating_add(base + jitter);
         self.check_alone(now);
     }
 
     /// Dials a random candidate that is not connected, not being dialed and not backing off.
     fn dial_random(&mut self, now: Now) -> bool {
         let mut ready: Vec<SocketAddr> = self
+            .neighbors
             .candidates
             .iter()
             .filter(|(a, c)| {
-                c.next <= now.mono && !self.dialing.contains_key(a) && !self.is_connected_to(**a)
+                c.next <= now.mono
+                    && !self.neighbors.dialing.contains_key(a)
+                    && !self.neighbors.is_connected_to(**a)
             })
             .map(|(a, _)| *a)
             .collect();
@@ -189,15 +180,13 @@ impl<S: Store> Core<S> {
 
     fn drop_least_useful(&mut self, now: Now) {
         let victim = self
-            .links
-            .iter()
-            .filter(|(_, l)| {
-                l.phase == Phase::Established
-                    && l.sync.is_none()
-                    && now.mono.duration_since(l.opened) >= GRACE
+            .neighbors
+            .established()
+            .filter(|(c, l)| {
+                !self.syncs.is_running(*c) && now.mono.duration_since(l.opened) >= GRACE
             })
-            .min_by_key(|(c, l)| (l.utility, **c))
-            .map(|(c, _)| *c);
+            .min_by_key(|(c, l)| (l.utility, *c))
+            .map(|(c, _)| c);
         if let Some(conn) = victim {
             self.drop_link(conn, LinkEnd::LeastUseful, now);
         }
@@ -206,10 +195,10 @@ impl<S: Store> Core<S> {
     /// Anti-entropy: sync with one random neighbor.
     pub(crate) fn anti_entropy(&mut self, now: Now) {
         let idle: Vec<ConnId> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.phase == Phase::Established && l.sync.is_none())
-            .map(|(c, _)| *c)
+            .neighbors
+            .established()
+            .filter(|(c, _)| !self.syncs.is_running(*c))
+            .map(|(c, _)| c)
             .collect();
         if !idle.is_empty() {
             let conn = idle[self.rng.below(idle.len() as u64) as usize];
@@ -219,7 +208,7 @@ impl<S: Store> Core<S> {
             self.rng
                 .below(self.config.anti_entropy_interval.as_millis() as u64 / 4 + 1),
         );
-        self.next_anti_entropy = now
+        self.syncs.next_anti_entropy = now
             .mono
             .saturating_add(self.config.anti_entropy_interval + jitter);
     }
@@ -227,12 +216,17 @@ impl<S: Store> Core<S> {
     /// Closes links to members whose certificates have expired (a member's rights end at its
     /// certificate's end, whether or not it is still connected then).
     pub(crate) fn expire_links(&mut self, now: Now) {
-        let expired: Vec<ConnId> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.expires.is_some_and(|e| e <= now.wall))
-            .map(|(c, _)| *c)
-            .collect();
+        let expired = self.neighbors.rights_ended(now.wall);
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            expired,
+            self.neighbors
+                .iter()
+                .filter(|(_, l)| l.expires.is_some_and(|e| e <= now.wall))
+                .map(|(c, _)| c)
+                .collect::<Vec<_>>(),
+            "the rights table disagrees with the links"
+        );
         // Nothing more is sent to it, not even a goodbye.
         for conn in expired {
             self.drop_link(conn, LinkEnd::CertificateExpired, now);
@@ -241,27 +235,36 @@ impl<S: Store> Core<S> {
 
     /// Closes handshakes that take too long and abandons stalled syncs.
     pub(crate) fn expire_handshakes_and_syncs(&mut self, now: Now) {
-        let late: Vec<ConnId> = self
-            .links
-            .iter()
-            .filter(|(_, l)| {
-                matches!(l.phase, Phase::AwaitHello | Phase::AwaitWelcome(_))
-                    && now.mono.duration_since(l.opened) >= self.config.handshake_timeout
-            })
-            .map(|(c, _)| *c)
-            .collect();
+        let late = self.neighbors.late_handshakes(now.mono);
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            late,
+            self.neighbors
+                .iter()
+                .filter(|(_, l)| {
+                    l.phase != super::neighbors::Phase::Established
+                        && l.opened.saturating_add(self.config.handshake_timeout) <= now.mono
+                })
+                .map(|(c, _)| c)
+                .collect::<Vec<_>>(),
+            "the handshake table disagrees with the links"
+        );
         for conn in late {
             self.drop_link(conn, LinkEnd::HandshakeTimeout, now);
         }
-        let stalled: Vec<ConnId> = self
-            .links
-            .iter()
-            .filter(|(_, l)| {
-                l.sync.is_some()
-                    && now.mono.duration_since(l.sync_progress) >= self.config.sync_stall_timeout
-            })
-            .map(|(c, _)| *c)
-            .collect();
+        let stalled = self.syncs.stalled(now.mono);
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            stalled,
+            self.syncs
+                .iter_running()
+                .filter(|(_, s)| {
+                    s.progress.saturating_add(self.config.sync_stall_timeout) <= now.mono
+                })
+                .map(|(c, _)| c)
+                .collect::<Vec<_>>(),
+            "the stall table disagrees with the sessions"
+        );
         for conn in stalled {
             // A sync cannot resume after a lost message: start a new one.
             self.abandon_sync(conn, "sync stalled", now);

@@ -220,6 +220,8 @@ impl<S: Store> Core<S> {
     /// The members: everyone with a membership record (or known chain) and everyone present;
     /// the local member first.
     pub fn members(&self, present_only: bool) -> Vec<Member> {
-        self.members.list(&self.db, self.peer(), present_only)
+        self.presence
+            .members
+            .list(&self.db, self.peer(), present_only)
     }
 }

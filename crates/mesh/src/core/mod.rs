@@ -16,6 +16,20 @@
 //!
 //! The core owns the member's [`Database`]. It never reads a clock, opens a socket, spawns a
 //! task or draws from a global random generator: the driver (tokio) or the simulator does.
+//!
+//! Inside, the core is four sub-machines with one job each, and the glue between them:
+//!
+//! - the neighbor set (`neighbors.rs`; handshake in `conn.rs`, upkeep in `maintain.rs`): links,
+//!   candidates, dials; deadlines: handshakes, the ends of members' rights, maintenance;
+//! - the broadcast tree (`flood.rs`): eager and lazy links, announced payloads; deadlines:
+//!   the pulls of announced payloads (`pending.rs`);
+//! - sync scheduling (`syncs.rs`): each link's session, its rate, the anti-entropy round;
+//!   deadlines: stalls, anti-entropy;
+//! - presence and peer time (`presence_time.rs`, `local.rs`, `members.rs`): our presence, the
+//!   member view, the group clock; deadline: the refresh round.
+//!
+//! Each keeps its deadlines in a timer table (`timers.rs`) or a single instant, so
+//! [`Core::poll_timeout`] is the least of four answers, each found in O(log n).
 
 mod candidates;
 mod conn;
@@ -24,19 +38,21 @@ mod flood;
 mod local;
 mod maintain;
 mod members;
+mod neighbors;
 mod pending;
+mod presence_time;
+mod syncs;
 #[cfg(test)]
 pub(crate) mod tests;
 mod timers;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use peergroup_credential_roles::CertChain;
-use peergroup_identity::{KeyPair, PeerName, Timestamp};
+use peergroup_identity::{KeyPair, PeerName};
 use peergroup_record_db::store::Store;
-use peergroup_record_db::sync::SyncSession;
-use peergroup_record_db::{Change, Database, LocalSigner, Received, Record};
+use peergroup_record_db::{Change, Database, LocalSigner};
 
 pub use candidates::{MAX_CANDIDATES, MAX_CANDIDATES_PER_REFERRER};
 pub use ending::{LinkEnd, PeerFault};
@@ -176,88 +192,30 @@ impl std::fmt::Debug for LocalMember {
     }
 }
 
-/// Where a link is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// Acceptor, waiting for the dialer's hello.
-    AwaitHello,
-    /// Dialer, waiting for the welcome; hello sent at this time.
-    AwaitWelcome(Mono),
-    /// A neighbor.
-    Established,
-}
-
-/// One connection and what we know about its peer.
-#[derive(Debug)]
-struct Link {
-    info: PeerInfo,
-    /// When the peer's certificate chain stops being valid (the link closes then).
-    expires: Option<Timestamp>,
-    phase: Phase,
-    opened: Mono,
-    node: Option<NodeId>,
-    listen: Vec<SocketAddr>,
-    /// Plumtree: push payloads (true) or only announce them (false).
-    eager: bool,
-    /// Windows-style usefulness: decays, grows with every new record it delivers.
-    utility: u32,
-    sync: Option<SyncSession>,
-    /// Number of the current (or last) sync on this link.
-    sync_id: u32,
-    sync_progress: Mono,
-    /// When the neighbor's next sync session is due by its allowed rate (see
-    /// [`SYNC_SESSION_INTERVAL`]).
-    sync_tat: Mono,
-    /// Another sync is wanted once the current one ends.
-    sync_wanted: bool,
-    /// The sync has more to send than the last burst allowed.
-    sync_backlog: bool,
-}
-
 /// One member's participation in one group.
 pub struct Core<S: Store> {
     db: Database<S>,
     me: LocalMember,
     node: NodeId,
     config: MeshConfig,
-    listen: Vec<SocketAddr>,
-    links: BTreeMap<ConnId, Link>,
-    /// The links' deadlines, in order.
-    link_timers: timers::LinkTimers,
-    /// Addresses we could dial: address → next attempt allowed at, failures so far.
-    candidates: candidates::Candidates,
-    /// Addresses we are dialing now.
-    dialing: BTreeMap<SocketAddr, Mono>,
-    inbox: Vec<(ConnId, Received)>,
-    sync_inbox: Vec<(ConnId, Record)>,
-    /// Per link, records learned by sync that flooding would not bring (older than
-    /// [`FLOOD_WINDOW`]): a sync that learned any cascades to the other neighbors.
-    learned_old: BTreeMap<ConnId, u64>,
-    /// Payloads announced and not received (bounded; see [`pending`]).
-    missing: pending::Pending,
-    /// Keys being delivered right now that had to be pulled (scratch for one flush).
-    missing_attempts: std::collections::BTreeSet<u64>,
-    /// Payloads pulled since the last one that arrived by push.
-    pulls_in_a_row: u32,
+    /// The neighbor set.
+    neighbors: neighbors::Neighbors,
+    /// The broadcast tree.
+    broadcast: flood::Broadcast,
+    /// Sync scheduling.
+    syncs: syncs::SyncSchedule,
+    /// Presence and peer time.
+    presence: presence_time::PresenceTime,
     outputs: VecDeque<Output>,
     events: VecDeque<Event>,
     status: Status,
-    peer_time: PeerTime,
     rng: Rng,
     /// The nonces of the ids of records this member publishes.
     ids: RecordIds,
-    next_maintenance: Mono,
-    next_anti_entropy: Mono,
-    next_refresh: Mono,
     /// The time of the latest input (for deadlines kept on the wall clock: certificate ends).
     last: Now,
-    presence_attributes: String,
-    members: members::MemberView,
     stats: Stats,
     closed: bool,
-    /// Whether the member dials other members (a group that is open but not connected only
-    /// answers what it is asked locally).
-    online: bool,
 }
 
 impl<S: Store> std::fmt::Debug for Core<S> {
@@ -265,7 +223,7 @@ impl<S: Store> std::fmt::Debug for Core<S> {
         f.debug_struct("Core")
             .field("group", self.db.group())
             .field("node", &self.node)
-            .field("links", &self.links.len())
+            .field("links", &self.neighbors.conns().len())
             .field("status", &self.status)
             .finish_non_exhaustive()
     }
@@ -319,38 +277,24 @@ impl<S: Store> Core<S> {
             }
         };
         let mut core = Core {
-            members: members::MemberView::default(),
             db,
             me,
             node,
             config,
-            listen: Vec::new(),
-            links: BTreeMap::new(),
-            link_timers: timers::LinkTimers::default(),
-            candidates: candidates::Candidates::default(),
-            dialing: BTreeMap::new(),
-            inbox: Vec::new(),
-            sync_inbox: Vec::new(),
-            learned_old: BTreeMap::new(),
-            missing: pending::Pending::default(),
-            missing_attempts: std::collections::BTreeSet::new(),
-            pulls_in_a_row: 0,
+            neighbors: neighbors::Neighbors::new(now.mono),
+            broadcast: flood::Broadcast::default(),
+            syncs: syncs::SyncSchedule::new(now.mono),
+            presence: presence_time::PresenceTime::new(peer_time, now.mono),
             outputs: VecDeque::new(),
             events: VecDeque::new(),
             status: Status::default(),
-            peer_time,
             rng: Rng::new(seed.mesh()),
             ids: RecordIds::new(seed),
-            next_maintenance: now.mono,
-            next_anti_entropy: now.mono,
-            next_refresh: now.mono,
             last: now,
-            presence_attributes: String::new(),
             stats: Stats::default(),
             closed: false,
-            online: true,
         };
-        core.members.rebuild(&core.db, &core.me)?;
+        core.presence.members.rebuild(&core.db, &core.me)?;
         if is_creator {
             core.set_status(Status {
                 listening: true,
@@ -400,7 +344,7 @@ impl<S: Store> Core<S> {
 
     /// The peer-time clock.
     pub fn peer_time(&self) -> PeerTime {
-        self.peer_time
+        self.presence.peer_time
     }
 
     /// Starts listening at once: for a member that knows it has a usable database from before
@@ -416,35 +360,38 @@ impl<S: Store> Core<S> {
     /// Goes online (dials members, keeps the mesh) or stays offline (the default is online;
     /// an application opening a group without connecting sets it offline first).
     pub fn set_online(&mut self, online: bool, now: Now) {
-        self.online = online;
+        self.neighbors.online = online;
         if online {
-            self.next_maintenance = now.mono;
+            self.neighbors.next_maintenance = now.mono;
         }
     }
 
     /// Whether the member dials other members.
     pub fn is_online(&self) -> bool {
-        self.online
+        self.neighbors.online
     }
 
     /// Where this node accepts connections, as published in presence.
     pub fn listen_addrs(&self) -> &[SocketAddr] {
-        &self.listen
+        &self.neighbors.listen
     }
 
     /// Established neighbors: connection, peer, address.
     pub fn neighbors(&self) -> Vec<(ConnId, PeerName, SocketAddr)> {
-        self.links
-            .iter()
-            .filter(|(_, l)| l.phase == Phase::Established)
-            .map(|(c, l)| (*c, l.info.peer.clone(), l.info.addr))
+        self.neighbors
+            .established()
+            .map(|(c, l)| (c, l.info.peer.clone(), l.info.addr))
             .collect()
     }
 
     /// How far the syncs running now have got.
     pub fn sync_progress(&self) -> crate::stats::SyncProgress {
         let mut p = crate::stats::SyncProgress::default();
-        for s in self.links.values().filter_map(|l| l.sync.as_ref()) {
+        for s in self
+            .syncs
+            .iter_running()
+            .filter_map(|(_, s)| s.session.as_ref())
+        {
             p.running += 1;
             p.received += s.record_counts().1;
             p.expected += s.records_expected();
@@ -454,10 +401,10 @@ impl<S: Store> Core<S> {
 
     /// Links whose sync has more to send (see [`MeshConfig::sync_burst`]).
     pub fn sync_backlog(&self) -> Vec<ConnId> {
-        self.links
-            .iter()
-            .filter(|(_, l)| l.sync_backlog && l.sync.is_some())
-            .map(|(c, _)| *c)
+        self.syncs
+            .iter_running()
+            .filter(|(_, s)| s.backlog)
+            .map(|(c, _)| c)
             .collect()
     }
 
@@ -490,7 +437,7 @@ impl<S: Store> Core<S> {
     }
 
     fn update_connections_flag(&mut self) {
-        let has = self.links.values().any(|l| l.phase == Phase::Established);
+        let has = self.neighbors.established().next().is_some();
         let s = Status {
             has_connections: has,
             ..self.status
@@ -501,7 +448,7 @@ impl<S: Store> Core<S> {
     /// Reports database changes to the application and keeps the member list current.
     fn record_changes(&mut self, changes: Vec<Change>) {
         for change in changes {
-            for (peer, mc) in self.members.on_change(&change, &self.db) {
+            for (peer, mc) in self.presence.members.on_change(&change, &self.db) {
                 self.events.push_back(Event::Member { peer, change: mc });
             }
             self.learn_addresses(&change.record);
@@ -510,65 +457,50 @@ impl<S: Store> Core<S> {
     }
 
     /// The earliest (monotonic) instant [`Core::handle_timeout`] should be called: the
-    /// earliest of the core's own timers and the links' deadlines, each kept in order
-    /// (O(log n) in the links and pending announcements).
+    /// earliest next deadline of the four sub-machines, each kept in order (O(log n) in the
+    /// links and pending announcements). Debug builds check it against a scan of every link.
     pub fn poll_timeout(&self) -> Option<Mono> {
         if self.closed {
             return None;
         }
         let mut t = self
-            .next_maintenance
-            .min(self.next_anti_entropy)
-            .min(self.next_refresh);
-        if let Some(m) = self.missing.next_deadline() {
+            .neighbors
+            .next_deadline(self.last)
+            .min(self.syncs.next_deadline())
+            .min(self.presence.next_deadline());
+        if let Some(m) = self.broadcast.next_deadline() {
             t = t.min(m);
         }
-        if let Some(l) = self.link_deadline() {
-            t = t.min(l);
-        }
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(Some(t), self.deadline_by_scan(), "a timer was missed");
         Some(t)
     }
 
-    /// The earliest deadline of a link, from the timer table: a monotonic one, or the end of
-    /// a member's rights (a wall-clock deadline, as far ahead of the latest input as it is).
-    /// Debug builds check it against a scan of every link.
-    fn link_deadline(&self) -> Option<Mono> {
-        let expiry = self.link_timers.next_expiry().map(|e| {
-            let ahead = e.duration_since(self.last.wall);
-            self.last.mono.saturating_add(ahead)
-        });
-        let t = match (self.link_timers.next(), expiry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        #[cfg(debug_assertions)]
-        debug_assert_eq!(t, self.link_deadline_by_scan(), "a link timer was missed");
-        t
-    }
-
-    /// [`Core::link_deadline`] by a scan of every link.
+    /// [`Core::poll_timeout`] by a scan of every link and session.
     #[cfg(debug_assertions)]
-    fn link_deadline_by_scan(&self) -> Option<Mono> {
-        let mut t: Option<Mono> = None;
-        let mut at = |d: Mono| t = Some(t.map_or(d, |t| t.min(d)));
-        for l in self.links.values() {
-            match l.phase {
-                Phase::AwaitHello | Phase::AwaitWelcome(_) => {
-                    at(l.opened.saturating_add(self.config.handshake_timeout));
-                }
-                _ => {}
-            }
-            if l.sync.is_some() {
-                at(l.sync_progress
-                    .saturating_add(self.config.sync_stall_timeout));
+    fn deadline_by_scan(&self) -> Option<Mono> {
+        let mut t = self
+            .neighbors
+            .next_maintenance
+            .min(self.syncs.next_anti_entropy)
+            .min(self.presence.next_refresh);
+        if let Some(m) = self.broadcast.missing.next_deadline() {
+            t = t.min(m);
+        }
+        for (_, l) in self.neighbors.iter() {
+            if l.phase != neighbors::Phase::Established {
+                t = t.min(l.opened.saturating_add(self.config.handshake_timeout));
             }
             if let Some(e) = l.expires {
                 // A wall-clock deadline, as far ahead of the latest input as it is.
                 let ahead = e.duration_since(self.last.wall);
-                at(self.last.mono.saturating_add(ahead));
+                t = t.min(self.last.mono.saturating_add(ahead));
             }
         }
-        t
+        for (_, s) in self.syncs.iter_running() {
+            t = t.min(s.progress.saturating_add(self.config.sync_stall_timeout));
+        }
+        Some(t)
     }
 
     /// Runs the timers due at `now`.
@@ -581,15 +513,15 @@ impl<S: Store> Core<S> {
         self.request_missing(now);
         // A failing refresh (a full disk, say) must not stop the mesh's own timers.
         self.last = now;
-        let refreshed = if now.mono >= self.next_refresh {
+        let refreshed = if now.mono >= self.presence.next_refresh {
             self.refresh(now)
         } else {
             Ok(())
         };
-        if now.mono >= self.next_anti_entropy {
+        if now.mono >= self.syncs.next_anti_entropy {
             self.anti_entropy(now);
         }
-        if now.mono >= self.next_maintenance {
+        if now.mono >= self.neighbors.next_maintenance {
             self.maintain(now);
         }
         refreshed
@@ -611,19 +543,16 @@ impl<S: Store> Core<S> {
             // Pushed whole over every link, lazy ones too: after the goodbye nobody can pull
             // it from us, and a lazy link whose other path to us is gone would wait for it
             // until the presence expired (the chat's 'Carol left' never came).
-            let established: Vec<ConnId> = self
-                .links
-                .iter()
-                .filter(|(_, l)| l.phase == Phase::Established)
-                .map(|(c, _)| *c)
-                .collect();
+            let established: Vec<ConnId> = self.neighbors.established().map(|(c, _)| c).collect();
             for conn in established {
                 self.send(conn, MeshMessage::Flood(change.record.clone()));
             }
             self.record_changes(vec![change]);
         }
         self.persist_peer_time()?;
-        let conns: Vec<ConnId> = self.links.keys().copied().collect();
+        let conns = self.neighbors.clear();
+        self.broadcast.clear();
+        self.syncs.clear();
         for conn in conns {
             self.send(
                 conn,
@@ -634,8 +563,6 @@ impl<S: Store> Core<S> {
             );
             self.outputs.push_back(Output::Close { conn });
         }
-        self.links.clear();
-        self.link_timers.clear();
         self.closed = true;
         self.set_status(Status::default());
         Ok(())
@@ -649,7 +576,7 @@ impl<S: Store> Core<S> {
     fn persist_peer_time(&mut self) -> Result<(), crate::Error> {
         self.db.set_meta(
             PEER_TIME_META,
-            self.peer_time.offset_ms().to_be_bytes().to_vec(),
+            self.presence.peer_time.offset_ms().to_be_bytes().to_vec(),
         )?;
         Ok(())
     }

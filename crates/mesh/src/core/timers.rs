@@ -1,105 +1,109 @@
-//! The per-link deadlines of the core, kept in order so the next one is found in O(log n)
-//! instead of by a scan of every link at each poll.
+//! A timer table: deadlines by key, kept in order, so the next one is found in O(log n) and
+//! the due ones in O(k log n), instead of by a scan of every key at each poll. Each of the
+//! core's sub-machines keeps its deadlines in one (or in a single instant when it has one).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use peergroup_identity::Timestamp;
-
-use super::ConnId;
-use crate::time::Mono;
-
-/// What a link's monotonic deadline is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum LinkTimer {
-    /// The handshake must end by then.
-    Handshake,
-    /// The current sync must make progress by then.
-    SyncStall,
+/// Deadlines of type `T` (a monotonic instant, or a wall-clock time) by key `K`.
+#[derive(Debug)]
+pub(crate) struct TimerTable<K, T> {
+    /// The deadlines in order.
+    due: BTreeSet<(T, K)>,
+    /// Each key's deadline.
+    at: BTreeMap<K, T>,
 }
 
-/// Every link's deadlines (see the module docs).
-#[derive(Debug, Default)]
-pub(crate) struct LinkTimers {
-    /// Monotonic deadlines in order, and each one's instant by link and kind.
-    due: BTreeSet<(Mono, ConnId, LinkTimer)>,
-    at: BTreeMap<(ConnId, LinkTimer), Mono>,
-    /// The ends of members' rights (wall clock), in order, and each link's.
-    expiries: BTreeSet<(Timestamp, ConnId)>,
-    expiry_of: BTreeMap<ConnId, Timestamp>,
+impl<K, T> Default for TimerTable<K, T> {
+    fn default() -> Self {
+        TimerTable {
+            due: BTreeSet::new(),
+            at: BTreeMap::new(),
+        }
+    }
 }
 
-impl LinkTimers {
-    /// Sets (or moves) a link's deadline of `kind`.
-    pub(crate) fn set(&mut self, conn: ConnId, kind: LinkTimer, at: Mono) {
-        if let Some(old) = self.at.insert((conn, kind), at) {
-            self.due.remove(&(old, conn, kind));
+impl<K: Ord + Copy, T: Ord + Copy> TimerTable<K, T> {
+    /// Sets (or moves) the deadline of `key`.
+    pub(crate) fn set(&mut self, key: K, at: T) {
+        if let Some(old) = self.at.insert(key, at) {
+            self.due.remove(&(old, key));
         }
-        self.due.insert((at, conn, kind));
+        self.due.insert((at, key));
     }
 
-    /// Cancels a link's deadline of `kind`.
-    pub(crate) fn cancel(&mut self, conn: ConnId, kind: LinkTimer) {
-        if let Some(old) = self.at.remove(&(conn, kind)) {
-            self.due.remove(&(old, conn, kind));
-        }
-    }
-
-    /// Sets when the link's member's rights end.
-    pub(crate) fn set_expiry(&mut self, conn: ConnId, at: Timestamp) {
-        if let Some(old) = self.expiry_of.insert(conn, at) {
-            self.expiries.remove(&(old, conn));
-        }
-        self.expiries.insert((at, conn));
-    }
-
-    /// Forgets every deadline of a link (it closed).
-    pub(crate) fn forget(&mut self, conn: ConnId) {
-        for kind in [LinkTimer::Handshake, LinkTimer::SyncStall] {
-            self.cancel(conn, kind);
-        }
-        if let Some(old) = self.expiry_of.remove(&conn) {
-            self.expiries.remove(&(old, conn));
+    /// Cancels the deadline of `key`, if it has one.
+    pub(crate) fn cancel(&mut self, key: K) {
+        if let Some(old) = self.at.remove(&key) {
+            self.due.remove(&(old, key));
         }
     }
 
-    /// Forgets every link.
+    /// Forgets every deadline.
     pub(crate) fn clear(&mut self) {
-        *self = LinkTimers::default();
+        self.due.clear();
+        self.at.clear();
     }
 
-    /// The earliest monotonic deadline.
-    pub(crate) fn next(&self) -> Option<Mono> {
-        self.due.first().map(|(t, _, _)| *t)
+    /// The earliest deadline.
+    pub(crate) fn next(&self) -> Option<T> {
+        self.due.first().map(|(t, _)| *t)
     }
 
-    /// The earliest end of a member's rights.
-    pub(crate) fn next_expiry(&self) -> Option<Timestamp> {
-        self.expiries.first().map(|(t, _)| *t)
+    /// The keys whose deadline is at or before `now`, in key order (the order a scan of the
+    /// keys would find them in). They stay set: handling one cancels or moves it.
+    pub(crate) fn due(&self, now: T) -> Vec<K> {
+        let mut keys: Vec<K> = self
+            .due
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, k)| *k)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// The deadline of `key`.
+    #[cfg(test)]
+    pub(crate) fn get(&self, key: K) -> Option<T> {
+        self.at.get(&key).copied()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ConnId;
+    use crate::time::Mono;
 
     #[test]
     fn the_next_deadline_follows_sets_moves_and_cancels() {
-        let mut t = LinkTimers::default();
+        let mut t: TimerTable<ConnId, Mono> = TimerTable::default();
         assert_eq!(t.next(), None);
-        t.set(ConnId(1), LinkTimer::Handshake, Mono::from_millis(50));
-        t.set(ConnId(2), LinkTimer::SyncStall, Mono::from_millis(30));
+        t.set(ConnId(1), Mono::from_millis(50));
+        t.set(ConnId(2), Mono::from_millis(30));
         assert_eq!(t.next(), Some(Mono::from_millis(30)));
         // Moving a deadline replaces it.
-        t.set(ConnId(2), LinkTimer::SyncStall, Mono::from_millis(90));
+        t.set(ConnId(2), Mono::from_millis(90));
         assert_eq!(t.next(), Some(Mono::from_millis(50)));
-        t.cancel(ConnId(1), LinkTimer::Handshake);
+        assert_eq!(t.get(ConnId(2)), Some(Mono::from_millis(90)));
+        t.cancel(ConnId(1));
         assert_eq!(t.next(), Some(Mono::from_millis(90)));
-        t.set_expiry(ConnId(2), Timestamp::from_millis(7));
-        t.set_expiry(ConnId(3), Timestamp::from_millis(5));
-        assert_eq!(t.next_expiry(), Some(Timestamp::from_millis(5)));
-        t.forget(ConnId(3));
-        assert_eq!(t.next_expiry(), Some(Timestamp::from_millis(7)));
-        t.forget(ConnId(2));
-        assert_eq!((t.next(), t.next_expiry()), (None, None));
+        t.cancel(ConnId(2));
+        assert_eq!(t.next(), None);
+    }
+
+    #[test]
+    fn due_keys_come_in_key_order_and_stay_until_handled() {
+        let mut t: TimerTable<ConnId, Mono> = TimerTable::default();
+        t.set(ConnId(9), Mono::from_millis(10));
+        t.set(ConnId(3), Mono::from_millis(20));
+        t.set(ConnId(5), Mono::from_millis(40));
+        assert_eq!(t.due(Mono::from_millis(5)), Vec::<ConnId>::new());
+        assert_eq!(t.due(Mono::from_millis(20)), vec![ConnId(3), ConnId(9)]);
+        assert_eq!(t.due(Mono::from_millis(20)).len(), 2, "due keys stay set");
+        t.cancel(ConnId(9));
+        assert_eq!(t.due(Mono::from_millis(100)), vec![ConnId(3), ConnId(5)]);
+        t.clear();
+        assert_eq!((t.next(), t.due(Mono::from_millis(100)).len()), (None, 0));
     }
 }

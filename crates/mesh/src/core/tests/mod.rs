@@ -41,7 +41,10 @@ fn a_leaving_member_pushes_its_withdrawal_over_lazy_links() {
     );
     // Node 0 has pruned the link: node 1's side is lazy and would only announce.
     net.deliver(1, c1, MeshMessage::Prune);
-    assert!(!net.core(1).links[&c1].eager, "the link should be lazy");
+    assert!(
+        !net.core(1).broadcast.is_eager(c1),
+        "the link should be lazy"
+    );
     net.events(0);
     net.act(1, |core, now| core.close(now)).unwrap();
     net.run_for(Duration::from_secs(2));
@@ -75,16 +78,16 @@ fn an_ihave_flood_is_bounded_and_forgotten() {
             .collect();
         net.deliver(0, c0, MeshMessage::IHave(keys));
         assert!(
-            net.core(0).missing.on_link(c0) <= super::MAX_PENDING_PER_LINK,
+            net.core(0).broadcast.missing.on_link(c0) <= super::MAX_PENDING_PER_LINK,
             "round {round}: {} keys waiting on the link",
-            net.core(0).missing.on_link(c0)
+            net.core(0).broadcast.missing.on_link(c0)
         );
     }
     assert!(net.core(0).stats().announcements_ignored > 0);
     // The announcer never delivers: after the graft rounds the keys are given up.
     net.run_for(Duration::from_secs(10));
-    assert_eq!(net.core(0).missing.on_link(c0), 0);
-    assert_eq!(net.core(0).missing.next_deadline(), None);
+    assert_eq!(net.core(0).broadcast.missing.on_link(c0), 0);
+    assert_eq!(net.core(0).broadcast.missing.next_deadline(), None);
 }
 
 /// A member may hold only a few links to a node, in any phase.
@@ -110,9 +113,9 @@ fn links_per_member_are_capped() {
     }
     let held = net
         .core(0)
-        .links
-        .values()
-        .filter(|l| l.info.peer == peer)
+        .neighbors
+        .iter()
+        .filter(|(_, l)| l.info.peer == peer)
         .count();
     assert_eq!(held, super::MAX_LINKS_PER_MEMBER);
     assert_eq!(
@@ -177,11 +180,11 @@ fn a_link_closes_when_the_members_certificate_expires() {
     });
     let (c0, _) = net.link(0, 1);
     net.run_for(Duration::from_secs(2));
-    assert!(net.core(0).links.contains_key(&c0));
+    assert!(net.core(0).neighbors.contains(c0));
     net.events(0);
     net.run_for(Duration::from_secs(19));
     assert!(
-        !net.core(0).links.contains_key(&c0),
+        !net.core(0).neighbors.contains(c0),
         "the link outlived the certificate"
     );
     let events = net.events(0);
