@@ -483,6 +483,38 @@ fn running_members_sync_and_revoke() {
 }
 
 #[test]
+fn one_node_per_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _b) = setup(dir.path());
+    let (mut alice, _) = Member::start(&a, &[]);
+    let pid = alice.child.id();
+    // A second node on Alice's home is refused in one line naming the running one.
+    let second = [
+        "run",
+        "--group",
+        "Friends",
+        "--no-discovery",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    fails(
+        &a,
+        &second,
+        &format!("in use by another running node (process {pid})"),
+    );
+    assert!(
+        alice.ask("members").contains("members"),
+        "alice still serves"
+    );
+    // Killed with -9, the node leaves the lock file but not the lock.
+    alice.child.kill().unwrap();
+    alice.child.wait().unwrap();
+    assert!(a.join(peergroup::LOCK_FILE).exists());
+    let list = ok(&a, &["group", "list"]);
+    assert!(list.contains("Friends"), "{list}");
+}
+
+#[test]
 fn password_group_join() {
     let dir = tempfile::tempdir().unwrap();
     let (a, c) = (dir.path().join("alice"), dir.path().join("carol"));

@@ -47,6 +47,8 @@ pub enum ErrorKind {
     Closed,
     /// A local input/output failure.
     Io,
+    /// Another running node holds the data directory (one node per data directory).
+    DirectoryInUse,
 }
 
 /// A peergroup error: a kind, a one-line message, and the underlying cause if any.

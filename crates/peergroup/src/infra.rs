@@ -82,6 +82,8 @@ impl Infrastructure {
     /// says otherwise, binds the listening endpoint and starts discovery.
     pub async fn start(config: InfrastructureConfig) -> Result<Infrastructure> {
         peergroup_identity::fs::create_private_dir(&config.data_dir)?;
+        // Before anything in it is read or written: one node per data directory.
+        let lock = crate::lock::DirLock::acquire(&config.data_dir)?;
         let identities =
             IdentityStore::open(config.data_dir.join("identities"))?.with_kdf_params(config.kdf);
         let endpoint = if config.listen.is_empty() {
@@ -116,6 +118,7 @@ impl Infrastructure {
             routes: RwLock::new(BTreeMap::new()),
             open: Mutex::new(BTreeMap::new()),
             discovery: Mutex::new(discovery),
+            _lock: lock,
         });
         if let Some(ep) = inner.endpoint.clone() {
             tokio::spawn(crate::router::accept_loop(ep, Arc::downgrade(&inner)));

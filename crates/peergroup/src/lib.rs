@@ -47,6 +47,7 @@ mod events;
 mod group;
 mod infra;
 mod limits;
+mod lock;
 mod node;
 mod password;
 mod registration;
@@ -62,6 +63,7 @@ pub use events::{
 pub use group::Group;
 pub use infra::{GroupSpec, GroupSummary, Infrastructure};
 pub use limits::{MAX_DATA, OPEN_TIMEOUT};
+pub use lock::LOCK_FILE;
 pub use router::{
     FIRST_FRAME_TIMEOUT, MAX_AWAITING_FIRST_FRAME, MAX_AWAITING_FIRST_FRAME_PER_MEMBER,
 };

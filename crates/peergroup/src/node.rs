@@ -38,6 +38,8 @@ pub(crate) struct Node {
     /// Groups open now, by (identity, group).
     pub(crate) open: Mutex<BTreeMap<(PeerName, PeerName), Weak<dyn Served>>>,
     pub(crate) discovery: Mutex<Option<Discovery>>,
+    /// The data directory's lock: one node per directory, for the node's life.
+    pub(crate) _lock: crate::lock::DirLock,
 }
 
 impl Node {
