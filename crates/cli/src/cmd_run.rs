@@ -73,9 +73,11 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
     say(&format!("listening {}", addrs.join(" ")));
     let mut lines = LineReader::new(tokio::io::BufReader::new(tokio::io::stdin()));
     let control_mode = a.control;
+    let stop = crate::stop::requested();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            () = &mut stop => break,
             e = events.next() => {
                 let Some(e) = e else { break };
                 say(&describe(&e));

@@ -16,6 +16,7 @@ mod input;
 mod logfile;
 mod malloc;
 mod progress;
+mod stop;
 mod terminal;
 mod util;
 

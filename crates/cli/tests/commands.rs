@@ -514,6 +514,55 @@ fn one_node_per_home() {
     assert!(list.contains("Friends"), "{list}");
 }
 
+/// Polls Alice's `members` answer until it is `want`, within [`WAIT`]; returns how long it took.
+fn members_become(alice: &mut Member, want: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let answer = alice.ask("members");
+        if answer == format!("> {want}") {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "waited {:?} for {want:?}; Alice answers {answer:?}",
+            start.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A member killed with -9 is shown gone as soon as its connection drops (not when its
+/// presence expires, minutes later); one stopped with SIGTERM leaves cleanly, as with Ctrl-C.
+#[test]
+fn a_killed_member_is_gone_at_once_and_sigterm_leaves_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = setup(dir.path());
+    let (mut alice, addr) = Member::start(&a, &[]);
+    let (mut bob, _) = Member::start(&b, &["--connect", &addr]);
+    bob.expect("synchronized=true");
+    members_become(&mut alice, "members 2/2");
+    bob.child.kill().unwrap();
+    bob.child.wait().unwrap();
+    let took = members_become(&mut alice, "members 1/2");
+    eprintln!("a member killed with -9 was shown gone after {took:?}");
+
+    let (mut bob, _) = Member::start(&b, &["--connect", &addr]);
+    bob.expect("synchronized=true");
+    members_become(&mut alice, "members 2/2");
+    let pid = bob.child.id().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+    bob.expect("closed");
+    let status = bob.child.wait().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM did not end bob cleanly: {status:?}"
+    );
+    alice.expect("member Disconnected");
+    members_become(&mut alice, "members 1/2");
+    alice.stop();
+}
+
 #[test]
 fn password_group_join() {
     let dir = tempfile::tempdir().unwrap();

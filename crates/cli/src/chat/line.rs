@@ -43,9 +43,11 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
         chat.participants.join(", ")
     )));
     let mut lines = LineReader::new(tokio::io::BufReader::new(tokio::io::stdin()));
+    let stop = crate::stop::requested();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            () = &mut stop => break,
             e = events.next() => {
                 let Some(e) = e else { break };
                 if let Some(line) = chat.on_event(e).await {

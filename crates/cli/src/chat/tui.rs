@@ -139,6 +139,8 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
     };
     let mut terminal = ratatui::init();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let stop = crate::stop::requested();
+    tokio::pin!(stop);
     let result: Result<()> = async {
         loop {
             let neighbors = chat.group.neighbor_connections().await.map(|n| n.len()).unwrap_or(0);
@@ -150,6 +152,7 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
             };
             terminal.draw(|f| draw(f, &people, &screen, &title))?;
             tokio::select! {
+                () = &mut stop => return Ok(()),
                 _ = tick.tick() => {}
                 e = events.next() => {
                     let Some(e) = e else { return Ok(()) };

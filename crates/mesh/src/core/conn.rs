@@ -225,10 +225,13 @@ impl<S: Store> Core<S> {
         let (peer, addr, outbound) = (link.info.peer.clone(), link.info.addr, link.info.outbound);
         self.events.push_back(Event::Neighbor {
             conn,
-            peer,
+            peer: peer.clone(),
             addr,
             change: NeighborChange::Connected,
         });
+        if let Some(change) = self.presence.members.node_found(&peer, node) {
+            self.events.push_back(Event::Member { peer, change });
+        }
         self.update_connections_flag();
         // Every new connection syncs; the dialer initiates.
         if outbound {
@@ -478,12 +481,25 @@ impl<S: Store> Core<S> {
             self.neighbors.dialing.remove(&link.info.addr);
         }
         if link.phase == Phase::Established {
+            // Gone without a goodbye: its presence no longer counts here.
+            let lost = match (&end, link.node) {
+                (LinkEnd::ConnectionClosed, Some(node)) => {
+                    self.presence.members.node_lost(&link.info.peer, node)
+                }
+                _ => None,
+            };
             self.events.push_back(Event::Neighbor {
                 conn,
-                peer: link.info.peer,
+                peer: link.info.peer.clone(),
                 addr: link.info.addr,
                 change: NeighborChange::Disconnected(end),
             });
+            if let Some(change) = lost {
+                self.events.push_back(Event::Member {
+                    peer: link.info.peer,
+                    change,
+                });
+            }
             self.update_connections_flag();
             // Replace it soon.
             self.neighbors.next_maintenance = self.neighbors.next_maintenance.min(now.mono);

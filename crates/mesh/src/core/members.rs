@@ -59,9 +59,27 @@ struct Entry {
 }
 
 /// Members by peer name.
+///
+/// A node's presence record says it is online until the record expires (minutes). A node
+/// that was our neighbor and whose connection broke without a goodbye (killed, crashed, cut
+/// off) is *lost*: its presence no longer counts here, so its member shows as gone at once,
+/// until the node is our neighbor again or publishes a newer presence. (Members that were not
+/// our neighbors still learn it only when the presence expires.)
 #[derive(Clone, Debug, Default)]
 pub(crate) struct MemberView {
     entries: BTreeMap<PeerName, Entry>,
+    /// Nodes lost (see above).
+    lost: BTreeSet<NodeId>,
+}
+
+impl Entry {
+    /// The nodes that count as online: those with a presence record that are not lost.
+    fn online<'a>(
+        &'a self,
+        lost: &'a BTreeSet<NodeId>,
+    ) -> impl Iterator<Item = (&'a NodeId, &'a Presence)> {
+        self.presence.iter().filter(|(n, _)| !lost.contains(n))
+    }
 }
 
 impl MemberView {
@@ -71,6 +89,7 @@ impl MemberView {
         me: &LocalMember,
     ) -> Result<(), peergroup_record_db::Error> {
         self.entries.clear();
+        self.lost.clear();
         self.note_chain(&me.chain, None);
         for r in db.records_of_type(&RecordType::MEMBERSHIP)? {
             if let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload) {
@@ -118,23 +137,29 @@ impl MemberView {
             RecordType::PRESENCE => {
                 let peer = r.creator.clone();
                 let entry = self.entries.entry(peer.clone()).or_default();
-                let was_present = !entry.presence.is_empty();
+                let was_present = entry.online(&self.lost).next().is_some();
                 match (change.kind, Presence::of(r)) {
                     (ChangeKind::Added | ChangeKind::Updated, Some(p)) => {
+                        // A newer presence: the node is alive after all.
+                        let found = self.lost.remove(&p.node);
                         let replaced = entry.presence.insert(p.node, p.clone());
                         if !was_present {
                             out.push((peer, MemberChange::Connected));
-                        } else if replaced.as_ref() != Some(&p) {
+                        } else if found || replaced.as_ref() != Some(&p) {
                             out.push((peer, MemberChange::Updated));
                         }
                     }
                     _ => {
-                        let before = entry.presence.len();
                         let id = r.id;
-                        entry
-                            .presence
-                            .retain(|node, _| Presence::record_id(&peer, *node) != id);
-                        if before > 0 && entry.presence.is_empty() {
+                        let lost = &mut self.lost;
+                        entry.presence.retain(|node, _| {
+                            let keep = Presence::record_id(&peer, *node) != id;
+                            if !keep {
+                                lost.remove(node);
+                            }
+                            keep
+                        });
+                        if was_present && entry.online(&self.lost).next().is_none() {
                             out.push((peer, MemberChange::Disconnected));
                         }
                     }
@@ -177,6 +202,35 @@ impl MemberView {
         out
     }
 
+    /// Our link to `node` of `peer` broke without a goodbye: the node is lost (see the type's
+    /// docs). Returns the member's event if it is gone now.
+    pub(crate) fn node_lost(&mut self, peer: &PeerName, node: NodeId) -> Option<MemberChange> {
+        let entry = self.entries.get(peer)?;
+        if !entry.presence.contains_key(&node) || self.lost.contains(&node) {
+            return None;
+        }
+        self.lost.insert(node);
+        entry
+            .online(&self.lost)
+            .next()
+            .is_none()
+            .then_some(MemberChange::Disconnected)
+    }
+
+    /// `node` of `peer` is our neighbor: if it was lost, it counts again. Returns the
+    /// member's event if it is back.
+    pub(crate) fn node_found(&mut self, peer: &PeerName, node: NodeId) -> Option<MemberChange> {
+        if !self.lost.remove(&node) {
+            return None;
+        }
+        let entry = self.entries.get(peer)?;
+        let others = entry
+            .online(&self.lost)
+            .filter(|(n, _)| **n != node)
+            .count();
+        (others == 0).then_some(MemberChange::Connected)
+    }
+
     pub(crate) fn list<S: Store>(
         &self,
         db: &Database<S>,
@@ -191,17 +245,15 @@ impl MemberView {
                 peer: peer.clone(),
                 friendly_name: e.friendly_name.clone(),
                 roles: e.roles,
-                present: !e.presence.is_empty() || peer == me,
+                present: e.online(&self.lost).next().is_some() || peer == me,
                 nodes: e
-                    .presence
-                    .iter()
+                    .online(&self.lost)
                     .map(|(n, p)| (*n, p.addresses.clone()))
                     .collect(),
                 attributes: e
-                    .presence
-                    .values()
+                    .online(&self.lost)
                     .last()
-                    .map(|p| p.attributes.clone())
+                    .map(|(_, p)| p.attributes.clone())
                     .unwrap_or_default(),
                 local: peer == me,
                 revoked: db.revocations().peer_revoked_at(peer).is_some(),

@@ -310,3 +310,107 @@ fn a_flood_is_known_by_its_first_bytes() {
     }
     assert!(!MeshMessage::is_flood(&[]));
 }
+
+fn member_events(events: &[Event], peer: &peergroup_identity::PeerName) -> Vec<MemberChange> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Member { peer: p, change } if p == peer => Some(*change),
+            _ => None,
+        })
+        .collect()
+}
+
+fn lists_present(net: &Net, me: usize, other: usize) -> bool {
+    net.core(me)
+        .members(true)
+        .iter()
+        .any(|m| m.peer == net.peer(other))
+}
+
+/// A neighbor whose connection breaks without a goodbye (killed, crashed, cut off) is shown
+/// gone at once, not when its presence expires minutes later; it is back when it is a
+/// neighbor again.
+#[test]
+fn a_neighbor_lost_without_a_goodbye_is_gone_at_once_and_back_when_it_returns() {
+    let mut net = Net::new(2);
+    let (c0, c1) = net.link(0, 1);
+    net.run_for(Duration::from_secs(2));
+    assert!(lists_present(&net, 0, 1));
+    net.events(0);
+    // The connection breaks: both ends see it closed.
+    net.act(0, |core, now| core.handle_disconnected(c0, now));
+    net.act(1, |core, now| core.handle_disconnected(c1, now));
+    let events = net.events(0);
+    assert_eq!(
+        member_events(&events, &net.peer(1)),
+        vec![MemberChange::Disconnected],
+        "{events:#?}"
+    );
+    assert!(
+        !lists_present(&net, 0, 1),
+        "a lost node still counts as present"
+    );
+    let all = net.core(0).members(false);
+    let m = all
+        .iter()
+        .find(|m| m.peer == net.peer(1))
+        .expect("still a member");
+    assert!(m.nodes.is_empty(), "a lost node is listed: {m:?}");
+    // A goodbye-less loss is not a departure: back as a neighbor, back as present.
+    net.link(0, 1);
+    net.run_for(Duration::from_secs(2));
+    let events = net.events(0);
+    assert_eq!(
+        member_events(&events, &net.peer(1)),
+        vec![MemberChange::Connected],
+        "{events:#?}"
+    );
+    assert!(lists_present(&net, 0, 1));
+}
+
+/// A lost node that is alive elsewhere counts again as soon as a newer presence of it
+/// arrives (here through a third member).
+#[test]
+fn a_lost_node_counts_again_when_a_newer_presence_arrives() {
+    let mut net = Net::new(3);
+    let (c0, _) = net.link(0, 1);
+    net.link(1, 2);
+    net.link(2, 0);
+    net.run_for(Duration::from_secs(3));
+    assert!(lists_present(&net, 0, 1));
+    net.act(0, |core, now| core.handle_disconnected(c0, now));
+    assert!(!lists_present(&net, 0, 1));
+    net.events(0);
+    net.act(1, |core, now| {
+        core.set_presence_attributes("still here", now)
+    })
+    .unwrap();
+    net.run_for(Duration::from_secs(3));
+    assert!(
+        lists_present(&net, 0, 1),
+        "the newer presence did not count"
+    );
+    let events = net.events(0);
+    assert!(
+        member_events(&events, &net.peer(1)).contains(&MemberChange::Connected),
+        "{events:#?}"
+    );
+}
+
+/// A neighbor that leaves, or a link the mesh drops on purpose, is not a lost node.
+#[test]
+fn a_link_dropped_on_purpose_does_not_hide_the_member() {
+    let mut net = Net::new(3);
+    let (c0, _) = net.link(0, 1);
+    net.link(1, 2);
+    net.link(2, 0);
+    net.run_for(Duration::from_secs(3));
+    net.act(0, |core, now| {
+        core.handle_violation(c0, crate::core::PeerFault::Unexpected("test"), now)
+    });
+    assert!(
+        lists_present(&net, 0, 1),
+        "a link we closed is no sign the member is gone"
+    );
+}
