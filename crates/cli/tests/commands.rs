@@ -435,6 +435,23 @@ fn running_members_sync_and_revoke() {
     }
     assert!(bob.ask("members").contains("members 2/2"));
     bob.stop();
+    // Bob has synchronised once: he may add a record offline (it travels on his next connect).
+    let data = dir.path().join("offline.txt");
+    std::fs::write(&data, "written offline").unwrap();
+    let offline = ok(
+        &b,
+        &[
+            "record",
+            "add",
+            "--group",
+            "Friends",
+            "--type",
+            NOTES,
+            "--data",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert!(!offline.is_empty(), "record add printed nothing");
     // A one-shot invocation connects, waits until it is in sync, and lists its connections.
     let conns = ok(
         &b,

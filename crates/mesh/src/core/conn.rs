@@ -420,10 +420,16 @@ impl<S: Store> Core<S> {
             received,
             sent,
         });
-        if !self.status.synchronized || !self.status.listening {
+        if !self.status.ever_synchronized {
+            // Kept for the next run: the replica is the group's now (best effort: a full disk
+            // only means the next run waits for a sync before publishing offline).
+            let _ = self.db.set_meta(super::SYNCED_META, vec![1]);
+        }
+        if !self.status.synchronized || !self.status.listening || !self.status.ever_synchronized {
             let s = Status {
                 listening: true,
                 synchronized: true,
+                ever_synchronized: true,
                 ..self.status
             };
             self.set_status(s);

@@ -118,6 +118,10 @@ pub struct Status {
     pub has_connections: bool,
     /// Synchronised with at least one neighbor since start (or the creator).
     pub synchronized: bool,
+    /// Synchronised with a member at some time, in this run or an earlier one (kept in the
+    /// database; always for the creator): the replica is the group's, so the member may
+    /// publish records while offline.
+    pub ever_synchronized: bool,
 }
 
 /// Why a neighbor went away.
@@ -247,6 +251,9 @@ pub const MAX_LINKS_PER_MEMBER: usize = 4;
 /// handshake timeout if the hello does not come).
 pub const MAX_AWAITING_HELLO: usize = 32;
 
+/// The metadata key kept once the member has synchronised (see [`Status::ever_synchronized`]).
+pub const SYNCED_META: &str = "synchronized_once";
+
 /// The metadata key the peer-time offset is kept under.
 pub const PEER_TIME_META: &str = "peer_time_offset_ms";
 
@@ -300,7 +307,14 @@ impl<S: Store> Core<S> {
                 listening: true,
                 has_connections: false,
                 synchronized: true,
+                ever_synchronized: true,
             });
+        } else if core.db.meta(SYNCED_META)?.is_some() {
+            let s = Status {
+                ever_synchronized: true,
+                ..core.status
+            };
+            core.set_status(s);
         }
         core.publish_own_records(now)?;
         Ok(core)

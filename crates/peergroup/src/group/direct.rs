@@ -15,6 +15,7 @@ use crate::limits::OPEN_TIMEOUT;
 impl Group {
     /// The present member's addresses, from its presence records.
     async fn addresses_of(&self, peer: &PeerName) -> Result<Vec<SocketAddr>> {
+        self.check_open()?;
         if !self.is_connected() {
             return Err(Error::new(
                 ErrorKind::GroupNotReady,

@@ -49,6 +49,8 @@ pub(crate) struct GroupInner {
     pub(crate) events: Arc<Hub>,
     pub(crate) trust: GroupTrust,
     pub(crate) connected: AtomicBool,
+    /// Set by [`Group::close`]: every later operation fails with [`ErrorKind::Closed`].
+    pub(crate) user_closed: AtomicBool,
     /// Set once the group is closed and every event from before has been forwarded: event
     /// streams end then.
     pub(crate) closed: tokio::sync::watch::Sender<bool>,
@@ -191,6 +193,7 @@ impl Group {
             events,
             trust,
             connected: AtomicBool::new(false),
+            user_closed: AtomicBool::new(false),
             closed: tokio::sync::watch::Sender::new(false),
             stopped: Arc::new(tokio::sync::Notify::new()),
             node,
@@ -254,6 +257,7 @@ impl Group {
 
     /// Goes online and dials these addresses too (PeerGroupConnectByAddress).
     pub async fn connect_to(&self, addrs: Vec<SocketAddr>) -> Result<()> {
+        self.check_open()?;
         self.pick_up_credentials().await?;
         let endpoint = self.inner.host.endpoint.clone();
         // A second connect replaces the registration: the old one goes first, so dropping it
@@ -336,6 +340,7 @@ impl Group {
     /// Leaves the group (PeerGroupClose): deletes this node's presence, says goodbye to the
     /// neighbors, persists the database and peer time, closes direct connections.
     pub async fn close(&self) -> Result<()> {
+        self.inner.user_closed.store(true, Ordering::SeqCst);
         self.inner.direct.close_all();
         self.take_registration();
         let _ = self.inner.handle.close().await;
@@ -401,8 +406,18 @@ impl Group {
 
     // --- Records ----------------------------------------------------------------------------
 
+    /// Fails with [`ErrorKind::Closed`] once [`Group::close`] was called.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.inner.user_closed.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorKind::Closed, "the group is closed"));
+        }
+        Ok(())
+    }
+
     fn check_ready_to_publish(&self) -> Result<()> {
-        if !self.status().synchronized {
+        self.check_open()?;
+        let s = self.status();
+        if !s.synchronized && !s.ever_synchronized {
             return Err(Error::new(
                 ErrorKind::GroupNotReady,
                 "the group has never been synchronised: connect once before publishing records",

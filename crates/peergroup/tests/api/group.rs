@@ -61,13 +61,25 @@ async fn connect_status_and_close() {
             _ => None,
         })
         .await;
-        // A closed group refuses work.
-        assert!(b.records(note_type()).await.is_err());
+        // A closed group refuses work, saying it is closed.
+        fn kind<T>(r: peergroup::Result<T>) -> ErrorKind {
+            r.map(|_| ()).unwrap_err().kind()
+        }
+        assert_eq!(kind(b.records(note_type()).await), ErrorKind::Closed);
+        let add = b.add_record(note_type(), "", b"late".to_vec(), HOUR).await;
+        assert_eq!(kind(add), ErrorKind::Closed);
+        assert_eq!(kind(b.connect().await), ErrorKind::Closed);
         // Closing it again is harmless.
         b.close().await.unwrap();
-        // The closed group can be opened again; it remembers what it had.
+        // The closed group can be opened again; it remembers what it had, and that it has
+        // synchronised: Bob may publish offline.
         let b = bob.open(&name).await;
         assert!(!b.is_connected());
+        let s = b.status();
+        assert!(!s.synchronized && s.ever_synchronized, "{s:?}");
+        b.add_record(note_type(), "", b"written offline".to_vec(), HOUR)
+            .await
+            .expect("a member that synchronised once publishes offline");
         b.connect().await.unwrap();
         b.wait_ready(WAIT).await.unwrap();
         a.close().await.unwrap();
