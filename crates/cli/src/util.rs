@@ -42,25 +42,14 @@ impl Home {
         discovery: bool,
     ) -> Result<Infrastructure> {
         let mut config = InfrastructureConfig::new(&self.dir);
+        // The default port may be taken (another member on this machine): any port will do.
+        // An address the user asked for is kept, or fails.
+        config.port_fallback = listen.is_empty();
         if !listen.is_empty() {
             config.listen = listen.to_vec();
         }
         config.discovery = discovery;
-        match Infrastructure::start(config.clone()).await {
-            Ok(i) => Ok(i),
-            Err(e) if e.kind() == peergroup::ErrorKind::Io && listen.is_empty() => {
-                // The default port is taken (another member on this machine): any port will do.
-                config.listen = config
-                    .listen
-                    .iter()
-                    .map(|a| SocketAddr::new(a.ip(), 0))
-                    .collect();
-                Ok(Infrastructure::start(config)
-                    .await
-                    .context("listening on a free port")?)
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(Infrastructure::start(config).await?)
     }
 }
 

@@ -15,6 +15,11 @@ pub struct InfrastructureConfig {
     /// Addresses to accept connections on (port 0 picks one). Empty: do not listen (tools
     /// that only manage identities and groups).
     pub listen: Vec<SocketAddr>,
+    /// When a port in `listen` is taken (another node on this machine, say), listen on a
+    /// free port of the same addresses instead of failing. On by default (members find each
+    /// other through presence and mDNS, not by a fixed port); turn it off when others are
+    /// told this exact port.
+    pub port_fallback: bool,
     /// Find members on the local network with mDNS, and be found.
     pub discovery: bool,
     /// Transport timeouts and limits.
@@ -37,6 +42,7 @@ impl InfrastructureConfig {
                 SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
                 SocketAddr::from(([0u16; 8], DEFAULT_PORT)),
             ],
+            port_fallback: true,
             discovery: true,
             transport: TransportConfig::default(),
             mesh: MeshConfig::default(),

@@ -89,16 +89,7 @@ impl Infrastructure {
         let endpoint = if config.listen.is_empty() {
             None
         } else {
-            let ep = Endpoint::bind(&config.listen, config.transport.clone())
-                .await
-                .map_err(|e| {
-                    Error::with_source(
-                        ErrorKind::Io,
-                        format!("cannot listen on {:?}: {e}", config.listen),
-                        e,
-                    )
-                })?;
-            Some(Arc::new(ep))
+            Some(Arc::new(bind(&config).await?))
         };
         let discovery = if config.discovery && endpoint.is_some() {
             match peergroup_transport::Discovery::new() {
@@ -428,5 +419,32 @@ impl Infrastructure {
         password: &[u8],
     ) -> Result<PeerName> {
         crate::password::join(&self.inner, identity, invitation_xml, password).await
+    }
+}
+
+/// The endpoint on the configured addresses; on free ports of them when a port is taken and
+/// the configuration allows it.
+async fn bind(config: &InfrastructureConfig) -> Result<Endpoint> {
+    let failed = |listen: &[SocketAddr], e: std::io::Error| {
+        Error::with_source(
+            ErrorKind::Io,
+            format!("cannot listen on {listen:?}: {e}"),
+            e,
+        )
+    };
+    match Endpoint::bind(&config.listen, config.transport.clone()).await {
+        Ok(ep) => Ok(ep),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && config.port_fallback => {
+            let free: Vec<SocketAddr> = config
+                .listen
+                .iter()
+                .map(|a| SocketAddr::new(a.ip(), 0))
+                .collect();
+            tracing::info!(listen = ?config.listen, "the port is taken; listening on a free one");
+            Endpoint::bind(&free, config.transport.clone())
+                .await
+                .map_err(|e| failed(&free, e))
+        }
+        Err(e) => Err(failed(&config.listen, e)),
     }
 }

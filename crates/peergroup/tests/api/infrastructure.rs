@@ -310,3 +310,63 @@ async fn export_and_import_config_with_a_password() {
     })
     .await;
 }
+
+/// One node per data directory: a second infrastructure on a directory in use is refused
+/// (the lock is the OS's, so this holds across processes too; the CLI's tests show that),
+/// and the directory is free again once the first is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_serves_one_node_at_a_time() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let first = Infrastructure::start(config(data.clone())).await.unwrap();
+        let second = Infrastructure::start(config(data.clone())).await;
+        let err = second
+            .err()
+            .expect("a second node on the directory must be refused");
+        assert_eq!(err.kind(), ErrorKind::DirectoryInUse, "{err}");
+        assert!(
+            err.to_string().contains("in use by another running node"),
+            "{err}"
+        );
+        // Offline tools are nodes too: they would write under the running one's feet.
+        let offline = Infrastructure::start(InfrastructureConfig::offline(&data)).await;
+        assert_eq!(
+            offline.err().map(|e| e.kind()),
+            Some(ErrorKind::DirectoryInUse)
+        );
+        first.shutdown().await;
+        Infrastructure::start(config(data))
+            .await
+            .expect("free once the first is gone");
+    })
+    .await;
+}
+
+/// A taken port: by default the node listens on a free one of the same address; with
+/// `port_fallback` off it fails, naming the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_falls_back_to_a_free_one_unless_told_not_to() {
+    bounded(async {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path().join("a"));
+        cfg.listen = vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))];
+        let infra = Infrastructure::start(cfg.clone()).await.unwrap();
+        let addrs = infra.local_addrs();
+        assert!(
+            addrs.len() == 1 && addrs[0].port() != port && addrs[0].port() != 0,
+            "{addrs:?}"
+        );
+        infra.shutdown().await;
+        cfg.port_fallback = false;
+        let err = Infrastructure::start(cfg)
+            .await
+            .err()
+            .expect("the port is taken");
+        assert_eq!(err.kind(), ErrorKind::Io);
+        assert!(err.to_string().contains(&port.to_string()), "{err}");
+    })
+    .await;
+}
