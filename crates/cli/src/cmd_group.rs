@@ -103,6 +103,10 @@ struct StatusView {
     listening: bool,
     has_connections: bool,
     synchronized: bool,
+    /// Synchronised once, in this run or an earlier one.
+    ever_synchronized: bool,
+    /// A node is running the group on this data directory (it answered).
+    running: bool,
 }
 
 #[derive(Serialize)]
@@ -215,12 +219,13 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             json,
         } => {
             let found = util::group(&infra, &group, identity.as_deref())?;
-            let g = infra.open_group(&found.identity, &found.group).await?;
+            let g = home.open_group(&infra, &found).await?;
             let props = g.properties().await?;
             let status = g.status();
             let members = g.members(false).await?;
             let (_, records) = g.digest().await?;
-            g.close().await?;
+            let served = g.is_served();
+            g.done().await?;
             let shown = Shown {
                 group: found.group.to_string(),
                 identity: found.identity.to_string(),
@@ -232,6 +237,8 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                     listening: status.listening,
                     has_connections: status.has_connections,
                     synchronized: status.synchronized,
+                    ever_synchronized: status.ever_synchronized,
+                    running: served,
                 },
                 presence_lifetime_secs: props.presence_lifetime_secs,
                 max_record_size: props.max_record_size,
@@ -256,14 +263,22 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                     shown.identity,
                     shown.roles.join(",")
                 ))?;
-                print_line(&format!(
-                    "status:       {} (this process is not running the group; see `peergroup run`)",
-                    if shown.status.synchronized {
-                        "synchronized before"
-                    } else {
-                        "never synchronized"
-                    }
-                ))?;
+                let s = &shown.status;
+                if s.running {
+                    print_line(&format!(
+                        "status:       running here: listening={} connections={} synchronized={}",
+                        s.listening, s.has_connections, s.synchronized
+                    ))?;
+                } else {
+                    print_line(&format!(
+                        "status:       {} (no node is running the group here; see `peergroup run`)",
+                        if s.ever_synchronized {
+                            "synchronized before"
+                        } else {
+                            "never synchronized"
+                        }
+                    ))?;
+                }
                 print_line(&format!(
                     "properties:   presence lifetime {} s, max record size {} bytes{}",
                     shown.presence_lifetime_secs,
@@ -299,7 +314,8 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                 );
             }
             let found = util::group(&infra, &group, identity.as_deref())?;
-            let g = infra.open_group(&found.identity, &found.group).await?;
+            let g = home.open_group(&infra, &found).await?;
+            let served = g.is_served();
             let result = async {
                 let mut props = g.properties().await?;
                 if let Some(n) = name {
@@ -317,12 +333,16 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                 g.set_properties(props).await
             }
             .await;
-            g.close().await?;
+            g.done().await?;
             result?;
-            print_line(&format!(
-                "properties of {} changed (they reach the others when the group next connects)",
-                found.group
-            ))?;
+            if served {
+                print_line(&format!("properties of {} changed", found.group))?;
+            } else {
+                print_line(&format!(
+                    "properties of {} changed (they reach the others when the group next connects)",
+                    found.group
+                ))?;
+            }
         }
         GroupCommand::Delete { group, identity } => {
             let found = util::group(&infra, &group, identity.as_deref())?;

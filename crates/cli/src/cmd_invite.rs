@@ -97,7 +97,7 @@ fn refused_invitation(path: &Path, e: anyhow::Error) -> anyhow::Error {
 pub(crate) async fn invite(home: &Home, a: InviteArgs) -> Result<()> {
     let infra = home.offline().await?;
     let found = util::group(&infra, &a.group, a.identity.as_deref())?;
-    let group = infra.open_group(&found.identity, &found.group).await?;
+    let group = home.open_group(&infra, &found).await?;
     let result = async {
         if a.password {
             return Ok(group.create_password_invitation().await?);
@@ -110,7 +110,7 @@ pub(crate) async fn invite(home: &Home, a: InviteArgs) -> Result<()> {
         Ok::<_, anyhow::Error>(group.create_invitation(&info, a.role, a.expires)?)
     }
     .await;
-    group.close().await?;
+    group.done().await?;
     let xml = with_addresses(&result?, &a.addresses)?;
     util::emit(a.output.as_deref(), &xml)
 }

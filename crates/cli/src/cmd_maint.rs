@@ -9,6 +9,7 @@ use peergroup_record_db::export::{ImportMode, ImportReport};
 
 use crate::cmd_record::{GroupArg, with_group};
 use crate::progress::spinner;
+use crate::terminal::print_line;
 use crate::util::{self, Home};
 
 #[derive(Debug, Subcommand)]
@@ -77,9 +78,10 @@ pub(crate) async fn db(home: &Home, cmd: DbCommand) -> Result<()> {
     match cmd {
         DbCommand::Export { group, file } => {
             let bar = spinner(&format!("exporting to {}", file.display()));
-            let n = with_group(home, &group, async |g| Ok(g.export_database(&file).await?)).await;
+            let path = crate::control::path(&file);
+            let n = with_group(home, &group, async |g| Ok(g.export_database(&path).await?)).await;
             bar.finish_and_clear();
-            println!("exported {} records to {}", n?, file.display());
+            print_line(&format!("exported {} records to {}", n?, file.display()))?;
         }
         DbCommand::Import {
             group,
@@ -94,7 +96,8 @@ pub(crate) async fn db(home: &Home, cmd: DbCommand) -> Result<()> {
             } else {
                 ImportMode::AllOrNothing
             };
-            let report = infra.import_database(&found.identity, &found.group, &file, mode);
+            let path = crate::control::path(&file);
+            let report = infra.import_database(&found.identity, &found.group, &path, mode);
             bar.finish_and_clear();
             print_import(&report?, &file)?;
         }
@@ -108,11 +111,11 @@ fn print_import(report: &ImportReport, file: &Path) -> Result<()> {
     for refusal in &report.refused {
         // The reason may quote the record (attributes, names): shown inert.
         let reason = refusal.reason.to_string();
-        println!(
+        crate::terminal::print_safe_line(&format!(
             "refused {}: {}",
             refusal.id,
             crate::terminal::inert(&reason)
-        );
+        ))?;
     }
     let refused = report.refused.len();
     if !report.committed {
@@ -142,8 +145,7 @@ fn print_import(report: &ImportReport, file: &Path) -> Result<()> {
     if refused > 0 {
         line += &format!(", {refused} refused");
     }
-    println!("{line}");
-    Ok(())
+    print_line(&line)
 }
 
 pub(crate) async fn config(home: &Home, cmd: ConfigCommand) -> Result<()> {
@@ -167,7 +169,7 @@ pub(crate) async fn config(home: &Home, cmd: ConfigCommand) -> Result<()> {
             let xml = crate::input::read_text(&file, crate::input::GROUP_CONFIG)?;
             let password = util::read_password_file(&password_file)?;
             let (identity, group) = infra.import_config(&xml, &password, overwrite)?;
-            println!("{group} (as {identity})");
+            print_line(&format!("{group} (as {identity})"))?;
         }
     }
     Ok(())
@@ -192,12 +194,22 @@ pub(crate) async fn revoke(home: &Home, a: RevokeArgs) -> Result<()> {
                 }
             }
         };
-        Ok(g.revoke(RevocationTarget::Peer(target), &a.reason).await?)
+        Ok((
+            g.revoke(RevocationTarget::Peer(target), &a.reason).await?,
+            g.is_served(),
+        ))
     })
     .await?;
-    println!(
-        "revoked ({}); the revocation reaches the others when the group next connects",
-        record.id
-    );
-    Ok(())
+    let (record, served) = record;
+    if served {
+        print_line(&format!(
+            "revoked ({}); the member's connections are closed and every member refuses it",
+            record.id
+        ))
+    } else {
+        print_line(&format!(
+            "revoked ({}); the revocation reaches the others when the group next connects",
+            record.id
+        ))
+    }
 }

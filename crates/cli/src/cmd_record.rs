@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use base64::Engine as _;
 use clap::{Args, Subcommand};
-use peergroup::{Group, Record, RecordId, RecordType};
+use peergroup::{Record, RecordId, RecordType};
 use serde::Serialize;
 
 use crate::cmd_group::MemberView;
@@ -182,13 +182,13 @@ fn print_records(records: &[Record], json: bool) -> Result<()> {
 pub(crate) async fn with_group<T>(
     home: &Home,
     arg: &GroupArg,
-    f: impl AsyncFnOnce(&Group) -> Result<T>,
+    f: impl AsyncFnOnce(&util::OpenGroup) -> Result<T>,
 ) -> Result<T> {
     let infra = home.offline().await?;
     let found = util::group(&infra, &arg.group, arg.identity.as_deref())?;
-    let group = infra.open_group(&found.identity, &found.group).await?;
+    let group = home.open_group(&infra, &found).await?;
     let result = f(&group).await;
-    group.close().await?;
+    group.done().await?;
     result
 }
 
@@ -283,10 +283,13 @@ pub(crate) async fn members(home: &Home, a: MembersArgs) -> Result<()> {
 pub(crate) async fn connections(home: &Home, a: ConnectionsArgs) -> Result<()> {
     let infra = home.online(&[], true).await?;
     let found = util::group(&infra, &a.group.group, a.group.identity.as_deref())?;
-    let group = infra.open_group(&found.identity, &found.group).await?;
+    let group = home.open_group(&infra, &found).await?;
     let result = async {
-        group.connect_to(a.connect.clone()).await?;
-        let _progress = crate::progress::watch_sync(group.clone());
+        // The running node is connected already; only new addresses are worth a connect.
+        if !group.is_served() || !a.connect.is_empty() {
+            group.connect_to(a.connect.clone()).await?;
+        }
+        let _progress = (!group.is_served()).then(|| crate::progress::watch_sync((*group).clone()));
         if group.wait_ready(a.wait).await.is_err() && group.neighbor_connections().await?.is_empty()
         {
             bail!("no member could be reached within {:?}", a.wait);
@@ -294,7 +297,7 @@ pub(crate) async fn connections(home: &Home, a: ConnectionsArgs) -> Result<()> {
         Ok(group.connections().await?)
     }
     .await;
-    group.close().await?;
+    group.done().await?;
     let conns = result?;
     if a.json {
         #[derive(Serialize)]

@@ -70,6 +70,7 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
         .iter()
         .map(ToString::to_string)
         .collect();
+    let endpoint = crate::util::control_endpoint(home, &infra, &found.identity, &group);
     say(&format!("listening {}", addrs.join(" ")));
     let mut lines = LineReader::new(tokio::io::BufReader::new(tokio::io::stdin()));
     let control_mode = a.control;
@@ -78,6 +79,7 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
     loop {
         tokio::select! {
             () = &mut stop => break,
+            client = endpoint.next() => if let Some(c) = client { endpoint.serve(c).await },
             e = events.next() => {
                 let Some(e) = e else { break };
                 say(&describe(&e));

@@ -186,7 +186,8 @@ pub(crate) fn read_bounded(reader: impl Read, path: &Path, limit: Limit) -> Resu
 /// Reads the file at `path` through `limit`. A regular file whose size is already over the
 /// limit is refused without reading it.
 pub(crate) fn read_file(path: &Path, limit: Limit) -> Result<Vec<u8>> {
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = std::fs::File::open(crate::control::path(path))
+        .with_context(|| format!("reading {}", path.display()))?;
     if let Ok(meta) = file.metadata()
         && meta.is_file()
         && meta.len() > limit.bytes
@@ -204,7 +205,8 @@ pub(crate) fn read_file(path: &Path, limit: Limit) -> Result<Vec<u8>> {
 /// its full size up front, so a growing read leaves no copies behind) into a buffer zeroed
 /// when dropped.
 pub(crate) fn read_secret_file(path: &Path, limit: Limit) -> Result<Zeroizing<Vec<u8>>> {
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = std::fs::File::open(crate::control::path(path))
+        .with_context(|| format!("reading {}", path.display()))?;
     // The limit, the one byte over it that refuses the file, and one more so that even a
     // refused read never fills the buffer and reallocates.
     let capacity = usize::try_from(limit.bytes.saturating_add(2)).unwrap_or(usize::MAX);
@@ -225,6 +227,7 @@ pub(crate) fn read_secret_file(path: &Path, limit: Limit) -> Result<Zeroizing<Ve
 /// Reads the file at `path`, or standard input for `-`, through `limit`.
 pub(crate) fn read_file_or_stdin(path: &Path, limit: Limit) -> Result<Vec<u8>> {
     if is_stdin(path) {
+        crate::control::no_stdin(Path::new(limit.what))?;
         read_bounded(std::io::stdin().lock(), path, limit)
     } else {
         read_file(path, limit)

@@ -11,6 +11,7 @@ mod cmd_invite;
 mod cmd_maint;
 mod cmd_record;
 mod cmd_run;
+mod control;
 mod demo;
 mod input;
 mod logfile;
@@ -85,10 +86,24 @@ enum Command {
 
 fn main() -> ExitCode {
     malloc::tune();
-    let cli = match parse(std::env::args_os()) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match parse(args.iter().cloned()) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
+    // A node running on the data directory carries the command out (see `control.rs`).
+    if forwardable(&cli.command) {
+        let forwarded = util::Home::resolve(cli.home.clone())
+            .and_then(|home| control::forward(&home.dir, &args));
+        match forwarded {
+            Ok(Some(code)) => return ExitCode::from(code),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("error: {}", util::one_line(&e));
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     // The chat UI owns the terminal; its logs go to a file instead (see `chat`).
     match cli.command {
         Command::Chat(_) => {}
@@ -109,22 +124,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let home = util::Home::resolve(cli.home)?;
-        match cli.command {
-            Command::Identity(c) => cmd_identity::run(&home, c).await,
-            Command::Group(c) => cmd_group::run(&home, c).await,
-            Command::Invite(a) => cmd_invite::invite(&home, a).await,
-            Command::Invitation(c) => cmd_invite::invitation(c),
-            Command::Join(a) => cmd_invite::join(&home, a).await,
-            Command::Run(a) => cmd_run::run(&home, a).await,
-            Command::Record(c) => cmd_record::run(&home, c).await,
-            Command::Members(a) => cmd_record::members(&home, a).await,
-            Command::Connections(a) => cmd_record::connections(&home, a).await,
-            Command::Db(c) => cmd_maint::db(&home, c).await,
-            Command::Config(c) => cmd_maint::config(&home, c).await,
-            Command::Revoke(a) => cmd_maint::revoke(&home, a).await,
-            Command::Chat(a) => chat::run(&home, a, cli.verbose).await,
-            Command::Demo(a) => demo::run(a).await,
-        }
+        dispatch(&home, cli.command, cli.verbose).await
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
@@ -134,6 +134,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a command on `home` (here, or in the running node for a client).
+async fn dispatch(home: &util::Home, command: Command, verbose: u8) -> anyhow::Result<()> {
+    match command {
+        Command::Identity(c) => cmd_identity::run(home, c).await,
+        Command::Group(c) => cmd_group::run(home, c).await,
+        Command::Invite(a) => cmd_invite::invite(home, a).await,
+        Command::Invitation(c) => cmd_invite::invitation(c),
+        Command::Join(a) => cmd_invite::join(home, a).await,
+        Command::Run(a) => cmd_run::run(home, a).await,
+        Command::Record(c) => cmd_record::run(home, c).await,
+        Command::Members(a) => cmd_record::members(home, a).await,
+        Command::Connections(a) => cmd_record::connections(home, a).await,
+        Command::Db(c) => cmd_maint::db(home, c).await,
+        Command::Config(c) => cmd_maint::config(home, c).await,
+        Command::Revoke(a) => cmd_maint::revoke(home, a).await,
+        Command::Chat(a) => chat::run(home, a, verbose).await,
+        Command::Demo(a) => demo::run(a).await,
+    }
+}
+
+/// Whether a node running on the data directory carries this command out: everything that
+/// reads or writes the directory, but not another node (`run`, `chat`), the demo (its own
+/// directory) or reading an invitation file.
+fn forwardable(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Run(_) | Command::Chat(_) | Command::Demo(_) | Command::Invitation(_)
+    )
 }
 
 /// Parses the command line. clap renders its errors without styles here: a styled error,

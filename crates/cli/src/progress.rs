@@ -14,6 +14,10 @@ const SHOW_FROM: u64 = 1_000;
 /// A spinner with a message and the time spent, for work of unknown length. The message
 /// (which may name a file) is made [`inert`].
 pub(crate) fn spinner(message: &str) -> ProgressBar {
+    if crate::control::serving() {
+        // The terminal is the running node's, not the client's.
+        return ProgressBar::hidden();
+    }
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})")

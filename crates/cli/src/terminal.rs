@@ -139,8 +139,23 @@ fn is_unsafe(c: char) -> bool {
 
 /// Prints `text`, made [`inert`], as one line on standard output.
 pub(crate) fn print_line(text: &str) -> Result<()> {
+    if crate::control::write_out(format!("{}\n", inert(text)).as_bytes()) {
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", inert(text))?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Prints a line that is already safe for the terminal (made inert where it quotes others),
+/// to the client of the running node when serving one.
+pub(crate) fn print_safe_line(text: &str) -> Result<()> {
+    if crate::control::write_out(format!("{text}\n").as_bytes()) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
     out.flush()?;
     Ok(())
 }

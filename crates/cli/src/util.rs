@@ -7,16 +7,107 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use peergroup::{GroupSummary, Identity, Infrastructure, InfrastructureConfig, PeerName};
+use peergroup::{Group, GroupSummary, Identity, Infrastructure, InfrastructureConfig, PeerName};
 
 use crate::{input, terminal};
 
-/// The data directory.
+/// The data directory, and the node running on it when a command runs for a client of that
+/// node (see `control.rs`).
 pub(crate) struct Home {
     pub(crate) dir: PathBuf,
+    served: Option<ServedNode>,
+}
+
+/// A node running on a data directory (`run`, `chat`): its infrastructure and open groups.
+#[derive(Clone)]
+pub(crate) struct ServedNode {
+    dir: PathBuf,
+    infra: Infrastructure,
+    /// Open groups: (identity, group, handle).
+    groups: Vec<(PeerName, PeerName, Group)>,
+}
+
+impl ServedNode {
+    pub(crate) fn new(
+        dir: &Path,
+        infra: &Infrastructure,
+        identity: &PeerName,
+        group: &Group,
+    ) -> Self {
+        ServedNode {
+            dir: dir.to_path_buf(),
+            infra: infra.clone(),
+            groups: vec![(identity.clone(), group.peer_name().clone(), group.clone())],
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// A group a command works on: opened for it (closed at [`OpenGroup::done`]) or one the
+/// running node has open (left open).
+pub(crate) struct OpenGroup {
+    group: Group,
+    owned: bool,
+}
+
+impl std::ops::Deref for OpenGroup {
+    type Target = Group;
+    fn deref(&self) -> &Group {
+        &self.group
+    }
+}
+
+impl OpenGroup {
+    /// Whether the running node has it open (connected, serving).
+    pub(crate) fn is_served(&self) -> bool {
+        !self.owned
+    }
+
+    /// Closes it if the command opened it.
+    pub(crate) async fn done(self) -> Result<()> {
+        if self.owned {
+            self.group.close().await?;
+        }
+        Ok(())
+    }
 }
 
 impl Home {
+    /// The directory a node serves, for commands run on its behalf.
+    pub(crate) fn served(node: ServedNode) -> Self {
+        Home {
+            dir: node.dir.clone(),
+            served: Some(node),
+        }
+    }
+
+    /// The group `found` for a command: the running node's handle when it has it open,
+    /// otherwise opened offline.
+    pub(crate) async fn open_group(
+        &self,
+        infra: &Infrastructure,
+        found: &GroupSummary,
+    ) -> Result<OpenGroup> {
+        if let Some(node) = &self.served
+            && let Some((_, _, g)) = node
+                .groups
+                .iter()
+                .find(|(i, g, _)| *i == found.identity && *g == found.group)
+        {
+            return Ok(OpenGroup {
+                group: g.clone(),
+                owned: false,
+            });
+        }
+        Ok(OpenGroup {
+            group: infra.open_group(&found.identity, &found.group).await?,
+            owned: true,
+        })
+    }
+
     /// `--home`, else `PEERGROUP_HOME` (both handled by clap), else the platform data dir.
     pub(crate) fn resolve(explicit: Option<PathBuf>) -> Result<Self> {
         let dir = match explicit {
@@ -25,12 +116,15 @@ impl Home {
                 .map(|p| p.data_dir().to_path_buf())
                 .ok_or_else(|| anyhow!("no home directory found; pass --home DIR"))?,
         };
-        Ok(Home { dir })
+        Ok(Home { dir, served: None })
     }
 
     /// An infrastructure that does not listen (for commands that manage local data, or only
     /// dial out).
     pub(crate) async fn offline(&self) -> Result<Infrastructure> {
+        if let Some(node) = &self.served {
+            return Ok(node.infra.clone());
+        }
         Ok(Infrastructure::start(InfrastructureConfig::offline(&self.dir)).await?)
     }
 
@@ -41,6 +135,9 @@ impl Home {
         listen: &[SocketAddr],
         discovery: bool,
     ) -> Result<Infrastructure> {
+        if let Some(node) = &self.served {
+            return Ok(node.infra.clone());
+        }
         let mut config = InfrastructureConfig::new(&self.dir);
         // The default port may be taken (another member on this machine): any port will do.
         // An address the user asked for is kept, or fails.
@@ -120,6 +217,16 @@ pub(crate) fn read_password_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u
     Ok(zeroize::Zeroizing::new(line.to_vec()))
 }
 
+/// The control endpoint of a node serving `group` on `home` (see `control.rs`).
+pub(crate) fn control_endpoint(
+    home: &Home,
+    infra: &Infrastructure,
+    identity: &PeerName,
+    group: &Group,
+) -> crate::control::Endpoint {
+    crate::control::Endpoint::start(ServedNode::new(&home.dir, infra, identity, group))
+}
+
 /// Parses `15d`, `2h 30m`, `90s` …
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 15d, 12h, 30m)"))
@@ -128,7 +235,13 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Writes `text` to `output`, or to standard output when none is given.
 pub(crate) fn emit(output: Option<&Path>, text: &str) -> Result<()> {
     match output {
-        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?,
+        Some(p) => std::fs::write(crate::control::path(p), text)
+            .with_context(|| format!("writing {}", p.display()))?,
+        None if crate::control::write_out(text.as_bytes()) => {
+            if !text.ends_with('\n') {
+                crate::control::write_out(b"\n");
+            }
+        }
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())?;

@@ -580,6 +580,135 @@ fn a_killed_member_is_gone_at_once_and_sigterm_leaves_cleanly() {
     alice.stop();
 }
 
+/// `peergroup ARGS` on `home` from the directory `cwd`.
+fn run_in(cwd: &Path, home: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peergroup"));
+    cmd.current_dir(cwd)
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("PEERGROUP_HOME");
+    output_within(cmd, &format!("peergroup {args:?}"))
+}
+
+fn ok_in(cwd: &Path, home: &Path, args: &[&str]) -> String {
+    let out = run_in(cwd, home, args);
+    assert!(
+        out.status.success(),
+        "peergroup {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// While `run` serves a home, every other command on it is carried out by that node: what
+/// it writes takes effect at once, what it reads is what the node sees now, and relative
+/// paths are the caller's.
+#[test]
+fn commands_act_through_the_running_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = setup(dir.path());
+    let (mut alice, addr) = Member::start(&a, &[]);
+    let (mut bob, _) = Member::start(&b, &["--connect", &addr]);
+    bob.expect("synchronized=true");
+    let cwd = dir.path().join("work");
+    std::fs::create_dir(&cwd).unwrap();
+    std::fs::write(cwd.join("note.txt"), "added while alice runs").unwrap();
+
+    // A record added by a second process is flooded by the running node at once.
+    let id = ok_in(
+        &cwd,
+        &a,
+        &[
+            "record", "add", "--group", "Friends", "--type", NOTES, "--data", "note.txt",
+        ],
+    );
+    let start = Instant::now();
+    while !bob.ask(&format!("get {id}")).contains("found") {
+        assert!(start.elapsed() < WAIT, "the record never reached Bob");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // What the node sees now.
+    let show = ok(&a, &["group", "show", "Friends"]);
+    assert!(
+        show.contains("running here: listening=true connections=true"),
+        "{show}"
+    );
+    let members = ok(&a, &["members", "--group", "Friends"]);
+    assert!(members.contains("Bob"), "{members}");
+    // An invitation names where the node listens.
+    let info = dir.path().join("carol.idinfo");
+    let c = dir.path().join("carol");
+    ok(&c, &["identity", "create", "Carol"]);
+    std::fs::write(&info, ok(&c, &["identity", "xml", "Carol"])).unwrap();
+    let port = addr.rsplit(':').next().unwrap();
+    let inv = ok(
+        &a,
+        &[
+            "invite",
+            "--group",
+            "Friends",
+            "--identity-info",
+            info.to_str().unwrap(),
+        ],
+    );
+    let shown = {
+        let f = cwd.join("carol.inv");
+        std::fs::write(&f, &inv).unwrap();
+        ok(&a, &["invitation", "show", f.to_str().unwrap()])
+    };
+    assert!(
+        shown.contains(port),
+        "the invitation does not name {addr}: {shown}"
+    );
+    // Relative output paths are the caller's too.
+    ok_in(
+        &cwd,
+        &a,
+        &["db", "export", "--group", "Friends", "friends.db"],
+    );
+    assert!(cwd.join("friends.db").exists());
+    // What would pull the group from under the node is refused, in one line.
+    fails(&a, &["group", "delete", "Friends"], "open");
+    fails(
+        &a,
+        &[
+            "db",
+            "import",
+            "--group",
+            "Friends",
+            cwd.join("friends.db").to_str().unwrap(),
+        ],
+        "open",
+    );
+    // Standard input is the caller's: refused rather than read from the node's.
+    fails(
+        &a,
+        &[
+            "record", "add", "--group", "Friends", "--type", NOTES, "--data", "-",
+        ],
+        "standard input",
+    );
+    // A revocation closes the revoked member's connections at once.
+    let revoked = ok(
+        &a,
+        &["revoke", "--group", "Friends", "Bob", "--reason", "test"],
+    );
+    assert!(revoked.contains("connections are closed"), "{revoked}");
+    let start = Instant::now();
+    while bob.ask("connections") != "> connections 0" {
+        assert!(
+            start.elapsed() < WAIT,
+            "Bob is still connected after his revocation"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    alice.stop();
+    // With no node running, the socket is gone and commands run on the files again.
+    assert!(!a.join("control.sock").exists());
+    ok(&a, &["members", "--group", "Friends"]);
+}
+
 #[test]
 fn password_group_join() {
     let dir = tempfile::tempdir().unwrap();

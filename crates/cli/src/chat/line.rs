@@ -48,6 +48,7 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
     loop {
         tokio::select! {
             () = &mut stop => break,
+            client = chat.control.next() => if let Some(c) = client { chat.control.serve(c).await },
             e = events.next() => {
                 let Some(e) = e else { break };
                 if let Some(line) = chat.on_event(e).await {

@@ -137,6 +137,8 @@ pub(crate) struct Chat {
     lifetime: Duration,
     names: BTreeMap<PeerName, String>,
     pub(crate) participants: Vec<String>,
+    /// The control endpoint while the chat runs (see `control.rs`).
+    pub(crate) control: crate::control::Endpoint,
 }
 
 impl Chat {
@@ -150,7 +152,9 @@ impl Chat {
             .friendly_name()
             .to_owned();
         group.connect_to(a.connect.clone()).await?;
+        let control = util::control_endpoint(home, &infra, &found.identity, &group);
         let mut chat = Chat {
+            control,
             infra,
             group,
             me,

@@ -153,6 +153,7 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
             terminal.draw(|f| draw(f, &people, &screen, &title))?;
             tokio::select! {
                 () = &mut stop => return Ok(()),
+                client = chat.control.next() => if let Some(c) = client { chat.control.serve(c).await },
                 _ = tick.tick() => {}
                 e = events.next() => {
                     let Some(e) = e else { return Ok(()) };
