@@ -238,25 +238,33 @@ mod unix {
         if uid != owner {
             bail!("refused a client of user {uid}");
         }
-        let mut line = Vec::new();
-        let read = {
-            let mut reader = tokio::io::BufReader::new(&mut stream).take(MAX_REQUEST as u64 + 1);
-            tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await
-        };
-        let reply = match read {
-            Err(_) => reply_error(2, "the request did not come in time"),
-            Ok(Err(e)) => return Err(e.into()),
-            Ok(Ok(_)) if line.len() > MAX_REQUEST => reply_error(2, "the request is too long"),
-            Ok(Ok(_)) => match serde_json::from_slice::<Request>(&line) {
-                Ok(request) => run(request, node).await,
-                Err(e) => reply_error(2, &format!("a malformed request: {e}")),
-            },
+        let reply = match read_request(&mut stream).await? {
+            Ok(request) => run(request, node).await,
+            Err(refusal) => refusal,
         };
         let mut bytes = serde_json::to_vec(&reply)?;
         bytes.push(b'\n');
         stream.write_all(&bytes).await?;
         stream.shutdown().await?;
         Ok(())
+    }
+
+    /// One request within the bounds, or the answer that refuses it.
+    async fn read_request(stream: &mut UnixStream) -> Result<Result<Request, Reply>> {
+        let mut line = Vec::new();
+        let read = {
+            let mut reader = tokio::io::BufReader::new(stream).take(MAX_REQUEST as u64 + 1);
+            tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await
+        };
+        Ok(match read {
+            Err(_) => Err(reply_error(2, "the request did not come in time")),
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok(_)) if line.len() > MAX_REQUEST => {
+                Err(reply_error(2, "the request is over 256 KiB"))
+            }
+            Ok(Ok(_)) => serde_json::from_slice::<Request>(&line)
+                .map_err(|e| reply_error(2, &format!("a malformed request: {e}"))),
+        })
     }
 
     fn reply_error(code: u8, why: &str) -> Reply {
@@ -357,6 +365,46 @@ mod unix {
         std::io::stdout().flush()?;
         std::io::stderr().write_all(reply.stderr.as_bytes())?;
         Ok(Some(reply.code))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use tokio::io::AsyncWriteExt as _;
+
+        use super::*;
+
+        #[tokio::test]
+        async fn a_request_over_the_bound_is_refused_without_reading_it_all() {
+            let (mut client, mut server) = UnixStream::pair().unwrap();
+            let writer = tokio::spawn(async move {
+                // No newline: a reader without a bound would wait for more for ever.
+                let _ = client.write_all(&vec![b'a'; super::MAX_REQUEST * 4]).await;
+            });
+            let refused = read_request(&mut server).await.unwrap().unwrap_err();
+            assert_eq!(refused.code, 2);
+            assert!(
+                refused.stderr.contains("over 256 KiB"),
+                "{}",
+                refused.stderr
+            );
+            drop(server);
+            writer.await.unwrap();
+        }
+
+        #[tokio::test]
+        async fn a_malformed_request_is_refused_and_a_good_one_read() {
+            let (mut client, mut server) = UnixStream::pair().unwrap();
+            client.write_all(b"{\"args\": 7}\n").await.unwrap();
+            let refused = read_request(&mut server).await.unwrap().unwrap_err();
+            assert!(refused.stderr.contains("malformed"), "{}", refused.stderr);
+            let (mut client, mut server) = UnixStream::pair().unwrap();
+            client
+                .write_all(b"{\"args\": [\"peergroup\", \"members\"], \"cwd\": \"/tmp\"}\n")
+                .await
+                .unwrap();
+            let request = read_request(&mut server).await.unwrap().unwrap();
+            assert_eq!(request.args, ["peergroup", "members"]);
+        }
     }
 }
 
