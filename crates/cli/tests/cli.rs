@@ -297,3 +297,24 @@ fn bad_input_is_one_line() {
         "reading",
     );
 }
+
+/// `peergroup … | head -1`: when the reader closes the pipe, the command stops quietly and
+/// successfully (no panic, no "Broken pipe" error), as Unix tools do.
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    let (h, _, _) = setup();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peergroup"));
+    cmd.arg("--home")
+        .arg(h.path("home"))
+        .args(["identity", "list"])
+        .env_remove("PEERGROUP_HOME")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // Closed before the command, still starting, writes a byte.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}

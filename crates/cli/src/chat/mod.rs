@@ -141,6 +141,49 @@ pub(crate) struct Chat {
     pub(crate) control: crate::control::Endpoint,
 }
 
+/// Whom `/w name` means among the present `members`: the one whose name is `name` (any
+/// case), else the one whose name starts with it, else the one with that peer name. Several
+/// is an error naming them (a whisper must not go to the wrong person), and so is oneself.
+pub(crate) fn whisper_target(members: &[peergroup::Member], name: &str) -> Result<PeerName> {
+    let lower = name.to_lowercase();
+    let present = || members.iter().filter(|m| m.present && !m.revoked);
+    let by = |exact: bool| -> Vec<&peergroup::Member> {
+        present()
+            .filter(|m| {
+                let n = m.friendly_name.to_lowercase();
+                if exact {
+                    n == lower
+                } else {
+                    n.starts_with(&lower)
+                }
+            })
+            .collect()
+    };
+    let mut found = by(true);
+    if found.is_empty() {
+        found = by(false);
+    }
+    if found.is_empty() {
+        found = present().filter(|m| m.peer.to_string() == name).collect();
+    }
+    let others: Vec<&peergroup::Member> = found.iter().copied().filter(|m| !m.local).collect();
+    match (others.as_slice(), found.len()) {
+        ([one], _) => Ok(one.peer.clone()),
+        ([], 0) => bail!("nobody called {name:?} is here"),
+        ([], _) => bail!("{name:?} is you"),
+        (several, _) => {
+            let names: Vec<String> = several
+                .iter()
+                .map(|m| format!("{} ({})", m.friendly_name, m.peer))
+                .collect();
+            bail!(
+                "{name:?} could be {}: type more of the name, or the peer name",
+                names.join(" or ")
+            )
+        }
+    }
+}
+
 impl Chat {
     async fn start(home: &Home, a: &ChatArgs) -> Result<Self> {
         let infra = home.online(&a.listen, !a.no_discovery).await?;
@@ -258,12 +301,17 @@ impl Chat {
             return (Vec::new(), false);
         }
         let result: Result<(Vec<Line>, bool)> = async {
+            if text == "/w" || text == "/whisper" {
+                bail!("usage: /w <name> <text>");
+            }
             if let Some(rest) = text
                 .strip_prefix("/w ")
                 .or_else(|| text.strip_prefix("/whisper "))
             {
                 let (name, msg) = rest
+                    .trim_start()
                     .split_once(' ')
+                    .filter(|(_, msg)| !msg.trim().is_empty())
                     .ok_or_else(|| anyhow::anyhow!("usage: /w <name> <text>"))?;
                 return Ok((vec![self.whisper(name, msg).await?], false));
             }
@@ -309,18 +357,7 @@ impl Chat {
     async fn whisper(&mut self, name: &str, text: &str) -> Result<Line> {
         self.refresh_members().await?;
         let members = self.group.members(true).await?;
-        let target = members
-            .iter()
-            .filter(|m| {
-                !m.local
-                    && (m.friendly_name == name
-                        || m.friendly_name
-                            .to_lowercase()
-                            .starts_with(&name.to_lowercase()))
-            })
-            .map(|m| m.peer.clone())
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("nobody called {name:?} is here"))?;
+        let target = whisper_target(&members, name)?;
         let existing = self
             .group
             .direct_connections()
@@ -421,5 +458,54 @@ pub(crate) async fn run(home: &Home, a: ChatArgs, verbose: u8) -> Result<()> {
         tui::run(chat, events).await
     } else {
         line::run(chat, events).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use peergroup::{Member, PeerName, Roles};
+
+    use super::whisper_target;
+
+    fn member(i: u8, name: &str, local: bool) -> Member {
+        let peer: PeerName = format!("{}.{}", format!("{i:02x}").repeat(20), "test")
+            .parse()
+            .unwrap();
+        Member {
+            peer,
+            friendly_name: name.into(),
+            roles: Roles::default(),
+            present: true,
+            nodes: Vec::new(),
+            attributes: String::new(),
+            local,
+            revoked: false,
+        }
+    }
+
+    fn err(members: &[Member], name: &str) -> String {
+        whisper_target(members, name).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_whisper_goes_to_the_one_meant_or_nowhere() {
+        let all = [
+            member(1, "Carol", true),
+            member(2, "Alfred", false),
+            member(3, "Alice", false),
+        ];
+        // An exact name wins over a longer one it begins.
+        assert_eq!(whisper_target(&all, "alice").unwrap(), all[2].peer);
+        assert_eq!(whisper_target(&all, "Alf").unwrap(), all[1].peer);
+        // A prefix of two names goes to neither.
+        let e = err(&all, "Al");
+        assert!(e.contains("Alfred") && e.contains("Alice"), "{e}");
+        assert!(err(&all, "Carol").contains("is you"));
+        assert!(err(&all, "Zed").contains("nobody called"));
+        // Two of one name: by peer name.
+        let twins = [member(4, "Bob", false), member(5, "Bob", false)];
+        assert!(err(&twins, "Bob").contains(&twins[0].peer.to_string()));
+        let by_peer = twins[1].peer.to_string();
+        assert_eq!(whisper_target(&twins, &by_peer).unwrap(), twins[1].peer);
     }
 }
