@@ -121,6 +121,8 @@ pub(crate) struct ConnectionsArgs {
 pub(crate) struct RecordView {
     id: String,
     record_type: String,
+    /// The name of a reserved (system) type, for a person.
+    system: Option<&'static str>,
     version: u32,
     creator: String,
     modified_by: Option<String>,
@@ -137,6 +139,7 @@ impl RecordView {
         RecordView {
             id: r.id.to_string(),
             record_type: r.record_type.to_string(),
+            system: r.record_type.reserved_name(),
             version: r.version,
             creator: r.creator.to_string(),
             modified_by: r.modified_by.as_ref().map(|p| p.to_string()),
@@ -157,9 +160,13 @@ impl RecordView {
             Some(t) => format!("\"{}\"…", inert(&t.chars().take(60).collect::<String>())),
             None => format!("{} bytes", self.payload_base64.len() * 3 / 4),
         };
+        let kind = match self.system {
+            Some(name) => format!("{} (system: {name})", self.record_type),
+            None => self.record_type.clone(),
+        };
         format!(
             "{}  {}  v{}  by {}  {}",
-            self.id, self.record_type, self.version, self.creator, data
+            self.id, kind, self.version, self.creator, data
         )
     }
 }

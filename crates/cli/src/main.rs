@@ -124,6 +124,14 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let home = util::Home::resolve(cli.home)?;
+        if !makes_home(&cli.command) && !home.dir.exists() {
+            // A mistyped --home or PEERGROUP_HOME would otherwise start an empty home.
+            anyhow::bail!(
+                "no peergroup data directory at {} (is --home or PEERGROUP_HOME right? \
+                 `peergroup identity create` makes one)",
+                home.dir.display()
+            );
+        }
         dispatch(&home, cli.command, cli.verbose).await
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -164,6 +172,21 @@ async fn dispatch(home: &util::Home, command: Command, verbose: u8) -> anyhow::R
         Command::Chat(a) => chat::run(home, a, verbose).await,
         Command::Demo(a) => demo::run(a).await,
     }
+}
+
+/// Whether the command may start a data directory that does not exist yet (making or
+/// importing an identity or a group configuration); the demo and reading an invitation file
+/// use none.
+fn makes_home(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Identity(
+            cmd_identity::IdentityCommand::Create { .. }
+                | cmd_identity::IdentityCommand::Import { .. }
+        ) | Command::Config(cmd_maint::ConfigCommand::Import { .. })
+            | Command::Demo(_)
+            | Command::Invitation(_)
+    )
 }
 
 /// Whether a node running on the data directory carries this command out: everything that

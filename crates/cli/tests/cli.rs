@@ -296,6 +296,25 @@ fn bad_input_is_one_line() {
         &["invitation", "show", &s(&h.path("missing.xml"))],
         "reading",
     );
+    h.fails(
+        &["record", "list", "--group", "G", "--type", "hello"],
+        "\"hello\" is not a record type: a GUID like",
+    );
+    // A mistyped home is not made: it is named.
+    let typo = h.path("hme");
+    let out = {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_peergroup"));
+        cmd.arg("--home").arg(&typo).args(["group", "list"]);
+        output_within(cmd, "group list on a missing home")
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no peergroup data directory at"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(!typo.exists(), "a mistyped home was made");
 }
 
 /// `peergroup … | head -1`: when the reader closes the pipe, the command stops quietly and

@@ -608,7 +608,7 @@ fn ok_in(cwd: &Path, home: &Path, args: &[&str]) -> String {
 fn commands_act_through_the_running_node() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = setup(dir.path());
-    let (mut alice, addr) = Member::start(&a, &[]);
+    let (alice, addr) = Member::start(&a, &[]);
     let (mut bob, _) = Member::start(&b, &["--connect", &addr]);
     bob.expect("synchronized=true");
     let cwd = dir.path().join("work");

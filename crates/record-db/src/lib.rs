@@ -73,4 +73,4 @@ pub use db::{
     SignedRecords, SignerKeys,
 };
 pub use error::{DecodeError, Error, StoreError, ValidationError};
-pub use record::{Record, RecordFlags, RecordId, RecordType, SecurityData};
+pub use record::{Record, RecordFlags, RecordId, RecordType, RecordTypeError, SecurityData};

@@ -29,6 +29,18 @@ impl RecordType {
         b[4..].iter().all(|x| *x == 0) && b[0] < 0x10
     }
 
+    /// The name of a reserved type this crate knows ("group properties", "membership",
+    /// "revocation", "presence"), for listings.
+    pub fn reserved_name(&self) -> Option<&'static str> {
+        match *self {
+            Self::GROUP_PROPERTIES => Some("group properties"),
+            Self::MEMBERSHIP => Some("membership"),
+            Self::REVOCATION => Some("revocation"),
+            Self::PRESENCE => Some("presence"),
+            _ => None,
+        }
+    }
+
     /// Whether records of this type are security records, synchronised before all others.
     pub fn is_security(&self) -> bool {
         matches!(
@@ -50,10 +62,28 @@ impl fmt::Display for RecordType {
     }
 }
 
+/// Text that is not a record type.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{input:?} is not a record type: a GUID like 5ca1ab1e-0000-4000-8000-00000000beef is expected ({source})"
+)]
+pub struct RecordTypeError {
+    /// What was given (its first 64 characters).
+    pub input: String,
+    /// What the GUID parser found wrong.
+    #[source]
+    pub source: uuid::Error,
+}
+
 impl FromStr for RecordType {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, uuid::Error> {
-        Uuid::parse_str(s.trim_matches(|c| c == '{' || c == '}')).map(RecordType)
+    type Err = RecordTypeError;
+    fn from_str(s: &str) -> Result<Self, RecordTypeError> {
+        Uuid::parse_str(s.trim_matches(|c| c == '{' || c == '}'))
+            .map(RecordType)
+            .map_err(|source| RecordTypeError {
+                input: s.chars().take(64).collect(),
+                source,
+            })
     }
 }
 
@@ -462,5 +492,23 @@ mod tests {
         assert!(f.is_deleted() && f.is_autorefresh() && f.is_known());
         assert!(!f.with_deleted(false).is_deleted());
         assert!(!RecordFlags::from_bits(0x80).is_known());
+    }
+}
+
+#[cfg(test)]
+mod record_type_tests {
+    use super::*;
+
+    #[test]
+    fn a_record_type_that_is_not_a_guid_says_what_is_expected() {
+        let e = "hello".parse::<RecordType>().unwrap_err().to_string();
+        assert!(
+            e.starts_with("\"hello\" is not a record type: a GUID like"),
+            "{e}"
+        );
+        let t: RecordType = "{5ca1ab1e-0000-4000-8000-00000000beef}".parse().unwrap();
+        assert_eq!(t.to_string(), "{5ca1ab1e-0000-4000-8000-00000000beef}");
+        assert_eq!(RecordType::PRESENCE.reserved_name(), Some("presence"));
+        assert_eq!(t.reserved_name(), None);
     }
 }
