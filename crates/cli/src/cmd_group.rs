@@ -113,7 +113,8 @@ struct StatusView {
 pub(crate) struct MemberView {
     pub(crate) peer: String,
     pub(crate) friendly_name: String,
-    pub(crate) roles: String,
+    /// As in `group list` and `group show`: an array of role names.
+    pub(crate) roles: Vec<String>,
     pub(crate) present: bool,
     pub(crate) local: bool,
     pub(crate) revoked: bool,
@@ -125,7 +126,7 @@ impl MemberView {
         MemberView {
             peer: m.peer.to_string(),
             friendly_name: m.friendly_name.clone(),
-            roles: m.roles.to_string(),
+            roles: m.roles.iter().map(|r| r.name().to_owned()).collect(),
             present: m.present,
             local: m.local,
             revoked: m.revoked,
@@ -153,7 +154,7 @@ impl MemberView {
             "{}  {}  [{}] {}",
             self.peer,
             self.friendly_name,
-            self.roles,
+            self.roles.join(","),
             flags.join(",")
         )
     }

@@ -62,6 +62,9 @@ pub(crate) enum IdentityCommand {
     Default {
         /// Peer name or friendly-name prefix to make the default.
         identity: Option<String>,
+        /// JSON output (as an entry of `identity list --json`).
+        #[arg(long)]
+        json: bool,
     },
     /// Change an identity's friendly name.
     Rename {
@@ -136,13 +139,22 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
                 id.friendly_name()
             ))?;
         }
-        IdentityCommand::Default { identity } => {
+        IdentityCommand::Default { identity, json } => {
             if let Some(q) = identity {
                 let id = store.find(&q)?;
                 store.set_default(id.peer_name())?;
             }
             let id = store.default_identity()?;
-            print_line(&format!("{}  {}", id.peer_name(), id.friendly_name()))?;
+            if json {
+                let entry = store
+                    .list()?
+                    .into_iter()
+                    .find(|s| s.peer_name == *id.peer_name())
+                    .ok_or_else(|| anyhow::anyhow!("the default identity is not listed"))?;
+                util::print_json(&entry)?;
+            } else {
+                print_line(&format!("{}  {}", id.peer_name(), id.friendly_name()))?;
+            }
         }
         IdentityCommand::Rename {
             identity,

@@ -50,10 +50,11 @@ pub(crate) struct RunArgs {
     /// Do not use mDNS on the local network.
     #[arg(long)]
     no_discovery: bool,
-    /// Read commands on standard input (see the module documentation).
+    /// Read commands on standard input, one a line, each answered by a line starting with
+    /// "> ": add TYPE TEXT, update ID TEXT, delete ID, get ID, digest, members, connections.
     #[arg(long)]
     control: bool,
-    /// Print events as JSON lines.
+    /// Print events (and the listening and closed lines) as JSON objects, one a line.
     #[arg(long)]
     json: bool,
 }
@@ -71,7 +72,12 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
         .map(ToString::to_string)
         .collect();
     let endpoint = crate::util::control_endpoint(home, &infra, &found.identity, &group);
-    say(&format!("listening {}", addrs.join(" ")));
+    let json = a.json;
+    if json {
+        say_json(&serde_json::json!({ "event": "listening", "addresses": addrs }));
+    } else {
+        say(&format!("listening {}", addrs.join(" ")));
+    }
     let mut lines = LineReader::new(tokio::io::BufReader::new(tokio::io::stdin()));
     let control_mode = a.control;
     let stop = crate::stop::requested();
@@ -82,7 +88,11 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
             client = endpoint.next() => if let Some(c) = client { endpoint.serve(c).await },
             e = events.next() => {
                 let Some(e) = e else { break };
-                say(&describe(&e));
+                if json {
+                    say_json(&event_json(&e));
+                } else {
+                    say(&describe(&e));
+                }
             }
             line = lines.next_line(), if control_mode => match line {
                 Ok(Some(InputLine::Text(line))) => {
@@ -99,8 +109,87 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
     group.close().await?;
     let _ = progress.await;
     infra.shutdown().await;
-    say("closed");
+    if json {
+        say_json(&serde_json::json!({ "event": "closed" }));
+    } else {
+        say("closed");
+    }
     Ok(())
+}
+
+/// Prints one JSON object on a line (its strings escaped by JSON, so inert already).
+fn say_json(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// An event as a JSON object: `event` names it, the other fields are its own.
+pub(crate) fn event_json(e: &GroupEvent) -> serde_json::Value {
+    use serde_json::json;
+    let opt = |v: Option<String>| v.map_or(serde_json::Value::Null, serde_json::Value::String);
+    match e {
+        GroupEvent::StatusChanged(s) => json!({
+            "event": "status",
+            "listening": s.listening,
+            "has_connections": s.has_connections,
+            "synchronized": s.synchronized,
+        }),
+        GroupEvent::PropertyChanged(p) => json!({
+            "event": "properties",
+            "friendly_name": p.friendly_name,
+            "comment": p.comment,
+        }),
+        GroupEvent::RecordChanged { change, record } => json!({
+            "event": "record",
+            "change": format!("{change:?}"),
+            "id": record.id.to_string(),
+            "record_type": record.record_type.to_string(),
+            "version": record.version,
+            "by": record.signer().to_string(),
+        }),
+        GroupEvent::MemberChanged { peer, change } => json!({
+            "event": "member",
+            "change": format!("{change:?}"),
+            "peer": peer.to_string(),
+        }),
+        GroupEvent::NeighborConnection {
+            peer, addr, change, ..
+        } => json!({
+            "event": "neighbor",
+            "change": format!("{change:?}"),
+            "peer": opt(peer.as_ref().map(ToString::to_string)),
+            "addr": opt(addr.map(|a| a.to_string())),
+        }),
+        GroupEvent::DirectConnection { peer, change, .. } => json!({
+            "event": "direct",
+            "change": format!("{change:?}"),
+            "peer": opt(peer.as_ref().map(ToString::to_string)),
+        }),
+        GroupEvent::IncomingData {
+            peer,
+            data_type,
+            data,
+            ..
+        } => json!({
+            "event": "data",
+            "data_type": data_type.to_string(),
+            "bytes": data.len(),
+            "peer": peer.to_string(),
+        }),
+        GroupEvent::ConnectionFailed { addr, reason } => json!({
+            "event": "connection-failed",
+            "addr": opt(addr.map(|a| a.to_string())),
+            "reason": reason.to_string(),
+        }),
+        GroupEvent::AuthenticationFailed { addr, reason } => json!({
+            "event": "authentication-failed",
+            "addr": opt(addr.map(|a| a.to_string())),
+            "reason": reason.to_string(),
+        }),
+        GroupEvent::Lagged { missed } => json!({ "event": "lagged", "missed": missed }),
+        other => json!({ "event": "other", "debug": format!("{other:?}") }),
+    }
 }
 
 /// Prints one line, made [`inert`]: events and answers quote peers (names, reasons) and

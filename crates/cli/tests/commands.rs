@@ -311,6 +311,27 @@ fn records_members_and_groups() {
     );
     assert!(ok(&a, &["members", "--group", "Friends", "--json"]).contains("\"local\": true"));
     assert!(ok(&a, &["group", "list", "--json"]).contains("\"owner\": true"));
+    // One shape for one thing: roles are an array of names wherever they are shown.
+    let json =
+        |args: &[&str]| -> serde_json::Value { serde_json::from_str(&ok(&a, args)).unwrap() };
+    let members = json(&["members", "--group", "Friends", "--json"]);
+    let groups = json(&["group", "list", "--json"]);
+    let shown = json(&["group", "show", "Friends", "--json"]);
+    for roles in [
+        &members[0]["roles"],
+        &groups[0]["roles"],
+        &shown["roles"],
+        &shown["members"][0]["roles"],
+    ] {
+        assert_eq!(
+            roles,
+            &serde_json::json!(["admin"]),
+            "{members} {groups} {shown}"
+        );
+    }
+    let default = json(&["identity", "default", "--json"]);
+    assert_eq!(default["friendly_name"], "Alice", "{default}");
+    assert_eq!(default["is_default"], true, "{default}");
 
     // Database and configuration export and import.
     let export = dir.path().join("db.export");
@@ -707,6 +728,42 @@ fn commands_act_through_the_running_node() {
     // With no node running, the socket is gone and commands run on the files again.
     assert!(!a.join("control.sock").exists());
     ok(&a, &["members", "--group", "Friends"]);
+}
+
+/// `run --json` prints every line as a JSON object.
+#[test]
+fn run_json_prints_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _b) = setup(dir.path());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peergroup"));
+    cmd.arg("--home").arg(&a).args([
+        "run",
+        "--group",
+        "Friends",
+        "--json",
+        "--control",
+        "--no-discovery",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    // Control mode with no input: it starts, and stops at once as at Ctrl-C.
+    let out = output_within(cmd, "run --json");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert_eq!(
+        events.first().map(|e| &e["event"]),
+        Some(&serde_json::json!("listening")),
+        "{text}"
+    );
+    assert_eq!(
+        events.last().map(|e| &e["event"]),
+        Some(&serde_json::json!("closed")),
+        "{text}"
+    );
 }
 
 #[test]
