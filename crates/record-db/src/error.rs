@@ -180,4 +180,12 @@ pub enum Error {
     /// An identity-layer failure (randomness).
     #[error(transparent)]
     Identity(#[from] peergroup_identity::Error),
+    /// The store holds another group's database.
+    #[error("the store holds the database of group {holds}, not of {wanted}")]
+    WrongGroup {
+        /// The group whose database the store holds.
+        holds: String,
+        /// The group it was opened for.
+        wanted: String,
+    },
 }

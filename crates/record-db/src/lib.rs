@@ -68,9 +68,9 @@ pub mod sync;
 pub mod validate;
 
 pub use db::{
-    ApplyReport, Change, ChangeKind, Database, LocalSigner, MAX_DEFERRED, MAX_DEFERRED_BYTES,
-    MAX_DEFERRED_BYTES_PER_SIGNER, MAX_DEFERRED_PER_SIGNER, NewRecord, Received, RecordUpdate,
-    SignedRecords, SignerKeys,
+    ApplyReport, Change, ChangeKind, Database, GROUP_META, LocalSigner, MAX_DEFERRED,
+    MAX_DEFERRED_BYTES, MAX_DEFERRED_BYTES_PER_SIGNER, MAX_DEFERRED_PER_SIGNER, NewRecord,
+    Received, RecordUpdate, SignedRecords, SignerKeys,
 };
 pub use error::{DecodeError, Error, StoreError, ValidationError};
 pub use record::{Record, RecordFlags, RecordId, RecordType, RecordTypeError, SecurityData};

@@ -104,9 +104,14 @@ impl<S: Store> std::fmt::Debug for Database<S> {
     }
 }
 
+/// The metadata key naming the group a store belongs to.
+pub const GROUP_META: &str = "group";
+
 impl<S: Store> Database<S> {
     /// Opens the database of the group whose root certificate heads `chain` (any chain of the
-    /// group will do; only its root is used) and loads what the store knows.
+    /// group will do; only its root is used) and loads what the store knows. A store is
+    /// bound to its group on first open ([`GROUP_META`]); opening it for another group fails
+    /// with [`Error::WrongGroup`] and changes nothing.
     pub fn open(store: S, chain: &CertChain) -> Result<Self, Error> {
         let root_der = chain.root().der();
         let root = CertChain::from_ders(&[root_der])
@@ -138,6 +143,17 @@ impl<S: Store> Database<S> {
             uncommitted: Uncommitted::default(),
             deferred: deferred::DeferredIndex::default(),
         };
+        match db.store.meta(GROUP_META)? {
+            Some(holds) if holds != group.to_string().as_bytes() => {
+                return Err(Error::WrongGroup {
+                    holds: String::from_utf8_lossy(&holds).chars().take(128).collect(),
+                    wanted: group.to_string(),
+                });
+            }
+            Some(_) => {}
+            // A new store, or one from before stores were bound: bound now.
+            None => db.set_meta(GROUP_META, group.to_string().into_bytes())?,
+        }
         db.load()?;
         Ok(db)
     }

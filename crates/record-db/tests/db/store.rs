@@ -295,3 +295,32 @@ fn records_are_found_by_item_key_in_both_stores() {
         );
     }
 }
+
+/// A store belongs to one group: opened for another, it is refused and left as it was
+/// (before, the second group's records went in beside the first's).
+#[test]
+fn a_store_of_another_group_is_refused() {
+    let g = Group::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("records.sqlite");
+    let now = t0().saturating_add(HOUR);
+    let id = {
+        let mut db = g.replica_on(SqliteStore::open(&path).unwrap());
+        db.create(
+            g.bob.signer(),
+            new_record(b"kept", now.saturating_add(DAY)),
+            now,
+        )
+        .unwrap()
+        .record
+        .id
+    };
+    let err = Database::open(SqliteStore::open(&path).unwrap(), &g.mallory.chain).unwrap_err();
+    assert!(matches!(err, Error::WrongGroup { .. }), "{err}");
+    assert!(err.to_string().contains(&g.group().to_string()), "{err}");
+    let db = g.replica_on(SqliteStore::open(&path).unwrap());
+    assert!(
+        db.get(&id).unwrap().is_some(),
+        "the first group's records are kept"
+    );
+}
