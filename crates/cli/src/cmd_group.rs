@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use peergroup::{GroupSpec, Role};
 use serde::Serialize;
 
@@ -43,8 +43,8 @@ pub(crate) enum GroupCommand {
     },
     /// Show a group: properties, status and members (from the local replica).
     Show {
-        /// The group (peer name or friendly-name prefix).
-        group: String,
+        #[command(flatten)]
+        group: GroupName,
         /// The member identity, when several of yours belong to the group.
         #[arg(long)]
         identity: Option<String>,
@@ -54,8 +54,8 @@ pub(crate) enum GroupCommand {
     },
     /// Change group properties (the creator only).
     Set {
-        /// The group.
-        group: String,
+        #[command(flatten)]
+        group: GroupName,
         /// The member identity.
         #[arg(long)]
         identity: Option<String>,
@@ -74,12 +74,38 @@ pub(crate) enum GroupCommand {
     },
     /// Delete your local data of a group.
     Delete {
-        /// The group.
-        group: String,
+        #[command(flatten)]
+        group: GroupName,
         /// The member identity.
         #[arg(long)]
         identity: Option<String>,
     },
+}
+
+/// A group named positionally (`group show Friends`) or with `--group`, as every other
+/// command takes it.
+#[derive(Debug, Args)]
+pub(crate) struct GroupName {
+    /// The group (peer name or friendly-name prefix).
+    #[arg(value_name = "GROUP", required_unless_present = "group_flag")]
+    group_pos: Option<String>,
+    /// The group, named as other commands take it.
+    #[arg(
+        long = "group",
+        id = "group_flag",
+        value_name = "GROUP",
+        conflicts_with = "group_pos"
+    )]
+    group_flag: Option<String>,
+}
+
+impl GroupName {
+    fn name(&self) -> &str {
+        self.group_pos
+            .as_deref()
+            .or(self.group_flag.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Serialize)]
@@ -172,6 +198,19 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             password_role,
         } => {
             let me = util::identity(&infra, identity.as_deref())?;
+            // Commands find groups by name: a second of one name would make every later
+            // lookup ambiguous.
+            if let Some(same) = infra
+                .groups(me.peer_name())?
+                .into_iter()
+                .find(|g| g.friendly_name == friendly_name)
+            {
+                bail!(
+                    "{} belongs to a group called {friendly_name:?} already ({}); choose another name",
+                    me.friendly_name(),
+                    same.group
+                );
+            }
             let mut spec = GroupSpec::new(&friendly_name);
             spec.classifier = classifier;
             spec.comment = comment;
@@ -219,7 +258,7 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             identity,
             json,
         } => {
-            let found = util::group(&infra, &group, identity.as_deref())?;
+            let found = util::group(&infra, group.name(), identity.as_deref())?;
             let g = home.open_group(&infra, &found).await?;
             let props = g.properties().await?;
             let status = g.status();
@@ -314,7 +353,7 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                     "nothing to change: give --name, --comment, --max-record-size or --presence-lifetime"
                 );
             }
-            let found = util::group(&infra, &group, identity.as_deref())?;
+            let found = util::group(&infra, group.name(), identity.as_deref())?;
             let g = home.open_group(&infra, &found).await?;
             let served = g.is_served();
             let result = async {
@@ -346,7 +385,7 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             }
         }
         GroupCommand::Delete { group, identity } => {
-            let found = util::group(&infra, &group, identity.as_deref())?;
+            let found = util::group(&infra, group.name(), identity.as_deref())?;
             infra.delete_group(&found.identity, &found.group)?;
             print_line(&format!(
                 "deleted the local data of {} ({})",

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
-use peergroup_invitation_xml::{IdentityExport, IdentityInfo};
+use peergroup_invitation_xml::IdentityExport;
 
 use crate::input;
 use crate::terminal::print_line;
@@ -83,6 +83,18 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
             friendly_name,
             classifier,
         } => {
+            // Commands find identities by name: a second of one name would make every later
+            // lookup ambiguous.
+            if let Some(same) = store
+                .list()?
+                .into_iter()
+                .find(|s| s.friendly_name == friendly_name)
+            {
+                bail!(
+                    "an identity called {friendly_name:?} exists already ({}); choose another name",
+                    same.peer_name
+                );
+            }
             let id = store.create(&friendly_name, Some(&classifier))?;
             print_line(&id.peer_name().to_string())?;
         }
@@ -101,7 +113,7 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
         }
         IdentityCommand::Xml { identity, output } => {
             let id = store.find(&identity)?;
-            let xml = IdentityInfo::new(id.certificate().clone()).to_xml();
+            let xml = infra.identity_info_xml(id.peer_name())?;
             util::emit(output.as_deref(), &xml)?;
         }
         IdentityCommand::Export {

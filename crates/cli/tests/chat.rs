@@ -191,7 +191,9 @@ fn three_chats_in_line_mode() {
         .to_owned();
     let mut bob = ChatProc::start("bob", &b, Some(&addr));
     let mut carol = ChatProc::start("carol", &c, Some(&addr));
-    bob.expect("present:");
+    // In sync, each knows who is here (the first line named only the user).
+    let present = bob.expect("present:");
+    assert!(present.contains("Alice"), "{present}");
     carol.expect("present:");
     alice.expect("Carol is here");
 
@@ -212,6 +214,28 @@ fn three_chats_in_line_mode() {
         "Carol saw the whisper: {carol_saw:#?}"
     );
 
+    // Our own joining and presence are no news to us.
+    assert!(
+        !alice
+            .drain(Duration::from_millis(200))
+            .iter()
+            .any(|l| l.contains("Alice joined") || l.contains("Alice is here")),
+        "{:#?}",
+        alice.seen
+    );
+    // An invitation from the chat is written beside the identity info, by its full name;
+    // a member who may not invite is told so.
+    let bob_info = dir.path().join("Bob.idinfo");
+    alice.say(&format!("/invite {}", bob_info.display()));
+    let written = dir.path().join("Bob.invitation.xml");
+    alice.expect(&format!("written to {}", written.display()));
+    assert!(written.exists());
+    bob.say(&format!(
+        "/invite {}",
+        dir.path().join("Carol.idinfo").display()
+    ));
+    bob.expect("only admins and members with the invite role can invite");
+
     // The participants update when one quits.
     carol.quit();
     alice.expect("Carol left the chat");
@@ -221,6 +245,18 @@ fn three_chats_in_line_mode() {
         members.contains("Alice") && members.contains("Bob") && !members.contains("Carol"),
         "{members}"
     );
+    bob.quit();
+    alice.say("while you were away");
+    alice.expect("Alice: while you were away");
+    // Back, Bob sees the history once: a message that reaches him by sync as he starts is
+    // in the history and not shown again when its event comes.
+    let mut bob = ChatProc::start("bob", &b, Some(&addr));
+    bob.expect("present:");
+    let seen = bob.drain(Duration::from_secs(2));
+    for text in ["Alice: hello everyone", "Alice: while you were away"] {
+        let n = seen.iter().filter(|l| l.contains(text)).count();
+        assert_eq!(n, 1, "{text:?} shown {n} times: {seen:#?}");
+    }
     bob.quit();
     alice.quit();
 }

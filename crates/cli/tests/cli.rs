@@ -119,6 +119,22 @@ fn walkthrough() {
             .contains("\"member\"")
     );
     h.fails(&["join", &inv, "--identity", "Bob"], "already a member");
+    // Names are how commands find things: a second of one name is refused.
+    h.fails(
+        &["identity", "create", "Alice"],
+        "an identity called \"Alice\" exists already",
+    );
+    h.fails(
+        &["group", "create", "Friends", "--identity", "Alice"],
+        "belongs to a group called \"Friends\" already",
+    );
+    // The group is named positionally or with --group, as elsewhere.
+    let positional = h.ok(&["group", "show", "Friends", "--identity", "Alice"]);
+    let flagged = h.ok(&["group", "show", "--group", "Friends", "--identity", "Alice"]);
+    // (Each opening publishes a presence, so the record counts differ: the group line is it.)
+    assert_eq!(positional.lines().next(), flagged.lines().next());
+    assert!(positional.starts_with("group:") && positional.contains("(Friends)"));
+    h.fails(&["group", "show"], "GROUP");
 }
 
 #[test]

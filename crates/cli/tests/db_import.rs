@@ -261,12 +261,20 @@ fn huge_files_and_devices_are_refused_at_once() {
         .unwrap()
         .set_len(peergroup_record_db::export::MAX_EXPORT_FILE_BYTES + 1)
         .unwrap();
+    // Another kind of file (here an identity info, long enough to be an export) is named as
+    // such, not as a damaged export.
+    let xml = dir.join("alice.idinfo");
+    std::fs::write(&xml, ok(&a, &["identity", "xml", "Alice"])).unwrap();
     for (file, why) in [
         (
             huge.to_str().unwrap(),
             "an export is at most 1073741824 bytes",
         ),
         ("/dev/zero", "not a regular file"),
+        (
+            xml.to_str().unwrap(),
+            "not a peergroup database export (it is XML",
+        ),
     ] {
         let (_, stderr) = fails(&a, &["db", "import", "--group", "Friends", file]);
         assert!(stderr.contains(why), "{file}: {stderr}");

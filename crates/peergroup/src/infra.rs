@@ -142,6 +142,13 @@ impl Infrastructure {
         &self.inner.identities
     }
 
+    /// An identity's PEERIDENTITYINFO, the XML to give someone who will invite it
+    /// (PeerIdentityGetXML), in one call.
+    pub fn identity_info_xml(&self, identity: &PeerName) -> Result<String> {
+        let id = self.inner.identities.get(identity)?;
+        Ok(peergroup_invitation_xml::IdentityInfo::new(id.certificate().clone()).to_xml())
+    }
+
     /// Where the endpoint listens (empty when it does not).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.inner

@@ -242,6 +242,18 @@ pub fn read_export(path: &Path, expected_group: &str) -> Result<Vec<Record>, Err
     if len < FIXED_BYTES {
         return Err(bad("too short".into()));
     }
+    // What the file is, before whether it is whole: another kind of file is named as such.
+    let mut reader = BufReader::new(File::open(path).map_err(io(path))?);
+    let mut magic = [0u8; 8];
+    reader.read_exact(&mut magic).map_err(io(path))?;
+    if &magic != MAGIC {
+        let looks = if magic.starts_with(b"<") || magic.starts_with(b"\xef\xbb\xbf<") {
+            " (it is XML: an invitation or a configuration?)"
+        } else {
+            ""
+        };
+        return Err(bad(format!("not a peergroup database export{looks}")));
+    }
     // Pass 1: the checksum over everything but the trailer.
     let mut reader = BufReader::new(File::open(path).map_err(io(path))?);
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);

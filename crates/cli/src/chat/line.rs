@@ -35,6 +35,8 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
             "no member reachable yet; messages will fail until one is".into(),
         ));
     }
+    // Who is who and who is here, now that we are in sync (at start we knew only ourselves).
+    chat.refresh_members().await?;
     for line in chat.history().await? {
         print(&line);
     }

@@ -136,6 +136,11 @@ pub(crate) struct Chat {
     pub(crate) me: String,
     lifetime: Duration,
     names: BTreeMap<PeerName, String>,
+    /// The local member.
+    me_peer: PeerName,
+    /// Messages shown from the history whose events may still be waiting in the stream:
+    /// each is shown once (bounded by the history, which the group bounds).
+    shown: std::collections::BTreeSet<peergroup::RecordId>,
     pub(crate) participants: Vec<String>,
     /// The control endpoint while the chat runs (see `control.rs`).
     pub(crate) control: crate::control::Endpoint,
@@ -198,6 +203,8 @@ impl Chat {
         let control = util::control_endpoint(home, &infra, &found.identity, &group);
         let mut chat = Chat {
             control,
+            me_peer: found.identity.clone(),
+            shown: std::collections::BTreeSet::new(),
             infra,
             group,
             me,
@@ -231,9 +238,10 @@ impl Chat {
     }
 
     /// The messages still alive, oldest first.
-    pub(crate) async fn history(&self) -> Result<Vec<Line>> {
+    pub(crate) async fn history(&mut self) -> Result<Vec<Line>> {
         let mut records = self.group.records(chat_type()).await?;
         records.sort_by_key(|r| r.created);
+        self.shown = records.iter().map(|r| r.id).collect();
         Ok(records.iter().map(|r| self.message(r)).collect())
     }
 
@@ -252,6 +260,10 @@ impl Chat {
                 change: ChangeKind::Added,
                 record,
             } if record.record_type == chat_type() => {
+                if self.shown.remove(&record.id) {
+                    // Already shown with the history.
+                    return None;
+                }
                 if !self.names.contains_key(&record.creator) {
                     let _ = self.refresh_members().await;
                 }
@@ -276,6 +288,10 @@ impl Chat {
             }
             GroupEvent::MemberChanged { peer, change } => {
                 let _ = self.refresh_members().await;
+                if peer == self.me_peer {
+                    // Our own joining and presence are no news to us.
+                    return None;
+                }
                 let what = match change {
                     MemberChange::Connected => "is here",
                     MemberChange::Disconnected => "left the chat",
@@ -393,10 +409,25 @@ impl Chat {
         };
         let info = input::read_text(&file, input::IDENTITY_INFO)?;
         let invitation =
-            self.group
-                .create_invitation(&info, role, Duration::from_secs(30 * 86_400))?;
+            match self
+                .group
+                .create_invitation(&info, role, Duration::from_secs(30 * 86_400))
+            {
+                Ok(xml) => xml,
+                Err(e) if e.kind() == peergroup::ErrorKind::NotAuthorized => bail!(
+                    "only admins and members with the invite role can invite to {role} (the group \
+                 said: {e})"
+                ),
+                Err(e) => return Err(e.into()),
+            };
         let parsed = peergroup::IdentityInfo::parse(&info)?;
-        let out = PathBuf::from(format!(
+        // Beside the identity info it answers, by its full name: the chat's working directory
+        // is nothing the user chose.
+        let dir = std::path::absolute(&file)
+            .ok()
+            .and_then(|f| f.parent().map(PathBuf::from))
+            .unwrap_or_default();
+        let out = dir.join(format!(
             "{}.invitation.xml",
             sanitize(parsed.friendly_name())
         ));

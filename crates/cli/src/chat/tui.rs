@@ -132,6 +132,7 @@ pub(crate) async fn run(mut chat: Chat, mut events: EventStream) -> Result<()> {
         .await
         .map(|p| p.friendly_name)
         .unwrap_or_else(|_| chat.group.peer_name().to_string());
+    chat.refresh_members().await?;
     let mut screen = Screen {
         lines: chat.history().await?,
         input: String::new(),

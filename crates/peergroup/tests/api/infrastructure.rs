@@ -321,9 +321,7 @@ async fn a_data_directory_serves_one_node_at_a_time() {
         let data = dir.path().join("data");
         let first = Infrastructure::start(config(data.clone())).await.unwrap();
         let second = Infrastructure::start(config(data.clone())).await;
-        let err = second
-            .err()
-            .expect("a second node on the directory must be refused");
+        let err = second.expect_err("a second node on the directory must be refused");
         assert_eq!(err.kind(), ErrorKind::DirectoryInUse, "{err}");
         assert!(
             err.to_string().contains("in use by another running node"),
@@ -363,10 +361,29 @@ async fn a_taken_port_falls_back_to_a_free_one_unless_told_not_to() {
         cfg.port_fallback = false;
         let err = Infrastructure::start(cfg)
             .await
-            .err()
-            .expect("the port is taken");
+            .expect_err("the port is taken");
         assert_eq!(err.kind(), ErrorKind::Io);
         assert!(err.to_string().contains(&port.to_string()), "{err}");
+    })
+    .await;
+}
+
+/// An identity's PEERIDENTITYINFO in one call, with the facade's error for an unknown one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_info_xml_in_one_call() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let infra = Infrastructure::start(config(dir.path().join("data")))
+            .await
+            .unwrap();
+        let alice = infra.identities().create("Alice", None).unwrap();
+        let xml = infra.identity_info_xml(alice.peer_name()).unwrap();
+        let info = peergroup::IdentityInfo::parse(&xml).unwrap();
+        assert_eq!(info.friendly_name(), "Alice");
+        let bob = infra.identities().create("Bob", None).unwrap();
+        infra.identities().delete(bob.peer_name()).unwrap();
+        let err = infra.identity_info_xml(bob.peer_name()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IdentityNotFound);
     })
     .await;
 }
