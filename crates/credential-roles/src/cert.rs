@@ -209,6 +209,27 @@ pub struct MemberRequest {
     pub not_after: Timestamp,
 }
 
+impl MemberRequest {
+    /// A request for `identity` (its key, peer name and friendly name) with `roles`, valid from
+    /// `not_before` to `not_after`, under the default member classifier.
+    pub fn for_identity(
+        identity: &peergroup_identity::Identity,
+        roles: Roles,
+        not_before: Timestamp,
+        not_after: Timestamp,
+    ) -> Self {
+        MemberRequest {
+            subject_key: identity.key().public(),
+            subject_peer: identity.peer_name().clone(),
+            subject_friendly_name: identity.friendly_name().to_owned(),
+            roles,
+            classifiers: Vec::new(),
+            not_before,
+            not_after,
+        }
+    }
+}
+
 /// `serial` made a positive DER integer of full length: sign bit cleared, never zero (what
 /// [`Template::random_serial`] gives, so chosen serials follow the same rule).
 fn positive_serial(mut serial: [u8; 16]) -> [u8; 16] {

@@ -10,25 +10,22 @@
 //! [`sync`] brings two replicas together, security records first, with [`reconcile`]'s
 //! rateless IBLT so the bytes exchanged grow with the difference, not the database.
 //!
+//! The crate works alone: what it needs of identities and group credentials is re-exported
+//! (the types at the root, the whole crates as [`identity`] and [`credentials`]).
+//!
 //! ```
 //! use std::time::Duration;
-//! use peergroup_credential_roles::{GroupRoot, MemberRequest, Role, Roles};
-//! use peergroup_identity::{Classifier, Identity, Timestamp};
 //! use peergroup_record_db::store::MemoryStore;
-//! use peergroup_record_db::{Database, LocalSigner, NewRecord, RecordType};
+//! use peergroup_record_db::{
+//!     Classifier, Database, GroupRoot, Identity, LocalSigner, MemberRequest, NewRecord,
+//!     RecordType, Role, Roles, Timestamp,
+//! };
 //!
 //! let now = Timestamp::now();
 //! let alice = Identity::generate("Alice", Classifier::new("alice")?, now)?;
 //! let root = GroupRoot::create("Friends", Classifier::new("friends")?, alice.peer_name(), now)?;
-//! let chain = root.issue(&MemberRequest {
-//!     subject_key: alice.key().public(),
-//!     subject_peer: alice.peer_name().clone(),
-//!     subject_friendly_name: "Alice".into(),
-//!     roles: Roles::one(Role::Admin),
-//!     classifiers: vec![],
-//!     not_before: now,
-//!     not_after: now.saturating_add(Duration::from_secs(86_400)),
-//! })?;
+//! let a_day = now.saturating_add(Duration::from_secs(86_400));
+//! let chain = root.issue(&MemberRequest::for_identity(&alice, Roles::one(Role::Admin), now, a_day))?;
 //!
 //! let mut db = Database::open(MemoryStore::new(), &chain)?;
 //! let me = LocalSigner { key: alice.key(), chain: &chain };
@@ -74,3 +71,12 @@ pub use db::{
 };
 pub use error::{DecodeError, Error, StoreError, ValidationError};
 pub use record::{Record, RecordFlags, RecordId, RecordType, RecordTypeError, SecurityData};
+
+/// Group certificates, roles and revocation (the `peergroup-credential-roles` crate).
+pub use peergroup_credential_roles as credentials;
+pub use peergroup_credential_roles::{
+    CertChain, GroupRoot, MemberRequest, RevocationTarget, Role, Roles,
+};
+/// Identities, keys, peer names and time (the `peergroup-identity` crate).
+pub use peergroup_identity as identity;
+pub use peergroup_identity::{Classifier, Identity, KeyPair, PeerName, Timestamp};
