@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use base64::Engine as _;
 use clap::{Args, Subcommand};
-use peergroup::{Record, RecordId, RecordType};
+use peergroup::{Record, RecordId, RecordType, RecordUpdate};
 use serde::Serialize;
 
 use crate::cmd_group::MemberView;
@@ -80,6 +80,29 @@ pub(crate) enum RecordCommand {
         /// JSON output.
         #[arg(long)]
         json: bool,
+    },
+    /// Change a record (PeerGroupUpdateRecord): its attributes, data or lifetime; prints its
+    /// new version.
+    Update {
+        #[command(flatten)]
+        group: GroupArg,
+        /// The record id.
+        id: RecordId,
+        /// A file with the new attribute XML, or `-` for standard input; at most 64 KiB.
+        #[arg(long, value_name = "FILE")]
+        attributes: Option<PathBuf>,
+        /// The new payload: a file, or `-` for standard input.
+        #[arg(long, value_name = "FILE")]
+        data: Option<PathBuf>,
+        /// A new lifetime from now (a record's end may only move later).
+        #[arg(long, value_parser = util::parse_duration)]
+        expires: Option<Duration>,
+    },
+    /// Show the group's peer time (PeerGroupUniversalTimeToPeerTime): the clock the members
+    /// share, and how far this member's clock is from it.
+    PeerTime {
+        #[command(flatten)]
+        group: GroupArg,
     },
     /// Delete a record.
     Delete {
@@ -266,6 +289,58 @@ pub(crate) async fn run(home: &Home, cmd: RecordCommand) -> Result<()> {
             let q = input::read_text(&query, input::SEARCH_QUERY)?;
             let records = with_group(home, &group, async |g| Ok(g.search(&q).await?)).await?;
             print_records(&records, json)?;
+        }
+        RecordCommand::Update {
+            group,
+            id,
+            attributes,
+            data,
+            expires,
+        } => {
+            let stdin = std::path::Path::new("-");
+            if attributes.as_deref() == Some(stdin) && data.as_deref() == Some(stdin) {
+                bail!("only one of --attributes and --data can be read from standard input (-)");
+            }
+            if attributes.is_none() && data.is_none() && expires.is_none() {
+                bail!("nothing to change: give --attributes, --data or --expires");
+            }
+            let r = with_group(home, &group, async |g| {
+                let attributes = match &attributes {
+                    Some(p) => Some(input::read_text(p, input::ATTRIBUTES)?),
+                    None => None,
+                };
+                let limit = match g.properties().await {
+                    Ok(props) => input::record_data(props.max_record_size),
+                    Err(_) => input::RECORD_DATA_CEILING,
+                };
+                let payload = match &data {
+                    Some(p) => Some(input::read_file_or_stdin(p, limit)?),
+                    None => None,
+                };
+                let update = RecordUpdate {
+                    attributes,
+                    payload,
+                    expires: expires.map(|d| peergroup::Timestamp::now().saturating_add(d)),
+                };
+                Ok(g.update_record(id, update).await?)
+            })
+            .await?;
+            print_line(&format!("{} v{}", r.id, r.version))?;
+        }
+        RecordCommand::PeerTime { group } => {
+            let (now, peer) = with_group(home, &group, async |g| {
+                let now = peergroup::Timestamp::now();
+                Ok((now, g.to_peer_time(now).await?))
+            })
+            .await?;
+            let ahead = peer.as_millis() as i128 - now.as_millis() as i128;
+            print_line(&format!("peer time:  {}", peer.to_rfc3339()))?;
+            print_line(&format!("local time: {}", now.to_rfc3339()))?;
+            print_line(&format!(
+                "the group's clock is {} ms {} this member's",
+                ahead.unsigned_abs(),
+                if ahead < 0 { "behind" } else { "ahead of" }
+            ))?;
         }
         RecordCommand::Delete { group, id } => {
             with_group(home, &group, async |g| Ok(g.delete_record(id).await?)).await?;

@@ -252,6 +252,34 @@ fn records_members_and_groups() {
         )
         .contains(&id)
     );
+    // A record changed in place: a new version with the new data.
+    let newer = dir.path().join("newer.txt");
+    std::fs::write(&newer, "one o'clock instead").unwrap();
+    let updated = ok(
+        &a,
+        &[
+            "record",
+            "update",
+            "--group",
+            "Friends",
+            &id,
+            "--data",
+            newer.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(updated, format!("{id} v2"));
+    assert!(ok(&a, &["record", "get", "--group", "Friends", &id]).contains("one o'clock instead"));
+    fails(
+        &a,
+        &["record", "update", "--group", "Friends", &id],
+        "nothing to change",
+    );
+    // The group's clock: the creator's is the reference.
+    let peer_time = ok(&a, &["record", "peer-time", "--group", "Friends"]);
+    assert!(
+        peer_time.starts_with("peer time:") && peer_time.contains(" ms "),
+        "{peer_time}"
+    );
     let query = dir.path().join("q.xml");
     std::fs::write(
         &query,
