@@ -91,6 +91,13 @@ pub(crate) const SEARCH_QUERY: Limit = Limit {
 /// read: the largest maximum any group may set
 /// ([`peergroup_record_db::reserved::MAX_RECORD_SIZE_LIMIT`], what a transport frame carries:
 /// 16 MiB less 64 KiB), so no group's record is refused by this and nothing larger is read.
+/// One message over a direct connection (`send`).
+pub(crate) const DIRECT_DATA: Limit = Limit {
+    what: "direct data",
+    bytes: peergroup::MAX_DATA as u64,
+    why: "the most one direct message carries",
+};
+
 pub(crate) const RECORD_DATA_CEILING: Limit = Limit {
     what: "record data",
     bytes: peergroup_record_db::reserved::MAX_RECORD_SIZE_LIMIT as u64,

@@ -68,6 +68,8 @@ enum Command {
     Record(cmd_record::RecordCommand),
     /// List the group's members.
     Members(cmd_record::MembersArgs),
+    /// Send data to one member over a direct connection.
+    Send(cmd_record::SendArgs),
     /// Connect to the group briefly and list the connections made.
     Connections(cmd_record::ConnectionsArgs),
     /// Export or import a group's database.
@@ -166,6 +168,7 @@ async fn dispatch(home: &util::Home, command: Command, verbose: u8) -> anyhow::R
         Command::Record(c) => cmd_record::run(home, c).await,
         Command::Members(a) => cmd_record::members(home, a).await,
         Command::Connections(a) => cmd_record::connections(home, a).await,
+        Command::Send(a) => cmd_record::send(home, a).await,
         Command::Db(c) => cmd_maint::db(home, c).await,
         Command::Config(c) => cmd_maint::config(home, c).await,
         Command::Revoke(a) => cmd_maint::revoke(home, a).await,

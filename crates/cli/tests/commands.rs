@@ -738,6 +738,20 @@ fn commands_act_through_the_running_node() {
         ],
         "standard input",
     );
+    // Data over a direct connection, sent by the running node: Bob's node reports it.
+    let sent = ok_in(
+        &cwd,
+        &a,
+        &[
+            "send", "--group", "Friends", "--to", "Bob", "--type", NOTES, "--data", "note.txt",
+        ],
+    );
+    assert!(sent.starts_with("sent 22 bytes to "), "{sent}");
+    let got = bob.expect("bytes from");
+    assert!(
+        got.starts_with("data ") && got.contains(" 22 bytes from "),
+        "{got}"
+    );
     // A revocation closes the revoked member's connections at once.
     let revoked = ok(
         &a,
