@@ -74,6 +74,75 @@ pub(crate) struct RevokeArgs {
     reason: String,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct CredentialsArgs {
+    #[command(flatten)]
+    group: GroupArg,
+    /// The member: its peer name, or a friendly-name prefix among the members.
+    member: String,
+    /// Its roles from now on (repeat for several; default: the ones it has).
+    #[arg(long = "role", value_name = "ROLE")]
+    roles: Vec<peergroup::Role>,
+    /// How long the new certificate lasts (default: as long as its current one).
+    #[arg(long, value_parser = util::parse_duration)]
+    lifetime: Option<std::time::Duration>,
+    /// Also write the new credentials (a PEERINVITATION) to this file, for the member to join
+    /// with at once.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// Issues new credentials to a member (PeerGroupIssueCredentials): a role change or a
+/// renewal, published in the group so the member takes them up when it next connects.
+pub(crate) async fn credentials(home: &Home, a: CredentialsArgs) -> Result<()> {
+    let (xml, peer, served) = with_group(home, &a.group, async |g| {
+        let peer = member_named(&g.members(false).await?, &a.member)?;
+        let roles = (!a.roles.is_empty()).then(|| a.roles.iter().copied().collect());
+        let xml = g.issue_credentials(&peer, roles, a.lifetime, true).await?;
+        Ok((xml, peer, g.is_served()))
+    })
+    .await?;
+    if let Some(out) = &a.output {
+        util::emit(Some(out), &xml)?;
+    }
+    let roles: Vec<&str> = a.roles.iter().map(|r| r.name()).collect();
+    print_line(&format!(
+        "new credentials for {peer}{} published; {}",
+        if roles.is_empty() {
+            String::new()
+        } else {
+            format!(" as {}", roles.join(","))
+        },
+        if served {
+            "the member takes them up when it next connects"
+        } else {
+            "they reach the others when the group next connects"
+        }
+    ))
+}
+
+/// The member called `name` (its peer name, a friendly name, or a unique prefix of one),
+/// other than the local one.
+fn member_named(members: &[peergroup::Member], name: &str) -> Result<peergroup::PeerName> {
+    if let Ok(p) = name.parse::<peergroup::PeerName>() {
+        return Ok(p);
+    }
+    let others = || members.iter().filter(|m| !m.local);
+    let exact: Vec<_> = others().filter(|m| m.friendly_name == name).collect();
+    let found: Vec<_> = if exact.is_empty() {
+        others()
+            .filter(|m| m.friendly_name.starts_with(name))
+            .collect()
+    } else {
+        exact
+    };
+    match found.as_slice() {
+        [one] => Ok(one.peer.clone()),
+        [] => anyhow::bail!("no member matches {name:?}"),
+        _ => anyhow::bail!("{name:?} matches several members; give the peer name"),
+    }
+}
+
 pub(crate) async fn db(home: &Home, cmd: DbCommand) -> Result<()> {
     match cmd {
         DbCommand::Export { group, file } => {

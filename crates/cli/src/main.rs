@@ -78,6 +78,8 @@ enum Command {
     /// Export or import a group configuration (password protected).
     #[command(subcommand)]
     Config(cmd_maint::ConfigCommand),
+    /// Give a member new credentials (admins): change its roles, or renew them.
+    Credentials(cmd_maint::CredentialsArgs),
     /// Revoke a member (admins): every member refuses it from then on.
     Revoke(cmd_maint::RevokeArgs),
     /// Chat in a group: a terminal UI, or line mode when stdin is not a terminal.
@@ -172,6 +174,7 @@ async fn dispatch(home: &util::Home, command: Command, verbose: u8) -> anyhow::R
         Command::Db(c) => cmd_maint::db(home, c).await,
         Command::Config(c) => cmd_maint::config(home, c).await,
         Command::Revoke(a) => cmd_maint::revoke(home, a).await,
+        Command::Credentials(a) => cmd_maint::credentials(home, a).await,
         Command::Chat(a) => chat::run(home, a, verbose).await,
         Command::Demo(a) => demo::run(a).await,
     }

@@ -738,6 +738,48 @@ fn commands_act_through_the_running_node() {
         ],
         "standard input",
     );
+    // A role change: new credentials for Bob, published in the group.
+    let cred = dir.path().join("bob.cred");
+    let changed = ok(
+        &a,
+        &[
+            "credentials",
+            "--group",
+            "Friends",
+            "Bob",
+            "--role",
+            "inviting-member",
+            "--output",
+            cred.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        changed.contains("as inviting-member published"),
+        "{changed}"
+    );
+    assert!(
+        std::fs::read_to_string(&cred)
+            .unwrap()
+            .contains("<PEERINVITATION")
+    );
+    let members: serde_json::Value =
+        serde_json::from_str(&ok(&a, &["members", "--group", "Friends", "--json"])).unwrap();
+    let listed = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["friendly_name"] == "Bob")
+        .expect("Bob listed");
+    assert_eq!(
+        listed["roles"],
+        serde_json::json!(["inviting-member"]),
+        "{members}"
+    );
+    fails(
+        &a,
+        &["credentials", "--group", "Friends", "Zed"],
+        "no member matches",
+    );
     // Data over a direct connection, sent by the running node: Bob's node reports it.
     let sent = ok_in(
         &cwd,
