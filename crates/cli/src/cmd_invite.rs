@@ -67,6 +67,10 @@ pub(crate) struct JoinArgs {
     /// proves it to a member online.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    /// A member's address (HOST:PORT) to join through, tried before the invitation's own. An
+    /// invitation made while its inviter was offline names none. Repeatable.
+    #[arg(long, value_name = "ADDR")]
+    connect: Vec<std::net::SocketAddr>,
 }
 
 /// Reads an invitation file's text through [`input::INVITATION`]; one too large is "not a
@@ -195,9 +199,18 @@ pub(crate) async fn join(home: &Home, a: JoinArgs) -> Result<()> {
     let invitation = Invitation::parse(&xml)
         .with_context(|| format!("{} is not a valid invitation", a.invitation.display()))?;
     let group = match (invitation, a.password_file) {
-        (Invitation::Password { .. }, Some(f)) => {
+        (Invitation::Password { addresses, .. }, Some(f)) => {
+            if addresses.as_slice().is_empty() && a.connect.is_empty() {
+                bail!(
+                    "{} names no member address (it was made while its group was not \
+                     running): give one with --connect HOST:PORT",
+                    a.invitation.display()
+                )
+            }
             let password = util::read_password_file(&f)?;
-            infra.password_join(me.peer_name(), &xml, &password).await?
+            infra
+                .password_join_via(me.peer_name(), &xml, &password, &a.connect)
+                .await?
         }
         (Invitation::Password { .. }, None) => {
             bail!(
@@ -211,7 +224,9 @@ pub(crate) async fn join(home: &Home, a: JoinArgs) -> Result<()> {
                 a.invitation.display()
             )
         }
-        (Invitation::Certificate { .. }, None) => infra.join(me.peer_name(), &xml)?,
+        (Invitation::Certificate { .. }, None) => {
+            infra.join_via(me.peer_name(), &xml, &a.connect)?
+        }
     };
     print_line(&group.to_string())?;
     Ok(())

@@ -227,6 +227,18 @@ impl Infrastructure {
     /// Joins a group with a certificate invitation issued to `identity` (PeerGroupJoin).
     /// Tampered, expired and foreign invitations are refused; nothing is stored then.
     pub fn join(&self, identity: &PeerName, invitation_xml: &str) -> Result<PeerName> {
+        self.join_via(identity, invitation_xml, &[])
+    }
+
+    /// [`Infrastructure::join`], with member addresses besides the invitation's (tried first;
+    /// an invitation made while its inviter was offline names none).
+    pub fn join_via(
+        &self,
+        identity: &PeerName,
+        invitation_xml: &str,
+        addresses: &[SocketAddr],
+    ) -> Result<PeerName> {
+        let extra = addresses;
         let me = self.inner.identities.get(identity)?;
         let invitation = Invitation::parse(invitation_xml)?;
         let Invitation::Certificate {
@@ -242,7 +254,7 @@ impl Infrastructure {
             &self.inner.identities,
             &me,
             chain,
-            addresses.as_slice().to_vec(),
+            with_extra(extra, addresses.as_slice()),
             None,
         )
     }
@@ -425,7 +437,19 @@ impl Infrastructure {
         invitation_xml: &str,
         password: &[u8],
     ) -> Result<PeerName> {
-        crate::password::join(&self.inner, identity, invitation_xml, password).await
+        crate::password::join(&self.inner, identity, invitation_xml, password, &[]).await
+    }
+
+    /// [`Infrastructure::password_join`], proving the password to these members first (an
+    /// invitation made while its inviter was offline names none).
+    pub async fn password_join_via(
+        &self,
+        identity: &PeerName,
+        invitation_xml: &str,
+        password: &[u8],
+        addresses: &[SocketAddr],
+    ) -> Result<PeerName> {
+        crate::password::join(&self.inner, identity, invitation_xml, password, addresses).await
     }
 }
 
@@ -454,4 +478,15 @@ async fn bind(config: &InfrastructureConfig) -> Result<Endpoint> {
         }
         Err(e) => Err(failed(&config.listen, e)),
     }
+}
+
+/// `extra` then `invited`, each address once.
+pub(crate) fn with_extra(extra: &[SocketAddr], invited: &[SocketAddr]) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::with_capacity(extra.len() + invited.len());
+    for a in extra.iter().chain(invited) {
+        if !out.contains(a) {
+            out.push(*a);
+        }
+    }
+    out
 }

@@ -125,6 +125,7 @@ pub(crate) async fn join(
     identity: &PeerName,
     invitation_xml: &str,
     password: &[u8],
+    extra: &[std::net::SocketAddr],
 ) -> Result<PeerName> {
     let me = node.identities.get(identity)?;
     let Invitation::Password {
@@ -136,17 +137,19 @@ pub(crate) async fn join(
             "this is a certificate invitation: join it with join()",
         ));
     };
+    let addresses = crate::infra::with_extra(extra, addresses.as_slice());
     if addresses.is_empty() {
         return Err(Error::new(
             ErrorKind::ConnectionFailed,
-            "the invitation names no member address to prove the password to",
+            "the invitation names no member address to prove the password to (it was made \
+             while its inviter was offline): give one",
         ));
     }
     let key = Arc::new(peergroup_identity::KeyPair::from_secret(&me.key().secret()));
     let trust = GroupTrust::new(group.clone());
     let config = node.config.transport.clone();
     let mut last = Error::new(ErrorKind::ConnectionFailed, "no member reachable");
-    for addr in addresses.as_slice() {
+    for addr in &addresses {
         let attempt = peergroup_transport::password_join(
             *addr,
             &group,
@@ -168,7 +171,7 @@ pub(crate) async fn join(
                     &node.identities,
                     &me,
                     chain,
-                    addresses.as_slice().to_vec(),
+                    addresses.clone(),
                     secret,
                 );
             }
