@@ -332,6 +332,13 @@ fn records_members_and_groups() {
     );
     assert!(ok(&a, &["group", "show", "Friends"]).contains("renamed comment"));
     fails(&a, &["group", "set", "Friends"], "nothing to change");
+    // A rename is the group's name from then on: listed, and found, by it.
+    ok(&a, &["group", "set", "Friends", "--name", "Club2"]);
+    let list = ok(&a, &["group", "list"]);
+    assert!(list.contains("Club2") && !list.contains("Friends"), "{list}");
+    assert!(ok(&a, &["group", "show", "Club2"]).contains("Club2"));
+    fails(&a, &["group", "show", "Friends"], "not found");
+    ok(&a, &["group", "set", "--group", "Club2", "--name", "Friends"]);
     let members = ok(&a, &["members", "--group", "Friends"]);
     assert!(
         members.lines().next().unwrap().contains("Alice"),
@@ -685,6 +692,15 @@ fn commands_act_through_the_running_node() {
     );
     let members = ok(&a, &["members", "--group", "Friends"]);
     assert!(members.contains("Bob"), "{members}");
+    // A rename by the running node reaches Bob, whose list shows it while his node runs.
+    for (from, to) in [("Friends", "Club3"), ("Club3", "Friends")] {
+        ok(&a, &["group", "set", from, "--name", to]);
+        let start = Instant::now();
+        while !ok(&b, &["group", "list"]).contains(to) {
+            assert!(start.elapsed() < WAIT, "Bob never saw the group called {to}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     // An invitation names where the node listens.
     let info = dir.path().join("carol.idinfo");
     let c = dir.path().join("carol");

@@ -265,7 +265,8 @@ impl Infrastructure {
         Group::open(self.inner.clone(), identity, group).await
     }
 
-    /// The groups `identity` belongs to (PeerEnumGroups).
+    /// The groups `identity` belongs to (PeerEnumGroups), each named as its properties say
+    /// now (a rename shows here).
     pub fn groups(&self, identity: &PeerName) -> Result<Vec<GroupSummary>> {
         self.inner.identities.get(identity)?;
         Ok(storage::list(&self.inner.identities, identity)
@@ -274,7 +275,7 @@ impl Infrastructure {
                 let leaf = m.chain.leaf();
                 GroupSummary {
                     group: m.group().clone(),
-                    friendly_name: m.chain.root().subject_friendly_name().to_owned(),
+                    friendly_name: storage::friendly_name(&self.inner.identities, &m),
                     identity: m.identity.clone(),
                     roles: leaf.roles().iter().map(|r| r.name().to_owned()).collect(),
                     owner: m.group_key.is_some(),

@@ -16,6 +16,7 @@ use base64::Engine as _;
 use peergroup_credential_roles::CertChain;
 use peergroup_credential_roles::RevocationSet;
 use peergroup_identity::{Identity, IdentityStore, KeyPair, PeerName, SecretKey, Timestamp};
+use peergroup_record_db::reserved::GroupProperties;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -53,6 +54,28 @@ struct File {
 
 pub(crate) fn group_dir(store: &IdentityStore, identity: &PeerName, group: &PeerName) -> PathBuf {
     store.groups_dir(identity).join(group.to_string())
+}
+
+/// The group's friendly name: what its properties record in the database says (after a
+/// rename), or the root certificate's while that record has not arrived or the database
+/// cannot be read.
+pub(crate) fn friendly_name(store: &IdentityStore, m: &Membership) -> String {
+    use peergroup_record_db::store::{SqliteStore, Store as _};
+    let root = m.chain.root();
+    let fallback = || root.subject_friendly_name().to_owned();
+    let path = database_path(store, &m.identity, m.group());
+    let Some(creator) = root.creator() else {
+        return fallback();
+    };
+    if !path.is_file() {
+        return fallback();
+    }
+    SqliteStore::open(&path)
+        .ok()
+        .and_then(|db| db.get(&GroupProperties::record_id(creator)).ok().flatten())
+        .filter(|r| !r.is_deleted())
+        .and_then(|r| GroupProperties::from_payload(&r.payload).ok())
+        .map_or_else(fallback, |p| p.friendly_name)
 }
 
 pub(crate) fn database_path(
