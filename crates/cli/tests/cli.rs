@@ -316,6 +316,10 @@ fn bad_input_is_one_line() {
         &["record", "list", "--group", "G", "--type", "hello"],
         "\"hello\" is not a record type: a GUID like",
     );
+    h.fails(
+        &["record", "get", "--group", "G", "hello"],
+        "\"hello\" is not a record id: a GUID like",
+    );
     // A mistyped home is not made: it is named.
     let typo = h.path("hme");
     let out = {

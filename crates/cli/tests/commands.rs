@@ -335,10 +335,16 @@ fn records_members_and_groups() {
     // A rename is the group's name from then on: listed, and found, by it.
     ok(&a, &["group", "set", "Friends", "--name", "Club2"]);
     let list = ok(&a, &["group", "list"]);
-    assert!(list.contains("Club2") && !list.contains("Friends"), "{list}");
+    assert!(
+        list.contains("Club2") && !list.contains("Friends"),
+        "{list}"
+    );
     assert!(ok(&a, &["group", "show", "Club2"]).contains("Club2"));
     fails(&a, &["group", "show", "Friends"], "not found");
-    ok(&a, &["group", "set", "--group", "Club2", "--name", "Friends"]);
+    ok(
+        &a,
+        &["group", "set", "--group", "Club2", "--name", "Friends"],
+    );
     let members = ok(&a, &["members", "--group", "Friends"]);
     assert!(
         members.lines().next().unwrap().contains("Alice"),
@@ -697,7 +703,10 @@ fn commands_act_through_the_running_node() {
         ok(&a, &["group", "set", from, "--name", to]);
         let start = Instant::now();
         while !ok(&b, &["group", "list"]).contains(to) {
-            assert!(start.elapsed() < WAIT, "Bob never saw the group called {to}");
+            assert!(
+                start.elapsed() < WAIT,
+                "Bob never saw the group called {to}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }

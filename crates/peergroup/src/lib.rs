@@ -74,5 +74,8 @@ pub use peergroup_invitation_xml::{IdentityInfo, Invitation, InvitationInfo};
 pub use peergroup_membership::{Member, MemberChange, MeshConfig, Status, SyncProgress};
 pub use peergroup_record_db::export::{ImportMode, ImportReport, Refusal, RefusalReason};
 pub use peergroup_record_db::reserved::GroupProperties;
-pub use peergroup_record_db::{ChangeKind, NewRecord, Record, RecordId, RecordType, RecordUpdate};
+pub use peergroup_record_db::{
+    ChangeKind, NewRecord, Record, RecordId, RecordIdError, RecordType, RecordTypeError,
+    RecordUpdate,
+};
 pub use peergroup_transport::TransportConfig;

@@ -70,7 +70,9 @@ pub use db::{
     Received, RecordUpdate, SignedRecords, SignerKeys,
 };
 pub use error::{DecodeError, Error, StoreError, ValidationError};
-pub use record::{Record, RecordFlags, RecordId, RecordType, RecordTypeError, SecurityData};
+pub use record::{
+    Record, RecordFlags, RecordId, RecordIdError, RecordType, RecordTypeError, SecurityData,
+};
 
 /// Group certificates, roles and revocation (the `peergroup-credential-roles` crate).
 pub use peergroup_credential_roles as credentials;

@@ -146,10 +146,28 @@ impl fmt::Display for RecordId {
     }
 }
 
+/// Text that is not a record id.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{input:?} is not a record id: a GUID like {{5ca1ab1e-0000-4000-8000-00000000beef}} is expected ({source})"
+)]
+pub struct RecordIdError {
+    /// What was given (its first 64 characters).
+    pub input: String,
+    /// What the GUID parser found wrong.
+    #[source]
+    pub source: uuid::Error,
+}
+
 impl FromStr for RecordId {
-    type Err = uuid::Error;
-    fn from_str(s: &str) -> Result<Self, uuid::Error> {
-        Uuid::parse_str(s.trim_matches(|c| c == '{' || c == '}')).map(|u| RecordId(*u.as_bytes()))
+    type Err = RecordIdError;
+    fn from_str(s: &str) -> Result<Self, RecordIdError> {
+        Uuid::parse_str(s.trim_matches(|c| c == '{' || c == '}'))
+            .map(|u| RecordId(*u.as_bytes()))
+            .map_err(|source| RecordIdError {
+                input: s.chars().take(64).collect(),
+                source,
+            })
     }
 }
 
@@ -504,6 +522,11 @@ mod record_type_tests {
         let e = "hello".parse::<RecordType>().unwrap_err().to_string();
         assert!(
             e.starts_with("\"hello\" is not a record type: a GUID like"),
+            "{e}"
+        );
+        let e = "hello".parse::<RecordId>().unwrap_err().to_string();
+        assert!(
+            e.starts_with("\"hello\" is not a record id: a GUID like"),
             "{e}"
         );
         let t: RecordType = "{5ca1ab1e-0000-4000-8000-00000000beef}".parse().unwrap();

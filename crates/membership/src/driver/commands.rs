@@ -302,11 +302,11 @@ impl<S: Store + 'static> Driver<S> {
         match cmd {
             Command::Create(new, r) => drop(r.send(core.create_record(new, now))),
             Command::PublishSigned(batch, r) => drop(r.send(core.publish_signed(batch, now))),
-            Command::Update(id, u, r) => drop(r.send(core.update_record(&id, u, now))),
-            Command::Delete(id, r) => drop(r.send(core.delete_record(&id, now))),
-            Command::Get(id, r) => drop(r.send(core.db().get(&id).map_err(Error::from))),
+            Command::Update(id, u, r) => drop(r.send(core.update_record(id, u, now))),
+            Command::Delete(id, r) => drop(r.send(core.delete_record(id, now))),
+            Command::Get(id, r) => drop(r.send(core.db().get(id).map_err(Error::from))),
             Command::OfType(t, r) => {
-                drop(r.send(core.db().records_of_type(&t).map_err(Error::from)))
+                drop(r.send(core.db().records_of_type(t).map_err(Error::from)))
             }
             Command::Search(q, r) => drop(r.send(core.db().search(&q).map_err(Error::from))),
             Command::Members(p, r) => drop(r.send(core.members(p))),

@@ -67,11 +67,11 @@ impl<S: Store> Core<S> {
             key: &self.me.key,
             chain: &self.me.chain,
         };
-        let change = match self.db.get(&id)? {
+        let change = match self.db.get(id)? {
             Some(existing) if existing.payload == payload => return Ok(()),
             Some(existing) => self.db.update(
                 signer,
-                &id,
+                id,
                 RecordUpdate {
                     payload: Some(payload),
                     expires: Some(expires.max(existing.expires)),
@@ -198,7 +198,7 @@ impl<S: Store> Core<S> {
     /// Updates a record and floods the new version.
     pub fn update_record(
         &mut self,
-        id: &RecordId,
+        id: RecordId,
         update: RecordUpdate,
         now: Now,
     ) -> Result<Record, crate::Error> {
@@ -215,7 +215,7 @@ impl<S: Store> Core<S> {
     }
 
     /// Deletes a record and floods the tombstone.
-    pub fn delete_record(&mut self, id: &RecordId, now: Now) -> Result<Record, crate::Error> {
+    pub fn delete_record(&mut self, id: RecordId, now: Now) -> Result<Record, crate::Error> {
         let change = self.db.delete(
             LocalSigner {
                 key: &self.me.key,

@@ -91,12 +91,12 @@ impl MemberView {
         self.entries.clear();
         self.lost.clear();
         self.note_chain(&me.chain, None);
-        for r in db.records_of_type(&RecordType::MEMBERSHIP)? {
+        for r in db.records_of_type(RecordType::MEMBERSHIP)? {
             if let Ok(chain) = MembershipPayload::chain_from_payload(&r.payload) {
                 self.note_chain(&chain, Some(r.id));
             }
         }
-        for r in db.records_of_type(&RecordType::PRESENCE)? {
+        for r in db.records_of_type(RecordType::PRESENCE)? {
             if let Some(p) = Presence::of(&r) {
                 self.entries
                     .entry(r.creator.clone())

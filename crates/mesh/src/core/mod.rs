@@ -548,12 +548,12 @@ impl<S: Store> Core<S> {
             return Ok(());
         }
         let presence = crate::presence::Presence::record_id(self.peer(), self.node);
-        if self.db.get(&presence)?.is_some() {
+        if self.db.get(presence)?.is_some() {
             let signer = LocalSigner {
                 key: &self.me.key,
                 chain: &self.me.chain,
             };
-            let change = self.db.delete(signer, &presence, now.wall)?;
+            let change = self.db.delete(signer, presence, now.wall)?;
             // Pushed whole over every link, lazy ones too: after the goodbye nobody can pull
             // it from us, and a lazy link whose other path to us is gone would wait for it
             // until the presence expired (the chat's 'Carol left' never came).

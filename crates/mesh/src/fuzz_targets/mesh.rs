@@ -570,12 +570,12 @@ impl<'f> Harness<'f> {
                         payload: Some(payload.bytes()),
                         ..RecordUpdate::default()
                     };
-                    let _ = core.update_record(&r.id, update, now.into());
+                    let _ = core.update_record(r.id, update, now.into());
                 }
             }
             Local::Delete { pick: p } => {
                 if let Some(r) = pick(mine(), p) {
-                    let _ = core.delete_record(&r.id, now.into());
+                    let _ = core.delete_record(r.id, now.into());
                 }
             }
             Local::Revoke { who } => {
@@ -690,7 +690,7 @@ impl<'f> Harness<'f> {
             }
         }
         for b in &self.broken {
-            let stored = self.cores[i].db().get_any(&b.id).ok().flatten();
+            let stored = self.cores[i].db().get_any(b.id).ok().flatten();
             assert!(
                 stored.as_ref() != Some(b),
                 "a broken record was stored: {b:?}"

@@ -530,7 +530,7 @@ fn feed_batch(
         );
     }
     for x in fed.iter().filter(|x| x.broken) {
-        let stored = db.get_any(&x.record.id).ok().flatten();
+        let stored = db.get_any(x.record.id).ok().flatten();
         assert!(
             stored.as_ref() != Some(&x.record),
             "a broken record was stored: {:?}",

@@ -223,7 +223,7 @@ impl<S: Store> Database<S> {
     fn next_version(
         &self,
         signer: LocalSigner<'_>,
-        id: &RecordId,
+        id: RecordId,
         now: Timestamp,
     ) -> Result<Record, Error> {
         let stored = self
@@ -248,7 +248,7 @@ impl<S: Store> Database<S> {
     pub fn update(
         &mut self,
         signer: LocalSigner<'_>,
-        id: &RecordId,
+        id: RecordId,
         update: RecordUpdate,
         now: Timestamp,
     ) -> Result<Change, Error> {
@@ -287,7 +287,7 @@ impl<S: Store> Database<S> {
     pub fn delete(
         &mut self,
         signer: LocalSigner<'_>,
-        id: &RecordId,
+        id: RecordId,
         now: Timestamp,
     ) -> Result<Change, Error> {
         let mut r = self.next_version(signer, id, now)?;
@@ -327,7 +327,7 @@ impl<S: Store> Database<S> {
                 expires: Some(expires),
                 ..RecordUpdate::default()
             };
-            out.push(self.update(signer, &r.id, update, now)?);
+            out.push(self.update(signer, r.id, update, now)?);
         }
         Ok(out)
     }
@@ -348,7 +348,7 @@ impl<S: Store> Database<S> {
             .saturating_add(lifetime)
             .min(chain.leaf().not_after())
             .min(signer.chain.leaf().not_after());
-        if let Some(existing) = self.get(&id)? {
+        if let Some(existing) = self.get(id)? {
             if existing.payload == payload && existing.expires >= expires {
                 return Ok(None);
             }
@@ -357,7 +357,7 @@ impl<S: Store> Database<S> {
                 expires: Some(expires.max(existing.expires)),
                 ..RecordUpdate::default()
             };
-            return self.update(signer, &id, update, now).map(Some);
+            return self.update(signer, id, update, now).map(Some);
         }
         let new = NewRecord {
             record_type: RecordType::MEMBERSHIP,
@@ -390,12 +390,12 @@ impl<S: Store> Database<S> {
         let id = GroupProperties::record_id(self.creator());
         let payload = props.to_payload();
         let expires = signer.chain.leaf().not_after();
-        if self.get(&id)?.is_some() {
+        if self.get(id)?.is_some() {
             let update = RecordUpdate {
                 payload: Some(payload),
                 ..RecordUpdate::default()
             };
-            return self.update(signer, &id, update, now);
+            return self.update(signer, id, update, now);
         }
         let new = NewRecord {
             record_type: RecordType::GROUP_PROPERTIES,

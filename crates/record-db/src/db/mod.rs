@@ -359,20 +359,20 @@ impl<S: Store> Database<S> {
     }
 
     /// The live (not deleted) record with `id`.
-    pub fn get(&self, id: &RecordId) -> Result<Option<Record>, Error> {
-        Ok(self.store.get(id)?.filter(|r| !r.is_deleted()))
+    pub fn get(&self, id: RecordId) -> Result<Option<Record>, Error> {
+        Ok(self.store.get(&id)?.filter(|r| !r.is_deleted()))
     }
 
     /// The stored version of `id`, tombstones included.
-    pub fn get_any(&self, id: &RecordId) -> Result<Option<Record>, Error> {
-        Ok(self.store.get(id)?)
+    pub fn get_any(&self, id: RecordId) -> Result<Option<Record>, Error> {
+        Ok(self.store.get(&id)?)
     }
 
     /// Live records of one type.
-    pub fn records_of_type(&self, record_type: &RecordType) -> Result<Vec<Record>, Error> {
+    pub fn records_of_type(&self, record_type: RecordType) -> Result<Vec<Record>, Error> {
         Ok(self
             .store
-            .by_type(record_type)?
+            .by_type(&record_type)?
             .into_iter()
             .filter(|r| !r.is_deleted())
             .collect())

@@ -161,9 +161,9 @@ fn a_malformed_membership_record_refuses_itself_only() {
         "every good record is stored and passed on"
     );
     for r in &good {
-        assert_eq!(db.get(&r.id).unwrap().as_ref(), Some(r));
+        assert_eq!(db.get(r.id).unwrap().as_ref(), Some(r));
     }
-    assert!(db.get(&bad.id).unwrap().is_none());
+    assert!(db.get(bad.id).unwrap().is_none());
     // The chain Bob is known by is still his good one.
     let bob = db.members().get(g.bob.chain.leaf().serial()).unwrap();
     assert_eq!(bob.valid.chain(), &g.bob.chain);
@@ -287,7 +287,7 @@ fn a_failed_read_mid_batch_leaves_memory_as_committed() {
     assert_eq!(memory(&db, &serials), committed);
     let reopened = Database::open(store.inner.lock().unwrap().clone(), g.root.chain()).unwrap();
     assert_eq!(memory(&reopened, &serials), committed);
-    assert_eq!(db.get_any(&update.id).ok(), None, "the store still fails");
+    assert_eq!(db.get_any(update.id).ok(), None, "the store still fails");
     *store.fail_get.lock().unwrap() = None;
-    assert_eq!(db.get(&stored.id).unwrap(), Some(stored));
+    assert_eq!(db.get(stored.id).unwrap(), Some(stored));
 }

@@ -248,7 +248,7 @@ fn applying_and_sweeping_never_read_the_whole_table() {
     // Bob's membership arrives: his held record is fetched by key and stored.
     let report = db.apply(vec![membership], now).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    assert_eq!(db.get(&early.id).unwrap(), Some(early));
+    assert_eq!(db.get(early.id).unwrap(), Some(early));
     assert_eq!(db.deferred_len(), 1);
     // The other one expires while waiting.
     db.sweep(stale.expires).unwrap();
@@ -352,9 +352,9 @@ fn a_forged_copy_does_not_take_a_held_records_place() {
     assert_eq!(on_disk.deferred_len(), 2);
     // Whichever of the two is tried first, the genuine one is stored.
     in_memory.apply(vec![membership.clone()], now).unwrap();
-    assert_eq!(in_memory.get(&record.id).unwrap(), Some(record.clone()));
+    assert_eq!(in_memory.get(record.id).unwrap(), Some(record.clone()));
     on_disk.apply(vec![membership], now).unwrap();
-    assert_eq!(on_disk.get(&record.id).unwrap(), Some(record));
+    assert_eq!(on_disk.get(record.id).unwrap(), Some(record));
     assert_eq!((in_memory.deferred_len(), on_disk.deferred_len()), (0, 0));
 }
 
@@ -408,6 +408,6 @@ fn a_version_2_file_is_migrated_to_content_keys() {
     assert_eq!(db.deferred_len(), 1);
     let report = db.apply(vec![membership], now).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    assert_eq!(db.get(&record.id).unwrap(), Some(record));
+    assert_eq!(db.get(record.id).unwrap(), Some(record));
     assert_eq!(db.deferred_len(), 0);
 }

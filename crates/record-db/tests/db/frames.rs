@@ -180,7 +180,7 @@ fn records_larger_than_any_group_allows_are_not_sent() {
     let mut b = g.replica();
     sync_within_frames(&mut a, &mut b, now);
     assert_eq!(b.len(), 1, "the small record went across");
-    assert!(b.get(&legacy.id).unwrap().is_none());
+    assert!(b.get(legacy.id).unwrap().is_none());
 }
 
 /// Syncs `a` to `b`, checking every message `a` sends fits in a frame and that a message of
@@ -256,7 +256,7 @@ fn the_group_limit_binds_local_records_and_every_replica_keeps_received_ones() {
     assert_eq!(after.properties().max_record_size, 1024);
     let report = after.apply(vec![big.clone()], now).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    assert_eq!(after.get(&big.id).unwrap().as_ref(), Some(&big));
+    assert_eq!(after.get(big.id).unwrap().as_ref(), Some(&big));
     assert_eq!(before.digest(), after.digest(), "replicas diverged");
 
     // Here, the group's limit binds new records and new data.
@@ -280,7 +280,7 @@ fn the_group_limit_binds_local_records_and_every_replica_keeps_received_ones() {
     let e = after
         .update(
             g.bob.signer(),
-            &big.id,
+            big.id,
             peergroup_record_db::RecordUpdate {
                 payload: Some(vec![1; 1025]),
                 ..Default::default()
@@ -294,7 +294,7 @@ fn the_group_limit_binds_local_records_and_every_replica_keeps_received_ones() {
     let longer = after
         .update(
             g.bob.signer(),
-            &big.id,
+            big.id,
             peergroup_record_db::RecordUpdate {
                 expires: Some(expires.saturating_add(HOUR)),
                 ..Default::default()
@@ -306,7 +306,7 @@ fn the_group_limit_binds_local_records_and_every_replica_keeps_received_ones() {
     assert_eq!(longer.payload.len(), 2000);
     let report = before.apply(vec![longer.clone()], now).unwrap();
     assert_eq!(report.accepted, vec![longer]);
-    after.delete(g.bob.signer(), &big.id, now).unwrap();
+    after.delete(g.bob.signer(), big.id, now).unwrap();
 
     // A received record is refused only over what any group may allow.
     let huge = forge(g.group(), &g.bob, |r| {

@@ -75,16 +75,16 @@ fn a_tampered_record_is_named_and_by_default_nothing_is_imported() {
     );
     assert_eq!(report.refused[0].reason.to_string(), "bad record signature");
     assert_eq!(target.digest(), before, "nothing imported");
-    assert_eq!(target.get(&own.id).unwrap(), Some(own.clone()));
+    assert_eq!(target.get(own.id).unwrap(), Some(own.clone()));
 
     let report = target.import(&file, now, ImportMode::Partial).unwrap();
     assert!(report.committed);
     assert_eq!((report.accepted, report.refused.len()), (2, 1));
     for id in [ids[0], ids[2]] {
-        assert!(target.get(&id).unwrap().is_some());
+        assert!(target.get(id).unwrap().is_some());
     }
-    assert!(target.get(&ids[1]).unwrap().is_none());
-    assert_eq!(target.get(&own.id).unwrap(), Some(own));
+    assert!(target.get(ids[1]).unwrap().is_none());
+    assert_eq!(target.get(own.id).unwrap(), Some(own));
 
     // Again: what is held is counted as such.
     let report = target.import(&file, now, ImportMode::Partial).unwrap();

@@ -97,7 +97,7 @@ fn kill9_acknowledged_records_survive() {
         let db = Database::open(SqliteStore::open(&path).unwrap(), g.root.chain()).unwrap();
         for id in &acked {
             assert!(
-                db.get(id).unwrap().is_some(),
+                db.get(*id).unwrap().is_some(),
                 "trial {trial}: acknowledged record {id} lost"
             );
         }

@@ -73,8 +73,8 @@ fn a_membership_record_cannot_be_deleted() {
             db.apply(vec![r.clone()], at(3)).unwrap();
         }
         assert!(knows_bob(&db, &g));
-        assert_eq!(db.get(&membership.id).unwrap().as_ref(), Some(&membership));
-        assert_eq!(db.get(&note.id).unwrap().as_ref(), Some(&note));
+        assert_eq!(db.get(membership.id).unwrap().as_ref(), Some(&membership));
+        assert_eq!(db.get(note.id).unwrap().as_ref(), Some(&note));
         replicas.push(db);
     }
     assert!(
@@ -95,7 +95,7 @@ fn a_membership_record_cannot_be_deleted() {
     let mut db = g.replica();
     db.apply(vec![membership.clone()], at(3)).unwrap();
     for who in [&g.bob, &g.alice] {
-        let e = db.delete(who.signer(), &membership.id, at(3)).unwrap_err();
+        let e = db.delete(who.signer(), membership.id, at(3)).unwrap_err();
         assert!(
             matches!(
                 e,
@@ -138,10 +138,10 @@ fn a_membership_record_made_after_a_revocation_still_teaches_the_chain() {
             db.apply(vec![r.clone()], at(11)).unwrap();
         }
         assert!(knows_bob(&db, &g));
-        assert_eq!(db.get(&note.id).unwrap().as_ref(), Some(&note));
-        assert_eq!(db.get(&membership.id).unwrap().as_ref(), Some(&membership));
+        assert_eq!(db.get(note.id).unwrap().as_ref(), Some(&note));
+        assert_eq!(db.get(membership.id).unwrap().as_ref(), Some(&membership));
         assert!(
-            db.get(&late.id).unwrap().is_none(),
+            db.get(late.id).unwrap().is_none(),
             "signed after the revocation"
         );
         digests.push(db.digest());

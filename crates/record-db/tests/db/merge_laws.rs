@@ -121,7 +121,7 @@ proptest! {
         let model = replica_of(&ops);
         prop_assert_eq!(shuffled.len(), model.len());
         for r in model.iter() {
-            let stored = shuffled.get_any(&r.id).unwrap();
+            let stored = shuffled.get_any(r.id).unwrap();
             prop_assert_eq!(stored.as_ref(), Some(r));
         }
     }

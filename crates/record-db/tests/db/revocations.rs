@@ -52,8 +52,8 @@ fn revocations_are_kept_whatever_the_order() {
             assert!(report.rejected.is_empty(), "{:?}", report.rejected);
             assert!(report.purged.is_empty(), "{:?}", report.purged);
         }
-        assert_eq!(db.get(&own.id).unwrap().as_ref(), Some(&own));
-        assert_eq!(db.get(&later.id).unwrap().as_ref(), Some(&later));
+        assert_eq!(db.get(own.id).unwrap().as_ref(), Some(&own));
+        assert_eq!(db.get(later.id).unwrap().as_ref(), Some(&later));
         replicas.push(db);
     }
     let expected = replicas[0].revocations().clone();
@@ -84,8 +84,8 @@ fn a_revoked_admins_records_go_but_its_revocations_stay() {
     assert_eq!(report.accepted.len(), 2, "{report:?}");
     let report = db.apply(vec![own.clone()], at(20)).unwrap();
     assert_eq!(report.purged, vec![note.clone()]);
-    assert!(db.get(&note.id).unwrap().is_none());
-    assert!(db.get(&later.id).unwrap().is_some());
+    assert!(db.get(note.id).unwrap().is_none());
+    assert!(db.get(later.id).unwrap().is_some());
     assert_eq!(db.revocations().peer_revoked_at(g.bob.peer()), Some(at(10)));
 }
 
@@ -116,7 +116,7 @@ fn a_revocation_cannot_be_changed() {
         "{:?}",
         report.rejected
     );
-    assert_eq!(db.get(&original.id).unwrap(), Some(original));
+    assert_eq!(db.get(original.id).unwrap(), Some(original));
     assert_eq!(db.revocations().peer_revoked_at(g.bob.peer()), None);
     // Alone, it is refused too.
     let report = g.replica().apply(vec![changed], at(2)).unwrap();
@@ -136,7 +136,7 @@ fn a_revocation_ends_with_its_record() {
         .unwrap();
     assert!(db.revocations().peer_revoked_at(g.carol.peer()).is_some());
     db.sweep(r.expires).unwrap();
-    assert!(db.get(&r.id).unwrap().is_none());
+    assert!(db.get(r.id).unwrap().is_none());
     assert!(db.revocations().is_empty());
     assert!(reopened(&g, db).revocations().is_empty());
 }
@@ -164,7 +164,7 @@ fn a_version_a_purge_lost_comes_back_by_synchronisation() {
     let v2 = author
         .update(
             g.bob.signer(),
-            &v1.id,
+            v1.id,
             peergroup_record_db::RecordUpdate {
                 payload: Some(b"v2".to_vec()),
                 ..Default::default()
@@ -177,12 +177,12 @@ fn a_version_a_purge_lost_comes_back_by_synchronisation() {
     for r in [&v1, &revocation, &v2] {
         refused.apply(vec![r.clone()], at(11)).unwrap();
     }
-    assert_eq!(refused.get(&v1.id).unwrap().as_ref(), Some(&v1));
+    assert_eq!(refused.get(v1.id).unwrap().as_ref(), Some(&v1));
     let mut purged = g.replica();
     for r in [&v1, &v2, &revocation] {
         purged.apply(vec![r.clone()], at(11)).unwrap();
     }
     crate::sync::sync(&mut refused, &mut purged);
-    assert_eq!(purged.get(&v1.id).unwrap().as_ref(), Some(&v1));
+    assert_eq!(purged.get(v1.id).unwrap().as_ref(), Some(&v1));
     assert_eq!(refused.digest(), purged.digest());
 }

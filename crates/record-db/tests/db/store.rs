@@ -35,7 +35,7 @@ fn exercise<S: Store>(g: &Group, db: &mut Database<S>) {
     let u = db
         .update(
             g.bob.signer(),
-            &a.record.id,
+            a.record.id,
             RecordUpdate {
                 payload: Some(b"one!".to_vec()),
                 ..Default::default()
@@ -52,10 +52,10 @@ fn exercise<S: Store>(g: &Group, db: &mut Database<S>) {
         ..Default::default()
     };
     assert!(matches!(
-        db.update(g.bob.signer(), &a.record.id, shrink, now),
+        db.update(g.bob.signer(), a.record.id, shrink, now),
         Err(Error::Invalid(ValidationError::ExpiryShrinks { .. }))
     ));
-    assert_eq!(db.records_of_type(&app_type()).unwrap().len(), 2);
+    assert_eq!(db.records_of_type(app_type()).unwrap().len(), 2);
     let found = db
         .search(r#"<peersearch><clause attrib="Priority" type="int" compare="greaterorequal">2</clause></peersearch>"#)
         .unwrap();
@@ -67,12 +67,12 @@ fn exercise<S: Store>(g: &Group, db: &mut Database<S>) {
     );
     assert_eq!(db.search(&by_creator).unwrap().len(), 1);
     assert!(matches!(db.search("<peersearch/>"), Err(Error::Search(_))));
-    let d = db.delete(g.bob.signer(), &a.record.id, now).unwrap();
+    let d = db.delete(g.bob.signer(), a.record.id, now).unwrap();
     assert_eq!(d.kind, ChangeKind::Deleted);
-    assert!(db.get(&a.record.id).unwrap().is_none());
-    assert!(db.get_any(&a.record.id).unwrap().unwrap().is_deleted());
+    assert!(db.get(a.record.id).unwrap().is_none());
+    assert!(db.get_any(a.record.id).unwrap().unwrap().is_deleted());
     assert!(matches!(
-        db.delete(g.bob.signer(), &a.record.id, now),
+        db.delete(g.bob.signer(), a.record.id, now),
         Err(Error::NotFound(_))
     ));
     // Expiry removes the record and the tombstone.
@@ -114,7 +114,7 @@ fn sqlite_survives_reopen() {
         (r.id, db.digest())
     };
     let db = Database::open(SqliteStore::open(&path).unwrap(), g.root.chain()).unwrap();
-    assert_eq!(db.get(&id).unwrap().unwrap().payload, b"kept");
+    assert_eq!(db.get(id).unwrap().unwrap().payload, b"kept");
     assert_eq!(db.digest(), digest);
     assert_eq!(db.meta("peer_time_offset").unwrap(), Some(vec![1, 2, 3]));
     assert!(
@@ -159,7 +159,7 @@ fn autorefresh_republishes_before_expiry() {
             .unwrap()
             .is_empty()
     );
-    assert!(db.get(&r.id).unwrap().is_some());
+    assert!(db.get(r.id).unwrap().is_some());
 }
 
 #[test]
@@ -320,7 +320,7 @@ fn a_store_of_another_group_is_refused() {
     assert!(err.to_string().contains(&g.group().to_string()), "{err}");
     let db = g.replica_on(SqliteStore::open(&path).unwrap());
     assert!(
-        db.get(&id).unwrap().is_some(),
+        db.get(id).unwrap().is_some(),
         "the first group's records are kept"
     );
 }

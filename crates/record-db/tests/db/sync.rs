@@ -165,7 +165,7 @@ proptest! {
         prop_assert_eq!(a.digest(), b.digest());
         prop_assert_eq!(a.len(), model.len());
         for r in model.iter() {
-            let stored = a.get_any(&r.id).unwrap();
+            let stored = a.get_any(r.id).unwrap();
             prop_assert_eq!(stored.as_ref(), Some(r));
         }
     }

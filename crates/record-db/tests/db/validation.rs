@@ -29,7 +29,7 @@ fn a_good_record_is_accepted() {
         .apply(vec![r.clone()], t0().saturating_add(HOUR))
         .unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    assert_eq!(db.get(&r.id).unwrap(), Some(r));
+    assert_eq!(db.get(r.id).unwrap(), Some(r));
 }
 
 #[test]
@@ -201,14 +201,14 @@ fn authorization_rules() {
         "{:?}",
         report.rejected
     );
-    assert_eq!(db.get(&bobs.id).unwrap().unwrap().payload, b"bob's");
+    assert_eq!(db.get(bobs.id).unwrap().unwrap().payload, b"bob's");
     // And the local API refuses it too.
     assert!(matches!(
-        db.delete(g.carol.signer(), &bobs.id, now),
+        db.delete(g.carol.signer(), bobs.id, now),
         Err(peergroup_record_db::Error::NotAuthorized(_))
     ));
     // Alice, an admin, may.
-    let change = db.delete(g.alice.signer(), &bobs.id, now).unwrap();
+    let change = db.delete(g.alice.signer(), bobs.id, now).unwrap();
     assert!(change.record.is_deleted());
     // Properties: only the creator.
     let props = GroupProperties::new("Renamed", g.alice.peer().clone());
@@ -301,7 +301,7 @@ fn revoked_signer() {
     )
     .unwrap();
     // Records from before the revocation stay; new ones are refused.
-    assert!(db.get(&before.id).unwrap().is_some());
+    assert!(db.get(before.id).unwrap().is_some());
     let after = forge(g.group(), &g.bob, |r| {
         r.created = now.saturating_add(HOUR * 2);
         r.last_modified = r.created;
@@ -355,7 +355,7 @@ fn a_record_arriving_before_the_revocation_is_purged_when_it_comes() {
         .apply(vec![revocation], now.saturating_add(HOUR))
         .unwrap();
     assert_eq!(report.purged.len(), 1);
-    assert!(db.get(&late.id).unwrap().is_none());
+    assert!(db.get(late.id).unwrap().is_none());
     assert_eq!(db.digest(), admin_db.digest(), "replicas diverged");
 }
 
@@ -381,13 +381,13 @@ fn deferred_until_membership_arrives() {
     let report = db.apply(vec![data.clone()], now).unwrap();
     assert_eq!(report.deferred, 1);
     assert!(
-        db.get(&data.id).unwrap().is_none(),
+        db.get(data.id).unwrap().is_none(),
         "stored before validation"
     );
     assert_eq!(db.deferred_len(), 1);
     let report = db.apply(vec![membership.clone()], now).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    assert_eq!(db.get(&data.id).unwrap(), Some(data.clone()));
+    assert_eq!(db.get(data.id).unwrap(), Some(data.clone()));
     assert_eq!(db.deferred_len(), 0);
     assert!(report.changes.iter().any(|c| c.record.id == data.id));
     // Both in one batch, in the "wrong" order.
@@ -397,7 +397,7 @@ fn deferred_until_membership_arrives() {
         report.rejected.is_empty() && report.deferred == 0,
         "{report:?}"
     );
-    assert!(db.get(&data.id).unwrap().is_some());
+    assert!(db.get(data.id).unwrap().is_some());
 }
 
 #[test]
@@ -458,7 +458,7 @@ fn create_many_stores_all_in_order_and_other_replicas_accept_them() {
     assert_eq!(changes.len(), 20);
     for (i, c) in changes.iter().enumerate() {
         assert_eq!(c.record.payload, vec![i as u8; 3], "out of order");
-        assert_eq!(db.get(&c.record.id).unwrap().as_ref(), Some(&c.record));
+        assert_eq!(db.get(c.record.id).unwrap().as_ref(), Some(&c.record));
     }
     // The local path does not check its own signatures: another replica does, and must
     // accept every one of them.

@@ -114,7 +114,7 @@ fn a_refused_version_hides_no_valid_one() {
         }
         let mut db = g.replica();
         let report = db.apply(batch.clone(), now()).unwrap();
-        assert_eq!(db.get(&v1.id).unwrap().as_ref(), Some(&v1), "{report:?}");
+        assert_eq!(db.get(v1.id).unwrap().as_ref(), Some(&v1), "{report:?}");
         assert_eq!(report.accepted, vec![v1.clone()]);
         assert_eq!(report.rejected.len(), batch.len() - 1, "{report:?}");
         assert_eq!(db.digest(), one_by_one.digest(), "{batch:?}");
@@ -139,9 +139,9 @@ fn a_held_version_hides_no_valid_one() {
     db.learn_member(&g.bob.chain).unwrap();
     let report = db.apply(vec![by_admin.clone(), v1.clone()], now()).unwrap();
     assert_eq!(report.deferred, 1, "{report:?}");
-    assert_eq!(db.get(&v1.id).unwrap().as_ref(), Some(&v1));
+    assert_eq!(db.get(v1.id).unwrap().as_ref(), Some(&v1));
     let report = db.apply(vec![membership], now()).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    assert_eq!(db.get(&v1.id).unwrap().as_ref(), Some(&by_admin));
+    assert_eq!(db.get(v1.id).unwrap().as_ref(), Some(&by_admin));
     assert_eq!(report.replaced, vec![v1]);
 }
