@@ -197,11 +197,12 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             password_file,
             password_role,
         } => {
-            let me = util::identity(&infra, identity.as_deref())?;
+            let me = util::identity(&infra, identity.as_deref()).await?;
             // Commands find groups by name: a second of one name would make every later
             // lookup ambiguous.
             if let Some(same) = infra
-                .groups(me.peer_name())?
+                .groups(me.peer_name())
+                .await?
                 .into_iter()
                 .find(|g| g.friendly_name == friendly_name)
             {
@@ -217,22 +218,23 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             if let Some(f) = password_file {
                 spec.password = Some((util::read_password_file(&f)?.to_vec(), password_role));
             }
-            let group = infra.create_group(me.peer_name(), &spec)?;
+            let group = infra.create_group(me.peer_name(), &spec).await?;
             print_line(&group.to_string())?;
         }
         GroupCommand::List { identity, json } => {
             let ids: Vec<peergroup::PeerName> = match identity {
-                Some(q) => vec![infra.identities().find(&q)?.peer_name().clone()],
+                Some(q) => vec![infra.identities().find(&q).await?.peer_name().clone()],
                 None => infra
                     .identities()
-                    .list()?
+                    .list()
+                    .await?
                     .into_iter()
                     .map(|s| s.peer_name)
                     .collect(),
             };
             let mut all = Vec::new();
             for id in ids {
-                all.extend(infra.groups(&id)?);
+                all.extend(infra.groups(&id).await?);
             }
             if json {
                 util::print_json(&all)?;
@@ -258,7 +260,7 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             identity,
             json,
         } => {
-            let found = util::group(&infra, group.name(), identity.as_deref())?;
+            let found = util::group(&infra, group.name(), identity.as_deref()).await?;
             let g = home.open_group(&infra, &found).await?;
             let props = g.properties().await?;
             let status = g.status();
@@ -353,7 +355,7 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                     "nothing to change: give --name, --comment, --max-record-size or --presence-lifetime"
                 );
             }
-            let found = util::group(&infra, group.name(), identity.as_deref())?;
+            let found = util::group(&infra, group.name(), identity.as_deref()).await?;
             let g = home.open_group(&infra, &found).await?;
             let served = g.is_served();
             let result = async {
@@ -385,8 +387,8 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             }
         }
         GroupCommand::Delete { group, identity } => {
-            let found = util::group(&infra, group.name(), identity.as_deref())?;
-            infra.delete_group(&found.identity, &found.group)?;
+            let found = util::group(&infra, group.name(), identity.as_deref()).await?;
+            infra.delete_group(&found.identity, &found.group).await?;
             print_line(&format!(
                 "deleted the local data of {} ({})",
                 found.group, found.friendly_name

@@ -86,7 +86,8 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
             // Commands find identities by name: a second of one name would make every later
             // lookup ambiguous.
             if let Some(same) = store
-                .list()?
+                .list()
+                .await?
                 .into_iter()
                 .find(|s| s.friendly_name == friendly_name)
             {
@@ -95,11 +96,11 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
                     same.peer_name
                 );
             }
-            let id = store.create(&friendly_name, Some(&classifier))?;
+            let id = store.create(&friendly_name, Some(&classifier)).await?;
             print_line(&id.peer_name().to_string())?;
         }
         IdentityCommand::List { json } => {
-            let list = store.list()?;
+            let list = store.list().await?;
             if json {
                 util::print_json(&list)?;
             } else if list.is_empty() {
@@ -112,8 +113,8 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
             }
         }
         IdentityCommand::Xml { identity, output } => {
-            let id = store.find(&identity)?;
-            let xml = infra.identity_info_xml(id.peer_name())?;
+            let id = store.find(&identity).await?;
+            let xml = infra.identity_info_xml(id.peer_name()).await?;
             util::emit(output.as_deref(), &xml)?;
         }
         IdentityCommand::Export {
@@ -121,9 +122,9 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
             password_file,
             output,
         } => {
-            let id = store.find(&identity)?;
+            let id = store.find(&identity).await?;
             let password = util::read_password_file(&password_file)?;
-            let data = store.export(id.peer_name(), &password)?;
+            let data = store.export(id.peer_name(), &password).await?;
             let xml = IdentityExport {
                 peer_name: id.peer_name().clone(),
                 data,
@@ -139,12 +140,14 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
             let export = IdentityExport::parse(&text)
                 .with_context(|| format!("{} is not a PEERIDENTITYEXPORT", file.display()))?;
             let password = util::read_password_file(&password_file)?;
-            let id = store.import(Some(&export.peer_name), &export.data, &password)?;
+            let id = store
+                .import(Some(&export.peer_name), &export.data, &password)
+                .await?;
             print_line(&id.peer_name().to_string())?;
         }
         IdentityCommand::Delete { identity } => {
-            let id = store.find(&identity)?;
-            store.delete(id.peer_name())?;
+            let id = store.find(&identity).await?;
+            store.delete(id.peer_name()).await?;
             print_line(&format!(
                 "deleted {} ({})",
                 id.peer_name(),
@@ -153,13 +156,14 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
         }
         IdentityCommand::Default { identity, json } => {
             if let Some(q) = identity {
-                let id = store.find(&q)?;
-                store.set_default(id.peer_name())?;
+                let id = store.find(&q).await?;
+                store.set_default(id.peer_name()).await?;
             }
-            let id = store.default_identity()?;
+            let id = store.default_identity().await?;
             if json {
                 let entry = store
-                    .list()?
+                    .list()
+                    .await?
                     .into_iter()
                     .find(|s| s.peer_name == *id.peer_name())
                     .ok_or_else(|| anyhow::anyhow!("the default identity is not listed"))?;
@@ -172,8 +176,10 @@ pub(crate) async fn run(home: &Home, cmd: IdentityCommand) -> Result<()> {
             identity,
             friendly_name,
         } => {
-            let id = store.find(&identity)?;
-            let id = store.set_friendly_name(id.peer_name(), &friendly_name)?;
+            let id = store.find(&identity).await?;
+            let id = store
+                .set_friendly_name(id.peer_name(), &friendly_name)
+                .await?;
             print_line(&format!("{}  {}", id.peer_name(), id.friendly_name()))?;
         }
     }

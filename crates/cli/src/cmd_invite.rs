@@ -100,7 +100,7 @@ fn refused_invitation(path: &Path, e: anyhow::Error) -> anyhow::Error {
 
 pub(crate) async fn invite(home: &Home, a: InviteArgs) -> Result<()> {
     let infra = home.offline().await?;
-    let found = util::group(&infra, &a.group, a.identity.as_deref())?;
+    let found = util::group(&infra, &a.group, a.identity.as_deref()).await?;
     let group = home.open_group(&infra, &found).await?;
     let result = async {
         if a.password {
@@ -111,7 +111,7 @@ pub(crate) async fn invite(home: &Home, a: InviteArgs) -> Result<()> {
             .as_deref()
             .ok_or_else(|| anyhow::anyhow!("--identity-info is required"))?;
         let info = input::read_text(path, input::IDENTITY_INFO)?;
-        Ok::<_, anyhow::Error>(group.create_invitation(&info, a.role, a.expires)?)
+        Ok::<_, anyhow::Error>(group.create_invitation(&info, a.role, a.expires).await?)
     }
     .await;
     group.done().await?;
@@ -194,7 +194,7 @@ pub(crate) fn invitation(cmd: InvitationCommand) -> Result<()> {
 
 pub(crate) async fn join(home: &Home, a: JoinArgs) -> Result<()> {
     let infra = home.offline().await?;
-    let me = util::identity(&infra, a.identity.as_deref())?;
+    let me = util::identity(&infra, a.identity.as_deref()).await?;
     let xml = read_invitation_text(&a.invitation)?;
     let invitation = Invitation::parse(&xml)
         .with_context(|| format!("{} is not a valid invitation", a.invitation.display()))?;
@@ -225,7 +225,7 @@ pub(crate) async fn join(home: &Home, a: JoinArgs) -> Result<()> {
             )
         }
         (Invitation::Certificate { .. }, None) => {
-            infra.join_via(me.peer_name(), &xml, &a.connect)?
+            infra.join_via(me.peer_name(), &xml, &a.connect).await?
         }
     };
     print_line(&group.to_string())?;

@@ -158,7 +158,7 @@ pub(crate) async fn db(home: &Home, cmd: DbCommand) -> Result<()> {
             partial,
         } => {
             let infra = home.offline().await?;
-            let found = util::group(&infra, &group.group, group.identity.as_deref())?;
+            let found = util::group(&infra, &group.group, group.identity.as_deref()).await?;
             let bar = spinner(&format!("importing {}", file.display()));
             let mode = if partial {
                 ImportMode::Partial
@@ -168,7 +168,7 @@ pub(crate) async fn db(home: &Home, cmd: DbCommand) -> Result<()> {
             let path = crate::control::path(&file);
             let report = infra.import_database(&found.identity, &found.group, &path, mode);
             bar.finish_and_clear();
-            print_import(&report?, &file)?;
+            print_import(&report.await?, &file)?;
         }
     }
     Ok(())
@@ -225,9 +225,11 @@ pub(crate) async fn config(home: &Home, cmd: ConfigCommand) -> Result<()> {
             password_file,
             output,
         } => {
-            let found = util::group(&infra, &group.group, group.identity.as_deref())?;
+            let found = util::group(&infra, &group.group, group.identity.as_deref()).await?;
             let password = util::read_password_file(&password_file)?;
-            let xml = infra.export_config(&found.identity, &found.group, &password)?;
+            let xml = infra
+                .export_config(&found.identity, &found.group, &password)
+                .await?;
             util::emit(output.as_deref(), &xml)?;
         }
         ConfigCommand::Import {
@@ -237,7 +239,7 @@ pub(crate) async fn config(home: &Home, cmd: ConfigCommand) -> Result<()> {
         } => {
             let xml = crate::input::read_text(&file, crate::input::GROUP_CONFIG)?;
             let password = util::read_password_file(&password_file)?;
-            let (identity, group) = infra.import_config(&xml, &password, overwrite)?;
+            let (identity, group) = infra.import_config(&xml, &password, overwrite).await?;
             print_line(&format!("{group} (as {identity})"))?;
         }
     }

@@ -236,7 +236,7 @@ pub(crate) async fn with_group<T>(
     f: impl AsyncFnOnce(&util::OpenGroup) -> Result<T>,
 ) -> Result<T> {
     let infra = home.offline().await?;
-    let found = util::group(&infra, &arg.group, arg.identity.as_deref())?;
+    let found = util::group(&infra, &arg.group, arg.identity.as_deref()).await?;
     let group = home.open_group(&infra, &found).await?;
     let result = f(&group).await;
     group.done().await?;
@@ -389,7 +389,7 @@ pub(crate) async fn send(home: &Home, a: SendArgs) -> Result<()> {
     let payload = input::read_file_or_stdin(&a.data, input::DIRECT_DATA)?;
     let bytes = payload.len();
     let infra = home.online(&[], true).await?;
-    let found = util::group(&infra, &a.group.group, a.group.identity.as_deref())?;
+    let found = util::group(&infra, &a.group.group, a.group.identity.as_deref()).await?;
     let group = home.open_group(&infra, &found).await?;
     let result = async {
         if !group.is_served() {
@@ -419,7 +419,7 @@ pub(crate) async fn send(home: &Home, a: SendArgs) -> Result<()> {
 
 pub(crate) async fn connections(home: &Home, a: ConnectionsArgs) -> Result<()> {
     let infra = home.online(&[], true).await?;
-    let found = util::group(&infra, &a.group.group, a.group.identity.as_deref())?;
+    let found = util::group(&infra, &a.group.group, a.group.identity.as_deref()).await?;
     let group = home.open_group(&infra, &found).await?;
     let result = async {
         // The running node is connected already; only new addresses are worth a connect.

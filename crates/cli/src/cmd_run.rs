@@ -61,7 +61,7 @@ pub(crate) struct RunArgs {
 
 pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
     let infra = home.online(&a.listen, !a.no_discovery).await?;
-    let found = util::group(&infra, &a.group, a.identity.as_deref())?;
+    let found = util::group(&infra, &a.group, a.identity.as_deref()).await?;
     let group = infra.open_group(&found.identity, &found.group).await?;
     let mut events = group.events(EventFilter::all());
     group.connect_to(a.connect.clone()).await?;

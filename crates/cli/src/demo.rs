@@ -118,11 +118,14 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
         config.listen = vec!["127.0.0.1:0".parse()?];
         config.discovery = false;
         let infra = Infrastructure::start(config).await?;
-        let identity = match infra.identities().find(name) {
+        let identity = match infra.identities().find(name).await {
             Ok(i) => i,
-            Err(_) => infra
-                .identities()
-                .create(name, Some(&name.to_lowercase()))?,
+            Err(_) => {
+                infra
+                    .identities()
+                    .create(name, Some(&name.to_lowercase()))
+                    .await?
+            }
         };
         println!(
             "{name}: identity {}, listening on {}",
@@ -141,7 +144,8 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     let form = Instant::now();
     let group_name = peers[0]
         .infra
-        .create_group(&peers[0].identity, &GroupSpec::new("Demo group"))?;
+        .create_group(&peers[0].identity, &GroupSpec::new("Demo group"))
+        .await?;
     let alice_group = peers[0]
         .infra
         .open_group(&peers[0].identity, &group_name)
@@ -157,7 +161,8 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
             peers[i]
                 .infra
                 .identities()
-                .get(&peers[i].identity)?
+                .get(&peers[i].identity)
+                .await?
                 .certificate()
                 .clone(),
         )
@@ -167,11 +172,11 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
         } else {
             Role::Member
         };
-        let invitation =
-            peers[0]
-                .group()?
-                .create_invitation(&info, role, Duration::from_secs(86_400))?;
-        let joined = peers[i].infra.join(&peers[i].identity, &invitation)?;
+        let invitation = peers[0]
+            .group()?
+            .create_invitation(&info, role, Duration::from_secs(86_400))
+            .await?;
+        let joined = peers[i].infra.join(&peers[i].identity, &invitation).await?;
         let g = peers[i]
             .infra
             .open_group(&peers[i].identity, &joined)
@@ -358,7 +363,7 @@ pub(crate) async fn run(a: DemoArgs) -> Result<()> {
     checks.check_saw(overheard.is_err(), "Carol does not", || {
         format!("Carol got {overheard:?}")
     });
-    peers[0].group()?.close_direct(direct)?;
+    peers[0].group()?.close_direct(direct).await?;
 
     // Revocation.
     let victim = n - 1;

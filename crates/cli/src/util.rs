@@ -151,35 +151,37 @@ impl Home {
 }
 
 /// An identity by peer name or friendly-name prefix, or the default identity.
-pub(crate) fn identity(infra: &Infrastructure, query: Option<&str>) -> Result<Identity> {
+pub(crate) async fn identity(infra: &Infrastructure, query: Option<&str>) -> Result<Identity> {
     Ok(match query {
-        Some(q) => infra.identities().find(q)?,
+        Some(q) => infra.identities().find(q).await?,
         None => infra
             .identities()
             .default_identity()
+            .await
             .context("choose one with --identity")?,
     })
 }
 
 /// A group by peer name or friendly-name prefix, among the groups of `identity` (or of
 /// every identity). Returns the membership found.
-pub(crate) fn group(
+pub(crate) async fn group(
     infra: &Infrastructure,
     query: &str,
     identity: Option<&str>,
 ) -> Result<GroupSummary> {
     let identities: Vec<PeerName> = match identity {
-        Some(q) => vec![infra.identities().find(q)?.peer_name().clone()],
+        Some(q) => vec![infra.identities().find(q).await?.peer_name().clone()],
         None => infra
             .identities()
-            .list()?
+            .list()
+            .await?
             .into_iter()
             .map(|s| s.peer_name)
             .collect(),
     };
     let mut all = Vec::new();
     for id in identities {
-        all.extend(infra.groups(&id)?);
+        all.extend(infra.groups(&id).await?);
     }
     let exact: Vec<&GroupSummary> = all
         .iter()

@@ -74,8 +74,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chat: RecordType = "0d6a1f4e-8c1b-4a57-9e0a-3f3c2b1a0c00".parse()?;
 
     let alice_infra = Infrastructure::start(config(&home.path().join("alice"))).await?;
-    let alice = alice_infra.identities().create("Alice", None)?;
-    let name = alice_infra.create_group(alice.peer_name(), &GroupSpec::new("Events demo"))?;
+    let alice = alice_infra.identities().create("Alice", None).await?;
+    let name = alice_infra
+        .create_group(alice.peer_name(), &GroupSpec::new("Events demo"))
+        .await?;
     let group = alice_infra.open_group(alice.peer_name(), &name).await?;
 
     // Subscribe before anything happens: streams see events from the moment they are made.
@@ -91,10 +93,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Bob's part of the script.
     let bob_infra = Infrastructure::start(config(&home.path().join("bob"))).await?;
-    let bob = bob_infra.identities().create("Bob", None)?;
+    let bob = bob_infra.identities().create("Bob", None).await?;
     let info = IdentityInfo::new(bob.certificate().clone()).to_xml();
-    let invitation = group.create_invitation(&info, Role::Member, Duration::from_secs(86_400))?;
-    let joined = bob_infra.join(bob.peer_name(), &invitation)?;
+    let invitation = group
+        .create_invitation(&info, Role::Member, Duration::from_secs(86_400))
+        .await?;
+    let joined = bob_infra.join(bob.peer_name(), &invitation).await?;
     let bob_group = bob_infra.open_group(bob.peer_name(), &joined).await?;
     bob_group.connect().await?;
     bob_group.wait_ready(Duration::from_secs(30)).await?;

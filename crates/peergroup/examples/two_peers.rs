@@ -31,8 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Alice: an infrastructure, an identity, a group; she goes online.
     let alice_infra = Infrastructure::start(config(&home.path().join("alice"))).await?;
-    let alice = alice_infra.identities().create("Alice", None)?;
-    let group_name = alice_infra.create_group(alice.peer_name(), &GroupSpec::new("Friends"))?;
+    let alice = alice_infra.identities().create("Alice", None).await?;
+    let group_name = alice_infra
+        .create_group(alice.peer_name(), &GroupSpec::new("Friends"))
+        .await?;
     let alice_group = alice_infra
         .open_group(alice.peer_name(), &group_name)
         .await?;
@@ -44,15 +46,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Bob: his own infrastructure and identity. He sends Alice his identity info.
     let bob_infra = Infrastructure::start(config(&home.path().join("bob"))).await?;
-    let bob = bob_infra.identities().create("Bob", None)?;
+    let bob = bob_infra.identities().create("Bob", None).await?;
     let bob_info = IdentityInfo::new(bob.certificate().clone()).to_xml();
 
     // Alice invites him; the invitation carries her address.
-    let invitation =
-        alice_group.create_invitation(&bob_info, Role::Member, Duration::from_secs(86_400))?;
+    let invitation = alice_group
+        .create_invitation(&bob_info, Role::Member, Duration::from_secs(86_400))
+        .await?;
 
     // Bob joins, opens the group and connects; he is ready once synchronised with Alice.
-    let joined = bob_infra.join(bob.peer_name(), &invitation)?;
+    let joined = bob_infra.join(bob.peer_name(), &invitation).await?;
     let bob_group = bob_infra.open_group(bob.peer_name(), &joined).await?;
     bob_group.connect().await?;
     bob_group.wait_ready(Duration::from_secs(30)).await?;

@@ -15,6 +15,7 @@ use peergroup_transport::Endpoint;
 use crate::config::InfrastructureConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::group::Group;
+use crate::identities::Identities;
 use crate::node::{Node, Served};
 use crate::storage::{self, Membership};
 
@@ -104,6 +105,7 @@ impl Infrastructure {
         };
         let inner = Arc::new(Node {
             config,
+            api_identities: crate::identities::Identities::new(identities.clone()),
             identities,
             endpoint,
             routes: RwLock::new(BTreeMap::new()),
@@ -137,15 +139,15 @@ impl Infrastructure {
         }
     }
 
-    /// The identity store (create, list, export, import identities…).
-    pub fn identities(&self) -> &IdentityStore {
-        &self.inner.identities
+    /// The identities kept in the data directory (create, list, export, import…).
+    pub fn identities(&self) -> &Identities {
+        &self.inner.api_identities
     }
 
     /// An identity's PEERIDENTITYINFO, the XML to give someone who will invite it
     /// (PeerIdentityGetXML), in one call.
-    pub fn identity_info_xml(&self, identity: &PeerName) -> Result<String> {
-        let id = self.inner.identities.get(identity)?;
+    pub async fn identity_info_xml(&self, identity: &PeerName) -> Result<String> {
+        let id = self.identities().get(identity).await?;
         Ok(peergroup_invitation_xml::IdentityInfo::new(id.certificate().clone()).to_xml())
     }
 
@@ -161,7 +163,13 @@ impl Infrastructure {
     /// Creates a group owned by `identity`: a group key, its root certificate, an admin
     /// certificate for the creator, and the group's database with its properties record.
     /// Returns the group peer name.
-    pub fn create_group(&self, identity: &PeerName, spec: &GroupSpec) -> Result<PeerName> {
+    pub async fn create_group(&self, identity: &PeerName, spec: &GroupSpec) -> Result<PeerName> {
+        let (identity, spec) = (identity.clone(), spec.clone());
+        self.blocking(move |infra| infra.create_group_now(&identity, &spec))
+            .await
+    }
+
+    fn create_group_now(&self, identity: &PeerName, spec: &GroupSpec) -> Result<PeerName> {
         let me = self.inner.identities.get(identity)?;
         let now = Timestamp::now();
         let root = GroupRoot::create(
@@ -226,19 +234,33 @@ impl Infrastructure {
 
     /// Joins a group with a certificate invitation issued to `identity` (PeerGroupJoin).
     /// Tampered, expired and foreign invitations are refused; nothing is stored then.
-    pub fn join(&self, identity: &PeerName, invitation_xml: &str) -> Result<PeerName> {
-        self.join_via(identity, invitation_xml, &[])
+    pub async fn join(&self, identity: &PeerName, invitation_xml: &str) -> Result<PeerName> {
+        self.join_via(identity, invitation_xml, &[]).await
     }
 
     /// [`Infrastructure::join`], with member addresses besides the invitation's (tried first;
     /// an invitation made while its inviter was offline names none).
-    pub fn join_via(
+    pub async fn join_via(
         &self,
         identity: &PeerName,
         invitation_xml: &str,
         addresses: &[SocketAddr],
     ) -> Result<PeerName> {
-        let extra = addresses;
+        let (identity, xml, extra) = (
+            identity.clone(),
+            invitation_xml.to_owned(),
+            addresses.to_vec(),
+        );
+        self.blocking(move |infra| infra.join_now(&identity, &xml, &extra))
+            .await
+    }
+
+    fn join_now(
+        &self,
+        identity: &PeerName,
+        invitation_xml: &str,
+        extra: &[SocketAddr],
+    ) -> Result<PeerName> {
         let me = self.inner.identities.get(identity)?;
         let invitation = Invitation::parse(invitation_xml)?;
         let Invitation::Certificate {
@@ -254,7 +276,7 @@ impl Infrastructure {
             &self.inner.identities,
             &me,
             chain,
-            with_extra(extra, addresses.as_slice()),
+            storage::with_extra(extra, addresses.as_slice()),
             None,
         )
     }
@@ -267,7 +289,13 @@ impl Infrastructure {
 
     /// The groups `identity` belongs to (PeerEnumGroups), each named as its properties say
     /// now (a rename shows here).
-    pub fn groups(&self, identity: &PeerName) -> Result<Vec<GroupSummary>> {
+    pub async fn groups(&self, identity: &PeerName) -> Result<Vec<GroupSummary>> {
+        let identity = identity.clone();
+        self.blocking(move |infra| infra.groups_now(&identity))
+            .await
+    }
+
+    fn groups_now(&self, identity: &PeerName) -> Result<Vec<GroupSummary>> {
         self.inner.identities.get(identity)?;
         Ok(storage::list(&self.inner.identities, identity)
             .into_iter()
@@ -286,7 +314,13 @@ impl Infrastructure {
     }
 
     /// Deletes `identity`'s local data for `group` (PeerGroupDelete). Refused while open.
-    pub fn delete_group(&self, identity: &PeerName, group: &PeerName) -> Result<()> {
+    pub async fn delete_group(&self, identity: &PeerName, group: &PeerName) -> Result<()> {
+        let (identity, group) = (identity.clone(), group.clone());
+        self.blocking(move |infra| infra.delete_group_now(&identity, &group))
+            .await
+    }
+
+    fn delete_group_now(&self, identity: &PeerName, group: &PeerName) -> Result<()> {
         if self.is_open(identity, group) {
             return Err(Error::new(
                 ErrorKind::GroupInUse,
@@ -317,7 +351,19 @@ impl Infrastructure {
     /// [`ImportMode::AllOrNothing`](peergroup_record_db::export::ImportMode) one refusal
     /// imports nothing (`committed` is false); with `Partial` the valid records are imported.
     /// Records already stored are never lost either way.
-    pub fn import_database(
+    pub async fn import_database(
+        &self,
+        identity: &PeerName,
+        group: &PeerName,
+        path: &std::path::Path,
+        mode: peergroup_record_db::export::ImportMode,
+    ) -> Result<peergroup_record_db::export::ImportReport> {
+        let (identity, group, path) = (identity.clone(), group.clone(), path.to_owned());
+        self.blocking(move |infra| infra.import_database_now(&identity, &group, &path, mode))
+            .await
+    }
+
+    fn import_database_now(
         &self,
         identity: &PeerName,
         group: &PeerName,
@@ -350,7 +396,19 @@ impl Infrastructure {
     /// Exports `identity`'s membership of `group` as a password-protected PEERGROUPCONFIG
     /// (PeerGroupExportConfig): the chain and, for the creator, the group key sealed under
     /// `password` (Argon2id + XChaCha20-Poly1305).
-    pub fn export_config(
+    pub async fn export_config(
+        &self,
+        identity: &PeerName,
+        group: &PeerName,
+        password: &[u8],
+    ) -> Result<String> {
+        let (identity, group) = (identity.clone(), group.clone());
+        let password = zeroize::Zeroizing::new(password.to_vec());
+        self.blocking(move |infra| infra.export_config_now(&identity, &group, &password))
+            .await
+    }
+
+    fn export_config_now(
         &self,
         identity: &PeerName,
         group: &PeerName,
@@ -375,7 +433,19 @@ impl Infrastructure {
 
     /// Imports a PEERGROUPCONFIG (PeerGroupImportConfig) for an identity already in the
     /// store. Returns (identity, group). Refuses to overwrite unless `overwrite`.
-    pub fn import_config(
+    pub async fn import_config(
+        &self,
+        xml: &str,
+        password: &[u8],
+        overwrite: bool,
+    ) -> Result<(PeerName, PeerName)> {
+        let xml = xml.to_owned();
+        let password = zeroize::Zeroizing::new(password.to_vec());
+        self.blocking(move |infra| infra.import_config_now(&xml, &password, overwrite))
+            .await
+    }
+
+    fn import_config_now(
         &self,
         xml: &str,
         password: &[u8],
@@ -452,6 +522,15 @@ impl Infrastructure {
     ) -> Result<PeerName> {
         crate::password::join(&self.inner, identity, invitation_xml, password, addresses).await
     }
+
+    /// Runs `f` off the async threads (it reads and writes the disk, or stretches a password).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Infrastructure) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let infra = self.clone();
+        crate::blocking::run(move || f(&infra)).await
+    }
 }
 
 /// The endpoint on the configured addresses; on free ports of them when a port is taken and
@@ -479,15 +558,4 @@ async fn bind(config: &InfrastructureConfig) -> Result<Endpoint> {
         }
         Err(e) => Err(failed(&config.listen, e)),
     }
-}
-
-/// `extra` then `invited`, each address once.
-pub(crate) fn with_extra(extra: &[SocketAddr], invited: &[SocketAddr]) -> Vec<SocketAddr> {
-    let mut out: Vec<SocketAddr> = Vec::with_capacity(extra.len() + invited.len());
-    for a in extra.iter().chain(invited) {
-        if !out.contains(a) {
-            out.push(*a);
-        }
-    }
-    out
 }

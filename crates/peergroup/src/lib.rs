@@ -13,8 +13,8 @@
 //!
 //! # async fn demo() -> peergroup::Result<()> {
 //! let infra = Infrastructure::start(InfrastructureConfig::new("/tmp/alice")).await?;
-//! let alice = infra.identities().create("Alice", None)?;
-//! let group = infra.create_group(alice.peer_name(), &GroupSpec::new("Friends"))?;
+//! let alice = infra.identities().create("Alice", None).await?;
+//! let group = infra.create_group(alice.peer_name(), &GroupSpec::new("Friends")).await?;
 //! let group = infra.open_group(alice.peer_name(), &group).await?;
 //! group.connect().await?;
 //! let mut events = group.events(EventFilter::all());
@@ -25,6 +25,22 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! # One async style, one error type
+//!
+//! Every operation is `async` and returns this crate's [`Result`]: whatever reads or writes
+//! the disk, talks to the network, or waits on a group's task (identities, groups, records,
+//! invitations, joins, configuration, direct connections). Disk work and password stretching
+//! run on tokio's blocking threads, so a call never stalls the threads that run the groups.
+//! The few sync methods are infallible accessors of what a handle holds in memory: names and
+//! ids fixed when it was made ([`Group::peer_name`], [`Group::identity`],
+//! [`Group::node_id`], [`Infrastructure::local_addrs`]), snapshots it keeps current
+//! ([`Group::status`], [`Group::roles`], [`Group::is_connected`],
+//! [`Group::direct_connections`], [`Group::buffered_event_bytes`]), and [`Group::events`],
+//! which only subscribes. So [`Group::status`] is sync and [`Group::properties`] (a read of
+//! the group's database) async; [`Group::create_invitation`] and
+//! [`Group::create_password_invitation`], [`Infrastructure::join`] and
+//! [`Infrastructure::password_join`] are all async.
 //!
 //! Runnable examples, each a small session of in-process peers on loopback TLS that exits
 //! by itself:
@@ -40,11 +56,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod blocking;
 mod config;
 mod direct;
 mod error;
 mod events;
 mod group;
+mod identities;
 mod infra;
 mod limits;
 mod lock;
@@ -61,6 +79,7 @@ pub use events::{
     ConnectionChange, ConnectionId, DataType, EventFilter, EventKind, EventStream, GroupEvent,
 };
 pub use group::Group;
+pub use identities::Identities;
 pub use infra::{GroupSpec, GroupSummary, Infrastructure};
 pub use limits::{MAX_DATA, OPEN_TIMEOUT};
 pub use lock::LOCK_FILE;
@@ -69,7 +88,7 @@ pub use router::{
 };
 
 pub use peergroup_credential_roles::{RevocationTarget, Role, Roles};
-pub use peergroup_identity::{Identity, IdentityStore, KdfParams, PeerName, Timestamp};
+pub use peergroup_identity::{Identity, IdentitySummary, KdfParams, PeerName, Timestamp};
 pub use peergroup_invitation_xml::{IdentityInfo, Invitation, InvitationInfo};
 pub use peergroup_membership::{Member, MemberChange, MeshConfig, Status, SyncProgress};
 pub use peergroup_record_db::export::{ImportMode, ImportReport, Refusal, RefusalReason};

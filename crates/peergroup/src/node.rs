@@ -32,6 +32,8 @@ pub(crate) trait Served: Send + Sync {
 pub(crate) struct Node {
     pub(crate) config: InfrastructureConfig,
     pub(crate) identities: IdentityStore,
+    /// The same store, as the API hands it out.
+    pub(crate) api_identities: crate::identities::Identities,
     pub(crate) endpoint: Option<Arc<Endpoint>>,
     /// Where the endpoint's connections go, by group.
     pub(crate) routes: RwLock<BTreeMap<PeerName, Weak<dyn Served>>>,

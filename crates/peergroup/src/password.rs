@@ -137,7 +137,7 @@ pub(crate) async fn join(
             "this is a certificate invitation: join it with join()",
         ));
     };
-    let addresses = crate::infra::with_extra(extra, addresses.as_slice());
+    let addresses = crate::storage::with_extra(extra, addresses.as_slice());
     if addresses.is_empty() {
         return Err(Error::new(
             ErrorKind::ConnectionFailed,

@@ -110,10 +110,14 @@ mod tests {
         let me = infra
             .identities()
             .create("Alice", Some("alice"))
+            .await
             .unwrap()
             .peer_name()
             .clone();
-        let name = infra.create_group(&me, &GroupSpec::new("Friends")).unwrap();
+        let name = infra
+            .create_group(&me, &GroupSpec::new("Friends"))
+            .await
+            .unwrap();
         let group = infra.open_group(&me, &name).await.unwrap();
         group.connect().await.unwrap();
         let endpoint = infra.inner.endpoint.clone().unwrap();

@@ -279,3 +279,17 @@ pub(crate) fn store_joined(
     save(identities, &membership, false)?;
     Ok(group)
 }
+
+/// `extra` then `invited`, each address once.
+pub(crate) fn with_extra(
+    extra: &[std::net::SocketAddr],
+    invited: &[std::net::SocketAddr],
+) -> Vec<std::net::SocketAddr> {
+    let mut out: Vec<std::net::SocketAddr> = Vec::with_capacity(extra.len() + invited.len());
+    for a in extra.iter().chain(invited) {
+        if !out.contains(a) {
+            out.push(*a);
+        }
+    }
+    out
+}

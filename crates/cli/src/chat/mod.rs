@@ -192,11 +192,12 @@ pub(crate) fn whisper_target(members: &[peergroup::Member], name: &str) -> Resul
 impl Chat {
     async fn start(home: &Home, a: &ChatArgs) -> Result<Self> {
         let infra = home.online(&a.listen, !a.no_discovery).await?;
-        let found = util::group(&infra, &a.group, a.identity.as_deref())?;
+        let found = util::group(&infra, &a.group, a.identity.as_deref()).await?;
         let group = infra.open_group(&found.identity, &found.group).await?;
         let me = infra
             .identities()
-            .get(&found.identity)?
+            .get(&found.identity)
+            .await?
             .friendly_name()
             .to_owned();
         group.connect_to(a.connect.clone()).await?;
@@ -408,18 +409,18 @@ impl Chat {
             None => Role::Member,
         };
         let info = input::read_text(&file, input::IDENTITY_INFO)?;
-        let invitation =
-            match self
-                .group
-                .create_invitation(&info, role, Duration::from_secs(30 * 86_400))
-            {
-                Ok(xml) => xml,
-                Err(e) if e.kind() == peergroup::ErrorKind::NotAuthorized => bail!(
-                    "only admins and members with the invite role can invite to {role} (the group \
+        let invitation = match self
+            .group
+            .create_invitation(&info, role, Duration::from_secs(30 * 86_400))
+            .await
+        {
+            Ok(xml) => xml,
+            Err(e) if e.kind() == peergroup::ErrorKind::NotAuthorized => bail!(
+                "only admins and members with the invite role can invite to {role} (the group \
                  said: {e})"
-                ),
-                Err(e) => return Err(e.into()),
-            };
+            ),
+            Err(e) => return Err(e.into()),
+        };
         let parsed = peergroup::IdentityInfo::parse(&info)?;
         // Beside the identity info it answers, by its full name: the chat's working directory
         // is nothing the user chose.

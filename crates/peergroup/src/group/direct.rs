@@ -86,7 +86,7 @@ impl Group {
     }
 
     /// Closes a direct connection (PeerGroupCloseDirectConnection).
-    pub fn close_direct(&self, conn: ConnectionId) -> Result<()> {
+    pub async fn close_direct(&self, conn: ConnectionId) -> Result<()> {
         self.inner
             .direct
             .manager

@@ -616,7 +616,7 @@ impl Group {
     /// Invites the identity described by `identity_info_xml` (its PEERIDENTITYINFO) with
     /// `role`, valid for `lifetime` (PeerGroupCreateInvitation). Refused unless this member
     /// may grant that role. Returns the PEERINVITATION.
-    pub fn create_invitation(
+    pub async fn create_invitation(
         &self,
         identity_info_xml: &str,
         role: Role,

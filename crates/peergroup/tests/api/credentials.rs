@@ -17,7 +17,10 @@ async fn stored_credentials_change_a_members_role_at_its_next_connect() {
         assert_eq!(b.roles(), Roles::one(Role::Member));
         // A member may neither invite nor issue.
         assert_eq!(
-            kind_of(b.create_invitation(&carol.info_xml(), Role::Member, DAY)),
+            kind_of(
+                b.create_invitation(&carol.info_xml().await, Role::Member, DAY)
+                    .await
+            ),
             ErrorKind::NotAuthorized
         );
         assert_eq!(
@@ -71,7 +74,7 @@ async fn stored_credentials_change_a_members_role_at_its_next_connect() {
         b.wait_ready(WAIT).await.unwrap();
         assert_eq!(b.roles(), Roles::one(Role::InvitingMember));
         assert_eq!(
-            bob.infra.groups(&bob.id).unwrap()[0].roles,
+            bob.infra.groups(&bob.id).await.unwrap()[0].roles,
             vec!["inviting-member".to_owned()],
             "the stored credentials changed too"
         );
@@ -87,7 +90,8 @@ async fn stored_credentials_change_a_members_role_at_its_next_connect() {
         .await;
         // And he may now invite.
         let dave = Peer::start("Dave").await;
-        b.create_invitation(&dave.info_xml(), Role::Member, DAY)
+        b.create_invitation(&dave.info_xml().await, Role::Member, DAY)
+            .await
             .unwrap();
     })
     .await;
@@ -177,6 +181,7 @@ async fn revocation_end_to_end() {
                     &file,
                     peergroup_record_db::export::ImportMode::Partial,
                 )
+                .await
                 .unwrap();
             let b = bob.open(&net.name()).await;
             assert_eq!(
@@ -228,7 +233,7 @@ async fn revoking_one_certificate_by_serial() {
         let (b, c) = (&net.groups[1], &net.groups[2]);
         let carol = &net.peers[2];
         // Another admin revokes Carol's certificate by its serial number.
-        let serial = chain_of(carol, &net.name()).leaf().serial().to_vec();
+        let serial = chain_of(carol, &net.name()).await.leaf().serial().to_vec();
         b.revoke(RevocationTarget::Serial(serial), "lost laptop")
             .await
             .unwrap();

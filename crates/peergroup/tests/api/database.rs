@@ -24,9 +24,10 @@ async fn export_then_import_into_a_closed_group() {
         // Bob joined but never connected: his copy is empty.
         let bob = Peer::start("Bob").await;
         let invitation = a
-            .create_invitation(&bob.info_xml(), Role::Member, DAY)
+            .create_invitation(&bob.info_xml().await, Role::Member, DAY)
+            .await
             .unwrap();
-        let name = bob.infra.join(&bob.id, &invitation).unwrap();
+        let name = bob.infra.join(&bob.id, &invitation).await.unwrap();
         let b = bob.open(&name).await;
         assert_eq!(kind_of(b.record(note.id).await), ErrorKind::RecordNotFound);
 
@@ -35,11 +36,12 @@ async fn export_then_import_into_a_closed_group() {
             kind_of(
                 bob.infra
                     .import_database(&bob.id, &name, &file, ImportMode::AllOrNothing)
+                    .await
             ),
             ErrorKind::GroupInUse
         );
         b.close().await.unwrap();
-        let before = stored_digest(&bob, &name);
+        let before = stored_digest(&bob, &name).await;
 
         // A damaged file is refused and changes nothing.
         let mut bytes = std::fs::read(&file).unwrap();
@@ -51,26 +53,27 @@ async fn export_then_import_into_a_closed_group() {
             kind_of(
                 bob.infra
                     .import_database(&bob.id, &name, &damaged, ImportMode::AllOrNothing)
+                    .await
             ),
             ErrorKind::Corrupt
         );
         let truncated = bob.dir.path().join("truncated.pgdb");
         std::fs::write(&truncated, &bytes[..middle]).unwrap();
         assert_eq!(
-            kind_of(bob.infra.import_database(
-                &bob.id,
-                &name,
-                &truncated,
-                ImportMode::AllOrNothing
-            )),
+            kind_of(
+                bob.infra
+                    .import_database(&bob.id, &name, &truncated, ImportMode::AllOrNothing)
+                    .await
+            ),
             ErrorKind::Corrupt
         );
-        assert_eq!(stored_digest(&bob, &name), before, "nothing changed");
+        assert_eq!(stored_digest(&bob, &name).await, before, "nothing changed");
 
         // The real file imports, every record validated again.
         let report = bob
             .infra
             .import_database(&bob.id, &name, &file, ImportMode::AllOrNothing)
+            .await
             .unwrap();
         assert!(report.committed && report.refused.is_empty(), "{report:?}");
         assert!(report.accepted >= 3, "{report:?}");
@@ -83,6 +86,7 @@ async fn export_then_import_into_a_closed_group() {
             kind_of(
                 bob.infra
                     .import_database(&bob.id, &bob.id, &file, ImportMode::AllOrNothing)
+                    .await
             ),
             ErrorKind::GroupNotFound
         );

@@ -122,7 +122,7 @@ async fn direct_data_both_ways_filtered_by_type() {
         );
 
         // Alice closes: Bob hears, both listings empty, the id is dead.
-        a.close_direct(at_alice).unwrap();
+        a.close_direct(at_alice).await.unwrap();
         expect(&mut bob_conns, "the close", |e| match e {
             GroupEvent::DirectConnection {
                 id,
@@ -147,9 +147,9 @@ async fn direct_data_both_ways_filtered_by_type() {
             ),
             ErrorKind::Closed
         );
-        assert_eq!(kind_of(a.close_direct(at_alice)), ErrorKind::Closed);
+        assert_eq!(kind_of(a.close_direct(at_alice).await), ErrorKind::Closed);
         assert_eq!(
-            kind_of(a.close_direct(ConnectionId(9_999))),
+            kind_of(a.close_direct(ConnectionId(9_999)).await),
             ErrorKind::InvalidArgument
         );
 
@@ -182,7 +182,7 @@ async fn open_direct_returns_at_once_and_reports_by_event() {
         assert_eq!(addr, Some(bob.addr()));
         let at_bob = connected_from(&mut at_b, &alice.id).await;
         // Bob may close it from his side too.
-        b.close_direct(at_bob).unwrap();
+        b.close_direct(at_bob).await.unwrap();
         expect(&mut at_a, "the close at Alice", |e| match e {
             GroupEvent::DirectConnection {
                 id: i,

@@ -60,7 +60,7 @@ async fn forged_properties_are_refused_by_every_replica() {
         // Bob forges the next version of the properties record and slips it into his copy.
         b.close().await.unwrap();
         let forged = forge_version(&record, bob, &group, |r| r.payload = wanted.to_payload());
-        inject(bob, &group, vec![forged]);
+        inject(bob, &group, vec![forged.await]);
         let mut streams: Vec<EventStream> = [&net.groups[0], &net.groups[2]]
             .iter()
             .map(|g| {
@@ -117,7 +117,7 @@ async fn a_forged_update_of_another_members_record_is_refused_by_every_replica()
         let forged = forge_version(&note, carol, &group, |r| {
             r.payload = b"Carol's words".to_vec();
         });
-        inject(carol, &group, vec![forged]);
+        inject(carol, &group, vec![forged.await]);
         let mut streams: Vec<EventStream> = [&net.groups[0], &net.groups[1]]
             .iter()
             .map(|g| g.events(EventFilter::kinds([EventKind::RecordChanged])))

@@ -16,6 +16,7 @@ async fn connect_status_and_close() {
         let name = alice
             .infra
             .create_group(&alice.id, &GroupSpec::new("Friends"))
+            .await
             .unwrap();
         let a = alice.open(&name).await;
         assert!(!a.is_connected());
@@ -112,9 +113,10 @@ async fn a_joiner_alone_is_not_ready() {
         let (alice, a) = creator("Alice", &GroupSpec::new("Friends")).await;
         let bob = Peer::start("Bob").await;
         let invitation = a
-            .create_invitation(&bob.info_xml(), Role::Member, DAY)
+            .create_invitation(&bob.info_xml().await, Role::Member, DAY)
+            .await
             .unwrap();
-        let name = bob.infra.join(&bob.id, &invitation).unwrap();
+        let name = bob.infra.join(&bob.id, &invitation).await.unwrap();
         // Alice goes away: nobody Bob can reach.
         a.close().await.unwrap();
         alice.infra.clone().shutdown().await;

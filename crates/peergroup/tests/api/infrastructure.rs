@@ -22,13 +22,25 @@ async fn start_listens_on_loopback_and_manages_identities() {
         tokio::net::TcpStream::connect(addrs[0]).await.unwrap();
 
         let ids = infra.identities();
-        let alice = ids.create("Alice", None).unwrap();
-        let bob = ids.create("Bob", Some("laptop")).unwrap();
-        let listed: Vec<_> = ids.list().unwrap();
+        let alice = ids.create("Alice", None).await.unwrap();
+        let bob = ids.create("Bob", Some("laptop")).await.unwrap();
+        let listed: Vec<_> = ids.list().await.unwrap();
         assert_eq!(listed.len(), 2);
-        assert_eq!(ids.get(alice.peer_name()).unwrap().friendly_name(), "Alice");
-        assert_eq!(ids.find("Bob").unwrap().peer_name(), bob.peer_name());
-        assert!(infra.groups(alice.peer_name()).unwrap().is_empty());
+        assert_eq!(
+            ids.get(alice.peer_name()).await.unwrap().friendly_name(),
+            "Alice"
+        );
+        assert_eq!(ids.find("Bob").await.unwrap().peer_name(), bob.peer_name());
+        assert!(infra.groups(alice.peer_name()).await.unwrap().is_empty());
+        // The identities speak the facade's one error type.
+        let missing: peergroup::Error = ids.find("Nobody").await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::IdentityNotFound, "{missing}");
+        let exported = ids.export(bob.peer_name(), b"pw").await.unwrap();
+        let wrong: peergroup::Error = ids
+            .import(Some(bob.peer_name()), &exported, b"not pw")
+            .await
+            .unwrap_err();
+        assert_eq!(wrong.kind(), ErrorKind::WrongPassword, "{wrong}");
 
         // A second infrastructure on the same directory sees the same identities.
         infra.shutdown().await;
@@ -39,7 +51,7 @@ async fn start_listens_on_loopback_and_manages_identities() {
             again.local_addrs().is_empty(),
             "an offline infrastructure does not listen"
         );
-        assert_eq!(again.identities().list().unwrap().len(), 2);
+        assert_eq!(again.identities().list().await.unwrap().len(), 2);
         again.shutdown().await;
     })
     .await;
@@ -81,13 +93,13 @@ async fn create_group_and_list_groups() {
         let bob = Peer::start("Bob").await;
         let mut spec = GroupSpec::new("Friends");
         spec.comment = "weekend plans".into();
-        let friends = alice.infra.create_group(&alice.id, &spec).unwrap();
+        let friends = alice.infra.create_group(&alice.id, &spec).await.unwrap();
         let mut secret = GroupSpec::new("Club");
         secret.password = Some((b"open sesame".to_vec(), Role::Member));
-        let club = alice.infra.create_group(&alice.id, &secret).unwrap();
+        let club = alice.infra.create_group(&alice.id, &secret).await.unwrap();
         assert_ne!(friends, club);
 
-        let listed = alice.infra.groups(&alice.id).unwrap();
+        let listed = alice.infra.groups(&alice.id).await.unwrap();
         assert_eq!(listed.len(), 2);
         // Sorted by friendly name.
         assert_eq!(listed[0].friendly_name, "Club");
@@ -113,10 +125,11 @@ async fn create_group_and_list_groups() {
         // A joined member lists it too, without ownership.
         g.connect().await.unwrap();
         let invitation = g
-            .create_invitation(&bob.info_xml(), Role::Member, DAY)
+            .create_invitation(&bob.info_xml().await, Role::Member, DAY)
+            .await
             .unwrap();
-        bob.infra.join(&bob.id, &invitation).unwrap();
-        let bobs = bob.infra.groups(&bob.id).unwrap();
+        bob.infra.join(&bob.id, &invitation).await.unwrap();
+        let bobs = bob.infra.groups(&bob.id).await.unwrap();
         assert_eq!(bobs.len(), 1);
         assert_eq!(bobs[0].group, friends);
         assert!(!bobs[0].owner);
@@ -124,11 +137,11 @@ async fn create_group_and_list_groups() {
 
         // Unknown identities are refused.
         assert_eq!(
-            kind_of(alice.infra.groups(&bob.id)),
+            kind_of(alice.infra.groups(&bob.id).await),
             ErrorKind::IdentityNotFound
         );
         assert_eq!(
-            kind_of(alice.infra.create_group(&bob.id, &spec)),
+            kind_of(alice.infra.create_group(&bob.id, &spec).await),
             ErrorKind::IdentityNotFound
         );
     })
@@ -143,6 +156,7 @@ async fn open_group_twice_is_in_use_until_closed() {
         let group = alice
             .infra
             .create_group(&alice.id, &GroupSpec::new("Friends"))
+            .await
             .unwrap();
         let g = alice.open(&group).await;
         assert_eq!(
@@ -169,19 +183,20 @@ async fn delete_group_is_refused_while_open() {
         let group = alice
             .infra
             .create_group(&alice.id, &GroupSpec::new("Friends"))
+            .await
             .unwrap();
         let g = alice.open(&group).await;
         g.connect().await.unwrap();
         assert_eq!(
-            kind_of(alice.infra.delete_group(&alice.id, &group)),
+            kind_of(alice.infra.delete_group(&alice.id, &group).await),
             ErrorKind::GroupInUse
         );
-        assert_eq!(alice.infra.groups(&alice.id).unwrap().len(), 1);
+        assert_eq!(alice.infra.groups(&alice.id).await.unwrap().len(), 1);
         g.close().await.unwrap();
-        alice.infra.delete_group(&alice.id, &group).unwrap();
-        assert!(alice.infra.groups(&alice.id).unwrap().is_empty());
+        alice.infra.delete_group(&alice.id, &group).await.unwrap();
+        assert!(alice.infra.groups(&alice.id).await.unwrap().is_empty());
         assert_eq!(
-            kind_of(alice.infra.delete_group(&alice.id, &group)),
+            kind_of(alice.infra.delete_group(&alice.id, &group).await),
             ErrorKind::GroupNotFound
         );
         assert_eq!(
@@ -199,10 +214,12 @@ async fn export_and_import_config_with_a_password() {
         let group = alice
             .infra
             .create_group(&alice.id, &GroupSpec::new("Friends"))
+            .await
             .unwrap();
         let config_xml = alice
             .infra
             .export_config(&alice.id, &group, b"correct horse")
+            .await
             .unwrap();
         assert!(config_xml.contains("PEERGROUPCONFIG"), "{config_xml}");
 
@@ -213,6 +230,7 @@ async fn export_and_import_config_with_a_password() {
                 laptop
                     .infra
                     .import_config(&config_xml, b"correct horse", false)
+                    .await
             ),
             ErrorKind::IdentityNotFound
         );
@@ -221,28 +239,36 @@ async fn export_and_import_config_with_a_password() {
             .infra
             .identities()
             .export(&alice.id, b"identity pw")
+            .await
             .unwrap();
         laptop
             .infra
             .identities()
             .import(Some(&alice.id), &sealed, b"identity pw")
+            .await
             .unwrap();
         // The wrong password does not open the group key, and nothing is stored.
         assert_eq!(
-            kind_of(laptop.infra.import_config(&config_xml, b"wrong", false)),
+            kind_of(
+                laptop
+                    .infra
+                    .import_config(&config_xml, b"wrong", false)
+                    .await
+            ),
             ErrorKind::WrongPassword
         );
-        assert!(laptop.infra.groups(&alice.id).unwrap().is_empty());
+        assert!(laptop.infra.groups(&alice.id).await.unwrap().is_empty());
         // The right one does.
         let (identity, imported) = laptop
             .infra
             .import_config(&config_xml, b"correct horse", false)
+            .await
             .unwrap();
         assert_eq!(
             (identity.clone(), imported.clone()),
             (alice.id.clone(), group.clone())
         );
-        let listed = laptop.infra.groups(&alice.id).unwrap();
+        let listed = laptop.infra.groups(&alice.id).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert!(listed[0].owner, "the group key came along");
         assert_eq!(listed[0].friendly_name, "Friends");
@@ -252,12 +278,14 @@ async fn export_and_import_config_with_a_password() {
                 laptop
                     .infra
                     .import_config(&config_xml, b"correct horse", false)
+                    .await
             ),
             ErrorKind::AlreadyExists
         );
         laptop
             .infra
             .import_config(&config_xml, b"correct horse", true)
+            .await
             .unwrap();
         // Not while the group is open there.
         let g = laptop.infra.open_group(&alice.id, &group).await.unwrap();
@@ -266,6 +294,7 @@ async fn export_and_import_config_with_a_password() {
                 laptop
                     .infra
                     .import_config(&config_xml, b"correct horse", true)
+                    .await
             ),
             ErrorKind::GroupInUse
         );
@@ -279,6 +308,7 @@ async fn export_and_import_config_with_a_password() {
                 laptop
                     .infra
                     .import_config(&damaged_chain, b"correct horse", true)
+                    .await
             ),
             ErrorKind::InvitationNotTrusted
         );
@@ -295,6 +325,7 @@ async fn export_and_import_config_with_a_password() {
                 laptop
                     .infra
                     .import_config(&flip(key_at + 2), b"correct horse", true)
+                    .await
             ),
             ErrorKind::Corrupt
         );
@@ -304,6 +335,7 @@ async fn export_and_import_config_with_a_password() {
                 laptop
                     .infra
                     .import_config(&flip(key_at + 84), b"correct horse", true)
+                    .await
             ),
             ErrorKind::WrongPassword
         );
@@ -376,13 +408,13 @@ async fn identity_info_xml_in_one_call() {
         let infra = Infrastructure::start(config(dir.path().join("data")))
             .await
             .unwrap();
-        let alice = infra.identities().create("Alice", None).unwrap();
-        let xml = infra.identity_info_xml(alice.peer_name()).unwrap();
+        let alice = infra.identities().create("Alice", None).await.unwrap();
+        let xml = infra.identity_info_xml(alice.peer_name()).await.unwrap();
         let info = peergroup::IdentityInfo::parse(&xml).unwrap();
         assert_eq!(info.friendly_name(), "Alice");
-        let bob = infra.identities().create("Bob", None).unwrap();
-        infra.identities().delete(bob.peer_name()).unwrap();
-        let err = infra.identity_info_xml(bob.peer_name()).unwrap_err();
+        let bob = infra.identities().create("Bob", None).await.unwrap();
+        infra.identities().delete(bob.peer_name()).await.unwrap();
+        let err = infra.identity_info_xml(bob.peer_name()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::IdentityNotFound);
     })
     .await;

@@ -21,7 +21,8 @@ async fn invite_join_connect_and_sync() {
             .unwrap();
 
         let invitation = a
-            .create_invitation(&bob.info_xml(), Role::Member, DAY)
+            .create_invitation(&bob.info_xml().await, Role::Member, DAY)
+            .await
             .unwrap();
         // The invitation says what it is for and where to go.
         let parsed = Invitation::parse(&invitation).unwrap();
@@ -33,11 +34,11 @@ async fn invite_join_connect_and_sync() {
         assert_eq!(info.issuer_peer_name.as_ref(), Some(&alice.id));
         assert_eq!(info.roles, peergroup::Roles::one(Role::Member));
 
-        let group = bob.infra.join(&bob.id, &invitation).unwrap();
+        let group = bob.infra.join(&bob.id, &invitation).await.unwrap();
         assert_eq!(&group, a.peer_name());
         // Joining twice is refused.
         assert_eq!(
-            kind_of(bob.infra.join(&bob.id, &invitation)),
+            kind_of(bob.infra.join(&bob.id, &invitation).await),
             ErrorKind::AlreadyExists
         );
         let b = bob.open(&group).await;
@@ -99,41 +100,51 @@ async fn tampered_foreign_and_expired_invitations_are_refused() {
         let bob = Peer::start("Bob").await;
         let carol = Peer::start("Carol").await;
         let for_bob = a
-            .create_invitation(&bob.info_xml(), Role::Member, DAY)
+            .create_invitation(&bob.info_xml().await, Role::Member, DAY)
+            .await
             .unwrap();
 
         // Tampered: the signature no longer verifies.
         assert_eq!(
-            kind_of(bob.infra.join(&bob.id, &tampered(&for_bob))),
+            kind_of(bob.infra.join(&bob.id, &tampered(&for_bob)).await),
             ErrorKind::InvitationNotTrusted
         );
         // Garbage is not an invitation either.
         assert_eq!(
-            kind_of(bob.infra.join(&bob.id, "<PEERINVITATION VERSION=\"1.0\"/>")),
+            kind_of(
+                bob.infra
+                    .join(&bob.id, "<PEERINVITATION VERSION=\"1.0\"/>")
+                    .await
+            ),
             ErrorKind::InvitationNotTrusted
         );
         // Foreign: issued to Bob, used by Carol.
         assert_eq!(
-            kind_of(carol.infra.join(&carol.id, &for_bob)),
+            kind_of(carol.infra.join(&carol.id, &for_bob).await),
             ErrorKind::InvitationNotTrusted
         );
         // Expired: a one-second invitation used three seconds later. A sleep for a wall-clock
         // expiry: its end is at most 1 s after the creation (truncated to the second), so the
         // margin is 2 s, and load only makes the sleep longer.
         let short = a
-            .create_invitation(&carol.info_xml(), Role::Member, Duration::from_secs(1))
+            .create_invitation(
+                &carol.info_xml().await,
+                Role::Member,
+                Duration::from_secs(1),
+            )
+            .await
             .unwrap();
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(
-            kind_of(carol.infra.join(&carol.id, &short)),
+            kind_of(carol.infra.join(&carol.id, &short).await),
             ErrorKind::InvalidTimePeriod
         );
         // Nothing was stored for any of them.
-        assert!(bob.infra.groups(&bob.id).unwrap().is_empty());
-        assert!(carol.infra.groups(&carol.id).unwrap().is_empty());
+        assert!(bob.infra.groups(&bob.id).await.unwrap().is_empty());
+        assert!(carol.infra.groups(&carol.id).await.unwrap().is_empty());
         // The genuine one still works.
-        bob.infra.join(&bob.id, &for_bob).unwrap();
-        assert_eq!(bob.infra.groups(&bob.id).unwrap().len(), 1);
+        bob.infra.join(&bob.id, &for_bob).await.unwrap();
+        assert_eq!(bob.infra.groups(&bob.id).await.unwrap().len(), 1);
     })
     .await;
 }
@@ -148,25 +159,26 @@ async fn invitations_cannot_escalate_roles() {
         .await;
         let (b, c) = (&net.groups[1], &net.groups[2]);
         let dave = Peer::start("Dave").await;
-        let info = dave.info_xml();
+        let info = dave.info_xml().await;
         // An inviting member may invite members and inviting members, not admins.
         assert_eq!(
-            kind_of(b.create_invitation(&info, Role::Admin, DAY)),
+            kind_of(b.create_invitation(&info, Role::Admin, DAY).await),
             ErrorKind::NotAuthorized
         );
-        let invitation = b.create_invitation(&info, Role::Member, DAY).unwrap();
+        let invitation = b.create_invitation(&info, Role::Member, DAY).await.unwrap();
         // A member may not invite at all.
         assert_eq!(
-            kind_of(c.create_invitation(&info, Role::Member, DAY)),
+            kind_of(c.create_invitation(&info, Role::Member, DAY).await),
             ErrorKind::NotAuthorized
         );
         // A bad identity info is refused.
         assert!(
             b.create_invitation("<PEERIDENTITYINFO/>", Role::Member, DAY)
+                .await
                 .is_err()
         );
         // Dave joins with Bob's invitation and gets in.
-        let group = dave.infra.join(&dave.id, &invitation).unwrap();
+        let group = dave.infra.join(&dave.id, &invitation).await.unwrap();
         let d = dave.open(&group).await;
         d.connect_to(vec![net.peers[1].addr()]).await.unwrap();
         d.wait_ready(WAIT).await.unwrap();
@@ -196,7 +208,7 @@ async fn password_join_right_and_wrong() {
 
         // A certificate join of a password invitation is refused, and the other way round.
         assert_eq!(
-            kind_of(bob.infra.join(&bob.id, &invitation)),
+            kind_of(bob.infra.join(&bob.id, &invitation).await),
             ErrorKind::InvalidArgument
         );
 
@@ -215,7 +227,7 @@ async fn password_join_right_and_wrong() {
         })
         .await;
         assert!(!reason.is_empty());
-        assert!(bob.infra.groups(&bob.id).unwrap().is_empty());
+        assert!(bob.infra.groups(&bob.id).await.unwrap().is_empty());
 
         let group = bob
             .infra
@@ -243,7 +255,8 @@ async fn password_join_right_and_wrong() {
             ErrorKind::InvalidArgument
         );
         let cert_invitation = c
-            .create_invitation(&bob.info_xml(), Role::Member, DAY)
+            .create_invitation(&bob.info_xml().await, Role::Member, DAY)
+            .await
             .unwrap();
         assert_eq!(
             kind_of(
@@ -287,7 +300,7 @@ async fn password_guesses_are_rate_limited() {
             ),
             ErrorKind::RateLimited
         );
-        assert!(mallory.infra.groups(&mallory.id).unwrap().is_empty());
+        assert!(mallory.infra.groups(&mallory.id).await.unwrap().is_empty());
     })
     .await;
 }

@@ -85,6 +85,7 @@ impl Peer {
         let id = infra
             .identities()
             .create(name, Some(&name.to_lowercase()))
+            .await
             .unwrap()
             .peer_name()
             .clone();
@@ -97,8 +98,8 @@ impl Peer {
     }
 
     /// The PEERIDENTITYINFO an inviter needs.
-    pub(crate) fn info_xml(&self) -> String {
-        let identity = self.infra.identities().get(&self.id).unwrap();
+    pub(crate) async fn info_xml(&self) -> String {
+        let identity = self.infra.identities().get(&self.id).await.unwrap();
         IdentityInfo::new(identity.certificate().clone()).to_xml()
     }
 
@@ -114,8 +115,8 @@ impl Peer {
 
     /// Where this peer keeps its copy of `group`'s record database.
     pub(crate) fn database_path(&self, group: &PeerName) -> PathBuf {
-        self.infra
-            .identities()
+        peergroup_identity::IdentityStore::open(self.infra.identities().root())
+            .unwrap()
             .groups_dir(&self.id)
             .join(group.to_string())
             .join("records.sqlite")
@@ -125,7 +126,7 @@ impl Peer {
 /// The creator of a new group, opened and connected (ready alone).
 pub(crate) async fn creator(name: &str, spec: &GroupSpec) -> (Peer, Group) {
     let peer = Peer::start(name).await;
-    let group_name = peer.infra.create_group(&peer.id, spec).unwrap();
+    let group_name = peer.infra.create_group(&peer.id, spec).await.unwrap();
     let group = peer.open(&group_name).await;
     group.connect().await.unwrap();
     group.wait_ready(WAIT).await.unwrap();
@@ -141,9 +142,10 @@ pub(crate) async fn invite_and_connect(
     role: Role,
 ) -> Group {
     let invitation = inviter
-        .create_invitation(&peer.info_xml(), role, DAY)
+        .create_invitation(&peer.info_xml().await, role, DAY)
+        .await
         .unwrap();
-    let group_name = peer.infra.join(&peer.id, &invitation).unwrap();
+    let group_name = peer.infra.join(&peer.id, &invitation).await.unwrap();
     assert_eq!(&group_name, inviter.peer_name());
     let group = peer.open(&group_name).await;
     group.connect_to(vec![dial]).await.unwrap();
@@ -391,8 +393,12 @@ pub(crate) fn dead_addr() -> SocketAddr {
 }
 
 /// `peer`'s own certificate chain in `group`, as stored.
-pub(crate) fn chain_of(peer: &Peer, group: &PeerName) -> CertChain {
-    let xml = peer.infra.export_config(&peer.id, group, b"pw").unwrap();
+pub(crate) async fn chain_of(peer: &Peer, group: &PeerName) -> CertChain {
+    let xml = peer
+        .infra
+        .export_config(&peer.id, group, b"pw")
+        .await
+        .unwrap();
     peergroup_invitation_xml::GroupConfig::parse(&xml)
         .unwrap()
         .chain
@@ -400,14 +406,14 @@ pub(crate) fn chain_of(peer: &Peer, group: &PeerName) -> CertChain {
 
 /// The next version of `record`, changed by `change` and signed by `peer` (whatever it may
 /// do): what a misbehaving member could put on the wire.
-pub(crate) fn forge_version(
+pub(crate) async fn forge_version(
     record: &Record,
     peer: &Peer,
     group: &PeerName,
     change: impl FnOnce(&mut Record),
 ) -> Record {
-    let identity = peer.infra.identities().get(&peer.id).unwrap();
-    let chain = chain_of(peer, group);
+    let identity = peer.infra.identities().get(&peer.id).await.unwrap();
+    let chain = chain_of(peer, group).await;
     let mut r = record.clone();
     r.version += 1;
     r.modified_by = Some(peer.id.clone());
@@ -424,9 +430,9 @@ pub(crate) fn forge_version(
 
 /// The digest and record count of `peer`'s stored copy of `group` (closed), read straight
 /// from its database file.
-pub(crate) fn stored_digest(peer: &Peer, group: &PeerName) -> ([u8; 32], usize) {
+pub(crate) async fn stored_digest(peer: &Peer, group: &PeerName) -> ([u8; 32], usize) {
     let store = SqliteStore::open(&peer.database_path(group)).unwrap();
-    let db = peergroup_record_db::Database::open(store, &chain_of(peer, group)).unwrap();
+    let db = peergroup_record_db::Database::open(store, &chain_of(peer, group).await).unwrap();
     (db.digest(), db.len())
 }
 
@@ -467,9 +473,9 @@ impl Crashable {
                 .unwrap();
             let dir = rt.block_on(async move {
                 let peer = Peer::start("Crash").await;
-                info_tx.send(peer.info_xml()).unwrap();
+                info_tx.send(peer.info_xml().await).unwrap();
                 let invitation = inv_rx.await.unwrap();
-                let name = peer.infra.join(&peer.id, &invitation).unwrap();
+                let name = peer.infra.join(&peer.id, &invitation).await.unwrap();
                 let g = peer.open(&name).await;
                 g.connect_to(vec![dial]).await.unwrap();
                 g.wait_ready(WAIT).await.unwrap();
@@ -486,7 +492,10 @@ impl Crashable {
         let info = info_rx
             .await
             .expect("the crashable member's thread died before it had an identity (see its panic)");
-        let invitation = inviter.create_invitation(&info, Role::Member, DAY).unwrap();
+        let invitation = inviter
+            .create_invitation(&info, Role::Member, DAY)
+            .await
+            .unwrap();
         inv_tx.send(invitation).unwrap();
         // Bounded: the thread waits at most WAIT for readiness, and panics (dropping the
         // sender) if it is not ready by then.
