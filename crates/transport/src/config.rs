@@ -126,7 +126,34 @@ pub struct TransportConfig {
     /// (default [`DEFAULT_MAX_HANDSHAKES_PER_ADDRESS`], 16). A newcomer over the bound takes
     /// the place of that address's oldest unfinished one, or is refused (closed at once).
     pub max_handshakes_per_address: usize,
+    /// Listen for QUIC too: a UDP socket on each listening address, on the same port as
+    /// TCP, taking the same members with the same handshake (default true).
+    pub quic: bool,
+    /// How [`Endpoint::connect_to`](crate::Endpoint::connect_to) and
+    /// [`Endpoint::connect`](crate::Endpoint::connect) dial (default [`Dial::Tcp`]).
+    pub dial: Dial,
 }
+
+/// Which transport an outgoing connection uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Dial {
+    /// TCP only.
+    #[default]
+    Tcp,
+    /// QUIC only.
+    Quic,
+    /// QUIC first; TCP too when QUIC has not connected within [`TCP_FALLBACK_DELAY`]
+    /// (the first to connect wins, a refusal by the peer ends both).
+    QuicThenTcp,
+}
+
+/// Bytes a QUIC peer may send us ahead of what we read, per connection (its one stream and
+/// the connection alike): 1 MiB. Our own queues bound what we read
+/// ([`TransportConfig::recv_queue_bytes`]); this bounds what quinn buffers below them.
+pub const QUIC_RECEIVE_WINDOW: u32 = 1024 * 1024;
+
+/// How long [`Dial::QuicThenTcp`] gives QUIC before it dials TCP as well.
+pub const TCP_FALLBACK_DELAY: Duration = Duration::from_millis(500);
 
 impl Default for TransportConfig {
     fn default() -> Self {
@@ -147,6 +174,8 @@ impl Default for TransportConfig {
             accept_queue: DEFAULT_ACCEPT_QUEUE,
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
             max_handshakes_per_address: DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+            quic: true,
+            dial: Dial::Tcp,
         }
     }
 }
@@ -175,6 +204,8 @@ impl TransportConfig {
             accept_queue: self.accept_queue.max(1),
             max_handshakes: self.max_handshakes.max(1),
             max_handshakes_per_address: self.max_handshakes_per_address.max(1),
+            quic: self.quic,
+            dial: self.dial,
         }
     }
 }

@@ -244,20 +244,7 @@ pub(crate) async fn connect(
     let deadline = Instant::now() + config.handshake_timeout;
 
     let verifier = MemberVerifier::new(trust.clone());
-    let certified = match (&tweaks.certificates, tweaks.no_certificate) {
-        (_, true) => None,
-        (Some(ders), false) => Some(tls::certified_key_from(ders, creds.key.clone())),
-        (None, false) => Some(tls::certified_key(creds)),
-    };
-    let alpn = tweaks.alpn.clone().unwrap_or_else(|| vec![ALPN.to_vec()]);
-    let client_config = tls::client_config(certified, verifier.clone(), alpn)
-        .map_err(|e| CredentialsError::Tls(e.to_string()))?;
-    let sni = tweaks
-        .sni
-        .clone()
-        .unwrap_or_else(|| sni_name(trust.group()));
-    let server_name =
-        ServerName::try_from(sni).map_err(|e| CredentialsError::Tls(e.to_string()))?;
+    let (client_config, server_name) = client_tls(creds, trust, tweaks, verifier.clone())?;
     let connector = TlsConnector::from(Arc::new(client_config));
     let result = tokio::time::timeout_at(deadline, connector.connect(server_name, tcp)).await;
     let outcome = verifier.take_outcome();
@@ -294,9 +281,34 @@ pub(crate) async fn connect(
     }
 }
 
+/// The client's TLS configuration and the server name to ask for, for one handshake whose
+/// verifier is `verifier` (with the test knobs applied).
+pub(crate) fn client_tls(
+    creds: &GroupCredentials,
+    trust: &GroupTrust,
+    tweaks: &ClientTweaks,
+    verifier: Arc<MemberVerifier>,
+) -> Result<(rustls::ClientConfig, ServerName<'static>), CredentialsError> {
+    let certified = match (&tweaks.certificates, tweaks.no_certificate) {
+        (_, true) => None,
+        (Some(ders), false) => Some(tls::certified_key_from(ders, creds.key.clone())),
+        (None, false) => Some(tls::certified_key(creds)),
+    };
+    let alpn = tweaks.alpn.clone().unwrap_or_else(|| vec![ALPN.to_vec()]);
+    let client_config = tls::client_config(certified, verifier, alpn)
+        .map_err(|e| CredentialsError::Tls(e.to_string()))?;
+    let sni = tweaks
+        .sni
+        .clone()
+        .unwrap_or_else(|| sni_name(trust.group()));
+    let server_name =
+        ServerName::try_from(sni).map_err(|e| CredentialsError::Tls(e.to_string()))?;
+    Ok((client_config, server_name))
+}
+
 /// Reads exactly the server's `Accepted` frame (nothing after it, which belongs to the
 /// connection), or learns why we were refused.
-async fn read_acceptance<S: AsyncRead + Unpin>(tls: &mut S) -> Result<(), ConnectError> {
+pub(crate) async fn read_acceptance<S: AsyncRead + Unpin>(tls: &mut S) -> Result<(), ConnectError> {
     let protocol = |detail: String| {
         ConnectError::NotAuthenticated(Refusal::new(RefusalKind::Protocol, detail))
     };

@@ -69,6 +69,7 @@ pub mod fuzz_targets;
 mod handshake;
 pub mod join;
 pub mod naming;
+pub(crate) mod quic;
 #[doc(hidden)]
 pub mod testing;
 mod tls;
@@ -78,9 +79,12 @@ pub use config::{
     ALPN, DEFAULT_ACCEPT_QUEUE, DEFAULT_ENDPOINT_RECV_BYTES, DEFAULT_FIRST_BYTE_TIMEOUT,
     DEFAULT_MAX_FRAME, DEFAULT_MAX_HANDSHAKES, DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
     DEFAULT_RECV_QUEUE, DEFAULT_RECV_QUEUE_BYTES, DEFAULT_SEND_QUEUE, DEFAULT_SEND_QUEUE_BYTES,
-    EVICTED_UNCLOSED_SLACK, MAX_MAX_FRAME, MIN_MAX_FRAME, TransportConfig,
+    Dial, EVICTED_UNCLOSED_SLACK, MAX_MAX_FRAME, MIN_MAX_FRAME, QUIC_RECEIVE_WINDOW,
+    TCP_FALLBACK_DELAY, TransportConfig,
 };
-pub use connection::{Connection, ConnectionReceiver, ConnectionSender, PeerInfo, max_data_len};
+pub use connection::{
+    Connection, ConnectionReceiver, ConnectionSender, PeerInfo, Transport, max_data_len,
+};
 pub use discovery::{Browse, Discovered, Discovery, DiscoveryError};
 pub use endpoint::{Endpoint, HandshakeStats};
 pub use error::{

@@ -24,7 +24,7 @@ pub async fn connect_tweaked(
     config: &TransportConfig,
     tweaks: &ClientTweaks,
 ) -> Result<Connection, ConnectError> {
-    crate::endpoint::connect_tweaked(addr, creds, trust, config, tweaks, None).await
+    crate::endpoint::connect_tweaked(addr, creds, trust, config, tweaks, None, None).await
 }
 
 /// Completes the handshake and returns the raw TLS stream (after the acceptance), for

@@ -74,10 +74,20 @@ pub(crate) fn server_config_for(
     verifier: Arc<dyn ClientCertVerifier>,
     alpn: &[u8],
 ) -> Result<ServerConfig, rustls::Error> {
+    server_config_resolved(Arc::new(SingleCertAndKey::from(certified)), verifier, alpn)
+}
+
+/// [`server_config_for`] with the certificate chosen per ClientHello (QUIC routes by SNI
+/// inside the handshake).
+pub(crate) fn server_config_resolved(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    verifier: Arc<dyn ClientCertVerifier>,
+    alpn: &[u8],
+) -> Result<ServerConfig, rustls::Error> {
     let mut cfg = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(TLS13_ONLY)?
         .with_client_cert_verifier(verifier)
-        .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
+        .with_cert_resolver(resolver);
     cfg.alpn_protocols = vec![alpn.to_vec()];
     cfg.session_storage = Arc::new(NoServerSessionStorage {});
     cfg.send_tls13_tickets = 0;

@@ -44,6 +44,26 @@ pub struct PeerInfo {
     pub local_addr: SocketAddr,
     /// The member's chain, as validated during the handshake.
     pub chain: ValidatedChain,
+    /// What carries the connection.
+    pub transport: Transport,
+}
+
+/// What carries a connection: the same handshake, the same frames, either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// TLS 1.3 over TCP.
+    Tcp,
+    /// QUIC (its TLS 1.3 handshake), one bidirectional stream opened by the server.
+    Quic,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Quic => "quic",
+        })
+    }
 }
 
 impl PeerInfo {

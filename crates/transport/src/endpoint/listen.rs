@@ -50,7 +50,7 @@ impl Handshakes {
         }
     }
 
-    fn table(&self) -> MutexGuard<'_, PendingTable<CancellationToken>> {
+    pub(super) fn table(&self) -> MutexGuard<'_, PendingTable<CancellationToken>> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -60,7 +60,7 @@ impl Handshakes {
 
     /// Waits (at most [`OPEN_ROOM_WAIT`]) until a newcomer would not be refused for the
     /// sockets still open. Those are evicted ones about to close, so this is short.
-    async fn wait_for_open_room(&self) {
+    pub(super) async fn wait_for_open_room(&self) {
         let wait = async {
             loop {
                 let closed = self.closed.notified();
@@ -75,7 +75,7 @@ impl Handshakes {
         let _ = tokio::time::timeout(OPEN_ROOM_WAIT, wait).await;
     }
 
-    fn note(&self, refused: u64, evicted: u64) {
+    pub(super) fn note(&self, refused: u64, evicted: u64) {
         let summary = self
             .log
             .lock()
@@ -120,13 +120,13 @@ impl LimitLog {
 }
 
 /// Removes a handshake from the table when its task ends, and counts its socket closed.
-struct PendingGuard<'a> {
-    handshakes: &'a Handshakes,
-    id: u64,
+pub(super) struct PendingGuard<'a> {
+    pub(super) handshakes: &'a Handshakes,
+    pub(super) id: u64,
 }
 
 impl PendingGuard<'_> {
-    fn advance(&self, stage: Stage) {
+    pub(super) fn advance(&self, stage: Stage) {
         self.handshakes.table().advance(self.id, stage);
     }
 }
@@ -278,6 +278,7 @@ async fn serve(
                 addr,
                 local_addr: accepted.local_addr,
                 chain: accepted.chain,
+                transport: crate::connection::Transport::Tcp,
             };
             tracing::debug!(peer = %info.peer, %addr, group = %info.group, "accepted");
             let conn = connection::spawn(
@@ -301,7 +302,7 @@ async fn serve(
 
 /// Logs a refusal and sends it to the endpoint's subscribers (a silent connection is logged
 /// at debug level: a slow-loris flood must not flood the log).
-fn report(
+pub(super) fn report(
     shared: &Shared,
     addr: SocketAddr,
     reason: Refusal,

@@ -1,8 +1,10 @@
 //! The endpoint: listeners on IPv4 and/or IPv6, the groups they serve, incoming authenticated
 //! connections, refusals as events; and outgoing connections.
 
+mod dial;
 mod listen;
 pub(crate) mod pending;
+mod quic_listen;
 
 use std::collections::HashMap;
 use std::io;
@@ -15,13 +17,15 @@ use tokio::sync::{Mutex, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::TransportConfig;
-use crate::connection::{self, ByteGauge, Connection, PeerInfo};
+use crate::connection::{ByteGauge, Connection};
 use crate::error::{AuthFailure, ConnectError, CredentialsError};
-use crate::handshake::{self, ClientTweaks, ServedGroup};
+use crate::handshake::{ClientTweaks, ServedGroup};
 use crate::join::JoinService;
 use crate::naming::sni_name;
+use crate::quic;
 use crate::tls;
 use crate::trust::{GroupCredentials, GroupTrust};
+pub(crate) use dial::connect_tweaked;
 pub use pending::HandshakeStats;
 
 /// Refusal events kept for slow subscribers before the oldest are dropped.
@@ -45,6 +49,8 @@ pub struct Endpoint {
     pub(crate) shared: Arc<Shared>,
     incoming: Mutex<mpsc::Receiver<Connection>>,
     local_addrs: Vec<SocketAddr>,
+    /// The QUIC endpoints, one per listening address (empty without QUIC).
+    quic: Vec<quinn::Endpoint>,
     shutdown: CancellationToken,
 }
 
@@ -86,8 +92,9 @@ impl Shared {
 
 impl Endpoint {
     /// Listens on every address in `addrs` (IPv4 and/or IPv6; an IPv6 socket accepts IPv6
-    /// only). Port 0 picks a free port: later addresses with port 0 try the port the first
-    /// one got, so one port can be advertised for both families. See
+    /// only), over TCP and, unless [`TransportConfig::quic`] is off, over QUIC on the same
+    /// UDP port. Port 0 picks a free port: later addresses with port 0 try the port the first
+    /// one got, so one port can be advertised for both families and both transports. See
     /// [`Endpoint::local_addrs`] for what was bound.
     pub async fn bind(addrs: &[SocketAddr], config: TransportConfig) -> io::Result<Endpoint> {
         if addrs.is_empty() {
@@ -99,16 +106,19 @@ impl Endpoint {
         let config = config.normalized();
         let mut listeners = Vec::with_capacity(addrs.len());
         let mut chosen_port = None;
+        let mut udp = Vec::new();
         for addr in addrs {
-            let listener = match chosen_port {
+            let (listener, socket) = match chosen_port {
                 Some(port) if addr.port() == 0 => {
-                    bind_one(SocketAddr::new(addr.ip(), port)).or_else(|_| bind_one(*addr))?
+                    bind_pair(SocketAddr::new(addr.ip(), port), config.quic)
+                        .or_else(|_| bind_pair(*addr, config.quic))?
                 }
-                _ => bind_one(*addr)?,
+                _ => bind_pair(*addr, config.quic)?,
             };
             let local = listener.local_addr()?;
             chosen_port.get_or_insert(local.port());
             listeners.push((TcpListener::from_std(listener)?, local));
+            udp.extend(socket);
         }
         let shared = Arc::new(Shared {
             config: config.clone(),
@@ -130,10 +140,24 @@ impl Endpoint {
                 shutdown.clone(),
             ));
         }
+        let mut quic = Vec::with_capacity(udp.len());
+        for socket in udp {
+            let server = quic_listen::base_server_config(&shared).map_err(io::Error::other)?;
+            let endpoint = quic::endpoint(socket, Some(server))?;
+            tracing::info!(addr = ?endpoint.local_addr().ok(), "listening (QUIC)");
+            tokio::spawn(quic_listen::listen(
+                endpoint.clone(),
+                shared.clone(),
+                incoming_tx.clone(),
+                shutdown.clone(),
+            ));
+            quic.push(endpoint);
+        }
         Ok(Endpoint {
             shared,
             incoming: Mutex::new(incoming_rx),
             local_addrs,
+            quic,
             shutdown,
         })
     }
@@ -141,6 +165,38 @@ impl Endpoint {
     /// The addresses actually listened on (with the real ports).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// Where QUIC listens (the same ports as [`Endpoint::local_addrs`] until
+    /// [`Endpoint::rebind_quic`]; empty without QUIC).
+    pub fn quic_addrs(&self) -> Vec<SocketAddr> {
+        self.quic
+            .iter()
+            .filter_map(|e| e.local_addr().ok())
+            .collect()
+    }
+
+    /// Moves the QUIC endpoint of `addr`'s family to a new UDP socket on `addr` (the host's
+    /// address changed, say): QUIC connections carry on from the new address (connection
+    /// migration), and new ones arrive there. Returns the address bound.
+    pub fn rebind_quic(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let endpoint = self.quic_for(addr).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no QUIC endpoint of the family of {addr}"),
+            )
+        })?;
+        let socket = quic::bind_udp(addr)?;
+        let bound = socket.local_addr()?;
+        endpoint.rebind(socket)?;
+        Ok(bound)
+    }
+
+    /// The QUIC endpoint of `addr`'s family.
+    fn quic_for(&self, addr: SocketAddr) -> Option<&quinn::Endpoint> {
+        self.quic
+            .iter()
+            .find(|e| e.local_addr().is_ok_and(|a| a.is_ipv4() == addr.is_ipv4()))
     }
 
     /// The configuration in use.
@@ -242,12 +298,14 @@ impl Endpoint {
             &self.shared.config,
             &ClientTweaks::default(),
             Some(self.shared.recv_budget.clone()),
+            self.quic_for(addr).cloned(),
         )
         .await
     }
 
     /// Connects to `addr` as a member presenting `creds`, accepting a server that `trust`
-    /// accepts. Needs no listener. Bounded by the connect and handshake timeouts.
+    /// accepts, over the transport [`TransportConfig::dial`] says. Needs no listener (QUIC
+    /// uses a UDP socket of its own). Bounded by the connect and handshake timeouts.
     pub async fn connect(
         addr: SocketAddr,
         creds: &GroupCredentials,
@@ -255,7 +313,16 @@ impl Endpoint {
         config: &TransportConfig,
     ) -> Result<Connection, ConnectError> {
         check_pair(creds, trust)?;
-        connect_tweaked(addr, creds, trust, config, &ClientTweaks::default(), None).await
+        connect_tweaked(
+            addr,
+            creds,
+            trust,
+            config,
+            &ClientTweaks::default(),
+            None,
+            None,
+        )
+        .await
     }
 
     fn read_groups(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<ServedGroup>>> {
@@ -300,33 +367,34 @@ fn check_pair(creds: &GroupCredentials, trust: &GroupTrust) -> Result<(), Creden
     Ok(())
 }
 
-/// The client side, with test knobs; no consistency check between `creds` and `trust`.
-/// Unread incoming data counts towards `recv_budget` when given (an endpoint's).
-pub(crate) async fn connect_tweaked(
+/// A TCP listener on `addr` and, with `quic`, a UDP socket on the same port. On port 0 the
+/// listener picks the port; when the UDP side of it is taken, another is tried.
+fn bind_pair(
     addr: SocketAddr,
-    creds: &GroupCredentials,
-    trust: &GroupTrust,
-    config: &TransportConfig,
-    tweaks: &ClientTweaks,
-    recv_budget: Option<Arc<ByteGauge>>,
-) -> Result<Connection, ConnectError> {
-    let config = config.normalized();
-    let connected = handshake::connect(addr, creds, trust, &config, tweaks).await?;
-    let info = PeerInfo {
-        peer: connected.chain.peer().clone(),
-        group: trust.group().clone(),
-        addr,
-        local_addr: connected.local_addr,
-        chain: connected.chain,
-    };
-    tracing::debug!(peer = %info.peer, %addr, "connected");
-    Ok(connection::spawn(
-        connected.tls,
-        info,
-        trust.clone(),
-        &config,
-        recv_budget,
-    ))
+    quic: bool,
+) -> io::Result<(std::net::TcpListener, Option<std::net::UdpSocket>)> {
+    const ATTEMPTS: usize = 8;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let tcp = bind_one(addr)?;
+        if !quic {
+            return Ok((tcp, None));
+        }
+        let port = tcp.local_addr()?.port();
+        match quic::bind_udp(SocketAddr::new(addr.ip(), port)) {
+            Ok(udp) => return Ok((tcp, Some(udp))),
+            Err(e) if addr.port() == 0 && attempt < ATTEMPTS => {
+                tracing::debug!(port, error = %e, "UDP port taken for QUIC; another port");
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot listen for QUIC on UDP {}:{port}: {e}", addr.ip()),
+                ));
+            }
+        }
+    }
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {

@@ -6,13 +6,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use peergroup_credential_roles::RevocationTarget;
 use peergroup_transport::testing::ClientTweaks;
-use peergroup_transport::{ConnectError, Endpoint, GroupCredentials, Phase, RefusalKind, naming};
+use peergroup_transport::{
+    ConnectError, Dial, Endpoint, GroupCredentials, Phase, RefusalKind, Transport, naming,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::*;
 
 async fn mutual_auth_on(bind: SocketAddr) {
+    for dial in DIALS {
+        mutual_auth_over(bind, dial).await;
+    }
+}
+
+async fn mutual_auth_over(bind: SocketAddr, dial: Dial) {
     let f = Fixture::new();
     let trust = f.trust_a();
     let ep = match Endpoint::bind(&[bind], config()).await {
@@ -26,8 +34,14 @@ async fn mutual_auth_on(bind: SocketAddr) {
     assert_ne!(addr.port(), 0);
     assert_eq!(addr.ip(), bind.ip());
 
-    let mut client = connect(addr, &f.bob, &trust).await;
+    let mut client = connect_over(dial, addr, &f.bob, &trust).await;
     let mut server = accept(&ep).await;
+    let transport = match dial {
+        Dial::Quic => Transport::Quic,
+        _ => Transport::Tcp,
+    };
+    assert_eq!(client.peer().transport, transport);
+    assert_eq!(server.peer().transport, transport);
 
     // Each side knows who the other is, from the validated chain.
     assert_eq!(&client.peer().peer, f.alice.peer());
@@ -72,36 +86,46 @@ async fn bind_v4_and_v6_shares_a_port() {
         assert_eq!(local.len(), 2);
         assert!(local[0].is_ipv4() && local[1].is_ipv6());
         assert_eq!(local[0].port(), local[1].port());
+        // QUIC listens on the same ports, over UDP.
+        assert_eq!(ep.quic_addrs(), local);
         assert!(Endpoint::bind(&[], config()).await.is_err());
     })
     .await;
 }
 
-/// Runs a refused connection: the client's error and the server's reported reason.
+/// Runs a refused connection over each transport: the client's errors (TCP's first) and
+/// the server's reported reason, the same on both.
 async fn refused(
     creds: &GroupCredentials,
     client_trust: &peergroup_transport::GroupTrust,
     tweaks: ClientTweaks,
     server_kind: RefusalKind,
-) -> ConnectError {
-    let f = Fixture::new();
-    let server_trust = f.trust_a();
-    server_trust.revoke(RevocationTarget::Peer(f.carol.peer().clone()), t0());
-    let (ep, addr) = server(&f.alice.creds, &server_trust, config()).await;
-    let mut failures = ep.auth_failures();
-    let err = connect_tweaked(addr, creds, client_trust, tweaks)
-        .await
-        .expect_err("connection should be refused");
-    let failure = expect_failure(&mut failures, server_kind).await;
-    assert!(!failure.reason.detail.is_empty());
-    err
+) -> Vec<ConnectError> {
+    let mut errors = Vec::new();
+    for dial in DIALS {
+        let f = Fixture::new();
+        let server_trust = f.trust_a();
+        server_trust.revoke(RevocationTarget::Peer(f.carol.peer().clone()), t0());
+        let (ep, addr) = server(&f.alice.creds, &server_trust, config()).await;
+        let mut failures = ep.auth_failures();
+        let err = connect_tweaked_over(dial, addr, creds, client_trust, tweaks.clone())
+            .await
+            .expect_err("connection should be refused");
+        let failure = expect_failure(&mut failures, server_kind).await;
+        assert!(!failure.reason.detail.is_empty(), "over {dial:?}");
+        errors.push(err);
+    }
+    errors
 }
 
-fn refused_as(err: &ConnectError, kind: RefusalKind) {
-    assert!(
-        matches!(err, ConnectError::Refused { kind: Some(k), .. } if *k == kind),
-        "client-side error {err:?}, expected refused by peer: {kind}"
-    );
+fn refused_as(errors: &[ConnectError], kind: RefusalKind) {
+    assert_eq!(errors.len(), DIALS.len());
+    for (err, dial) in errors.iter().zip(DIALS) {
+        assert!(
+            matches!(err, ConnectError::Refused { kind: Some(k), .. } if *k == kind),
+            "client-side error over {dial:?}: {err:?}, expected refused by peer: {kind}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,13 +360,15 @@ async fn client_refuses_an_expired_server() {
     bounded(async {
         let f = Fixture::new();
         let (_ep, addr) = server(&f.dave.creds, &f.trust_a(), config()).await;
-        let err = Endpoint::connect(addr, &f.bob.creds, &f.trust_a(), &config())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, ConnectError::NotAuthenticated(r) if r.kind == RefusalKind::Expired),
-            "{err:?}"
-        );
+        for dial in DIALS {
+            let err = Endpoint::connect(addr, &f.bob.creds, &f.trust_a(), &config_over(dial))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, ConnectError::NotAuthenticated(r) if r.kind == RefusalKind::Expired),
+                "over {dial:?}: {err:?}"
+            );
+        }
     })
     .await;
 }
@@ -355,11 +381,17 @@ async fn client_refuses_a_revoked_server() {
         let mut failures = ep.auth_failures();
         let trust = f.trust_a();
         trust.revoke(RevocationTarget::Peer(f.alice.peer().clone()), t0());
-        let err = Endpoint::connect(addr, &f.bob.creds, &trust, &config())
-            .await
-            .unwrap_err();
-        assert_eq!(err.refusal_kind(), Some(RefusalKind::Revoked), "{err:?}");
-        assert!(matches!(err, ConnectError::NotAuthenticated(_)));
+        for dial in DIALS {
+            let err = Endpoint::connect(addr, &f.bob.creds, &trust, &config_over(dial))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.refusal_kind(),
+                Some(RefusalKind::Revoked),
+                "{dial:?}: {err:?}"
+            );
+            assert!(matches!(err, ConnectError::NotAuthenticated(_)));
+        }
         // The server was refused, it refused no one. (Nothing to wait for: a moment for a
         // wrongly reported refusal to show up; on a loaded machine this passes more easily.)
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -383,13 +415,15 @@ async fn client_refuses_a_server_of_another_group() {
             sni: Some(naming::sni_name(f.b.group())),
             ..Default::default()
         };
-        let err = connect_tweaked(addr, &f.bob.creds, &f.trust_a(), tweaks)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, ConnectError::NotAuthenticated(r) if r.kind == RefusalKind::WrongGroup),
-            "{err:?}"
-        );
+        for dial in DIALS {
+            let err = connect_tweaked_over(dial, addr, &f.bob.creds, &f.trust_a(), tweaks.clone())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, ConnectError::NotAuthenticated(r) if r.kind == RefusalKind::WrongGroup),
+                "over {dial:?}: {err:?}"
+            );
+        }
     })
     .await;
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use peergroup_credential_roles::{RevocationSet, RevocationTarget};
-use peergroup_transport::{CloseReason, Endpoint, RefusalKind, TransportError};
+use peergroup_transport::{CloseReason, Dial, Endpoint, RefusalKind, TransportError};
 
 use crate::support::*;
 
@@ -165,60 +165,66 @@ async fn full_queue_makes_try_send_fail_and_send_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_closes_a_live_connection() {
     bounded(async {
-        let f = Fixture::new();
-        let trust = f.trust_a();
-        let (ep, addr) = server(&f.alice.creds, &trust, config()).await;
-        let bob = connect(addr, &f.bob, &f.trust_a()).await;
-        let bob_at_server = accept(&ep).await;
-        let carol = connect(addr, &f.carol, &f.trust_a()).await;
-        let mut carol_at_server = accept(&ep).await;
-
-        // The server learns Bob is revoked: his connection closes, Carol's stays.
-        trust.revoke(RevocationTarget::Peer(f.bob.peer().clone()), t0());
-        match within(
-            "the server to close revoked Bob's connection",
-            bob_at_server.closed(),
-        )
-        .await
-        {
-            CloseReason::Untrusted(r) => assert_eq!(r.kind, RefusalKind::Revoked),
-            other => panic!("{other:?}"),
+        for dial in DIALS {
+            revocation_closes_over(dial).await;
         }
-        match within("Bob's side to close", bob.closed()).await {
-            CloseReason::Peer(reason) => assert!(reason.contains("revoked"), "{reason}"),
-            other => panic!("{other:?}"),
-        }
-        carol.send(Bytes::from_static(b"fine")).await.unwrap();
-        assert_eq!(
-            recv(&mut carol_at_server, "Carol's frame").await,
-            &b"fine"[..]
-        );
-
-        // And he cannot come back.
-        let err = Endpoint::connect(addr, &f.bob.creds, &f.trust_a(), &config())
-            .await
-            .unwrap_err();
-        assert_eq!(err.refusal_kind(), Some(RefusalKind::Revoked));
-
-        // A client whose trust learns the server is revoked closes too.
-        let client_trust = f.trust_a();
-        let to_alice = connect(addr, &f.carol, &client_trust).await;
-        let _alice_side = accept(&ep).await;
-        let mut set = RevocationSet::new();
-        set.insert(RevocationTarget::Peer(f.alice.peer().clone()), t0());
-        client_trust.set_revocations(set);
-        match within(
-            "Carol's side to close once Alice is revoked",
-            to_alice.closed(),
-        )
-        .await
-        {
-            CloseReason::Untrusted(r) => assert_eq!(r.kind, RefusalKind::Revoked),
-            other => panic!("{other:?}"),
-        }
-        assert!(carol.close_reason().is_none());
     })
     .await;
+}
+
+async fn revocation_closes_over(dial: Dial) {
+    let f = Fixture::new();
+    let trust = f.trust_a();
+    let (ep, addr) = server(&f.alice.creds, &trust, config()).await;
+    let bob = connect_over(dial, addr, &f.bob, &f.trust_a()).await;
+    let bob_at_server = accept(&ep).await;
+    let carol = connect_over(dial, addr, &f.carol, &f.trust_a()).await;
+    let mut carol_at_server = accept(&ep).await;
+
+    // The server learns Bob is revoked: his connection closes, Carol's stays.
+    trust.revoke(RevocationTarget::Peer(f.bob.peer().clone()), t0());
+    match within(
+        "the server to close revoked Bob's connection",
+        bob_at_server.closed(),
+    )
+    .await
+    {
+        CloseReason::Untrusted(r) => assert_eq!(r.kind, RefusalKind::Revoked),
+        other => panic!("{other:?}"),
+    }
+    match within("Bob's side to close", bob.closed()).await {
+        CloseReason::Peer(reason) => assert!(reason.contains("revoked"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    carol.send(Bytes::from_static(b"fine")).await.unwrap();
+    assert_eq!(
+        recv(&mut carol_at_server, "Carol's frame").await,
+        &b"fine"[..]
+    );
+
+    // And he cannot come back.
+    let err = Endpoint::connect(addr, &f.bob.creds, &f.trust_a(), &config_over(dial))
+        .await
+        .unwrap_err();
+    assert_eq!(err.refusal_kind(), Some(RefusalKind::Revoked));
+
+    // A client whose trust learns the server is revoked closes too.
+    let client_trust = f.trust_a();
+    let to_alice = connect_over(dial, addr, &f.carol, &client_trust).await;
+    let _alice_side = accept(&ep).await;
+    let mut set = RevocationSet::new();
+    set.insert(RevocationTarget::Peer(f.alice.peer().clone()), t0());
+    client_trust.set_revocations(set);
+    match within(
+        "Carol's side to close once Alice is revoked",
+        to_alice.closed(),
+    )
+    .await
+    {
+        CloseReason::Untrusted(r) => assert_eq!(r.kind, RefusalKind::Revoked),
+        other => panic!("{other:?}"),
+    }
+    assert!(carol.close_reason().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

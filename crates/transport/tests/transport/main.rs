@@ -8,4 +8,5 @@ mod handshakes;
 mod join;
 mod liveness;
 mod mdns;
+mod quic;
 mod support;

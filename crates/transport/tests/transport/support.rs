@@ -20,7 +20,8 @@ use peergroup_credential_roles::{CertChain, GroupRoot, MemberRequest, Role, Role
 use peergroup_identity::{Classifier, IdentityCertificate, KeyPair, PeerName, Timestamp};
 use peergroup_transport::testing::ClientTweaks;
 use peergroup_transport::{
-    AuthFailure, Connection, Endpoint, GroupCredentials, GroupTrust, RefusalKind, TransportConfig,
+    AuthFailure, Connection, Dial, Endpoint, GroupCredentials, GroupTrust, RefusalKind,
+    TransportConfig,
 };
 use tokio::sync::broadcast;
 
@@ -243,6 +244,16 @@ pub(crate) fn config() -> TransportConfig {
     c
 }
 
+/// Both transports, for the tests that run on each.
+pub(crate) const DIALS: [Dial; 2] = [Dial::Tcp, Dial::Quic];
+
+/// [`config`], dialing over `dial`.
+pub(crate) fn config_over(dial: Dial) -> TransportConfig {
+    let mut c = config();
+    c.dial = dial;
+    c
+}
+
 /// An endpoint on 127.0.0.1 serving `creds` with `trust`.
 pub(crate) async fn server(
     creds: &GroupCredentials,
@@ -262,6 +273,30 @@ pub(crate) async fn connect(addr: SocketAddr, who: &Member, trust: &GroupTrust) 
     Endpoint::connect(addr, &who.creds, trust, &config())
         .await
         .unwrap_or_else(|e| panic!("{} connecting to {addr}: {e:?}", who.peer()))
+}
+
+/// [`connect`] over `dial`.
+pub(crate) async fn connect_over(
+    dial: Dial,
+    addr: SocketAddr,
+    who: &Member,
+    trust: &GroupTrust,
+) -> Connection {
+    Endpoint::connect(addr, &who.creds, trust, &config_over(dial))
+        .await
+        .unwrap_or_else(|e| panic!("{} connecting to {addr} over {dial:?}: {e:?}", who.peer()))
+}
+
+/// [`connect_tweaked`] over `dial`.
+pub(crate) async fn connect_tweaked_over(
+    dial: Dial,
+    addr: SocketAddr,
+    creds: &GroupCredentials,
+    trust: &GroupTrust,
+    tweaks: ClientTweaks,
+) -> Result<Connection, peergroup_transport::ConnectError> {
+    peergroup_transport::testing::connect_tweaked(addr, creds, trust, &config_over(dial), &tweaks)
+        .await
 }
 
 /// Connects with test knobs (and no check that credentials and trust agree).
