@@ -97,4 +97,4 @@ pub use peergroup_record_db::{
     ChangeKind, NewRecord, Record, RecordId, RecordIdError, RecordType, RecordTypeError,
     RecordUpdate,
 };
-pub use peergroup_transport::TransportConfig;
+pub use peergroup_transport::{Dial, TransportConfig};

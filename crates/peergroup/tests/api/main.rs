@@ -22,4 +22,5 @@ mod infrastructure;
 mod join;
 mod members;
 mod properties;
+mod quic;
 mod records;

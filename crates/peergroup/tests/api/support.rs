@@ -78,10 +78,18 @@ pub(crate) struct Peer {
 impl Peer {
     /// Starts an infrastructure in a fresh directory and creates the identity `name`.
     pub(crate) async fn start(name: &str) -> Peer {
+        Peer::start_with(name, |_| {}).await
+    }
+
+    /// [`Peer::start`], with the test configuration changed by `tweak`.
+    pub(crate) async fn start_with(
+        name: &str,
+        tweak: impl FnOnce(&mut InfrastructureConfig),
+    ) -> Peer {
         let dir = tempfile::tempdir().unwrap();
-        let infra = Infrastructure::start(config(dir.path().join("data")))
-            .await
-            .unwrap();
+        let mut cfg = config(dir.path().join("data"));
+        tweak(&mut cfg);
+        let infra = Infrastructure::start(cfg).await.unwrap();
         let id = infra
             .identities()
             .create(name, Some(&name.to_lowercase()))
