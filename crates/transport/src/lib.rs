@@ -1,7 +1,8 @@
 //! The authenticated transport of [peergroup](https://github.com/peergroup/peergroup): how
 //! members of a group reach each other.
 //!
-//! Every connection is TCP + TLS 1.3 (rustls, ring) with **both** sides authenticated by their
+//! Every connection is TLS 1.3 (rustls, ring), over TCP or inside QUIC (quinn: the same
+//! handshake, then one stream; see `docs/transport.md`), with **both** sides authenticated by their
 //! group member certificate chain: the certificate list a peer presents is its chain leaf
 //! first (its GMC, the issuers, the GRC), and the other side accepts it only if the chain
 //! validates for the expected group, now, against the group's *current* revocations, and the
