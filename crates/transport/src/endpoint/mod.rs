@@ -245,7 +245,7 @@ impl Endpoint {
     }
 
     /// The next authenticated incoming connection (of any served group: see
-    /// [`PeerInfo::group`]), or `None` once the endpoint is closed. Password joins
+    /// [`PeerInfo::group`](crate::PeerInfo::group)), or `None` once the endpoint is closed. Password joins
     /// ([`Endpoint::set_join_policy`]) are handled inside the endpoint and never show here.
     pub async fn accept(&self) -> Option<Connection> {
         let mut incoming = self.incoming.lock().await;
