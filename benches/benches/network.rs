@@ -30,6 +30,9 @@
 //!   payloads (built once: signed, applied in one batch, the file copied per iteration); the
 //!   clock runs from starting node B (an empty SQLite file, the member) until B's digest
 //!   equals A's.
+//! - `network/flood_quic_1KiB_x10000` and `network/fresh_sync_quic_100k_200B`: the flood and
+//!   the fresh sync with the nodes dialing QUIC instead of TCP (the same handshake and frames,
+//!   one QUIC stream), in the same run.
 //! - `reconcile/session_100k_d100`: one in-memory reconciliation session pair, N = 100,000
 //!   keys, 100 scattered differences (snapshots cloned per session, as the database does).
 //!   The byte and round-trip table for N ∈ {100k, 1M} is printed, not timed.
@@ -49,6 +52,7 @@ use peergroup_record_db::reconcile::measure::{self as rmeasure, DiffShape};
 use peergroup_record_db::reconcile::{Config, Session, SetSnapshot};
 use peergroup_record_db::store::{Batch, SqliteStore, Store};
 use peergroup_record_db::{LocalSigner, NewRecord, Record, SignedRecords};
+use peergroup_transport::Dial;
 
 /// Records per flood iteration.
 const FLOOD_N: usize = 10_000;
@@ -68,6 +72,8 @@ const SIGNING_ID: &str = "flood_signing_1KiB_x10000";
 const RELAY_ID: &str = "flood_relay_1KiB_x10000";
 const BASELINE_ID: &str = "baseline_1KiB_x10000";
 const SYNC_ID: &str = "fresh_sync_100k_200B";
+const FLOOD_QUIC_ID: &str = "flood_quic_1KiB_x10000";
+const SYNC_QUIC_ID: &str = "fresh_sync_quic_100k_200B";
 
 /// A group whose certificates are valid now (the transport checks them against the clock).
 fn fixture() -> Fixture {
@@ -81,20 +87,22 @@ struct Pair {
     _dir: tempfile::TempDir,
 }
 
-async fn pair(f: &Fixture) -> Pair {
+async fn pair(f: &Fixture, dial: Dial) -> Pair {
     let dir = tempfile::tempdir().expect("tempdir");
-    let receiver = net::start(
+    let receiver = net::start_over(
         f,
         Who::Admin,
         net::open_database(f, &dir.path().join("receiver.sqlite")),
         &[],
+        dial,
     )
     .await;
-    let author = net::start(
+    let author = net::start_over(
         f,
         Who::Member,
         net::open_database(f, &dir.path().join("author.sqlite")),
         &[receiver.addr],
+        dial,
     )
     .await;
     // Two memberships and two presences.
@@ -133,15 +141,19 @@ static PAIRED: std::sync::Mutex<Vec<(&str, Duration, Duration)>> =
     std::sync::Mutex::new(Vec::new());
 
 fn flood(c: &mut Criterion) {
-    flood_case(c, FLOOD_ID, Inject::Publish);
+    flood_case(c, FLOOD_ID, Inject::Publish, Dial::Tcp);
+}
+
+fn flood_quic(c: &mut Criterion) {
+    flood_case(c, FLOOD_QUIC_ID, Inject::Publish, Dial::Quic);
 }
 
 fn flood_signing(c: &mut Criterion) {
-    flood_case(c, SIGNING_ID, Inject::SignAndPublish);
+    flood_case(c, SIGNING_ID, Inject::SignAndPublish, Dial::Tcp);
 }
 
 fn flood_relay(c: &mut Criterion) {
-    flood_case(c, RELAY_ID, Inject::Relay);
+    flood_case(c, RELAY_ID, Inject::Relay, Dial::Tcp);
 }
 
 /// 1 KiB records of the member's, not yet signed (the payload carries `batch` and the index).
@@ -163,7 +175,7 @@ fn new_records(batch: u32) -> Vec<NewRecord> {
         .collect()
 }
 
-fn flood_case(c: &mut Criterion, id: &'static str, inject: Inject) {
+fn flood_case(c: &mut Criterion, id: &'static str, inject: Inject, dial: Dial) {
     STARTED.get_or_init(SystemTime::now);
     let rt = net::runtime(2);
     let f = fixture();
@@ -183,7 +195,7 @@ fn flood_case(c: &mut Criterion, id: &'static str, inject: Inject) {
         // filter excludes the benchmark).
         let Pair {
             receiver, author, ..
-        } = nodes.get_or_insert_with(|| rt.block_on(pair(&f)));
+        } = nodes.get_or_insert_with(|| rt.block_on(pair(&f, dial)));
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
@@ -337,6 +349,14 @@ fn baseline(c: &mut Criterion) {
 }
 
 fn fresh_sync(c: &mut Criterion) {
+    fresh_sync_case(c, SYNC_ID, Dial::Tcp);
+}
+
+fn fresh_sync_quic(c: &mut Criterion) {
+    fresh_sync_case(c, SYNC_QUIC_ID, Dial::Quic);
+}
+
+fn fresh_sync_case(c: &mut Criterion, id: &'static str, dial: Dial) {
     STARTED.get_or_init(SystemTime::now);
     let rt = net::runtime(2);
     let f = fixture();
@@ -348,7 +368,7 @@ fn fresh_sync(c: &mut Criterion) {
     g.throughput(Throughput::Elements(SYNC_N as u64));
     g.sample_size(10);
     g.sampling_mode(SamplingMode::Flat);
-    g.bench_function(SYNC_ID, |b| {
+    g.bench_function(id, |b| {
         if !built {
             let start = Instant::now();
             let records = f.sign_records(1, SYNC_N, SYNC_PAYLOAD, Timestamp::now());
@@ -371,19 +391,21 @@ fn fresh_sync(c: &mut Criterion) {
                 std::fs::create_dir_all(&here).expect("run dir");
                 std::fs::copy(&template, here.join("a.sqlite")).expect("copy the database");
                 total += rt.block_on(async {
-                    let a = net::start(
+                    let a = net::start_over(
                         &f,
                         Who::Admin,
                         net::open_database(&f, &here.join("a.sqlite")),
                         &[],
+                        dial,
                     )
                     .await;
                     let start = Instant::now();
-                    let b = net::start(
+                    let b = net::start_over(
                         &f,
                         Who::Member,
                         net::open_database(&f, &here.join("b.sqlite")),
                         &[a.addr],
+                        dial,
                     )
                     .await;
                     // Cheap polling until B finished its first sync, then compare digests.
@@ -540,6 +562,7 @@ fn summary(_: &mut Criterion) {
         .clone();
     for (id, what) in [
         (FLOOD_ID, "flood, 1 author → 1 member over TLS:"),
+        (FLOOD_QUIC_ID, "flood, the same over QUIC:"),
         (SIGNING_ID, "flood, signing on the clock:"),
         (RELAY_ID, "flood, relayed (author re-verifies):"),
     ] {
@@ -581,6 +604,25 @@ fn summary(_: &mut Criterion) {
             "fresh member sync of {SYNC_N} records ({SYNC_PAYLOAD} B): {s:.2} s (goal ≤ 8 s)"
         );
     }
+    if let Some(s) = median_secs("network", SYNC_QUIC_ID) {
+        let _ = writeln!(
+            out,
+            "  the same over QUIC:                    {s:.2} s{}",
+            median_secs("network", SYNC_ID)
+                .map(|tcp| format!(" ({:.2} × TCP)", s / tcp))
+                .unwrap_or_default()
+        );
+    }
+    if let (Some(tcp), Some(quic)) = (
+        median_secs("network", FLOOD_ID),
+        median_secs("network", FLOOD_QUIC_ID),
+    ) {
+        let _ = writeln!(
+            out,
+            "flood over QUIC / over TCP (records/s):  {:>9.2}",
+            tcp / quic
+        );
+    }
     if let Some(table) = TABLE.get() {
         let _ = writeln!(
             out,
@@ -600,7 +642,9 @@ criterion_group!(
     flood,
     flood_signing,
     flood_relay,
+    flood_quic,
     fresh_sync,
+    fresh_sync_quic,
     reconcile,
     summary
 );

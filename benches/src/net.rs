@@ -12,7 +12,7 @@ use peergroup_membership::driver::{self, DriverConfig, GroupHandle};
 use peergroup_membership::{Core, LocalMember, MeshConfig, NodeId};
 use peergroup_record_db::Database;
 use peergroup_record_db::store::SqliteStore;
-use peergroup_transport::{Endpoint, GroupCredentials, GroupTrust, TransportConfig};
+use peergroup_transport::{Dial, Endpoint, GroupCredentials, GroupTrust, TransportConfig};
 
 use crate::{Fixture, Member};
 
@@ -64,13 +64,26 @@ pub fn open_database(f: &Fixture, path: &Path) -> Database<SqliteStore> {
 }
 
 /// Runs `db` as member `who` on 127.0.0.1 with default mesh and transport settings, dialing
-/// `connect`. Must be called inside a tokio runtime.
+/// `connect` over TCP. Must be called inside a tokio runtime.
 pub async fn start(
     f: &Fixture,
     who: Who,
     db: Database<SqliteStore>,
     connect: &[SocketAddr],
 ) -> Node {
+    start_over(f, who, db, connect, Dial::Tcp).await
+}
+
+/// [`start`], dialing over `dial` (the node listens on TCP and QUIC either way).
+pub async fn start_over(
+    f: &Fixture,
+    who: Who,
+    db: Database<SqliteStore>,
+    connect: &[SocketAddr],
+    dial: Dial,
+) -> Node {
+    let mut transport = TransportConfig::default();
+    transport.dial = dial;
     let member = f.who(who);
     let now = Timestamp::now();
     let me = LocalMember {
@@ -90,7 +103,7 @@ pub async fn start(
     let endpoint = Arc::new(
         Endpoint::bind(
             &["127.0.0.1:0".parse().expect("address")],
-            TransportConfig::default(),
+            transport.clone(),
         )
         .await
         .expect("bind"),
@@ -109,7 +122,7 @@ pub async fn start(
     let handle = driver::spawn(
         core,
         DriverConfig {
-            transport: TransportConfig::default(),
+            transport,
             endpoint: Some(endpoint.clone()),
             credentials: creds,
             trust,

@@ -44,7 +44,14 @@ pub enum Frame {
     /// Sent once by the server right after the TLS handshake: the client's credentials were
     /// accepted. (In TLS 1.3 the client finishes its handshake before the server has checked
     /// its certificate, so a refusal can only be told apart from success by waiting for this.)
+    /// Earlier servers send this; current ones send [`Frame::Welcome`].
     Accepted,
+    /// The acceptance, with the address the server saw the client connect from (its
+    /// reflexive address: behind a NAT, the NAT's mapping). Clients take either form.
+    Welcome {
+        /// The client's address as the server sees it.
+        observed: std::net::SocketAddr,
+    },
 }
 
 /// The length of the body of a `Data` frame carrying `n` bytes: version, variant, length
@@ -221,6 +228,12 @@ mod tests {
                 reason: "bye".into(),
             },
             Frame::Accepted,
+            Frame::Welcome {
+                observed: "203.0.113.7:40001".parse().unwrap(),
+            },
+            Frame::Welcome {
+                observed: "[2001:db8::1]:3587".parse().unwrap(),
+            },
         ]
     }
 

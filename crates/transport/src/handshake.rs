@@ -98,6 +98,9 @@ pub(crate) async fn accept(
     let local_addr = tcp
         .local_addr()
         .map_err(|e| refused(RefusalKind::Protocol, e.to_string(), None))?;
+    let peer_addr = tcp
+        .peer_addr()
+        .map_err(|e| refused(RefusalKind::Protocol, e.to_string(), None))?;
 
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
     let start = match tokio::time::timeout_at(deadline, acceptor).await {
@@ -184,7 +187,12 @@ pub(crate) async fn accept(
     // Tell the client it is in (TLS 1.3 clients finish before we have checked them).
     let mut accepted = BytesMut::new();
     FrameCodec::new(64)
-        .encode_frame(&Frame::Accepted, &mut accepted)
+        .encode_frame(
+            &Frame::Welcome {
+                observed: peer_addr,
+            },
+            &mut accepted,
+        )
         .map_err(|e| refused(RefusalKind::Protocol, e.to_string(), group))?;
     let write = async {
         tls.write_all(&accepted).await?;
@@ -224,6 +232,8 @@ pub(crate) struct Connected {
     pub(crate) tls: client::TlsStream<TcpStream>,
     pub(crate) chain: ValidatedChain,
     pub(crate) local_addr: SocketAddr,
+    /// Our address as the server saw it, when it said.
+    pub(crate) observed: Option<SocketAddr>,
 }
 
 /// Runs the client side: TCP connect, TLS as a member with `creds`, accepting a server that
@@ -273,10 +283,11 @@ pub(crate) async fn connect(
     match tokio::time::timeout_at(deadline, read_acceptance(&mut tls)).await {
         Err(_) => Err(ConnectError::Timeout(Phase::Handshake)),
         Ok(Err(e)) => Err(e),
-        Ok(Ok(())) => Ok(Connected {
+        Ok(Ok(observed)) => Ok(Connected {
             tls,
             chain,
             local_addr,
+            observed,
         }),
     }
 }
@@ -306,9 +317,12 @@ pub(crate) fn client_tls(
     Ok((client_config, server_name))
 }
 
-/// Reads exactly the server's `Accepted` frame (nothing after it, which belongs to the
-/// connection), or learns why we were refused.
-pub(crate) async fn read_acceptance<S: AsyncRead + Unpin>(tls: &mut S) -> Result<(), ConnectError> {
+/// Reads exactly the server's acceptance (nothing after it, which belongs to the
+/// connection), or learns why we were refused. Returns the address the server saw us come
+/// from, when it said.
+pub(crate) async fn read_acceptance<S: AsyncRead + Unpin>(
+    tls: &mut S,
+) -> Result<Option<SocketAddr>, ConnectError> {
     let protocol = |detail: String| {
         ConnectError::NotAuthenticated(Refusal::new(RefusalKind::Protocol, detail))
     };
@@ -327,7 +341,8 @@ pub(crate) async fn read_acceptance<S: AsyncRead + Unpin>(tls: &mut S) -> Result
         .await
         .map_err(classify_client_error)?;
     match decode_body(&body) {
-        Ok(Frame::Accepted) => Ok(()),
+        Ok(Frame::Accepted) => Ok(None),
+        Ok(Frame::Welcome { observed }) => Ok(Some(observed)),
         Ok(Frame::Close { reason }) => Err(ConnectError::Refused {
             kind: None,
             alert: format!("closed: {}", crate::frame::truncate_reason(&reason)),

@@ -46,6 +46,10 @@ pub struct PeerInfo {
     pub chain: ValidatedChain,
     /// What carries the connection.
     pub transport: Transport,
+    /// Our address as the other end saw it (our reflexive address: behind a NAT, the NAT's
+    /// mapping), on connections we opened to a server that says it (it does in its
+    /// acceptance); `None` on connections we accepted.
+    pub observed_addr: Option<SocketAddr>,
 }
 
 /// What carries a connection: the same handshake, the same frames, either way.

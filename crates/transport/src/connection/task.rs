@@ -214,7 +214,7 @@ impl Task {
                 }
                 Frame::Pong(_) => {}
                 Frame::Close { reason } => return CloseReason::Peer(truncate_reason(&reason)),
-                Frame::Accepted => {
+                Frame::Accepted | Frame::Welcome { .. } => {
                     return CloseReason::Protocol(FrameError::Unexpected(
                         "an acceptance after the handshake",
                     ));

@@ -86,7 +86,8 @@ async fn connect_tcp(
     recv_budget: Option<Arc<ByteGauge>>,
 ) -> Result<Connection, ConnectError> {
     let c = handshake::connect(addr, creds, trust, config, tweaks).await?;
-    let info = client_info(addr, c.local_addr, c.chain, trust, Transport::Tcp);
+    let mut info = client_info(addr, c.local_addr, c.chain, trust, Transport::Tcp);
+    info.observed_addr = c.observed;
     Ok(connection::spawn(
         c.tls,
         info,
@@ -110,7 +111,8 @@ async fn connect_quic(
         None => quic::client_endpoint(addr)?,
     };
     let c = quic::client::connect(&endpoint, addr, creds, trust, config, tweaks).await?;
-    let info = client_info(addr, c.local_addr, c.chain, trust, Transport::Quic);
+    let mut info = client_info(addr, c.local_addr, c.chain, trust, Transport::Quic);
+    info.observed_addr = c.observed;
     Ok(connection::spawn(
         c.stream,
         info,
@@ -135,6 +137,7 @@ fn client_info(
         local_addr,
         chain,
         transport,
+        observed_addr: None,
     };
     tracing::debug!(peer = %info.peer, %addr, %transport, "connected");
     info

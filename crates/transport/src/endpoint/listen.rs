@@ -279,6 +279,7 @@ async fn serve(
                 local_addr: accepted.local_addr,
                 chain: accepted.chain,
                 transport: crate::connection::Transport::Tcp,
+                observed_addr: None,
             };
             tracing::debug!(peer = %info.peer, %addr, group = %info.group, "accepted");
             let conn = connection::spawn(

@@ -165,7 +165,10 @@ async fn serve(
     // A member authenticated is not evicted (its acceptance may already be on its way).
     guard.advance(Stage::Done);
     let mut accepted = BytesMut::new();
-    if let Err(e) = FrameCodec::new(64).encode_frame(&Frame::Accepted, &mut accepted) {
+    let welcome = Frame::Welcome {
+        observed: conn.remote_address(),
+    };
+    if let Err(e) = FrameCodec::new(64).encode_frame(&welcome, &mut accepted) {
         return refused(Refusal::new(RefusalKind::Protocol, e.to_string()), group);
     }
     let open = async {
@@ -193,6 +196,7 @@ async fn serve(
         local_addr,
         chain,
         transport: Transport::Quic,
+        observed_addr: None,
     };
     tracing::debug!(peer = %info.peer, %addr, group = %info.group, "accepted over QUIC");
     let stream = QuicStream::new(conn, send, recv, config.close_timeout);

@@ -19,6 +19,8 @@ pub(crate) struct Connected {
     pub(crate) stream: QuicStream,
     pub(crate) chain: ValidatedChain,
     pub(crate) local_addr: SocketAddr,
+    /// Our address as the server saw it, when it said.
+    pub(crate) observed: Option<SocketAddr>,
 }
 
 /// Connects to `addr` from `endpoint` as a member with `creds`, accepting a server that
@@ -78,12 +80,14 @@ pub(crate) async fn connect(
         Ok(Err(e)) => return Err(client_error(&e)),
         Ok(Ok(streams)) => streams,
     };
-    match tokio::time::timeout_at(deadline, handshake::read_acceptance(&mut recv)).await {
-        Err(_) => return Err(ConnectError::Timeout(Phase::Handshake)),
-        Ok(Err(e)) => return Err(conn.close_reason().map_or(e, |c| client_error(&c))),
-        Ok(Ok(())) => {}
-    }
+    let observed =
+        match tokio::time::timeout_at(deadline, handshake::read_acceptance(&mut recv)).await {
+            Err(_) => return Err(ConnectError::Timeout(Phase::Handshake)),
+            Ok(Err(e)) => return Err(conn.close_reason().map_or(e, |c| client_error(&c))),
+            Ok(Ok(observed)) => observed,
+        };
     Ok(Connected {
+        observed,
         local_addr: local_addr_towards(endpoint, addr),
         stream: QuicStream::new(conn, send, recv, config.close_timeout),
         chain,

@@ -42,6 +42,9 @@ async fn mutual_auth_over(bind: SocketAddr, dial: Dial) {
     };
     assert_eq!(client.peer().transport, transport);
     assert_eq!(server.peer().transport, transport);
+    // The server told the client where it saw it come from (its reflexive address).
+    assert_eq!(client.peer().observed_addr, Some(server.peer().addr));
+    assert_eq!(server.peer().observed_addr, None);
 
     // Each side knows who the other is, from the validated chain.
     assert_eq!(&client.peer().peer, f.alice.peer());
