@@ -21,7 +21,8 @@ use peergroup_identity::Timestamp;
 use peergroup_record_db::Received;
 use peergroup_record_db::store::Store;
 use peergroup_transport::{
-    Connection, ConnectionSender, Endpoint, GroupCredentials, GroupTrust, TransportConfig,
+    Connection, ConnectionSender, Endpoint, GroupCredentials, GroupTrust, Transport,
+    TransportConfig,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -358,7 +359,10 @@ impl<S: Store + 'static> Driver<S> {
                     self.core.handle_disconnected(conn, now);
                 }
             }
-            Input::Dialed(_, Ok(conn)) => self.attach(conn, true, None),
+            Input::Dialed(_, Ok(conn)) => {
+                self.note_observed(&conn);
+                self.attach(conn, true, None);
+            }
             Input::Dialed(addr, Err(reason)) => self.core.handle_connect_failed(addr, &reason, now),
             Input::Incoming(conn, first) => {
                 if self.core.status().listening {
@@ -366,6 +370,20 @@ impl<S: Store + 'static> Driver<S> {
                 } else {
                     conn.close("not listening yet (not synchronised)");
                 }
+            }
+        }
+    }
+
+    /// What the server of a connection we dialed saw as our address, noted as a candidate
+    /// to publish when it is the mapping of our listening socket: a QUIC connection dialed
+    /// from the node's endpoint (a TCP connection comes from a port nobody can dial).
+    fn note_observed(&mut self, conn: &Connection) {
+        let info = conn.peer();
+        let from_our_socket = self.config.endpoint.is_some() && info.transport == Transport::Quic;
+        if let (true, Some(observed)) = (from_our_socket, info.observed_addr) {
+            let now = self.now();
+            if let Err(e) = self.core.note_observed_addr(observed, &info.peer, now) {
+                tracing::warn!(error = %e, "could not publish an observed address");
             }
         }
     }

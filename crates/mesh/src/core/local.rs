@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use peergroup_credential_roles::{CertChain, RevocationTarget};
+use peergroup_identity::PeerName;
 use peergroup_record_db::reserved::{GroupProperties, property_flags};
 use peergroup_record_db::store::Store;
 use peergroup_record_db::{
@@ -53,7 +54,7 @@ impl<S: Store> Core<S> {
         }
         let presence = Presence {
             node: self.node,
-            addresses: self.neighbors.listen.clone(),
+            addresses: self.published_addrs(),
             attributes: self.presence.attributes.clone(),
         };
         let lifetime = Duration::from_secs(u64::from(props.presence_lifetime_secs));
@@ -107,6 +108,42 @@ impl<S: Store> Core<S> {
             self.publish_presence(now)?;
         }
         Ok(())
+    }
+
+    /// Notes that member `by` saw this node at `addr` (the address a server tells the
+    /// client it saw it connect from). Once [`super::OBSERVED_CONFIRMATIONS`] members named
+    /// the same address it is published in the presence with the listen addresses (see
+    /// `observed.rs` for the bounds).
+    pub fn note_observed_addr(
+        &mut self,
+        addr: SocketAddr,
+        by: &PeerName,
+        now: Now,
+    ) -> Result<(), crate::Error> {
+        if self.neighbors.listen.contains(&addr) || addr.ip().is_unspecified() {
+            return Ok(());
+        }
+        if self.neighbors.observed.note(addr, by) {
+            self.publish_presence(now)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `addr` is ours: one we listen at, or one members saw us at.
+    pub(crate) fn is_own_addr(&self, addr: &SocketAddr) -> bool {
+        self.neighbors.listen.contains(addr) || self.neighbors.observed.confirmed().contains(addr)
+    }
+
+    /// The addresses the presence publishes: where we listen, then where members saw us.
+    pub(crate) fn published_addrs(&self) -> Vec<SocketAddr> {
+        let mut out = self.neighbors.listen.clone();
+        for a in self.neighbors.observed.confirmed() {
+            if !out.contains(a) {
+                out.push(*a);
+            }
+        }
+        out.truncate(crate::message::MAX_ADDRESSES);
+        out
     }
 
     /// Sets the application attributes published in this node's presence.

@@ -21,7 +21,7 @@ impl<S: Store> Core<S> {
     /// invitation, mDNS, or given by the user). See [`super::candidates`] for the bounds.
     pub fn add_candidates(&mut self, addrs: &[SocketAddr]) {
         for a in addrs {
-            if !self.neighbors.listen.contains(a) {
+            if !self.is_own_addr(a) {
                 self.neighbors.candidates.add(*a, Source::Local);
             }
         }
@@ -31,7 +31,7 @@ impl<S: Store> Core<S> {
     /// within its share.
     pub(crate) fn add_referred(&mut self, addrs: &[SocketAddr], from: &PeerName) {
         for a in addrs {
-            if !self.neighbors.listen.contains(a) {
+            if !self.is_own_addr(a) {
                 self.neighbors
                     .candidates
                     .add(*a, Source::Member(from.clone()));

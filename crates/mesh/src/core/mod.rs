@@ -39,6 +39,7 @@ mod local;
 mod maintain;
 mod members;
 mod neighbors;
+mod observed;
 mod pending;
 mod presence_time;
 mod syncs;
@@ -57,6 +58,7 @@ use peergroup_record_db::{Change, Database, LocalSigner};
 pub use candidates::{MAX_CANDIDATES, MAX_CANDIDATES_PER_REFERRER};
 pub use ending::{LinkEnd, PeerFault};
 pub use members::{Member, MemberChange};
+pub use observed::{MAX_OBSERVED, MAX_OBSERVED_PENDING, OBSERVED_CONFIRMATIONS};
 pub use pending::{MAX_ANNOUNCERS, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK};
 
 use crate::config::MeshConfig;

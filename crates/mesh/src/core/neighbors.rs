@@ -55,6 +55,8 @@ pub(super) struct Neighbors {
     pub(super) dialing: BTreeMap<SocketAddr, Mono>,
     /// Where this node accepts connections.
     pub(super) listen: Vec<SocketAddr>,
+    /// Where other members see this node (published with `listen` once confirmed).
+    pub(super) observed: super::observed::Observed,
     pub(super) next_maintenance: Mono,
     /// Whether the member dials other members (a group that is open but not connected only
     /// answers what it is asked locally).
@@ -70,6 +72,7 @@ impl Neighbors {
             candidates: Candidates::default(),
             dialing: BTreeMap::new(),
             listen: Vec::new(),
+            observed: super::observed::Observed::default(),
             next_maintenance: now,
             online: true,
         }

@@ -414,3 +414,41 @@ fn a_link_dropped_on_purpose_does_not_hide_the_member() {
         "a link we closed is no sign the member is gone"
     );
 }
+
+/// An address one member says it saw us at is not published; once a second member says the
+/// same, the presence carries it (beside the listen addresses) to the others.
+#[test]
+fn an_observed_address_is_published_once_two_members_saw_it() {
+    let mut net = Net::new(3);
+    net.link(0, 1);
+    net.link(0, 2);
+    net.link(1, 2);
+    net.run_for(Duration::from_secs(2));
+    let observed: std::net::SocketAddr = "198.51.100.20:40123".parse().unwrap();
+    let addresses_of_0_at = |net: &Net, at: usize| -> Vec<std::net::SocketAddr> {
+        net.core(at)
+            .members(true)
+            .into_iter()
+            .filter(|m| m.peer == net.peer(0))
+            .flat_map(|m| m.nodes.into_iter().flat_map(|(_, a)| a))
+            .collect()
+    };
+    let (p1, p2) = (net.peer(1), net.peer(2));
+    net.act(0, |core, now| core.note_observed_addr(observed, &p1, now))
+        .unwrap();
+    net.run_for(Duration::from_secs(2));
+    assert!(
+        !addresses_of_0_at(&net, 2).contains(&observed),
+        "one member's word"
+    );
+    net.act(0, |core, now| core.note_observed_addr(observed, &p2, now))
+        .unwrap();
+    net.run_for(Duration::from_secs(2));
+    for at in [1, 2] {
+        assert!(
+            addresses_of_0_at(&net, at).contains(&observed),
+            "node {at} sees {:?}",
+            addresses_of_0_at(&net, at)
+        );
+    }
+}
