@@ -2,6 +2,8 @@
 //! QUIC first with TCP as the fallback. (The handshake and its refusals run on both
 //! transports in `auth`; revocation in `liveness`.)
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -109,6 +111,126 @@ async fn a_quic_handshake_against_a_silent_server_times_out() {
             "{err:?} after {took:?}"
         );
         assert!(took >= cfg.handshake_timeout && took < NO_HANG, "{took:?}");
+    })
+    .await;
+}
+
+/// Accepts any server certificate: the stalled clients below never get that far.
+#[derive(Debug)]
+struct AnyServer;
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("no TLS 1.2".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        vec![rustls::SignatureScheme::ED25519]
+    }
+}
+
+/// Sends `n` QUIC Initials to `to` from one UDP socket on 127.0.0.1, each a real ClientHello
+/// for group `sni` with our ALPN (made by quinn's sans-IO core), and never anything after:
+/// handshakes that stall on the server. Returns the socket (dropping it changes nothing).
+fn stalled_initials(to: SocketAddr, sni: &str, n: usize) -> std::net::UdpSocket {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServer))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![peergroup_transport::ALPN.to_vec()];
+    let crypto = quinn_proto::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let client = quinn_proto::ClientConfig::new(Arc::new(crypto));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..n {
+        let mut endpoint = quinn_proto::Endpoint::new(
+            Arc::new(quinn_proto::EndpointConfig::default()),
+            None,
+            false,
+            None,
+        );
+        let now = std::time::Instant::now();
+        let (_, mut conn) = endpoint.connect(now, client.clone(), to, sni).unwrap();
+        let mut buf = Vec::new();
+        let transmit = conn.poll_transmit(now, 1, &mut buf).unwrap();
+        socket.send_to(&buf[..transmit.size], to).unwrap();
+    }
+    socket
+}
+
+/// QUIC handshakes are pending handshakes like TCP ones: a flood of Initials that never
+/// finish from one address holds at most the per-address bound, the oldest giving way to
+/// the newest, and a member still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_quic_handshakes_are_bounded_per_address() {
+    bounded(async {
+        let f = Fixture::new();
+        let trust = f.trust_a();
+        let mut cfg = config();
+        // Nothing times out during the test: every close comes from a bound.
+        cfg.handshake_timeout = 4 * WAIT;
+        cfg.first_byte_timeout = 4 * WAIT;
+        cfg.max_handshakes = 64;
+        cfg.max_handshakes_per_address = 4;
+        let (ep, addr) = server(&f.alice.creds, &trust, cfg).await;
+        let sni = peergroup_transport::naming::sni_name(f.a.group());
+        const FLOOD: usize = 40;
+        let _attacker = stalled_initials(addr, &sni, FLOOD);
+        let started = Instant::now();
+        let stats = loop {
+            let s = ep.handshake_stats();
+            if s.admitted >= FLOOD as u64 {
+                break s;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "the endpoint's counters say {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(stats.pending <= 4, "{stats:?}");
+        assert!(stats.peak_per_address <= 4, "{stats:?}");
+        assert!(stats.evicted >= (FLOOD - 4) as u64, "{stats:?}");
+
+        // A member from the same address takes the place of the oldest stalled one.
+        let mut bob = connect_over(Dial::Quic, addr, &f.bob, &trust).await;
+        let mut at_alice = accept(&ep).await;
+        bob.send(Bytes::from_static(b"through the flood"))
+            .await
+            .unwrap();
+        assert_eq!(
+            recv(&mut at_alice, "Bob's frame").await,
+            &b"through the flood"[..]
+        );
+        let after = ep.handshake_stats();
+        assert!(after.peak_per_address <= 4, "{after:?}");
     })
     .await;
 }
