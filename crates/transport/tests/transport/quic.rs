@@ -220,7 +220,7 @@ async fn stalled_quic_handshakes_are_bounded_per_address() {
         assert!(stats.evicted >= (FLOOD - 4) as u64, "{stats:?}");
 
         // A member from the same address takes the place of the oldest stalled one.
-        let mut bob = connect_over(Dial::Quic, addr, &f.bob, &trust).await;
+        let bob = connect_over(Dial::Quic, addr, &f.bob, &trust).await;
         let mut at_alice = accept(&ep).await;
         bob.send(Bytes::from_static(b"through the flood"))
             .await
