@@ -115,19 +115,11 @@ impl Replica {
     }
 }
 
-/// Merging two replicas cannot fail: any two are compatible.
-#[derive(Debug, thiserror::Error)]
-#[error("replicas are always compatible")]
-pub struct NeverIncompatible;
-
-impl crdts::CvRDT for Replica {
-    type Validation = NeverIncompatible;
-
-    fn validate_merge(&self, _other: &Self) -> Result<(), NeverIncompatible> {
-        Ok(())
-    }
-
-    fn merge(&mut self, other: Self) {
+impl Replica {
+    /// Merges `other` into this replica (a state-based CRDT join: commutative, associative
+    /// and idempotent, checked by `tests/db/merge_laws.rs`). Any two replicas merge; nothing
+    /// can fail.
+    pub fn merge(&mut self, other: Replica) {
         for record in other.records.into_values() {
             self.apply(record);
         }

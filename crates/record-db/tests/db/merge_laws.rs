@@ -2,7 +2,6 @@
 //! with duplicates and any batching, of a random set of signed operations gives the same
 //! replica.
 
-use crdts::CvRDT as _;
 use peergroup_record_db::merge::Replica;
 use peergroup_record_db::{Record, RecordId};
 use proptest::prelude::*;
