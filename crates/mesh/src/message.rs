@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use peergroup_identity::Timestamp;
+use peergroup_identity::{PeerName, Timestamp};
 use peergroup_record_db::Record;
 use peergroup_record_db::sync::SyncMessage;
 use serde::{Deserialize, Serialize};
@@ -107,6 +107,28 @@ pub enum MeshMessage {
     },
     /// Stop pushing records eagerly to me (you sent a duplicate); announce them instead.
     Prune,
+    /// To a relay: forward this hole-punch step to member `to` (see `core/punch.rs`).
+    PunchVia {
+        /// The member to forward to.
+        to: PeerName,
+        /// The attempt.
+        id: u64,
+        /// The step.
+        step: crate::core::PunchStep,
+        /// The sender's candidate addresses (request and answer).
+        candidates: Vec<SocketAddr>,
+    },
+    /// From a relay: a hole-punch step from member `from`.
+    PunchFrom {
+        /// The member it comes from.
+        from: PeerName,
+        /// The attempt.
+        id: u64,
+        /// The step.
+        step: crate::core::PunchStep,
+        /// `from`'s candidate addresses (request and answer).
+        candidates: Vec<SocketAddr>,
+    },
 }
 
 /// The frame limit of the group's mesh connections for a largest record of
@@ -216,6 +238,10 @@ impl MeshMessage {
             MeshMessage::IHave(keys) | MeshMessage::Graft { keys, .. } => {
                 too_many("keys", keys.len(), MAX_KEYS)
             }
+            MeshMessage::PunchVia { candidates, .. }
+            | MeshMessage::PunchFrom { candidates, .. } => {
+                too_many("punch candidates", candidates.len(), MAX_ADDRESSES)
+            }
             MeshMessage::Sync { .. }
             | MeshMessage::SyncRequest
             | MeshMessage::Flood(_)
@@ -236,6 +262,8 @@ impl MeshMessage {
             MeshMessage::IHave(_) => "ihave",
             MeshMessage::Graft { .. } => "graft",
             MeshMessage::Prune => "prune",
+            MeshMessage::PunchVia { .. } => "punch-via",
+            MeshMessage::PunchFrom { .. } => "punch-from",
         }
     }
 }

@@ -35,6 +35,12 @@ pub struct Stats {
     pub syncs_refused: u64,
     /// Incoming links closed at once: over the per-member or waiting-for-hello bound.
     pub links_refused: u64,
+    /// Hole punches dialed (this node's side of an exchange that completed).
+    pub punches: u64,
+    /// Punch messages forwarded for other members.
+    pub punches_relayed: u64,
+    /// Punch messages ignored: over a relay's rate or this node's bound on open offers.
+    pub punches_refused: u64,
 }
 
 /// How far the syncs running now have got (all links together).

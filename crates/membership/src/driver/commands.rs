@@ -56,6 +56,8 @@ pub enum Command {
     SetCredentials(CertChain, Reply<Result<(), Error>>),
     /// Set presence attributes.
     SetPresenceAttributes(String, Reply<Result<(), Error>>),
+    /// Punch a hole to a member through a common neighbor.
+    Punch(PeerName, Reply<Result<u64, Error>>),
     /// Counters.
     Stats(Reply<Stats>),
     /// Progress of the running syncs.
@@ -247,6 +249,14 @@ impl GroupHandle {
         ask!(self, SetPresenceAttributes, attributes)?
     }
 
+    /// Punches a hole to member `peer` through a neighbor both have: candidate addresses are
+    /// exchanged through it, then both dial each other at once over QUIC (see the mesh's
+    /// `core/punch.rs`). Returns the attempt's id; the link, when it forms, shows as a
+    /// neighbor.
+    pub async fn punch(&self, peer: PeerName) -> Result<u64, Error> {
+        ask!(self, Punch, peer)?
+    }
+
     /// Flooding and sync counters.
     pub async fn stats(&self) -> Result<Stats, Error> {
         ask!(self, Stats)
@@ -331,6 +341,7 @@ impl<S: Store + 'static> Driver<S> {
             Command::SetPresenceAttributes(a, r) => {
                 drop(r.send(core.set_presence_attributes(&a, now)))
             }
+            Command::Punch(p, r) => drop(r.send(core.punch(&p, now))),
             Command::Stats(r) => drop(r.send(core.stats().clone())),
             Command::SyncProgress(r) => drop(r.send(core.sync_progress())),
             Command::Digest(r) => drop(r.send((core.db().digest(), core.db().len()))),

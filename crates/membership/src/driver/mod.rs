@@ -21,7 +21,7 @@ use peergroup_identity::Timestamp;
 use peergroup_record_db::Received;
 use peergroup_record_db::store::Store;
 use peergroup_transport::{
-    Connection, ConnectionSender, Endpoint, GroupCredentials, GroupTrust, Transport,
+    Connection, ConnectionSender, Dial, Endpoint, GroupCredentials, GroupTrust, Transport,
     TransportConfig,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -455,7 +455,8 @@ impl<S: Store + 'static> Driver<S> {
         while let Some(o) = self.core.poll_output() {
             match o {
                 Output::Send { conn, message } => self.send(conn, &message),
-                Output::Connect { addr } => self.dial(addr),
+                Output::Connect { addr } => self.dial(addr, None),
+                Output::Punch { addr } => self.dial(addr, Some(Dial::Quic)),
                 Output::Close { conn } => {
                     if let Some(link) = self.links.remove(&conn) {
                         // After what was queued for it (a goodbye, say).
@@ -526,17 +527,21 @@ impl<S: Store + 'static> Driver<S> {
         }
     }
 
-    fn dial(&self, addr: SocketAddr) {
+    /// Dials `addr` over the configured transport, or over `over` (a hole punch dials QUIC
+    /// from the listening socket, the one the other side was told of).
+    fn dial(&self, addr: SocketAddr, over: Option<Dial>) {
         let tx = self.input_tx.clone();
         let creds = self.config.credentials.clone();
         let trust = self.config.trust.clone();
-        let transport = self.config.transport.clone();
+        let mut transport = self.config.transport.clone();
+        let dial = over.unwrap_or(transport.dial);
+        transport.dial = dial;
         let endpoint = self.config.endpoint.clone();
         tokio::spawn(async move {
             // Through the node's endpoint when it has one, so what dialed connections buffer
             // counts toward the endpoint's bound on unread bytes with the accepted ones.
             let result = match endpoint {
-                Some(ep) => ep.connect_to(addr, &creds, &trust).await,
+                Some(ep) => ep.connect_to_over(addr, &creds, &trust, dial).await,
                 None => Endpoint::connect(addr, &creds, &trust, &transport).await,
             }
             .map_err(|e| e.to_string());

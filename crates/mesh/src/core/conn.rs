@@ -265,6 +265,18 @@ impl<S: Store> Core<S> {
             MeshMessage::Prune => {
                 self.broadcast.set_eager(conn, false);
             }
+            MeshMessage::PunchVia {
+                to,
+                id,
+                step,
+                candidates,
+            } => self.on_punch_via(conn, to, id, step, candidates, now),
+            MeshMessage::PunchFrom {
+                from,
+                id,
+                step,
+                candidates,
+            } => self.on_punch_from(conn, from, id, step, candidates, now),
             other => {
                 let fault = PeerFault::Unexpected(other.kind());
                 self.drop_link(conn, LinkEnd::Protocol(fault), now);
@@ -482,6 +494,7 @@ impl<S: Store> Core<S> {
 
     fn after_link_removed(&mut self, conn: ConnId, link: Link, end: LinkEnd, now: Now) {
         self.syncs.remove(conn);
+        self.punches.link_closed(conn);
         self.broadcast.remove(conn);
         if link.info.outbound {
             self.neighbors.dialing.remove(&link.info.addr);

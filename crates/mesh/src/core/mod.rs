@@ -42,6 +42,7 @@ mod neighbors;
 mod observed;
 mod pending;
 mod presence_time;
+mod punch;
 mod syncs;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -60,6 +61,10 @@ pub use ending::{LinkEnd, PeerFault};
 pub use members::{Member, MemberChange};
 pub use observed::{MAX_OBSERVED, MAX_OBSERVED_PENDING, OBSERVED_CONFIRMATIONS};
 pub use pending::{MAX_ANNOUNCERS, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK};
+pub use punch::{
+    MAX_PUNCH_CANDIDATES, MAX_PUNCH_OFFERS, MAX_PUNCH_RELAYS_PER_MINUTE, MAX_PUNCHES,
+    PUNCH_TIMEOUT, PunchStep,
+};
 
 use crate::config::MeshConfig;
 use crate::message::{MeshMessage, NodeId, Reason};
@@ -108,6 +113,12 @@ pub enum Output {
     Close {
         /// The connection.
         conn: ConnId,
+    },
+    /// Dial an address now for a hole punch (see `core/punch.rs`): over QUIC from the
+    /// listening socket, the one the other side was told of.
+    Punch {
+        /// Where.
+        addr: SocketAddr,
     },
 }
 
@@ -212,6 +223,8 @@ pub struct Core<S: Store> {
     syncs: syncs::SyncSchedule,
     /// Presence and peer time.
     presence: presence_time::PresenceTime,
+    /// Hole punches: ours, those we answered, those we relay.
+    punches: punch::Punches,
     outputs: VecDeque<Output>,
     events: VecDeque<Event>,
     status: Status,
@@ -294,6 +307,7 @@ impl<S: Store> Core<S> {
             broadcast: flood::Broadcast::default(),
             syncs: syncs::SyncSchedule::new(now.mono),
             presence: presence_time::PresenceTime::new(peer_time, now.mono),
+            punches: punch::Punches::default(),
             outputs: VecDeque::new(),
             events: VecDeque::new(),
             status: Status::default(),
@@ -487,6 +501,9 @@ impl<S: Store> Core<S> {
         if let Some(m) = self.broadcast.next_deadline() {
             t = t.min(m);
         }
+        if let Some(p) = self.punches.next_deadline() {
+            t = t.min(p);
+        }
         #[cfg(debug_assertions)]
         debug_assert_eq!(Some(t), self.deadline_by_scan(), "a timer was missed");
         Some(t)
@@ -502,6 +519,9 @@ impl<S: Store> Core<S> {
             .min(self.presence.next_refresh);
         if let Some(m) = self.broadcast.missing.next_deadline() {
             t = t.min(m);
+        }
+        if let Some(p) = self.punches.next_deadline() {
+            t = t.min(p);
         }
         for (_, l) in self.neighbors.iter() {
             if l.phase != neighbors::Phase::Established {
@@ -527,6 +547,7 @@ impl<S: Store> Core<S> {
         self.expire_links(now);
         self.expire_handshakes_and_syncs(now);
         self.request_missing(now);
+        self.fire_punches(now);
         // A failing refresh (a full disk, say) must not stop the mesh's own timers.
         self.last = now;
         let refreshed = if now.mono >= self.presence.next_refresh {

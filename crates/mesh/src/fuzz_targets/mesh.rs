@@ -681,7 +681,7 @@ impl<'f> Harness<'f> {
                         self.in_flight.push_back((to, their, None));
                     }
                 }
-                Output::Connect { .. } => {}
+                Output::Connect { .. } | Output::Punch { .. } => {}
             }
         }
         while let Some(e) = self.cores[i].poll_event() {

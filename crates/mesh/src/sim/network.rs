@@ -217,6 +217,8 @@ impl Network {
                     },
                 );
             }
+            // The simulator has no NATs: nobody asks for a hole punch.
+            Output::Punch { .. } => {}
             Output::Close { conn } => {
                 if let Some(end) = self.ends.remove(&conn)
                     && self.ends.remove(&end.peer_conn).is_some()

@@ -290,12 +290,27 @@ impl Endpoint {
         creds: &GroupCredentials,
         trust: &GroupTrust,
     ) -> Result<Connection, ConnectError> {
+        self.connect_to_over(addr, creds, trust, self.shared.config.dial)
+            .await
+    }
+
+    /// [`Endpoint::connect_to`] over `dial`, whatever the configuration says (a hole punch
+    /// dials QUIC from this endpoint's socket, whose mapping the other side was told).
+    pub async fn connect_to_over(
+        &self,
+        addr: SocketAddr,
+        creds: &GroupCredentials,
+        trust: &GroupTrust,
+        dial: crate::config::Dial,
+    ) -> Result<Connection, ConnectError> {
         check_pair(creds, trust)?;
+        let mut config = self.shared.config.clone();
+        config.dial = dial;
         connect_tweaked(
             addr,
             creds,
             trust,
-            &self.shared.config,
+            &config,
             &ClientTweaks::default(),
             Some(self.shared.recv_budget.clone()),
             self.quic_for(addr).cloned(),

@@ -31,6 +31,8 @@ pub(crate) struct Net {
     chains: Vec<CertChain>,
     events: Vec<Vec<Event>>,
     sent: Vec<Vec<(ConnId, MeshMessage)>>,
+    /// Hole-punch dials each node asked for, with when.
+    punched: Vec<Vec<(SocketAddr, Mono)>>,
     /// Errors the timers reported (node, error), as the driver would log them.
     pub(crate) timer_errors: Vec<(usize, String)>,
     /// (node, its connection) → (the other node, its end of the connection).
@@ -44,7 +46,7 @@ pub(crate) struct Net {
     losses: BTreeMap<(usize, &'static str), usize>,
 }
 
-fn address(i: usize) -> SocketAddr {
+pub(crate) fn address(i: usize) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(
         Ipv4Addr::new(10, 0, 0, i as u8 + 1),
         3587,
@@ -123,11 +125,13 @@ impl Net {
         }
         let events = vec![Vec::new(); cores.len()];
         let sent = vec![Vec::new(); cores.len()];
+        let punched = vec![Vec::new(); cores.len()];
         let mut net = Net {
             cores,
             chains,
             events,
             sent,
+            punched,
             timer_errors: Vec::new(),
             ends: BTreeMap::new(),
             in_flight: VecDeque::new(),
@@ -172,6 +176,11 @@ impl Net {
     /// Messages node `i` sent since the last call (decoded), by connection.
     pub(crate) fn sent(&mut self, i: usize) -> Vec<(ConnId, MeshMessage)> {
         std::mem::take(&mut self.sent[i])
+    }
+
+    /// The hole-punch dials node `i` asked for since the last call, with when.
+    pub(crate) fn punched(&mut self, i: usize) -> Vec<(SocketAddr, Mono)> {
+        std::mem::take(&mut self.punched[i])
     }
 
     pub(crate) fn peer(&self, i: usize) -> PeerName {
@@ -314,6 +323,7 @@ impl Net {
                 }
                 // Dialing is the test's to do, with `link`.
                 Output::Connect { .. } => {}
+                Output::Punch { addr } => self.punched[i].push((addr, self.mono)),
             }
         }
         while let Some(e) = self.cores[i].poll_event() {

@@ -3,6 +3,7 @@
 
 pub(crate) mod harness;
 mod protocol;
+mod punch;
 
 use std::time::Duration;
 

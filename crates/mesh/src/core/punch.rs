@@ -1,0 +1,329 @@
+//! Hole punching through a common neighbor, as libp2p's DCUtR does it, over the mesh: two
+//! members that cannot reach each other (each behind a NAT) but share a neighbor exchange
+//! their candidate addresses through it, then dial each other at the same moment, so that
+//! each side's NAT has a mapping for the other's packets when they arrive.
+//!
+//! ```text
+//! A (initiator)          R (neighbor of both)          C (target)
+//! PunchVia{to C, Request, A's candidates} ─►
+//!                        PunchFrom{from A, Request, A's} ─►
+//!                                         ◄─ PunchVia{to A, Answer, C's candidates}
+//! ◄─ PunchFrom{from C, Answer, C's}
+//! (A measures the round trip)
+//! PunchVia{to C, Sync} ─►
+//!                        PunchFrom{from A, Sync} ─►
+//! after half the round trip: dials C's            on the sync: dials A's candidates
+//! candidates
+//! ```
+//!
+//! A relay that has no link to the target answers `Unreachable`. Everything is bounded: the
+//! attempts a node runs ([`MAX_PUNCHES`]), the requests it answered and waits to sync
+//! ([`MAX_PUNCH_OFFERS`]), the candidates taken from a message ([`MAX_PUNCH_CANDIDATES`]),
+//! what a relay forwards for one link ([`MAX_PUNCH_RELAYS_PER_MINUTE`]), and every attempt
+//! ends after [`PUNCH_TIMEOUT`]. The dials are [`Output::Punch`]: the driver dials them over
+//! QUIC from its listening socket (the address its NAT maps and the other side was told).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use peergroup_identity::PeerName;
+use peergroup_record_db::store::Store;
+use serde::{Deserialize, Serialize};
+
+use super::{ConnId, Core, Output};
+use crate::message::MeshMessage;
+use crate::time::{Mono, Now};
+
+/// Candidate addresses taken from one punch message (more are ignored).
+pub const MAX_PUNCH_CANDIDATES: usize = 8;
+/// Punch attempts this node runs at once.
+pub const MAX_PUNCHES: usize = 8;
+/// Requests this node answered and keeps until their sync.
+pub const MAX_PUNCH_OFFERS: usize = 16;
+/// How long an attempt, or an answered request, lives.
+pub const PUNCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Punch messages a relay forwards for one link per minute.
+pub const MAX_PUNCH_RELAYS_PER_MINUTE: u32 = 16;
+
+/// The step of a punch exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PunchStep {
+    /// The initiator's candidates, to the target.
+    Request,
+    /// The target's candidates, to the initiator.
+    Answer,
+    /// Dial now (the target); the initiator dials half a round trip later.
+    Sync,
+    /// The relay has no link to the member named.
+    Unreachable,
+}
+
+/// An attempt this node started.
+#[derive(Debug)]
+struct Attempt {
+    target: PeerName,
+    /// The relay's link.
+    via: ConnId,
+    sent: Mono,
+    expires: Mono,
+    /// When to dial, and what, once the target answered.
+    dial: Option<(Mono, Vec<SocketAddr>)>,
+}
+
+/// The punch state of a node.
+#[derive(Debug, Default)]
+pub(super) struct Punches {
+    mine: BTreeMap<u64, Attempt>,
+    /// Requests answered: (from, id) → their candidates and when the offer ends.
+    offers: BTreeMap<(PeerName, u64), (Vec<SocketAddr>, Mono)>,
+    /// Forwarded per source link: (window start, count).
+    relayed: BTreeMap<ConnId, (Mono, u32)>,
+}
+
+impl Punches {
+    /// The next instant something is due (a dial, an expiry).
+    pub(super) fn next_deadline(&self) -> Option<Mono> {
+        let attempts = self.mine.values().map(|a| {
+            a.dial
+                .as_ref()
+                .map_or(a.expires, |(at, _)| (*at).min(a.expires))
+        });
+        let offers = self.offers.values().map(|(_, expires)| *expires);
+        attempts.chain(offers).min()
+    }
+
+    /// Punch attempts running now.
+    #[cfg(test)]
+    pub(super) fn running(&self) -> usize {
+        self.mine.len()
+    }
+
+    /// Answered requests waiting for their sync.
+    #[cfg(test)]
+    pub(super) fn offers(&self) -> usize {
+        self.offers.len()
+    }
+
+    /// Forgets what concerned a link that closed.
+    pub(super) fn link_closed(&mut self, conn: ConnId) {
+        self.relayed.remove(&conn);
+        self.mine.retain(|_, a| a.via != conn || a.dial.is_some());
+    }
+}
+
+fn truncated(mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    addrs.truncate(MAX_PUNCH_CANDIDATES);
+    addrs
+}
+
+impl<S: Store> Core<S> {
+    /// Starts punching a hole to member `target` through a neighbor (one that is not
+    /// `target`): candidates are exchanged through it, then both sides dial each other at
+    /// once ([`Output::Punch`]). Returns the attempt's id. Refused when this node has no other
+    /// neighbor, already has a link to `target`, or runs [`MAX_PUNCHES`] attempts.
+    pub fn punch(&mut self, target: &PeerName, now: Now) -> Result<u64, crate::Error> {
+        let refuse = |why: &str| Err(crate::Error::Invalid(why.to_owned()));
+        if target == self.peer() {
+            return refuse("a member cannot punch a hole to itself");
+        }
+        if self.punches.mine.len() >= MAX_PUNCHES {
+            return refuse("too many hole punches in progress");
+        }
+        let mut via = None;
+        for (conn, link) in self.neighbors.iter() {
+            if !self.neighbors.is_established(conn) {
+                continue;
+            }
+            if &link.info.peer == target {
+                return refuse("already a neighbor of that member");
+            }
+            via.get_or_insert(conn);
+        }
+        let Some(via) = via else {
+            return refuse("no neighbor to introduce us");
+        };
+        let id = self.rng.next_u64();
+        let candidates = truncated(self.published_addrs());
+        self.send(
+            via,
+            MeshMessage::PunchVia {
+                to: target.clone(),
+                id,
+                step: PunchStep::Request,
+                candidates,
+            },
+        );
+        self.punches.mine.insert(
+            id,
+            Attempt {
+                target: target.clone(),
+                via,
+                sent: now.mono,
+                expires: now.mono.saturating_add(PUNCH_TIMEOUT),
+                dial: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// A neighbor asks us to forward a punch message to member `to`.
+    pub(super) fn on_punch_via(
+        &mut self,
+        conn: ConnId,
+        to: PeerName,
+        id: u64,
+        step: PunchStep,
+        candidates: Vec<SocketAddr>,
+        now: Now,
+    ) {
+        let Some(from) = self.neighbors.get(conn).map(|l| l.info.peer.clone()) else {
+            return;
+        };
+        let window = self.punches.relayed.entry(conn).or_insert((now.mono, 0));
+        if now.mono.duration_since(window.0) >= Duration::from_secs(60) {
+            *window = (now.mono, 0);
+        }
+        if window.1 >= MAX_PUNCH_RELAYS_PER_MINUTE {
+            self.stats.punches_refused += 1;
+            return;
+        }
+        window.1 += 1;
+        let target = self
+            .neighbors
+            .iter()
+            .find(|(c, l)| l.info.peer == to && self.neighbors.is_established(*c))
+            .map(|(c, _)| c);
+        match target {
+            Some(target) if to != from => {
+                self.stats.punches_relayed += 1;
+                self.send(
+                    target,
+                    MeshMessage::PunchFrom {
+                        from,
+                        id,
+                        step,
+                        candidates: truncated(candidates),
+                    },
+                );
+            }
+            _ if step == PunchStep::Request => self.send(
+                conn,
+                MeshMessage::PunchFrom {
+                    from: to,
+                    id,
+                    step: PunchStep::Unreachable,
+                    candidates: Vec::new(),
+                },
+            ),
+            _ => {}
+        }
+    }
+
+    /// A relay forwards a punch message from member `from`.
+    pub(super) fn on_punch_from(
+        &mut self,
+        conn: ConnId,
+        from: PeerName,
+        id: u64,
+        step: PunchStep,
+        candidates: Vec<SocketAddr>,
+        now: Now,
+    ) {
+        match step {
+            PunchStep::Request => {
+                let key = (from.clone(), id);
+                if self.punches.offers.len() >= MAX_PUNCH_OFFERS
+                    && !self.punches.offers.contains_key(&key)
+                {
+                    self.stats.punches_refused += 1;
+                    return;
+                }
+                let expires = now.mono.saturating_add(PUNCH_TIMEOUT);
+                self.punches
+                    .offers
+                    .insert(key, (truncated(candidates), expires));
+                let mine = truncated(self.published_addrs());
+                self.send(
+                    conn,
+                    MeshMessage::PunchVia {
+                        to: from,
+                        id,
+                        step: PunchStep::Answer,
+                        candidates: mine,
+                    },
+                );
+            }
+            PunchStep::Answer => {
+                let Some(attempt) = self.punches.mine.get_mut(&id) else {
+                    return;
+                };
+                if attempt.target != from || attempt.via != conn || attempt.dial.is_some() {
+                    return;
+                }
+                // Half the round trip from here to the target (through the relay): when
+                // the sync reaches it.
+                let rtt = now.mono.duration_since(attempt.sent);
+                attempt.dial = Some((now.mono.saturating_add(rtt / 2), truncated(candidates)));
+                self.send(
+                    conn,
+                    MeshMessage::PunchVia {
+                        to: from,
+                        id,
+                        step: PunchStep::Sync,
+                        candidates: Vec::new(),
+                    },
+                );
+                self.fire_punches(now);
+            }
+            PunchStep::Sync => {
+                if let Some((addrs, _)) = self.punches.offers.remove(&(from, id)) {
+                    self.stats.punches += 1;
+                    self.dial_punch(&addrs);
+                }
+            }
+            PunchStep::Unreachable => {
+                if self
+                    .punches
+                    .mine
+                    .get(&id)
+                    .is_some_and(|a| a.target == from && a.via == conn)
+                {
+                    self.punches.mine.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Dials the attempts that are due and forgets the expired ones.
+    pub(super) fn fire_punches(&mut self, now: Now) {
+        let due: Vec<u64> = self
+            .punches
+            .mine
+            .iter()
+            .filter(|(_, a)| a.dial.as_ref().is_some_and(|(at, _)| *at <= now.mono))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(Attempt {
+                dial: Some((_, addrs)),
+                ..
+            }) = self.punches.mine.remove(&id)
+            {
+                self.stats.punches += 1;
+                self.dial_punch(&addrs);
+            }
+        }
+        self.punches.mine.retain(|_, a| a.expires > now.mono);
+        self.punches.offers.retain(|_, (_, e)| *e > now.mono);
+    }
+
+    fn dial_punch(&mut self, addrs: &[SocketAddr]) {
+        for addr in addrs.iter().take(MAX_PUNCH_CANDIDATES) {
+            if self.is_own_addr(addr) || self.neighbors.is_connected_to(*addr) {
+                continue;
+            }
+            self.outputs.push_back(Output::Punch { addr: *addr });
+        }
+    }
+}
