@@ -146,3 +146,82 @@ async fn records_flood_and_members_come_and_go() {
     a.handle.close().await.unwrap();
     drop((a.endpoint, b.endpoint, c.endpoint));
 }
+
+/// Two members linked only to a common neighbor punch a hole through it: the candidates go
+/// through the neighbor, both dial each other over QUIC at once, and they become neighbors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hole_punch_through_a_common_neighbor_links_two_members() {
+    let f = Fixture::new(5, 3);
+    let dir = tempfile::tempdir().unwrap();
+    // a and c want one neighbor and never add one at random: they stay apart until the punch.
+    let quiet = peergroup_membership::MeshConfig {
+        min_neighbors: 1,
+        ideal_neighbors: 1,
+        max_neighbors: 3,
+        shuffle_probability: 0.0,
+        maintenance_interval: Duration::from_secs(5),
+        ..peergroup_membership::MeshConfig::default()
+    };
+    let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let b = start(&f, 0, &dir.path().join("b.sqlite"), Vec::new(), &[]).await;
+    let a = start_with(
+        &f,
+        1,
+        &dir.path().join("a.sqlite"),
+        Vec::new(),
+        &[b.addr],
+        loopback,
+        quiet.clone(),
+    )
+    .await;
+    let c = start_with(
+        &f,
+        2,
+        &dir.path().join("c.sqlite"),
+        Vec::new(),
+        &[b.addr],
+        loopback,
+        quiet,
+    )
+    .await;
+    // Both linked to b.
+    let started = std::time::Instant::now();
+    tokio::time::timeout(WAIT, async {
+        while b.handle.neighbors().await.unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a and c did not both link to b within {WAIT:?}"));
+    let formed = started.elapsed();
+    let c_peer = f.chains[2].leaf().subject_peer().clone();
+    let linked = |neighbors: &[(
+        peergroup_membership::ConnId,
+        peergroup_identity::PeerName,
+        std::net::SocketAddr,
+    )]| { neighbors.iter().any(|(_, p, _)| *p == c_peer) };
+    assert!(
+        !linked(&a.handle.neighbors().await.unwrap()),
+        "a and c met before the punch"
+    );
+
+    let punched = std::time::Instant::now();
+    a.handle.punch(c_peer.clone()).await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while !linked(&a.handle.neighbors().await.unwrap()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a and c were not neighbors {WAIT:?} after the punch"));
+    eprintln!(
+        "both linked to b in {formed:?}; a and c neighbors {:?} after the punch",
+        punched.elapsed()
+    );
+    assert_eq!(a.handle.stats().await.unwrap().punches, 1, "a dialed");
+    assert_eq!(c.handle.stats().await.unwrap().punches, 1, "c dialed");
+    assert!(
+        b.handle.stats().await.unwrap().punches_relayed >= 3,
+        "through b"
+    );
+}

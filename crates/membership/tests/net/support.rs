@@ -129,6 +129,23 @@ pub(crate) async fn start_on(
     connect: &[SocketAddr],
     bind: SocketAddr,
 ) -> Node {
+    let mesh = MeshConfig {
+        maintenance_interval: Duration::from_secs(5),
+        ..MeshConfig::default()
+    };
+    start_with(f, i, path, preload, connect, bind, mesh).await
+}
+
+/// Like [`start_on`], with this mesh configuration.
+pub(crate) async fn start_with(
+    f: &Fixture,
+    i: usize,
+    path: &Path,
+    preload: Vec<Record>,
+    connect: &[SocketAddr],
+    bind: SocketAddr,
+    mesh: MeshConfig,
+) -> Node {
     let mut db = Database::open(SqliteStore::open(path).unwrap(), &f.root).unwrap();
     if !preload.is_empty() {
         db.learn_member(&f.chains[i]).unwrap();
@@ -141,10 +158,6 @@ pub(crate) async fn start_on(
         chain: f.chains[i].clone(),
     };
     let node_id = NodeId(rand_u64());
-    let mesh = MeshConfig {
-        maintenance_interval: Duration::from_secs(5),
-        ..MeshConfig::default()
-    };
     let mut core = Core::new(db, me, node_id, mesh, os_seed(), now.into()).unwrap();
     core.add_candidates(connect);
     let endpoint = Arc::new(
