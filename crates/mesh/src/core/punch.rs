@@ -45,6 +45,12 @@ pub const MAX_PUNCH_OFFERS: usize = 16;
 pub const PUNCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Punch messages a relay forwards for one link per minute.
 pub const MAX_PUNCH_RELAYS_PER_MINUTE: u32 = 16;
+/// Exchanges one attempt runs at most: when no link to the target follows the dials, the
+/// exchange is run again (fresh candidates, a fresh round trip), after
+/// [`PUNCH_SETTLE`], then twice that, and so on.
+pub const MAX_PUNCH_TRIES: u32 = 3;
+/// How long after its dials an attempt looks for a link to the target (doubling each try).
+pub const PUNCH_SETTLE: Duration = Duration::from_secs(3);
 
 /// The step of a punch exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,10 +71,30 @@ struct Attempt {
     target: PeerName,
     /// The relay's link.
     via: ConnId,
+    /// When the current exchange's request left.
     sent: Mono,
-    expires: Mono,
-    /// When to dial, and what, once the target answered.
-    dial: Option<(Mono, Vec<SocketAddr>)>,
+    /// Exchanges run so far (the first is 1).
+    tries: u32,
+    state: State,
+}
+
+/// Where an attempt is.
+#[derive(Debug)]
+enum State {
+    /// The request is out; the answer is due before this.
+    Asked(Mono),
+    /// The target answered: dial these then.
+    Dial(Mono, Vec<SocketAddr>),
+    /// Dialed: look for a link to the target then.
+    Check(Mono),
+}
+
+impl Attempt {
+    fn due(&self) -> Mono {
+        match &self.state {
+            State::Asked(at) | State::Dial(at, _) | State::Check(at) => *at,
+        }
+    }
 }
 
 /// The punch state of a node.
@@ -84,11 +110,7 @@ pub(super) struct Punches {
 impl Punches {
     /// The next instant something is due (a dial, an expiry).
     pub(super) fn next_deadline(&self) -> Option<Mono> {
-        let attempts = self.mine.values().map(|a| {
-            a.dial
-                .as_ref()
-                .map_or(a.expires, |(at, _)| (*at).min(a.expires))
-        });
+        let attempts = self.mine.values().map(Attempt::due);
         let offers = self.offers.values().map(|(_, expires)| *expires);
         attempts.chain(offers).min()
     }
@@ -108,7 +130,8 @@ impl Punches {
     /// Forgets what concerned a link that closed.
     pub(super) fn link_closed(&mut self, conn: ConnId) {
         self.relayed.remove(&conn);
-        self.mine.retain(|_, a| a.via != conn || a.dial.is_some());
+        self.mine
+            .retain(|_, a| a.via != conn || !matches!(a.state, State::Asked(_)));
     }
 }
 
@@ -144,27 +167,36 @@ impl<S: Store> Core<S> {
             return refuse("no neighbor to introduce us");
         };
         let id = self.rng.next_u64();
-        let candidates = truncated(self.published_addrs());
-        self.send(
-            via,
-            MeshMessage::PunchVia {
-                to: target.clone(),
-                id,
-                step: PunchStep::Request,
-                candidates,
-            },
-        );
         self.punches.mine.insert(
             id,
             Attempt {
                 target: target.clone(),
                 via,
                 sent: now.mono,
-                expires: now.mono.saturating_add(PUNCH_TIMEOUT),
-                dial: None,
+                tries: 1,
+                state: State::Asked(now.mono.saturating_add(PUNCH_TIMEOUT)),
             },
         );
+        self.ask_punch(id, via, target.clone(), now);
         Ok(id)
+    }
+
+    /// Sends attempt `id`'s request (our candidates) to `target` through `via`.
+    fn ask_punch(&mut self, id: u64, via: ConnId, target: PeerName, now: Now) {
+        let candidates = truncated(self.published_addrs());
+        self.send(
+            via,
+            MeshMessage::PunchVia {
+                to: target,
+                id,
+                step: PunchStep::Request,
+                candidates,
+            },
+        );
+        if let Some(a) = self.punches.mine.get_mut(&id) {
+            a.sent = now.mono;
+            a.state = State::Asked(now.mono.saturating_add(PUNCH_TIMEOUT));
+        }
     }
 
     /// A neighbor asks us to forward a punch message to member `to`.
@@ -258,13 +290,17 @@ impl<S: Store> Core<S> {
                 let Some(attempt) = self.punches.mine.get_mut(&id) else {
                     return;
                 };
-                if attempt.target != from || attempt.via != conn || attempt.dial.is_some() {
+                if attempt.target != from
+                    || attempt.via != conn
+                    || !matches!(attempt.state, State::Asked(_))
+                {
                     return;
                 }
                 // Half the round trip from here to the target (through the relay): when
                 // the sync reaches it.
                 let rtt = now.mono.duration_since(attempt.sent);
-                attempt.dial = Some((now.mono.saturating_add(rtt / 2), truncated(candidates)));
+                attempt.state =
+                    State::Dial(now.mono.saturating_add(rtt / 2), truncated(candidates));
                 self.send(
                     conn,
                     MeshMessage::PunchVia {
@@ -295,26 +331,45 @@ impl<S: Store> Core<S> {
         }
     }
 
-    /// Dials the attempts that are due and forgets the expired ones.
+    /// Runs what is due: dials, checks for the link after them (and tries again without
+    /// one), and forgets unanswered attempts and stale offers.
     pub(super) fn fire_punches(&mut self, now: Now) {
         let due: Vec<u64> = self
             .punches
             .mine
             .iter()
-            .filter(|(_, a)| a.dial.as_ref().is_some_and(|(at, _)| *at <= now.mono))
+            .filter(|(_, a)| a.due() <= now.mono)
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            if let Some(Attempt {
-                dial: Some((_, addrs)),
-                ..
-            }) = self.punches.mine.remove(&id)
-            {
-                self.stats.punches += 1;
-                self.dial_punch(&addrs);
+            let Some(mut a) = self.punches.mine.remove(&id) else {
+                continue;
+            };
+            match std::mem::replace(&mut a.state, State::Check(now.mono)) {
+                // Never answered.
+                State::Asked(_) => {}
+                State::Dial(_, addrs) => {
+                    self.stats.punches += 1;
+                    self.dial_punch(&addrs);
+                    let settle = PUNCH_SETTLE.saturating_mul(1 << (a.tries - 1).min(8));
+                    a.state = State::Check(now.mono.saturating_add(settle));
+                    self.punches.mine.insert(id, a);
+                }
+                State::Check(_) => {
+                    let linked = self
+                        .neighbors
+                        .iter()
+                        .any(|(c, l)| l.info.peer == a.target && self.neighbors.is_established(c));
+                    let relay_up = self.neighbors.is_established(a.via);
+                    if !linked && relay_up && a.tries < MAX_PUNCH_TRIES {
+                        a.tries += 1;
+                        let (via, target) = (a.via, a.target.clone());
+                        self.punches.mine.insert(id, a);
+                        self.ask_punch(id, via, target, now);
+                    }
+                }
             }
         }
-        self.punches.mine.retain(|_, a| a.expires > now.mono);
         self.punches.offers.retain(|_, (_, e)| *e > now.mono);
     }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::harness::{Net, address};
 use crate::core::ConnId;
 use crate::core::{
-    MAX_PUNCH_OFFERS, MAX_PUNCH_RELAYS_PER_MINUTE, MAX_PUNCHES, PUNCH_TIMEOUT, PunchStep,
+    MAX_PUNCH_OFFERS, MAX_PUNCH_RELAYS_PER_MINUTE, MAX_PUNCH_TRIES, MAX_PUNCHES, PUNCH_SETTLE,
+    PUNCH_TIMEOUT, PunchStep,
 };
 use crate::message::MeshMessage;
 
@@ -48,7 +49,34 @@ fn two_members_with_a_common_neighbor_dial_each_other_at_once() {
         (net.core(0).stats().punches, net.core(2).stats().punches),
         (1, 1)
     );
+    // The link forms (the test's to make here): the attempt ends without another try.
+    net.link(0, 2);
+    net.run_for(Duration::from_secs(60));
     assert_eq!(net.core(0).punches.running(), 0);
+    assert!(net.punched(0).is_empty() && net.punched(2).is_empty());
+}
+
+#[test]
+fn without_a_link_after_the_dials_the_exchange_runs_again_later() {
+    let mut net = line();
+    let target = net.peer(2);
+    net.act(0, |core, now| core.punch(&target, now)).unwrap();
+    // Nothing links the dialed addresses here: every try fails.
+    net.run_for(Duration::from_secs(120));
+    let tries: Vec<_> = net.punched(0).into_iter().map(|(_, at)| at).collect();
+    assert_eq!(tries.len(), MAX_PUNCH_TRIES as usize, "{tries:?}");
+    assert_eq!(tries[1].duration_since(tries[0]), PUNCH_SETTLE);
+    assert_eq!(
+        tries[2].duration_since(tries[1]),
+        PUNCH_SETTLE * 2,
+        "backing off"
+    );
+    assert_eq!(
+        net.punched(2).len(),
+        MAX_PUNCH_TRIES as usize,
+        "the target dials each time"
+    );
+    assert_eq!(net.core(0).punches.running(), 0, "then it gives up");
 }
 
 #[test]
