@@ -52,6 +52,7 @@ pub(crate) fn run(quick: bool) -> Result<()> {
         crate::interop::run()?;
         // Where the machine allows network namespaces (root), run the multi-host test too.
         crate::netns::run()?;
+        crate::netns::nat()?;
         // The simulator: every scenario (50 to 1,000 nodes, loss, partition, churn), each
         // failing on a broken goal (RMR, missed deliveries, convergence p99).
         crate::sim::run_all()?;

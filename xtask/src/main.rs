@@ -45,6 +45,9 @@ enum Command {
     Interop,
     /// Members in network namespaces: a link cut and an isolation that heals (needs root).
     Netns,
+    /// The NAT matrix: members behind four kinds of NAT box punching through a public
+    /// member, every pair of kinds (needs root and iptables).
+    Nat,
     /// Peers as real `peergroup run` processes with churn and random operations; checks
     /// convergence, acknowledged records and memory.
     Soak {
@@ -126,6 +129,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ci { quick } => ci::run(quick),
         Command::Interop => interop::run(),
         Command::Netns => netns::run(),
+        Command::Nat => netns::nat(),
         Command::Sim { scenario } => sim::run(&scenario),
         Command::Soak {
             minutes,

@@ -55,3 +55,29 @@ pub(crate) fn run() -> Result<()> {
         "--nocapture",
     ]))
 }
+
+/// `cargo xtask nat`: the NAT matrix. Members behind NAT boxes of four kinds (network
+/// namespaces with iptables), one public member, every pair of kinds: prints a table of
+/// direct links and times, says which goals are met, fails when a pair that can punch did not.
+pub(crate) fn nat() -> Result<()> {
+    step("NAT matrix (members behind four kinds of NAT, punching through a public member)");
+    if !available() {
+        bail!(
+            "`ip netns add` is not allowed here: the NAT matrix needs root, iproute2 and \
+             iptables (run `cargo xtask nat` as root)"
+        );
+    }
+    util::ensure_tools(&[("iptables", "iptables")], &[])?;
+    // --workspace: the features the tests step built with, so nothing is built again.
+    util::run(cargo().args([
+        "test",
+        "--workspace",
+        "--test",
+        "net",
+        "--",
+        "--ignored",
+        "--exact",
+        "nat::nat_matrix",
+        "--nocapture",
+    ]))
+}

@@ -40,6 +40,9 @@ pub struct MeshConfig {
     /// [`Core::continue_sync`](crate::Core::continue_sync) when the connection has room, so a
     /// large sync never floods a send queue.
     pub sync_burst: usize,
+    /// Whether to punch holes to present members by ourselves while short of neighbors
+    /// (with [`Core::punch`](crate::Core::punch)); an application can always ask for one.
+    pub auto_punch: bool,
 }
 
 impl Default for MeshConfig {
@@ -59,6 +62,7 @@ impl Default for MeshConfig {
             publish_presence: true,
             max_referrals: 10,
             sync_burst: 16,
+            auto_punch: true,
         }
     }
 }

@@ -106,6 +106,7 @@ pub fn mesh_core(data: &[u8]) {
             .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 9))),
         outbound,
         chain: Some(f.other.clone()),
+        udp: false,
     };
     core.handle_connected(ConnId(1), info(true), t0.into());
     core.handle_connected(ConnId(2), info(false), t0.into());

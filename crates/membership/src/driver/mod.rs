@@ -442,6 +442,7 @@ impl<S: Store + 'static> Driver<S> {
                 addr: info.addr,
                 outbound,
                 chain: Some(info.chain.chain().clone()),
+                udp: info.transport == peergroup_transport::Transport::Quic,
             },
             now,
         );

@@ -1,5 +1,6 @@
 //! Real members over real TLS on loopback: sync, flooding, revocation, processes.
 
+mod nat;
 mod netns;
 mod processes;
 mod support;

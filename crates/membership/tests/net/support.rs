@@ -146,6 +146,22 @@ pub(crate) async fn start_with(
     bind: SocketAddr,
     mesh: MeshConfig,
 ) -> Node {
+    let transport = TransportConfig::default();
+    start_full(f, i, path, preload, connect, bind, mesh, transport).await
+}
+
+/// Like [`start_with`], with this transport configuration too.
+#[allow(clippy::too_many_arguments, reason = "a test helper; each is one knob")]
+pub(crate) async fn start_full(
+    f: &Fixture,
+    i: usize,
+    path: &Path,
+    preload: Vec<Record>,
+    connect: &[SocketAddr],
+    bind: SocketAddr,
+    mesh: MeshConfig,
+    transport: TransportConfig,
+) -> Node {
     let mut db = Database::open(SqliteStore::open(path).unwrap(), &f.root).unwrap();
     if !preload.is_empty() {
         db.learn_member(&f.chains[i]).unwrap();
@@ -160,11 +176,7 @@ pub(crate) async fn start_with(
     let node_id = NodeId(rand_u64());
     let mut core = Core::new(db, me, node_id, mesh, os_seed(), now.into()).unwrap();
     core.add_candidates(connect);
-    let endpoint = Arc::new(
-        Endpoint::bind(&[bind], TransportConfig::default())
-            .await
-            .unwrap(),
-    );
+    let endpoint = Arc::new(Endpoint::bind(&[bind], transport.clone()).await.unwrap());
     let creds =
         GroupCredentials::new(f.group().clone(), Arc::new(f.key(i)), f.chains[i].clone()).unwrap();
     let trust = GroupTrust::new(f.group().clone());
@@ -172,7 +184,7 @@ pub(crate) async fn start_with(
     let handle = driver::spawn(
         core,
         DriverConfig {
-            transport: TransportConfig::default(),
+            transport,
             endpoint: Some(endpoint.clone()),
             credentials: creds,
             trust,

@@ -149,14 +149,23 @@ impl<S: Store> Core<S> {
                 },
             ) => {
                 self.add_referred(&referrals, &from);
-                if node == self.node || self.neighbors.is_neighbor_node(node) {
-                    let reason = if node == self.node {
-                        Reason::SelfConnection
-                    } else {
-                        Reason::AlreadyConnected
-                    };
-                    self.drop_link(conn, LinkEnd::Duplicate(reason), now);
+                if node == self.node {
+                    let end = LinkEnd::Duplicate(Reason::SelfConnection);
+                    self.drop_link(conn, end, now);
                     return;
+                }
+                if let Some((existing, we_dialed)) = self.neighbors.link_to_node(node) {
+                    // Both dialed at once (a hole punch does) and each accepted the other's
+                    // hello before its own was welcomed: the link the smaller node dialed
+                    // stays, which both ends decide alike. (Had the other end's welcome come
+                    // first, it refused our hello and this link is already gone there.)
+                    let end = LinkEnd::Duplicate(Reason::AlreadyConnected);
+                    if !we_dialed && self.node < node {
+                        self.drop_link(existing, end, now);
+                    } else {
+                        self.drop_link(conn, end, now);
+                        return;
+                    }
                 }
                 // The round trip on the monotonic clock; the hello's wall time derived from it.
                 let t_hello = now.wall.saturating_sub(now.mono.duration_since(sent));
@@ -182,9 +191,10 @@ impl<S: Store> Core<S> {
         listen: Vec<std::net::SocketAddr>,
         now: Now,
     ) {
+        // (Two dials that crossed are settled when the welcome comes back: see there.)
         let refusal = if node == self.node {
             Some(Reason::SelfConnection)
-        } else if self.neighbors.is_neighbor_node(node) {
+        } else if self.neighbors.link_to_node(node).is_some() {
             Some(Reason::AlreadyConnected)
         } else if self.neighbors.established_count() >= self.config.max_neighbors {
             Some(Reason::Busy)
@@ -200,6 +210,7 @@ impl<S: Store> Core<S> {
             self.close_link(conn, LinkEnd::Refused(reason), now);
             return;
         }
+
         let welcome = MeshMessage::Welcome {
             node: self.node,
             listen: self.neighbors.listen.clone(),

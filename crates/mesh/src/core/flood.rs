@@ -140,6 +140,8 @@ impl<S: Store> Core<S> {
         for (id, why) in &report.rejected {
             tracing::warn!(record = %id, reason = %why, "rejected a record");
         }
+        // Fresh records a sync brought: announced to the other neighbors (below).
+        let mut announce: Vec<(u64, Option<ConnId>)> = Vec::new();
         for record in &report.accepted {
             let key = record.item_key();
             if let Some(m) = self.broadcast.missing.remove(key)
@@ -149,12 +151,22 @@ impl<S: Store> Core<S> {
             }
             let from = source.get(&key).copied();
             if from_sync.contains(&key) {
-                // Sync cascades instead of flooding (see `sync_finished`).
+                // Old records cascade by sync instead of flooding (see `sync_finished`). A
+                // fresh one that its maker gave us by sync may have reached only us: it was
+                // made while its maker synced with us. Announcing it costs a key per
+                // neighbor; whoever lacks it pulls it (without this, it waited for
+                // anti-entropy: 30 s between two members joined through a third).
                 self.stats.delivered_by_sync += 1;
-                if now.wall.duration_since(record.last_modified) > super::FLOOD_WINDOW
-                    && let Some(conn) = from
-                {
-                    *self.syncs.learned_old.entry(conn).or_default() += 1;
+                if now.wall.duration_since(record.last_modified) > super::FLOOD_WINDOW {
+                    if let Some(conn) = from {
+                        *self.syncs.learned_old.entry(conn).or_default() += 1;
+                    }
+                } else if from.is_some_and(|c| {
+                    self.neighbors
+                        .get(c)
+                        .is_some_and(|l| l.info.peer == record.creator)
+                }) {
+                    announce.push((key, from));
                 }
                 continue;
             }
@@ -169,6 +181,9 @@ impl<S: Store> Core<S> {
                 }
             }
             self.forward(record, from);
+        }
+        if !announce.is_empty() {
+            self.announce(&announce);
         }
         // Our newer version beats what the sender has: send it back (MS-PPGRH §3.1.5.2.10).
         for newer in report.stale {
@@ -224,6 +239,21 @@ impl<S: Store> Core<S> {
             } else {
                 let key = *key.get_or_insert_with(|| record.item_key());
                 self.send(conn, MeshMessage::IHave(vec![key]));
+            }
+        }
+    }
+
+    /// Announces keys to every established neighbor but the one each came from.
+    fn announce(&mut self, keys: &[(u64, Option<ConnId>)]) {
+        let links: Vec<ConnId> = self.neighbors.established().map(|(c, _)| c).collect();
+        for conn in links {
+            let mine: Vec<u64> = keys
+                .iter()
+                .filter(|(_, from)| *from != Some(conn))
+                .map(|(k, _)| *k)
+                .collect();
+            for chunk in mine.chunks(MAX_KEYS) {
+                self.send(conn, MeshMessage::IHave(chunk.to_vec()));
             }
         }
     }

@@ -153,6 +153,7 @@ impl<S: Store> Core<S> {
         };
         let jitter = Duration::from_millis(self.rng.below(base.as_millis() as u64 / 4 + 1));
         self.neighbors.next_maintenance = now.mono.saturating_add(base + jitter);
+        self.want_auto_punch(now);
         self.check_alone(now);
     }
 

@@ -219,6 +219,14 @@ impl MemberView {
 
     /// `node` of `peer` is our neighbor: if it was lost, it counts again. Returns the
     /// member's event if it is back.
+    /// Members with a node online (the local member among them).
+    pub(crate) fn present_peers(&self) -> impl Iterator<Item = &PeerName> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.online(&self.lost).next().is_some())
+            .map(|(p, _)| p)
+    }
+
     pub(crate) fn node_found(&mut self, peer: &PeerName, node: NodeId) -> Option<MemberChange> {
         if !self.lost.remove(&node) {
             return None;

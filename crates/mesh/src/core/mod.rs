@@ -62,8 +62,9 @@ pub use members::{Member, MemberChange};
 pub use observed::{MAX_OBSERVED, MAX_OBSERVED_PENDING, OBSERVED_CONFIRMATIONS};
 pub use pending::{MAX_ANNOUNCERS, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK};
 pub use punch::{
-    MAX_PUNCH_CANDIDATES, MAX_PUNCH_OFFERS, MAX_PUNCH_RELAYS_PER_MINUTE, MAX_PUNCH_TRIES,
-    MAX_PUNCHES, PUNCH_SETTLE, PUNCH_TIMEOUT, PunchStep,
+    AUTO_PUNCH_BACKOFF, AUTO_PUNCH_GRACE, MAX_AUTO_PUNCH_MEMORY, MAX_PUNCH_CANDIDATES,
+    MAX_PUNCH_OFFERS, MAX_PUNCH_RELAYS_PER_MINUTE, MAX_PUNCH_TRIES, MAX_PUNCHES, PUNCH_SETTLE,
+    PUNCH_TIMEOUT, PunchStep,
 };
 
 use crate::config::MeshConfig;
@@ -88,6 +89,9 @@ pub struct PeerInfo {
     pub outbound: bool,
     /// Its certificate chain, when the transport has it (lets its records validate at once).
     pub chain: Option<CertChain>,
+    /// Whether the link runs over UDP (QUIC). Then `addr` is where the peer's UDP socket is
+    /// seen from here (its NAT's mapping), which a hole punch to it can dial.
+    pub udp: bool,
 }
 
 /// What the driver must do.
@@ -479,6 +483,9 @@ impl<S: Store> Core<S> {
     fn record_changes(&mut self, changes: Vec<Change>) {
         for change in changes {
             for (peer, mc) in self.presence.members.on_change(&change, &self.db) {
+                if mc == MemberChange::Connected && peer != *self.peer() {
+                    self.want_auto_punch(self.last);
+                }
                 self.events.push_back(Event::Member { peer, change: mc });
             }
             self.learn_addresses(&change.record);

@@ -163,9 +163,11 @@ impl Neighbors {
             + self.dialing.len()
     }
 
-    /// Whether a neighbor is the node `node`.
-    pub(super) fn is_neighbor_node(&self, node: NodeId) -> bool {
-        self.established().any(|(_, l)| l.node == Some(node))
+    /// The established link to node `node`, and whether we dialed it.
+    pub(super) fn link_to_node(&self, node: NodeId) -> Option<(ConnId, bool)> {
+        self.established()
+            .find(|(_, l)| l.node == Some(node))
+            .map(|(c, l)| (c, l.info.outbound))
     }
 
     /// Whether a link reaches `addr` (its address, or one it listens at).

@@ -22,6 +22,19 @@
 //! what a relay forwards for one link ([`MAX_PUNCH_RELAYS_PER_MINUTE`]), and every attempt
 //! ends after [`PUNCH_TIMEOUT`]. The dials are [`Output::Punch`]: the driver dials them over
 //! QUIC from its listening socket (the address its NAT maps and the other side was told).
+//!
+//! The relay puts first, among the candidates it forwards, the address it sees the sender at
+//! when their link runs over UDP ([`super::PeerInfo::udp`]): that is the sender's NAT
+//! mapping for its listening socket, which the sender cannot know by itself until two
+//! members confirmed it ([`super::observed`]). The relay could lie about it, but a relay
+//! already carries the whole exchange and could as well drop it: it can make the two sides
+//! send a few QUIC Initials to a wrong address, nothing more.
+//!
+//! Punching starts by itself: when a member comes online while this node has fewer
+//! neighbors than it wants, and again at each maintenance while that lasts, the node punches
+//! to present members it has no link to ([`AUTO_PUNCH_GRACE`] after they appear, each at
+//! most once per [`AUTO_PUNCH_BACKOFF`]). The punch's dials go to the same addresses a plain
+//! dial would, so on a LAN it costs a few messages; behind NATs it is how members meet.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -51,6 +64,12 @@ pub const MAX_PUNCH_RELAYS_PER_MINUTE: u32 = 16;
 pub const MAX_PUNCH_TRIES: u32 = 3;
 /// How long after its dials an attempt looks for a link to the target (doubling each try).
 pub const PUNCH_SETTLE: Duration = Duration::from_secs(3);
+/// How long after a member comes online an automatic punch to it starts.
+pub const AUTO_PUNCH_GRACE: Duration = Duration::from_secs(1);
+/// How long before an automatic punch goes to the same member again.
+pub const AUTO_PUNCH_BACKOFF: Duration = Duration::from_secs(60);
+/// Members remembered as recently punched to (the oldest is forgotten first).
+pub const MAX_AUTO_PUNCH_MEMORY: usize = 256;
 
 /// The step of a punch exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +124,10 @@ pub(super) struct Punches {
     offers: BTreeMap<(PeerName, u64), (Vec<SocketAddr>, Mono)>,
     /// Forwarded per source link: (window start, count).
     relayed: BTreeMap<ConnId, (Mono, u32)>,
+    /// When to look for members to punch to by ourselves.
+    auto_at: Option<Mono>,
+    /// Members punched to by ourselves lately → when they may be again.
+    auto_tried: BTreeMap<PeerName, Mono>,
 }
 
 impl Punches {
@@ -112,7 +135,24 @@ impl Punches {
     pub(super) fn next_deadline(&self) -> Option<Mono> {
         let attempts = self.mine.values().map(Attempt::due);
         let offers = self.offers.values().map(|(_, expires)| *expires);
-        attempts.chain(offers).min()
+        attempts.chain(offers).chain(self.auto_at).min()
+    }
+
+    /// Looks for members to punch to by ourselves at `at` (or sooner, if already due).
+    pub(super) fn arm_auto(&mut self, at: Mono) {
+        self.auto_at = Some(self.auto_at.map_or(at, |t| t.min(at)));
+    }
+
+    /// Members remembered as recently punched to by ourselves.
+    #[cfg(test)]
+    pub(super) fn auto_remembered(&self) -> usize {
+        self.auto_tried.len()
+    }
+
+    /// Remembers `peers` as punched to, until `until`.
+    #[cfg(test)]
+    pub(super) fn remember_auto(&mut self, peers: impl Iterator<Item = PeerName>, until: Mono) {
+        self.auto_tried.extend(peers.map(|p| (p, until)));
     }
 
     /// Punch attempts running now.
@@ -209,7 +249,11 @@ impl<S: Store> Core<S> {
         candidates: Vec<SocketAddr>,
         now: Now,
     ) {
-        let Some(from) = self.neighbors.get(conn).map(|l| l.info.peer.clone()) else {
+        let Some((from, seen)) = self
+            .neighbors
+            .get(conn)
+            .map(|l| (l.info.peer.clone(), l.info.udp.then_some(l.info.addr)))
+        else {
             return;
         };
         let window = self.punches.relayed.entry(conn).or_insert((now.mono, 0));
@@ -229,13 +273,26 @@ impl<S: Store> Core<S> {
         match target {
             Some(target) if to != from => {
                 self.stats.punches_relayed += 1;
+                // Where we see the sender first: its NAT's mapping of its listening socket.
+                let mut forwarded = Vec::with_capacity(MAX_PUNCH_CANDIDATES);
+                if matches!(step, PunchStep::Request | PunchStep::Answer) {
+                    forwarded.extend(seen);
+                }
+                for c in candidates {
+                    if forwarded.len() == MAX_PUNCH_CANDIDATES {
+                        break;
+                    }
+                    if !forwarded.contains(&c) {
+                        forwarded.push(c);
+                    }
+                }
                 self.send(
                     target,
                     MeshMessage::PunchFrom {
                         from,
                         id,
                         step,
-                        candidates: truncated(candidates),
+                        candidates: forwarded,
                     },
                 );
             }
@@ -371,6 +428,76 @@ impl<S: Store> Core<S> {
             }
         }
         self.punches.offers.retain(|_, (_, e)| *e > now.mono);
+        if self.punches.auto_at.is_some_and(|t| t <= now.mono) {
+            self.punches.auto_at = None;
+            self.auto_punch(now);
+        }
+    }
+
+    /// A member came online, or maintenance found us short of neighbors: look for members
+    /// to punch to after [`AUTO_PUNCH_GRACE`], if we still want neighbors then.
+    pub(super) fn want_auto_punch(&mut self, now: Now) {
+        if self.wants_neighbors() {
+            self.punches
+                .arm_auto(now.mono.saturating_add(AUTO_PUNCH_GRACE));
+        }
+    }
+
+    /// Whether we have a neighbor to introduce us but fewer links than we want. Dials still
+    /// out do not count: one to an address behind a NAT hangs until it times out.
+    fn wants_neighbors(&self) -> bool {
+        self.config.auto_punch
+            && self.neighbors.online
+            && self.neighbors.established_count() > 0
+            && self.neighbors.iter().count() < self.config.ideal_neighbors
+    }
+
+    /// Punches to present members we have no link to, as many as we lack neighbors, each
+    /// at most once per [`AUTO_PUNCH_BACKOFF`].
+    fn auto_punch(&mut self, now: Now) {
+        if self.closed || !self.wants_neighbors() {
+            return;
+        }
+        let want = self
+            .config
+            .ideal_neighbors
+            .saturating_sub(self.neighbors.iter().count());
+        self.punches.auto_tried.retain(|_, next| *next > now.mono);
+        let linked: std::collections::BTreeSet<&PeerName> =
+            self.neighbors.iter().map(|(_, l)| &l.info.peer).collect();
+        let mut targets: Vec<PeerName> = self
+            .presence
+            .members
+            .present_peers()
+            .filter(|p| {
+                *p != self.peer()
+                    && !linked.contains(p)
+                    && !self.punches.auto_tried.contains_key(*p)
+                    && !self.punches.mine.values().any(|a| &a.target == *p)
+            })
+            .cloned()
+            .collect();
+        self.rng.shuffle(&mut targets);
+        targets.truncate(want);
+        for target in targets {
+            if self.punch(&target, now).is_err() {
+                break;
+            }
+            if self.punches.auto_tried.len() >= MAX_AUTO_PUNCH_MEMORY {
+                let oldest = self
+                    .punches
+                    .auto_tried
+                    .iter()
+                    .min_by_key(|(_, t)| **t)
+                    .map(|(p, _)| p.clone());
+                if let Some(p) = oldest {
+                    self.punches.auto_tried.remove(&p);
+                }
+            }
+            self.punches
+                .auto_tried
+                .insert(target, now.mono.saturating_add(AUTO_PUNCH_BACKOFF));
+        }
     }
 
     fn dial_punch(&mut self, addrs: &[SocketAddr]) {

@@ -280,6 +280,7 @@ impl<'f> Harness<'f> {
             addr: address(100 + n),
             outbound,
             chain: Some(m.chain.clone()),
+            udp: false,
         }
     }
 

@@ -152,7 +152,8 @@ impl Network {
                     },
                 );
             }
-            Output::Connect { addr } => {
+            // The simulator has no NATs: a hole punch's dial is a plain dial.
+            Output::Connect { addr } | Output::Punch { addr } => {
                 let delay = self.delay();
                 let target = self.addresses.get(&addr).copied();
                 let reachable =
@@ -217,8 +218,6 @@ impl Network {
                     },
                 );
             }
-            // The simulator has no NATs: nobody asks for a hole punch.
-            Output::Punch { .. } => {}
             Output::Close { conn } => {
                 if let Some(end) = self.ends.remove(&conn)
                     && self.ends.remove(&end.peer_conn).is_some()
@@ -301,6 +300,7 @@ impl Network {
             addr,
             outbound,
             chain: None,
+            udp: false,
         }
     }
 }

@@ -196,17 +196,73 @@ impl Net {
     /// Opens a connection from `dialer` to `acceptor` as the transport would; returns each
     /// end's connection id.
     pub(crate) fn link(&mut self, dialer: usize, acceptor: usize) -> (ConnId, ConnId) {
+        self.link_with(dialer, acceptor, None)
+    }
+
+    /// What the transport says of node `of` at a new connection.
+    fn info(&self, of: usize, outbound: bool, udp: bool) -> PeerInfo {
+        PeerInfo {
+            peer: self.peer(of),
+            addr: address(of),
+            outbound,
+            chain: Some(self.chains[of].clone()),
+            udp,
+        }
+    }
+
+    /// Opens connections both ways between `a` and `b` at once, as a hole punch does, before
+    /// either handshake is answered; returns (a's end, b's end) of the a-dialed one, then of
+    /// the b-dialed one.
+    pub(crate) fn link_crossed(&mut self, a: usize, b: usize) -> [(ConnId, ConnId); 2] {
+        let (a1, b1, b2, a2) = (
+            self.conn_id(),
+            self.conn_id(),
+            self.conn_id(),
+            self.conn_id(),
+        );
+        self.ends.insert((a, a1), (b, b1));
+        self.ends.insert((b, b1), (a, a1));
+        self.ends.insert((b, b2), (a, a2));
+        self.ends.insert((a, a2), (b, b2));
+        let now = self.now();
+        let (to_b, to_a) = (self.info(b, true, true), self.info(a, true, true));
+        let (from_a, from_b) = (self.info(a, false, true), self.info(b, false, true));
+        self.cores[a].handle_connected(a1, to_b, now);
+        self.cores[b].handle_connected(b2, to_a, now);
+        self.cores[b].handle_connected(b1, from_a, now);
+        self.cores[a].handle_connected(a2, from_b, now);
+        self.pump(a);
+        self.pump(b);
+        self.settle();
+        [(a1, b1), (a2, b2)]
+    }
+
+    /// Like [`Net::link`], over UDP from behind a NAT: the acceptor sees the dialer at
+    /// `seen` (its NAT's mapping), not at its own address.
+    pub(crate) fn link_from_nat(
+        &mut self,
+        dialer: usize,
+        acceptor: usize,
+        seen: SocketAddr,
+    ) -> (ConnId, ConnId) {
+        self.link_with(dialer, acceptor, Some(seen))
+    }
+
+    fn link_with(
+        &mut self,
+        dialer: usize,
+        acceptor: usize,
+        seen: Option<SocketAddr>,
+    ) -> (ConnId, ConnId) {
         let (a, b) = (self.conn_id(), self.conn_id());
         self.ends.insert((dialer, a), (acceptor, b));
         self.ends.insert((acceptor, b), (dialer, a));
         let now = self.now();
-        let info = |net: &Self, of: usize, outbound| PeerInfo {
-            peer: net.peer(of),
-            addr: address(of),
-            outbound,
-            chain: Some(net.chains[of].clone()),
+        let to_acceptor = self.info(acceptor, true, seen.is_some());
+        let to_dialer = PeerInfo {
+            addr: seen.unwrap_or(address(dialer)),
+            ..self.info(dialer, false, seen.is_some())
         };
-        let (to_acceptor, to_dialer) = (info(self, acceptor, true), info(self, dialer, false));
         self.cores[acceptor].handle_connected(b, to_dialer, now);
         self.cores[dialer].handle_connected(a, to_acceptor, now);
         self.pump(acceptor);

@@ -107,6 +107,7 @@ fn links_per_member_are_capped() {
                     addr: "10.9.9.9:1".parse().unwrap(),
                     outbound: false,
                     chain: Some(chain.clone()),
+                    udp: false,
                 },
                 now,
             )

@@ -178,3 +178,21 @@ fn a_full_node_refuses_with_referrals() {
         "the refused link became a neighbor: {events:#?}"
     );
 }
+
+#[test]
+fn a_fresh_record_its_maker_gave_by_sync_reaches_the_others_without_anti_entropy() {
+    let mut net = Net::new(3);
+    net.link(0, 1);
+    net.run_for(Duration::from_secs(2));
+    // Made by node 2 before it has any link: it reaches node 1 by their first sync, not
+    // by a flood, and node 1 must pass it on.
+    let key = publish(&mut net, 2);
+    net.link(2, 1);
+    net.run_for(MeshConfig::default().graft_timeout + Duration::from_secs(1));
+    assert!(net.has(1, key));
+    assert!(
+        net.has(0, key),
+        "node 0 must not wait for anti-entropy ({:?})",
+        MeshConfig::default().anti_entropy_interval
+    );
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::harness::{Net, address};
 use crate::core::ConnId;
 use crate::core::{
+    AUTO_PUNCH_BACKOFF, AUTO_PUNCH_GRACE, MAX_AUTO_PUNCH_MEMORY, MAX_PUNCH_CANDIDATES,
     MAX_PUNCH_OFFERS, MAX_PUNCH_RELAYS_PER_MINUTE, MAX_PUNCH_TRIES, MAX_PUNCHES, PUNCH_SETTLE,
     PUNCH_TIMEOUT, PunchStep,
 };
@@ -15,6 +16,10 @@ use crate::message::MeshMessage;
 /// the relay's end of its link to node 0 and node 2's end of its link to the relay.
 fn line_with_links() -> (Net, ConnId, ConnId) {
     let mut net = Net::new(3);
+    // These tests ask for each punch themselves.
+    for i in 0..3 {
+        net.act(i, |core, _| core.config.auto_punch = false);
+    }
     let (_, relay_from_0) = net.link(0, 1);
     let (two_to_relay, _) = net.link(2, 1);
     net.run_for(Duration::from_secs(2));
@@ -191,4 +196,152 @@ fn answered_requests_are_bounded_and_forgotten() {
     assert_eq!(net.core(2).stats().punches_refused, 20);
     net.run_for(PUNCH_TIMEOUT + Duration::from_secs(1));
     assert!(net.core(2).punches.offers() == 0);
+}
+
+#[test]
+fn the_relay_tells_each_side_where_it_sees_the_other() {
+    let mut net = Net::new(3);
+    for i in 0..3 {
+        net.act(i, |core, _| core.config.auto_punch = false);
+    }
+    // Both dialed the relay over UDP from behind NATs: the relay sees their mappings.
+    let (nat0, nat2) = (
+        "203.0.113.9:4000".parse().unwrap(),
+        "198.51.100.7:5000".parse().unwrap(),
+    );
+    net.link_from_nat(0, 1, nat0);
+    net.link_from_nat(2, 1, nat2);
+    net.run_for(Duration::from_secs(2));
+    let target = net.peer(2);
+    net.act(0, |core, now| core.punch(&target, now)).unwrap();
+    net.run_for(Duration::from_secs(1));
+    let dialed =
+        |net: &mut Net, i| -> Vec<_> { net.punched(i).into_iter().map(|(a, _)| a).collect() };
+    assert_eq!(dialed(&mut net, 0), [nat2, address(2)], "the mapping first");
+    assert_eq!(dialed(&mut net, 2), [nat0, address(0)]);
+}
+
+#[test]
+fn the_relay_adds_its_address_within_the_candidate_bound() {
+    let mut net = Net::new(3);
+    for i in 0..3 {
+        net.act(i, |core, _| core.config.auto_punch = false);
+    }
+    let nat0: std::net::SocketAddr = "203.0.113.9:4000".parse().unwrap();
+    let (_, relay_from_0) = net.link_from_nat(0, 1, nat0);
+    net.link(2, 1);
+    net.run_for(Duration::from_secs(2));
+    let many: Vec<std::net::SocketAddr> = (0..MAX_PUNCH_CANDIDATES as u16 + 4)
+        .map(|p| std::net::SocketAddr::from(([192, 0, 2, 1], 1000 + p)))
+        .collect();
+    net.deliver(
+        1,
+        relay_from_0,
+        MeshMessage::PunchVia {
+            to: net.peer(2),
+            id: 1,
+            step: PunchStep::Request,
+            candidates: many.clone(),
+        },
+    );
+    let forwarded = net
+        .sent(1)
+        .into_iter()
+        .find_map(|(_, m)| match m {
+            MeshMessage::PunchFrom { candidates, .. } => Some(candidates),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(forwarded.len(), MAX_PUNCH_CANDIDATES);
+    assert_eq!(forwarded[0], nat0);
+    assert_eq!(forwarded[1..], many[..MAX_PUNCH_CANDIDATES - 1]);
+}
+
+#[test]
+fn members_short_of_neighbors_punch_to_a_member_that_comes_online() {
+    let mut net = Net::new(3);
+    net.link(0, 1);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.punched(0).is_empty() && net.punched(2).is_empty());
+    // Node 2 comes online through node 1: its presence reaches node 0, which has one
+    // neighbor of the three it wants.
+    net.link(2, 1);
+    net.run_for(AUTO_PUNCH_GRACE + Duration::from_millis(500));
+    let dialed: Vec<_> = net.punched(0).into_iter().map(|(a, _)| a).collect();
+    assert!(dialed.contains(&address(2)), "{dialed:?}");
+    let dialed: Vec<_> = net.punched(2).into_iter().map(|(a, _)| a).collect();
+    assert!(dialed.contains(&address(0)), "{dialed:?}");
+    // The link forms: no more punching.
+    net.link(0, 2);
+    net.run_for(Duration::from_secs(300));
+    assert!(net.punched(0).is_empty() && net.punched(2).is_empty());
+}
+
+#[test]
+fn an_automatic_punch_goes_to_a_member_once_per_backoff() {
+    let mut net = Net::new(3);
+    // Only node 0 punches by itself; nothing links the dialed addresses.
+    for i in 1..3 {
+        net.act(i, |core, _| core.config.auto_punch = false);
+    }
+    net.link(0, 1);
+    net.link(2, 1);
+    net.run_for(Duration::from_secs(200));
+    let at: Vec<_> = net.punched(0).into_iter().map(|(_, at)| at).collect();
+    assert!(at.len() >= 2 * MAX_PUNCH_TRIES as usize, "{at:?}");
+    // Attempts of three tries each; a new attempt no sooner than the backoff after the last.
+    let starts: Vec<_> = at.chunks(MAX_PUNCH_TRIES as usize).map(|c| c[0]).collect();
+    for w in starts.windows(2) {
+        assert!(w[1].duration_since(w[0]) >= AUTO_PUNCH_BACKOFF, "{at:?}");
+    }
+    assert_eq!(net.core(0).punches.auto_remembered(), 1);
+}
+
+#[test]
+fn the_memory_of_automatic_punches_is_bounded() {
+    let mut net = Net::new(3);
+    net.link(0, 1);
+    net.run_for(Duration::from_secs(2));
+    // Full of members punched to lately (long ago made up), then a real one comes online.
+    let made_up = (0..MAX_AUTO_PUNCH_MEMORY as u64).map(|i| {
+        peergroup_identity::PeerName::new(
+            &peergroup_identity::KeyPair::from_test_seed(90_000 + i).public(),
+            peergroup_identity::Classifier::new("madeup").unwrap(),
+        )
+    });
+    let until = net.now().mono.saturating_add(Duration::from_secs(3600));
+    net.act(0, |core, _| core.punches.remember_auto(made_up, until));
+    net.link(2, 1);
+    net.run_for(AUTO_PUNCH_GRACE + Duration::from_millis(500));
+    assert!(net.punched(0).iter().any(|(a, _)| *a == address(2)));
+    assert_eq!(
+        net.core(0).punches.auto_remembered(),
+        MAX_AUTO_PUNCH_MEMORY,
+        "the oldest made room"
+    );
+}
+
+#[test]
+fn dials_that_cross_leave_one_link_the_same_at_both_ends() {
+    for (a, b) in [(0, 2), (2, 0)] {
+        let mut net = Net::new(3);
+        for i in 0..3 {
+            net.act(i, |core, _| core.config.auto_punch = false);
+        }
+        let [(a1, b1), (a2, b2)] = net.link_crossed(a, b);
+        net.run_for(Duration::from_secs(1));
+        let links = |net: &Net, i: usize| -> Vec<ConnId> {
+            net.core(i)
+                .neighbors
+                .established()
+                .map(|(c, _)| c)
+                .collect()
+        };
+        let (at_a, at_b) = (links(&net, a), links(&net, b));
+        assert_eq!(at_a.len(), 1, "{at_a:?}");
+        assert_eq!(at_b.len(), 1, "{at_b:?}");
+        // The link the smaller node dialed (node ids are 100 + index here).
+        let expected = if a < b { [(a1, b1)] } else { [(a2, b2)] };
+        assert_eq!([(at_a[0], at_b[0])], expected, "the same link at both ends");
+    }
 }

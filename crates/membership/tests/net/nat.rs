@@ -1,0 +1,571 @@
+//! The NAT matrix: members behind real NAT boxes (network namespaces with iptables), one
+//! public member, and every pair of NAT kinds. Needs root; run with `cargo xtask nat`.
+//!
+//! ```text
+//!                      public member P (198.18.0.10)
+//!                               │
+//!   ────────────────── "internet" bridge (198.18.0.0/24) ──────────────────
+//!        │ .21          │ .22                        │ .27          │ .28
+//!     router 1       router 2          ...        router 7       router 8
+//!   (full cone)    (full cone)                   (symmetric)    (symmetric)
+//!        │ 10.1.0.0/24  │ 10.2.0.0/24                │              │
+//!      host 1         host 2                       host 7         host 8
+//! ```
+//!
+//! Each kind has two routers, so that a pair of the same kind is two NATs. For each pair of
+//! kinds, P and one member behind each NAT start; the two behind NATs know only P's address.
+//! They must find each other (P's presence records carry the addresses) and punch a hole
+//! through P by themselves. The table says, per pair: a direct link or not, the time to it,
+//! and the time until both held every member's first record.
+//!
+//! This machine's kernel has no netem (`sch_netem`), so the "internet" adds no delay; the
+//! matrix runs at loopback speed and the delay the issue asks for is not there (see
+//! docs/operations.md).
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use peergroup_identity::{Classifier, PeerName};
+use peergroup_transport::{Dial, TransportConfig};
+
+use super::support::*;
+
+/// NAT kinds, by mapping and filtering (RFC 4787).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Endpoint-independent mapping and filtering ("full cone").
+    FullCone,
+    /// Endpoint-independent mapping, address-dependent filtering ("restricted cone").
+    Restricted,
+    /// Endpoint-independent mapping, address-and-port-dependent filtering ("port-restricted
+    /// cone": what Linux masquerading does).
+    PortRestricted,
+    /// Address-and-port-dependent mapping with random ports ("symmetric").
+    Symmetric,
+}
+
+const KINDS: [Kind; 4] = [
+    Kind::FullCone,
+    Kind::Restricted,
+    Kind::PortRestricted,
+    Kind::Symmetric,
+];
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::FullCone => "full cone",
+            Kind::Restricted => "restricted",
+            Kind::PortRestricted => "port-restricted",
+            Kind::Symmetric => "symmetric",
+        }
+    }
+
+    /// The iptables rules of a router of this kind: `wan`/`lan` interfaces, public address
+    /// `public`, the host behind it at `host`.
+    fn rules(self, wan: &str, lan: &str, public: &str, host: &str) -> Vec<Vec<String>> {
+        let r = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        // Nothing from outside reaches the router itself: an unsolicited packet that it
+        // accepted would leave a connection-tracking entry that makes the NAT pick another
+        // port for the host's own flow to that sender, as no home router does.
+        let mut rules = vec![r(&format!("-A INPUT -i {wan} -j DROP"))];
+        let snat = format!("-t nat -A POSTROUTING -o {wan} -j SNAT --to-source {public}");
+        match self {
+            Kind::FullCone => {
+                rules.push(r(&snat));
+                rules.push(r(&format!(
+                    "-t nat -A PREROUTING -i {wan} -j DNAT --to-destination {host}"
+                )));
+            }
+            Kind::Restricted => {
+                rules.push(r(&snat));
+                // Remember whom the host sent to; let in anything from those addresses.
+                rules.push(r(&format!(
+                    "-A FORWARD -i {lan} -o {wan} -m recent --name sent --set --rdest"
+                )));
+                rules.push(r(&format!(
+                    "-t nat -A PREROUTING -i {wan} -m recent --name sent --rcheck --rsource \
+                     -j DNAT --to-destination {host}"
+                )));
+            }
+            Kind::PortRestricted => rules.push(r(&snat)),
+            Kind::Symmetric => rules.push(r(&format!("{snat} --random-fully"))),
+        }
+        rules
+    }
+
+    /// Whether two NATs of these kinds can be punched through at all: a port-dependent
+    /// mapping with random ports cannot be predicted, and a port-dependent filter lets in
+    /// nothing but the port it sent to.
+    fn punchable(a: Kind, b: Kind) -> bool {
+        let hard = |k| matches!(k, Kind::Symmetric);
+        let strict = |k| matches!(k, Kind::Symmetric | Kind::PortRestricted);
+        !(hard(a) && strict(b) || hard(b) && strict(a))
+    }
+}
+
+const PUBLIC: &str = "198.18.0.10";
+
+/// Routers per kind (a pair of the same kind is two NATs).
+const PER_KIND: usize = 2;
+
+/// The namespaces of one matrix; removed when dropped.
+struct World {
+    tag: String,
+}
+
+impl World {
+    fn ns(&self, what: &str) -> String {
+        format!("pg{}{what}", self.tag)
+    }
+
+    /// The router index of the `nth` (0 or 1) NAT of `kind`.
+    fn router(kind: Kind, nth: usize) -> usize {
+        KINDS.iter().position(|k| *k == kind).unwrap_or(0) * PER_KIND + nth + 1
+    }
+
+    fn host_ns(&self, router: usize) -> String {
+        self.ns(&format!("h{router}"))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let mut names = vec![self.ns("i"), self.ns("p")];
+        for k in 1..=KINDS.len() * PER_KIND {
+            names.push(self.ns(&format!("r{k}")));
+            names.push(self.ns(&format!("h{k}")));
+        }
+        for n in names {
+            let _ = Command::new("ip").args(["netns", "del", &n]).status();
+        }
+    }
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (is it installed?): {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+fn ip(args: &[&str]) {
+    run("ip", args);
+}
+
+/// Joins namespace `a` (interface `an`, address `aa`) and `b` with a veth pair.
+fn veth(a: &str, an: &str, b: &str, bn: &str) {
+    ip(&["link", "add", an, "type", "veth", "peer", "name", bn]);
+    ip(&["link", "set", an, "netns", a]);
+    ip(&["link", "set", bn, "netns", b]);
+    ip(&["-n", a, "link", "set", an, "up"]);
+    ip(&["-n", b, "link", "set", bn, "up"]);
+}
+
+fn build() -> World {
+    let tag = format!("{:x}", std::process::id() % 0xffff);
+    let world = World { tag };
+    let (inet, public) = (world.ns("i"), world.ns("p"));
+    let made = Command::new("ip").args(["netns", "add", &inet]).output();
+    match made {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "cannot create network namespaces (needs root): ip netns add: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => panic!("cannot run `ip` (install iproute2): {e}"),
+    }
+    ip(&["-n", &inet, "link", "add", "br0", "type", "bridge"]);
+    ip(&["-n", &inet, "link", "set", "br0", "up"]);
+    ip(&["netns", "add", &public]);
+    ip(&["-n", &public, "link", "set", "lo", "up"]);
+    let (pa, pb) = (format!("{}pa", world.tag), format!("{}pb", world.tag));
+    veth(&inet, &pa, &public, &pb);
+    ip(&["-n", &inet, "link", "set", &pa, "master", "br0"]);
+    ip(&[
+        "-n",
+        &public,
+        "addr",
+        "add",
+        &format!("{PUBLIC}/24"),
+        "dev",
+        &pb,
+    ]);
+    for kind in KINDS {
+        for nth in 0..PER_KIND {
+            let k = World::router(kind, nth);
+            let (router, host) = (world.ns(&format!("r{k}")), world.host_ns(k));
+            ip(&["netns", "add", &router]);
+            ip(&["netns", "add", &host]);
+            ip(&["-n", &router, "link", "set", "lo", "up"]);
+            ip(&["-n", &host, "link", "set", "lo", "up"]);
+            let (wa, wb) = (format!("{}w{k}a", world.tag), format!("{}w{k}b", world.tag));
+            let (la, lb) = (format!("{}l{k}a", world.tag), format!("{}l{k}b", world.tag));
+            veth(&inet, &wa, &router, &wb);
+            ip(&["-n", &inet, "link", "set", &wa, "master", "br0"]);
+            veth(&router, &la, &host, &lb);
+            let wan_addr = format!("198.18.0.{}", 20 + k);
+            let host_addr = format!("10.{k}.0.2");
+            ip(&[
+                "-n",
+                &router,
+                "addr",
+                "add",
+                &format!("{wan_addr}/24"),
+                "dev",
+                &wb,
+            ]);
+            ip(&[
+                "-n",
+                &router,
+                "addr",
+                "add",
+                &format!("10.{k}.0.1/24"),
+                "dev",
+                &la,
+            ]);
+            ip(&[
+                "-n",
+                &host,
+                "addr",
+                "add",
+                &format!("{host_addr}/24"),
+                "dev",
+                &lb,
+            ]);
+            ip(&[
+                "-n",
+                &host,
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("10.{k}.0.1"),
+            ]);
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &router,
+                    "sysctl",
+                    "-qw",
+                    "net.ipv4.ip_forward=1",
+                ],
+            );
+            for rule in kind.rules(&wb, &la, &wan_addr, &host_addr) {
+                let mut args = vec!["netns", "exec", &router, "iptables"];
+                args.extend(rule.iter().map(String::as_str));
+                run("ip", &args);
+            }
+        }
+    }
+    world
+}
+
+/// The child side: one member, printing its links and how many records it holds.
+#[test]
+#[ignore = "run by nat_matrix as a child process"]
+fn nat_node_process() {
+    let Ok(spec) = std::env::var("PEERGROUP_NAT_NODE") else {
+        return;
+    };
+    let mut parts = spec.split(',');
+    let i: usize = parts.next().unwrap().parse().unwrap();
+    let dir = std::path::PathBuf::from(parts.next().unwrap());
+    let bind: std::net::SocketAddr = parts.next().unwrap().parse().unwrap();
+    let connect: Vec<std::net::SocketAddr> = parts.map(|a| a.parse().unwrap()).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let f = Fixture::new(14, 3);
+        let peers: Vec<PeerName> = (0..3)
+            .map(|m| {
+                PeerName::new(
+                    &f.key(m).public(),
+                    Classifier::new(&format!("node{m}")).unwrap(),
+                )
+            })
+            .collect();
+        let mut transport = TransportConfig::default();
+        transport.dial = Dial::QuicThenTcp;
+        let path = dir.join(format!("node{i}.sqlite"));
+        let mesh = peergroup_membership::MeshConfig::default();
+        let node = start_full(&f, i, &path, Vec::new(), &connect, bind, mesh, transport).await;
+        println!("LISTEN {}", node.addr);
+        let (stop_tx, mut stop) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while std::io::stdin()
+                .read_line(&mut line)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
+                line.clear();
+            }
+            let _ = stop_tx.send(());
+        });
+        let mut published = false;
+        loop {
+            if !published && node.handle.status().synchronized {
+                let new = peergroup_record_db::NewRecord {
+                    record_type: app_type(),
+                    attributes: String::new(),
+                    payload: format!("first record of node {i}").into_bytes(),
+                    expires: peergroup_identity::Timestamp::now()
+                        .saturating_add(Duration::from_secs(3600)),
+                    autorefresh: false,
+                };
+                node.handle.create_record(new).await.unwrap();
+                published = true;
+            }
+            let links: Vec<String> = node
+                .handle
+                .neighbors()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|(_, p, a)| {
+                    peers
+                        .iter()
+                        .position(|x| *x == p)
+                        .map(|m| format!("{m}@{a}"))
+                })
+                .collect();
+            let records = node.handle.records(app_type()).await.unwrap().len();
+            println!("STATE {records} {}", links.join(" "));
+            tokio::select! {
+                _ = &mut stop => break,
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+        node.handle.close().await.unwrap();
+    });
+}
+
+/// What a child last said: records held, and the members it has a link to.
+#[derive(Clone, Debug, Default)]
+struct State {
+    records: usize,
+    links: Vec<usize>,
+}
+
+struct Member {
+    child: Child,
+    state: Arc<Mutex<Option<State>>>,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().is_ok_and(|s| s.is_none()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(ns: &str, i: usize, dir: &std::path::Path, bind: &str, connect: &[String]) -> Member {
+    let mut spec = format!("{i},{},{bind}", dir.display());
+    for c in connect {
+        spec.push(',');
+        spec.push_str(c);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "nat::nat_node_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PEERGROUP_NAT_NODE", spec)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let state = Arc::new(Mutex::new(None));
+    let shared = state.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let Some((_, s)) = line.split_once("STATE ") else {
+                continue;
+            };
+            let mut f = s.split(' ');
+            let records = f.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let links = f
+                .filter_map(|l| l.split_once('@').and_then(|(m, _)| m.parse().ok()))
+                .collect();
+            *shared.lock().unwrap() = Some(State { records, links });
+        }
+    });
+    Member { child, state }
+}
+
+/// One pair's outcome.
+struct Outcome {
+    a: Kind,
+    b: Kind,
+    direct: Option<Duration>,
+    records: Option<Duration>,
+    /// What each member last said (for a failure's message).
+    seen: String,
+}
+
+/// How long a pair is given.
+const PAIR_WAIT: Duration = Duration::from_secs(12);
+/// The goal: a direct link within this.
+const GOAL: Duration = Duration::from_secs(3);
+
+fn run_pair(world: &World, a: Kind, b: Kind, port: u16) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let public = format!("{PUBLIC}:{port}");
+    let p = spawn(&world.ns("p"), 0, dir.path(), &public, &[]);
+    // P listens before the others dial it.
+    let deadline = Instant::now() + WAIT;
+    while p.state.lock().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the public member did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (ra, rb) = (World::router(a, 0), World::router(b, 1));
+    let bind = |r: usize| format!("10.{r}.0.2:{port}");
+    let ma = spawn(
+        &world.host_ns(ra),
+        1,
+        dir.path(),
+        &bind(ra),
+        std::slice::from_ref(&public),
+    );
+    let mb = spawn(
+        &world.host_ns(rb),
+        2,
+        dir.path(),
+        &bind(rb),
+        std::slice::from_ref(&public),
+    );
+    let start = Instant::now();
+    let (mut direct, mut records) = (None, None);
+    while start.elapsed() < PAIR_WAIT && (direct.is_none() || records.is_none()) {
+        let (sa, sb) = (
+            ma.state.lock().unwrap().clone(),
+            mb.state.lock().unwrap().clone(),
+        );
+        if let (Some(sa), Some(sb)) = (sa, sb) {
+            if direct.is_none() && (sa.links.contains(&2) || sb.links.contains(&1)) {
+                direct = Some(start.elapsed());
+            }
+            if records.is_none() && sa.records >= 3 && sb.records >= 3 {
+                records = Some(start.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = [&p, &ma, &mb]
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("member {i}: {:?}", m.state.lock().unwrap()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    drop((ma, mb, p));
+    Outcome {
+        a,
+        b,
+        direct,
+        records,
+        seen,
+    }
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or_else(|| "-".to_owned(), |d| format!("{} ms", d.as_millis()))
+}
+
+#[test]
+#[ignore = "needs root, ip netns and iptables: cargo xtask nat"]
+fn nat_matrix() {
+    let world = build();
+    let mut outcomes = Vec::new();
+    let mut port = 41_000;
+    for (x, a) in KINDS.iter().enumerate() {
+        for b in &KINDS[x..] {
+            port += 10;
+            outcomes.push(run_pair(&world, *a, *b, port));
+        }
+    }
+    println!();
+    println!(
+        "{:<16} {:<16} {:<22} {:>14} {:>14}",
+        "NAT of A", "NAT of B", "A-B link", "time to link", "all records"
+    );
+    let mut failures = Vec::new();
+    let (mut slow, mut unlinked) = (0, 0);
+    for o in &outcomes {
+        let punchable = Kind::punchable(o.a, o.b);
+        let link = match (o.direct, punchable) {
+            (Some(_), _) => "direct (punched)",
+            (None, true) => "NONE",
+            (None, false) => "none (needs a relay)",
+        };
+        println!(
+            "{:<16} {:<16} {:<22} {:>14} {:>14}",
+            o.a.name(),
+            o.b.name(),
+            link,
+            ms(o.direct),
+            ms(o.records)
+        );
+        if o.records.is_none() {
+            failures.push(format!(
+                "{} / {}: records did not reach both ({})",
+                o.a.name(),
+                o.b.name(),
+                o.seen
+            ));
+        }
+        match o.direct {
+            None if punchable => failures.push(format!(
+                "{} / {}: no direct link though the NATs allow one",
+                o.a.name(),
+                o.b.name()
+            )),
+            None => unlinked += 1,
+            Some(t) if t > GOAL => slow += 1,
+            Some(_) => {}
+        }
+    }
+    println!();
+    let pairs = outcomes.len();
+    if unlinked == 0 {
+        println!("goal: every pair connected: met");
+    } else {
+        println!(
+            "goal: every pair connected: NOT met ({unlinked} of {pairs} pairs cannot punch and \
+             there are no member relays yet; their records flow through the public member)"
+        );
+    }
+    if slow == 0 {
+        println!("goal: direct links within {GOAL:?}: met");
+    } else {
+        println!("goal: direct links within {GOAL:?}: NOT met ({slow} pairs slower)");
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
