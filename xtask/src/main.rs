@@ -45,8 +45,8 @@ enum Command {
     Interop,
     /// Members in network namespaces: a link cut and an isolation that heals (needs root).
     Netns,
-    /// The NAT matrix: members behind four kinds of NAT box punching through a public
-    /// member, every pair of kinds (needs root and iptables).
+    /// The NAT matrix: members behind five kinds of NAT box (one with UPnP) linking
+    /// directly, every pair of kinds (needs root, iptables and miniupnpd).
     Nat,
     /// Peers as real `peergroup run` processes with churn and random operations; checks
     /// convergence, acknowledged records and memory.

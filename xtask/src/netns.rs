@@ -56,18 +56,25 @@ pub(crate) fn run() -> Result<()> {
     ]))
 }
 
-/// `cargo xtask nat`: the NAT matrix. Members behind NAT boxes of four kinds (network
-/// namespaces with iptables), one public member, every pair of kinds: prints a table of
-/// direct links and times, says which goals are met, fails when a pair that can punch did not.
+/// `cargo xtask nat`: the NAT matrix. Members behind NAT boxes of five kinds (network
+/// namespaces with iptables; one kind runs miniupnpd), one public member, every pair of
+/// kinds: prints a table of direct links, times and UPnP mappings, says which goals are met,
+/// fails when a pair that can link directly did not.
 pub(crate) fn nat() -> Result<()> {
-    step("NAT matrix (members behind four kinds of NAT, punching through a public member)");
+    step("NAT matrix (members behind five kinds of NAT, punching through a public member)");
     if !available() {
         bail!(
             "`ip netns add` is not allowed here: the NAT matrix needs root, iproute2 and \
              iptables (run `cargo xtask nat` as root)"
         );
     }
-    util::ensure_tools(&[("iptables", "iptables")], &[])?;
+    util::ensure_tools(
+        &[
+            ("iptables", "iptables"),
+            ("miniupnpd", "miniupnpd-iptables"),
+        ],
+        &[],
+    )?;
     // --workspace: the features the tests step built with, so nothing is built again.
     util::run(cargo().args([
         "test",

@@ -388,7 +388,7 @@ pub(crate) async fn members(home: &Home, a: MembersArgs) -> Result<()> {
 pub(crate) async fn send(home: &Home, a: SendArgs) -> Result<()> {
     let payload = input::read_file_or_stdin(&a.data, input::DIRECT_DATA)?;
     let bytes = payload.len();
-    let infra = home.online(&[], true).await?;
+    let infra = home.online(&[], true, false).await?;
     let found = util::group(&infra, &a.group.group, a.group.identity.as_deref()).await?;
     let group = home.open_group(&infra, &found).await?;
     let result = async {
@@ -418,7 +418,7 @@ pub(crate) async fn send(home: &Home, a: SendArgs) -> Result<()> {
 }
 
 pub(crate) async fn connections(home: &Home, a: ConnectionsArgs) -> Result<()> {
-    let infra = home.online(&[], true).await?;
+    let infra = home.online(&[], true, false).await?;
     let found = util::group(&infra, &a.group.group, a.group.identity.as_deref()).await?;
     let group = home.open_group(&infra, &found).await?;
     let result = async {

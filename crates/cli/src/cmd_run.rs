@@ -47,9 +47,14 @@ pub(crate) struct RunArgs {
     /// Members to dial at start, besides those the group knows.
     #[arg(long = "connect", value_name = "ADDR")]
     connect: Vec<SocketAddr>,
-    /// Do not use mDNS on the local network.
+    /// Do not use the local network's services: mDNS discovery, and the router's UPnP
+    /// port mapping.
     #[arg(long)]
     no_discovery: bool,
+    /// Dial QUIC first, TCP after 500 ms: what members behind NATs need to punch holes to
+    /// each other (docs/operations.md, "Behind a NAT").
+    #[arg(long)]
+    quic_first: bool,
     /// Read commands on standard input, one a line, each answered by a line starting with
     /// "> ": add TYPE TEXT, update ID TEXT, delete ID, get ID, digest, members, connections.
     #[arg(long)]
@@ -60,7 +65,9 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
-    let infra = home.online(&a.listen, !a.no_discovery).await?;
+    let infra = home
+        .online(&a.listen, !a.no_discovery, a.quic_first)
+        .await?;
     let found = util::group(&infra, &a.group, a.identity.as_deref()).await?;
     let group = infra.open_group(&found.identity, &found.group).await?;
     let mut events = group.events(EventFilter::all());

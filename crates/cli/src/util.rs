@@ -129,11 +129,16 @@ impl Home {
     }
 
     /// An infrastructure listening on `listen` (falling back to any free port when the
-    /// requested one is taken), with mDNS discovery unless disabled.
+    /// requested one is taken), with mDNS discovery and a UPnP port mapping on the router
+    /// unless `discovery` is off; dialing QUIC first (TCP after 500 ms) when `quic_first`:
+    /// QUIC is what hole punching runs on, and what shows a member behind a NAT its
+    /// mapping. (Not by default: a member killed on a QUIC link is seen gone only at the
+    /// idle timeout, where TCP's reset tells at once.)
     pub(crate) async fn online(
         &self,
         listen: &[SocketAddr],
         discovery: bool,
+        quic_first: bool,
     ) -> Result<Infrastructure> {
         if let Some(node) = &self.served {
             return Ok(node.infra.clone());
@@ -146,6 +151,10 @@ impl Home {
             config.listen = listen.to_vec();
         }
         config.discovery = discovery;
+        config.transport.port_mapping = discovery;
+        if quic_first {
+            config.transport.dial = peergroup::Dial::QuicThenTcp;
+        }
         Ok(Infrastructure::start(config).await?)
     }
 }

@@ -132,6 +132,11 @@ pub struct TransportConfig {
     /// How [`Endpoint::connect_to`](crate::Endpoint::connect_to) and
     /// [`Endpoint::connect`](crate::Endpoint::connect) dial (default [`Dial::Tcp`]).
     pub dial: Dial,
+    /// Ask the router (UPnP-IGD) to forward the listening port, and publish the mapped
+    /// address ([`Endpoint::mapped_addrs`](crate::Endpoint::mapped_addrs); see
+    /// [`crate::portmap`]). Default false: it speaks to the local network (SSDP multicast),
+    /// which a library should not do unasked; `peergroup run` turns it on.
+    pub port_mapping: bool,
 }
 
 /// Which transport an outgoing connection uses.
@@ -176,6 +181,7 @@ impl Default for TransportConfig {
             max_handshakes_per_address: DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
             quic: true,
             dial: Dial::Tcp,
+            port_mapping: false,
         }
     }
 }
@@ -206,6 +212,7 @@ impl TransportConfig {
             max_handshakes_per_address: self.max_handshakes_per_address.max(1),
             quic: self.quic,
             dial: self.dial,
+            port_mapping: self.port_mapping,
         }
     }
 }

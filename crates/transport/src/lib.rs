@@ -70,6 +70,7 @@ pub mod fuzz_targets;
 mod handshake;
 pub mod join;
 pub mod naming;
+pub mod portmap;
 pub(crate) mod quic;
 #[doc(hidden)]
 pub mod testing;

@@ -65,9 +65,14 @@ pub(crate) struct ChatArgs {
     /// How long messages live.
     #[arg(long, default_value = "24h", value_parser = util::parse_duration)]
     lifetime: Duration,
-    /// Do not use mDNS on the local network.
+    /// Do not use the local network's services: mDNS discovery, and the router's UPnP
+    /// port mapping.
     #[arg(long)]
     no_discovery: bool,
+    /// Dial QUIC first, TCP after 500 ms: what members behind NATs need to punch holes to
+    /// each other (docs/operations.md, "Behind a NAT").
+    #[arg(long)]
+    quic_first: bool,
     /// Line mode even on a terminal.
     #[arg(long)]
     lines: bool,
@@ -191,7 +196,9 @@ pub(crate) fn whisper_target(members: &[peergroup::Member], name: &str) -> Resul
 
 impl Chat {
     async fn start(home: &Home, a: &ChatArgs) -> Result<Self> {
-        let infra = home.online(&a.listen, !a.no_discovery).await?;
+        let infra = home
+            .online(&a.listen, !a.no_discovery, a.quic_first)
+            .await?;
         let found = util::group(&infra, &a.group, a.identity.as_deref()).await?;
         let group = infra.open_group(&found.identity, &found.group).await?;
         let me = infra

@@ -349,12 +349,11 @@ impl<S: Store + 'static> Driver<S> {
             Command::Export(p, r) => drop(r.send(core.db().export(&p).map_err(Error::from))),
             Command::GoOnline(endpoint, addrs, r) => {
                 if let Some(ep) = endpoint {
-                    let listen = super::publishable_addrs(ep.local_addrs());
+                    self.watch_mapped(&ep);
                     self.config.endpoint = Some(ep);
-                    if let Err(e) = core.set_listen_addrs(listen, now) {
-                        tracing::warn!(error = %e, "could not publish listen addresses");
-                    }
+                    self.publish_listen_addrs();
                 }
+                let core = &mut self.core;
                 core.set_online(true, now);
                 for a in addrs {
                     core.connect_to(a, now);

@@ -75,6 +75,8 @@ enum Input {
     Closed(ConnId),
     Dialed(SocketAddr, Result<Connection, String>),
     Incoming(Connection, Option<Bytes>),
+    /// The router's forward to us changed (see [`Endpoint::mapped_addrs`]).
+    Mapped,
 }
 
 impl Input {
@@ -220,12 +222,9 @@ impl<S: Store + 'static> Driver<S> {
         mut inputs: mpsc::Receiver<Input>,
     ) {
         self.limit_frames();
-        if let Some(ep) = &self.config.endpoint {
-            let now = self.now();
-            let addrs = publishable_addrs(ep.local_addrs());
-            if let Err(e) = self.core.set_listen_addrs(addrs, now) {
-                tracing::warn!(error = %e, "could not publish listen addresses");
-            }
+        if let Some(ep) = self.config.endpoint.clone() {
+            self.publish_listen_addrs();
+            self.watch_mapped(&ep);
         }
         self.after_input();
         loop {
@@ -343,6 +342,38 @@ impl<S: Store + 'static> Driver<S> {
         }
     }
 
+    /// Publishes where the endpoint listens, and the router's forward to it, if any.
+    pub(super) fn publish_listen_addrs(&mut self) {
+        let Some(ep) = &self.config.endpoint else {
+            return;
+        };
+        let mut addrs = publishable_addrs(ep.local_addrs());
+        for a in ep.mapped_addrs().borrow().iter() {
+            if !addrs.contains(a) {
+                addrs.push(*a);
+            }
+        }
+        let now = self.now();
+        if let Err(e) = self.core.set_listen_addrs(addrs, now) {
+            tracing::warn!(error = %e, "could not publish listen addresses");
+        }
+    }
+
+    /// Publishes the addresses again whenever the endpoint's port mapping changes; ends with
+    /// the endpoint or the driver.
+    pub(super) fn watch_mapped(&self, ep: &Endpoint) {
+        let mut mapped = ep.mapped_addrs();
+        let tx = self.input_tx.downgrade();
+        tokio::spawn(async move {
+            while mapped.changed().await.is_ok() {
+                let Some(tx) = tx.upgrade() else { return };
+                if tx.send(Input::Mapped).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
     fn input(&mut self, input: Input) {
         let now = self.now();
         match input {
@@ -364,6 +395,7 @@ impl<S: Store + 'static> Driver<S> {
                 self.attach(conn, true, None);
             }
             Input::Dialed(addr, Err(reason)) => self.core.handle_connect_failed(addr, &reason, now),
+            Input::Mapped => self.publish_listen_addrs(),
             Input::Incoming(conn, first) => {
                 if self.core.status().listening {
                     self.attach(conn, false, first);

@@ -1,25 +1,32 @@
 //! The NAT matrix: members behind real NAT boxes (network namespaces with iptables), one
-//! public member, and every pair of NAT kinds. Needs root; run with `cargo xtask nat`.
+//! public member, and every pair of NAT kinds. Needs root, iptables and miniupnpd; run with
+//! `cargo xtask nat`.
 //!
 //! ```text
-//!                      public member P (198.18.0.10)
+//!                      public member P (11.18.0.10)
 //!                               │
-//!   ────────────────── "internet" bridge (198.18.0.0/24) ──────────────────
-//!        │ .21          │ .22                        │ .27          │ .28
-//!     router 1       router 2          ...        router 7       router 8
-//!   (full cone)    (full cone)                   (symmetric)    (symmetric)
+//!   ────────────────── "internet" bridge (11.18.0.0/24) ───────────────────
+//!        │ .21          │ .22                        │ .29          │ .30
+//!     router 1       router 2          ...        router 9       router 10
+//!   (full cone)    (full cone)                 (symmetric+UPnP) (symmetric+UPnP)
 //!        │ 10.1.0.0/24  │ 10.2.0.0/24                │              │
-//!      host 1         host 2                       host 7         host 8
+//!      host 1         host 2                       host 9         host 10
 //! ```
 //!
-//! Each kind has two routers, so that a pair of the same kind is two NATs. For each pair of
-//! kinds, P and one member behind each NAT start; the two behind NATs know only P's address.
-//! They must find each other (P's presence records carry the addresses) and punch a hole
-//! through P by themselves. The table says, per pair: a direct link or not, the time to it,
-//! and the time until both held every member's first record.
+//! Five kinds (RFC 4787): full cone, restricted (address-dependent filtering),
+//! port-restricted (Linux masquerading), symmetric (random port per destination), and
+//! symmetric with a UPnP-IGD daemon (miniupnpd, as the distribution ships it) that the member
+//! asks for a port mapping. Each kind has two routers, so that a pair of the same kind is
+//! two NATs. For each pair of kinds, P and one member behind each NAT start; the two behind
+//! NATs know only P's address. They must find each other (P's presence records carry the
+//! addresses) and link directly by themselves: by a hole punch through P, or by dialing a
+//! mapped address. The table says, per pair: a direct link or not, the time to it, the time
+//! until both held every member's first record, and the UPnP mapping and whether the link
+//! went to it.
 //!
-//! This machine's kernel has no netem (`sch_netem`), so the "internet" adds no delay; the
-//! matrix runs at loopback speed and the delay the issue asks for is not there (see
+//! The "internet" is a public-looking block, because miniupnpd refuses to forward from a
+//! reserved one; it exists only between this test's namespaces. This machine's kernel has
+//! no netem (`sch_netem`), so no delay is added: the matrix runs at loopback speed (see
 //! docs/operations.md).
 
 use std::io::{BufRead as _, BufReader};
@@ -44,13 +51,16 @@ enum Kind {
     PortRestricted,
     /// Address-and-port-dependent mapping with random ports ("symmetric").
     Symmetric,
+    /// Symmetric, with a UPnP-IGD daemon (miniupnpd) the member asks for a port mapping.
+    SymmetricUpnp,
 }
 
-const KINDS: [Kind; 4] = [
+const KINDS: [Kind; 5] = [
     Kind::FullCone,
     Kind::Restricted,
     Kind::PortRestricted,
     Kind::Symmetric,
+    Kind::SymmetricUpnp,
 ];
 
 impl Kind {
@@ -60,6 +70,15 @@ impl Kind {
             Kind::Restricted => "restricted",
             Kind::PortRestricted => "port-restricted",
             Kind::Symmetric => "symmetric",
+            Kind::SymmetricUpnp => "symmetric+UPnP",
+        }
+    }
+
+    /// The iptables of this kind's router: miniupnpd's build drives the legacy tables.
+    fn iptables(self) -> &'static str {
+        match self {
+            Kind::SymmetricUpnp => "iptables-legacy",
+            _ => "iptables",
         }
     }
 
@@ -92,6 +111,22 @@ impl Kind {
             }
             Kind::PortRestricted => rules.push(r(&snat)),
             Kind::Symmetric => rules.push(r(&format!("{snat} --random-fully"))),
+            Kind::SymmetricUpnp => {
+                rules.push(r(&format!("{snat} --random-fully")));
+                // The chains miniupnpd fills (what its iptables_init.sh makes).
+                for line in [
+                    "-t nat -N MINIUPNPD".to_owned(),
+                    format!("-t nat -I PREROUTING -i {wan} -j MINIUPNPD"),
+                    "-t mangle -N MINIUPNPD".to_owned(),
+                    format!("-t mangle -I PREROUTING -i {wan} -j MINIUPNPD"),
+                    "-N MINIUPNPD".to_owned(),
+                    format!("-I FORWARD -i {wan} ! -o {wan} -j MINIUPNPD"),
+                    "-t nat -N MINIUPNPD-POSTROUTING".to_owned(),
+                    format!("-t nat -I POSTROUTING -o {wan} -j MINIUPNPD-POSTROUTING"),
+                ] {
+                    rules.push(r(&line));
+                }
+            }
         }
         rules
     }
@@ -100,13 +135,14 @@ impl Kind {
     /// mapping with random ports cannot be predicted, and a port-dependent filter lets in
     /// nothing but the port it sent to.
     fn punchable(a: Kind, b: Kind) -> bool {
+        // (A port mapping is a static forward: nothing to punch.)
         let hard = |k| matches!(k, Kind::Symmetric);
         let strict = |k| matches!(k, Kind::Symmetric | Kind::PortRestricted);
         !(hard(a) && strict(b) || hard(b) && strict(a))
     }
 }
 
-const PUBLIC: &str = "198.18.0.10";
+const PUBLIC: &str = "11.18.0.10";
 
 /// Routers per kind (a pair of the same kind is two NATs).
 const PER_KIND: usize = 2;
@@ -114,6 +150,10 @@ const PER_KIND: usize = 2;
 /// The namespaces of one matrix; removed when dropped.
 struct World {
     tag: String,
+    /// The UPnP daemons (killed on drop).
+    daemons: Vec<Child>,
+    /// Their configuration files.
+    dir: tempfile::TempDir,
 }
 
 impl World {
@@ -133,6 +173,10 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        for d in &mut self.daemons {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
         let mut names = vec![self.ns("i"), self.ns("p")];
         for k in 1..=KINDS.len() * PER_KIND {
             names.push(self.ns(&format!("r{k}")));
@@ -172,7 +216,11 @@ fn veth(a: &str, an: &str, b: &str, bn: &str) {
 
 fn build() -> World {
     let tag = format!("{:x}", std::process::id() % 0xffff);
-    let world = World { tag };
+    let mut world = World {
+        tag,
+        daemons: Vec::new(),
+        dir: tempfile::tempdir().unwrap(),
+    };
     let (inet, public) = (world.ns("i"), world.ns("p"));
     let made = Command::new("ip").args(["netns", "add", &inet]).output();
     match made {
@@ -187,7 +235,9 @@ fn build() -> World {
     ip(&["-n", &inet, "link", "set", "br0", "up"]);
     ip(&["netns", "add", &public]);
     ip(&["-n", &public, "link", "set", "lo", "up"]);
-    let (pa, pb) = (format!("{}pa", world.tag), format!("{}pb", world.tag));
+    // Interface names start with a letter: miniupnpd takes one that starts with a digit
+    // for an address.
+    let (pa, pb) = (format!("n{}pa", world.tag), format!("n{}pb", world.tag));
     veth(&inet, &pa, &public, &pb);
     ip(&["-n", &inet, "link", "set", &pa, "master", "br0"]);
     ip(&[
@@ -207,12 +257,18 @@ fn build() -> World {
             ip(&["netns", "add", &host]);
             ip(&["-n", &router, "link", "set", "lo", "up"]);
             ip(&["-n", &host, "link", "set", "lo", "up"]);
-            let (wa, wb) = (format!("{}w{k}a", world.tag), format!("{}w{k}b", world.tag));
-            let (la, lb) = (format!("{}l{k}a", world.tag), format!("{}l{k}b", world.tag));
+            let (wa, wb) = (
+                format!("n{}w{k}a", world.tag),
+                format!("n{}w{k}b", world.tag),
+            );
+            let (la, lb) = (
+                format!("n{}l{k}a", world.tag),
+                format!("n{}l{k}b", world.tag),
+            );
             veth(&inet, &wa, &router, &wb);
             ip(&["-n", &inet, "link", "set", &wa, "master", "br0"]);
             veth(&router, &la, &host, &lb);
-            let wan_addr = format!("198.18.0.{}", 20 + k);
+            let wan_addr = format!("11.18.0.{}", 20 + k);
             let host_addr = format!("10.{k}.0.2");
             ip(&[
                 "-n",
@@ -262,13 +318,46 @@ fn build() -> World {
                 ],
             );
             for rule in kind.rules(&wb, &la, &wan_addr, &host_addr) {
-                let mut args = vec!["netns", "exec", &router, "iptables"];
+                let mut args = vec!["netns", "exec", &router, kind.iptables()];
                 args.extend(rule.iter().map(String::as_str));
                 run("ip", &args);
+            }
+            if kind == Kind::SymmetricUpnp {
+                let daemon = upnp_daemon(&world, &router, k, &wb, &la);
+                world.daemons.push(daemon);
             }
         }
     }
     world
+}
+
+/// Starts miniupnpd on router `k` (namespace `router`, interfaces `wan` and `lan`): it maps
+/// ports of the host behind it, and only of it.
+fn upnp_daemon(world: &World, router: &str, k: usize, wan: &str, lan: &str) -> Child {
+    let conf = world.dir.path().join(format!("miniupnpd{k}.conf"));
+    let text = format!(
+        "ext_ifname={wan}\nlistening_ip={lan}\nenable_upnp=yes\nenable_natpmp=no\n\
+         secure_mode=yes\nsystem_uptime=yes\nuuid=3d3cec3a-8cf0-11e0-98ee-{k:012x}\n\
+         allow 1024-65535 10.{k}.0.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n"
+    );
+    std::fs::write(&conf, text).unwrap();
+    let pid = world.dir.path().join(format!("miniupnpd{k}.pid"));
+    let child = Command::new("ip")
+        .args(["netns", "exec", router, "miniupnpd", "-d", "-4", "-f"])
+        .arg(&conf)
+        .arg("-P")
+        .arg(&pid)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run miniupnpd (install miniupnpd-iptables): {e}"));
+    // It answers SSDP once it has bound its sockets.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut child = child;
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("miniupnpd on router {k} exited at once ({status}): run it by hand to see why");
+    }
+    child
 }
 
 /// The child side: one member, printing its links and how many records it holds.
@@ -300,6 +389,7 @@ fn nat_node_process() {
             .collect();
         let mut transport = TransportConfig::default();
         transport.dial = Dial::QuicThenTcp;
+        transport.port_mapping = true;
         let path = dir.join(format!("node{i}.sqlite"));
         let mesh = peergroup_membership::MeshConfig::default();
         let node = start_full(&f, i, &path, Vec::new(), &connect, bind, mesh, transport).await;
@@ -344,7 +434,13 @@ fn nat_node_process() {
                 })
                 .collect();
             let records = node.handle.records(app_type()).await.unwrap().len();
-            println!("STATE {records} {}", links.join(" "));
+            let mapped = node
+                .endpoint
+                .mapped_addrs()
+                .borrow()
+                .first()
+                .map_or_else(|| "-".to_owned(), ToString::to_string);
+            println!("STATE {records} {mapped} {}", links.join(" "));
             tokio::select! {
                 _ = &mut stop => break,
                 () = tokio::time::sleep(Duration::from_millis(50)) => {}
@@ -358,7 +454,10 @@ fn nat_node_process() {
 #[derive(Clone, Debug, Default)]
 struct State {
     records: usize,
-    links: Vec<usize>,
+    /// The router's forward to it, if it got one.
+    mapped: Option<std::net::SocketAddr>,
+    /// Members it has a link to, and at which address.
+    links: Vec<(usize, std::net::SocketAddr)>,
 }
 
 struct Member {
@@ -412,10 +511,18 @@ fn spawn(ns: &str, i: usize, dir: &std::path::Path, bind: &str, connect: &[Strin
             };
             let mut f = s.split(' ');
             let records = f.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let mapped = f.next().and_then(|m| m.parse().ok());
             let links = f
-                .filter_map(|l| l.split_once('@').and_then(|(m, _)| m.parse().ok()))
+                .filter_map(|l| {
+                    let (m, a) = l.split_once('@')?;
+                    Some((m.parse().ok()?, a.parse().ok()?))
+                })
                 .collect();
-            *shared.lock().unwrap() = Some(State { records, links });
+            *shared.lock().unwrap() = Some(State {
+                records,
+                mapped,
+                links,
+            });
         }
     });
     Member { child, state }
@@ -427,6 +534,7 @@ struct Outcome {
     b: Kind,
     direct: Option<Duration>,
     records: Option<Duration>,
+    mapped: Mapped,
     /// What each member last said (for a failure's message).
     seen: String,
 }
@@ -470,7 +578,8 @@ fn run_pair(world: &World, a: Kind, b: Kind, port: u16) -> Outcome {
             mb.state.lock().unwrap().clone(),
         );
         if let (Some(sa), Some(sb)) = (sa, sb) {
-            if direct.is_none() && (sa.links.contains(&2) || sb.links.contains(&1)) {
+            let linked = |s: &State, to| s.links.iter().any(|(m, _)| *m == to);
+            if direct.is_none() && (linked(&sa, 2) || linked(&sb, 1)) {
                 direct = Some(start.elapsed());
             }
             if records.is_none() && sa.records >= 3 && sb.records >= 3 {
@@ -478,6 +587,28 @@ fn run_pair(world: &World, a: Kind, b: Kind, port: u16) -> Outcome {
             }
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+    // A member behind the UPnP router: its mapping, and whether the other dialed it.
+    let mut mapped = Mapped::NotAsked;
+    for (kind, router, me, other, idx) in [(a, ra, &ma, &mb, 1), (b, rb, &mb, &ma, 2)] {
+        if kind != Kind::SymmetricUpnp {
+            continue;
+        }
+        let expected: std::net::SocketAddr =
+            format!("11.18.0.{}:{port}", 20 + router).parse().unwrap();
+        let got = me.state.lock().unwrap().as_ref().and_then(|s| s.mapped);
+        let used = other
+            .state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|s| s.links.contains(&(idx, expected)));
+        mapped = match (got == Some(expected), used, &mapped) {
+            (false, _, _) => Mapped::Missing(got),
+            (true, true, _) => Mapped::Used(expected),
+            (true, false, Mapped::Used(a)) => Mapped::Used(*a),
+            (true, false, _) => Mapped::Unused(expected),
+        };
     }
     let seen = [&p, &ma, &mb]
         .iter()
@@ -491,7 +622,32 @@ fn run_pair(world: &World, a: Kind, b: Kind, port: u16) -> Outcome {
         b,
         direct,
         records,
+        mapped,
         seen,
+    }
+}
+
+/// A UPnP mapping in a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mapped {
+    /// No member of the pair is behind the UPnP router.
+    NotAsked,
+    /// The member did not get the mapping it should have (what it got instead).
+    Missing(Option<std::net::SocketAddr>),
+    /// Mapped, and the other member's link goes to it.
+    Used(std::net::SocketAddr),
+    /// Mapped, and the link does not go to it.
+    Unused(std::net::SocketAddr),
+}
+
+impl Mapped {
+    fn show(self) -> String {
+        match self {
+            Mapped::NotAsked => "-".to_owned(),
+            Mapped::Missing(got) => format!("MISSING ({got:?})"),
+            Mapped::Used(a) => format!("{a} (used)"),
+            Mapped::Unused(a) => format!("{a}"),
+        }
     }
 }
 
@@ -513,7 +669,7 @@ fn nat_matrix() {
     }
     println!();
     println!(
-        "{:<16} {:<16} {:<22} {:>14} {:>14}",
+        "{:<16} {:<16} {:<22} {:>14} {:>14}  UPnP mapping",
         "NAT of A", "NAT of B", "A-B link", "time to link", "all records"
     );
     let mut failures = Vec::new();
@@ -521,18 +677,46 @@ fn nat_matrix() {
     for o in &outcomes {
         let punchable = Kind::punchable(o.a, o.b);
         let link = match (o.direct, punchable) {
+            (Some(_), _) if matches!(o.mapped, Mapped::Used(_)) => "direct (mapped)",
             (Some(_), _) => "direct (punched)",
             (None, true) => "NONE",
             (None, false) => "none (needs a relay)",
         };
         println!(
-            "{:<16} {:<16} {:<22} {:>14} {:>14}",
+            "{:<16} {:<16} {:<22} {:>14} {:>14}  {}",
             o.a.name(),
             o.b.name(),
             link,
             ms(o.direct),
-            ms(o.records)
+            ms(o.records),
+            o.mapped.show()
         );
+        // Behind the UPnP router, a member must get its mapping; where nothing but the
+        // mapping can reach it, the other member's link must go there.
+        let only_way = |k: Kind| {
+            matches!(
+                k,
+                Kind::PortRestricted | Kind::Symmetric | Kind::SymmetricUpnp
+            )
+        };
+        let upnp_pair = o.a == Kind::SymmetricUpnp || o.b == Kind::SymmetricUpnp;
+        match o.mapped {
+            Mapped::Missing(_) => failures.push(format!(
+                "{} / {}: no UPnP mapping: {}",
+                o.a.name(),
+                o.b.name(),
+                o.mapped.show()
+            )),
+            Mapped::Unused(_) if upnp_pair && only_way(o.a) && only_way(o.b) => {
+                failures.push(format!(
+                    "{} / {}: the link does not use the mapped address ({})",
+                    o.a.name(),
+                    o.b.name(),
+                    o.seen
+                ))
+            }
+            _ => {}
+        }
         if o.records.is_none() {
             failures.push(format!(
                 "{} / {}: records did not reach both ({})",

@@ -52,6 +52,8 @@ pub struct Endpoint {
     /// The QUIC endpoints, one per listening address (empty without QUIC).
     quic: Vec<quinn::Endpoint>,
     shutdown: CancellationToken,
+    /// The router's forward to us, when one was asked for and made.
+    mapped: tokio::sync::watch::Receiver<Vec<SocketAddr>>,
 }
 
 pub(crate) struct Shared {
@@ -130,7 +132,7 @@ impl Endpoint {
         });
         let (incoming_tx, incoming_rx) = mpsc::channel(config.accept_queue);
         let shutdown = CancellationToken::new();
-        let local_addrs = listeners.iter().map(|(_, a)| *a).collect();
+        let local_addrs: Vec<SocketAddr> = listeners.iter().map(|(_, a)| *a).collect();
         for (listener, local) in listeners {
             tracing::info!(addr = %local, "listening");
             tokio::spawn(listen::listen(
@@ -153,18 +155,35 @@ impl Endpoint {
             ));
             quic.push(endpoint);
         }
+        let (mapped_tx, mapped) = tokio::sync::watch::channel(Vec::new());
+        // A node listening on loopback only has no router to ask.
+        let routable = local_addrs
+            .iter()
+            .any(|a| a.is_ipv4() && !a.ip().is_loopback());
+        if config.port_mapping && routable {
+            let port = local_addrs[0].port();
+            tokio::spawn(crate::portmap::keep(port, mapped_tx, shutdown.clone()));
+        }
         Ok(Endpoint {
             shared,
             incoming: Mutex::new(incoming_rx),
             local_addrs,
             quic,
             shutdown,
+            mapped,
         })
     }
 
     /// The addresses actually listened on (with the real ports).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The router's public address that forwards to us (UPnP-IGD), when
+    /// [`TransportConfig::port_mapping`] is on and the router made one; a watch, since the
+    /// mapping comes (or goes) later than the bind.
+    pub fn mapped_addrs(&self) -> tokio::sync::watch::Receiver<Vec<SocketAddr>> {
+        self.mapped.clone()
     }
 
     /// Where QUIC listens (the same ports as [`Endpoint::local_addrs`] until
