@@ -17,7 +17,7 @@ const SMALL: &str = include_str!("../scenarios/small.toml");
 #[test]
 fn small_scenario_delivers_everything() {
     let r = run(SMALL);
-    assert_eq!(r.records, 40);
+    assert_eq!(r.records, 200);
     assert_eq!(r.missed_deliveries, 0, "{r}");
     assert!(r.delivered_by_flood > 0);
     assert!(r.convergence_max_ms < 60_000, "{r}");

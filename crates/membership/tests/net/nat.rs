@@ -24,10 +24,11 @@
 //! until both held every member's first record, and the UPnP mapping and whether the link
 //! went to it.
 //!
-//! The "internet" is a public-looking block, because miniupnpd refuses to forward from a
-//! reserved one; it exists only between this test's namespaces. This machine's kernel has
-//! no netem (`sch_netem`), so no delay is added: the matrix runs at loopback speed (see
-//! docs/operations.md).
+//! Every host delays what it sends by [`DELAY`] (25 ms each way, 50 ms round trips between
+//! any two): this machine's kernel has no netem (`sch_netem`), so a child process holds the
+//! packets in an NFQUEUE for that long. The "internet" is a public-looking block, because
+//! miniupnpd refuses to forward from a reserved one; it exists only between this test's
+//! namespaces.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -326,8 +327,10 @@ fn build() -> World {
                 let daemon = upnp_daemon(&world, &router, k, &wb, &la);
                 world.daemons.push(daemon);
             }
+            world.daemons.push(delay(&host, "iptables"));
         }
     }
+    world.daemons.push(delay(&public, "iptables"));
     world
 }
 
@@ -357,6 +360,103 @@ fn upnp_daemon(world: &World, router: &str, k: usize, wan: &str, lan: &str) -> C
     if let Ok(Some(status)) = child.try_wait() {
         panic!("miniupnpd on router {k} exited at once ({status}): run it by hand to see why");
     }
+    child
+}
+
+/// One-way delay added to every packet a host sends (its OUTPUT chain).
+const DELAY: Duration = Duration::from_millis(25);
+
+/// The child side of the delay: holds every packet queued to NFQUEUE 0 in this process's
+/// network namespace for [`DELAY`], then lets it go, in order. Ends when its stdin closes.
+#[test]
+#[ignore = "run by nat_matrix as a child process"]
+fn nat_delay_process() {
+    if std::env::var("PEERGROUP_NAT_DELAY").is_err() {
+        return;
+    }
+    let mut queue = nfq::Queue::open().expect("open an NFQUEUE socket");
+    queue.bind(0).expect("bind NFQUEUE 0");
+    queue.set_copy_range(0, 0).expect("ask for no packet bytes");
+    queue.set_nonblocking(true);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::stdin()
+            .read_line(&mut line)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
+            line.clear();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    println!("DELAYING");
+    let mut held: std::collections::VecDeque<(Instant, nfq::Message)> = Default::default();
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut idle = true;
+        while let Ok(msg) = queue.recv() {
+            held.push_back((Instant::now() + DELAY, msg));
+            idle = false;
+        }
+        while held.front().is_some_and(|(due, _)| *due <= Instant::now()) {
+            if let Some((_, mut msg)) = held.pop_front() {
+                msg.set_verdict(nfq::Verdict::Accept);
+                queue.verdict(msg).expect("release a packet");
+                idle = false;
+            }
+        }
+        if idle {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+/// Starts the delay in namespace `ns` and sends the host's packets through it.
+fn delay(ns: &str, iptables: &str) -> Child {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "nat::nat_delay_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PEERGROUP_NAT_DELAY", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("DELAYING") {
+        line.clear();
+        let n = out.read_line(&mut line).unwrap();
+        assert!(n > 0, "the delay process in {ns} did not start (NFQUEUE?)");
+    }
+    // Not loopback: the member's own process talks to itself there.
+    run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            iptables,
+            "-A",
+            "OUTPUT",
+            "!",
+            "-o",
+            "lo",
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+            "0",
+        ],
+    );
     child
 }
 
@@ -571,8 +671,9 @@ fn run_pair(world: &World, a: Kind, b: Kind, port: u16) -> Outcome {
         std::slice::from_ref(&public),
     );
     let start = Instant::now();
-    let (mut direct, mut records) = (None, None);
-    while start.elapsed() < PAIR_WAIT && (direct.is_none() || records.is_none()) {
+    let (mut direct, mut records, mut both) = (None, None, false);
+    // Until both ends list the link (one end may see it a moment before the other).
+    while start.elapsed() < PAIR_WAIT && (!both || records.is_none()) {
         let (sa, sb) = (
             ma.state.lock().unwrap().clone(),
             mb.state.lock().unwrap().clone(),
@@ -582,6 +683,7 @@ fn run_pair(world: &World, a: Kind, b: Kind, port: u16) -> Outcome {
             if direct.is_none() && (linked(&sa, 2) || linked(&sb, 1)) {
                 direct = Some(start.elapsed());
             }
+            both = linked(&sa, 2) && linked(&sb, 1);
             if records.is_none() && sa.records >= 3 && sb.records >= 3 {
                 records = Some(start.elapsed());
             }
