@@ -5,8 +5,7 @@ use std::io;
 
 use peergroup_identity::PeerName;
 use rustls::AlertDescription;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::config::TransportConfig;
@@ -49,7 +48,11 @@ pub(crate) fn classify_server_error(e: &io::Error, group: &PeerName) -> AcceptEr
 }
 
 /// Writes a fatal TLS alert in a plaintext record (before any key exists) and closes.
-pub(crate) async fn send_plain_alert(mut tcp: TcpStream, description: u8, deadline: Instant) {
+pub(crate) async fn send_plain_alert<S: AsyncRead + AsyncWrite + Unpin>(
+    mut tcp: S,
+    description: u8,
+    deadline: Instant,
+) {
     // ContentType alert (21), legacy version TLS 1.2, length 2, level fatal (2).
     let record = [21, 3, 3, 0, 2, 2, description];
     let _ = tokio::time::timeout_at(deadline, async {
@@ -61,7 +64,10 @@ pub(crate) async fn send_plain_alert(mut tcp: TcpStream, description: u8, deadli
 
 /// After a refusal, lets the peer read our alert: half-close, then read (and drop) what it
 /// still sends for a moment, so closing does not reset the connection under the alert.
-pub(crate) async fn linger(mut tcp: TcpStream, config: &TransportConfig) {
+pub(crate) async fn linger<S: AsyncRead + AsyncWrite + Unpin>(
+    mut tcp: S,
+    config: &TransportConfig,
+) {
     let _ = tokio::time::timeout(config.close_timeout, async {
         let _ = tcp.shutdown().await;
         let mut sink = [0u8; 1024];

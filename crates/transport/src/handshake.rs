@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use peergroup_credential_roles::ValidatedChain;
 use peergroup_identity::PeerName;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::{LazyConfigAcceptor, TlsConnector, client, server};
@@ -81,20 +81,8 @@ pub(crate) async fn accept(
     authenticated: impl FnOnce(),
     config: &TransportConfig,
 ) -> Result<Incoming, AcceptError> {
-    let refused = |kind, detail: String, group: Option<&PeerName>| AcceptError::Refused {
-        reason: Refusal::new(kind, detail),
-        group: group.cloned(),
-    };
-    let timed_out = |group: Option<&PeerName>| {
-        refused(
-            RefusalKind::HandshakeTimeout,
-            format!(
-                "no complete handshake within {:?}",
-                config.handshake_timeout
-            ),
-            group,
-        )
-    };
+    let refused = refusal;
+    let timed_out = |group: Option<&PeerName>| handshake_timed_out(config, group);
     let local_addr = tcp
         .local_addr()
         .map_err(|e| refused(RefusalKind::Protocol, e.to_string(), None))?;
@@ -154,6 +142,39 @@ pub(crate) async fn accept(
             .map(Incoming::Join);
     }
 
+    let (tls, chain) = member_handshake(
+        start,
+        &served,
+        Frame::Welcome {
+            observed: peer_addr,
+        },
+        authenticated,
+        deadline,
+        config,
+    )
+    .await?;
+    Ok(Incoming::Member(Accepted {
+        tls,
+        chain,
+        group: served,
+        local_addr,
+    }))
+}
+
+/// The member protocol's server side once the ClientHello chose `served`: TLS with the
+/// member's chain checked by `served`'s trust, then `acceptance` (the frame that tells the
+/// client it is in). `authenticated` is called once the chain is validated. Over TCP, or
+/// inside a stream a member relays ([`crate::relayed`]).
+pub(crate) async fn member_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    start: tokio_rustls::StartHandshake<S>,
+    served: &ServedGroup,
+    acceptance: Frame,
+    authenticated: impl FnOnce(),
+    deadline: Instant,
+    config: &TransportConfig,
+) -> Result<(server::TlsStream<S>, ValidatedChain), AcceptError> {
+    let refused = refusal;
+    let timed_out = |group: Option<&PeerName>| handshake_timed_out(config, group);
     let group = Some(&served.group);
     let verifier = MemberVerifier::new(served.trust.clone());
     let server_config = tls::server_config(served.certified.clone(), verifier.clone())
@@ -187,12 +208,7 @@ pub(crate) async fn accept(
     // Tell the client it is in (TLS 1.3 clients finish before we have checked them).
     let mut accepted = BytesMut::new();
     FrameCodec::new(64)
-        .encode_frame(
-            &Frame::Welcome {
-                observed: peer_addr,
-            },
-            &mut accepted,
-        )
+        .encode_frame(&acceptance, &mut accepted)
         .map_err(|e| refused(RefusalKind::Protocol, e.to_string(), group))?;
     let write = async {
         tls.write_all(&accepted).await?;
@@ -203,12 +219,27 @@ pub(crate) async fn accept(
         Ok(Err(e)) => return Err(refused(RefusalKind::Protocol, e.to_string(), group)),
         Ok(Ok(())) => {}
     }
-    Ok(Incoming::Member(Accepted {
-        tls,
-        chain,
-        group: served,
-        local_addr,
-    }))
+    Ok((tls, chain))
+}
+
+/// Our refusal of a client, of `kind`, for `group` when the client named one we serve.
+fn refusal(kind: RefusalKind, detail: String, group: Option<&PeerName>) -> AcceptError {
+    AcceptError::Refused {
+        reason: Refusal::new(kind, detail),
+        group: group.cloned(),
+    }
+}
+
+/// The handshake did not finish before its deadline.
+fn handshake_timed_out(config: &TransportConfig, group: Option<&PeerName>) -> AcceptError {
+    refusal(
+        RefusalKind::HandshakeTimeout,
+        format!(
+            "no complete handshake within {:?}",
+            config.handshake_timeout
+        ),
+        group,
+    )
 }
 
 /// Knobs that only tests turn: the SNI and ALPN offered, and whether to present a
@@ -227,9 +258,9 @@ pub struct ClientTweaks {
     pub certificates: Option<Vec<Vec<u8>>>,
 }
 
-/// An established client-side handshake.
-pub(crate) struct Connected {
-    pub(crate) tls: client::TlsStream<TcpStream>,
+/// An established client-side handshake, over TCP unless said otherwise.
+pub(crate) struct Connected<S = TcpStream> {
+    pub(crate) tls: client::TlsStream<S>,
     pub(crate) chain: ValidatedChain,
     pub(crate) local_addr: SocketAddr,
     /// Our address as the server saw it, when it said.
@@ -252,11 +283,24 @@ pub(crate) async fn connect(
     tcp.set_nodelay(true)?;
     let local_addr = tcp.local_addr()?;
     let deadline = Instant::now() + config.handshake_timeout;
+    client_handshake(tcp, local_addr, creds, trust, tweaks, deadline).await
+}
 
+/// The client side over an open byte stream `io` (TCP, or a stream a member relays): TLS
+/// as a member with `creds`, accepting a server that `trust` accepts, then the server's
+/// acceptance, all before `deadline`.
+pub(crate) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    io: S,
+    local_addr: SocketAddr,
+    creds: &GroupCredentials,
+    trust: &GroupTrust,
+    tweaks: &ClientTweaks,
+    deadline: Instant,
+) -> Result<Connected<S>, ConnectError> {
     let verifier = MemberVerifier::new(trust.clone());
     let (client_config, server_name) = client_tls(creds, trust, tweaks, verifier.clone())?;
     let connector = TlsConnector::from(Arc::new(client_config));
-    let result = tokio::time::timeout_at(deadline, connector.connect(server_name, tcp)).await;
+    let result = tokio::time::timeout_at(deadline, connector.connect(server_name, io)).await;
     let outcome = verifier.take_outcome();
     let mut tls = match result {
         Err(_) => return Err(ConnectError::Timeout(Phase::Handshake)),

@@ -72,6 +72,7 @@ pub mod join;
 pub mod naming;
 pub mod portmap;
 pub(crate) mod quic;
+pub mod relayed;
 #[doc(hidden)]
 pub mod testing;
 mod tls;
@@ -95,4 +96,5 @@ pub use error::{
 };
 pub use frame::Frame;
 pub use join::{Issuer, JOIN_ALPN, JoinError, JoinPolicy, PasswordSecret, password_join};
+pub use relayed::{accept_relayed, connect_relayed};
 pub use trust::{Clock, GroupCredentials, GroupTrust, system_clock};

@@ -59,6 +59,9 @@ pub enum Transport {
     Tcp,
     /// QUIC (its TLS 1.3 handshake), one bidirectional stream opened by the server.
     Quic,
+    /// TLS 1.3 inside a stream another member relays ([`crate::relayed`]): the address is
+    /// the relay's.
+    Relayed,
 }
 
 impl std::fmt::Display for Transport {
@@ -66,6 +69,7 @@ impl std::fmt::Display for Transport {
         f.write_str(match self {
             Transport::Tcp => "tcp",
             Transport::Quic => "quic",
+            Transport::Relayed => "relayed",
         })
     }
 }

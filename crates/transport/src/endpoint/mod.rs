@@ -390,7 +390,10 @@ impl std::fmt::Debug for Endpoint {
 }
 
 /// Credentials and trust must be for the same group and fit together.
-fn check_pair(creds: &GroupCredentials, trust: &GroupTrust) -> Result<(), CredentialsError> {
+pub(crate) fn check_pair(
+    creds: &GroupCredentials,
+    trust: &GroupTrust,
+) -> Result<(), CredentialsError> {
     creds.check()?;
     if trust.group() != &creds.group {
         return Err(CredentialsError::TrustMismatch {

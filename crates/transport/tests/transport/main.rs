@@ -9,4 +9,5 @@ mod join;
 mod liveness;
 mod mdns;
 mod quic;
+mod relayed;
 mod support;
