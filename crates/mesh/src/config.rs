@@ -43,6 +43,8 @@ pub struct MeshConfig {
     /// Whether to punch holes to present members by ourselves while short of neighbors
     /// (with [`Core::punch`](crate::Core::punch)); an application can always ask for one.
     pub auto_punch: bool,
+    /// What this node does as a relay for members that cannot connect directly.
+    pub relay: crate::core::RelayLimits,
 }
 
 impl Default for MeshConfig {
@@ -63,6 +65,7 @@ impl Default for MeshConfig {
             max_referrals: 10,
             sync_burst: 16,
             auto_punch: true,
+            relay: crate::core::RelayLimits::default(),
         }
     }
 }

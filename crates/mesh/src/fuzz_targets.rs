@@ -107,6 +107,7 @@ pub fn mesh_core(data: &[u8]) {
         outbound,
         chain: Some(f.other.clone()),
         udp: false,
+        relayed: false,
     };
     core.handle_connected(ConnId(1), info(true), t0.into());
     core.handle_connected(ConnId(2), info(false), t0.into());

@@ -54,14 +54,15 @@ pub mod limits {
         MAX_AUTO_PUNCH_MEMORY, MAX_OBSERVED, MAX_OBSERVED_PENDING, MAX_PUNCH_CANDIDATES,
         MAX_PUNCH_OFFERS, MAX_PUNCH_RELAYS_PER_MINUTE, MAX_PUNCHES,
     };
+    pub use crate::core::{MAX_RELAY_CHUNK, MAX_RELAYED_ENDS, RELAY_WINDOW};
     pub use crate::message::{MAX_ADDRESSES, MAX_KEYS};
     pub use crate::peer_time::{MAX_FIRST_OFFSET, MAX_SKEW};
 }
 
 pub use crate::config::MeshConfig;
 pub use crate::core::{
-    ConnId, Core, Event, LinkEnd, LocalMember, Member, MemberChange, NeighborChange, Output,
-    PeerFault, PeerInfo, Status,
+    CircuitId, ConnId, Core, Event, LinkEnd, LocalMember, Member, MemberChange, NeighborChange,
+    Output, PeerFault, PeerInfo, RelayLimits, Status,
 };
 pub use crate::message::{MeshMessage, NodeId, Reason};
 pub use crate::peer_time::PeerTime;

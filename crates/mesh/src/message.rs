@@ -129,6 +129,41 @@ pub enum MeshMessage {
         /// `from`'s candidate addresses (request and answer).
         candidates: Vec<SocketAddr>,
     },
+    /// To a relay: open a relayed stream to member `to` (see `core/relay.rs`).
+    RelayOpen {
+        /// The circuit's number on this link (chosen by the sender).
+        circuit: u64,
+        /// The member to reach.
+        to: PeerName,
+    },
+    /// From a relay: member `from` opened a relayed stream to us.
+    RelayIncoming {
+        /// The circuit's number on this link (chosen by the relay).
+        circuit: u64,
+        /// The member that opened it.
+        from: PeerName,
+    },
+    /// Bytes of a relayed stream (TLS records of the two ends), at most
+    /// [`MAX_RELAY_CHUNK`](crate::core::MAX_RELAY_CHUNK).
+    RelayData {
+        /// The circuit's number on this link.
+        circuit: u64,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The receiving end took this many more bytes of a relayed stream: its sender may
+    /// send that many more.
+    RelayAck {
+        /// The circuit's number on this link.
+        circuit: u64,
+        /// How many.
+        bytes: u32,
+    },
+    /// The relayed stream ends (or was refused).
+    RelayClose {
+        /// The circuit's number on this link.
+        circuit: u64,
+    },
 }
 
 /// The frame limit of the group's mesh connections for a largest record of
@@ -242,7 +277,14 @@ impl MeshMessage {
             | MeshMessage::PunchFrom { candidates, .. } => {
                 too_many("punch candidates", candidates.len(), MAX_ADDRESSES)
             }
-            MeshMessage::Sync { .. }
+            MeshMessage::RelayData { data, .. } => {
+                too_many("relayed bytes", data.len(), crate::core::MAX_RELAY_CHUNK)
+            }
+            MeshMessage::RelayOpen { .. }
+            | MeshMessage::RelayIncoming { .. }
+            | MeshMessage::RelayAck { .. }
+            | MeshMessage::RelayClose { .. }
+            | MeshMessage::Sync { .. }
             | MeshMessage::SyncRequest
             | MeshMessage::Flood(_)
             | MeshMessage::Prune => Ok(()),
@@ -264,6 +306,11 @@ impl MeshMessage {
             MeshMessage::Prune => "prune",
             MeshMessage::PunchVia { .. } => "punch-via",
             MeshMessage::PunchFrom { .. } => "punch-from",
+            MeshMessage::RelayOpen { .. } => "relay-open",
+            MeshMessage::RelayIncoming { .. } => "relay-incoming",
+            MeshMessage::RelayData { .. } => "relay-data",
+            MeshMessage::RelayAck { .. } => "relay-ack",
+            MeshMessage::RelayClose { .. } => "relay-close",
         }
     }
 }

@@ -41,6 +41,16 @@ pub struct Stats {
     pub punches_relayed: u64,
     /// Punch messages ignored: over a relay's rate or this node's bound on open offers.
     pub punches_refused: u64,
+    /// Relayed streams this node opened or was reached through (it is an end of them).
+    pub relayed_streams: u64,
+    /// Circuits this node relayed for others.
+    pub relays_served: u64,
+    /// Relay requests and incoming circuits refused (limits, no such member, not serving).
+    pub relays_refused: u64,
+    /// Relayed circuits cut by a limit (bytes, duration, credit ignored).
+    pub relays_cut: u64,
+    /// Bytes this node relayed for others.
+    pub relayed_bytes: u64,
 }
 
 /// How far the syncs running now have got (all links together).

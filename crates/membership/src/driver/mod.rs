@@ -475,6 +475,7 @@ impl<S: Store + 'static> Driver<S> {
                 outbound,
                 chain: Some(info.chain.chain().clone()),
                 udp: info.transport == peergroup_transport::Transport::Quic,
+                relayed: info.transport == peergroup_transport::Transport::Relayed,
             },
             now,
         );

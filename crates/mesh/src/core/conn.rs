@@ -159,8 +159,17 @@ impl<S: Store> Core<S> {
                     // hello before its own was welcomed: the link the smaller node dialed
                     // stays, which both ends decide alike. (Had the other end's welcome come
                     // first, it refused our hello and this link is already gone there.)
+                    // A direct link replaces a relayed one, whoever dialed.
                     let end = LinkEnd::Duplicate(Reason::AlreadyConnected);
-                    if !we_dialed && self.node < node {
+                    let (old_relayed, new_relayed) =
+                        (self.is_relayed(existing), self.is_relayed(conn));
+                    if old_relayed != new_relayed {
+                        let relayed = if old_relayed { existing } else { conn };
+                        self.drop_link(relayed, end, now);
+                        if relayed == conn {
+                            return;
+                        }
+                    } else if !we_dialed && self.node < node {
                         self.drop_link(existing, end, now);
                     } else {
                         self.drop_link(conn, end, now);
@@ -192,6 +201,14 @@ impl<S: Store> Core<S> {
         now: Now,
     ) {
         // (Two dials that crossed are settled when the welcome comes back: see there.)
+        // A direct link replaces a relayed one (a punch that succeeded later).
+        if let Some((existing, _)) = self.neighbors.link_to_node(node)
+            && self.is_relayed(existing)
+            && !self.is_relayed(conn)
+        {
+            let end = LinkEnd::Duplicate(Reason::AlreadyConnected);
+            self.drop_link(existing, end, now);
+        }
         let refusal = if node == self.node {
             Some(Reason::SelfConnection)
         } else if self.neighbors.link_to_node(node).is_some() {
@@ -219,6 +236,11 @@ impl<S: Store> Core<S> {
         };
         self.send(conn, welcome);
         self.establish(conn, node, listen, now);
+    }
+
+    /// Whether another member relays link `conn`.
+    fn is_relayed(&self, conn: ConnId) -> bool {
+        self.neighbors.get(conn).is_some_and(|l| l.info.relayed)
     }
 
     fn establish(
@@ -288,6 +310,13 @@ impl<S: Store> Core<S> {
                 step,
                 candidates,
             } => self.on_punch_from(conn, from, id, step, candidates, now),
+            MeshMessage::RelayOpen { circuit, to } => self.on_relay_open(conn, circuit, to, now),
+            MeshMessage::RelayIncoming { circuit, from } => {
+                self.on_relay_incoming(conn, circuit, from)
+            }
+            MeshMessage::RelayData { circuit, data } => self.on_relay_data(conn, circuit, data),
+            MeshMessage::RelayAck { circuit, bytes } => self.on_relay_ack(conn, circuit, bytes),
+            MeshMessage::RelayClose { circuit } => self.on_relay_close(conn, circuit),
             other => {
                 let fault = PeerFault::Unexpected(other.kind());
                 self.drop_link(conn, LinkEnd::Protocol(fault), now);
@@ -506,6 +535,7 @@ impl<S: Store> Core<S> {
     fn after_link_removed(&mut self, conn: ConnId, link: Link, end: LinkEnd, now: Now) {
         self.syncs.remove(conn);
         self.punches.link_closed(conn);
+        self.relay_link_closed(conn);
         self.broadcast.remove(conn);
         if link.info.outbound {
             self.neighbors.dialing.remove(&link.info.addr);

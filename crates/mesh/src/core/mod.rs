@@ -43,6 +43,7 @@ mod observed;
 mod pending;
 mod presence_time;
 mod punch;
+mod relay;
 mod syncs;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -66,6 +67,7 @@ pub use punch::{
     MAX_PUNCH_OFFERS, MAX_PUNCH_RELAYS_PER_MINUTE, MAX_PUNCH_TRIES, MAX_PUNCHES, PUNCH_SETTLE,
     PUNCH_TIMEOUT, PunchStep,
 };
+pub use relay::{CircuitId, MAX_RELAY_CHUNK, MAX_RELAYED_ENDS, RELAY_WINDOW, RelayLimits};
 
 use crate::config::MeshConfig;
 use crate::message::{MeshMessage, NodeId, Reason};
@@ -92,6 +94,9 @@ pub struct PeerInfo {
     /// Whether the link runs over UDP (QUIC). Then `addr` is where the peer's UDP socket is
     /// seen from here (its NAT's mapping), which a hole punch to it can dial.
     pub udp: bool,
+    /// Whether another member relays the link (`core/relay.rs`); then `addr` is the relay's.
+    /// A direct link to the same node replaces a relayed one.
+    pub relayed: bool,
 }
 
 /// What the driver must do.
@@ -123,6 +128,38 @@ pub enum Output {
     Punch {
         /// Where.
         addr: SocketAddr,
+    },
+    /// A relayed stream to `peer` opens (see `core/relay.rs`): run the member TLS
+    /// handshake over it, as the client when we are the `initiator`, and hand the connection
+    /// over with [`Core::handle_connected`] ([`PeerInfo::relayed`] set). Its bytes go out
+    /// with [`Core::relay_send`] within the credit (first [`RELAY_WINDOW`]).
+    RelayStream {
+        /// The circuit.
+        circuit: CircuitId,
+        /// The member at the other end.
+        peer: PeerName,
+        /// Whether we asked for it.
+        initiator: bool,
+    },
+    /// Bytes arrived on a relayed stream; say when they are taken with
+    /// [`Core::relay_consumed`].
+    RelayData {
+        /// The circuit.
+        circuit: CircuitId,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The other end took bytes: this many more may be sent on the stream.
+    RelayCredit {
+        /// The circuit.
+        circuit: CircuitId,
+        /// How many.
+        bytes: u32,
+    },
+    /// The relayed stream ended: close its side (the link over it closes with it).
+    RelayClosed {
+        /// The circuit.
+        circuit: CircuitId,
     },
 }
 
@@ -229,6 +266,8 @@ pub struct Core<S: Store> {
     presence: presence_time::PresenceTime,
     /// Hole punches: ours, those we answered, those we relay.
     punches: punch::Punches,
+    /// Relayed streams: ours, and those we carry for others.
+    relays: relay::Relays,
     outputs: VecDeque<Output>,
     events: VecDeque<Event>,
     status: Status,
@@ -312,6 +351,7 @@ impl<S: Store> Core<S> {
             syncs: syncs::SyncSchedule::new(now.mono),
             presence: presence_time::PresenceTime::new(peer_time, now.mono),
             punches: punch::Punches::default(),
+            relays: relay::Relays::default(),
             outputs: VecDeque::new(),
             events: VecDeque::new(),
             status: Status::default(),
@@ -511,6 +551,9 @@ impl<S: Store> Core<S> {
         if let Some(p) = self.punches.next_deadline() {
             t = t.min(p);
         }
+        if let Some(r) = self.relays.next_deadline(self.config.relay.max_duration) {
+            t = t.min(r);
+        }
         #[cfg(debug_assertions)]
         debug_assert_eq!(Some(t), self.deadline_by_scan(), "a timer was missed");
         Some(t)
@@ -529,6 +572,9 @@ impl<S: Store> Core<S> {
         }
         if let Some(p) = self.punches.next_deadline() {
             t = t.min(p);
+        }
+        if let Some(r) = self.relays.next_deadline(self.config.relay.max_duration) {
+            t = t.min(r);
         }
         for (_, l) in self.neighbors.iter() {
             if l.phase != neighbors::Phase::Established {
@@ -555,6 +601,7 @@ impl<S: Store> Core<S> {
         self.expire_handshakes_and_syncs(now);
         self.request_missing(now);
         self.fire_punches(now);
+        self.expire_relays(now);
         // A failing refresh (a full disk, say) must not stop the mesh's own timers.
         self.last = now;
         let refreshed = if now.mono >= self.presence.next_refresh {

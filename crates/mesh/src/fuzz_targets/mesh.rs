@@ -281,6 +281,7 @@ impl<'f> Harness<'f> {
             outbound,
             chain: Some(m.chain.clone()),
             udp: false,
+            relayed: false,
         }
     }
 
@@ -682,7 +683,12 @@ impl<'f> Harness<'f> {
                         self.in_flight.push_back((to, their, None));
                     }
                 }
-                Output::Connect { .. } | Output::Punch { .. } => {}
+                Output::Connect { .. }
+                | Output::Punch { .. }
+                | Output::RelayStream { .. }
+                | Output::RelayData { .. }
+                | Output::RelayCredit { .. }
+                | Output::RelayClosed { .. } => {}
             }
         }
         while let Some(e) = self.cores[i].poll_event() {

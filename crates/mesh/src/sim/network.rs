@@ -218,6 +218,11 @@ impl Network {
                     },
                 );
             }
+            // The simulator carries no relayed streams (nothing there asks for one).
+            Output::RelayStream { .. }
+            | Output::RelayData { .. }
+            | Output::RelayCredit { .. }
+            | Output::RelayClosed { .. } => {}
             Output::Close { conn } => {
                 if let Some(end) = self.ends.remove(&conn)
                     && self.ends.remove(&end.peer_conn).is_some()
@@ -301,6 +306,7 @@ impl Network {
             outbound,
             chain: None,
             udp: false,
+            relayed: false,
         }
     }
 }

@@ -66,6 +66,13 @@ impl Trace {
                     self.u64(5);
                     self.bytes(addr.to_string().as_bytes());
                 }
+                Output::RelayStream { circuit, .. }
+                | Output::RelayData { circuit, .. }
+                | Output::RelayCredit { circuit, .. }
+                | Output::RelayClosed { circuit } => {
+                    self.u64(6);
+                    self.u64(circuit.id);
+                }
             }
         }
         for key in delivered {

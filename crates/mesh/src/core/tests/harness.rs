@@ -33,6 +33,10 @@ pub(crate) struct Net {
     sent: Vec<Vec<(ConnId, MeshMessage)>>,
     /// Hole-punch dials each node asked for, with when.
     punched: Vec<Vec<(SocketAddr, Mono)>>,
+    /// Relayed-stream outputs each node gave.
+    relay_out: Vec<Vec<Output>>,
+    /// Whether the links opened now are relayed ([`Net::link_relayed`]).
+    relayed: bool,
     /// Errors the timers reported (node, error), as the driver would log them.
     pub(crate) timer_errors: Vec<(usize, String)>,
     /// (node, its connection) → (the other node, its end of the connection).
@@ -126,12 +130,15 @@ impl Net {
         let events = vec![Vec::new(); cores.len()];
         let sent = vec![Vec::new(); cores.len()];
         let punched = vec![Vec::new(); cores.len()];
+        let relay_out = vec![Vec::new(); cores.len()];
         let mut net = Net {
             cores,
             chains,
             events,
             sent,
             punched,
+            relay_out,
+            relayed: false,
             timer_errors: Vec::new(),
             ends: BTreeMap::new(),
             in_flight: VecDeque::new(),
@@ -183,6 +190,12 @@ impl Net {
         std::mem::take(&mut self.punched[i])
     }
 
+    /// The relayed-stream outputs node `i` gave since the last call.
+    pub(crate) fn relay_out(&mut self, i: usize) -> Vec<Output> {
+        self.pump(i);
+        std::mem::take(&mut self.relay_out[i])
+    }
+
     pub(crate) fn peer(&self, i: usize) -> PeerName {
         self.chains[i].leaf().subject_peer().clone()
     }
@@ -199,6 +212,14 @@ impl Net {
         self.link_with(dialer, acceptor, None)
     }
 
+    /// As [`Net::link`], for a link another member relays (the stream is the test's).
+    pub(crate) fn link_relayed(&mut self, dialer: usize, acceptor: usize) -> (ConnId, ConnId) {
+        self.relayed = true;
+        let ends = self.link_with(dialer, acceptor, None);
+        self.relayed = false;
+        ends
+    }
+
     /// What the transport says of node `of` at a new connection.
     fn info(&self, of: usize, outbound: bool, udp: bool) -> PeerInfo {
         PeerInfo {
@@ -207,6 +228,7 @@ impl Net {
             outbound,
             chain: Some(self.chains[of].clone()),
             udp,
+            relayed: self.relayed,
         }
     }
 
@@ -380,6 +402,10 @@ impl Net {
                 // Dialing is the test's to do, with `link`.
                 Output::Connect { .. } => {}
                 Output::Punch { addr } => self.punched[i].push((addr, self.mono)),
+                relay @ (Output::RelayStream { .. }
+                | Output::RelayData { .. }
+                | Output::RelayCredit { .. }
+                | Output::RelayClosed { .. }) => self.relay_out[i].push(relay),
             }
         }
         while let Some(e) = self.cores[i].poll_event() {

@@ -4,6 +4,7 @@
 pub(crate) mod harness;
 mod protocol;
 mod punch;
+mod relay;
 
 use std::time::Duration;
 
@@ -108,6 +109,7 @@ fn links_per_member_are_capped() {
                     outbound: false,
                     chain: Some(chain.clone()),
                     udp: false,
+                    relayed: false,
                 },
                 now,
             )

@@ -1,0 +1,236 @@
+//! Relayed streams through a common neighbor: bytes both ways end to end, credit-based
+//! flow control, and the limits a relay enforces on hostile or greedy members.
+
+use std::time::Duration;
+
+use super::harness::Net;
+use crate::core::{CircuitId, ConnId, MAX_RELAY_CHUNK, MAX_RELAYED_ENDS, Output, RELAY_WINDOW};
+use crate::message::MeshMessage;
+
+/// Nodes 0 and 2 each linked to node 1 only. Returns the net, node 0's link to the relay and
+/// the relay's end of it.
+fn line() -> (Net, ConnId, ConnId) {
+    let mut net = Net::new(3);
+    for i in 0..3 {
+        net.act(i, |core, _| core.config.auto_punch = false);
+    }
+    let (zero_to_relay, relay_from_0) = net.link(0, 1);
+    net.link(2, 1);
+    net.run_for(Duration::from_secs(2));
+    (net, zero_to_relay, relay_from_0)
+}
+
+/// The circuit node `i` was told of by its last `RelayStream` output.
+fn stream_of(out: &[Output]) -> Option<(CircuitId, bool)> {
+    out.iter().rev().find_map(|o| match o {
+        Output::RelayStream {
+            circuit, initiator, ..
+        } => Some((*circuit, *initiator)),
+        _ => None,
+    })
+}
+
+fn data_of(out: &[Output]) -> Vec<u8> {
+    out.iter()
+        .flat_map(|o| match o {
+            Output::RelayData { data, .. } => data.clone(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_relay_carries_a_stream_both_ways_within_the_credit() {
+    let (mut net, _, _) = line();
+    let target = net.peer(2);
+    let a = net.act(0, |core, _| core.relay(&target, None)).unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(stream_of(&net.relay_out(0)), Some((a, true)));
+    let (c, initiator) = stream_of(&net.relay_out(2)).expect("the target was reached");
+    assert!(!initiator);
+    assert_eq!(net.core(1).stats().relays_served, 1);
+    // Bytes go through, both ways.
+    net.act(0, |core, _| core.relay_send(a, b"client hello".to_vec()))
+        .unwrap();
+    net.act(2, |core, _| core.relay_send(c, b"server hello".to_vec()))
+        .unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(data_of(&net.relay_out(2)), b"client hello");
+    assert_eq!(data_of(&net.relay_out(0)), b"server hello");
+    // Credit: a sender cannot go past the window until the receiver took what it sent.
+    let chunk = vec![7u8; MAX_RELAY_CHUNK];
+    let mut sent = 12usize;
+    while sent + MAX_RELAY_CHUNK <= RELAY_WINDOW as usize {
+        net.act(0, |core, _| core.relay_send(a, chunk.clone()))
+            .unwrap();
+        sent += MAX_RELAY_CHUNK;
+    }
+    assert!(
+        net.act(0, |core, _| core.relay_send(a, chunk.clone()))
+            .is_err(),
+        "sending past the credit is refused"
+    );
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(data_of(&net.relay_out(2)).len(), sent - 12);
+    net.act(2, |core, _| core.relay_consumed(c, sent as u32));
+    net.run_for(Duration::from_millis(10));
+    let credit: u32 = net
+        .relay_out(0)
+        .iter()
+        .map(|o| match o {
+            Output::RelayCredit { bytes, .. } => *bytes,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(
+        credit as usize, sent,
+        "the credit comes back as the data is taken"
+    );
+    net.act(0, |core, _| core.relay_send(a, chunk.clone()))
+        .unwrap();
+    // Closing one end closes the other, and the relay forgets the circuit.
+    net.act(0, |core, _| core.relay_close(a));
+    net.run_for(Duration::from_millis(10));
+    assert!(
+        net.relay_out(2)
+            .iter()
+            .any(|o| matches!(o, Output::RelayClosed { circuit } if *circuit == c))
+    );
+    assert_eq!(net.core(1).relays.relayed(), 0);
+    assert_eq!(net.core(2).relays.ends(), 0);
+}
+
+#[test]
+fn a_sender_that_ignores_its_credit_loses_the_circuit() {
+    let (mut net, zero_to_relay, relay_from_0) = line();
+    let target = net.peer(2);
+    let a = net.act(0, |core, _| core.relay(&target, None)).unwrap();
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(a.conn, zero_to_relay);
+    // A hostile node 0 pushes past the window without waiting for credit (raw messages,
+    // past its own core's check).
+    let chunks = RELAY_WINDOW as usize / MAX_RELAY_CHUNK + 1;
+    for _ in 0..chunks {
+        net.deliver(
+            1,
+            relay_from_0,
+            MeshMessage::RelayData {
+                circuit: a.id,
+                data: vec![0; MAX_RELAY_CHUNK],
+            },
+        );
+    }
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(net.core(1).relays.relayed(), 0, "the relay cut the circuit");
+    assert_eq!(net.core(1).stats().relays_cut, 1);
+    assert!(
+        net.relay_out(2)
+            .iter()
+            .any(|o| matches!(o, Output::RelayClosed { .. }))
+    );
+    // What reached the target stayed within the window.
+    assert!(data_of(&net.relay_out(2)).len() <= RELAY_WINDOW as usize);
+}
+
+#[test]
+fn a_relay_enforces_its_limits() {
+    let (mut net, _, relay_from_0) = line();
+    let target = net.peer(2);
+    // Per member: node 0 may hold only so many circuits through the relay (one here; the
+    // target, for its part, takes one stream per member).
+    net.act(1, |core, _| core.config.relay.max_circuits_per_member = 1);
+    for id in 0..3 {
+        net.deliver(
+            1,
+            relay_from_0,
+            MeshMessage::RelayOpen {
+                circuit: 1000 + id,
+                to: target.clone(),
+            },
+        );
+    }
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(net.core(1).stats().relays_served, 1);
+    assert_eq!(net.core(1).stats().relays_refused, 2, "over the limit");
+    assert_eq!(net.core(1).relays.relayed(), 1);
+    assert_eq!(net.core(2).relays.ends(), 1);
+    assert!(net.core(2).relays.ends() <= MAX_RELAYED_ENDS);
+    // Duration: the relay closes circuits at their time limit.
+    let max = net.core(1).config.relay.max_duration;
+    net.run_for(max + Duration::from_secs(1));
+    assert_eq!(net.core(1).relays.relayed(), 0);
+    assert_eq!(net.core(1).stats().relays_cut, 1);
+    assert_eq!(net.core(2).relays.ends(), 0, "the target was told");
+    // Bytes: a circuit is cut past its byte limit.
+    net.act(1, |core, _| {
+        core.config.relay.max_bytes = 3 * MAX_RELAY_CHUNK as u64
+    });
+    let a = net.act(0, |core, _| core.relay(&target, None)).unwrap();
+    net.run_for(Duration::from_millis(10));
+    let (c, _) = stream_of(&net.relay_out(2)).unwrap();
+    for _ in 0..4 {
+        net.act(0, |core, _| core.relay_send(a, vec![1; MAX_RELAY_CHUNK]))
+            .ok();
+        net.run_for(Duration::from_millis(10));
+        net.act(2, |core, _| core.relay_consumed(c, MAX_RELAY_CHUNK as u32));
+        net.run_for(Duration::from_millis(10));
+    }
+    assert_eq!(net.core(1).relays.relayed(), 0, "cut at its byte limit");
+    assert!(data_of(&net.relay_out(2)).len() <= 3 * MAX_RELAY_CHUNK);
+    // A relay that does not serve refuses.
+    net.act(1, |core, _| core.config.relay.serve = false);
+    net.act(0, |core, _| core.relay(&target, None)).ok();
+    net.run_for(Duration::from_millis(10));
+    assert!(
+        net.relay_out(0)
+            .iter()
+            .any(|o| matches!(o, Output::RelayClosed { .. }))
+    );
+    assert_eq!(net.core(1).relays.relayed(), 0);
+}
+
+#[test]
+fn an_oversized_relay_chunk_is_a_protocol_error() {
+    let m = MeshMessage::RelayData {
+        circuit: 1,
+        data: vec![0; MAX_RELAY_CHUNK + 1],
+    };
+    assert!(MeshMessage::decode(&m.encode()).is_err());
+}
+
+#[test]
+fn a_direct_link_replaces_a_relayed_one_whoever_dials() {
+    for direct_dialer in [0, 2] {
+        let (mut net, _, _) = line();
+        let (relayed_0, relayed_2) = net.link_relayed(0, 2);
+        net.run_for(Duration::from_secs(1));
+        let linked = |net: &Net, i: usize, conn: ConnId| {
+            net.core(i).neighbors().iter().any(|(c, _, _)| *c == conn)
+        };
+        assert!(linked(&net, 0, relayed_0) && linked(&net, 2, relayed_2));
+        // A punch succeeds later: a direct link comes up, from either side.
+        let (d_dialer, d_acceptor) = net.link(direct_dialer, 2 - direct_dialer);
+        net.run_for(Duration::from_secs(1));
+        let (d0, d2) = if direct_dialer == 0 {
+            (d_dialer, d_acceptor)
+        } else {
+            (d_acceptor, d_dialer)
+        };
+        assert!(
+            linked(&net, 0, d0) && linked(&net, 2, d2),
+            "the direct link stays"
+        );
+        assert!(
+            !linked(&net, 0, relayed_0) && !linked(&net, 2, relayed_2),
+            "the relayed link is gone at both ends"
+        );
+        let peer_2 = net.peer(2);
+        let to_2 = net
+            .core(0)
+            .neighbors()
+            .iter()
+            .filter(|(_, p, _)| *p == peer_2)
+            .count();
+        assert_eq!(to_2, 1);
+    }
+}
