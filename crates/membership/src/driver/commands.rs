@@ -58,6 +58,8 @@ pub enum Command {
     SetPresenceAttributes(String, Reply<Result<(), Error>>),
     /// Punch a hole to a member through a common neighbor.
     Punch(PeerName, Reply<Result<u64, Error>>),
+    /// Open a link to a member through a neighbor that relays it.
+    Relay(PeerName, Reply<Result<crate::core::CircuitId, Error>>),
     /// Counters.
     Stats(Reply<Stats>),
     /// Progress of the running syncs.
@@ -257,6 +259,15 @@ impl GroupHandle {
         ask!(self, Punch, peer)?
     }
 
+    /// Opens a link to member `peer` that a neighbor of both relays: the member TLS
+    /// handshake runs end to end inside the relayed stream, so the relay carries ciphertext
+    /// only (see the mesh's `core/relay.rs`). The link, when it forms, shows as a neighbor
+    /// at the relay's address; a direct link to the same member later replaces it. Members
+    /// open one by themselves when punching to a member failed.
+    pub async fn relay(&self, peer: PeerName) -> Result<crate::core::CircuitId, Error> {
+        ask!(self, Relay, peer)?
+    }
+
     /// Flooding and sync counters.
     pub async fn stats(&self) -> Result<Stats, Error> {
         ask!(self, Stats)
@@ -342,6 +353,7 @@ impl<S: Store + 'static> Driver<S> {
                 drop(r.send(core.set_presence_attributes(&a, now)))
             }
             Command::Punch(p, r) => drop(r.send(core.punch(&p, now))),
+            Command::Relay(p, r) => drop(r.send(core.relay(&p, None))),
             Command::Stats(r) => drop(r.send(core.stats().clone())),
             Command::SyncProgress(r) => drop(r.send(core.sync_progress())),
             Command::Digest(r) => drop(r.send((core.db().digest(), core.db().len()))),

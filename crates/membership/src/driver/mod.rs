@@ -9,6 +9,7 @@
 
 mod commands;
 mod reader;
+mod relay;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -77,6 +78,14 @@ enum Input {
     Incoming(Connection, Option<Bytes>),
     /// The router's forward to us changed (see [`Endpoint::mapped_addrs`]).
     Mapped,
+    /// Bytes our side of a relayed stream wrote, within its credit.
+    RelayOut(crate::core::CircuitId, Vec<u8>),
+    /// Bytes that arrived on a relayed stream were taken.
+    RelayTaken(crate::core::CircuitId, u32),
+    /// Our side of a relayed stream ended.
+    RelayEnded(crate::core::CircuitId),
+    /// A relayed stream's handshake ended: the connection, or why not; whether we asked.
+    Relayed(crate::core::CircuitId, Result<Connection, String>, bool),
 }
 
 impl Input {
@@ -153,6 +162,7 @@ pub fn spawn<S: Store + 'static>(core: Core<S>, config: DriverConfig) -> GroupHa
         core,
         config,
         links: BTreeMap::new(),
+        relays: BTreeMap::new(),
         next_conn: 1,
         input_tx,
         events: events_tx,
@@ -187,6 +197,8 @@ struct Driver<S: Store> {
     core: Core<S>,
     config: DriverConfig,
     links: BTreeMap<ConnId, Link>,
+    /// Relayed streams this node is an end of (bounded by the core's `MAX_RELAYED_ENDS`).
+    relays: BTreeMap<crate::core::CircuitId, relay::Pipe>,
     next_conn: u64,
     input_tx: mpsc::Sender<Input>,
     events: broadcast::Sender<Event>,
@@ -396,6 +408,28 @@ impl<S: Store + 'static> Driver<S> {
             }
             Input::Dialed(addr, Err(reason)) => self.core.handle_connect_failed(addr, &reason, now),
             Input::Mapped => self.publish_listen_addrs(),
+            Input::RelayOut(circuit, data) => {
+                if self.core.relay_send(circuit, data).is_err() {
+                    self.relays.remove(&circuit);
+                }
+            }
+            Input::RelayTaken(circuit, n) => self.core.relay_consumed(circuit, n),
+            Input::RelayEnded(circuit) => {
+                self.relays.remove(&circuit);
+                self.core.relay_close(circuit);
+            }
+            Input::Relayed(circuit, Ok(conn), initiator) => {
+                if self.relays.contains_key(&circuit) {
+                    self.attach(conn, initiator, None);
+                } else {
+                    conn.close("the relayed stream ended");
+                }
+            }
+            Input::Relayed(circuit, Err(reason), _) => {
+                tracing::debug!(%reason, "relayed stream failed");
+                self.relays.remove(&circuit);
+                self.core.relay_close(circuit);
+            }
             Input::Incoming(conn, first) => {
                 if self.core.status().listening {
                     self.attach(conn, false, first);
@@ -491,6 +525,24 @@ impl<S: Store + 'static> Driver<S> {
                 Output::Send { conn, message } => self.send(conn, &message),
                 Output::Connect { addr } => self.dial(addr, None),
                 Output::Punch { addr } => self.dial(addr, Some(Dial::Quic)),
+                Output::RelayStream {
+                    circuit,
+                    peer,
+                    initiator,
+                } => self.open_relayed(circuit, peer, initiator),
+                Output::RelayData { circuit, data } => {
+                    if let Some(pipe) = self.relays.get(&circuit) {
+                        pipe.deliver(data);
+                    }
+                }
+                Output::RelayCredit { circuit, bytes } => {
+                    if let Some(pipe) = self.relays.get(&circuit) {
+                        pipe.credit(bytes);
+                    }
+                }
+                Output::RelayClosed { circuit } => {
+                    self.relays.remove(&circuit);
+                }
                 Output::Close { conn } => {
                     if let Some(link) = self.links.remove(&conn) {
                         // After what was queued for it (a goodbye, say).
@@ -559,6 +611,29 @@ impl<S: Store + 'static> Driver<S> {
             let now = self.now();
             self.core.handle_disconnected(conn, now);
         }
+    }
+
+    /// Opens our side of a relayed stream over the link to the relay.
+    fn open_relayed(
+        &mut self,
+        circuit: crate::core::CircuitId,
+        peer: peergroup_identity::PeerName,
+        initiator: bool,
+    ) {
+        let Some(link) = self.links.get(&circuit.conn) else {
+            self.core.relay_close(circuit);
+            return;
+        };
+        let info = link.sender.peer();
+        let ends = relay::Ends {
+            credentials: self.config.credentials.clone(),
+            trust: self.config.trust.clone(),
+            transport: self.config.transport.clone(),
+            local: info.local_addr,
+            via: info.addr,
+        };
+        let pipe = relay::open(circuit, peer, initiator, ends, &self.input_tx);
+        self.relays.insert(circuit, pipe);
     }
 
     /// Dials `addr` over the configured transport, or over `over` (a hole punch dials QUIC

@@ -148,13 +148,10 @@ async fn records_flood_and_members_come_and_go() {
     drop((a.endpoint, b.endpoint, c.endpoint));
 }
 
-/// Two members linked only to a common neighbor punch a hole through it: the candidates go
-/// through the neighbor, both dial each other over QUIC at once, and they become neighbors.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hole_punch_through_a_common_neighbor_links_two_members() {
-    let f = Fixture::new(5, 3);
-    let dir = tempfile::tempdir().unwrap();
-    // a and c want one neighbor and never add one at random: they stay apart until the punch.
+/// Members a and c linked only to b (they want one neighbor and never add one at random),
+/// and how long that took to form.
+async fn apart_but_for_b(f: &Fixture, dir: &std::path::Path) -> (Node, Node, Node, Duration) {
+    // a and c want one neighbor and never add one at random: they stay apart.
     let quiet = peergroup_membership::MeshConfig {
         min_neighbors: 1,
         ideal_neighbors: 1,
@@ -164,11 +161,11 @@ async fn a_hole_punch_through_a_common_neighbor_links_two_members() {
         ..peergroup_membership::MeshConfig::default()
     };
     let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let b = start(&f, 0, &dir.path().join("b.sqlite"), Vec::new(), &[]).await;
+    let b = start(f, 0, &dir.join("b.sqlite"), Vec::new(), &[]).await;
     let a = start_with(
-        &f,
+        f,
         1,
-        &dir.path().join("a.sqlite"),
+        &dir.join("a.sqlite"),
         Vec::new(),
         &[b.addr],
         loopback,
@@ -176,9 +173,9 @@ async fn a_hole_punch_through_a_common_neighbor_links_two_members() {
     )
     .await;
     let c = start_with(
-        &f,
+        f,
         2,
-        &dir.path().join("c.sqlite"),
+        &dir.join("c.sqlite"),
         Vec::new(),
         &[b.addr],
         loopback,
@@ -194,7 +191,16 @@ async fn a_hole_punch_through_a_common_neighbor_links_two_members() {
     })
     .await
     .unwrap_or_else(|_| panic!("a and c did not both link to b within {WAIT:?}"));
-    let formed = started.elapsed();
+    (a, b, c, started.elapsed())
+}
+
+/// Two members linked only to a common neighbor punch a hole through it: the candidates go
+/// through the neighbor, both dial each other over QUIC at once, and they become neighbors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hole_punch_through_a_common_neighbor_links_two_members() {
+    let f = Fixture::new(5, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c, formed) = apart_but_for_b(&f, dir.path()).await;
     let c_peer = f.chains[2].leaf().subject_peer().clone();
     let linked = |neighbors: &[(
         peergroup_membership::ConnId,
@@ -225,4 +231,71 @@ async fn a_hole_punch_through_a_common_neighbor_links_two_members() {
         b.handle.stats().await.unwrap().punches_relayed >= 3,
         "through b"
     );
+}
+
+/// Two members linked only to a common neighbor get a link it relays: the member TLS
+/// handshake runs inside the relayed stream, records flow over it, and the relay carried
+/// bytes it cannot read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_common_neighbor_relays_a_link_between_two_members() {
+    let f = Fixture::new(5, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c, _) = apart_but_for_b(&f, dir.path()).await;
+    let c_peer = f.chains[2].leaf().subject_peer().clone();
+    let relayed_to_c = |neighbors: &[(
+        peergroup_membership::ConnId,
+        peergroup_identity::PeerName,
+        std::net::SocketAddr,
+    )]| {
+        neighbors
+            .iter()
+            .any(|(_, p, addr)| *p == c_peer && *addr == b.addr)
+    };
+    a.handle.relay(c_peer.clone()).await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while !relayed_to_c(&a.handle.neighbors().await.unwrap()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a and c had no relayed link {WAIT:?} after asking"));
+    let relay = b.handle.stats().await.unwrap();
+    assert_eq!(relay.relays_served, 1);
+    assert!(
+        relay.relayed_bytes > 1000,
+        "the handshake and the link's sync went through b: {} bytes",
+        relay.relayed_bytes
+    );
+    assert_eq!(a.handle.stats().await.unwrap().relayed_streams, 1);
+    assert_eq!(c.handle.stats().await.unwrap().relayed_streams, 1);
+    // Records made at a reach c (over the relayed link or through b: both are links now).
+    let mut events = c.handle.events();
+    let new = NewRecord {
+        record_type: app_type(),
+        attributes: String::new(),
+        payload: b"through the relay".to_vec(),
+        expires: peergroup_identity::Timestamp::now().saturating_add(Duration::from_secs(3600)),
+        autorefresh: false,
+    };
+    let r = a.handle.create_record(new).await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(Event::Record(change)) = events.recv().await
+                && change.record.id == r.id
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a's record did not reach c within {WAIT:?}"));
+    // The relay ends: so does the relayed link, at both ends.
+    b.handle.close().await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while relayed_to_c(&a.handle.neighbors().await.unwrap()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the relayed link outlived its relay by {WAIT:?}"));
 }

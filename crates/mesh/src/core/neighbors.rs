@@ -172,9 +172,11 @@ impl Neighbors {
 
     /// Whether a link reaches `addr` (its address, or one it listens at).
     pub(super) fn is_connected_to(&self, addr: SocketAddr) -> bool {
+        // A relayed link reaches its member through another: dialing the member's own
+        // addresses may still make the direct link that replaces it.
         self.links
             .values()
-            .any(|l| l.info.addr == addr || l.listen.contains(&addr))
+            .any(|l| !l.info.relayed && (l.info.addr == addr || l.listen.contains(&addr)))
     }
 
     /// Links whose handshake is late at `now`, in connection order.

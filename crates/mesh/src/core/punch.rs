@@ -199,9 +199,15 @@ impl<S: Store> Core<S> {
                 continue;
             }
             if &link.info.peer == target {
-                return refuse("already a neighbor of that member");
+                if !link.info.relayed {
+                    return refuse("already a neighbor of that member");
+                }
+                // A relayed link to the target: the punch may replace it.
+                continue;
             }
-            via.get_or_insert(conn);
+            if !link.info.relayed {
+                via.get_or_insert(conn);
+            }
         }
         let Some(via) = via else {
             return refuse("no neighbor to introduce us");
@@ -423,6 +429,12 @@ impl<S: Store> Core<S> {
                         let (via, target) = (a.via, a.target.clone());
                         self.punches.mine.insert(id, a);
                         self.ask_punch(id, via, target, now);
+                    } else if !linked && relay_up {
+                        // Every try failed (a symmetric NAT against a port-dependent one):
+                        // the neighbor that answered for the target relays a link to it.
+                        if let Err(e) = self.relay(&a.target, Some(a.via)) {
+                            tracing::debug!(target = %a.target, error = %e, "no relayed link");
+                        }
                     }
                 }
             }
@@ -437,10 +449,17 @@ impl<S: Store> Core<S> {
     /// A member came online, or maintenance found us short of neighbors: look for members
     /// to punch to after [`AUTO_PUNCH_GRACE`], if we still want neighbors then.
     pub(super) fn want_auto_punch(&mut self, now: Now) {
-        if self.wants_neighbors() {
+        if self.wants_neighbors() || self.has_relayed_links() {
             self.punches
                 .arm_auto(now.mono.saturating_add(AUTO_PUNCH_GRACE));
         }
+    }
+
+    /// Whether a link of ours is relayed (and punching may replace it).
+    fn has_relayed_links(&self) -> bool {
+        self.config.auto_punch
+            && self.neighbors.online
+            && self.neighbors.iter().any(|(_, l)| l.info.relayed)
     }
 
     /// Whether we have a neighbor to introduce us but fewer links than we want. Dials still
@@ -455,16 +474,36 @@ impl<S: Store> Core<S> {
     /// Punches to present members we have no link to, as many as we lack neighbors, each
     /// at most once per [`AUTO_PUNCH_BACKOFF`].
     fn auto_punch(&mut self, now: Now) {
-        if self.closed || !self.wants_neighbors() {
+        let wants = self.wants_neighbors();
+        if self.closed || !(wants || self.has_relayed_links()) {
             return;
         }
-        let want = self
-            .config
-            .ideal_neighbors
-            .saturating_sub(self.neighbors.iter().count());
+        let want = if wants {
+            self.config
+                .ideal_neighbors
+                .saturating_sub(self.neighbors.iter().count())
+        } else {
+            0
+        };
         self.punches.auto_tried.retain(|_, next| *next > now.mono);
         let linked: std::collections::BTreeSet<&PeerName> =
             self.neighbors.iter().map(|(_, l)| &l.info.peer).collect();
+        // Members reached only through a relay: a punch may work now (a NAT's mapping
+        // changed, one of us moved), and a direct link then replaces the relayed one.
+        let relayed_only: Vec<PeerName> = self
+            .neighbors
+            .iter()
+            .filter(|(_, l)| l.info.relayed)
+            .map(|(_, l)| l.info.peer.clone())
+            .filter(|p| {
+                !self
+                    .neighbors
+                    .iter()
+                    .any(|(_, l)| &l.info.peer == p && !l.info.relayed)
+                    && !self.punches.auto_tried.contains_key(p)
+                    && !self.punches.mine.values().any(|a| &a.target == p)
+            })
+            .collect();
         let mut targets: Vec<PeerName> = self
             .presence
             .members
@@ -479,6 +518,7 @@ impl<S: Store> Core<S> {
             .collect();
         self.rng.shuffle(&mut targets);
         targets.truncate(want);
+        targets.extend(relayed_only);
         for target in targets {
             if self.punch(&target, now).is_err() {
                 break;

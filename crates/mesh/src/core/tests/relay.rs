@@ -234,3 +234,47 @@ fn a_direct_link_replaces_a_relayed_one_whoever_dials() {
         assert_eq!(to_2, 1);
     }
 }
+
+#[test]
+fn when_every_punch_fails_the_common_neighbor_relays() {
+    let (mut net, zero_to_relay, _) = line();
+    for i in 0..3 {
+        net.act(i, |core, now| {
+            core.set_listen_addrs(vec![super::harness::address(i)], now)
+        })
+        .unwrap();
+    }
+    let target = net.peer(2);
+    net.act(0, |core, now| core.punch(&target, now)).unwrap();
+    // Nothing links the dialed addresses here: every try fails, then the relay opens.
+    net.run_for(Duration::from_secs(60));
+    assert_eq!(
+        net.core(0).stats().punches,
+        u64::from(crate::core::MAX_PUNCH_TRIES)
+    );
+    let (a, initiator) = stream_of(&net.relay_out(0)).expect("a relayed stream was asked for");
+    assert!(initiator);
+    assert_eq!(a.conn, zero_to_relay, "through the neighbor that answered");
+    assert!(stream_of(&net.relay_out(2)).is_some_and(|(_, i)| !i));
+    assert_eq!(net.core(1).relays.relayed(), 1);
+}
+
+#[test]
+fn a_member_reached_through_a_relay_is_punched_to_again_later() {
+    let (mut net, _, _) = line();
+    for i in 0..3 {
+        net.act(i, |core, now| {
+            core.config.auto_punch = true;
+            core.set_listen_addrs(vec![super::harness::address(i)], now)
+        })
+        .unwrap();
+    }
+    net.link_relayed(0, 2);
+    // Maintenance finds the relayed link and punches to replace it.
+    net.run_for(Duration::from_secs(40));
+    let dialed: Vec<_> = net.punched(0).into_iter().map(|(a, _)| a).collect();
+    assert!(
+        dialed.contains(&super::harness::address(2)),
+        "no punch to the member reached through a relay: {dialed:?}"
+    );
+}
