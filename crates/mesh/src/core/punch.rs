@@ -419,22 +419,30 @@ impl<S: Store> Core<S> {
                     self.punches.mine.insert(id, a);
                 }
                 State::Check(_) => {
-                    let linked = self
-                        .neighbors
-                        .iter()
-                        .any(|(c, l)| l.info.peer == a.target && self.neighbors.is_established(c));
+                    let linked = self.neighbors.iter().any(|(c, l)| {
+                        l.info.peer == a.target
+                            && !l.info.relayed
+                            && self.neighbors.is_established(c)
+                    });
                     let relay_up = self.neighbors.is_established(a.via);
+                    if !linked && relay_up {
+                        // The dials made no link (a symmetric NAT against a port-dependent
+                        // one cannot): the neighbor that answered for the target relays a
+                        // link to it at once, and the next tries may replace it.
+                        let relayed = self.relays.has_end_with(&a.target)
+                            || self
+                                .neighbors
+                                .iter()
+                                .any(|(_, l)| l.info.peer == a.target && l.info.relayed);
+                        if !relayed && let Err(e) = self.relay(&a.target, Some(a.via)) {
+                            tracing::debug!(target = %a.target, error = %e, "no relayed link");
+                        }
+                    }
                     if !linked && relay_up && a.tries < MAX_PUNCH_TRIES {
                         a.tries += 1;
                         let (via, target) = (a.via, a.target.clone());
                         self.punches.mine.insert(id, a);
                         self.ask_punch(id, via, target, now);
-                    } else if !linked && relay_up {
-                        // Every try failed (a symmetric NAT against a port-dependent one):
-                        // the neighbor that answered for the target relays a link to it.
-                        if let Err(e) = self.relay(&a.target, Some(a.via)) {
-                            tracing::debug!(target = %a.target, error = %e, "no relayed link");
-                        }
                     }
                 }
             }

@@ -89,6 +89,8 @@ struct End {
     credit: u32,
     /// Bytes received and not yet acknowledged.
     unacked: u32,
+    /// Whether we asked for it.
+    initiator: bool,
 }
 
 /// One side of a circuit this node relays.
@@ -193,6 +195,7 @@ impl<S: Store> Core<S> {
                 peer: target.clone(),
                 credit: RELAY_WINDOW,
                 unacked: 0,
+                initiator: true,
             },
         );
         self.stats.relayed_streams += 1;
@@ -343,6 +346,18 @@ impl<S: Store> Core<S> {
                 .is_some_and(|l| l.info.peer == from && !l.info.relayed)
         });
         let relayed_link = self.neighbors.get(conn).is_none_or(|l| l.info.relayed);
+        // Both asked at once (each punched to the other, and both punches failed): the
+        // stream the smaller member asked for stays, which both ends decide alike.
+        let crossing: Vec<(ConnId, u64)> = self
+            .relays
+            .ends
+            .iter()
+            .filter(|(_, e)| e.peer == from && e.initiator && *self.peer() > from)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in crossing {
+            self.end_circuit(key, true);
+        }
         if relayed_link
             || direct
             || self.relays.in_use((conn, circuit))
@@ -360,6 +375,7 @@ impl<S: Store> Core<S> {
                 peer: from.clone(),
                 credit: RELAY_WINDOW,
                 unacked: 0,
+                initiator: false,
             },
         );
         self.stats.relayed_streams += 1;

@@ -278,3 +278,37 @@ fn a_member_reached_through_a_relay_is_punched_to_again_later() {
         "no punch to the member reached through a relay: {dialed:?}"
     );
 }
+
+#[test]
+fn two_streams_asked_for_at_once_leave_the_smaller_members() {
+    let (mut net, zero_to_relay, _) = line();
+    let (p0, p2) = (net.peer(0), net.peer(2));
+    let mine = net.act(0, |core, _| core.relay(&p2, None)).unwrap();
+    net.relay_out(0);
+    // Node 2 asked at the same moment: its stream reaches node 0 after node 0 asked.
+    net.deliver(
+        0,
+        zero_to_relay,
+        MeshMessage::RelayIncoming {
+            circuit: 77,
+            from: p2.clone(),
+        },
+    );
+    let out = net.relay_out(0);
+    let closed_mine = out
+        .iter()
+        .any(|o| matches!(o, Output::RelayClosed { circuit } if *circuit == mine));
+    let took_theirs = stream_of(&out).is_some_and(|(c, initiator)| c.id == 77 && !initiator);
+    if p0 < p2 {
+        assert!(
+            !closed_mine && !took_theirs,
+            "the smaller member keeps its own"
+        );
+    } else {
+        assert!(
+            closed_mine && took_theirs,
+            "the larger member takes the other's"
+        );
+    }
+    assert_eq!(net.core(0).relays.ends(), 1);
+}
