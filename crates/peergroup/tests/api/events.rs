@@ -4,6 +4,8 @@
 
 use peergroup::{ChangeKind, ConnectionChange, DataType, EventFilter, EventKind, GroupEvent, Role};
 
+use std::time::Duration;
+
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,18 +27,32 @@ async fn filters_by_kind_and_record_type() {
             .add_record(note_type(), "", b"note".to_vec(), HOUR)
             .await
             .unwrap();
-        // The unfiltered stream and the record stream see both.
-        for s in [&mut everything, &mut records] {
-            for want in [chat.id, note.id] {
-                expect(s, "a record", |e| match e {
-                    GroupEvent::RecordChanged {
-                        change: ChangeKind::Added,
-                        record,
-                    } if record.id == want => Some(()),
-                    _ => None,
-                })
-                .await;
+        // The unfiltered stream and the record stream see both. (A CI run once saw neither
+        // within the wait; if it happens again, the failure says what each side's links were.)
+        let seen_both = tokio::time::timeout(WAIT - Duration::from_secs(5), async {
+            for s in [&mut everything, &mut records] {
+                for want in [chat.id, note.id] {
+                    expect(s, "a record", |e| match e {
+                        GroupEvent::RecordChanged {
+                            change: ChangeKind::Added,
+                            record,
+                        } if record.id == want => Some(()),
+                        _ => None,
+                    })
+                    .await;
+                }
             }
+        })
+        .await;
+        if seen_both.is_err() {
+            panic!(
+                "Bob saw Alice's records in no stream; Alice's links: {:?}; Bob's: {:?}; \
+                 chat records at Alice: {}; at Bob: {}",
+                a.neighbor_connections().await,
+                b.neighbor_connections().await,
+                a.records(chat_type()).await.map_or(0, |r| r.len()),
+                b.records(chat_type()).await.map_or(0, |r| r.len()),
+            );
         }
         // The note stream sees the note first: the chat record was filtered out.
         let first = expect(&mut notes_only, "the note", |e| match e {
