@@ -1,7 +1,7 @@
 //! An attacking member: its credentials, raw TLS connections to the node through the
 //! transport, the mesh protocol spoken by hand (hello, welcome, floods), signed records.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -116,6 +116,45 @@ impl Attacker {
             Ok(Err(e)) => bail!("{} could not connect to {addr}: {e}", self.label),
             Err(_) => bail!(
                 "{} could not connect to {addr} within {HANDSHAKE_WAIT:?}",
+                self.label
+            ),
+        }
+    }
+
+    /// An authenticated connection to `addr` from a socket bound to `from` (an attacker on
+    /// an address of its own, as on the internet), bounded by [`HANDSHAKE_WAIT`]. The member
+    /// handshake runs over the bound socket with
+    /// [`connect_relayed`](peergroup_transport::connect_relayed), which takes any stream;
+    /// the node sees an ordinary TCP connection from `from`.
+    pub(crate) async fn connect_from(&self, from: IpAddr, addr: SocketAddr) -> Result<Connection> {
+        let attempt = async {
+            let socket = if from.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.bind(SocketAddr::new(from, 0))?;
+            let stream = socket.connect(addr).await?;
+            let local = stream.local_addr()?;
+            peergroup_transport::connect_relayed(
+                stream,
+                local,
+                addr,
+                &self.creds,
+                &self.trust,
+                &TransportConfig::default(),
+            )
+            .await
+            .map_err(anyhow::Error::from)
+        };
+        match tokio::time::timeout(HANDSHAKE_WAIT, attempt).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => bail!(
+                "{} could not connect to {addr} from {from}: {e:#}",
+                self.label
+            ),
+            Err(_) => bail!(
+                "{} could not connect to {addr} from {from} within {HANDSHAKE_WAIT:?}",
                 self.label
             ),
         }
