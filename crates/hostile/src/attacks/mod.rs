@@ -16,7 +16,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
+use futures_util::future::try_join_all;
 
 use crate::lab::{Lab, PreparedMember};
 use crate::member::{self, MemberSync};
@@ -309,18 +310,18 @@ impl Drop for Stop {
     }
 }
 
-/// Waits for spawned attack tasks to end (they were told to stop), bounded by [`STOP_WAIT`].
+/// Waits for spawned attack tasks to end (they were told to stop), bounded by [`STOP_WAIT`];
+/// the results come back in the tasks' order, and an error names the task that failed.
 pub(crate) async fn join_all<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Result<Vec<T>> {
-    let mut out = Vec::with_capacity(tasks.len());
-    let deadline = tokio::time::Instant::now() + STOP_WAIT;
-    for t in tasks {
-        match tokio::time::timeout_at(deadline, t).await {
-            Ok(Ok(v)) => out.push(v),
-            Ok(Err(e)) => bail!("an attack task failed: {e}"),
-            Err(_) => bail!("the attack tasks did not stop within {STOP_WAIT:?}"),
-        }
+    let n = tasks.len();
+    let tasks = tasks.into_iter().enumerate().map(|(i, t)| async move {
+        t.await
+            .map_err(|e| anyhow!("attack task {} of {n} failed: {e}", i + 1))
+    });
+    match tokio::time::timeout(STOP_WAIT, try_join_all(tasks)).await {
+        Ok(out) => out,
+        Err(_) => bail!("the attack tasks did not stop within {STOP_WAIT:?}"),
     }
-    Ok(out)
 }
 
 /// No attack: the node and the honest member alone.
@@ -466,4 +467,31 @@ fn check_records(
         count_after: after,
         missing,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn join_all_keeps_order_and_names_the_failed_task() {
+        let tasks: Vec<_> = (0..3u64)
+            .map(|i| {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(30 - 10 * i)).await;
+                    i
+                })
+            })
+            .collect();
+        assert_eq!(join_all(tasks).await.unwrap(), [0, 1, 2]);
+        let tasks = vec![
+            tokio::spawn(async {}),
+            tokio::spawn(async { panic!("boom") }),
+        ];
+        let err = join_all(tasks).await.unwrap_err().to_string();
+        assert!(
+            err.contains("attack task 2 of 2 failed") && err.contains("boom"),
+            "{err}"
+        );
+    }
 }

@@ -20,113 +20,157 @@
 //! [`Timestamp`] counts milliseconds from 1970-01-01T00:00:00Z without a sign, so dates
 //! before the epoch (after applying the offset) are refused with a clear error rather than
 //! clamped; the latest date is 9999-12-31T23:59:59.999Z, the last one four-digit years reach.
+//!
+//! The components are read and the calendar checked by the `time` crate, one piece of the
+//! form at a time through [`Parsed`], so an error names the piece that was wrong. `time`'s
+//! well-known formats do not do the job: `Rfc3339` needs seconds and accepts a lower-case
+//! `t`/`z`, and `Iso8601` has no `YYYY`/`YYYY-MM` forms; a single format description with
+//! `[optional …]` parts would do, but it swallows the error of an optional part ("unexpected
+//! text" instead of "the month must be 01 to 12"). The few checks below that are not
+//! `time`'s each say why.
+
+use std::num::NonZero;
 
 use peergroup_identity::Timestamp;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::parsing::Parsed;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// The latest date a `date` value can hold: 9999-12-31T23:59:59.999Z.
 pub const MAX_DATE: Timestamp = Timestamp::from_millis(253_402_300_799_999);
 
-const MS_PER_DAY: i64 = 86_400_000;
+const YEAR: &[BorrowedFormatItem<'_>] = format_description!("[year range:standard]");
+const MONTH: &[BorrowedFormatItem<'_>] = format_description!("-[month]");
+const DAY: &[BorrowedFormatItem<'_>] = format_description!("-[day]");
+const HOUR_MINUTE: &[BorrowedFormatItem<'_>] = format_description!("T[hour]:[minute]");
+const SECOND: &[BorrowedFormatItem<'_>] = format_description!(":[second]");
+const FRACTION: &[BorrowedFormatItem<'_>] = format_description!(".[subsecond digits:1+]");
+const OFFSET_HOUR: &[BorrowedFormatItem<'_>] = format_description!("[offset_hour sign:mandatory]");
+const OFFSET_MINUTE: &[BorrowedFormatItem<'_>] = format_description!(":[offset_minute]");
 
 /// Parses a W3C date-time; the error says what was wrong.
 pub(crate) fn parse_date(text: &str) -> Result<Timestamp, &'static str> {
-    let mut cur = Cursor { rest: text };
-    let year = cur.digits(4).ok_or("expected a four-digit year (YYYY)")?;
-    let mut month = 1;
-    let mut day = 1;
-    let mut ms_of_day: i64 = 0;
-    let mut offset_ms: i64 = 0;
-    if cur.eat('-') {
-        month = cur
-            .digits(2)
-            .ok_or("expected a two-digit month after YYYY-")?;
-        if !(1..=12).contains(&month) {
-            return Err("the month must be 01 to 12");
-        }
-        if cur.eat('-') {
-            day = cur
-                .digits(2)
-                .ok_or("expected a two-digit day after YYYY-MM-")?;
-            if day < 1 || day > days_in_month(year, month) {
-                return Err("the day does not exist in that month");
-            }
-            if cur.eat('T') {
-                let (time, offset) = parse_time(&mut cur)?;
-                ms_of_day = time;
-                offset_ms = offset;
+    let mut p = Parsed::new();
+    // `time`'s `[year]` also takes a leading `+` or `-`; the W3C profile has no sign.
+    if !text.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err("expected a four-digit year (YYYY)");
+    }
+    let mut rest = step(
+        &mut p,
+        text.as_bytes(),
+        YEAR,
+        "expected a four-digit year (YYYY)",
+    )?;
+    let mut has_time = false;
+    if rest.first() == Some(&b'-') {
+        let why = "expected a two-digit month 01 to 12 after YYYY";
+        rest = step(&mut p, rest, MONTH, why)?;
+        if rest.first() == Some(&b'-') {
+            let why = "expected a two-digit day after YYYY-MM, or the day does not exist";
+            rest = step(&mut p, rest, DAY, why)?;
+            if rest.first() == Some(&b'T') {
+                has_time = true;
+                rest = parse_time(&mut p, rest)?;
             }
         }
     }
-    if !cur.rest.is_empty() {
+    if !rest.is_empty() {
         return Err(
             "unexpected text; expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.s]] \
              followed by Z or ±hh:mm",
         );
     }
-    let ms = days_from_civil(year, month, day)
-        .saturating_mul(MS_PER_DAY)
-        .saturating_add(ms_of_day)
-        .saturating_sub(offset_ms);
-    match u64::try_from(ms) {
-        Ok(ms) => Ok(Timestamp::from_millis(ms)),
-        Err(_) => Err("dates before 1970-01-01T00:00:00Z are not supported"),
-    }
+    let date = Date::from_calendar_date(
+        p.year().ok_or("expected a four-digit year (YYYY)")?,
+        p.month().unwrap_or(Month::January),
+        p.day().map_or(1, NonZero::get),
+    )
+    .map_err(|_| "the day does not exist in that month")?;
+    let time = if has_time {
+        Time::from_hms_nano(
+            p.hour_24().unwrap_or(0),
+            p.minute().unwrap_or(0),
+            p.second().unwrap_or(0),
+            p.subsecond().unwrap_or(0),
+        )
+        // `time` reads a second of 60 (a leap second) and refuses it here.
+        .map_err(|_| "seconds must be 00 to 59")?
+    } else {
+        Time::MIDNIGHT
+    };
+    let offset = UtcOffset::from_hms(
+        p.offset_hour().unwrap_or(0),
+        p.offset_minute_signed().unwrap_or(0),
+        0,
+    )
+    .map_err(|_| "the zone offset must be -23:59 to +23:59")?;
+    to_timestamp(PrimitiveDateTime::new(date, time).assume_offset(offset))
 }
 
-/// Parses `hh:mm[:ss[.fraction]]TZD`; returns (milliseconds into the day, offset in ms).
-fn parse_time(cur: &mut Cursor<'_>) -> Result<(i64, i64), &'static str> {
-    let hour = cur.digits(2).ok_or("expected a two-digit hour after T")?;
-    if !cur.eat(':') {
-        return Err("expected ':' after the hour");
-    }
-    let minute = cur
-        .digits(2)
-        .ok_or("expected two-digit minutes after hh:")?;
-    if hour > 23 || minute > 59 {
-        return Err("the time must be 00:00 to 23:59");
-    }
-    let mut second = 0;
-    let mut millis = 0;
-    if cur.eat(':') {
-        second = cur
-            .digits(2)
-            .ok_or("expected two-digit seconds after hh:mm:")?;
-        if second > 59 {
-            return Err("seconds must be 00 to 59");
-        }
-        if cur.eat('.') {
-            let fraction = cur.take_digits();
-            if fraction.is_empty() || fraction.len() > 9 {
-                return Err("a fraction of a second needs 1 to 9 digits");
+/// Parses `Thh:mm[:ss[.fraction]]TZD` into `p`; returns what follows.
+fn parse_time<'a>(p: &mut Parsed, text: &'a [u8]) -> Result<&'a [u8], &'static str> {
+    let mut rest = step(
+        p,
+        text,
+        HOUR_MINUTE,
+        "expected a time hh:mm, 00:00 to 23:59, after T",
+    )?;
+    if rest.first() == Some(&b':') {
+        rest = step(
+            p,
+            rest,
+            SECOND,
+            "expected two-digit seconds 00 to 59 after hh:mm:",
+        )?;
+        if rest.first() == Some(&b'.') {
+            // `time` reads up to 32 digits and drops those past the ninth; this profile
+            // takes at most 9 (nanoseconds), so more is refused rather than cut silently.
+            let digits = rest
+                .iter()
+                .skip(1)
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let why = "a fraction of a second needs 1 to 9 digits";
+            if digits > 9 {
+                return Err(why);
             }
-            for (i, b) in fraction.bytes().take(3).enumerate() {
-                let scale = [100, 10, 1].get(i).copied().unwrap_or(0);
-                millis += i64::from(b - b'0') * scale;
-            }
+            rest = step(p, rest, FRACTION, why)?;
         }
     }
-    let offset = if cur.eat('Z') {
-        0
-    } else {
-        let sign = if cur.eat('+') {
-            1
-        } else if cur.eat('-') {
-            -1
-        } else {
-            return Err("a time needs a zone designator: Z, +hh:mm or -hh:mm");
-        };
-        let oh = cur.digits(2).ok_or("expected a two-digit offset hour")?;
-        if !cur.eat(':') {
-            return Err("expected ':' in the zone offset (±hh:mm)");
-        }
-        let om = cur.digits(2).ok_or("expected two-digit offset minutes")?;
-        if oh > 23 || om > 59 {
-            return Err("the zone offset must be -23:59 to +23:59");
-        }
-        sign * (oh * 60 + om) * 60_000
-    };
-    let time = ((hour * 60 + minute) * 60 + second) * 1000 + millis;
-    Ok((time, offset))
+    if let Some(after) = rest.strip_prefix(b"Z") {
+        return Ok(after);
+    }
+    let why = "a time needs a zone designator: Z, +hh:mm or -hh:mm";
+    rest = step(p, rest, OFFSET_HOUR, why)?;
+    // `time` takes offsets up to ±25:59:59; the W3C profile's hours are 00 to 23.
+    if p.offset_hour().is_some_and(|h| !(-23..=23).contains(&h)) {
+        return Err("the zone offset must be -23:59 to +23:59");
+    }
+    let why = "expected ':' in the zone offset (±hh:mm) and two-digit offset minutes 00 to 59";
+    step(p, rest, OFFSET_MINUTE, why)
+}
+
+/// Reads `items` at the front of `text` into `p`; on failure the error is `why`.
+fn step<'a>(
+    p: &mut Parsed,
+    text: &'a [u8],
+    items: &[BorrowedFormatItem<'_>],
+    why: &'static str,
+) -> Result<&'a [u8], &'static str> {
+    p.parse_items(text, items).map_err(|_| why)
+}
+
+/// Milliseconds since the epoch (the fraction truncated), if in `0..=MAX_DATE`.
+fn to_timestamp(t: OffsetDateTime) -> Result<Timestamp, &'static str> {
+    let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
+    let ms =
+        u64::try_from(ms).map_err(|_| "dates before 1970-01-01T00:00:00Z are not supported")?;
+    let t = Timestamp::from_millis(ms);
+    if t > MAX_DATE {
+        return Err("dates after 9999-12-31T23:59:59.999Z are not supported");
+    }
+    Ok(t)
 }
 
 /// Canonical text: `YYYY-MM-DD` for midnight UTC, else `YYYY-MM-DDThh:mm:ssZ`, with `.sss`
@@ -135,96 +179,16 @@ pub(crate) fn format_date(t: Timestamp) -> Option<String> {
     if t > MAX_DATE {
         return None;
     }
-    let ms = i64::try_from(t.as_millis()).ok()?;
-    let (days, ms_of_day) = (ms / MS_PER_DAY, ms % MS_PER_DAY);
-    let (y, m, d) = civil_from_days(days);
-    let mut out = format!("{y:04}-{m:02}-{d:02}");
-    if ms_of_day != 0 {
-        let (secs, millis) = (ms_of_day / 1000, ms_of_day % 1000);
-        let (hh, mm, ss) = (secs / 3600, secs / 60 % 60, secs % 60);
-        out.push_str(&format!("T{hh:02}:{mm:02}:{ss:02}"));
-        if millis != 0 {
-            out.push_str(&format!(".{millis:03}"));
-        }
-        out.push('Z');
-    }
-    Some(out)
-}
-
-struct Cursor<'a> {
-    rest: &'a str,
-}
-
-impl Cursor<'_> {
-    fn eat(&mut self, c: char) -> bool {
-        match self.rest.strip_prefix(c) {
-            Some(rest) => {
-                self.rest = rest;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Exactly `n` ASCII digits, as a number.
-    fn digits(&mut self, n: usize) -> Option<i64> {
-        let head = self.rest.get(..n)?;
-        if !head.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        self.rest = self.rest.get(n..)?;
-        head.parse().ok()
-    }
-
-    /// All leading ASCII digits.
-    fn take_digits(&mut self) -> &str {
-        let end = self
-            .rest
-            .bytes()
-            .position(|b| !b.is_ascii_digit())
-            .unwrap_or(self.rest.len());
-        let (head, rest) = self.rest.split_at_checked(end).unwrap_or((self.rest, ""));
-        self.rest = rest;
-        head
-    }
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let t =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.as_millis()) * 1_000_000).ok()?;
+    let format = if t.time() == Time::MIDNIGHT {
+        format_description!("[year]-[month]-[day]")
+    } else if t.millisecond() == 0 {
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")
+    } else {
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z")
+    };
+    t.format(format).ok()
 }
 
 #[cfg(test)]
@@ -284,6 +248,11 @@ mod tests {
             ("1970-01-01T00:00+00:01", "before 1970"),
             ("0000", "before 1970"),
             ("19720", "unexpected text"),
+            ("+1972", "four-digit year"),
+            ("-1972", "four-digit year"),
+            ("1972-04-04T10:00:00.5+25:00", "-23:59 to +23:59"),
+            ("1972-04-04T10:00-00:60", "offset minutes"),
+            ("9999-12-31T23:59-00:01", "after 9999"),
         ] {
             match parse_date(text) {
                 Err(e) => assert!(e.contains(why), "{text:?}: {e:?} lacks {why:?}"),
@@ -308,9 +277,10 @@ mod tests {
             format_date(Timestamp::from_millis(MAX_DATE.as_millis() + 1)),
             None
         );
-        for days in [0i64, 59, 60, 365, 10_957, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
+        for days in [0u64, 59, 60, 365, 10_957, 2_932_896] {
+            let t = Timestamp::from_millis(days * 86_400_000);
+            let text = format_date(t).unwrap();
+            assert_eq!(parse_date(&text), Ok(t), "{text}");
         }
     }
 }
