@@ -40,6 +40,8 @@ pub enum Command {
     Members(bool, Reply<Vec<Member>>),
     /// Established neighbors.
     Neighbors(Reply<Vec<(ConnId, PeerName, SocketAddr)>>),
+    /// Addresses for a newcomer, at most this many.
+    BootstrapAddrs(usize, Reply<Vec<SocketAddr>>),
     /// Dial these addresses now.
     Connect(Vec<SocketAddr>),
     /// Add candidate addresses.
@@ -205,6 +207,13 @@ impl GroupHandle {
         ask!(self, Neighbors)
     }
 
+    /// The addresses to give a newcomer (an invitation's), at most `max`: ours as the
+    /// presence publishes them, then members we reached at their listen addresses (see
+    /// [`Core::bootstrap_addrs`](crate::Core::bootstrap_addrs)).
+    pub async fn bootstrap_addrs(&self, max: usize) -> Result<Vec<SocketAddr>, Error> {
+        ask!(self, BootstrapAddrs, max)
+    }
+
     /// Dials these addresses now.
     pub async fn connect(&self, addrs: Vec<SocketAddr>) -> Result<(), Error> {
         self.commands
@@ -332,6 +341,7 @@ impl<S: Store + 'static> Driver<S> {
             Command::Search(q, r) => drop(r.send(core.db().search(&q).map_err(Error::from))),
             Command::Members(p, r) => drop(r.send(core.members(p))),
             Command::Neighbors(r) => drop(r.send(core.neighbors())),
+            Command::BootstrapAddrs(max, r) => drop(r.send(core.bootstrap_addrs(max))),
             Command::Connect(addrs) => {
                 for a in addrs {
                     core.connect_to(a, now);

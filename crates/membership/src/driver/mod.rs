@@ -691,6 +691,7 @@ fn is_quick(cmd: &Command) -> bool {
         cmd,
         Command::Members(..)
             | Command::Neighbors(..)
+            | Command::BootstrapAddrs(..)
             | Command::Connect(..)
             | Command::AddCandidates(..)
             | Command::Properties(..)

@@ -24,7 +24,8 @@
 //! a link P relays (TLS end to end inside it). The table says, per pair: direct or relayed,
 //! the time to that link, the time until both held every member's first record, and the UPnP
 //! mapping and whether the link went to it. Every pair must be connected; every pair the
-//! NATs allow must be direct.
+//! NATs allow must be direct. Then the joins (`nat/join.rs`): a member behind one NAT
+//! invites a newcomer behind another, which has nothing but the invitation to find the group.
 //!
 //! Every host delays what it sends by [`DELAY`] (25 ms each way, 50 ms round trips between
 //! any two): this machine's kernel has no netem (`sch_netem`), so a child process holds the
@@ -41,6 +42,8 @@ use peergroup_identity::{Classifier, PeerName};
 use peergroup_transport::{Dial, TransportConfig};
 
 use super::support::*;
+
+mod join;
 
 /// NAT kinds, by mapping and filtering (RFC 4787).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +149,13 @@ impl Kind {
 }
 
 const PUBLIC: &str = "11.18.0.10";
+
+/// The joins tried (NAT of the inviter, NAT of the newcomer): one the NATs let punch, one
+/// they do not (the newcomer meets its inviter through the public member's relay).
+const JOINS: [(Kind, Kind); 2] = [
+    (Kind::FullCone, Kind::PortRestricted),
+    (Kind::PortRestricted, Kind::Symmetric),
+];
 
 /// Routers per kind (a pair of the same kind is two NATs).
 const PER_KIND: usize = 2;
@@ -496,18 +506,7 @@ fn nat_node_process() {
         let mesh = peergroup_membership::MeshConfig::default();
         let node = start_full(&f, i, &path, Vec::new(), &connect, bind, mesh, transport).await;
         println!("LISTEN {}", node.addr);
-        let (stop_tx, mut stop) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while std::io::stdin()
-                .read_line(&mut line)
-                .map(|n| n > 0)
-                .unwrap_or(false)
-            {
-                line.clear();
-            }
-            let _ = stop_tx.send(());
-        });
+        let mut stop = stdin_closed();
         let mut published = false;
         loop {
             if !published && node.handle.status().synchronized {
@@ -582,34 +581,59 @@ struct Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().is_ok_and(|s| s.is_none()) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
 }
 
-fn spawn(ns: &str, i: usize, dir: &std::path::Path, bind: &str, connect: &[String]) -> Member {
-    let mut spec = format!("{i},{},{bind}", dir.display());
-    for c in connect {
-        spec.push(',');
-        spec.push_str(c);
+/// In a child: resolves when the parent closes our stdin (its signal to stop).
+fn stdin_closed() -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::stdin()
+            .read_line(&mut line)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
+            line.clear();
+        }
+        let _ = tx.send(());
+    });
+    rx
+}
+
+/// Closes a child's stdin (its signal to stop), waits up to 10 s, then kills it.
+fn stop_child(child: &mut Child) {
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().is_ok_and(|s| s.is_none()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Runs this test binary's ignored test `test` in namespace `ns` with `spec` in the
+/// environment variable `var`; its stdout is piped (and taken, returned beside it), its stderr
+/// shown only with `NAT_DEBUG=1`.
+fn child_process(
+    ns: &str,
+    test: &str,
+    var: &str,
+    spec: String,
+) -> (Child, std::process::ChildStdout) {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns])
         .arg(&exe)
         .args([
             "--exact",
-            "nat::nat_node_process",
+            test,
             "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env("PEERGROUP_NAT_NODE", spec)
+        .env(var, spec)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(if std::env::var_os("NAT_DEBUG").is_some() {
@@ -620,6 +644,16 @@ fn spawn(ns: &str, i: usize, dir: &std::path::Path, bind: &str, connect: &[Strin
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    (child, stdout)
+}
+
+fn spawn(ns: &str, i: usize, dir: &std::path::Path, bind: &str, connect: &[String]) -> Member {
+    let mut spec = format!("{i},{},{bind}", dir.display());
+    for c in connect {
+        spec.push(',');
+        spec.push_str(c);
+    }
+    let (child, stdout) = child_process(ns, "nat::nat_node_process", "PEERGROUP_NAT_NODE", spec);
     let state = Arc::new(Mutex::new(None));
     let shared = state.clone();
     std::thread::spawn(move || {
@@ -797,10 +831,14 @@ fn nat_matrix() {
     let world = build();
     let mut outcomes = Vec::new();
     let mut port = 41_000;
+    // NAT_JOINS_ONLY=1 skips the pairs (while working on the joins); the verdict then says so.
+    let joins_only = std::env::var_os("NAT_JOINS_ONLY").is_some();
     for (x, a) in KINDS.iter().enumerate() {
         for b in &KINDS[x..] {
             port += 10;
-            outcomes.push(run_pair(&world, *a, *b, port));
+            if !joins_only {
+                outcomes.push(run_pair(&world, *a, *b, port));
+            }
         }
     }
     println!();
@@ -880,8 +918,79 @@ fn nat_matrix() {
             _ => {}
         }
     }
+    // Joining from behind a NAT: a member behind one invites a newcomer behind another.
     println!();
+    println!(
+        "{:<16} {:<16} {:<8} {:>10} {:>16} {:>14}  invitation",
+        "NAT of inviter", "NAT of newcomer", "link", "joined", "inviter's record", "link up"
+    );
+    let (mut slow_joins, mut unjoined) = (0, 0);
+    for (inviter, newcomer) in JOINS {
+        port += 10;
+        let j = join::run(&world, inviter, newcomer, port);
+        let link = match (j.direct, j.relayed) {
+            (Some(_), _) => "direct",
+            (None, Some(_)) => "relayed",
+            (None, None) => "NONE",
+        };
+        println!(
+            "{:<16} {:<16} {:<8} {:>10} {:>16} {:>14}  {} addresses, {} public member",
+            inviter.name(),
+            newcomer.name(),
+            link,
+            ms(j.joined),
+            ms(j.record),
+            ms(j.direct.or(j.relayed)),
+            j.addresses.len(),
+            if j.names_public {
+                "names the"
+            } else {
+                "does NOT name the"
+            },
+        );
+        let what = format!("join {} -> {}", inviter.name(), newcomer.name());
+        if !j.names_public {
+            failures.push(format!(
+                "{what}: the invitation does not name the public member: {:?}",
+                j.addresses
+            ));
+        }
+        match (j.record, j.direct.or(j.relayed)) {
+            (Some(r), Some(l)) if r.max(l) > join::JOIN_GOAL => slow_joins += 1,
+            (Some(_), Some(_)) => {}
+            _ => {
+                unjoined += 1;
+                failures.push(format!(
+                    "{what}: the newcomer did not get the inviter's record and a link to it ({})",
+                    j.seen
+                ))
+            }
+        }
+        if j.direct.is_none() && Kind::punchable(inviter, newcomer) {
+            failures.push(format!("{what}: no direct link though the NATs allow one"));
+        }
+    }
+    println!();
+    if unjoined > 0 {
+        println!(
+            "goal: a newcomer behind a NAT joined and met its inviter: NOT met ({unjoined} of {} joins)",
+            JOINS.len()
+        );
+    } else if slow_joins == 0 {
+        println!(
+            "goal: a newcomer behind a NAT joined and met its inviter within {:?}: met",
+            join::JOIN_GOAL
+        );
+    } else {
+        println!(
+            "goal: a newcomer behind a NAT joined and met its inviter within {:?}: NOT met ({slow_joins} slower)",
+            join::JOIN_GOAL
+        );
+    }
     let pairs = outcomes.len();
+    if joins_only {
+        failures.push("NAT_JOINS_ONLY: the pairs were not run".to_owned());
+    }
     if unlinked == 0 {
         println!("goal: every pair connected: met");
     } else {

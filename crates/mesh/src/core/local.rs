@@ -146,6 +146,35 @@ impl<S: Store> Core<S> {
         out
     }
 
+    /// The addresses to give a newcomer (an invitation's bootstrap addresses), at most `max`.
+    /// First ours, as the presence publishes them (where we listen, the router's forward,
+    /// where members saw us); then the members we dialed at an address they listen at and
+    /// reached directly: reachable from here, they are the members a newcomer behind a NAT
+    /// can join through, and that can relay for it to us when we are behind one too
+    /// (public addresses before private ones). When there are such members, ours take at
+    /// most half the room.
+    pub fn bootstrap_addrs(&self, max: usize) -> Vec<SocketAddr> {
+        let mut reached: Vec<SocketAddr> = self
+            .neighbors
+            .established()
+            .filter(|(_, l)| l.info.outbound && !l.info.relayed && l.listen.contains(&l.info.addr))
+            .map(|(_, l)| l.info.addr)
+            .collect();
+        reached.sort_by_key(|a| (!is_public(a.ip()), *a));
+        reached.dedup();
+        let mut out = self.published_addrs();
+        if !reached.is_empty() {
+            out.truncate(max.div_ceil(2));
+        }
+        for a in reached {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        out.truncate(max);
+        out
+    }
+
     /// Sets the application attributes published in this node's presence.
     pub fn set_presence_attributes(
         &mut self,
@@ -336,5 +365,29 @@ impl<S: Store> Core<S> {
         self.db.learn_member(&chain)?;
         self.me.chain = chain;
         self.publish_own_records(now)
+    }
+}
+
+/// Whether `ip` looks reachable from the internet: not loopback, private, shared (carrier
+/// NAT), link-local, unique-local, documentation or unspecified. A guess for ordering only.
+pub(crate) fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
     }
 }

@@ -64,6 +64,9 @@ pub const MAX_PUNCH_RELAYS_PER_MINUTE: u32 = 16;
 pub const MAX_PUNCH_TRIES: u32 = 3;
 /// How long after its dials an attempt looks for a link to the target (doubling each try).
 pub const PUNCH_SETTLE: Duration = Duration::from_secs(3);
+/// How long after its first dials an attempt that has no direct link yet asks for a relayed
+/// one (a punch that works links well within it; the tries go on, and may replace it).
+pub const PUNCH_RELAY_AFTER: Duration = Duration::from_secs(1);
 /// How long after a member comes online an automatic punch to it starts.
 pub const AUTO_PUNCH_GRACE: Duration = Duration::from_secs(1);
 /// How long before an automatic punch goes to the same member again.
@@ -95,6 +98,8 @@ struct Attempt {
     /// Exchanges run so far (the first is 1).
     tries: u32,
     state: State,
+    /// When to ask `via` for a relayed link if the dials have made no direct one by then.
+    relay_at: Option<Mono>,
 }
 
 /// Where an attempt is.
@@ -110,6 +115,11 @@ enum State {
 
 impl Attempt {
     fn due(&self) -> Mono {
+        let state = self.state_due();
+        self.relay_at.map_or(state, |r| r.min(state))
+    }
+
+    fn state_due(&self) -> Mono {
         match &self.state {
             State::Asked(at) | State::Dial(at, _) | State::Check(at) => *at,
         }
@@ -221,6 +231,7 @@ impl<S: Store> Core<S> {
                 sent: now.mono,
                 tries: 1,
                 state: State::Asked(now.mono.saturating_add(PUNCH_TIMEOUT)),
+                relay_at: None,
             },
         );
         self.ask_punch(id, via, target.clone(), now);
@@ -408,6 +419,14 @@ impl<S: Store> Core<S> {
             let Some(mut a) = self.punches.mine.remove(&id) else {
                 continue;
             };
+            if a.relay_at.is_some_and(|t| t <= now.mono) {
+                a.relay_at = None;
+                self.relay_unless_linked(&a);
+                if a.state_due() > now.mono {
+                    self.punches.mine.insert(id, a);
+                    continue;
+                }
+            }
             match std::mem::replace(&mut a.state, State::Check(now.mono)) {
                 // Never answered.
                 State::Asked(_) => {}
@@ -416,28 +435,14 @@ impl<S: Store> Core<S> {
                     self.dial_punch(&addrs);
                     let settle = PUNCH_SETTLE.saturating_mul(1 << (a.tries - 1).min(8));
                     a.state = State::Check(now.mono.saturating_add(settle));
+                    if a.tries == 1 {
+                        a.relay_at = Some(now.mono.saturating_add(PUNCH_RELAY_AFTER));
+                    }
                     self.punches.mine.insert(id, a);
                 }
                 State::Check(_) => {
-                    let linked = self.neighbors.iter().any(|(c, l)| {
-                        l.info.peer == a.target
-                            && !l.info.relayed
-                            && self.neighbors.is_established(c)
-                    });
+                    let linked = self.relay_unless_linked(&a);
                     let relay_up = self.neighbors.is_established(a.via);
-                    if !linked && relay_up {
-                        // The dials made no link (a symmetric NAT against a port-dependent
-                        // one cannot): the neighbor that answered for the target relays a
-                        // link to it at once, and the next tries may replace it.
-                        let relayed = self.relays.has_end_with(&a.target)
-                            || self
-                                .neighbors
-                                .iter()
-                                .any(|(_, l)| l.info.peer == a.target && l.info.relayed);
-                        if !relayed && let Err(e) = self.relay(&a.target, Some(a.via)) {
-                            tracing::debug!(target = %a.target, error = %e, "no relayed link");
-                        }
-                    }
                     if !linked && relay_up && a.tries < MAX_PUNCH_TRIES {
                         a.tries += 1;
                         let (via, target) = (a.via, a.target.clone());
@@ -452,6 +457,26 @@ impl<S: Store> Core<S> {
             self.punches.auto_at = None;
             self.auto_punch(now);
         }
+    }
+
+    /// Whether attempt `a`'s target has a direct link to us; when it has none, the neighbor
+    /// that answered for it relays a link to it (a symmetric NAT against a port-dependent one
+    /// cannot punch), unless one is relayed already.
+    fn relay_unless_linked(&mut self, a: &Attempt) -> bool {
+        let linked = self.neighbors.iter().any(|(c, l)| {
+            l.info.peer == a.target && !l.info.relayed && self.neighbors.is_established(c)
+        });
+        if !linked && self.neighbors.is_established(a.via) {
+            let relayed = self.relays.has_end_with(&a.target)
+                || self
+                    .neighbors
+                    .iter()
+                    .any(|(_, l)| l.info.peer == a.target && l.info.relayed);
+            if !relayed && let Err(e) = self.relay(&a.target, Some(a.via)) {
+                tracing::debug!(target = %a.target, error = %e, "no relayed link");
+            }
+        }
+        linked
     }
 
     /// A member came online, or maintenance found us short of neighbors: look for members

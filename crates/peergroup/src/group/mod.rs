@@ -591,15 +591,31 @@ impl Group {
 
     // --- Invitations, credentials, revocation ------------------------------------------------
 
-    fn my_addresses(&self) -> Vec<SocketAddr> {
-        let mut addrs: Vec<SocketAddr> = self
+    /// The addresses an invitation carries: where we listen and members saw us, then the
+    /// members we reached at their listen addresses (a newcomer behind a NAT joins through
+    /// them; see [`GroupHandle::bootstrap_addrs`](peergroup_membership::driver::GroupHandle::bootstrap_addrs)), then
+    /// the endpoint's own addresses if the mesh has not published them yet.
+    async fn my_addresses(&self) -> Vec<SocketAddr> {
+        let max = peergroup_invitation_xml::MAX_ADDRESSES;
+        let mut addrs = self
+            .inner
+            .handle
+            .bootstrap_addrs(max)
+            .await
+            .unwrap_or_default();
+        let local = self
             .inner
             .host
             .endpoint
             .as_ref()
             .map(|e| peergroup_membership::driver::publishable_addrs(e.local_addrs()))
             .unwrap_or_default();
-        addrs.truncate(peergroup_invitation_xml::MAX_ADDRESSES);
+        for a in local {
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+        addrs.truncate(max);
         addrs
     }
 
@@ -635,7 +651,7 @@ impl Group {
         let invitation = Invitation::new_certificate(
             chain,
             Cloud::global(),
-            Addresses::new(self.my_addresses())?,
+            Addresses::new(self.my_addresses().await)?,
         )?;
         Ok(invitation.to_xml())
     }
@@ -678,7 +694,7 @@ impl Group {
             self.inner.group.clone(),
             FriendlyName::new(&props.friendly_name)?,
             Cloud::global(),
-            Addresses::new(self.my_addresses())?,
+            Addresses::new(self.my_addresses().await)?,
         );
         Ok(invitation.to_xml())
     }
@@ -720,7 +736,7 @@ impl Group {
         let invitation = Invitation::new_certificate(
             chain,
             Cloud::global(),
-            Addresses::new(self.my_addresses())?,
+            Addresses::new(self.my_addresses().await)?,
         )?;
         Ok(invitation.to_xml())
     }

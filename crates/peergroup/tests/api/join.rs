@@ -304,3 +304,54 @@ async fn password_guesses_are_rate_limited() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_names_the_members_its_inviter_reached() {
+    bounded(async {
+        let (alice, a) = creator("Alice", &GroupSpec::new("Friends")).await;
+        a.add_record(note_type(), "", b"Alice's".to_vec(), HOUR)
+            .await
+            .unwrap();
+        let bob = Peer::start("Bob").await;
+        let b = invite_and_connect(&a, alice.addr(), &bob, Role::InvitingMember).await;
+        until("Bob is linked to Alice", async || {
+            !b.neighbor_connections().await.unwrap().is_empty()
+        })
+        .await;
+        let carol = Peer::start("Carol").await;
+        let xml = b
+            .create_invitation(&carol.info_xml().await, Role::Member, DAY)
+            .await
+            .unwrap();
+        let named = Invitation::parse(&xml)
+            .unwrap()
+            .addresses()
+            .as_slice()
+            .to_vec();
+        assert_eq!(
+            named.first(),
+            Some(&bob.addr()),
+            "the inviter first: {named:?}"
+        );
+        assert!(
+            named.contains(&alice.addr()),
+            "and Alice, whom Bob dialed: {named:?}"
+        );
+        // Bob goes away: Carol, given nothing but the invitation, joins through Alice.
+        b.close().await.unwrap();
+        bob.infra.shutdown().await;
+        let group = carol.infra.join(&carol.id, &xml).await.unwrap();
+        let c = carol.open(&group).await;
+        c.connect().await.unwrap();
+        c.wait_ready(WAIT).await.unwrap();
+        until("Carol holds Alice's record", async || {
+            c.records(note_type())
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.payload == b"Alice's")
+        })
+        .await;
+    })
+    .await;
+}

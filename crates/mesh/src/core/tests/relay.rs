@@ -246,17 +246,30 @@ fn when_every_punch_fails_the_common_neighbor_relays() {
     }
     let target = net.peer(2);
     net.act(0, |core, now| core.punch(&target, now)).unwrap();
-    // Nothing links the dialed addresses here: every try fails, then the relay opens.
-    net.run_for(Duration::from_secs(60));
-    assert_eq!(
-        net.core(0).stats().punches,
-        u64::from(crate::core::MAX_PUNCH_TRIES)
+    // Nothing links the dialed addresses here: the relay opens soon after the first dials,
+    // long before that try's settle time ends.
+    net.run_for(crate::core::PUNCH_RELAY_AFTER + Duration::from_millis(500));
+    assert!(
+        crate::core::PUNCH_RELAY_AFTER + Duration::from_millis(500) < crate::core::PUNCH_SETTLE
     );
+    assert_eq!(net.core(0).stats().punches, 1, "one try so far");
     let (a, initiator) = stream_of(&net.relay_out(0)).expect("a relayed stream was asked for");
     assert!(initiator);
     assert_eq!(a.conn, zero_to_relay, "through the neighbor that answered");
     assert!(stream_of(&net.relay_out(2)).is_some_and(|(_, i)| !i));
     assert_eq!(net.core(1).relays.relayed(), 1);
+    // The tries go on (a direct link may still replace the relayed one), without asking for
+    // another relay.
+    net.run_for(Duration::from_secs(60));
+    assert_eq!(
+        net.core(0).stats().punches,
+        u64::from(crate::core::MAX_PUNCH_TRIES)
+    );
+    assert_eq!(
+        net.core(1).relays.relayed(),
+        1,
+        "still the one relayed stream"
+    );
 }
 
 #[test]
@@ -311,4 +324,63 @@ fn two_streams_asked_for_at_once_leave_the_smaller_members() {
         );
     }
     assert_eq!(net.core(0).relays.ends(), 1);
+}
+
+#[test]
+fn an_invitation_names_the_members_we_reached_at_their_listen_addresses() {
+    use super::harness::address;
+    let mut net = Net::new(4);
+    let public: std::net::SocketAddr = "11.18.0.10:3587".parse().unwrap();
+    for i in 0..4 {
+        net.act(i, |core, now| {
+            core.config.auto_punch = false;
+            let mut listen = vec![address(i)];
+            if i == 1 {
+                listen.push(public);
+            }
+            core.set_listen_addrs(listen, now)
+        })
+        .unwrap();
+    }
+    // 0 dials 1 (at a listen address of 1's), 3 dials 0, and 2 is relayed to 0.
+    net.link(0, 1);
+    net.link(3, 0);
+    net.link_relayed(0, 2);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(
+        net.core(0).bootstrap_addrs(64),
+        vec![address(0), address(1)],
+        "ours, then 1 (dialed and reached); not 3 (it dialed us) nor 2 (relayed)"
+    );
+    assert_eq!(
+        net.core(3).bootstrap_addrs(64),
+        vec![address(3), address(0)]
+    );
+    // Ours take at most half the room when there is a member to name.
+    net.act(0, |core, now| {
+        core.set_listen_addrs((0..6).map(|k| address(10 + k)).collect(), now)
+    })
+    .unwrap();
+    assert_eq!(
+        net.core(0).bootstrap_addrs(4),
+        vec![address(10), address(11), address(1)]
+    );
+    assert_eq!(net.core(0).bootstrap_addrs(1), vec![address(10)]);
+    // Public addresses go before private ones.
+    assert!(crate::core::local::is_public(public.ip()));
+    for private in [
+        "10.1.2.3",
+        "192.168.1.1",
+        "172.16.0.1",
+        "100.64.0.1",
+        "127.0.0.1",
+        "fe80::1",
+        "fd00::1",
+        "::1",
+    ] {
+        assert!(
+            !crate::core::local::is_public(private.parse().unwrap()),
+            "{private}"
+        );
+    }
 }
