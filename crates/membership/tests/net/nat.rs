@@ -6,23 +6,23 @@
 //!                      public member P (11.18.0.10)
 //!                               │
 //!   ────────────────── "internet" bridge (11.18.0.0/24) ───────────────────
-//!        │ .21          │ .22                        │ .29          │ .30
-//!     router 1       router 2          ...        router 9       router 10
-//!   (full cone)    (full cone)                 (symmetric+UPnP) (symmetric+UPnP)
+//!        │ .21          │ .22                        │ .31          │ .32
+//!     router 1       router 2          ...        router 11      router 12
+//!   (full cone)    (full cone)                  (symmetric+PCP) (symmetric+PCP)
 //!        │ 10.1.0.0/24  │ 10.2.0.0/24                │              │
-//!      host 1         host 2                       host 9         host 10
+//!      host 1         host 2                       host 11        host 12
 //! ```
 //!
-//! Five kinds (RFC 4787): full cone, restricted (address-dependent filtering),
+//! Six kinds (RFC 4787): full cone, restricted (address-dependent filtering),
 //! port-restricted (Linux masquerading), symmetric (random port per destination), and
-//! symmetric with a UPnP-IGD daemon (miniupnpd, as the distribution ships it) that the member
-//! asks for a port mapping. Each kind has two routers, so that a pair of the same kind is
+//! symmetric with a daemon the member asks for a port mapping (miniupnpd, as the distribution
+//! ships it): speaking UPnP-IGD on one kind, PCP and NAT-PMP on the other. Each kind has two routers, so that a pair of the same kind is
 //! two NATs. For each pair of kinds, P and one member behind each NAT start; the two behind
 //! NATs know only P's address. They must find each other (P's presence records carry the
 //! addresses) and link by themselves: directly, by a hole punch through P or by dialing a
 //! mapped address; where the NATs allow no punch (symmetric against port-dependent), through
 //! a link P relays (TLS end to end inside it). The table says, per pair: direct or relayed,
-//! the time to that link, the time until both held every member's first record, and the UPnP
+//! the time to that link, the time until both held every member's first record, and the port
 //! mapping and whether the link went to it. Every pair must be connected; every pair the
 //! NATs allow must be direct. Then the joins (`nat/join.rs`): a member behind one NAT
 //! invites a newcomer behind another, which has nothing but the invitation to find the group.
@@ -59,14 +59,18 @@ enum Kind {
     Symmetric,
     /// Symmetric, with a UPnP-IGD daemon (miniupnpd) the member asks for a port mapping.
     SymmetricUpnp,
+    /// Symmetric, with a PCP/NAT-PMP server (miniupnpd with UPnP off) the member asks for a
+    /// port mapping.
+    SymmetricPcp,
 }
 
-const KINDS: [Kind; 5] = [
+const KINDS: [Kind; 6] = [
     Kind::FullCone,
     Kind::Restricted,
     Kind::PortRestricted,
     Kind::Symmetric,
     Kind::SymmetricUpnp,
+    Kind::SymmetricPcp,
 ];
 
 impl Kind {
@@ -77,13 +81,14 @@ impl Kind {
             Kind::PortRestricted => "port-restricted",
             Kind::Symmetric => "symmetric",
             Kind::SymmetricUpnp => "symmetric+UPnP",
+            Kind::SymmetricPcp => "symmetric+PCP",
         }
     }
 
     /// The iptables of this kind's router: miniupnpd's build drives the legacy tables.
     fn iptables(self) -> &'static str {
         match self {
-            Kind::SymmetricUpnp => "iptables-legacy",
+            Kind::SymmetricUpnp | Kind::SymmetricPcp => "iptables-legacy",
             _ => "iptables",
         }
     }
@@ -117,7 +122,7 @@ impl Kind {
             }
             Kind::PortRestricted => rules.push(r(&snat)),
             Kind::Symmetric => rules.push(r(&format!("{snat} --random-fully"))),
-            Kind::SymmetricUpnp => {
+            Kind::SymmetricUpnp | Kind::SymmetricPcp => {
                 rules.push(r(&format!("{snat} --random-fully")));
                 // The chains miniupnpd fills (what its iptables_init.sh makes).
                 for line in [
@@ -135,6 +140,11 @@ impl Kind {
             }
         }
         rules
+    }
+
+    /// Whether the router maps ports when asked (UPnP-IGD or PCP/NAT-PMP).
+    fn maps(self) -> bool {
+        matches!(self, Kind::SymmetricUpnp | Kind::SymmetricPcp)
     }
 
     /// Whether two NATs of these kinds can be punched through at all: a port-dependent
@@ -335,8 +345,8 @@ fn build() -> World {
                 args.extend(rule.iter().map(String::as_str));
                 run("ip", &args);
             }
-            if kind == Kind::SymmetricUpnp {
-                let daemon = upnp_daemon(&world, &router, k, &wb, &la);
+            if kind.maps() {
+                let daemon = upnp_daemon(&world, &router, k, &wb, &la, kind == Kind::SymmetricUpnp);
                 world.daemons.push(daemon);
             }
             world.daemons.push(delay(&host, "iptables"));
@@ -348,10 +358,11 @@ fn build() -> World {
 
 /// Starts miniupnpd on router `k` (namespace `router`, interfaces `wan` and `lan`): it maps
 /// ports of the host behind it, and only of it.
-fn upnp_daemon(world: &World, router: &str, k: usize, wan: &str, lan: &str) -> Child {
+fn upnp_daemon(world: &World, router: &str, k: usize, wan: &str, lan: &str, upnp: bool) -> Child {
     let conf = world.dir.path().join(format!("miniupnpd{k}.conf"));
+    let (upnp, pcp) = if upnp { ("yes", "no") } else { ("no", "yes") };
     let text = format!(
-        "ext_ifname={wan}\nlistening_ip={lan}\nenable_upnp=yes\nenable_natpmp=no\n\
+        "ext_ifname={wan}\nlistening_ip={lan}\nenable_upnp={upnp}\nenable_natpmp={pcp}\n\
          secure_mode=yes\nsystem_uptime=yes\nuuid=3d3cec3a-8cf0-11e0-98ee-{k:012x}\n\
          allow 1024-65535 10.{k}.0.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n"
     );
@@ -760,7 +771,7 @@ fn run_pair(world: &World, a: Kind, b: Kind, port: u16) -> Outcome {
     // A member behind the UPnP router: its mapping, and whether the other dialed it.
     let mut mapped = Mapped::NotAsked;
     for (kind, router, me, other, idx) in [(a, ra, &ma, &mb, 1), (b, rb, &mb, &ma, 2)] {
-        if kind != Kind::SymmetricUpnp {
+        if !kind.maps() {
             continue;
         }
         let expected: std::net::SocketAddr =
@@ -843,7 +854,7 @@ fn nat_matrix() {
     }
     println!();
     println!(
-        "{:<16} {:<16} {:<22} {:>14} {:>14}  UPnP mapping",
+        "{:<16} {:<16} {:<22} {:>14} {:>14}  port mapping",
         "NAT of A", "NAT of B", "A-B link", "time to link", "all records"
     );
     let mut failures = Vec::new();
@@ -870,13 +881,13 @@ fn nat_matrix() {
         let only_way = |k: Kind| {
             matches!(
                 k,
-                Kind::PortRestricted | Kind::Symmetric | Kind::SymmetricUpnp
+                Kind::PortRestricted | Kind::Symmetric | Kind::SymmetricUpnp | Kind::SymmetricPcp
             )
         };
-        let upnp_pair = o.a == Kind::SymmetricUpnp || o.b == Kind::SymmetricUpnp;
+        let upnp_pair = o.a.maps() || o.b.maps();
         match o.mapped {
             Mapped::Missing(_) => failures.push(format!(
-                "{} / {}: no UPnP mapping: {}",
+                "{} / {}: no port mapping: {}",
                 o.a.name(),
                 o.b.name(),
                 o.mapped.show()

@@ -1,10 +1,12 @@
-//! Port mappings on the local router (UPnP-IGD, through `igd-next`): members outside reach
-//! this one at the router's public address, the *mapped* candidate of address discovery,
-//! whatever kind of NAT the router is (a mapping is a static forward).
+//! Port mappings on the local router (PCP and NAT-PMP through `crab_nat`, UPnP-IGD through
+//! `igd-next`): members outside reach this one at the router's public address, the *mapped*
+//! candidate of address discovery, whatever kind of NAT the router is (a mapping is a static
+//! forward).
 //!
 //! [`Endpoint::bind`](crate::Endpoint::bind) starts [`keep`] when
-//! [`TransportConfig::port_mapping`](crate::TransportConfig::port_mapping) is on: it finds the
-//! gateway by SSDP, maps the listening port for UDP (QUIC) and TCP, publishes the external
+//! [`TransportConfig::port_mapping`](crate::TransportConfig::port_mapping) is on: it asks the
+//! default gateway by PCP (NAT-PMP where the router wants it; `pcp.rs`), else finds a
+//! UPnP-IGD gateway by SSDP, maps the listening port for UDP (QUIC) and TCP, publishes the external
 //! address through a watch channel ([`Endpoint::mapped_addrs`](crate::Endpoint::mapped_addrs)),
 //! renews the mapping at half its lease and removes it when the endpoint closes. Where no
 //! gateway answers, it tries again every [`PORT_MAPPING_RETRY`]. The gateway is a device on
@@ -12,6 +14,10 @@
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
+
+mod pcp;
+
+pub use pcp::PCP_FIRST_TIMEOUT;
 
 use igd_next::PortMappingProtocol;
 use igd_next::aio::Gateway;
@@ -30,34 +36,61 @@ pub const GATEWAY_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PortMapError {
-    /// No UPnP gateway answered on the local network.
-    #[error("no UPnP gateway answered on the local network: {0}")]
+    /// No gateway answered on the local network.
+    #[error("no gateway answered on the local network: {0}")]
     NoGateway(String),
     /// The gateway did not answer in time.
-    #[error("the UPnP gateway did not answer within {0:?}")]
+    #[error("the gateway did not answer within {0:?}")]
     Timeout(Duration),
     /// The gateway refused the mapping.
-    #[error("the UPnP gateway refused the mapping: {0}")]
+    #[error("the gateway refused the mapping: {0}")]
     Refused(String),
     /// The gateway's external address is not one others can reach.
-    #[error("the UPnP gateway's external address {0} is not usable")]
+    #[error("the gateway's external address {0} is not usable")]
     External(IpAddr),
     /// No local address faces the gateway.
     #[error("no local address on the gateway's network: {0}")]
     Local(std::io::Error),
 }
 
+/// Which protocol the router granted a mapping by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MappedBy {
+    /// Port Control Protocol (RFC 6887).
+    Pcp,
+    /// NAT Port Mapping Protocol (RFC 6886).
+    NatPmp,
+    /// UPnP Internet Gateway Device.
+    Upnp,
+}
+
 /// One mapping: the router forwards `external` to `internal`, for UDP and (when it agreed)
 /// TCP.
 #[derive(Debug)]
 pub struct PortMapping {
-    gateway: Gateway<Tokio>,
+    backend: Backend,
     /// Where others reach us.
     pub external: SocketAddr,
     /// Where the router sends it.
     pub internal: SocketAddr,
     /// Whether TCP is mapped too.
     pub tcp: bool,
+    /// The protocol the router spoke.
+    pub by: MappedBy,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Upnp(Gateway<Tokio>),
+    Pcp(pcp::Pcp),
+}
+
+/// The local address that faces `peer` (no packet is sent).
+fn local_ip_towards(peer: SocketAddr) -> Result<IpAddr, PortMapError> {
+    let probe = UdpSocket::bind(("0.0.0.0", 0)).map_err(PortMapError::Local)?;
+    probe.connect(peer).map_err(PortMapError::Local)?;
+    Ok(probe.local_addr().map_err(PortMapError::Local)?.ip())
 }
 
 async fn bounded<T, E: std::fmt::Display>(
@@ -71,9 +104,28 @@ async fn bounded<T, E: std::fmt::Display>(
 }
 
 impl PortMapping {
-    /// Finds the gateway and asks it to forward `port` (UDP, and TCP on the same external
-    /// port) to this host, for `lease`.
+    /// Asks the router to forward `port` (UDP, and TCP on the same external port) to this
+    /// host, for `lease`: by PCP or NAT-PMP at the default gateway (a round trip where the
+    /// router speaks them), else by UPnP-IGD (an SSDP search first).
     pub async fn request(port: u16, lease: Duration) -> Result<PortMapping, PortMapError> {
+        match pcp::request(port, lease).await {
+            Ok((backend, external, internal, by)) => {
+                return Ok(PortMapping {
+                    tcp: backend.tcp(),
+                    backend: Backend::Pcp(backend),
+                    external,
+                    internal,
+                    by,
+                });
+            }
+            Err(e) => tracing::debug!(error = %e, "no PCP/NAT-PMP mapping; trying UPnP-IGD"),
+        }
+        Self::request_upnp(port, lease).await
+    }
+
+    /// Finds a UPnP-IGD gateway and asks it to forward `port` (UDP, and TCP on the same
+    /// external port) to this host, for `lease`.
+    pub async fn request_upnp(port: u16, lease: Duration) -> Result<PortMapping, PortMapError> {
         let options = igd_next::SearchOptions {
             timeout: Some(GATEWAY_TIMEOUT),
             single_search_timeout: Some(GATEWAY_TIMEOUT),
@@ -82,10 +134,7 @@ impl PortMapping {
         let gateway = igd_next::aio::tokio::search_gateway(options)
             .await
             .map_err(|e| PortMapError::NoGateway(e.to_string()))?;
-        // The local address that faces the gateway (no packet is sent).
-        let probe = UdpSocket::bind(("0.0.0.0", 0)).map_err(PortMapError::Local)?;
-        probe.connect(gateway.addr).map_err(PortMapError::Local)?;
-        let local_ip = probe.local_addr().map_err(PortMapError::Local)?.ip();
+        let local_ip = local_ip_towards(gateway.addr)?;
         let internal = SocketAddr::new(local_ip, port);
         let external_ip = bounded(gateway.get_external_ip()).await?;
         if external_ip.is_unspecified() || external_ip.is_loopback() {
@@ -107,22 +156,28 @@ impl PortMapping {
             .inspect_err(|e| tracing::debug!(error = %e, "no TCP port mapping"))
             .is_ok();
         Ok(PortMapping {
-            gateway,
+            backend: Backend::Upnp(gateway),
             external: SocketAddr::new(external_ip, external_port),
             internal,
             tcp,
+            by: MappedBy::Upnp,
         })
     }
 
-    /// Renews the mapping for another `lease`.
-    pub async fn renew(&self, lease: Duration) -> Result<(), PortMapError> {
+    /// Renews the mapping for another `lease` (PCP and NAT-PMP: for the lifetime first
+    /// granted).
+    pub async fn renew(&mut self, lease: Duration) -> Result<(), PortMapError> {
+        let gateway = match &mut self.backend {
+            Backend::Pcp(p) => return p.renew().await,
+            Backend::Upnp(g) => g,
+        };
         let secs = u32::try_from(lease.as_secs()).unwrap_or(u32::MAX);
         let (port, internal) = (self.external.port(), self.internal);
         let udp = PortMappingProtocol::UDP;
-        bounded(self.gateway.add_port(udp, port, internal, secs, NAME)).await?;
+        bounded(gateway.add_port(udp, port, internal, secs, NAME)).await?;
         if self.tcp {
             let tcp = PortMappingProtocol::TCP;
-            bounded(self.gateway.add_port(tcp, port, internal, secs, NAME)).await?;
+            bounded(gateway.add_port(tcp, port, internal, secs, NAME)).await?;
         }
         Ok(())
     }
@@ -130,9 +185,14 @@ impl PortMapping {
     /// Asks the router to drop the mapping (best effort: it ends with its lease anyway).
     pub async fn remove(self) {
         let port = self.external.port();
-        let _ = bounded(self.gateway.remove_port(PortMappingProtocol::UDP, port)).await;
-        if self.tcp {
-            let _ = bounded(self.gateway.remove_port(PortMappingProtocol::TCP, port)).await;
+        match self.backend {
+            Backend::Pcp(p) => p.remove().await,
+            Backend::Upnp(gateway) => {
+                let _ = bounded(gateway.remove_port(PortMappingProtocol::UDP, port)).await;
+                if self.tcp {
+                    let _ = bounded(gateway.remove_port(PortMappingProtocol::TCP, port)).await;
+                }
+            }
         }
     }
 }
@@ -152,7 +212,7 @@ pub(crate) async fn keep(
             () = stop.cancelled() => return,
             m = PortMapping::request(port, PORT_MAPPING_LEASE) => m,
         };
-        let mapping = match mapping {
+        let mut mapping = match mapping {
             Ok(m) => m,
             Err(e) => {
                 tracing::debug!(error = %e, "no port mapping");
@@ -162,7 +222,7 @@ pub(crate) async fn keep(
                 }
             }
         };
-        tracing::info!(external = %mapping.external, tcp = mapping.tcp, "port mapped by the router");
+        tracing::info!(external = %mapping.external, tcp = mapping.tcp, by = ?mapping.by, "port mapped by the router");
         mapped.send_replace(vec![mapping.external]);
         loop {
             tokio::select! {
