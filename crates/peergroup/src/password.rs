@@ -149,7 +149,9 @@ pub(crate) async fn join(
     let trust = GroupTrust::new(group.clone());
     let config = node.config.transport.clone();
     let mut last = Error::new(ErrorKind::ConnectionFailed, "no member reachable");
-    for addr in &addresses {
+    let mut probes = Probes::start(&addresses);
+    while let Some(addr) = probes.next().await {
+        let addr = &addr;
         let attempt = peergroup_transport::password_join(
             *addr,
             &group,
@@ -190,4 +192,81 @@ pub(crate) async fn join(
         }
     }
     Err(last)
+}
+
+/// How long the joiner waits for a member's address to answer a TCP connect before trying
+/// the addresses that did not.
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The order a password joiner tries an invitation's addresses in: those that answer a TCP
+/// connect first, as they answer, then the others in the invitation's order. An invitation
+/// names its inviter first, whose address may be behind its NAT (a dial nobody answers costs
+/// the whole connect timeout), and then members it reached, which the joiner may reach too.
+/// The probe connection is closed at once: the member sees a connection that sent nothing.
+struct Probes {
+    answering: tokio::task::JoinSet<Option<std::net::SocketAddr>>,
+    silent: Vec<std::net::SocketAddr>,
+    deadline: tokio::time::Instant,
+}
+
+impl Probes {
+    fn start(addrs: &[std::net::SocketAddr]) -> Probes {
+        let mut answering = tokio::task::JoinSet::new();
+        for &addr in addrs {
+            answering.spawn(async move {
+                let probe = tokio::net::TcpStream::connect(addr);
+                matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(_)))
+                    .then_some(addr)
+            });
+        }
+        Probes {
+            answering,
+            silent: addrs.to_vec(),
+            deadline: tokio::time::Instant::now() + PROBE_TIMEOUT,
+        }
+    }
+
+    /// The next address to try, or `None` when all were.
+    async fn next(&mut self) -> Option<std::net::SocketAddr> {
+        loop {
+            match tokio::time::timeout_at(self.deadline, self.answering.join_next()).await {
+                Ok(Some(Ok(Some(addr)))) => {
+                    self.silent.retain(|a| *a != addr);
+                    return Some(addr);
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.answering.abort_all();
+        (!self.silent.is_empty()).then(|| self.silent.remove(0))
+    }
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn addresses_that_answer_are_tried_first() {
+        let live = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live_addr = live.local_addr().unwrap();
+        // A port nobody listens on (bound, then released).
+        let dead_addr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let mut probes = Probes::start(&[dead_addr, live_addr]);
+        assert_eq!(
+            probes.next().await,
+            Some(live_addr),
+            "the one that answered first"
+        );
+        assert_eq!(
+            probes.next().await,
+            Some(dead_addr),
+            "then the rest, in order"
+        );
+        assert_eq!(probes.next().await, None);
+    }
 }
