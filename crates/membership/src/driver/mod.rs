@@ -309,7 +309,7 @@ impl<S: Store + 'static> Driver<S> {
             }
             self.closing.push(link.task);
         }
-        let flush = futures_join_all(std::mem::take(&mut self.closing));
+        let flush = futures_util::future::join_all(std::mem::take(&mut self.closing));
         let _ = tokio::time::timeout(Duration::from_secs(3), flush).await;
         if let Some(reply) = self.close_reply.take() {
             let _ = reply.send(());
@@ -656,13 +656,6 @@ impl<S: Store + 'static> Driver<S> {
             .map_err(|e| e.to_string());
             let _ = tx.send(Input::Dialed(addr, result)).await;
         });
-    }
-}
-
-/// Waits for every task (without pulling in a futures crate for `join_all`).
-async fn futures_join_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
-    for t in tasks {
-        let _ = t.await;
     }
 }
 
