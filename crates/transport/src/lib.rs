@@ -89,7 +89,7 @@ pub use connection::{
     Connection, ConnectionReceiver, ConnectionSender, PeerInfo, Transport, max_data_len,
 };
 pub use discovery::{Browse, Discovered, Discovery, DiscoveryError};
-pub use endpoint::{Endpoint, HandshakeStats};
+pub use endpoint::{Endpoint, HandshakeStats, PUNCH_FIRST_WORD};
 pub use error::{
     AuthFailure, CloseReason, ConnectError, CredentialsError, FrameError, Phase, Refusal,
     RefusalKind, TransportError,

@@ -10,7 +10,8 @@
 //! [`connect_relayed`] (the TLS client), the one it reaches runs [`accept_relayed`] (the
 //! server, which serves only the group of the credentials given, by the same server name and
 //! ALPN rules). Both take any `AsyncRead + AsyncWrite` stream: what carries it is the
-//! caller's business.
+//! caller's business. The same two halves run a TCP hole punch's connection
+//! ([`Endpoint::punch_tcp`](crate::Endpoint::punch_tcp)), where both sides dialed.
 
 use std::net::SocketAddr;
 
@@ -20,7 +21,7 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::alerts::{ALERT_NO_APPLICATION_PROTOCOL, ALERT_UNRECOGNIZED_NAME, send_plain_alert};
 use crate::config::{ALPN, TransportConfig};
-use crate::connection::{self, Connection, PeerInfo, Transport};
+use crate::connection::{self, ByteGauge, Connection, PeerInfo, Transport};
 use crate::endpoint::check_pair;
 use crate::error::{ConnectError, Refusal, RefusalKind};
 use crate::frame::Frame;
@@ -44,13 +45,47 @@ pub async fn connect_relayed<S>(
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let ends = Ends {
+        local,
+        remote: via,
+        transport: Transport::Relayed,
+    };
+    connect_over(io, ends, creds, trust, config, None).await
+}
+
+/// What a connection over a stream shows of its two ends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ends {
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    pub(crate) transport: Transport,
+}
+
+/// The client half over any stream (see [`connect_relayed`]).
+pub(crate) async fn connect_over<S>(
+    io: S,
+    ends: Ends,
+    creds: &GroupCredentials,
+    trust: &GroupTrust,
+    config: &TransportConfig,
+    budget: Option<std::sync::Arc<ByteGauge>>,
+) -> Result<Connection, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     check_pair(creds, trust)?;
     let config = config.normalized();
     let deadline = Instant::now() + config.handshake_timeout;
     let tweaks = ClientTweaks::default();
-    let c = handshake::client_handshake(io, local, creds, trust, &tweaks, deadline).await?;
-    let info = relayed_info(c.chain, trust, local, via);
-    Ok(connection::spawn(c.tls, info, trust.clone(), &config, None))
+    let c = handshake::client_handshake(io, ends.local, creds, trust, &tweaks, deadline).await?;
+    let info = stream_info(c.chain, trust, ends);
+    Ok(connection::spawn(
+        c.tls,
+        info,
+        trust.clone(),
+        &config,
+        budget,
+    ))
 }
 
 /// Accepts, over `io`, the member that asked a relay at `via` for a stream to us: serves
@@ -66,6 +101,26 @@ pub async fn accept_relayed<S>(
     creds: &GroupCredentials,
     trust: &GroupTrust,
     config: &TransportConfig,
+) -> Result<Connection, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let ends = Ends {
+        local,
+        remote: via,
+        transport: Transport::Relayed,
+    };
+    accept_over(io, ends, creds, trust, config, None).await
+}
+
+/// The server half over any stream (see [`accept_relayed`]).
+pub(crate) async fn accept_over<S>(
+    io: S,
+    ends: Ends,
+    creds: &GroupCredentials,
+    trust: &GroupTrust,
+    config: &TransportConfig,
+    budget: Option<std::sync::Arc<ByteGauge>>,
 ) -> Result<Connection, ConnectError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -111,26 +166,25 @@ where
                     ConnectError::Refused { kind: None, alert }
                 }
             })?;
-    let info = relayed_info(chain, trust, local, via);
-    Ok(connection::spawn(tls, info, trust.clone(), &config, None))
+    let info = stream_info(chain, trust, ends);
+    Ok(connection::spawn(tls, info, trust.clone(), &config, budget))
 }
 
-/// Who is at the other end of a relayed connection.
-fn relayed_info(
+/// Who is at the other end of a connection over a stream.
+fn stream_info(
     chain: peergroup_credential_roles::ValidatedChain,
     trust: &GroupTrust,
-    local: SocketAddr,
-    via: SocketAddr,
+    ends: Ends,
 ) -> PeerInfo {
     let info = PeerInfo {
         peer: chain.peer().clone(),
         group: trust.group().clone(),
-        addr: via,
-        local_addr: local,
+        addr: ends.remote,
+        local_addr: ends.local,
         chain,
-        transport: Transport::Relayed,
+        transport: ends.transport,
         observed_addr: None,
     };
-    tracing::debug!(peer = %info.peer, relay = %via, "relayed connection up");
+    tracing::debug!(peer = %info.peer, at = %ends.remote, transport = ?ends.transport, "connection over a stream up");
     info
 }

@@ -86,6 +86,9 @@ enum Input {
     RelayEnded(crate::core::CircuitId),
     /// A relayed stream's handshake ended: the connection, or why not; whether we asked.
     Relayed(crate::core::CircuitId, Result<Connection, String>, bool),
+    /// A TCP hole punch's connection (see [`Endpoint::punch_tcp`]), and whether we took
+    /// TLS's server part (then the link is the other side's to open, as an accepted one).
+    PunchedTcp(Connection, bool),
 }
 
 impl Input {
@@ -425,6 +428,7 @@ impl<S: Store + 'static> Driver<S> {
                     conn.close("the relayed stream ended");
                 }
             }
+            Input::PunchedTcp(conn, server) => self.attach(conn, !server, None),
             Input::Relayed(circuit, Err(reason), _) => {
                 tracing::debug!(%reason, "relayed stream failed");
                 self.relays.remove(&circuit);
@@ -524,7 +528,10 @@ impl<S: Store + 'static> Driver<S> {
             match o {
                 Output::Send { conn, message } => self.send(conn, &message),
                 Output::Connect { addr } => self.dial(addr, None),
-                Output::Punch { addr } => self.dial(addr, Some(Dial::Quic)),
+                Output::Punch { addr, tcp_server } => {
+                    self.dial(addr, Some(Dial::Quic));
+                    self.punch_tcp(addr, tcp_server);
+                }
                 Output::RelayStream {
                     circuit,
                     peer,
@@ -638,6 +645,25 @@ impl<S: Store + 'static> Driver<S> {
 
     /// Dials `addr` over the configured transport, or over `over` (a hole punch dials QUIC
     /// from the listening socket, the one the other side was told of).
+    /// The TCP half of a hole punch: a simultaneous open from the listening port. A failure
+    /// is only logged (the QUIC dial beside it reports the address's failure).
+    fn punch_tcp(&self, addr: SocketAddr, tcp_server: bool) {
+        let Some(ep) = self.config.endpoint.clone() else {
+            return;
+        };
+        let tx = self.input_tx.clone();
+        let creds = self.config.credentials.clone();
+        let trust = self.config.trust.clone();
+        tokio::spawn(async move {
+            match ep.punch_tcp(addr, &creds, &trust, tcp_server).await {
+                Ok((conn, served)) => {
+                    let _ = tx.send(Input::PunchedTcp(conn, served)).await;
+                }
+                Err(e) => tracing::debug!(%addr, error = %e, "TCP punch made no connection"),
+            }
+        });
+    }
+
     fn dial(&self, addr: SocketAddr, over: Option<Dial>) {
         let tx = self.input_tx.clone();
         let creds = self.config.credentials.clone();

@@ -160,6 +160,13 @@ impl Kind {
 
 const PUBLIC: &str = "11.18.0.10";
 
+/// Pairs run without QUIC: NATs that keep ports, where a TCP simultaneous open from the
+/// listening port can link the two (a symmetric NAT's random ports cannot be guessed).
+const TCP_ONLY: [(Kind, Kind); 2] = [
+    (Kind::FullCone, Kind::PortRestricted),
+    (Kind::PortRestricted, Kind::PortRestricted),
+];
+
 /// The joins tried (NAT of the inviter, NAT of the newcomer): one the NATs let punch, one
 /// they do not (the newcomer meets its inviter through the public member's relay).
 const JOINS: [(Kind, Kind); 2] = [
@@ -494,7 +501,14 @@ fn nat_node_process() {
     let i: usize = parts.next().unwrap().parse().unwrap();
     let dir = std::path::PathBuf::from(parts.next().unwrap());
     let bind: std::net::SocketAddr = parts.next().unwrap().parse().unwrap();
-    let connect: Vec<std::net::SocketAddr> = parts.map(|a| a.parse().unwrap()).collect();
+    // "tcp": no QUIC at all (its punches can only be TCP simultaneous opens).
+    let rest: Vec<&str> = parts.collect();
+    let tcp_only = rest.contains(&"tcp");
+    let connect: Vec<std::net::SocketAddr> = rest
+        .iter()
+        .filter(|a| **a != "tcp")
+        .map(|a| a.parse().unwrap())
+        .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -513,6 +527,10 @@ fn nat_node_process() {
         let mut transport = TransportConfig::default();
         transport.dial = Dial::QuicThenTcp;
         transport.port_mapping = true;
+        if tcp_only {
+            transport.quic = false;
+            transport.dial = Dial::Tcp;
+        }
         let path = dir.join(format!("node{i}.sqlite"));
         let mesh = peergroup_membership::MeshConfig::default();
         let node = start_full(&f, i, &path, Vec::new(), &connect, bind, mesh, transport).await;
@@ -658,11 +676,21 @@ fn child_process(
     (child, stdout)
 }
 
-fn spawn(ns: &str, i: usize, dir: &std::path::Path, bind: &str, connect: &[String]) -> Member {
+fn spawn(
+    ns: &str,
+    i: usize,
+    dir: &std::path::Path,
+    bind: &str,
+    connect: &[String],
+    tcp_only: bool,
+) -> Member {
     let mut spec = format!("{i},{},{bind}", dir.display());
     for c in connect {
         spec.push(',');
         spec.push_str(c);
+    }
+    if tcp_only {
+        spec.push_str(",tcp");
     }
     let (child, stdout) = child_process(ns, "nat::nat_node_process", "PEERGROUP_NAT_NODE", spec);
     let state = Arc::new(Mutex::new(None));
@@ -710,10 +738,12 @@ const PAIR_WAIT: Duration = Duration::from_secs(12);
 /// The goal: a direct link within this.
 const GOAL: Duration = Duration::from_secs(3);
 
-fn run_pair(world: &World, a: Kind, b: Kind, port: u16) -> Outcome {
+/// A and B behind NATs of kinds `a` and `b`, P public; with `tcp_only`, A and B run without
+/// QUIC (P keeps it).
+fn run_pair(world: &World, a: Kind, b: Kind, port: u16, tcp_only: bool) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let public = format!("{PUBLIC}:{port}");
-    let p = spawn(&world.ns("p"), 0, dir.path(), &public, &[]);
+    let p = spawn(&world.ns("p"), 0, dir.path(), &public, &[], false);
     // P listens before the others dial it.
     let deadline = Instant::now() + WAIT;
     while p.state.lock().unwrap().is_none() {
@@ -728,6 +758,7 @@ fn run_pair(world: &World, a: Kind, b: Kind, port: u16) -> Outcome {
         dir.path(),
         &bind(ra),
         std::slice::from_ref(&public),
+        tcp_only,
     );
     let mb = spawn(
         &world.host_ns(rb),
@@ -735,6 +766,7 @@ fn run_pair(world: &World, a: Kind, b: Kind, port: u16) -> Outcome {
         dir.path(),
         &bind(rb),
         std::slice::from_ref(&public),
+        tcp_only,
     );
     let start = Instant::now();
     let (mut direct, mut relayed, mut records, mut both) = (None, None, None, false);
@@ -848,7 +880,7 @@ fn nat_matrix() {
         for b in &KINDS[x..] {
             port += 10;
             if !joins_only {
-                outcomes.push(run_pair(&world, *a, *b, port));
+                outcomes.push(run_pair(&world, *a, *b, port, false));
             }
         }
     }
@@ -927,6 +959,32 @@ fn nat_matrix() {
             }
             (Some(t), _) | (None, Some(t)) if t > GOAL => slow += 1,
             _ => {}
+        }
+    }
+    // Without QUIC (a network that passes no UDP): a hole punch is a TCP simultaneous open.
+    println!();
+    for (a, b) in TCP_ONLY {
+        port += 10;
+        let o = run_pair(&world, a, b, port, true);
+        let link = match (o.direct, o.relayed) {
+            (Some(_), _) => "direct (TCP simultaneous open)",
+            (None, Some(_)) => "relayed",
+            (None, None) => "NONE",
+        };
+        println!(
+            "TCP only: {} / {}: {link} in {}; all records in {}",
+            a.name(),
+            b.name(),
+            ms(o.direct.or(o.relayed)),
+            ms(o.records)
+        );
+        if o.direct.is_none() {
+            failures.push(format!(
+                "TCP only {} / {}: no direct link ({})",
+                a.name(),
+                b.name(),
+                o.seen
+            ));
         }
     }
     // Joining from behind a NAT: a member behind one invites a newcomer behind another.

@@ -124,10 +124,14 @@ pub enum Output {
         conn: ConnId,
     },
     /// Dial an address now for a hole punch (see `core/punch.rs`): over QUIC from the
-    /// listening socket, the one the other side was told of.
+    /// listening socket, the one the other side was told of, and over TCP from the listening
+    /// port (a simultaneous open, where the other side dials us at the same moment).
     Punch {
         /// Where.
         addr: SocketAddr,
+        /// Whether we may take TLS's server part on a TCP simultaneous open (the member with
+        /// the smaller peer name may, if the other speaks first; the other is the client).
+        tcp_server: bool,
     },
     /// A relayed stream to `peer` opens (see `core/relay.rs`): run the member TLS
     /// handshake over it, as the client when we are the `initiator`, and hand the connection

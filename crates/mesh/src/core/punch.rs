@@ -266,11 +266,21 @@ impl<S: Store> Core<S> {
         candidates: Vec<SocketAddr>,
         now: Now,
     ) {
-        let Some((from, seen)) = self
-            .neighbors
-            .get(conn)
-            .map(|l| (l.info.peer.clone(), l.info.udp.then_some(l.info.addr)))
-        else {
+        let Some((from, seen)) = self.neighbors.get(conn).map(|l| {
+            let seen = if l.info.relayed {
+                None
+            } else if l.info.udp {
+                Some(l.info.addr)
+            } else {
+                // Over TCP we see a port nobody can dial; a NAT that keeps ports (most home
+                // routers, Linux masquerading) maps the listening port to the same one at
+                // this address, which a TCP simultaneous open can dial.
+                l.listen
+                    .first()
+                    .map(|a| SocketAddr::new(l.info.addr.ip(), a.port()))
+            };
+            (l.info.peer.clone(), seen)
+        }) else {
             return;
         };
         let window = self.punches.relayed.entry(conn).or_insert((now.mono, 0));
@@ -387,9 +397,9 @@ impl<S: Store> Core<S> {
                 self.fire_punches(now);
             }
             PunchStep::Sync => {
-                if let Some((addrs, _)) = self.punches.offers.remove(&(from, id)) {
+                if let Some((addrs, _)) = self.punches.offers.remove(&(from.clone(), id)) {
                     self.stats.punches += 1;
-                    self.dial_punch(&addrs);
+                    self.dial_punch(&addrs, &from);
                 }
             }
             PunchStep::Unreachable => {
@@ -432,7 +442,7 @@ impl<S: Store> Core<S> {
                 State::Asked(_) => {}
                 State::Dial(_, addrs) => {
                     self.stats.punches += 1;
-                    self.dial_punch(&addrs);
+                    self.dial_punch(&addrs, &a.target);
                     let settle = PUNCH_SETTLE.saturating_mul(1 << (a.tries - 1).min(8));
                     a.state = State::Check(now.mono.saturating_add(settle));
                     if a.tries == 1 {
@@ -573,12 +583,19 @@ impl<S: Store> Core<S> {
         }
     }
 
-    fn dial_punch(&mut self, addrs: &[SocketAddr]) {
+    /// Dials `target`'s candidates at once. Over TCP both sides dial (a simultaneous open),
+    /// so TLS's roles need a rule: the member with the larger peer name is the client, the
+    /// smaller may serve (`peergroup_transport`'s `Endpoint::punch_tcp`).
+    fn dial_punch(&mut self, addrs: &[SocketAddr], target: &PeerName) {
+        let tcp_server = self.peer() < target;
         for addr in addrs.iter().take(MAX_PUNCH_CANDIDATES) {
             if self.is_own_addr(addr) || self.neighbors.is_connected_to(*addr) {
                 continue;
             }
-            self.outputs.push_back(Output::Punch { addr: *addr });
+            self.outputs.push_back(Output::Punch {
+                addr: *addr,
+                tcp_server,
+            });
         }
     }
 }

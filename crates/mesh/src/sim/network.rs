@@ -153,7 +153,7 @@ impl Network {
                 );
             }
             // The simulator has no NATs: a hole punch's dial is a plain dial.
-            Output::Connect { addr } | Output::Punch { addr } => {
+            Output::Connect { addr } | Output::Punch { addr, .. } => {
                 let delay = self.delay();
                 let target = self.addresses.get(&addr).copied();
                 let reachable =

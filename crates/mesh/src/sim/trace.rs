@@ -62,7 +62,7 @@ impl Trace {
                     self.u64(3);
                     self.u64(conn.0);
                 }
-                Output::Punch { addr } => {
+                Output::Punch { addr, .. } => {
                     self.u64(5);
                     self.bytes(addr.to_string().as_bytes());
                 }

@@ -4,6 +4,9 @@
 mod dial;
 mod listen;
 pub(crate) mod pending;
+mod punch;
+
+pub use punch::PUNCH_FIRST_WORD;
 mod quic_listen;
 
 use std::collections::HashMap;
@@ -434,14 +437,34 @@ fn bind_pair(
     }
 }
 
+/// A TCP listener on `addr`. Where the system has it, with `SO_REUSEPORT`, so that a TCP hole
+/// punch can dial from the listening port (`punch.rs`); a port that another socket holds is
+/// refused first, as without it (a second node does not share our port unnoticed).
 fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+    let new = || -> io::Result<Socket> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        #[cfg(unix)]
+        socket.set_reuse_address(true)?;
+        Ok(socket)
+    };
+    let socket = new()?;
+    #[cfg(all(
+        unix,
+        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+    ))]
+    if addr.port() != 0 {
+        // Taken? A socket without SO_REUSEPORT cannot bind where any other socket holds.
+        new()?.bind(&addr.into())?;
     }
-    #[cfg(unix)]
-    socket.set_reuse_address(true)?;
+    #[cfg(all(
+        unix,
+        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+    ))]
+    socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;

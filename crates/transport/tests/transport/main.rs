@@ -8,6 +8,7 @@ mod handshakes;
 mod join;
 mod liveness;
 mod mdns;
+mod punch;
 mod quic;
 mod relayed;
 mod support;

@@ -33,10 +33,14 @@ pub(crate) struct Net {
     sent: Vec<Vec<(ConnId, MeshMessage)>>,
     /// Hole-punch dials each node asked for, with when.
     punched: Vec<Vec<(SocketAddr, Mono)>>,
+    /// For each of those dials, whether the node takes TLS's server part over TCP.
+    punch_roles: Vec<Vec<bool>>,
     /// Relayed-stream outputs each node gave.
     relay_out: Vec<Vec<Output>>,
     /// Whether the links opened now are relayed ([`Net::link_relayed`]).
     relayed: bool,
+    /// Links made now from behind a NAT run over TCP (see [`Net::link_from_nat_tcp`]).
+    tcp: bool,
     /// Errors the timers reported (node, error), as the driver would log them.
     pub(crate) timer_errors: Vec<(usize, String)>,
     /// (node, its connection) → (the other node, its end of the connection).
@@ -130,15 +134,18 @@ impl Net {
         let events = vec![Vec::new(); cores.len()];
         let sent = vec![Vec::new(); cores.len()];
         let punched = vec![Vec::new(); cores.len()];
+        let punch_roles = vec![Vec::new(); cores.len()];
         let relay_out = vec![Vec::new(); cores.len()];
         let mut net = Net {
             cores,
             chains,
             events,
             sent,
+            punch_roles,
             punched,
             relay_out,
             relayed: false,
+            tcp: false,
             timer_errors: Vec::new(),
             ends: BTreeMap::new(),
             in_flight: VecDeque::new(),
@@ -187,7 +194,19 @@ impl Net {
 
     /// The hole-punch dials node `i` asked for since the last call, with when.
     pub(crate) fn punched(&mut self, i: usize) -> Vec<(SocketAddr, Mono)> {
+        self.punch_roles[i].clear();
         std::mem::take(&mut self.punched[i])
+    }
+
+    /// The punch dials node `i` asked for since last asked, with whether it takes TLS's
+    /// server part over TCP (clears them, as [`Net::punched`] does).
+    pub(crate) fn punched_roles(&mut self, i: usize) -> Vec<(SocketAddr, bool)> {
+        let roles = std::mem::take(&mut self.punch_roles[i]);
+        std::mem::take(&mut self.punched[i])
+            .into_iter()
+            .map(|(a, _)| a)
+            .zip(roles)
+            .collect()
     }
 
     /// The relayed-stream outputs node `i` gave since the last call.
@@ -270,6 +289,20 @@ impl Net {
         self.link_with(dialer, acceptor, Some(seen))
     }
 
+    /// Like [`Net::link_from_nat`], over TCP: the acceptor sees the dialer at `seen`, a port
+    /// of its NAT nobody can dial.
+    pub(crate) fn link_from_nat_tcp(
+        &mut self,
+        dialer: usize,
+        acceptor: usize,
+        seen: SocketAddr,
+    ) -> (ConnId, ConnId) {
+        self.tcp = true;
+        let ends = self.link_with(dialer, acceptor, Some(seen));
+        self.tcp = false;
+        ends
+    }
+
     fn link_with(
         &mut self,
         dialer: usize,
@@ -280,10 +313,11 @@ impl Net {
         self.ends.insert((dialer, a), (acceptor, b));
         self.ends.insert((acceptor, b), (dialer, a));
         let now = self.now();
-        let to_acceptor = self.info(acceptor, true, seen.is_some());
+        let udp = seen.is_some() && !self.tcp;
+        let to_acceptor = self.info(acceptor, true, udp);
         let to_dialer = PeerInfo {
             addr: seen.unwrap_or(address(dialer)),
-            ..self.info(dialer, false, seen.is_some())
+            ..self.info(dialer, false, udp)
         };
         self.cores[acceptor].handle_connected(b, to_dialer, now);
         self.cores[dialer].handle_connected(a, to_acceptor, now);
@@ -401,7 +435,10 @@ impl Net {
                 }
                 // Dialing is the test's to do, with `link`.
                 Output::Connect { .. } => {}
-                Output::Punch { addr } => self.punched[i].push((addr, self.mono)),
+                Output::Punch { addr, tcp_server } => {
+                    self.punched[i].push((addr, self.mono));
+                    self.punch_roles[i].push(tcp_server);
+                }
                 relay @ (Output::RelayStream { .. }
                 | Output::RelayData { .. }
                 | Output::RelayCredit { .. }

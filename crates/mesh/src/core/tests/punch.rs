@@ -345,3 +345,43 @@ fn dials_that_cross_leave_one_link_the_same_at_both_ends() {
         assert_eq!([(at_a[0], at_b[0])], expected, "the same link at both ends");
     }
 }
+
+#[test]
+fn over_tcp_the_relay_guesses_the_listening_port_and_the_smaller_member_serves() {
+    let mut net = Net::new(3);
+    for i in 0..3 {
+        net.act(i, |core, now| {
+            core.config.auto_punch = false;
+            core.set_listen_addrs(vec![address(i)], now)
+        })
+        .unwrap();
+    }
+    // Both dialed the relay over TCP from behind NATs, from ports nobody can dial.
+    let (nat0, nat2): (std::net::SocketAddr, std::net::SocketAddr) = (
+        "203.0.113.9:40000".parse().unwrap(),
+        "198.51.100.7:50000".parse().unwrap(),
+    );
+    net.link_from_nat_tcp(0, 1, nat0);
+    net.link_from_nat_tcp(2, 1, nat2);
+    net.run_for(Duration::from_secs(2));
+    let target = net.peer(2);
+    net.act(0, |core, now| core.punch(&target, now)).unwrap();
+    net.run_for(Duration::from_secs(1));
+    // The NAT's address with the listening port (a NAT that keeps ports maps it there).
+    let guess = |nat: std::net::SocketAddr, i: usize| {
+        std::net::SocketAddr::new(nat.ip(), address(i).port())
+    };
+    let (a, c) = (net.punched_roles(0), net.punched_roles(2));
+    assert_eq!(
+        a.iter().map(|(x, _)| *x).collect::<Vec<_>>(),
+        [guess(nat2, 2), address(2)]
+    );
+    assert_eq!(
+        c.iter().map(|(x, _)| *x).collect::<Vec<_>>(),
+        [guess(nat0, 0), address(0)]
+    );
+    // Exactly one of the two takes TLS's server part: the smaller peer name.
+    let zero_serves = net.peer(0) < net.peer(2);
+    assert!(a.iter().all(|(_, s)| *s == zero_serves));
+    assert!(c.iter().all(|(_, s)| *s != zero_serves));
+}
