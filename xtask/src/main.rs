@@ -45,8 +45,9 @@ enum Command {
     Interop,
     /// Members in network namespaces: a link cut and an isolation that heals (needs root).
     Netns,
-    /// The NAT matrix: members behind five kinds of NAT box (one with UPnP) linking
-    /// directly, every pair of kinds (needs root, iptables and miniupnpd).
+    /// The NAT matrix: members behind six kinds of NAT box (one with UPnP, one with PCP)
+    /// linking directly or through a relay, every pair of kinds, TCP-only pairs and joins
+    /// from behind a NAT (needs root, iptables and miniupnpd).
     Nat,
     /// Peers as real `peergroup run` processes with churn and random operations; checks
     /// convergence, acknowledged records and memory.

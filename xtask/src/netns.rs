@@ -56,12 +56,13 @@ pub(crate) fn run() -> Result<()> {
     ]))
 }
 
-/// `cargo xtask nat`: the NAT matrix. Members behind NAT boxes of five kinds (network
-/// namespaces with iptables; one kind runs miniupnpd), one public member, every pair of
-/// kinds: prints a table of direct links, times and UPnP mappings, says which goals are met,
-/// fails when a pair that can link directly did not.
+/// `cargo xtask nat`: the NAT matrix. Members behind NAT boxes of six kinds (network
+/// namespaces with iptables; two kinds run miniupnpd, speaking UPnP-IGD or PCP), one public
+/// member, every pair of kinds, two pairs without QUIC, and two joins from behind a NAT:
+/// prints tables of links (direct or relayed), times and port mappings, says which goals are
+/// met, fails when a pair is not connected or one that can link directly did not.
 pub(crate) fn nat() -> Result<()> {
-    step("NAT matrix (members behind five kinds of NAT, punching through a public member)");
+    step("NAT matrix (members behind six kinds of NAT, punching through a public member)");
     if !available() {
         bail!(
             "`ip netns add` is not allowed here: the NAT matrix needs root, iproute2 and \
