@@ -62,6 +62,11 @@ pub(crate) struct RunArgs {
     /// Print events (and the listening and closed lines) as JSON objects, one a line.
     #[arg(long)]
     json: bool,
+    /// Serve the node's counters and gauges in the OpenMetrics text format at
+    /// http://ADDR/metrics (off by default; use a loopback or private address: it asks for
+    /// no credentials). Port 0 picks a free port; the line "metrics URL" says which.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
@@ -84,6 +89,15 @@ pub(crate) async fn run(home: &Home, a: RunArgs) -> Result<()> {
         say_json(&serde_json::json!({ "event": "listening", "addresses": addrs }));
     } else {
         say(&format!("listening {}", addrs.join(" ")));
+    }
+    if let Some(at) = a.metrics {
+        let bound = crate::metrics::serve(at, infra.clone(), group.clone()).await?;
+        let url = format!("http://{bound}/metrics");
+        if json {
+            say_json(&serde_json::json!({ "event": "metrics", "url": url }));
+        } else {
+            say(&format!("metrics {url}"));
+        }
     }
     let mut lines = LineReader::new(tokio::io::BufReader::new(tokio::io::stdin()));
     let control_mode = a.control;

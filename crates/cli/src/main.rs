@@ -16,6 +16,7 @@ mod demo;
 mod input;
 mod logfile;
 mod malloc;
+mod metrics;
 mod progress;
 mod stop;
 mod terminal;

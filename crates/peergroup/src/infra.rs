@@ -151,6 +151,15 @@ impl Infrastructure {
         Ok(peergroup_invitation_xml::IdentityInfo::new(id.certificate().clone()).to_xml())
     }
 
+    /// The endpoint's incoming handshakes and bytes received; `None` when it does not listen.
+    pub fn transport_stats(&self) -> Option<TransportStats> {
+        self.inner.endpoint.as_ref().map(|e| TransportStats {
+            handshakes: e.handshake_stats(),
+            unread_bytes: e.recv_queued_bytes(),
+            received_bytes: e.received_bytes(),
+        })
+    }
+
     /// Where the endpoint listens (empty when it does not).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.inner
@@ -558,4 +567,15 @@ async fn bind(config: &InfrastructureConfig) -> Result<Endpoint> {
         }
         Err(e) => Err(failed(&config.listen, e)),
     }
+}
+
+/// What [`Infrastructure::transport_stats`] reports of the endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct TransportStats {
+    /// Incoming handshakes: pending now, admitted, evicted, refused, closed silent.
+    pub handshakes: crate::HandshakeStats,
+    /// Bytes received and not yet read by the groups, all connections together.
+    pub unread_bytes: usize,
+    /// Bytes of frames received so far, all connections together.
+    pub received_bytes: u64,
 }

@@ -80,7 +80,7 @@ pub use events::{
 };
 pub use group::Group;
 pub use identities::Identities;
-pub use infra::{GroupSpec, GroupSummary, Infrastructure};
+pub use infra::{GroupSpec, GroupSummary, Infrastructure, TransportStats};
 pub use limits::{MAX_DATA, OPEN_TIMEOUT};
 pub use lock::LOCK_FILE;
 pub use router::{
@@ -90,6 +90,7 @@ pub use router::{
 pub use peergroup_credential_roles::{RevocationTarget, Role, Roles};
 pub use peergroup_identity::{Identity, IdentitySummary, KdfParams, PeerName, Timestamp};
 pub use peergroup_invitation_xml::{IdentityInfo, Invitation, InvitationInfo};
+pub use peergroup_membership::stats::Stats as GroupStats;
 pub use peergroup_membership::{Member, MemberChange, MeshConfig, Status, SyncProgress};
 pub use peergroup_record_db::export::{ImportMode, ImportReport, Refusal, RefusalReason};
 pub use peergroup_record_db::reserved::GroupProperties;
@@ -97,4 +98,4 @@ pub use peergroup_record_db::{
     ChangeKind, NewRecord, Record, RecordId, RecordIdError, RecordType, RecordTypeError,
     RecordUpdate,
 };
-pub use peergroup_transport::{Dial, TransportConfig};
+pub use peergroup_transport::{Dial, HandshakeStats, TransportConfig};

@@ -16,6 +16,7 @@ use peergroup_credential_roles::{
 use peergroup_identity::{KeyPair, PeerName, Timestamp};
 use peergroup_invitation_xml::{Addresses, Cloud, FriendlyName, IdentityInfo, Invitation};
 use peergroup_membership::driver::{self, DriverConfig, GroupHandle};
+use peergroup_membership::stats::Stats as GroupStats;
 use peergroup_membership::{Core, Event, LocalMember, Member, NodeId, SyncProgress};
 use peergroup_record_db::reserved::{GroupProperties, MembershipPayload};
 use peergroup_record_db::store::SqliteStore;
@@ -582,6 +583,13 @@ impl Group {
     /// [`Status::synchronized`]).
     pub async fn sync_progress(&self) -> Result<SyncProgress> {
         Ok(self.inner.handle.sync_progress().await?)
+    }
+
+    /// The group's counters since it was opened: floods sent and received, deliveries by
+    /// flood and by sync, syncs, refusals, hole punches and relays (what `peergroup run
+    /// --metrics` serves).
+    pub async fn stats(&self) -> Result<GroupStats> {
+        Ok(self.inner.handle.stats().await?)
     }
 
     /// A digest of the database (equal on converged replicas) and its record count.

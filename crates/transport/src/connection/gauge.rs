@@ -8,7 +8,7 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -18,6 +18,8 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub(crate) struct ByteGauge {
     queued: AtomicUsize,
+    /// Bytes ever charged (for an endpoint's incoming queues: bytes received).
+    charged: AtomicU64,
     bound: usize,
     room: Notify,
 }
@@ -27,6 +29,7 @@ impl ByteGauge {
     pub(crate) fn new(bound: usize) -> Arc<Self> {
         Arc::new(ByteGauge {
             queued: AtomicUsize::new(0),
+            charged: AtomicU64::new(0),
             bound: bound.max(1),
             room: Notify::new(),
         })
@@ -37,6 +40,11 @@ impl ByteGauge {
         self.queued.load(Ordering::Acquire)
     }
 
+    /// Bytes ever charged.
+    pub(crate) fn charged(&self) -> u64 {
+        self.charged.load(Ordering::Relaxed)
+    }
+
     /// Whether it holds less than its bound.
     fn below_bound(&self) -> bool {
         self.queued() < self.bound
@@ -45,6 +53,7 @@ impl ByteGauge {
     /// Charges `n` bytes, whatever the bound (the caller checked for room).
     pub(crate) fn charge(self: &Arc<Self>, n: usize) -> Charge {
         self.queued.fetch_add(n, Ordering::AcqRel);
+        self.charged.fetch_add(n as u64, Ordering::Relaxed);
         Charge {
             gauge: self.clone(),
             n,
@@ -59,6 +68,7 @@ impl ByteGauge {
                 (q < self.bound).then(|| q.saturating_add(n))
             })
             .ok()?;
+        self.charged.fetch_add(n as u64, Ordering::Relaxed);
         Some(Charge {
             gauge: self.clone(),
             n,

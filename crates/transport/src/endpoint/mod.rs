@@ -303,6 +303,12 @@ impl Endpoint {
         self.shared.recv_budget.queued()
     }
 
+    /// Bytes of frames received so far on this endpoint's connections (those it accepted and
+    /// those made with [`Endpoint::connect_to`] or a punch).
+    pub fn received_bytes(&self) -> u64 {
+        self.shared.recv_budget.charged()
+    }
+
     /// Connects to `addr` as a member of `creds.group` with this endpoint's configuration;
     /// the connection's unread incoming data counts towards this endpoint's
     /// [`TransportConfig::endpoint_recv_bytes`].
