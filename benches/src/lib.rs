@@ -109,6 +109,37 @@ impl Fixture {
         }
     }
 
+    /// `n` more members (seeds 1000 and up), issued by the admin: the many-peer benchmarks
+    /// run one node per member. Certificates as [`Fixture::starting`] makes them.
+    pub fn more_members(&self, n: usize) -> Vec<Member> {
+        (0..n)
+            .map(|i| {
+                let key = KeyPair::from_test_seed(1000 + i as u64);
+                let name = format!("peer{i}");
+                let request = MemberRequest {
+                    subject_key: key.public(),
+                    subject_peer: PeerName::new(
+                        &key.public(),
+                        Classifier::new(&name).expect("classifier"),
+                    ),
+                    subject_friendly_name: name,
+                    roles: Roles::one(Role::Member),
+                    classifiers: vec![],
+                    not_before: self.start,
+                    not_after: self
+                        .start
+                        .saturating_add(Duration::from_secs(3650 * 86_400)),
+                };
+                let chain = self
+                    .admin
+                    .chain
+                    .issue(&self.admin.key, &request)
+                    .expect("member");
+                Member { key, chain }
+            })
+            .collect()
+    }
+
     /// A database on `store` that knows both members.
     pub fn database<S: Store>(&self, store: S) -> Database<S> {
         let mut db = Database::open(store, &self.admin.chain).expect("open");

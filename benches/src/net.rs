@@ -82,9 +82,19 @@ pub async fn start_over(
     connect: &[SocketAddr],
     dial: Dial,
 ) -> Node {
+    start_member(f, f.who(who), db, connect, dial).await
+}
+
+/// [`start_over`] as any member of the group (one of [`Fixture::more_members`], say).
+pub async fn start_member(
+    f: &Fixture,
+    member: &Member,
+    db: Database<SqliteStore>,
+    connect: &[SocketAddr],
+    dial: Dial,
+) -> Node {
     let mut transport = TransportConfig::default();
     transport.dial = dial;
-    let member = f.who(who);
     let now = Timestamp::now();
     let me = LocalMember {
         key: copy_key(&member.key),

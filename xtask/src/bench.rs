@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: runs the criterion benchmarks of `benches/` (optimised), then prints
 //! a summary — every benchmark's median time and throughput from criterion's estimates, the
 //! network figures that have goals (flood records/s against the verify-and-store baseline,
-//! fresh-member sync seconds), the reconciliation table the network bench wrote — and runs
-//! every simulator scenario.
+//! fresh-member sync seconds), the reconciliation table the network bench wrote, the latency
+//! bench's group commit rate and delivery percentiles — and runs every simulator scenario.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -193,6 +193,15 @@ fn summarize(dir: &Path, since: SystemTime) -> Result<String> {
         if let Some(at) = text.find("== reconciliation") {
             writeln!(out, "\n{}", text[at..].trim_end())?;
         }
+    }
+    // The latency bench's figures: group commit and delivery percentiles, each with its goal.
+    let latency = dir.join("latency-summary.txt");
+    if let Ok(text) = std::fs::read_to_string(&latency) {
+        let old = std::fs::metadata(&latency)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < since);
+        let note = if old { " (not run now)" } else { "" };
+        writeln!(out, "\n{}{note}", text.trim())?;
     }
     Ok(out)
 }

@@ -325,6 +325,60 @@ impl GroupHandle {
 }
 
 impl<S: Store + 'static> Driver<S> {
+    /// Carries out `first` and, when it publishes a record, the `create_record` calls queued
+    /// right behind it (up to [`GROUP_COMMIT_MAX`](super::GROUP_COMMIT_MAX)) with one durable
+    /// commit; the command that ends the run follows in its turn, so commands keep their
+    /// order. Returns true when the driver should stop.
+    pub(super) fn commands(&mut self, first: Command, queue: &mut mpsc::Receiver<Command>) -> bool {
+        let mut next = Some(first);
+        while let Some(cmd) = next.take() {
+            let stop = match cmd {
+                Command::Create(new, reply) => {
+                    let mut batch = vec![(new, reply)];
+                    while batch.len() < super::GROUP_COMMIT_MAX {
+                        match queue.try_recv() {
+                            Ok(Command::Create(n, r)) => batch.push((n, r)),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    super::heavy(|| {
+                        self.create_batch(batch);
+                        self.settle();
+                    });
+                    false
+                }
+                cmd if super::is_quick(&cmd) => {
+                    let stop = self.command(cmd);
+                    self.settle();
+                    stop
+                }
+                cmd => super::heavy(|| {
+                    let stop = self.command(cmd);
+                    self.settle();
+                    stop
+                }),
+            };
+            if stop {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Publishes records with one durable commit, answering each caller on its own.
+    fn create_batch(&mut self, batch: Vec<(NewRecord, Reply<Result<Record, Error>>)>) {
+        let now = self.now();
+        let (news, replies): (Vec<NewRecord>, Vec<_>) = batch.into_iter().unzip();
+        let answers = self.core.create_records(news, now);
+        for (answer, reply) in answers.into_iter().zip(replies) {
+            let _ = reply.send(answer);
+        }
+    }
+
     /// Carries out a command; returns true when the driver should stop.
     pub(super) fn command(&mut self, cmd: Command) -> bool {
         let now = self.now();

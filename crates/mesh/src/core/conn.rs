@@ -266,6 +266,19 @@ impl<S: Store> Core<S> {
             self.events.push_back(Event::Member { peer, change });
         }
         self.update_connections_flag();
+        // A link this node joined eagerly (it was on no tree) must push both ways: the other
+        // end, already on a tree, joined it lazily and would only announce to us. Left so,
+        // this node counted itself on the tree while nothing reached it by push, and pulled
+        // every record a graft timeout late.
+        if self.broadcast.is_eager(conn) {
+            self.send(
+                conn,
+                MeshMessage::Graft {
+                    keys: Vec::new(),
+                    eager: true,
+                },
+            );
+        }
         // Every new connection syncs; the dialer initiates.
         if outbound {
             self.start_sync(conn, now);

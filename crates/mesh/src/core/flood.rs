@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use peergroup_identity::PeerName;
 use peergroup_record_db::store::Store;
 use peergroup_record_db::{Change, ChangeKind, Received, Record};
 
@@ -37,7 +38,13 @@ pub(super) struct Broadcast {
     missing_attempts: BTreeSet<u64>,
     /// Payloads pulled since the last one that arrived by push.
     pulls_in_a_row: u32,
+    /// The makers whose last record here had to be pulled (at most [`MAX_PULLED_MAKERS`]).
+    pulled_makers: HashSet<PeerName>,
 }
+
+/// Most makers remembered in [`Broadcast::pulled_makers`]; past it the set starts over (the
+/// worst that does is one more pull before a link turns eager).
+pub(crate) const MAX_PULLED_MAKERS: usize = 4096;
 
 impl Broadcast {
     /// A link is up, eager or lazy.
@@ -171,8 +178,12 @@ impl<S: Store> Core<S> {
                 continue;
             }
             let pulled = self.broadcast.missing_attempts.remove(&key);
+            let maker = record.modified_by.as_ref().unwrap_or(&record.creator);
             if !pulled {
                 self.broadcast.pulls_in_a_row = 0;
+                self.broadcast.pulled_makers.remove(maker);
+            } else if let Some(conn) = from {
+                self.pulled_again(maker, conn);
             }
             if let Some(conn) = from {
                 self.stats.delivered_by_flood += 1;
@@ -355,6 +366,32 @@ impl<S: Store> Core<S> {
                     },
                 );
             }
+        }
+    }
+
+    /// A record of `maker` had to be pulled over `conn`. Twice in a row for one maker means
+    /// the eager tree does not reach us from that maker's side, however many pushes come
+    /// from elsewhere (concurrent prunes can split the tree in two, each part pushing to
+    /// itself): the link that answered turns eager, from both ends, so that maker's next
+    /// records are pushed, not pulled a graft timeout late. One lost push in a row stays a
+    /// plain pull.
+    fn pulled_again(&mut self, maker: &PeerName, conn: ConnId) {
+        if self.broadcast.pulled_makers.len() >= MAX_PULLED_MAKERS {
+            self.broadcast.pulled_makers.clear();
+        }
+        if self.broadcast.pulled_makers.insert(maker.clone()) {
+            return;
+        }
+        self.broadcast.pulled_makers.remove(maker);
+        if self.neighbors.contains(conn) && !self.broadcast.is_eager(conn) {
+            self.broadcast.set_eager(conn, true);
+            self.send(
+                conn,
+                MeshMessage::Graft {
+                    keys: Vec::new(),
+                    eager: true,
+                },
+            );
         }
     }
 

@@ -220,6 +220,31 @@ impl<S: Store> Core<S> {
         self.create_record_with_nonce(new, nonce, now)
     }
 
+    /// Group commit: publishes each record on its own terms (a refusal refuses that record
+    /// alone) with one durable commit for all that pass, and floods them. The answers come
+    /// in the order of `news`; each stored record is durable when this returns. Ids come from
+    /// the core's seed, as with [`Core::create_record`].
+    pub fn create_records(
+        &mut self,
+        news: Vec<NewRecord>,
+        now: Now,
+    ) -> Vec<Result<Record, crate::Error>> {
+        let peer = self.me.chain.leaf().subject_peer().clone();
+        let news = news
+            .into_iter()
+            .map(|n| (RecordId::derive(&peer, self.ids.next_nonce()), n))
+            .collect();
+        let signer = LocalSigner {
+            key: &self.me.key,
+            chain: &self.me.chain,
+        };
+        let answers = self.db.create_each(signer, news, now.wall);
+        answers
+            .into_iter()
+            .map(|a| Ok(self.commit(a?, now)))
+            .collect()
+    }
+
     /// Publishes a record under the id that `nonce` gives for this member
     /// ([`RecordId::derive`]) and floods it. [`Core::create_record`] takes the next from the
     /// core's seed; the simulator chooses its own.

@@ -380,7 +380,18 @@ impl<S: Store> Core<S> {
             };
             core.set_status(s);
         }
-        core.publish_own_records(now)?;
+        match core.publish_own_records(now) {
+            Ok(()) => {}
+            // The database refuses our own records: our credentials no longer hold in it
+            // (revoked, say, by a revocation that reached us before the cut). The member can
+            // still open and read what it holds; what it would publish is refused, and the
+            // other members refuse its connections.
+            Err(crate::Error::Database(
+                e @ (peergroup_record_db::Error::Invalid(_)
+                | peergroup_record_db::Error::NotAuthorized(_)),
+            )) => tracing::warn!(error = %e, "own membership and presence not published"),
+            Err(e) => return Err(e),
+        }
         Ok(core)
     }
 

@@ -442,6 +442,55 @@ impl<S: Store> Database<S> {
         let record = signed_new(&self.group, signer, id, new, now)?;
         self.commit_local(signer, record, now)
     }
+
+    /// Group commit: publishes each new record on its own terms, with one durable commit for
+    /// all that pass. Every record gets its own answer, in the order of `news`: a record that
+    /// breaks a rule is refused alone and the others are stored. The caller may acknowledge a
+    /// stored record at once: it is durable when this returns. One fsync for the lot, as with
+    /// [`Database::create_many`], which is all or none instead.
+    pub fn create_each(
+        &mut self,
+        signer: LocalSigner<'_>,
+        news: Vec<(RecordId, NewRecord)>,
+        now: Timestamp,
+    ) -> Vec<Result<Change, Error>> {
+        let mut answers: Vec<Option<Result<Change, Error>>> = Vec::with_capacity(news.len());
+        let mut signed = Vec::with_capacity(news.len());
+        let mut slots = Vec::with_capacity(news.len());
+        for (id, new) in news {
+            let made = self
+                .check_group_size(new.payload.len() + new.attributes.len())
+                .and_then(|()| signed_new(&self.group, signer, id, new, now));
+            match made {
+                Ok(r) => {
+                    slots.push(answers.len());
+                    signed.push(r);
+                    answers.push(None);
+                }
+                Err(e) => answers.push(Some(Err(e))),
+            }
+        }
+        // All at once; if one of them broke a rule that only the store could tell (or the
+        // store failed), each on its own below, so that one refusal does not refuse the rest.
+        if signed.len() > 1
+            && let Ok(changes) = self.commit_local_batch(signer, signed.clone(), now)
+        {
+            // In the order of `signed`, one change each.
+            for (slot, change) in slots.iter().zip(changes) {
+                answers[*slot] = Some(Ok(change));
+            }
+            signed.clear();
+        }
+        for (slot, r) in slots.iter().zip(signed) {
+            answers[*slot] = Some(self.commit_local(signer, r, now));
+        }
+        answers
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| Err(Error::InvalidArgument("record was not stored".into())))
+            })
+            .collect()
+    }
 }
 
 /// New records signed by a local member for one group, ready for

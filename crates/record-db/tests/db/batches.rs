@@ -2,7 +2,7 @@
 //! in-memory state (members, revocations, properties, signer keys, key index, deferred
 //! records) is what was committed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use peergroup_credential_roles::{CertChain, RevocationTarget};
@@ -22,6 +22,7 @@ struct FailingStore {
     inner: Arc<Mutex<MemoryStore>>,
     fail_commit: Arc<AtomicBool>,
     fail_get: Arc<Mutex<Option<RecordId>>>,
+    commits: Arc<AtomicUsize>,
 }
 
 impl Store for FailingStore {
@@ -59,6 +60,7 @@ impl Store for FailingStore {
         if self.fail_commit.load(Ordering::SeqCst) {
             return Err(StoreError::Io("injected commit failure".into()));
         }
+        self.commits.fetch_add(1, Ordering::SeqCst);
         self.inner.lock().unwrap().commit(batch)
     }
 }
@@ -290,4 +292,71 @@ fn a_failed_read_mid_batch_leaves_memory_as_committed() {
     assert_eq!(db.get_any(update.id).ok(), None, "the store still fails");
     *store.fail_get.lock().unwrap() = None;
     assert_eq!(db.get(stored.id).unwrap(), Some(stored));
+}
+
+/// Group commit: records published together share one durable commit, and a record that
+/// breaks a rule is refused alone — whether its own checks catch it (too large, expired) or
+/// only the store can (an id already taken), when the others are stored one by one.
+#[test]
+fn group_commit_refuses_a_bad_record_alone() {
+    let g = Group::new();
+    let now = t0().saturating_add(HOUR);
+    let store = FailingStore::default();
+    let mut db = g.replica_on(store.clone());
+    let peer = g.bob.peer().clone();
+    let id = |n: u8| RecordId::derive(&peer, [n; 8]);
+    let ok = |n: u8| new_record(&[n; 16], now.saturating_add(DAY));
+    let base = store.commits.load(Ordering::SeqCst);
+
+    // Three good records and two that fail their own checks: one commit for the three.
+    let too_big = new_record(&vec![0; db.max_record_size() + 1], now.saturating_add(DAY));
+    let expired = new_record(b"late", now);
+    let news = vec![
+        (id(1), ok(1)),
+        (id(2), too_big),
+        (id(3), ok(3)),
+        (id(4), expired),
+        (id(5), ok(5)),
+    ];
+    let answers = db.create_each(g.bob.signer(), news, now);
+    assert_eq!(store.commits.load(Ordering::SeqCst), base + 1, "one commit");
+    assert_eq!(answers.len(), 5);
+    for (i, n) in [(0, 1), (2, 3), (4, 5)] {
+        let change = answers[i].as_ref().unwrap();
+        assert_eq!(change.record.id, id(n), "answers keep the callers' order");
+        assert_eq!(db.get(id(n)).unwrap().as_ref(), Some(&change.record));
+    }
+    assert!(
+        matches!(
+            answers[1],
+            Err(Error::Invalid(ValidationError::TooLarge { .. }))
+        ),
+        "{:?}",
+        answers[1]
+    );
+    assert!(
+        matches!(answers[3], Err(Error::InvalidArgument(_))),
+        "{:?}",
+        answers[3]
+    );
+
+    // An id already stored is refused by the store's rules: the batch falls back to one
+    // commit per record, and only that record is refused.
+    let base = store.commits.load(Ordering::SeqCst);
+    let answers = db.create_each(g.bob.signer(), vec![(id(6), ok(6)), (id(1), ok(7))], now);
+    assert!(answers[0].is_ok(), "{:?}", answers[0]);
+    assert!(answers[1].is_err(), "an id already taken is refused");
+    assert_eq!(db.get(id(1)).unwrap().unwrap().payload, vec![1; 16], "kept");
+    assert!(db.get(id(6)).unwrap().is_some());
+    assert_eq!(store.commits.load(Ordering::SeqCst), base + 1);
+
+    // A failing store refuses every record, and nothing is half stored.
+    store.fail_commit.store(true, Ordering::SeqCst);
+    let answers = db.create_each(g.bob.signer(), vec![(id(8), ok(8)), (id(9), ok(9))], now);
+    assert!(
+        answers.iter().all(|a| matches!(a, Err(Error::Store(_)))),
+        "{answers:?}"
+    );
+    store.fail_commit.store(false, Ordering::SeqCst);
+    assert!(db.get(id(8)).unwrap().is_none() && db.get(id(9)).unwrap().is_none());
 }

@@ -13,7 +13,8 @@ use crate::support::*;
 
 const TRIALS: usize = 20;
 
-/// The child: writes records forever, printing each id once its commit has returned.
+/// The child: writes records forever, printing each id once its commit has returned (one
+/// commit per record, or eight per commit with `create_each` on odd trials).
 #[test]
 #[ignore = "run by kill9_acknowledged_records_survive as a child process"]
 fn kill9_writer_child() {
@@ -33,6 +34,27 @@ fn kill9_writer_child() {
     .unwrap();
     let now = t0().saturating_add(HOUR);
     let mut out = std::io::stdout().lock();
+    use std::io::Write as _;
+    if std::env::var_os("PEERGROUP_KILL9_GROUP_COMMIT").is_some() {
+        // Group commit: eight records per durable commit, each acknowledged once its
+        // answer is back.
+        for round in 0u64.. {
+            let news = (0..8u64)
+                .map(|j| {
+                    let i = round * 8 + j;
+                    let id = RecordId::derive(bob.chain.leaf().subject_peer(), i.to_be_bytes());
+                    (
+                        id,
+                        new_record(&i.to_le_bytes().repeat(64), now.saturating_add(DAY)),
+                    )
+                })
+                .collect();
+            for answer in db.create_each(bob.signer(), news, now) {
+                writeln!(out, "ack {}", answer.unwrap().record.id).unwrap();
+            }
+            out.flush().unwrap();
+        }
+    }
     for i in 0u64.. {
         let r = db
             .create(
@@ -41,7 +63,6 @@ fn kill9_writer_child() {
                 now,
             )
             .unwrap();
-        use std::io::Write as _;
         writeln!(out, "ack {}", r.record.id).unwrap();
         out.flush().unwrap();
     }
@@ -65,12 +86,14 @@ fn kill9_acknowledged_records_survive() {
                 "--test-threads=1",
             ])
             .env("PEERGROUP_KILL9_DB", &path)
+            .envs((trial % 2 == 1).then_some(("PEERGROUP_KILL9_GROUP_COMMIT", "1")))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        // Kill after a pseudo-random number of acknowledgements (0 to ~60), or a deadline.
+        // Kill after a pseudo-random number of acknowledgements (0 to ~60), or a deadline;
+        // odd trials write with group commit.
         let kill_after = (trial * 7919 + 13) % 61;
         let (tx, rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {

@@ -61,15 +61,33 @@ fn a_record_floods_along_a_line_to_every_member() {
     assert_eq!(floods_and_prunes(&mut net, 4, key).0, 3);
 }
 
-/// In a triangle every record first arrives twice somewhere; the duplicate prunes the link
-/// from both ends, and from then on a record costs one payload per member.
+/// Links formed one after another make a tree: a node on it takes a new link lazily, and a
+/// node on none takes it eagerly and grafts, so both ends push. A link made eager while the
+/// tree already joins its ends (repairs racing each other) closes a cycle: a record then
+/// arrives twice somewhere, the duplicate prunes the link from both ends, and from then on a
+/// record costs one payload per member.
 #[test]
 fn a_duplicate_prunes_a_link_and_pushes_become_a_tree() {
     let mut net = Net::new(3);
     net.link(0, 1);
     net.link(1, 2);
-    net.link(0, 2);
+    let (c0, c2) = net.link(0, 2);
     net.run_for(Duration::from_secs(2));
+    let key = publish(&mut net, 0);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(
+        floods_and_prunes(&mut net, 3, key),
+        (2, 0),
+        "a tree from the start: one payload per member, nothing to prune"
+    );
+    // Both ends of the third link graft it eagerly.
+    for (node, conn) in [(0, c0), (2, c2)] {
+        let graft = MeshMessage::Graft {
+            keys: Vec::new(),
+            eager: true,
+        };
+        net.deliver(node, conn, graft);
+    }
     let mut prunes = floods_and_prunes(&mut net, 3, 0).1;
     let mut floods = Vec::new();
     for _ in 0..4 {
@@ -195,4 +213,49 @@ fn a_fresh_record_its_maker_gave_by_sync_reaches_the_others_without_anti_entropy
         "node 0 must not wait for anti-entropy ({:?})",
         MeshConfig::default().anti_entropy_interval
     );
+}
+
+/// A tree split in two parts, each pushing inside itself: the node at the split pulls the
+/// other part's records, and pushes from its own part do not make it count itself repaired.
+/// A second pull in a row of one maker's records turns the link that answered eager from
+/// both ends, and that maker's next record arrives by push.
+#[test]
+fn pulling_one_makers_records_twice_regrafts_the_link() {
+    let mut net = Net::new(4);
+    net.link(0, 1);
+    let (c1, c2) = net.link(1, 2);
+    net.link(2, 3);
+    net.run_for(Duration::from_secs(2));
+    // The split: the 1-2 link turns lazy at both ends.
+    net.deliver(1, c1, MeshMessage::Prune);
+    net.deliver(2, c2, MeshMessage::Prune);
+    assert!(!net.core(1).broadcast.is_eager(c1) && !net.core(2).broadcast.is_eager(c2));
+    net.sent(1);
+    let pulls = |net: &mut Net| {
+        net.sent(2)
+            .iter()
+            .filter(|(_, m)| matches!(m, MeshMessage::Graft { keys, .. } if !keys.is_empty()))
+            .count()
+    };
+    for round in 0..2 {
+        // Node 3's record reaches node 2 by push; node 0's only by a pull.
+        let mine = publish(&mut net, 3);
+        net.run_for(Duration::from_millis(100));
+        assert!(net.has(2, mine));
+        let theirs = publish(&mut net, 0);
+        net.run_for(MeshConfig::default().graft_timeout + Duration::from_millis(500));
+        assert!(
+            net.has(2, theirs),
+            "round {round}: node 2 lacks node 0's record"
+        );
+        assert_eq!(pulls(&mut net), 1, "round {round}: one pull");
+    }
+    assert!(
+        net.core(2).broadcast.is_eager(c2) && net.core(1).broadcast.is_eager(c1),
+        "the second pull in a row of node 0's records regrafts the link from both ends"
+    );
+    let pushed = publish(&mut net, 0);
+    net.run_for(Duration::from_millis(100));
+    assert!(net.has(2, pushed), "node 0's next record arrives by push");
+    assert_eq!(pulls(&mut net), 0);
 }
