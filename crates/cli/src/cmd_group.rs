@@ -72,6 +72,20 @@ pub(crate) enum GroupCommand {
         #[arg(long)]
         presence_lifetime: Option<u32>,
     },
+    /// Give this member the group password (admins and inviting members of a password
+    /// group), to take password joins: registers it (OPAQUE) in the member's credentials
+    /// file, replacing what was there. Needed once for a record stored by a version before
+    /// OPAQUE, which cannot be converted.
+    SetPassword {
+        #[command(flatten)]
+        group: GroupName,
+        /// The member identity.
+        #[arg(long)]
+        identity: Option<String>,
+        /// The first line of this file is the password.
+        #[arg(long, value_name = "FILE")]
+        password_file: PathBuf,
+    },
     /// Delete your local data of a group.
     Delete {
         #[command(flatten)]
@@ -385,6 +399,22 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                     found.group
                 ))?;
             }
+        }
+        GroupCommand::SetPassword {
+            group,
+            identity,
+            password_file,
+        } => {
+            let password = util::read_password_file(&password_file)?;
+            let found = util::group(&infra, group.name(), identity.as_deref()).await?;
+            let g = home.open_group(&infra, &found).await?;
+            let result = g.set_password(&password).await;
+            g.done().await?;
+            result?;
+            print_line(&format!(
+                "{} takes password joins for {} with this password",
+                found.identity, found.group
+            ))?;
         }
         GroupCommand::Delete { group, identity } => {
             let found = util::group(&infra, group.name(), identity.as_deref()).await?;

@@ -901,6 +901,21 @@ fn password_group_join() {
             "member",
         ],
     );
+    // Setting the password again (what a member upgraded from SPAKE2 does) replaces the
+    // registration; joins below use the new one.
+    assert!(
+        ok(
+            &a,
+            &[
+                "group",
+                "set-password",
+                "Friends",
+                "--password-file",
+                pw.to_str().unwrap(),
+            ],
+        )
+        .contains("takes password joins")
+    );
     ok(&c, &["identity", "create", "Carol"]);
     let (alice, addr) = Member::start(&a, &[]);
     let inv = ok(

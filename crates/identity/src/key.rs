@@ -334,22 +334,20 @@ impl BatchRng {
     }
 }
 
-impl rand_core::TryRng for BatchRng {
-    type Error = std::convert::Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+impl rand_core::RngCore for BatchRng {
+    fn next_u32(&mut self) -> u32 {
         let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
     }
 
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+    fn next_u64(&mut self) -> u64 {
         let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
     }
 
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
         for byte in dst {
             if self.used == self.block.len() {
                 self.refill();
@@ -357,11 +355,15 @@ impl rand_core::TryRng for BatchRng {
             *byte = self.block[self.used];
             self.used += 1;
         }
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dst);
         Ok(())
     }
 }
 
-impl rand_core::TryCryptoRng for BatchRng {}
+impl rand_core::CryptoRng for BatchRng {}
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {

@@ -49,6 +49,10 @@ pub enum ErrorKind {
     Io,
     /// Another running node holds the data directory (one node per data directory).
     DirectoryInUse,
+    /// This member of a password group holds no usable registration of the password (what
+    /// an earlier version stored cannot be converted without it): set the password again
+    /// with [`Group::set_password`](crate::Group::set_password).
+    PasswordNotRegistered,
 }
 
 /// A peergroup error: a kind, a one-line message, and the underlying cause if any.

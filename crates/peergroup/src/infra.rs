@@ -233,7 +233,7 @@ impl Infrastructure {
             )),
             addresses: Vec::new(),
             password: match &spec.password {
-                Some((p, _)) => Some(crate::password::derive(p, &group, self.inner.config.kdf)?),
+                Some((p, _)) => Some(crate::password::register(p, &group, self.inner.config.kdf)?),
                 None => None,
             },
         };

@@ -2,10 +2,16 @@
 //!
 //! Windows published an unsalted SHA-1 of the password to every member. Here nothing that
 //! allows testing guesses offline is in the group database or on the wire: the joiner proves
-//! the password with a PAKE (SPAKE2) bound to the TLS session it runs in (see
+//! the password with OPAQUE (an asymmetric PAKE) bound to the TLS session it runs in (see
 //! `peergroup_transport::join` and docs/security.md). Members that can issue credentials (the
-//! creator, admins and inviting members who were given it) keep a password-derived secret
-//! (Argon2id, salted with the group name) in their own credentials file (mode 0600).
+//! creator, admins and inviting members who were given it) keep an OPAQUE registration of
+//! the password (their own server setup and the record, not the password nor anything that
+//! stands in for it) in their own credentials file (mode 0600).
+//!
+//! A credentials file written before OPAQUE holds a SPAKE2-era password-equivalent secret
+//! instead. It cannot be converted without the password; it is left as it is, the group
+//! opens without taking password joins, and [`Group::set_password`](crate::Group) (CLI:
+//! `peergroup group set-password`) registers the password again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,65 +19,57 @@ use std::time::Duration;
 use peergroup_credential_roles::{CertChain, MemberRequest, Role, Roles};
 use peergroup_identity::{KdfParams, KeyPair, PeerName, Timestamp};
 use peergroup_invitation_xml::Invitation;
-use peergroup_transport::{Endpoint, GroupTrust, JoinError, JoinPolicy, PasswordSecret};
+use peergroup_transport::{
+    Endpoint, GroupTrust, JoinError, JoinPolicy, PasswordRecord, RecordError,
+};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::node::Node;
 
-/// Encodes a derived secret for the credentials file: Argon2id costs (3 × u32 LE), 32 bytes.
-pub(crate) fn encode_secret(secret: &PasswordSecret) -> Zeroizing<Vec<u8>> {
-    let kdf = secret.kdf();
-    let mut out = Zeroizing::new(Vec::with_capacity(44));
-    for v in [kdf.m_cost_kib, kdf.t_cost, kdf.lanes] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(secret.derived_key());
-    out
+/// What a stored password record's bytes mean, as an error to report.
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<PasswordRecord> {
+    PasswordRecord::from_bytes(bytes).map_err(|e| match e {
+        RecordError::Legacy => Error::new(
+            ErrorKind::PasswordNotRegistered,
+            "this member's stored password secret is from the SPAKE2 protocol of earlier \
+             versions, which password joins no longer use, and it cannot be converted without \
+             the password: this member takes no password joins until the password is set \
+             again (`peergroup group set-password`, or Group::set_password)",
+        ),
+        other => Error::new(
+            ErrorKind::Corrupt,
+            format!("the stored password record is damaged: {other}"),
+        ),
+    })
 }
 
-fn decode_secret(bytes: &[u8]) -> Result<PasswordSecret> {
-    let bad = || Error::new(ErrorKind::Corrupt, "the stored password secret is damaged");
-    if bytes.len() != 44 {
-        return Err(bad());
-    }
-    let u32_at =
-        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    let kdf = KdfParams {
-        m_cost_kib: u32_at(0),
-        t_cost: u32_at(4),
-        lanes: u32_at(8),
-    };
-    let mut key = Zeroizing::new([0u8; 32]);
-    key.copy_from_slice(&bytes[12..]);
-    PasswordSecret::from_derived(kdf, &key).map_err(|_| bad())
-}
-
-/// Derives the secret a member keeps for a password group.
-pub(crate) fn derive(
+/// Registers the password a member keeps for a password group (its OPAQUE setup and record),
+/// encoded for the credentials file. One Argon2id evaluation.
+pub(crate) fn register(
     password: &[u8],
     group: &PeerName,
     kdf: KdfParams,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let secret = PasswordSecret::derive(password, group, kdf)
+    let record = PasswordRecord::register(password, group, kdf)
         .map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
-    Ok(encode_secret(&secret))
+    Ok(record.to_bytes())
 }
 
 /// On connect: a member holding the password secret and able to issue credentials takes
 /// password joins on the endpoint, issuing certificates with the group's password role.
 ///
-/// `secret` is the stored password secret, `chain` and `key` the member's, `role` what the
+/// `record` is the stored password record, `chain` and `key` the member's, `role` what the
 /// group's properties grant password joiners (checked here against what `chain` may grant).
 pub(crate) fn install_policy(
     endpoint: &Endpoint,
     group: &PeerName,
-    secret: &[u8],
+    record: &[u8],
     chain: &CertChain,
     key: Arc<KeyPair>,
     role: Role,
 ) -> Result<()> {
-    let secret = decode_secret(secret)?;
+    let record = decode_record(record)?;
     let role = if chain.leaf().roles().can_issue(role) {
         role
     } else {
@@ -97,7 +95,7 @@ pub(crate) fn install_policy(
             .map_err(|e| e.to_string())
     });
     endpoint
-        .set_join_policy(group, JoinPolicy::new(secret, issuer))
+        .set_join_policy(group, JoinPolicy::new(record, issuer))
         .map_err(|e| {
             Error::new(
                 ErrorKind::InvalidArgument,
@@ -163,9 +161,10 @@ pub(crate) async fn join(
         );
         match tokio::time::timeout(node.join_timeout() + Duration::from_secs(10), attempt).await {
             Ok(Ok(chain)) => {
-                // A joiner that may itself issue credentials keeps the secret, to take joins too.
+                // A joiner that may itself issue credentials registers the password, to take
+                // joins too.
                 let secret = if chain.leaf().roles().is_issuer() {
-                    Some(derive(password, &group, node.config.kdf)?)
+                    Some(register(password, &group, node.config.kdf)?)
                 } else {
                     None
                 };

@@ -3,7 +3,8 @@
 //! ```text
 //! <data dir>/identities/<identity>/groups/<group>/
 //!   credentials.json   the member's chain, the group key (creator), bootstrap addresses,
-//!                      the password secret (password groups, admins and inviting members)
+//!                      the password record (password groups, admins and inviting members:
+//!                      an OPAQUE registration, see peergroup_transport::PasswordRecord)
 //!   records.sqlite     the group's record database (WAL)
 //! ```
 //!

@@ -54,16 +54,21 @@ fn decode_stream(data: &[u8], chunk: usize, max: usize) -> Vec<Option<crate::Fra
 }
 
 /// A fixed password group for [`password_join`]: a root and an admin (the member taking
-/// joins), the joiner's key, chains the member might send back, and the two secrets.
+/// joins), the joiner's key, chains the member might send back, and two members' OPAQUE
+/// records: of the right password, and of another one.
 struct JoinFixture {
     trust: crate::GroupTrust,
     member_binding: crate::join::pake::Binding,
     joiner_key: peergroup_identity::PublicKey,
     /// DER lists: the joiner's chain, a chain for another key, another group's chain.
     chains: [Vec<Vec<u8>>; 3],
-    right: crate::PasswordSecret,
-    wrong: crate::PasswordSecret,
+    right: crate::PasswordRecord,
+    wrong: crate::PasswordRecord,
 }
+
+/// The group password of the fixture, and a wrong one.
+const RIGHT_PASSWORD: &[u8] = b"correct horse";
+const WRONG_PASSWORD: &[u8] = b"correct horsf";
 
 fn join_fixture() -> Option<&'static JoinFixture> {
     use std::sync::{Arc, OnceLock};
@@ -120,8 +125,8 @@ fn join_fixture() -> Option<&'static JoinFixture> {
                 ders(&other_chain),
                 ders(&stranger_chain),
             ],
-            right: crate::PasswordSecret::from_derived(kdf, &[1; 32]).ok()?,
-            wrong: crate::PasswordSecret::from_derived(kdf, &[2; 32]).ok()?,
+            right: crate::PasswordRecord::register(RIGHT_PASSWORD, root.group(), kdf).ok()?,
+            wrong: crate::PasswordRecord::register(WRONG_PASSWORD, root.group(), kdf).ok()?,
         })
     })
     .as_ref()
@@ -150,14 +155,6 @@ impl<'a> Input<'a> {
 
     fn text(&mut self) -> String {
         String::from_utf8_lossy(self.take(255)).repeat(usize::from(self.byte() % 4) + 1)
-    }
-
-    fn mac(&mut self) -> [u8; 32] {
-        let mut mac = [0u8; 32];
-        for (m, b) in mac.iter_mut().zip(self.take(32)) {
-            *m = *b;
-        }
-        mac
     }
 }
 
@@ -210,11 +207,16 @@ fn choose_message(
                 t_cost: u32::from(input.byte() % 12),
                 lanes: u32::from(input.byte() % 10),
             },
-            pake: input.take(64).to_vec(),
+            ke2: input.take(255).to_vec(),
         }),
-        (5, _) => encoded(&JoinMessage::Proof {
-            pake: input.take(64).to_vec(),
-            confirm: input.mac(),
+        (5, _) => encoded(&match input.byte() % 3 {
+            0 => JoinMessage::Abandoned,
+            1 => JoinMessage::Request {
+                ke1: input.take(255).to_vec(),
+            },
+            _ => JoinMessage::Proof {
+                ke3: input.take(255).to_vec(),
+            },
         }),
         (6, _) => encoded(&match input.byte() % 6 {
             0 => JoinMessage::Refused(WireRefusal::WrongPassword),
@@ -224,7 +226,6 @@ fn choose_message(
             2 => JoinMessage::Refused(WireRefusal::IssueFailed(input.text())),
             3 => JoinMessage::Refused(WireRefusal::Protocol(input.text())),
             _ => JoinMessage::Issued {
-                confirm: input.mac(),
                 chain: (0..input.byte() % 4)
                     .map(|_| input.take(255).to_vec())
                     .collect(),
@@ -236,20 +237,22 @@ fn choose_message(
 }
 
 /// Password joins past the framing, both sides, over the sans-IO proof (`join::pake`) as
-/// `join::server` and `join::client` drive it, with a fixed group and secrets.
+/// `join::server` and `join::client` drive it, with a fixed group and records.
 ///
-/// The member's side: sends `Start`, reads what the input makes of the joiner's answer (an
-/// honest proof with the right or a wrong password, in this TLS session or another, a
-/// proof with a flipped byte, any other message, raw bytes), and answers with credentials
-/// or a refusal. The joiner's side: reads what the input makes of the member's `Start`
-/// (honest, flipped, any cost parameters, any message), answers, then reads the member's
+/// The member's side: reads what the input makes of the joiner's `Request` (honest, flipped,
+/// any message, raw bytes), answers with `Start`, reads what the input makes of the joiner's
+/// answer (an honest proof with the right or a wrong password, in this TLS session or
+/// another, `Abandoned`, a proof with a flipped byte, any other message, raw bytes), and
+/// answers with credentials or a refusal. The joiner's side: reads what the input makes of
+/// the member's `Start` (from a member holding a record of the right password or another;
+/// honest, flipped, any cost parameters, any message), answers, then reads the member's
 /// credentials (honest with the joiner's chain, another key's or another group's, flipped,
 /// forged, a refusal) and validates them as `password_join` does.
 ///
 /// Checks: nothing panics; the member issues only to the honest proof made with the right
-/// secret in the same session; the joiner accepts credentials only with the confirmation
-/// of a member holding its secret, and only a chain certifying its own key for the group;
-/// every reply encodes within the message limit and decodes back to itself.
+/// password in the same session; the joiner sends a proof only to a member holding a record
+/// of its password, and accepts only a chain certifying its own key for the group; every
+/// message sent encodes within the message limit and decodes back to itself.
 pub fn password_join(data: &[u8]) {
     let _ = password_join_outcome(data);
 }
@@ -258,7 +261,7 @@ pub fn password_join(data: &[u8]) {
 /// (so the seed tests can check that the seeds reach every outcome).
 pub fn password_join_outcome(data: &[u8]) -> (&'static str, &'static str) {
     use crate::join::pake::{
-        JoinMessage, JoinerPake, MAX_MESSAGE, MemberPake, WireRefusal, decode, encode,
+        JoinMessage, JoinerPake, MAX_MESSAGE, MemberPake, PakeError, WireRefusal, decode, encode,
     };
     use peergroup_credential_roles::CertChain;
 
@@ -270,118 +273,163 @@ pub fn password_join_outcome(data: &[u8]) -> (&'static str, &'static str) {
         let body = encode(m);
         assert!(
             body.as_ref().is_ok_and(|b| b.len() <= MAX_MESSAGE),
-            "a reply that cannot travel: {m:?}"
+            "a message that cannot travel: {m:?}"
         );
         let again = body.as_ref().ok().map(|b| decode(b));
         assert!(
             matches!(&again, Some(Ok(d)) if d == m),
-            "a reply that does not decode to itself: {m:?}"
+            "a message that does not decode to itself: {m:?}"
         );
     };
+    let refusal = |e: String| JoinMessage::Refused(WireRefusal::Protocol(e).truncated());
 
     // The member's side.
-    let joiner_secret = if input.byte() & 1 == 0 {
-        &f.right
+    let right_password = input.byte() & 1 == 0;
+    let joiner_password = if right_password {
+        RIGHT_PASSWORD
     } else {
-        &f.wrong
+        WRONG_PASSWORD
     };
     let mut joiner_binding = f.member_binding.clone();
     if input.byte() & 3 == 0 {
         joiner_binding.exporter = [8; 32];
     }
-    let (member, start) = MemberPake::start(&f.right, f.member_binding.clone());
-    sends(&start);
-    let honest = match &start {
-        JoinMessage::Start { pake, .. } => {
-            JoinerPake::respond(joiner_secret, &joiner_binding, pake).ok()
-        }
-        _ => None,
+    let Ok((joiner, request)) = JoinerPake::start(joiner_password) else {
+        return ("", "");
     };
-    let honest_proof = honest.as_ref().map(|(_, proof)| proof.clone());
-    let wire = choose_message(&mut input, honest_proof.as_ref());
+    sends(&request);
+    let wire = choose_message(&mut input, Some(&request));
+    let honest_request = read_frame(&wire).and_then(Result::ok) == Some(request.clone());
     let mut member_says = "malformed";
-    let reply = match read_frame(&wire) {
+    let started = match read_frame(&wire) {
         None => {
-            member_says = "no proof";
+            member_says = "no request";
             None
         }
-        Some(Err(e)) => Some(JoinMessage::Refused(
-            WireRefusal::Protocol(e.to_string()).truncated(),
-        )),
-        Some(Ok(JoinMessage::Proof { pake, confirm })) => {
-            let genuine = honest_proof.as_ref()
-                == Some(&JoinMessage::Proof {
-                    pake: pake.clone(),
-                    confirm,
-                })
-                && std::ptr::eq(joiner_secret, &f.right)
-                && joiner_binding.exporter == f.member_binding.exporter;
-            match member.finish(&pake, &confirm) {
-                Ok(mac) => {
-                    assert!(genuine, "the member accepted a proof it should not have");
-                    member_says = "issued";
-                    Some(JoinMessage::Issued {
-                        confirm: mac,
-                        chain: f.chains[0].clone(),
-                    })
-                }
-                Err(crate::join::pake::PakeError::BadConfirmation) => {
-                    assert!(!genuine, "the member refused the right password");
-                    member_says = "wrong password";
-                    Some(JoinMessage::Refused(WireRefusal::WrongPassword))
-                }
+        Some(Ok(JoinMessage::Request { ke1 })) => {
+            match MemberPake::start(&f.right, &f.member_binding, &ke1) {
+                Ok(started) => Some(started),
                 Err(e) => {
-                    assert!(!genuine, "the member refused the right password: {e}");
-                    member_says = "bad proof";
-                    Some(JoinMessage::Refused(
-                        WireRefusal::Protocol(e.to_string()).truncated(),
-                    ))
+                    member_says = "bad request";
+                    sends(&refusal(e.to_string()));
+                    None
                 }
             }
         }
-        Some(Ok(_)) => Some(JoinMessage::Refused(
-            WireRefusal::Protocol("expected a proof".into()).truncated(),
-        )),
+        Some(Err(e)) => {
+            sends(&refusal(e.to_string()));
+            None
+        }
+        Some(Ok(_)) => {
+            sends(&refusal("expected a login request".into()));
+            None
+        }
     };
-    if let Some(reply) = &reply {
-        sends(reply);
+    if let Some((member, start)) = started {
+        sends(&start);
+        // What an honest joiner answers: its proof, or `Abandoned` when KE2 does not verify.
+        let honest = match (&start, honest_request) {
+            (JoinMessage::Start { kdf, ke2 }, true) => {
+                match joiner.finish(joiner_password, &joiner_binding, *kdf, ke2) {
+                    Ok(proof) => Some(proof),
+                    Err(PakeError::BadConfirmation) => Some(JoinMessage::Abandoned),
+                    Err(e) => panic!("the joiner could not read an honest start: {e}"),
+                }
+            }
+            _ => None,
+        };
+        if let Some(h) = &honest {
+            sends(h);
+            assert!(
+                matches!(h, JoinMessage::Proof { .. })
+                    == (right_password && joiner_binding.exporter == f.member_binding.exporter),
+                "the joiner's verdict on an honest member is wrong: {h:?}"
+            );
+        }
+        let wire = choose_message(&mut input, honest.as_ref());
+        let reply = match read_frame(&wire) {
+            None => {
+                member_says = "no proof";
+                None
+            }
+            Some(Err(e)) => Some(refusal(e.to_string())),
+            Some(Ok(JoinMessage::Abandoned)) => {
+                member_says = "wrong password";
+                None
+            }
+            Some(Ok(JoinMessage::Proof { ke3 })) => {
+                let genuine = honest.as_ref() == Some(&JoinMessage::Proof { ke3: ke3.clone() });
+                match member.finish(&ke3) {
+                    Ok(()) => {
+                        assert!(genuine, "the member accepted a proof it should not have");
+                        member_says = "issued";
+                        Some(JoinMessage::Issued {
+                            chain: f.chains[0].clone(),
+                        })
+                    }
+                    Err(PakeError::BadConfirmation) => {
+                        assert!(!genuine, "the member refused the right password");
+                        member_says = "wrong password";
+                        Some(JoinMessage::Refused(WireRefusal::WrongPassword))
+                    }
+                    Err(e) => {
+                        assert!(!genuine, "the member refused the right password: {e}");
+                        member_says = "bad proof";
+                        Some(refusal(e.to_string()))
+                    }
+                }
+            }
+            Some(Ok(_)) => Some(refusal("expected a proof".into())),
+        };
+        if let Some(reply) = &reply {
+            sends(reply);
+        }
     }
 
-    // The joiner's side, against a member holding the right or a wrong secret.
-    let member_secret = if input.byte() & 3 == 0 {
+    // The joiner's side (the right password), against a member holding a record of the right
+    // password or of another one.
+    let member_record = if input.byte() & 3 == 0 {
         &f.wrong
     } else {
         &f.right
     };
-    let (member, start) = MemberPake::start(member_secret, f.member_binding.clone());
+    let Ok((joiner, JoinMessage::Request { ke1 })) = JoinerPake::start(RIGHT_PASSWORD) else {
+        return (member_says, "");
+    };
+    let Ok((member, start)) = MemberPake::start(member_record, &f.member_binding, &ke1) else {
+        panic!("the member could not read an honest request");
+    };
     let wire = choose_message(&mut input, Some(&start));
-    let Some(Ok(JoinMessage::Start { kdf, pake: msg_b })) = read_frame(&wire) else {
+    let Some(Ok(JoinMessage::Start { kdf, ke2 })) = read_frame(&wire) else {
         return (member_says, "no start");
     };
-    // The joiner derives its secret with the cost the member sent (bounded first); a cost
-    // other than the member's own gives another secret.
-    let Ok(checked) = crate::PasswordSecret::from_derived(kdf.into(), &[0; 32]) else {
+    // The joiner bounds the cost the member sent before it stretches anything.
+    if crate::join::secret::check_kdf(kdf.into()).is_err() {
         return (member_says, "bad cost");
-    };
-    let mine = if checked.kdf() == f.right.kdf() {
-        f.right.clone()
-    } else {
-        let key = peergroup_identity::sha256(&[&[9u8][..], &kdf.m_cost_kib.to_be_bytes()].concat());
-        match crate::PasswordSecret::from_derived(kdf.into(), &key) {
-            Ok(s) => s,
-            Err(_) => return (member_says, "bad cost"),
+    }
+    let honest_start = JoinMessage::Start {
+        kdf,
+        ke2: ke2.clone(),
+    } == start;
+    let proof = match joiner.finish(RIGHT_PASSWORD, &f.member_binding, kdf, &ke2) {
+        Ok(proof) => proof,
+        Err(PakeError::BadConfirmation) => {
+            // No proof for a member without a record of our password, nor for a start that
+            // is not an honest member's.
+            return (member_says, "bad confirmation");
         }
+        Err(_) => return (member_says, "bad start"),
     };
-    let Ok((joiner, proof)) = JoinerPake::respond(&mine, &f.member_binding, &msg_b) else {
-        return (member_says, "bad start");
-    };
+    assert!(
+        std::ptr::eq(member_record, &f.right) && honest_start,
+        "the joiner proved its password to a member that does not hold it, or to a forged start"
+    );
     sends(&proof);
     // What an honest member answers: credentials (the joiner's chain, another key's, another
     // group's) when the proof holds, a refusal otherwise.
     let honest = match &proof {
-        JoinMessage::Proof { pake, confirm } => match member.finish(pake, confirm) {
-            Ok(mac) => JoinMessage::Issued {
-                confirm: mac,
+        JoinMessage::Proof { ke3 } => match member.finish(ke3) {
+            Ok(()) => JoinMessage::Issued {
                 chain: f.chains[usize::from(input.byte() % 3)].clone(),
             },
             Err(_) => JoinMessage::Refused(WireRefusal::WrongPassword),
@@ -389,16 +437,9 @@ pub fn password_join_outcome(data: &[u8]) -> (&'static str, &'static str) {
         _ => return (member_says, "no proof"),
     };
     let wire = choose_message(&mut input, Some(&honest));
-    let Some(Ok(JoinMessage::Issued { confirm, chain })) = read_frame(&wire) else {
+    let Some(Ok(JoinMessage::Issued { chain })) = read_frame(&wire) else {
         return (member_says, "no credentials");
     };
-    if joiner.check_member(&confirm).is_err() {
-        return (member_says, "bad confirmation");
-    }
-    assert!(
-        matches!(&honest, JoinMessage::Issued { confirm: c, .. } if *c == confirm),
-        "the joiner accepted a confirmation no member holding its secret made"
-    );
     let Ok(chain) = CertChain::from_ders(&chain) else {
         return (member_says, "bad chain");
     };

@@ -22,9 +22,9 @@
 //! ([`naming::sni_name`]); [`Discovery`] finds members on the local network with mDNS.
 //! The ALPN protocol is `peergroup/1` ([`ALPN`]). `docs/transport.md` describes it all.
 //!
-//! A second protocol, `peergroup-join/1` ([`JOIN_ALPN`]), serves **password joins**
+//! A second protocol, `peergroup-join/2` ([`JOIN_ALPN`]), serves **password joins**
 //! ([`join`]): someone holding only an identity certificate and a password invitation
-//! proves the password online (SPAKE2, bound to the TLS session) to an admin or inviting
+//! proves the password online (OPAQUE, bound to the TLS session) to an admin or inviting
 //! member whose endpoint has a [`JoinPolicy`] for the group ([`Endpoint::set_join_policy`]),
 //! and receives a member certificate chain ([`password_join`]). Those connections never
 //! reach [`Endpoint::accept`]; failures are reported as [`AuthFailure`]s.
@@ -95,6 +95,8 @@ pub use error::{
     RefusalKind, TransportError,
 };
 pub use frame::Frame;
-pub use join::{Issuer, JOIN_ALPN, JoinError, JoinPolicy, PasswordSecret, password_join};
+pub use join::{
+    Issuer, JOIN_ALPN, JoinError, JoinPolicy, PasswordRecord, RecordError, password_join,
+};
 pub use relayed::{accept_relayed, connect_relayed};
 pub use trust::{Clock, GroupCredentials, GroupTrust, system_clock};

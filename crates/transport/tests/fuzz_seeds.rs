@@ -95,7 +95,13 @@ fn password_join_seeds_reach_every_outcome() {
         member.insert(m);
         joiner.insert(j);
     }
-    for m in ["issued", "wrong password", "bad proof", "malformed"] {
+    for m in [
+        "issued",
+        "wrong password",
+        "bad proof",
+        "bad request",
+        "malformed",
+    ] {
         assert!(
             member.contains(m),
             "no seed makes the member say {m:?}: {member:?}"

@@ -690,6 +690,10 @@ impl Group {
 
     /// A password invitation (PeerGroupCreatePasswordInvitation): the group's names and member
     /// addresses, no secret. Refused for a group without a password.
+    ///
+    /// A member whose stored password secret is from an earlier version (SPAKE2's, which
+    /// cannot be converted) gets [`ErrorKind::PasswordNotRegistered`]: its invitation would
+    /// send joiners to a member that cannot take their joins. [`Group::set_password`] fixes it.
     pub async fn create_password_invitation(&self) -> Result<String> {
         let props = self.properties().await?;
         if !props.password_auth {
@@ -698,6 +702,16 @@ impl Group {
                 "this group has no password",
             ));
         }
+        let stored = self
+            .inner
+            .membership
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Io, "lock poisoned"))?
+            .password
+            .clone();
+        if let Some(stored) = stored {
+            crate::password::decode_record(&stored)?;
+        }
         let invitation = Invitation::new_password(
             self.inner.group.clone(),
             FriendlyName::new(&props.friendly_name)?,
@@ -705,6 +719,56 @@ impl Group {
             Addresses::new(self.my_addresses().await)?,
         );
         Ok(invitation.to_xml())
+    }
+
+    /// Gives this member the group password (admins and inviting members of a password
+    /// group): registers it (OPAQUE, one Argon2id evaluation at the infrastructure's cost),
+    /// replaces the record in the member's credentials file, and takes password joins with it
+    /// at once when connected. The password itself is not stored. This is how a member whose
+    /// record an earlier version stored ([`ErrorKind::PasswordNotRegistered`]) takes joins
+    /// again; it does not change the password other members hold (each registers its own).
+    pub async fn set_password(&self, password: &[u8]) -> Result<()> {
+        self.check_open()?;
+        if password.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidArgument, "an empty password"));
+        }
+        if !self.properties().await?.password_auth {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "this group has no password",
+            ));
+        }
+        if !self.chain()?.leaf().roles().is_issuer() {
+            return Err(Error::new(
+                ErrorKind::NotAuthorized,
+                "only admins and inviting members take password joins",
+            ));
+        }
+        let (password, group, kdf) = (
+            zeroize::Zeroizing::new(password.to_vec()),
+            self.inner.group.clone(),
+            self.inner.host.config.kdf,
+        );
+        let record =
+            tokio::task::spawn_blocking(move || crate::password::register(&password, &group, kdf))
+                .await
+                .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))??;
+        {
+            let mut m = self
+                .inner
+                .membership
+                .lock()
+                .map_err(|_| Error::new(ErrorKind::Io, "lock poisoned"))?;
+            let old = m.password.replace(record);
+            if let Err(e) = storage::save(&self.inner.host.identities, &m, true) {
+                m.password = old;
+                return Err(e);
+            }
+        }
+        if self.inner.connected.load(Ordering::SeqCst) {
+            self.install_join_policy().await?;
+        }
+        Ok(())
     }
 
     /// Issues new credentials to a member (PeerGroupIssueCredentials): admins only. `roles`

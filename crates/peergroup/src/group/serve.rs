@@ -40,8 +40,10 @@ impl Served for GroupInner {
 }
 
 impl Group {
-    /// On connect: a member holding the password secret and able to issue credentials takes
+    /// On connect: a member holding the password record and able to issue credentials takes
     /// password joins on the endpoint, issuing certificates with the group's password role.
+    /// A record stored by an earlier version (SPAKE2's secret) is left as it is and takes no
+    /// joins: logged here, and [`Group::create_password_invitation`] reports it.
     pub(super) async fn install_join_policy(&self) -> Result<()> {
         let Some(endpoint) = self.inner.host.endpoint.clone() else {
             return Ok(());
@@ -65,14 +67,20 @@ impl Group {
             .await?
             .password_role
             .unwrap_or(Role::Member);
-        crate::password::install_policy(
+        match crate::password::install_policy(
             &endpoint,
             &self.inner.group,
             &secret,
             &chain,
             self.inner.key.clone(),
             role,
-        )
+        ) {
+            Err(e) if e.kind() == ErrorKind::PasswordNotRegistered => {
+                tracing::warn!(group = %self.inner.group, "{e}");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Browses mDNS for members of the group and hands their addresses to the mesh, while the

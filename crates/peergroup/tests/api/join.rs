@@ -305,6 +305,87 @@ async fn password_guesses_are_rate_limited() {
     .await;
 }
 
+/// The `password` field of `peer`'s credentials file for `group` (base64), and its path.
+fn stored_password(
+    peer: &Peer,
+    group: &peergroup::PeerName,
+) -> (Option<String>, std::path::PathBuf) {
+    let path = peergroup_identity::IdentityStore::open(peer.infra.identities().root())
+        .unwrap()
+        .groups_dir(&peer.id)
+        .join(group.to_string())
+        .join("credentials.json");
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let password = file["password"].as_str().map(str::to_owned);
+    (password, path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spake2_era_password_secret_is_reported_until_the_password_is_set_again() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    bounded(async {
+        let alice = Peer::start("Alice").await;
+        let group = alice
+            .infra
+            .create_group(&alice.id, &password_spec(b"open sesame"))
+            .await
+            .unwrap();
+        // What a version before OPAQUE stored: the Argon2id cost (3 × u32 LE) and 32 bytes of
+        // password-equivalent Argon2id output.
+        let legacy: Vec<u8> = [64u32, 1, 1]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .chain([7u8; 32])
+            .collect();
+        let legacy = b64.encode(legacy);
+        let (record, path) = stored_password(&alice, &group);
+        assert!(record.is_some());
+        let mut file: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        file["password"] = serde_json::Value::String(legacy.clone());
+        std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+
+        // The group opens and connects; it takes no password joins, and says why where a
+        // password invitation is made.
+        let a = alice.open(&group).await;
+        a.connect().await.unwrap();
+        a.wait_ready(WAIT).await.unwrap();
+        let err = a.create_password_invitation().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PasswordNotRegistered, "{err}");
+        assert!(err.to_string().contains("set-password"), "{err}");
+        // Nothing stored was lost or overwritten.
+        assert_eq!(stored_password(&alice, &group).0, Some(legacy.clone()));
+
+        // Only issuers of a password group set it; then joins work again.
+        assert_eq!(
+            kind_of(a.set_password(b"").await),
+            ErrorKind::InvalidArgument
+        );
+        a.set_password(b"open sesame").await.unwrap();
+        let stored = stored_password(&alice, &group).0.unwrap();
+        assert_ne!(stored, legacy);
+        let bytes = b64.decode(&stored).unwrap();
+        assert!(!bytes.windows(11).any(|w| w == b"open sesame"));
+        let invitation = a.create_password_invitation().await.unwrap();
+        let bob = Peer::start("Bob").await;
+        let joined = bob
+            .infra
+            .password_join(&bob.id, &invitation, b"open sesame")
+            .await
+            .unwrap();
+        assert_eq!(&joined, a.peer_name());
+
+        // A group without a password has none to set.
+        let (_carol, c) = creator("Carol", &GroupSpec::new("Plain")).await;
+        assert_eq!(
+            kind_of(c.set_password(b"pw").await),
+            ErrorKind::InvalidArgument
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invitation_names_the_members_its_inviter_reached() {
     bounded(async {

@@ -18,8 +18,8 @@ use crate::alerts::{kind_of_alert, rustls_error};
 use crate::config::TransportConfig;
 use crate::error::{CredentialsError, Phase, Refusal, RefusalKind};
 use crate::handshake::ClientTweaks;
-use crate::join::pake::{Binding, EXPORTER_LABEL, JoinMessage, JoinerPake, WireRefusal};
-use crate::join::secret::{PasswordSecret, check_kdf};
+use crate::join::pake::{Binding, EXPORTER_LABEL, JoinMessage, JoinerPake, PakeError, WireRefusal};
+use crate::join::secret::check_kdf;
 use crate::join::wire::{WireError, read_message, write_message};
 use crate::join::{JOIN_ALPN, JoinError};
 use crate::naming::sni_name;
@@ -170,7 +170,7 @@ async fn connect(
     if tls.get_ref().1.alpn_protocol() != Some(JOIN_ALPN) {
         return Err(not_authenticated(
             RefusalKind::BadAlpn,
-            "the member did not select peergroup-join/1",
+            "the member did not select peergroup-join/2",
         ));
     }
     if !chain.roles().is_issuer() {
@@ -183,14 +183,18 @@ async fn connect(
     Ok((tls, chain))
 }
 
-/// The proof: `Start` in, `Proof` out, `Issued` in. Returns the issued DER certificates.
+/// The proof: `Request` out, `Start` in, `Proof` out, `Issued` in. Returns the issued DER
+/// certificates.
 async fn prove(
     tls: &mut client::TlsStream<TcpStream>,
     binding: &Binding,
     password: Zeroizing<Vec<u8>>,
 ) -> Result<Vec<Vec<u8>>, JoinError> {
-    let (kdf, msg_b) = match read(tls).await? {
-        JoinMessage::Start { kdf, pake } => (kdf, pake),
+    let (pake, request) =
+        JoinerPake::start(&password).map_err(|e| JoinError::Protocol(e.to_string()))?;
+    write_message(tls, &request).await.map_err(wire_error)?;
+    let (kdf, ke2) = match read(tls).await? {
+        JoinMessage::Start { kdf, ke2 } => (kdf, ke2),
         JoinMessage::Refused(r) => return Err(refused(r)),
         _ => {
             return Err(JoinError::Protocol(
@@ -199,24 +203,24 @@ async fn prove(
         }
     };
     check_kdf(kdf.into()).map_err(JoinError::Protocol)?;
-    let group = binding.group.clone();
-    let secret =
-        tokio::task::spawn_blocking(move || PasswordSecret::derive(&password, &group, kdf.into()))
+    let for_pake = binding.clone();
+    let finished =
+        tokio::task::spawn_blocking(move || pake.finish(&password, &for_pake, kdf, &ke2))
             .await
-            .map_err(|e| JoinError::Kdf(e.to_string()))??;
-    let (pake, proof) = JoinerPake::respond(&secret, binding, &msg_b)
-        .map_err(|e| JoinError::Protocol(e.to_string()))?;
+            .map_err(|e| JoinError::Kdf(e.to_string()))?;
+    let proof = match finished {
+        Ok(proof) => proof,
+        Err(PakeError::BadConfirmation) => {
+            // Another password, or a member that holds no registration of this one (or
+            // answers for another session or other peers): it cannot tell which, nor can we.
+            let _ = write_message(tls, &JoinMessage::Abandoned).await;
+            return Err(JoinError::WrongPassword);
+        }
+        Err(e) => return Err(JoinError::Protocol(e.to_string())),
+    };
     write_message(tls, &proof).await.map_err(wire_error)?;
     match read(tls).await? {
-        JoinMessage::Issued { confirm, chain } => {
-            pake.check_member(&confirm).map_err(|_| {
-                JoinError::NotAuthenticated(Refusal::new(
-                    RefusalKind::WrongPassword,
-                    "the member did not prove it knows the password",
-                ))
-            })?;
-            Ok(chain)
-        }
+        JoinMessage::Issued { chain } => Ok(chain),
         JoinMessage::Refused(r) => Err(refused(r)),
         _ => Err(JoinError::Protocol(
             "expected credentials or a refusal".into(),

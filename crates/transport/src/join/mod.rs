@@ -5,21 +5,23 @@
 //! name, presenting its self-signed identity certificate; the member presents its group
 //! chain, which the joiner validates against the group peer name from the invitation (the
 //! name is self-certifying: the root's key must own it) and requires to be an issuer's.
-//! Inside that TLS session they run SPAKE2 with key confirmation bound to the session by a
-//! TLS exporter (see `pake.rs`); the member then calls its [`JoinPolicy::issuer`] and sends
-//! the chain. The password never travels, and nothing sent or stored in the group lets
-//! anyone test guesses offline: each guess costs a connection, and the member allows
-//! [`JoinPolicy::max_attempts_per_minute`] per joiner identity and per source address.
+//! Inside that TLS session they run OPAQUE's login (an asymmetric PAKE, RFC 9807), bound
+//! to the session by a TLS exporter and to both peers and the cost (see `pake.rs`); the member
+//! then calls its [`JoinPolicy::issuer`] and sends the chain. The password never travels, and
+//! nothing sent or stored in the group lets anyone test guesses offline: each guess costs a
+//! connection, and the member allows [`JoinPolicy::max_attempts_per_minute`] per joiner
+//! identity and per source address.
 //!
-//! SPAKE2 is balanced: the member needs a password-equivalent [`PasswordSecret`] (Argon2id
-//! of the password, salted by the group). Only members that take joins hold it, on their
-//! own disk; it is never in the group database. `docs/security.md` ("Password groups") has
-//! the threat model.
+//! OPAQUE is asymmetric: the member holds a [`PasswordRecord`] (its OPAQUE server setup and
+//! the registration of the password), from which the password cannot be used directly and
+//! a guess costs an OPRF and an Argon2id evaluation. Only members that take joins hold one,
+//! on their own disk; it is never in the group database. `docs/security.md` ("Password
+//! groups") has the threat model.
 
 mod client;
 pub(crate) mod limit;
 pub(crate) mod pake;
-mod secret;
+pub(crate) mod secret;
 pub(crate) mod server;
 mod tls;
 mod wire;
@@ -34,16 +36,17 @@ use peergroup_identity::{IdentityCertificate, PeerName};
 
 pub use client::password_join;
 pub(crate) use client::password_join_tweaked;
-pub use secret::{MAX_KDF_LANES, MAX_KDF_MEMORY_KIB, MAX_KDF_PASSES, PasswordSecret};
+pub use secret::{MAX_KDF_LANES, MAX_KDF_MEMORY_KIB, MAX_KDF_PASSES, PasswordRecord, RecordError};
 
 use crate::endpoint::Endpoint;
 use crate::error::{CredentialsError, Phase, Refusal, RefusalKind};
 use crate::naming::sni_name;
 use limit::{RateLimiter, WINDOW};
 
-/// The ALPN protocol of password joins: `peergroup-join/1`. A member accepts it only for
+/// The ALPN protocol of password joins: `peergroup-join/2` (OPAQUE; `/1` was SPAKE2's, so a
+/// joiner or member of either kind is refused at the handshake, not left waiting). A member accepts it only for
 /// groups with a [`JoinPolicy`]; members connect with [`ALPN`](crate::ALPN) as always.
-pub const JOIN_ALPN: &[u8] = b"peergroup-join/1";
+pub const JOIN_ALPN: &[u8] = b"peergroup-join/2";
 
 /// Default [`JoinPolicy::max_attempts_per_minute`].
 pub const DEFAULT_MAX_ATTEMPTS_PER_MINUTE: u32 = 5;
@@ -57,8 +60,9 @@ pub type Issuer = Arc<dyn Fn(&IdentityCertificate) -> Result<CertChain, String> 
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct JoinPolicy {
-    /// The password-derived secret (password-equivalent: keep it off the group database).
-    pub secret: PasswordSecret,
+    /// The member's OPAQUE registration of the password (secret: keep it off the group
+    /// database).
+    pub record: PasswordRecord,
     /// Called once per joiner who proved the password, on a blocking thread.
     pub issuer: Issuer,
     /// Password attempts allowed per joiner identity, and per source address (IPv4 address
@@ -70,9 +74,9 @@ pub struct JoinPolicy {
 
 impl JoinPolicy {
     /// A policy with the default limit of 5 attempts per minute.
-    pub fn new(secret: PasswordSecret, issuer: Issuer) -> Self {
+    pub fn new(record: PasswordRecord, issuer: Issuer) -> Self {
         JoinPolicy {
-            secret,
+            record,
             issuer,
             max_attempts_per_minute: DEFAULT_MAX_ATTEMPTS_PER_MINUTE,
         }
@@ -88,7 +92,7 @@ impl JoinPolicy {
 impl fmt::Debug for JoinPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinPolicy")
-            .field("secret", &self.secret)
+            .field("record", &self.record)
             .field("max_attempts_per_minute", &self.max_attempts_per_minute)
             .finish_non_exhaustive()
     }

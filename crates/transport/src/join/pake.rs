@@ -1,54 +1,75 @@
 //! The password proof of a join, sans-IO: messages as bytes in and out, no socket, no clock.
 //!
-//! SPAKE2 (Ed25519 group) with the joiner as side A and the member as side B, the SPAKE2
-//! identities being their secure peer names (text form) and the SPAKE2 password the
-//! [`PasswordSecret`], then key confirmation bound to the TLS session:
+//! OPAQUE (RFC 9807, the `opaque-ke` crate): an asymmetric PAKE. The member holds a
+//! [`PasswordRecord`] (its own OPAQUE server setup and the registration record of the group
+//! password), never the password or anything a joiner could present instead of it; the
+//! joiner runs OPAQUE's login with the typed password. Cipher suite: ristretto255 OPRF,
+//! triple Diffie-Hellman over ristretto255 with SHA-512, Argon2id as the key-stretching
+//! function at the cost the member stored (bounded by the joiner, [`check_kdf`]).
 //!
 //! ```text
-//! member → joiner   Start  { kdf, pake: SPAKE2 message B }
-//! joiner → member   Proof  { pake: SPAKE2 message A, confirm: MAC(K, 1, exporter, T) }
-//! member → joiner   Issued { confirm: MAC(K, 2, exporter, T), chain }   or Refused
+//! joiner → member   Request   { ke1: OPAQUE KE1 (CredentialRequest) }
+//! member → joiner   Start     { kdf, ke2: OPAQUE KE2 (CredentialResponse) }  or Refused
+//! joiner → member   Proof     { ke3: OPAQUE KE3 (CredentialFinalization) }   or Abandoned
+//! member → joiner   Issued    { chain }                                      or Refused
 //!
-//! K        = the SPAKE2 shared key (32 bytes)
+//! credential identifier = "peergroup password join v2" 0x00 ‖ group (text): the one
+//!            "user" of a member's OPAQUE server is the group password
+//! context  = SHA-256("peergroup-join/2 context" ‖ exporter ‖ lp(group) ‖ lp(joiner)
+//!                    ‖ lp(member) ‖ m ‖ t ‖ p (u32 BE each))
 //! exporter = TLS exporter, label "EXPORTER-peergroup-password-join", no context, 32 bytes
-//! T        = SHA-256("peergroup-join/1 transcript" ‖ lp(group) ‖ lp(joiner) ‖ lp(member)
-//!                    ‖ m ‖ t ‖ p (u32 BE each) ‖ lp(message B) ‖ lp(message A))
-//! MAC(K, role, exporter, T) = HMAC-SHA256(K, "peergroup-join/1 confirm" ‖ role ‖ exporter ‖ T)
 //! lp(x)    = u32 BE length ‖ x
 //! ```
 //!
-//! A confirmation computed in another TLS session (another exporter), for other peers, other
-//! cost parameters or other SPAKE2 messages does not verify, so a proof cannot be relayed.
-//! MACs are compared in constant time (`ring::hmac::verify`). Nothing here can be used to
-//! test password guesses offline: the SPAKE2 messages are blinded by the password, and a
-//! MAC needs K, which needs one side's ephemeral secret.
+//! OPAQUE's key exchange MACs cover the context, so KE2 and KE3 made in another TLS session
+//! (another exporter), for other peers or other cost parameters do not verify: a login cannot
+//! be relayed. The joiner verifies KE2's MAC, so a member that holds no registration of this
+//! password (or a relay) cannot pass for one: the joiner then sends `Abandoned` (it cannot
+//! tell a wrong password from such a member; the member reports a wrong password). The member
+//! verifies KE3 before it issues anything. Nothing on the wire lets anyone test guesses
+//! offline: each guess needs the member's OPRF key, one connection (rate-limited) per guess.
+//!
+//! [`check_kdf`]: crate::join::secret::check_kdf
 
+use opaque_ke::{
+    ClientLogin, ClientLoginFinishParameters, CredentialFinalization, CredentialRequest,
+    CredentialResponse, Identifiers, ServerLogin, ServerLoginParameters, ServerRegistration,
+    ServerSetup,
+};
 use peergroup_credential_roles::MAX_CHAIN_BYTES;
 use peergroup_identity::{KdfParams, PeerName, sha256};
-use ring::hmac;
+use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
-use spake2::{Ed25519Group, Identity, Password, Spake2};
-use zeroize::Zeroizing;
 
-use crate::join::secret::PasswordSecret;
+use crate::join::secret::{PasswordRecord, ksf};
 
 /// The TLS exporter label binding the proof to the TLS session.
 pub(crate) const EXPORTER_LABEL: &[u8] = b"EXPORTER-peergroup-password-join";
 
-/// The version byte in front of every message body.
-pub(crate) const MESSAGE_VERSION: u8 = 1;
+/// The version byte in front of every message body (1 was SPAKE2's protocol).
+pub(crate) const MESSAGE_VERSION: u8 = 2;
 
 /// Largest message body: an issued chain (at most [`MAX_CHAIN_BYTES`]) and some room.
 pub(crate) const MAX_MESSAGE: usize = MAX_CHAIN_BYTES + 4096;
 
-const TRANSCRIPT_LABEL: &[u8] = b"peergroup-join/1 transcript";
-const CONFIRM_LABEL: &[u8] = b"peergroup-join/1 confirm";
+/// Largest OPAQUE message accepted in a join message (KE1 is 96 bytes, KE2 320, KE3 64 in
+/// this cipher suite; the exact length is checked when it is decoded).
+pub(crate) const MAX_OPAQUE_MESSAGE: usize = 1024;
 
-/// An HMAC-SHA256 key confirmation.
-pub(crate) type Mac = [u8; 32];
+const CONTEXT_LABEL: &[u8] = b"peergroup-join/2 context";
+const CREDENTIAL_LABEL: &[u8] = b"peergroup password join v2\0";
 
 /// The 32-byte TLS exporter value of a session.
 pub(crate) type Exporter = [u8; 32];
+
+/// The OPAQUE cipher suite of password joins.
+pub(crate) struct Suite;
+
+impl opaque_ke::CipherSuite for Suite {
+    type OprfCs = opaque_ke::Ristretto255;
+    type KeyExchange = opaque_ke::TripleDh<opaque_ke::Ristretto255, sha2::Sha512>;
+    type Ksf = argon2::Argon2<'static>;
+}
 
 /// Argon2id cost as sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,35 +102,38 @@ impl From<WireKdf> for KdfParams {
 /// One message of the join protocol.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum JoinMessage {
-    /// Member → joiner: the Argon2id cost and the member's SPAKE2 message.
+    /// Joiner → member: OPAQUE's first message (KE1, the blinded password).
+    Request {
+        /// The serialized `CredentialRequest`.
+        ke1: Vec<u8>,
+    },
+    /// Member → joiner: the Argon2id cost and OPAQUE's second message.
     Start {
-        /// Cost to derive the secret with.
+        /// Cost of the key-stretching function.
         kdf: WireKdf,
-        /// SPAKE2 message of side B.
-        pake: Vec<u8>,
+        /// The serialized `CredentialResponse` (KE2).
+        ke2: Vec<u8>,
     },
-    /// Joiner → member: the joiner's SPAKE2 message and its key confirmation.
+    /// Joiner → member: OPAQUE's third message (KE3, the joiner's key confirmation).
     Proof {
-        /// SPAKE2 message of side A.
-        pake: Vec<u8>,
-        /// The joiner's confirmation.
-        confirm: Mac,
+        /// The serialized `CredentialFinalization`.
+        ke3: Vec<u8>,
     },
-    /// Member → joiner: the member's key confirmation and the issued chain (DER, root first).
+    /// Joiner → member: KE2 did not verify (another password, or a member without a
+    /// registration of it); the joiner gives up.
+    Abandoned,
+    /// Member → joiner: the issued chain (DER, root first).
     Issued {
-        /// The member's confirmation.
-        confirm: Mac,
         /// The new chain GRC → … → GMC for the joiner's key.
         chain: Vec<Vec<u8>>,
     },
     /// Member → joiner: no credentials, and why.
     Refused(WireRefusal),
 }
-
 /// Why a member refused a join, as sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum WireRefusal {
-    /// The joiner's confirmation did not verify.
+    /// The joiner's key confirmation (KE3) did not verify.
     WrongPassword,
     /// Too many attempts; try again after this many seconds.
     RateLimited {
@@ -137,10 +161,11 @@ impl WireRefusal {
 /// A message that could not be encoded or decoded, or a proof that did not verify.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum PakeError {
-    /// The peer's key confirmation does not verify: another password (or another session).
+    /// The peer's key confirmation does not verify: another password (or another session,
+    /// other peers, or a member without a registration of this password).
     #[error("the key confirmation does not verify")]
     BadConfirmation,
-    /// Bytes that are not a message of this protocol, or a SPAKE2 message that is not one.
+    /// Bytes that are not a message of this protocol, or an OPAQUE message that is not one.
     #[error("malformed join message: {0}")]
     Malformed(String),
 }
@@ -189,18 +214,10 @@ pub(crate) struct Binding {
     pub(crate) exporter: Exporter,
 }
 
-/// Which side a confirmation is from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Side {
-    /// The joiner (SPAKE2 side A).
-    Joiner = 1,
-    /// The member (SPAKE2 side B).
-    Member = 2,
-}
-
-/// The transcript hash `T`.
-pub(crate) fn transcript(binding: &Binding, kdf: WireKdf, msg_b: &[u8], msg_a: &[u8]) -> [u8; 32] {
-    let mut t = TRANSCRIPT_LABEL.to_vec();
+/// OPAQUE's context: the session, the peers and the cost, hashed.
+pub(crate) fn context(binding: &Binding, kdf: WireKdf) -> [u8; 32] {
+    let mut t = CONTEXT_LABEL.to_vec();
+    t.extend_from_slice(&binding.exporter);
     for part in [
         binding.group.to_string().as_bytes(),
         binding.joiner.to_string().as_bytes(),
@@ -211,153 +228,155 @@ pub(crate) fn transcript(binding: &Binding, kdf: WireKdf, msg_b: &[u8], msg_a: &
     for n in [kdf.m_cost_kib, kdf.t_cost, kdf.lanes] {
         t.extend_from_slice(&n.to_be_bytes());
     }
-    length_prefixed(&mut t, msg_b);
-    length_prefixed(&mut t, msg_a);
     sha256(&t)
 }
 
 fn length_prefixed(out: &mut Vec<u8>, part: &[u8]) {
-    // Parts are peer names and SPAKE2 messages: far below 4 GiB.
+    // Parts are peer names: far below 4 GiB.
     out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
     out.extend_from_slice(part);
 }
 
-fn confirm_input(side: Side, exporter: &Exporter, transcript: &[u8; 32]) -> Vec<u8> {
-    let mut data = CONFIRM_LABEL.to_vec();
-    data.push(side as u8);
-    data.extend_from_slice(exporter);
-    data.extend_from_slice(transcript);
-    data
+/// OPAQUE's credential identifier of the group password (the same at registration and at
+/// every login, whoever joins: it picks the OPRF key out of the member's seed).
+pub(crate) fn credential_identifier(group: &PeerName) -> Vec<u8> {
+    let mut id = CREDENTIAL_LABEL.to_vec();
+    id.extend_from_slice(group.to_string().as_bytes());
+    id
 }
 
-/// `MAC(K, side, exporter, T)`.
-pub(crate) fn confirmation(
-    key: &[u8],
-    side: Side,
-    exporter: &Exporter,
-    transcript: &[u8; 32],
-) -> Mac {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let tag = hmac::sign(&key, &confirm_input(side, exporter, transcript));
-    let mut mac = [0u8; 32];
-    mac.copy_from_slice(tag.as_ref());
-    mac
+/// Refuses an OPAQUE message longer than [`MAX_OPAQUE_MESSAGE`] before decoding it.
+fn bounded<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a [u8], PakeError> {
+    if bytes.len() > MAX_OPAQUE_MESSAGE {
+        return Err(PakeError::Malformed(format!(
+            "a {}-byte {what} (at most {MAX_OPAQUE_MESSAGE})",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
-/// Checks a confirmation in constant time.
-pub(crate) fn verify_confirmation(
-    key: &[u8],
-    side: Side,
-    exporter: &Exporter,
-    transcript: &[u8; 32],
-    mac: &Mac,
-) -> Result<(), PakeError> {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    hmac::verify(&key, &confirm_input(side, exporter, transcript), mac)
-        .map_err(|_| PakeError::BadConfirmation)
-}
-
-fn identities(binding: &Binding) -> (Identity, Identity) {
-    (
-        Identity::new(binding.joiner.to_string().as_bytes()),
-        Identity::new(binding.member.to_string().as_bytes()),
-    )
+fn malformed(what: &str, e: opaque_ke::errors::ProtocolError) -> PakeError {
+    PakeError::Malformed(format!("{what}: {e:?}"))
 }
 
 /// The member's side, between sending `Start` and receiving `Proof`.
 pub(crate) struct MemberPake {
-    spake: Spake2<Ed25519Group>,
-    binding: Binding,
-    kdf: WireKdf,
-    msg_b: Vec<u8>,
+    login: ServerLogin<Suite>,
+    context: [u8; 32],
 }
 
 impl MemberPake {
-    /// Starts the member's side with its secret; returns the `Start` message to send.
-    pub(crate) fn start(secret: &PasswordSecret, binding: Binding) -> (Self, JoinMessage) {
-        let (id_a, id_b) = identities(&binding);
-        let password = Password::new(secret.derived_key());
-        let (spake, msg_b) = Spake2::<Ed25519Group>::start_b(&password, &id_a, &id_b);
-        let kdf = WireKdf::from(secret.kdf());
+    /// Answers the joiner's `Request` (its KE1) with the member's record; returns the
+    /// `Start` message to send.
+    pub(crate) fn start(
+        record: &PasswordRecord,
+        binding: &Binding,
+        ke1: &[u8],
+    ) -> Result<(Self, JoinMessage), PakeError> {
+        let request = CredentialRequest::<Suite>::deserialize(bounded("KE1", ke1)?)
+            .map_err(|e| malformed("KE1", e))?;
+        let (setup, registration): (ServerSetup<Suite>, ServerRegistration<Suite>) =
+            record.opaque()?;
+        let kdf = WireKdf::from(record.kdf());
+        let context = context(binding, kdf);
+        let started = ServerLogin::start(
+            &mut OsRng,
+            &setup,
+            Some(registration),
+            request,
+            &credential_identifier(&binding.group),
+            ServerLoginParameters {
+                context: Some(&context),
+                identifiers: Identifiers::default(),
+            },
+        )
+        .map_err(|e| malformed("KE1", e))?;
         let start = JoinMessage::Start {
             kdf,
-            pake: msg_b.clone(),
-        };
-        (
-            MemberPake {
-                spake,
-                binding,
-                kdf,
-                msg_b,
-            },
-            start,
-        )
-    }
-
-    /// Checks the joiner's `Proof`; on success returns the member's confirmation to send with
-    /// the issued chain.
-    pub(crate) fn finish(self, msg_a: &[u8], confirm: &Mac) -> Result<Mac, PakeError> {
-        let key = Zeroizing::new(
-            self.spake
-                .finish(msg_a)
-                .map_err(|e| PakeError::Malformed(format!("SPAKE2: {e:?}")))?,
-        );
-        let t = transcript(&self.binding, self.kdf, &self.msg_b, msg_a);
-        let exporter = &self.binding.exporter;
-        verify_confirmation(&key, Side::Joiner, exporter, &t, confirm)?;
-        Ok(confirmation(&key, Side::Member, exporter, &t))
-    }
-}
-
-/// The joiner's side, between sending `Proof` and receiving `Issued`.
-pub(crate) struct JoinerPake {
-    key: Zeroizing<Vec<u8>>,
-    exporter: Exporter,
-    transcript: [u8; 32],
-}
-
-impl JoinerPake {
-    /// Answers the member's `Start` (its SPAKE2 message `msg_b`, with `secret` derived at the
-    /// cost it sent); returns the `Proof` message to send.
-    pub(crate) fn respond(
-        secret: &PasswordSecret,
-        binding: &Binding,
-        msg_b: &[u8],
-    ) -> Result<(Self, JoinMessage), PakeError> {
-        let (id_a, id_b) = identities(binding);
-        let password = Password::new(secret.derived_key());
-        let (spake, msg_a) = Spake2::<Ed25519Group>::start_a(&password, &id_a, &id_b);
-        let key = Zeroizing::new(
-            spake
-                .finish(msg_b)
-                .map_err(|e| PakeError::Malformed(format!("SPAKE2: {e:?}")))?,
-        );
-        let kdf = WireKdf::from(secret.kdf());
-        let t = transcript(binding, kdf, msg_b, &msg_a);
-        let confirm = confirmation(&key, Side::Joiner, &binding.exporter, &t);
-        let proof = JoinMessage::Proof {
-            pake: msg_a,
-            confirm,
+            ke2: started.message.serialize().to_vec(),
         };
         Ok((
-            JoinerPake {
-                key,
-                exporter: binding.exporter,
-                transcript: t,
+            MemberPake {
+                login: started.state,
+                context,
             },
-            proof,
+            start,
         ))
     }
 
-    /// Checks the member's confirmation (it knows the password too, in this session).
-    pub(crate) fn check_member(&self, confirm: &Mac) -> Result<(), PakeError> {
-        verify_confirmation(
-            &self.key,
-            Side::Member,
-            &self.exporter,
-            &self.transcript,
-            confirm,
-        )
+    /// Checks the joiner's `Proof` (its KE3): [`PakeError::BadConfirmation`] unless the
+    /// joiner knows the password and ran this login, in this session, for these peers.
+    pub(crate) fn finish(self, ke3: &[u8]) -> Result<(), PakeError> {
+        let finalization = CredentialFinalization::<Suite>::deserialize(bounded("KE3", ke3)?)
+            .map_err(|e| malformed("KE3", e))?;
+        match self.login.finish(
+            finalization,
+            ServerLoginParameters {
+                context: Some(&self.context),
+                identifiers: Identifiers::default(),
+            },
+        ) {
+            Ok(_) => Ok(()),
+            Err(opaque_ke::errors::ProtocolError::InvalidLoginError) => {
+                Err(PakeError::BadConfirmation)
+            }
+            Err(e) => Err(malformed("KE3", e)),
+        }
+    }
+}
+
+/// The joiner's side, between sending `Request` and receiving `Start`.
+pub(crate) struct JoinerPake {
+    login: ClientLogin<Suite>,
+}
+
+impl JoinerPake {
+    /// Starts a login with the typed password; returns the `Request` message to send.
+    pub(crate) fn start(password: &[u8]) -> Result<(Self, JoinMessage), PakeError> {
+        let started = ClientLogin::<Suite>::start(&mut OsRng, password)
+            .map_err(|e| malformed("the password", e))?;
+        let request = JoinMessage::Request {
+            ke1: started.message.serialize().to_vec(),
+        };
+        Ok((
+            JoinerPake {
+                login: started.state,
+            },
+            request,
+        ))
+    }
+
+    /// Answers the member's `Start` (its KE2, made at the cost `kdf`, which the caller has
+    /// checked): one Argon2id evaluation at that cost, so call it from a blocking context.
+    /// Returns the `Proof` message to send, or [`PakeError::BadConfirmation`] when KE2 does
+    /// not verify (another password, a member without a registration of it, another
+    /// session or other peers).
+    pub(crate) fn finish(
+        self,
+        password: &[u8],
+        binding: &Binding,
+        kdf: WireKdf,
+        ke2: &[u8],
+    ) -> Result<JoinMessage, PakeError> {
+        let response = CredentialResponse::<Suite>::deserialize(bounded("KE2", ke2)?)
+            .map_err(|e| malformed("KE2", e))?;
+        let ksf = ksf(kdf.into()).map_err(PakeError::Malformed)?;
+        let context = context(binding, kdf);
+        match self.login.finish(
+            &mut OsRng,
+            password,
+            response,
+            ClientLoginFinishParameters::new(Some(&context), Identifiers::default(), Some(&ksf)),
+        ) {
+            Ok(finished) => Ok(JoinMessage::Proof {
+                ke3: finished.message.serialize().to_vec(),
+            }),
+            Err(opaque_ke::errors::ProtocolError::InvalidLoginError) => {
+                Err(PakeError::BadConfirmation)
+            }
+            Err(e) => Err(malformed("KE2", e)),
+        }
     }
 }
 

@@ -19,140 +19,217 @@ fn binding(exporter: u8) -> Binding {
     }
 }
 
-fn secret(password: &[u8]) -> PasswordSecret {
-    PasswordSecret::derive(password, &name(100, "group"), KdfParams::INSECURE_FAST).unwrap()
+fn record(password: &[u8]) -> PasswordRecord {
+    PasswordRecord::register(password, &name(100, "group"), KdfParams::INSECURE_FAST).unwrap()
 }
 
-/// Runs the exchange through encoded bytes: the joiner's and the member's bindings and
-/// secrets may differ. Returns the member's verdict and, on success, the joiner's check of
-/// the member's confirmation.
+/// The messages of one run, as sent (through the codec).
+fn through_codec(msg: &JoinMessage) -> JoinMessage {
+    decode(&encode(msg).unwrap()).unwrap()
+}
+
+/// Runs the exchange through encoded bytes: the member's record and binding and the
+/// joiner's password and binding may differ. `Err` at the joiner is its verdict on KE2; the
+/// inner result the member's verdict on KE3.
 fn run(
-    member_secret: &PasswordSecret,
-    member_binding: Binding,
-    joiner_secret: &PasswordSecret,
+    member_record: &PasswordRecord,
+    member_binding: &Binding,
+    joiner_password: &[u8],
     joiner_binding: &Binding,
 ) -> Result<Result<(), PakeError>, PakeError> {
-    let (member, start) = MemberPake::start(member_secret, member_binding);
-    let JoinMessage::Start { kdf, pake: msg_b } = decode(&encode(&start).unwrap()).unwrap() else {
+    let (joiner, request) = JoinerPake::start(joiner_password).unwrap();
+    let JoinMessage::Request { ke1 } = through_codec(&request) else {
+        panic!("not a request");
+    };
+    let (member, start) = MemberPake::start(member_record, member_binding, &ke1).unwrap();
+    let JoinMessage::Start { kdf, ke2 } = through_codec(&start) else {
         panic!("not a start message");
     };
-    assert_eq!(KdfParams::from(kdf), member_secret.kdf());
-    let (joiner, proof) = JoinerPake::respond(joiner_secret, joiner_binding, &msg_b).unwrap();
-    let JoinMessage::Proof { pake, confirm } = decode(&encode(&proof).unwrap()).unwrap() else {
+    assert_eq!(KdfParams::from(kdf), member_record.kdf());
+    let proof = joiner.finish(joiner_password, joiner_binding, kdf, &ke2)?;
+    let JoinMessage::Proof { ke3 } = through_codec(&proof) else {
         panic!("not a proof message");
     };
-    let member_confirm = member.finish(&pake, &confirm)?;
-    Ok(joiner.check_member(&member_confirm))
+    Ok(member.finish(&ke3))
 }
 
 #[test]
 fn the_right_password_is_confirmed_both_ways() {
-    let s = secret(b"correct horse");
-    assert_eq!(run(&s, binding(7), &s, &binding(7)), Ok(Ok(())));
+    let r = record(b"correct horse");
+    assert_eq!(
+        run(&r, &binding(7), b"correct horse", &binding(7)),
+        Ok(Ok(()))
+    );
 }
 
 #[test]
-fn a_wrong_password_is_refused_by_the_member() {
+fn a_wrong_password_is_refused() {
+    // The joiner learns it from KE2 (its envelope does not open) and sends no proof.
     let result = run(
-        &secret(b"correct horse"),
-        binding(7),
-        &secret(b"correct horsf"),
+        &record(b"correct horse"),
+        &binding(7),
+        b"correct horsf",
         &binding(7),
     );
     assert_eq!(result, Err(PakeError::BadConfirmation));
 }
 
 #[test]
-fn a_proof_from_another_tls_session_is_refused() {
-    // Same password, same peers, but the joiner's proof was made for another session's
-    // exporter value (a relayed PAKE run).
-    let s = secret(b"correct horse");
+fn a_member_without_a_registration_of_the_password_is_refused_by_the_joiner() {
+    // A member (or a relay) holding a registration of another password, or of this password
+    // for another group, cannot make a KE2 the joiner accepts.
+    let other_password = record(b"another");
     assert_eq!(
-        run(&s, binding(7), &s, &binding(8)),
+        run(&other_password, &binding(7), b"pw", &binding(7)),
+        Err(PakeError::BadConfirmation)
+    );
+    let other_group =
+        PasswordRecord::register(b"pw", &name(200, "group"), KdfParams::INSECURE_FAST).unwrap();
+    assert_eq!(
+        run(&other_group, &binding(7), b"pw", &binding(7)),
         Err(PakeError::BadConfirmation)
     );
 }
 
 #[test]
-fn a_confirmation_mac_for_another_exporter_is_rejected() {
-    let key = [42u8; 32];
-    let t = [9u8; 32];
-    let mac = confirmation(&key, Side::Joiner, &[1; 32], &t);
+fn a_login_from_another_tls_session_is_refused() {
+    // Same password, same peers, but the joiner's login is for another session's exporter
+    // value (a relayed run).
+    let r = record(b"correct horse");
     assert_eq!(
-        verify_confirmation(&key, Side::Joiner, &[1; 32], &t, &mac),
-        Ok(())
-    );
-    let mut other_exporter = [1u8; 32];
-    other_exporter[31] ^= 1;
-    assert_eq!(
-        verify_confirmation(&key, Side::Joiner, &other_exporter, &t, &mac),
+        run(&r, &binding(7), b"correct horse", &binding(8)),
         Err(PakeError::BadConfirmation)
     );
-    // Nor for another transcript, another side (a reflected MAC), or another key.
-    let mut other_t = t;
-    other_t[0] ^= 1;
-    assert!(verify_confirmation(&key, Side::Joiner, &[1; 32], &other_t, &mac).is_err());
-    assert!(verify_confirmation(&key, Side::Member, &[1; 32], &t, &mac).is_err());
-    assert!(verify_confirmation(&[43; 32], Side::Joiner, &[1; 32], &t, &mac).is_err());
+}
+
+#[test]
+fn a_proof_replayed_into_another_session_is_refused_by_the_member() {
+    let r = record(b"pw");
+    // A complete honest run in session 7 ...
+    let (joiner, JoinMessage::Request { ke1 }) = JoinerPake::start(b"pw").unwrap() else {
+        panic!("not a request");
+    };
+    let (_member, start) = MemberPake::start(&r, &binding(7), &ke1).unwrap();
+    let JoinMessage::Start { kdf, ke2 } = start else {
+        panic!("not a start message");
+    };
+    let JoinMessage::Proof { ke3 } = joiner.finish(b"pw", &binding(7), kdf, &ke2).unwrap() else {
+        panic!("not a proof");
+    };
+    // ... whose KE1 and KE3 are replayed to the member in session 8.
+    let (member, _) = MemberPake::start(&r, &binding(8), &ke1).unwrap();
+    assert_eq!(member.finish(&ke3), Err(PakeError::BadConfirmation));
 }
 
 #[test]
 fn other_peers_or_costs_do_not_confirm() {
-    let s = secret(b"pw");
+    let r = record(b"pw");
     // The joiner believes it talks to another member (a relay between members).
     let mut other_member = binding(7);
     other_member.member = name(2, "bob");
-    assert!(run(&s, binding(7), &s, &other_member).is_err());
+    assert!(run(&r, &binding(7), b"pw", &other_member).is_err());
     // Another joiner name.
     let mut other_joiner = binding(7);
     other_joiner.joiner = name(3, "carol");
-    assert!(run(&s, binding(7), &s, &other_joiner).is_err());
+    assert!(run(&r, &binding(7), b"pw", &other_joiner).is_err());
     // Another group.
     let mut other_group = binding(7);
     other_group.group = name(200, "group");
-    assert!(run(&s, binding(7), &s, &other_group).is_err());
-    // The same key bytes claimed under other cost parameters.
-    let cheaper = PasswordSecret::from_derived(
-        KdfParams {
-            m_cost_kib: 128,
-            t_cost: 1,
-            lanes: 1,
-        },
-        s.derived_key(),
-    )
-    .unwrap();
-    assert_eq!(
-        run(&s, binding(7), &cheaper, &binding(7)),
-        Err(PakeError::BadConfirmation)
-    );
-}
-
-#[test]
-fn a_forged_member_confirmation_is_refused_by_the_joiner() {
-    let s = secret(b"pw");
-    let (_member, start) = MemberPake::start(&s, binding(7));
-    let JoinMessage::Start { pake, .. } = start else {
+    assert!(run(&r, &binding(7), b"pw", &other_group).is_err());
+    // The cost in `Start` changed on the way (the context covers it, whatever it stretches).
+    let (joiner, JoinMessage::Request { ke1 }) = JoinerPake::start(b"pw").unwrap() else {
+        panic!("not a request");
+    };
+    let (_member, JoinMessage::Start { kdf, ke2 }) =
+        MemberPake::start(&r, &binding(7), &ke1).unwrap()
+    else {
         panic!("not a start message");
     };
-    let (joiner, _proof) = JoinerPake::respond(&s, &binding(7), &pake).unwrap();
-    assert_eq!(
-        joiner.check_member(&[0; 32]),
+    let other_cost = WireKdf {
+        t_cost: kdf.t_cost + 1,
+        ..kdf
+    };
+    assert!(matches!(
+        joiner.finish(b"pw", &binding(7), other_cost, &ke2),
         Err(PakeError::BadConfirmation)
-    );
+    ));
 }
 
 #[test]
-fn malformed_spake2_messages_are_protocol_errors() {
-    let s = secret(b"pw");
-    for bad in [vec![], vec![0x42; 10], vec![0x53; 33]] {
+fn the_stored_record_cannot_stand_in_for_the_password() {
+    let password = b"correct horse battery staple";
+    let r = record(password);
+    let stored = r.to_bytes();
+    // The password is not in it.
+    assert!(!stored.windows(password.len()).any(|w| w == password));
+    // Nor is the SPAKE2 protocol's password-equivalent Argon2id output of it (same salt,
+    // same cost): the Argon2id input is now the OPRF output, which needs the member's key.
+    let salt = sha256(
+        &[
+            b"peergroup password join v1\0".as_slice(),
+            name(100, "group").to_string().as_bytes(),
+        ]
+        .concat(),
+    );
+    let mut old = [0u8; 32];
+    let kdf = KdfParams::INSECURE_FAST;
+    argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(kdf.m_cost_kib, kdf.t_cost, kdf.lanes, Some(32)).unwrap(),
+    )
+    .hash_password_into(password, &salt, &mut old)
+    .unwrap();
+    assert!(!stored.windows(32).any(|w| w == old));
+    // No bytes of it log in in the password's place: the whole record, the setup, the
+    // registration record, any 32 or 64 aligned bytes.
+    let (setup, registration) = r.opaque().unwrap();
+    let mut candidates: Vec<Vec<u8>> = vec![
+        stored.to_vec(),
+        setup.serialize().to_vec(),
+        registration.serialize().to_vec(),
+        old.to_vec(),
+    ];
+    for size in [32, 64] {
+        candidates.extend(stored.chunks(size).map(<[u8]>::to_vec));
+    }
+    for candidate in &candidates {
+        assert_eq!(
+            run(&r, &binding(7), candidate, &binding(7)),
+            Err(PakeError::BadConfirmation),
+            "{} bytes",
+            candidate.len()
+        );
+    }
+    assert_eq!(run(&r, &binding(7), password, &binding(7)), Ok(Ok(())));
+}
+
+#[test]
+fn malformed_opaque_messages_are_protocol_errors() {
+    let r = record(b"pw");
+    let oversize = vec![0x42; MAX_OPAQUE_MESSAGE + 1];
+    for bad in [
+        vec![],
+        vec![0x42; 10],
+        vec![0xff; 96],
+        vec![0x53; 320],
+        oversize,
+    ] {
         assert!(matches!(
-            JoinerPake::respond(&s, &binding(7), &bad),
+            MemberPake::start(&r, &binding(7), &bad),
             Err(PakeError::Malformed(_))
         ));
-        let (member, _) = MemberPake::start(&s, binding(7));
+        let (joiner, JoinMessage::Request { ke1 }) = JoinerPake::start(b"pw").unwrap() else {
+            panic!("not a request");
+        };
         assert!(matches!(
-            member.finish(&bad, &[0; 32]),
+            joiner.finish(b"pw", &binding(7), KdfParams::INSECURE_FAST.into(), &bad),
             Err(PakeError::Malformed(_))
+        ));
+        let (member, _) = MemberPake::start(&r, &binding(7), &ke1).unwrap();
+        assert!(matches!(
+            member.finish(&bad),
+            Err(PakeError::Malformed(_)) | Err(PakeError::BadConfirmation)
         ));
     }
 }
@@ -160,16 +237,14 @@ fn malformed_spake2_messages_are_protocol_errors() {
 #[test]
 fn the_codec_refuses_what_is_not_exactly_one_message() {
     let messages = [
+        JoinMessage::Request { ke1: vec![9; 96] },
         JoinMessage::Start {
             kdf: KdfParams::DEFAULT.into(),
-            pake: vec![1, 2, 3],
+            ke2: vec![1, 2, 3],
         },
-        JoinMessage::Proof {
-            pake: vec![4; 33],
-            confirm: [5; 32],
-        },
+        JoinMessage::Proof { ke3: vec![4; 64] },
+        JoinMessage::Abandoned,
         JoinMessage::Issued {
-            confirm: [6; 32],
             chain: vec![vec![7; 300], vec![8; 200]],
         },
         JoinMessage::Refused(WireRefusal::RateLimited {
@@ -185,12 +260,14 @@ fn the_codec_refuses_what_is_not_exactly_one_message() {
         trailing.push(0);
         assert!(decode(&trailing).is_err());
         let mut version = body.clone();
-        version[0] = 2;
+        version[0] = 1;
         assert!(decode(&version).is_err());
-        assert!(decode(&body[..body.len() - 1]).is_err());
+        if body.len() > 2 {
+            assert!(decode(&body[..body.len() - 1]).is_err());
+        }
     }
     assert!(decode(&[]).is_err());
-    assert!(decode(&vec![1; MAX_MESSAGE + 1]).is_err());
+    assert!(decode(&vec![2; MAX_MESSAGE + 1]).is_err());
 }
 
 #[test]

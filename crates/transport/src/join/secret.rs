@@ -1,24 +1,46 @@
-//! The secret both sides feed into the PAKE: Argon2id of the password, salted by the group.
+//! What a member that takes password joins keeps: an OPAQUE registration of the password.
+//!
+//! When a member is given the group password (it creates the group, or joins by password
+//! with a role that issues credentials), it runs both sides of OPAQUE's registration
+//! locally, once, and keeps:
+//!
+//! - its own `ServerSetup`: the OPRF seed (its OPRF key for the password is derived from it
+//!   and the credential identifier of the group, see `pake.rs`) and its AKE key pair;
+//! - the registration record (`ServerRegistration`): the client's public key, the masking
+//!   key and the envelope, sealed under a key derived from OPRF(password) stretched by
+//!   Argon2id at the cost below;
+//! - the Argon2id cost (sent to joiners, who stretch alike).
+//!
+//! Never the password nor an Argon2id output of it: the record cannot be presented instead
+//! of the password (a login with any bytes of it as the password fails), and testing a guess
+//! against it takes one OPRF evaluation and one Argon2id evaluation, with the member's OPRF
+//! seed. Whoever holds the setup can still pass for this member to joiners (it can answer
+//! their logins), so the record stays secret: owner-only, never in the group database.
+//!
+//! Stored as [`PasswordRecord::to_bytes`]:
 //!
 //! ```text
-//! salt   = SHA-256("peergroup password join v1" 0x00 ‖ group peer name, as text)
-//! secret = Argon2id(password, salt, m, t, p) → 32 bytes
+//! "PGOPAQUE" ‖ version 0x01 ‖ m_cost_kib u32 LE ‖ t_cost u32 LE ‖ lanes u32 LE
+//!   ‖ ServerSetup (opaque-ke 4 serialization) ‖ ServerRegistration (idem)
 //! ```
 //!
-//! The joiner derives it from the typed password with the cost parameters the member sends;
-//! the member either derives it the same way or loads one it stored. It is
-//! password-equivalent (whoever holds it can prove "the password"), but learning the password
-//! itself from it costs an Argon2id evaluation per guess, and the salt ties it to one group.
+//! The SPAKE2 protocol before it stored a password-equivalent secret (44 bytes: the cost and
+//! 32 bytes of Argon2id output). It cannot be turned into a record without the password:
+//! [`PasswordRecord::from_bytes`] recognises it and says so ([`RecordError::Legacy`]).
 
 use std::fmt;
 
-use peergroup_identity::{KdfParams, PeerName, sha256};
+use opaque_ke::generic_array::typenum::Unsigned;
+use opaque_ke::{
+    ClientRegistration, ClientRegistrationFinishParameters, Identifiers, ServerRegistration,
+    ServerRegistrationLen, ServerSetup,
+};
+use peergroup_identity::{KdfParams, PeerName};
+use rand_core::OsRng;
 use zeroize::Zeroizing;
 
 use crate::join::JoinError;
-
-/// Domain separation of the salt.
-const SALT_LABEL: &[u8] = b"peergroup password join v1\0";
+use crate::join::pake::{PakeError, Suite, credential_identifier};
 
 /// Largest Argon2id memory cost a joiner accepts from a member, in KiB (256 MiB): a member
 /// cannot make a joiner allocate more.
@@ -30,72 +52,176 @@ pub const MAX_KDF_PASSES: u32 = 10;
 /// Largest Argon2id lane count accepted.
 pub const MAX_KDF_LANES: u32 = 8;
 
-/// The password-derived secret of a password group (see the module docs of
-/// [`join`](crate::join)): 32 bytes of Argon2id output and the parameters that made it.
-///
-/// Cloning copies the secret; every copy is zeroed on drop. `Debug` does not print it.
-#[derive(Clone)]
-pub struct PasswordSecret {
-    kdf: KdfParams,
-    key: Zeroizing<[u8; 32]>,
+/// The magic in front of a stored record.
+const MAGIC: &[u8; 8] = b"PGOPAQUE";
+
+/// The format version after the magic.
+const FORMAT_VERSION: u8 = 1;
+
+/// Length of the stored secret of the SPAKE2 protocol (three u32 costs, 32 bytes).
+const LEGACY_LEN: usize = 44;
+
+/// Why stored bytes are not a [`PasswordRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// A password-equivalent secret of the earlier (SPAKE2) protocol: it cannot become an
+    /// OPAQUE record without the password. Give the member the password again.
+    #[error(
+        "a password secret of the earlier SPAKE2 protocol: it cannot take OPAQUE joins and \
+         cannot be converted without the password; register the password again"
+    )]
+    Legacy,
+    /// Not a record, or a damaged one.
+    #[error("damaged password record: {0}")]
+    Damaged(String),
 }
 
-impl PasswordSecret {
+/// A member's OPAQUE registration of a group password (see the module docs of
+/// [`join`](crate::join)): its server setup, the record, and the Argon2id cost.
+///
+/// Secret (the setup's keys let one pass for this member to joiners) but not
+/// password-equivalent. Cloning copies it; every copy is zeroed on drop. `Debug` does not
+/// print it.
+#[derive(Clone)]
+pub struct PasswordRecord {
+    kdf: KdfParams,
+    setup: Zeroizing<Vec<u8>>,
+    registration: Zeroizing<Vec<u8>>,
+}
+
+impl PasswordRecord {
     /// Argon2id cost used when the caller has no reason to choose another:
     /// [`KdfParams::DEFAULT`] (64 MiB, 3 passes, 1 lane).
     pub const DEFAULT_KDF: KdfParams = KdfParams::DEFAULT;
 
-    /// Derives the secret of `password` for `group` with the cost `kdf`. Takes as long as
-    /// one Argon2id evaluation (well under a second at the default cost): call it from a
-    /// blocking context, or `tokio::task::spawn_blocking`.
-    pub fn derive(password: &[u8], group: &PeerName, kdf: KdfParams) -> Result<Self, JoinError> {
+    /// Registers `password` for `group` with the Argon2id cost `kdf`: a fresh server setup
+    /// and the record of the password under it. Takes as long as one Argon2id evaluation
+    /// (well under a second at the default cost): call it from a blocking context, or
+    /// `tokio::task::spawn_blocking`.
+    pub fn register(password: &[u8], group: &PeerName, kdf: KdfParams) -> Result<Self, JoinError> {
         check_kdf(kdf).map_err(JoinError::Kdf)?;
-        let params = argon2::Params::new(kdf.m_cost_kib, kdf.t_cost, kdf.lanes, Some(32))
-            .map_err(|e| JoinError::Kdf(format!("Argon2id parameters: {e}")))?;
-        let argon =
-            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let mut key = Zeroizing::new([0u8; 32]);
-        argon
-            .hash_password_into(password, &salt(group), key.as_mut())
-            .map_err(|e| JoinError::Kdf(format!("Argon2id: {e}")))?;
-        Ok(PasswordSecret { kdf, key })
-    }
-
-    /// A secret derived earlier (what a member keeps on its own disk instead of the
-    /// password): the parameters it was derived with and its 32 bytes.
-    pub fn from_derived(kdf: KdfParams, key: &[u8; 32]) -> Result<Self, JoinError> {
-        check_kdf(kdf).map_err(JoinError::Kdf)?;
-        Ok(PasswordSecret {
+        let ksf = ksf(kdf).map_err(JoinError::Kdf)?;
+        let opaque = |e: opaque_ke::errors::ProtocolError| JoinError::Kdf(format!("OPAQUE: {e:?}"));
+        let mut rng = OsRng;
+        let setup = ServerSetup::<Suite>::new(&mut rng);
+        let client = ClientRegistration::<Suite>::start(&mut rng, password).map_err(opaque)?;
+        let server = ServerRegistration::<Suite>::start(
+            &setup,
+            client.message,
+            &credential_identifier(group),
+        )
+        .map_err(opaque)?;
+        let finished = client
+            .state
+            .finish(
+                &mut rng,
+                password,
+                server.message,
+                ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&ksf)),
+            )
+            .map_err(opaque)?;
+        let registration = ServerRegistration::<Suite>::finish(finished.message);
+        Ok(PasswordRecord {
             kdf,
-            key: Zeroizing::new(*key),
+            setup: Zeroizing::new(setup.serialize().to_vec()),
+            registration: Zeroizing::new(registration.serialize().to_vec()),
         })
     }
 
-    /// The Argon2id cost it was derived with (sent to joiners, who must derive alike).
+    /// The Argon2id cost joiners stretch with (sent to them).
     pub fn kdf(&self) -> KdfParams {
         self.kdf
     }
 
-    /// The 32 secret bytes, to store (owner-only, never in the group database: they are
-    /// password-equivalent).
-    pub fn derived_key(&self) -> &[u8; 32] {
-        &self.key
+    /// The bytes to store (owner-only, never in the group database).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            MAGIC.len() + 13 + self.setup.len() + self.registration.len(),
+        ));
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT_VERSION);
+        for v in [self.kdf.m_cost_kib, self.kdf.t_cost, self.kdf.lanes] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.setup);
+        out.extend_from_slice(&self.registration);
+        out
+    }
+
+    /// A record stored with [`PasswordRecord::to_bytes`]. The earlier protocol's secret is
+    /// [`RecordError::Legacy`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        let damaged = |why: &str| RecordError::Damaged(why.into());
+        let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+            return Err(if bytes.len() == LEGACY_LEN {
+                RecordError::Legacy
+            } else {
+                damaged("not a password record")
+            });
+        };
+        let (&version, rest) = rest.split_first().ok_or_else(|| damaged("truncated"))?;
+        if version != FORMAT_VERSION {
+            return Err(RecordError::Damaged(format!("unknown version {version}")));
+        }
+        let u32_at = |i: usize| -> Result<u32, RecordError> {
+            let b = rest.get(i..i + 4).ok_or_else(|| damaged("truncated"))?;
+            Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let kdf = KdfParams {
+            m_cost_kib: u32_at(0)?,
+            t_cost: u32_at(4)?,
+            lanes: u32_at(8)?,
+        };
+        check_kdf(kdf).map_err(RecordError::Damaged)?;
+        let rest = &rest[12..];
+        // The record has a fixed length; the setup is what comes before it.
+        let setup_len = rest
+            .len()
+            .checked_sub(<ServerRegistrationLen<Suite> as Unsigned>::USIZE)
+            .ok_or_else(|| damaged("truncated"))?;
+        let (setup, registration) = rest.split_at(setup_len);
+        let record = PasswordRecord {
+            kdf,
+            setup: Zeroizing::new(setup.to_vec()),
+            registration: Zeroizing::new(registration.to_vec()),
+        };
+        record
+            .opaque()
+            .map_err(|e| RecordError::Damaged(e.to_string()))?;
+        Ok(record)
+    }
+
+    /// The setup and the registration, decoded.
+    pub(crate) fn opaque(
+        &self,
+    ) -> Result<(ServerSetup<Suite>, ServerRegistration<Suite>), PakeError> {
+        let setup = ServerSetup::<Suite>::deserialize(&self.setup)
+            .map_err(|e| PakeError::Malformed(format!("server setup: {e:?}")))?;
+        let registration = ServerRegistration::<Suite>::deserialize(&self.registration)
+            .map_err(|e| PakeError::Malformed(format!("registration record: {e:?}")))?;
+        Ok((setup, registration))
     }
 }
 
-impl fmt::Debug for PasswordSecret {
+impl fmt::Debug for PasswordRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PasswordSecret")
+        f.debug_struct("PasswordRecord")
             .field("kdf", &self.kdf)
             .finish_non_exhaustive()
     }
 }
 
-/// The salt for `group`.
-fn salt(group: &PeerName) -> [u8; 32] {
-    let mut input = SALT_LABEL.to_vec();
-    input.extend_from_slice(group.to_string().as_bytes());
-    sha256(&input)
+/// OPAQUE's key-stretching function at cost `kdf`: Argon2id, version 0x13.
+pub(crate) fn ksf(kdf: KdfParams) -> Result<argon2::Argon2<'static>, String> {
+    check_kdf(kdf)?;
+    let params = argon2::Params::new(kdf.m_cost_kib, kdf.t_cost, kdf.lanes, None)
+        .map_err(|e| format!("Argon2id parameters: {e}"))?;
+    Ok(argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params,
+    ))
 }
 
 /// Refuses costs outside what a joiner is willing to spend (or Argon2id accepts).
@@ -126,18 +252,61 @@ mod tests {
     }
 
     #[test]
-    fn derivation_is_deterministic_per_password_and_group() {
+    fn a_record_round_trips_and_is_fresh_per_registration() {
         let fast = KdfParams::INSECURE_FAST;
-        let a = PasswordSecret::derive(b"pw", &group(1), fast).unwrap();
-        let again = PasswordSecret::derive(b"pw", &group(1), fast).unwrap();
-        let other_pw = PasswordSecret::derive(b"pw2", &group(1), fast).unwrap();
-        let other_group = PasswordSecret::derive(b"pw", &group(2), fast).unwrap();
-        assert_eq!(a.derived_key(), again.derived_key());
-        assert_ne!(a.derived_key(), other_pw.derived_key());
-        assert_ne!(a.derived_key(), other_group.derived_key());
-        let stored = PasswordSecret::from_derived(fast, a.derived_key()).unwrap();
-        assert_eq!(stored.derived_key(), a.derived_key());
-        assert!(!format!("{a:?}").contains(&hex::encode(a.derived_key())));
+        let a = PasswordRecord::register(b"pw", &group(1), fast).unwrap();
+        let bytes = a.to_bytes();
+        let back = PasswordRecord::from_bytes(&bytes).unwrap();
+        assert_eq!(back.to_bytes(), bytes);
+        assert_eq!(back.kdf(), fast);
+        // A fresh server setup each time: two registrations of one password differ.
+        let again = PasswordRecord::register(b"pw", &group(1), fast).unwrap();
+        assert_ne!(again.to_bytes(), bytes);
+        assert!(!format!("{a:?}").contains(&hex::encode(&a.setup[..8])));
+    }
+
+    #[test]
+    fn the_spake2_secret_is_recognised_and_damage_is_reported() {
+        // What the SPAKE2 protocol stored: three u32 costs and 32 bytes of Argon2id output.
+        let mut legacy = Vec::new();
+        for v in [19_456u32, 2, 1] {
+            legacy.extend_from_slice(&v.to_le_bytes());
+        }
+        legacy.extend_from_slice(&[7; 32]);
+        assert_eq!(
+            PasswordRecord::from_bytes(&legacy).unwrap_err(),
+            RecordError::Legacy
+        );
+        assert!(
+            RecordError::Legacy
+                .to_string()
+                .contains("register the password again")
+        );
+        let good = PasswordRecord::register(b"pw", &group(1), KdfParams::INSECURE_FAST)
+            .unwrap()
+            .to_bytes();
+        for bad in [
+            &[][..],
+            &good[..good.len() - 1],
+            &good[..20],
+            &legacy[..43],
+            b"PGOPAQUE",
+        ] {
+            assert!(
+                matches!(
+                    PasswordRecord::from_bytes(bad),
+                    Err(RecordError::Damaged(_))
+                ),
+                "{} bytes",
+                bad.len()
+            );
+        }
+        let mut version = good.to_vec();
+        version[8] = 2;
+        assert!(PasswordRecord::from_bytes(&version).is_err());
+        let mut extra = good.to_vec();
+        extra.push(0);
+        assert!(PasswordRecord::from_bytes(&extra).is_err());
     }
 
     #[test]
@@ -167,7 +336,7 @@ mod tests {
         for kdf in bad {
             assert!(check_kdf(kdf).is_err(), "{kdf:?}");
             assert!(matches!(
-                PasswordSecret::from_derived(kdf, &[0; 32]),
+                PasswordRecord::register(b"pw", &group(1), kdf),
                 Err(JoinError::Kdf(_))
             ));
         }

@@ -19,7 +19,7 @@ use crate::config::TransportConfig;
 use crate::error::{AuthFailure, Refusal, RefusalKind};
 use crate::handshake::{AcceptError, ServedGroup};
 use crate::join::limit::LimitKey;
-use crate::join::pake::{Binding, EXPORTER_LABEL, JoinMessage, MemberPake, WireRefusal};
+use crate::join::pake::{Binding, EXPORTER_LABEL, JoinMessage, MemberPake, PakeError, WireRefusal};
 use crate::join::tls::IdentityVerifier;
 use crate::join::wire::{WireError, read_message, write_message};
 use crate::join::{JOIN_ALPN, JoinService};
@@ -151,7 +151,8 @@ pub(crate) async fn run(
     }
 }
 
-/// The exchange itself: limit, `Start`, `Proof`, issuance, `Issued` (or a `Refused`).
+/// The exchange itself: `Request`, limit, `Start`, `Proof`, issuance, `Issued` (or a
+/// `Refused`).
 async fn exchange(
     tls: &mut server::TlsStream<TcpStream>,
     idc: &IdentityCertificate,
@@ -160,6 +161,17 @@ async fn exchange(
     addr: SocketAddr,
 ) -> Outcome {
     let joiner = idc.peer_name();
+    let protocol = |detail: String| Outcome::Refused(Refusal::new(RefusalKind::Protocol, detail));
+    // The joiner speaks first (OPAQUE's KE1); the attempt counts once it is read, before any
+    // work on it, and the refusal answers it.
+    let ke1 = match read_message(tls).await {
+        Ok(JoinMessage::Request { ke1 }) => ke1,
+        Ok(_) => return refuse(tls, "expected a login request".into()).await,
+        Err(WireError::Malformed(e)) => return refuse(tls, e).await,
+        Err(WireError::Io(e)) => {
+            return protocol(format!("the joiner left before its login request: {e}"));
+        }
+    };
     let keys = [LimitKey::Peer(joiner.clone()), LimitKey::source(addr.ip())];
     let allowed = service
         .limiter
@@ -179,7 +191,6 @@ async fn exchange(
             ),
         ));
     }
-    let protocol = |detail: String| Outcome::Refused(Refusal::new(RefusalKind::Protocol, detail));
     let exporter = match tls
         .get_ref()
         .1
@@ -194,27 +205,36 @@ async fn exchange(
         member: group.member.clone(),
         exporter,
     };
-    let (pake, start) = MemberPake::start(&service.policy.secret, binding);
+    let (pake, start) = match MemberPake::start(&service.policy.record, &binding, &ke1) {
+        Ok(started) => started,
+        Err(e) => return refuse(tls, e.to_string()).await,
+    };
     if let Err(e) = write_message(tls, &start).await {
         return protocol(format!("sending the start: {e}"));
     }
-    let (msg_a, confirm) = match read_message(tls).await {
-        Ok(JoinMessage::Proof { pake, confirm }) => (pake, confirm),
+    let wrong_password = |how: &str| {
+        Outcome::Refused(Refusal::new(
+            RefusalKind::WrongPassword,
+            format!("{joiner} from {} {how}", addr.ip()),
+        ))
+    };
+    let ke3 = match read_message(tls).await {
+        Ok(JoinMessage::Proof { ke3 }) => ke3,
+        Ok(JoinMessage::Abandoned) => {
+            return wrong_password("typed another password (our login response did not verify)");
+        }
         Ok(_) => return refuse(tls, "expected a proof".into()).await,
         Err(WireError::Malformed(e)) => return refuse(tls, e).await,
         Err(WireError::Io(e)) => return protocol(format!("the joiner left before its proof: {e}")),
     };
-    let member_confirm = match pake.finish(&msg_a, &confirm) {
-        Ok(mac) => mac,
-        Err(crate::join::pake::PakeError::BadConfirmation) => {
+    match pake.finish(&ke3) {
+        Ok(()) => {}
+        Err(PakeError::BadConfirmation) => {
             let _ = write_message(tls, &JoinMessage::Refused(WireRefusal::WrongPassword)).await;
-            return Outcome::Refused(Refusal::new(
-                RefusalKind::WrongPassword,
-                format!("{joiner} from {} proved another password", addr.ip()),
-            ));
+            return wrong_password("proved another password");
         }
         Err(e) => return refuse(tls, e.to_string()).await,
-    };
+    }
     let chain = match issue(service, idc, group).await {
         Ok(chain) => chain,
         Err(why) => {
@@ -223,11 +243,7 @@ async fn exchange(
             return Outcome::IssueFailed(why);
         }
     };
-    let issued = JoinMessage::Issued {
-        confirm: member_confirm,
-        chain,
-    };
-    match write_message(tls, &issued).await {
+    match write_message(tls, &JoinMessage::Issued { chain }).await {
         Ok(()) => Outcome::Issued,
         Err(e) => Outcome::IssueFailed(format!("sending the credentials failed: {e}")),
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use peergroup_identity::{IdentityCertificate, KdfParams};
 use peergroup_transport::{
-    Endpoint, HandshakeStats, Issuer, JoinPolicy, PasswordSecret, RefusalKind, TransportConfig,
+    Endpoint, HandshakeStats, Issuer, JoinPolicy, PasswordRecord, RefusalKind, TransportConfig,
     password_join,
 };
 use tokio::io::AsyncWriteExt;
@@ -330,7 +330,8 @@ async fn password_joins_are_pending_handshakes_and_outlast_silent_ones() {
             };
             chain.issue(&key, &request).map_err(|e| e.to_string())
         });
-        let secret = PasswordSecret::derive(b"pw", f.a.group(), KdfParams::INSECURE_FAST).unwrap();
+        let secret =
+            PasswordRecord::register(b"pw", f.a.group(), KdfParams::INSECURE_FAST).unwrap();
         ep.set_join_policy(f.a.group(), JoinPolicy::new(secret, issuer))
             .unwrap();
         let idc = IdentityCertificate::from_der(&f.eve_idc).unwrap();

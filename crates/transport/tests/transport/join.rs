@@ -11,7 +11,7 @@ use peergroup_identity::{Classifier, IdentityCertificate, KdfParams, KeyPair, Pe
 use peergroup_transport::testing::{ClientTweaks, password_join_tweaked};
 use peergroup_transport::{
     CredentialsError, Endpoint, GroupCredentials, GroupTrust, Issuer, JOIN_ALPN, JoinError,
-    JoinPolicy, PasswordSecret, RefusalKind, naming, password_join,
+    JoinPolicy, PasswordRecord, RefusalKind, naming, password_join,
 };
 
 use crate::support::*;
@@ -40,8 +40,8 @@ fn issuer(issuer: &Member, calls: Arc<AtomicUsize>) -> Issuer {
     })
 }
 
-fn secret(group: &PeerName) -> PasswordSecret {
-    PasswordSecret::derive(PASSWORD, group, KdfParams::INSECURE_FAST).unwrap()
+fn secret(group: &PeerName) -> PasswordRecord {
+    PasswordRecord::register(PASSWORD, group, KdfParams::INSECURE_FAST).unwrap()
 }
 
 /// Alice's endpoint for group A, taking password joins; the issuer's call count.
