@@ -414,6 +414,34 @@ mod tests {
     }
 
     #[test]
+    fn keys_and_signatures_are_rfc_8032_s_byte_for_byte() {
+        // RFC 8032 section 7.1, tests 1 and 2: whichever ed25519-dalek release signs, stored
+        // seeds give the same public keys and signatures.
+        for (seed, public, message, signature) in [
+            (
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                "",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            ),
+            (
+                "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+                "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                "72",
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+            ),
+        ] {
+            let seed: [u8; 32] = hex::decode(seed).unwrap().try_into().unwrap();
+            let pair = KeyPair::from_secret(&SecretKey::from_seed(seed));
+            assert_eq!(hex::encode(pair.public().as_bytes()), public);
+            let message = hex::decode(message).unwrap();
+            let signed = pair.sign(&message);
+            assert_eq!(hex::encode(signed.0), signature);
+            assert!(pair.public().verify(&message, &signed).is_ok());
+        }
+    }
+
+    #[test]
     fn batch_reports_each_bad_item() {
         let kps: Vec<KeyPair> = (0..4).map(KeyPair::from_test_seed).collect();
         let msgs: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 10]).collect();

@@ -330,11 +330,12 @@ pub fn password_join_outcome(data: &[u8]) -> (&'static str, &'static str) {
         // What an honest joiner answers: its proof, or `Abandoned` when KE2 does not verify.
         let honest = match (&start, honest_request) {
             (JoinMessage::Start { kdf, ke2 }, true) => {
-                match joiner.finish(joiner_password, &joiner_binding, *kdf, ke2) {
-                    Ok(proof) => Some(proof),
-                    Err(PakeError::BadConfirmation) => Some(JoinMessage::Abandoned),
-                    Err(e) => panic!("the joiner could not read an honest start: {e}"),
-                }
+                let finished = joiner.finish(joiner_password, &joiner_binding, *kdf, ke2);
+                assert!(
+                    !matches!(finished, Err(PakeError::Malformed(_))),
+                    "the joiner could not read an honest start: {finished:?}"
+                );
+                Some(finished.unwrap_or(JoinMessage::Abandoned))
             }
             _ => None,
         };
@@ -396,8 +397,13 @@ pub fn password_join_outcome(data: &[u8]) -> (&'static str, &'static str) {
     let Ok((joiner, JoinMessage::Request { ke1 })) = JoinerPake::start(RIGHT_PASSWORD) else {
         return (member_says, "");
     };
-    let Ok((member, start)) = MemberPake::start(member_record, &f.member_binding, &ke1) else {
-        panic!("the member could not read an honest request");
+    let started = MemberPake::start(member_record, &f.member_binding, &ke1);
+    assert!(
+        started.is_ok(),
+        "the member could not read an honest request"
+    );
+    let Ok((member, start)) = started else {
+        return (member_says, "");
     };
     let wire = choose_message(&mut input, Some(&start));
     let Some(Ok(JoinMessage::Start { kdf, ke2 })) = read_frame(&wire) else {
