@@ -27,7 +27,8 @@ use zeroize::Zeroizing;
 use crate::error::{Error, ErrorKind, Result};
 use crate::node::Node;
 
-/// What a stored password record's bytes mean, as an error to report.
+/// Decodes a stored password record: a SPAKE2-era secret is `PasswordNotRegistered` (with
+/// what to do), anything else unreadable `Corrupt`.
 pub(crate) fn decode_record(bytes: &[u8]) -> Result<PasswordRecord> {
     PasswordRecord::from_bytes(bytes).map_err(|e| match e {
         RecordError::Legacy => Error::new(
@@ -56,7 +57,7 @@ pub(crate) fn register(
     Ok(record.to_bytes())
 }
 
-/// On connect: a member holding the password secret and able to issue credentials takes
+/// On connect: a member holding the password record and able to issue credentials takes
 /// password joins on the endpoint, issuing certificates with the group's password role.
 ///
 /// `record` is the stored password record, `chain` and `key` the member's, `role` what the

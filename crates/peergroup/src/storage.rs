@@ -179,7 +179,7 @@ pub(crate) fn load(
         Some(p) => Some(Zeroizing::new(
             b64()
                 .decode(p)
-                .map_err(|e| corrupt(format!("password secret: {e}")))?,
+                .map_err(|e| corrupt(format!("password record: {e}")))?,
         )),
     };
     Ok(Membership {
