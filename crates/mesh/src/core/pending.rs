@@ -125,6 +125,11 @@ impl Pending {
         keys
     }
 
+    /// Whether `key` has been asked for at least once.
+    pub(crate) fn pulled(&self, key: u64) -> bool {
+        self.keys.get(&key).is_some_and(|m| m.attempts > 0)
+    }
+
     /// The waiting state of a key taken by [`Pending::take_due`].
     pub(crate) fn get_mut(&mut self, key: u64) -> Option<&mut Missing> {
         self.keys.get_mut(&key)

@@ -104,6 +104,69 @@ fn a_duplicate_prunes_a_link_and_pushes_become_a_tree() {
     assert_eq!(floods.last(), Some(&2), "payloads per record: {floods:?}");
 }
 
+/// Prunes in the sent logs since the last call.
+fn prunes_sent(net: &mut Net, i: usize) -> usize {
+    net.sent(i)
+        .iter()
+        .filter(|(_, m)| matches!(m, MeshMessage::Prune))
+        .count()
+}
+
+/// A duplicate prunes its link only when it races a push: not when it comes a graft timeout
+/// after the first copy (its sender was late, reached by a repair), nor after a first copy
+/// we had to pull. On 50 real nodes, pruning on those cut the links repairs had just made
+/// eager, and half of all deliveries waited for a pull.
+#[test]
+fn only_a_duplicate_racing_a_push_prunes() {
+    let mut net = Net::new(3);
+    net.link(0, 1);
+    let (_, at_2) = net.link(1, 2);
+    net.run_for(Duration::from_secs(2));
+    let copy = |net: &Net, key: u64| {
+        MeshMessage::Flood(net.core(0).db.record_by_key(key).unwrap().unwrap())
+    };
+    for i in 0..3 {
+        net.sent(i);
+    }
+
+    // Late: node 1 pushes again a graft timeout after node 2 had the record.
+    let late = publish(&mut net, 0);
+    net.run_for(Duration::from_millis(100));
+    assert!(net.has(2, late));
+    net.run_for(MeshConfig::default().graft_timeout);
+    let again = copy(&net, late);
+    net.deliver(2, at_2, again);
+    assert_eq!(prunes_sent(&mut net, 2), 0, "a late duplicate pruned");
+    assert!(net.core(2).broadcast.is_eager(at_2));
+
+    // After a pull: node 2 asked for the record, and a push of it comes after the answer.
+    net.lose(1, "flood", 1);
+    let pulled = publish(&mut net, 0);
+    net.deliver(2, at_2, MeshMessage::IHave(vec![pulled]));
+    net.run_for(MeshConfig::default().graft_timeout + Duration::from_millis(100));
+    assert!(net.has(2, pulled), "node 2 did not pull the record");
+    let again = copy(&net, pulled);
+    net.deliver(2, at_2, again);
+    assert_eq!(
+        prunes_sent(&mut net, 2),
+        0,
+        "a duplicate of a pulled record pruned"
+    );
+
+    // Racing: a second push right after the first one is a cycle, and prunes.
+    let raced = publish(&mut net, 0);
+    net.run_for(Duration::from_millis(10));
+    assert!(net.has(2, raced));
+    let again = copy(&net, raced);
+    net.deliver(2, at_2, again);
+    assert_eq!(
+        prunes_sent(&mut net, 2),
+        1,
+        "a racing duplicate did not prune"
+    );
+    assert!(!net.core(2).broadcast.is_eager(at_2));
+}
+
 #[test]
 fn a_lost_message_is_repaired_by_anti_entropy() {
     let mut net = Net::new(3);
