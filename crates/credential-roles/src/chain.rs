@@ -17,6 +17,13 @@ pub const MAX_CHAIN_LEN: usize = 25;
 pub const MAX_CHAIN_BYTES: usize = 256 * 1024;
 
 /// PKCS#7 signedData 1.2.840.113549.1.7.2 and data 1.2.840.113549.1.7.1 (OID content octets).
+///
+/// Written and read here, not with RustCrypto's `cms` crate: a certs-only SignedData is five
+/// fixed fields around the certificates, while `cms` would decode each certificate with
+/// `x509-cert`, a second X.509 parser beside `x509-parser` (which checks them), and bring the
+/// `der`/`spki`/`x509-cert` stack into every build for it. `openssl pkcs7 -print_certs` reads
+/// what [`CertChain::to_pkcs7`] writes (`cargo xtask interop`), and the reader takes exactly that
+/// shape, bounded by [`MAX_CHAIN_BYTES`] and [`MAX_CHAIN_LEN`] (fuzz target `cert_chain`).
 const OID_SIGNED_DATA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
 const OID_DATA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
 
