@@ -37,7 +37,7 @@ use opaque_ke::{
 };
 use peergroup_identity::{KdfParams, PeerName};
 use rand_core::OsRng;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::join::JoinError;
 use crate::join::pake::{PakeError, Suite, credential_identifier};
@@ -198,6 +198,18 @@ impl PasswordRecord {
     ) -> Result<(ServerSetup<Suite>, ServerRegistration<Suite>), PakeError> {
         let setup = ServerSetup::<Suite>::deserialize(&self.setup)
             .map_err(|e| PakeError::Malformed(format!("server setup: {e:?}")))?;
+        // `deserialize` reads what it needs and ignores what follows; the
+        // setup must be exactly its own encoding, or a record with a byte
+        // too many would pass whenever the shifted registration happens to
+        // decode (a flaky test caught it).
+        let mut encoded = setup.serialize();
+        let canonical = encoded.as_slice() == self.setup.as_slice();
+        encoded.as_mut_slice().zeroize();
+        if !canonical {
+            return Err(PakeError::Malformed(
+                "server setup: wrong length or not canonical".into(),
+            ));
+        }
         let registration = ServerRegistration::<Suite>::deserialize(&self.registration)
             .map_err(|e| PakeError::Malformed(format!("registration record: {e:?}")))?;
         Ok((setup, registration))
@@ -304,9 +316,16 @@ mod tests {
         let mut version = good.to_vec();
         version[8] = 2;
         assert!(PasswordRecord::from_bytes(&version).is_err());
-        let mut extra = good.to_vec();
-        extra.push(0);
-        assert!(PasswordRecord::from_bytes(&extra).is_err());
+        // A byte too many shifts the registration by one; that shifted
+        // registration decodes now and then, so try many fresh records.
+        for _ in 0..64 {
+            let mut extra = PasswordRecord::register(b"pw", &group(1), KdfParams::INSECURE_FAST)
+                .unwrap()
+                .to_bytes()
+                .to_vec();
+            extra.push(0);
+            assert!(PasswordRecord::from_bytes(&extra).is_err());
+        }
     }
 
     #[test]
