@@ -164,6 +164,15 @@ pub enum MeshMessage {
         /// The circuit's number on this link.
         circuit: u64,
     },
+    /// Node `node` of member `peer` was lost: a link to it broke without a goodbye. Passed on
+    /// once by every node that did not count it lost yet and has no link to it; a node that
+    /// hears itself reported lost publishes its presence again (see `core/members.rs`).
+    Lost {
+        /// The member.
+        peer: PeerName,
+        /// Its node.
+        node: NodeId,
+    },
 }
 
 /// The frame limit of the group's mesh connections for a largest record of
@@ -287,7 +296,8 @@ impl MeshMessage {
             | MeshMessage::Sync { .. }
             | MeshMessage::SyncRequest
             | MeshMessage::Flood(_)
-            | MeshMessage::Prune => Ok(()),
+            | MeshMessage::Prune
+            | MeshMessage::Lost { .. } => Ok(()),
         }
     }
 
@@ -311,6 +321,7 @@ impl MeshMessage {
             MeshMessage::RelayData { .. } => "relay-data",
             MeshMessage::RelayAck { .. } => "relay-ack",
             MeshMessage::RelayClose { .. } => "relay-close",
+            MeshMessage::Lost { .. } => "lost",
         }
     }
 }

@@ -311,6 +311,7 @@ impl<S: Store> Core<S> {
             MeshMessage::Prune => {
                 self.broadcast.set_eager(conn, false);
             }
+            MeshMessage::Lost { peer, node } => self.on_lost(conn, peer, node, now),
             MeshMessage::PunchVia {
                 to,
                 id,
@@ -557,7 +558,7 @@ impl<S: Store> Core<S> {
             // Gone without a goodbye: its presence no longer counts here.
             let lost = match (&end, link.node) {
                 (LinkEnd::ConnectionClosed, Some(node)) => {
-                    self.presence.members.node_lost(&link.info.peer, node)
+                    self.mark_lost(&link.info.peer, node, None)
                 }
                 _ => None,
             };

@@ -45,6 +45,16 @@ impl<S: Store> Core<S> {
 
     /// Creates or refreshes this node's presence record with the current addresses.
     pub(crate) fn publish_presence(&mut self, now: Now) -> Result<(), crate::Error> {
+        self.write_presence(now, false)
+    }
+
+    /// Publishes this node's presence again even if nothing in it changed: a new version
+    /// counts the node back in where it was reported lost.
+    pub(crate) fn republish_presence(&mut self, now: Now) -> Result<(), crate::Error> {
+        self.write_presence(now, true)
+    }
+
+    fn write_presence(&mut self, now: Now, again: bool) -> Result<(), crate::Error> {
         let props = self.db.properties();
         if !self.config.publish_presence
             || props.flags & property_flags::DISABLE_PRESENCE != 0
@@ -69,7 +79,7 @@ impl<S: Store> Core<S> {
             chain: &self.me.chain,
         };
         let change = match self.db.get(id)? {
-            Some(existing) if existing.payload == payload => return Ok(()),
+            Some(existing) if existing.payload == payload && !again => return Ok(()),
             Some(existing) => self.db.update(
                 signer,
                 id,
@@ -211,6 +221,7 @@ impl<S: Store> Core<S> {
             let expired = self.db.sweep(now.wall)?;
             self.record_changes(expired);
         }
+        self.republish_if_reported_lost(now);
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use peergroup_credential_roles::{CertChain, Roles};
 use peergroup_identity::PeerName;
@@ -10,9 +11,10 @@ use peergroup_record_db::reserved::MembershipPayload;
 use peergroup_record_db::store::Store;
 use peergroup_record_db::{Change, ChangeKind, Database, RecordType};
 
-use super::{Core, LocalMember};
-use crate::message::NodeId;
+use super::{ConnId, Core, Event, LocalMember};
+use crate::message::{MeshMessage, NodeId};
 use crate::presence::Presence;
+use crate::time::Now;
 
 /// What happened to a member (the Windows PEER_MEMBER_CHANGE_TYPE).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,6 +219,11 @@ impl MemberView {
             .then_some(MemberChange::Disconnected)
     }
 
+    /// Whether `node` counts as lost.
+    pub(crate) fn is_lost(&self, node: NodeId) -> bool {
+        self.lost.contains(&node)
+    }
+
     /// `node` of `peer` is our neighbor: if it was lost, it counts again. Returns the
     /// member's event if it is back.
     /// Members with a node online (the local member among them).
@@ -276,7 +283,94 @@ impl MemberView {
     }
 }
 
+/// A node reported lost publishes its presence again at most this often, so that a member
+/// that reports it falsely, again and again, costs it one record per interval.
+pub const LOST_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
 impl<S: Store> Core<S> {
+    /// Counts `node` of `peer` lost (a link to it broke without a goodbye, here or, for
+    /// `from`, at a neighbor) and, if it was not lost yet, tells every other neighbor, so a
+    /// crash is known group-wide in a few hops, not only when its presence expires. A
+    /// neighbor linked to the node itself passes the report to the node instead (see
+    /// [`Core::on_lost`]). Returns the member's event if it is gone now.
+    pub(crate) fn mark_lost(
+        &mut self,
+        peer: &PeerName,
+        node: NodeId,
+        from: Option<ConnId>,
+    ) -> Option<MemberChange> {
+        if self.presence.members.is_lost(node) {
+            return None;
+        }
+        let change = self.presence.members.node_lost(peer, node);
+        if !self.presence.members.is_lost(node) {
+            return change; // No presence of that node here: nothing to withdraw or tell.
+        }
+        let to: Vec<ConnId> = self
+            .neighbors
+            .established()
+            .map(|(c, _)| c)
+            .filter(|c| Some(*c) != from)
+            .collect();
+        for c in to {
+            self.send(
+                c,
+                MeshMessage::Lost {
+                    peer: peer.clone(),
+                    node,
+                },
+            );
+        }
+        change
+    }
+
+    /// A neighbor reports `node` of `peer` lost. Our own node publishes its presence again
+    /// (at most once per [`LOST_REFRESH_INTERVAL`]; a report within it is answered when it
+    /// ends), which counts it back in wherever it was counted out; a node we are linked to is alive as far as we know, so the report goes
+    /// to it (to refresh) and no further; any other is counted lost and the report passed on.
+    pub(crate) fn on_lost(&mut self, conn: ConnId, peer: PeerName, node: NodeId, now: Now) {
+        if node == self.node {
+            self.presence.reported_lost = true;
+            self.republish_if_reported_lost(now);
+            return;
+        }
+        let linked = self
+            .neighbors
+            .established()
+            .find(|(_, l)| l.node == Some(node))
+            .map(|(c, _)| c);
+        if let Some(c) = linked {
+            if c != conn {
+                self.send(c, MeshMessage::Lost { peer, node });
+            }
+            return;
+        }
+        if let Some(change) = self.mark_lost(&peer, node, Some(conn)) {
+            self.events.push_back(Event::Member { peer, change });
+        }
+    }
+
+    /// Publishes our presence again if we were reported lost, unless we did so within
+    /// [`LOST_REFRESH_INTERVAL`]; then the refresh timer comes back for it when allowed.
+    pub(crate) fn republish_if_reported_lost(&mut self, now: Now) {
+        if !self.presence.reported_lost {
+            return;
+        }
+        let due = self
+            .presence
+            .republished
+            .map_or(now.mono, |at| at.saturating_add(LOST_REFRESH_INTERVAL));
+        if now.mono < due {
+            self.presence.next_refresh = self.presence.next_refresh.min(due);
+            return;
+        }
+        self.presence.reported_lost = false;
+        self.presence.republished = Some(now.mono);
+        if let Err(e) = self.republish_presence(now) {
+            tracing::debug!("presence not published again: {e}");
+        }
+    }
+
     /// The members: everyone with a membership record (or known chain) and everyone present;
     /// the local member first.
     pub fn members(&self, present_only: bool) -> Vec<Member> {

@@ -60,7 +60,7 @@ use peergroup_record_db::{Change, Database, LocalSigner};
 pub use candidates::{MAX_CANDIDATES, MAX_CANDIDATES_PER_REFERRER};
 pub use ending::{LinkEnd, PeerFault};
 pub use flood::{MAX_ARRIVED, MAX_PULLED_MAKERS};
-pub use members::{Member, MemberChange};
+pub use members::{LOST_REFRESH_INTERVAL, Member, MemberChange};
 pub use observed::{MAX_OBSERVED, MAX_OBSERVED_PENDING, OBSERVED_CONFIRMATIONS};
 pub use pending::{MAX_ANNOUNCERS, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK};
 pub use punch::{

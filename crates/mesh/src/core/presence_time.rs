@@ -16,6 +16,10 @@ pub(super) struct PresenceTime {
     /// Members and who of them is present.
     pub(super) members: MemberView,
     pub(super) next_refresh: Mono,
+    /// When this node last published its presence again because it was reported lost.
+    pub(super) republished: Option<Mono>,
+    /// Whether it was reported lost since (and is to publish again when allowed).
+    pub(super) reported_lost: bool,
 }
 
 impl PresenceTime {
@@ -25,6 +29,8 @@ impl PresenceTime {
             attributes: String::new(),
             members: MemberView::default(),
             next_refresh: now,
+            republished: None,
+            reported_lost: false,
         }
     }
 

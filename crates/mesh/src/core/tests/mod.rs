@@ -402,6 +402,94 @@ fn a_lost_node_counts_again_when_a_newer_presence_arrives() {
     );
 }
 
+/// The version of node `of`'s presence record as node `at` holds it.
+fn presence_version(net: &Net, at: usize, of: usize) -> Option<u32> {
+    let node = net.core(of).node();
+    let id = crate::presence::Presence::record_id(&net.peer(of), node);
+    net.core(at).db().get(id).unwrap().map(|r| r.version)
+}
+
+/// A crash is known beyond the crashed node's neighbors at once: the neighbor that lost it
+/// tells the others, who are not linked to it and would otherwise list it present until its
+/// presence expired (minutes).
+#[test]
+fn a_crash_is_known_beyond_the_crashed_nodes_neighbors() {
+    let mut net = Net::new(4);
+    net.link(0, 1);
+    net.link(1, 3);
+    let (c2, _) = net.link(0, 2);
+    net.run_for(Duration::from_secs(3));
+    assert!(lists_present(&net, 3, 2) && lists_present(&net, 1, 2));
+    net.events(3);
+    // Node 2 crashes: its one neighbor sees the connection close, and it says nothing more.
+    net.act(0, |core, now| core.handle_disconnected(c2, now));
+    net.settle();
+    for at in [0, 1, 3] {
+        assert!(
+            !lists_present(&net, at, 2),
+            "node {at} still lists the crashed member"
+        );
+    }
+    let events = net.events(3);
+    assert_eq!(
+        member_events(&events, &net.peer(2)),
+        vec![MemberChange::Disconnected],
+        "{events:#?}"
+    );
+    // Each node passed the report on once: 0 to 1, 1 to 3, and 3 to nobody.
+    let lost = |net: &mut Net, i| {
+        net.sent(i)
+            .iter()
+            .filter(|(_, m)| matches!(m, MeshMessage::Lost { .. }))
+            .count()
+    };
+    assert_eq!(
+        (lost(&mut net, 0), lost(&mut net, 1), lost(&mut net, 3)),
+        (1, 1, 0)
+    );
+}
+
+/// A report of a node that is alive (its link to one neighbor broke, not the node) is undone:
+/// a neighbor still linked to it passes the report to it, and it publishes its presence
+/// again, which counts it back in everywhere. A member that repeats false reports gets one
+/// presence update per [`LOST_REFRESH_INTERVAL`](crate::core::LOST_REFRESH_INTERVAL), no more.
+#[test]
+fn a_node_reported_lost_while_alive_is_counted_back_in() {
+    let mut net = Net::new(4);
+    let (c0, c1) = net.link(0, 1);
+    net.link(1, 2);
+    net.link(0, 2);
+    let (c03, _) = net.link(0, 3);
+    net.run_for(Duration::from_secs(3));
+    let before = presence_version(&net, 3, 1).expect("3 has 1's presence");
+    // Only the link 0–1 breaks; 1 is alive and linked to 2.
+    net.act(0, |core, now| core.handle_disconnected(c0, now));
+    net.act(1, |core, now| core.handle_disconnected(c1, now));
+    net.run_for(Duration::from_secs(1));
+    for at in [0, 2, 3] {
+        assert!(lists_present(&net, at, 1), "node {at} lists 1 as gone");
+    }
+    let after = presence_version(&net, 3, 1).expect("3 has 1's presence");
+    assert!(after > before, "1 did not publish its presence again");
+    // False reports again and again (as 3 might send them to 0, who hands them on to 2, who
+    // is linked to 1 and hands them to it).
+    for _ in 0..10 {
+        let (peer, node) = (net.peer(1), net.core(1).node());
+        net.deliver(0, c03, MeshMessage::Lost { peer, node });
+    }
+    net.run_for(Duration::from_secs(1));
+    let repeated = presence_version(&net, 3, 1).expect("3 has 1's presence");
+    assert_eq!(
+        repeated, after,
+        "a report within the interval was answered at once"
+    );
+    // Once the interval is over, one more presence answers them all and 1 counts again.
+    net.run_for(crate::core::LOST_REFRESH_INTERVAL);
+    let answered = presence_version(&net, 3, 1).expect("3 has 1's presence");
+    assert_eq!(answered, after + 1, "ten reports, one answer");
+    assert!(lists_present(&net, 3, 1));
+}
+
 /// A neighbor that leaves, or a link the mesh drops on purpose, is not a lost node.
 #[test]
 fn a_link_dropped_on_purpose_does_not_hide_the_member() {
