@@ -14,11 +14,17 @@
 //!   few milliseconds; the latency of a (record, receiver) pair runs from just before the
 //!   publishing call to the receiver's `RecordChanged` event (`Event::Record`, as the
 //!   facade's `RecordChanged`). Goals: p99 ≤ 10 ms at 4 peers, ≤ 50 ms at 50.
+//! - Formation (`latency/formation.rs`; five runs, each a fresh group of four real
+//!   infrastructures through the `peergroup` facade, default settings on loopback): invitation
+//!   to joined and synchronised (goal ≤ 300 ms), all four seeing all present once the last is
+//!   ready (≤ 1 s), a member's crash (its runtime dropped: sockets closed, nothing said) and
+//!   another's close in the others' lists (≤ 2 s each). Goals hold for the slowest run.
 //!
 //! The last step prints a summary and writes it to `target/criterion/latency-summary.txt`,
 //! which `cargo xtask bench` shows. To look into one case: `LATENCY_PEERS=N` runs only the
 //! delivery case of N peers (one of 200 records, 25 ms apart, if there is none), and
-//! `LATENCY_DEBUG=1` prints every node's flooding counters after a run.
+//! `LATENCY_DEBUG=1` prints every node's flooding counters after a run;
+//! `LATENCY_FORMATION=1 cargo bench --bench latency -- formation` runs only the formation runs.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -233,10 +239,78 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+#[path = "latency/formation.rs"]
+mod formation;
+
+/// Formation runs (each forms a fresh group of four).
+const FORMATION_RUNS: usize = 5;
+
+/// What the formation runs measured, for the summary.
+static FORMATION: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn formation(_: &mut Criterion) {
+    if std::env::var_os("LATENCY_PEERS").is_some() {
+        return;
+    }
+    let rt = net::runtime(2);
+    let (mut joins, mut present) = (Vec::new(), Vec::new());
+    let (mut crash, mut departure) = (Vec::new(), Vec::new());
+    for _ in 0..FORMATION_RUNS {
+        let f = rt.block_on(formation::form());
+        joins.extend(f.joins.iter().map(Duration::as_secs_f64));
+        present.push(f.present.as_secs_f64());
+        crash.push(f.crash.as_secs_f64());
+        departure.push(f.departure.as_secs_f64());
+    }
+    let mut lines = FORMATION.lock().expect("lock");
+    for (what, mut v, goal) in [
+        (
+            "join (invitation to joined and synchronised)",
+            joins,
+            formation::JOIN_GOAL,
+        ),
+        (
+            "4 peers each seeing all present (from the last ready)",
+            present,
+            formation::PRESENT_GOAL,
+        ),
+        (
+            "departure by crash (connections lost) in every other member's list",
+            crash,
+            formation::DEPARTURE_GOAL,
+        ),
+        (
+            "departure by close in every other member's list",
+            departure,
+            formation::DEPARTURE_GOAL,
+        ),
+    ] {
+        v.sort_by(f64::total_cmp);
+        let (p50, max) = (percentile(&v, 0.5), v[v.len() - 1]);
+        let verdict = if max <= goal.as_secs_f64() {
+            "met"
+        } else {
+            "NOT met"
+        };
+        let line = format!(
+            "formation, {what}: median {:.0} ms, max {:.0} ms of {} (goal ≤ {} ms: {verdict})",
+            p50 * 1e3,
+            max * 1e3,
+            v.len(),
+            goal.as_millis()
+        );
+        eprintln!("{line}");
+        lines.push(line);
+    }
+}
+
 /// What the delivery runs measured, for the summary.
 static DELIVERY: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn delivery(_: &mut Criterion) {
+    if std::env::var_os("LATENCY_FORMATION").is_some() {
+        return;
+    }
     // `LATENCY_PEERS=N` runs one case alone, or a case of N peers (when looking into one).
     let only: Option<usize> = std::env::var("LATENCY_PEERS")
         .ok()
@@ -322,6 +396,9 @@ fn summary(_: &mut Criterion) {
     for line in DELIVERY.lock().expect("lock").iter() {
         let _ = writeln!(out, "{line}");
     }
+    for line in FORMATION.lock().expect("lock").iter() {
+        let _ = writeln!(out, "{line}");
+    }
     eprintln!("{out}");
     let dir = criterion_dir();
     let _ = std::fs::create_dir_all(&dir);
@@ -332,5 +409,5 @@ fn start(_: &mut Criterion) {
     let _ = STARTED.set(SystemTime::now());
 }
 
-criterion_group!(benches, start, group_commit, delivery, summary);
+criterion_group!(benches, start, group_commit, delivery, formation, summary);
 criterion_main!(benches);
