@@ -299,7 +299,8 @@ impl<S: Store> Core<S> {
         node: NodeId,
         from: Option<ConnId>,
     ) -> Option<MemberChange> {
-        if self.presence.members.is_lost(node) {
+        // Lost already, or still linked here by another connection: nothing to do.
+        if self.presence.members.is_lost(node) || self.linked_to(node).is_some() {
             return None;
         }
         let change = self.presence.members.node_lost(peer, node);
@@ -326,20 +327,16 @@ impl<S: Store> Core<S> {
 
     /// A neighbor reports `node` of `peer` lost. Our own node publishes its presence again
     /// (at most once per [`LOST_REFRESH_INTERVAL`]; a report within it is answered when it
-    /// ends), which counts it back in wherever it was counted out; a node we are linked to is alive as far as we know, so the report goes
-    /// to it (to refresh) and no further; any other is counted lost and the report passed on.
+    /// ends), which counts it back in wherever it was counted out. A node we are linked to
+    /// is alive as far as we know: the report goes to it (to refresh) and no further. Any
+    /// other is counted lost and the report passed on.
     pub(crate) fn on_lost(&mut self, conn: ConnId, peer: PeerName, node: NodeId, now: Now) {
         if node == self.node {
             self.presence.reported_lost = true;
             self.republish_if_reported_lost(now);
             return;
         }
-        let linked = self
-            .neighbors
-            .established()
-            .find(|(_, l)| l.node == Some(node))
-            .map(|(c, _)| c);
-        if let Some(c) = linked {
+        if let Some(c) = self.linked_to(node) {
             if c != conn {
                 self.send(c, MeshMessage::Lost { peer, node });
             }
@@ -348,6 +345,14 @@ impl<S: Store> Core<S> {
         if let Some(change) = self.mark_lost(&peer, node, Some(conn)) {
             self.events.push_back(Event::Member { peer, change });
         }
+    }
+
+    /// An established link to `node`, if there is one.
+    fn linked_to(&self, node: NodeId) -> Option<ConnId> {
+        self.neighbors
+            .established()
+            .find(|(_, l)| l.node == Some(node))
+            .map(|(c, _)| c)
     }
 
     /// Publishes our presence again if we were reported lost, unless we did so within

@@ -341,7 +341,17 @@ impl<S: Store> Database<S> {
                 None if self.keys.may_hold_id(&r.id) => self.store.get(&r.id)?,
                 None => None,
             };
-            match novelty(stored.as_ref(), &r) {
+            let mut novelty = novelty(stored.as_ref(), &r);
+            // A record made here never meets a stored version of its own number: a new record
+            // on a stored id (or an update racing another) would otherwise replace the stored
+            // version whenever it won the tie between equal versions (by signature).
+            if origin == Origin::SignedHere
+                && novelty == Novelty::Newer
+                && stored.as_ref().is_some_and(|s| s.version >= r.version)
+            {
+                novelty = Novelty::Older;
+            }
+            match novelty {
                 Novelty::Same => {
                     report.duplicates += 1;
                     outcomes[i] = Outcome::Settled;

@@ -439,21 +439,8 @@ impl<S: Store> Database<S> {
         now: Timestamp,
     ) -> Result<Change, Error> {
         self.check_group_size(new.payload.len() + new.attributes.len())?;
-        self.check_id_free(id)?;
         let record = signed_new(&self.group, signer, id, new, now)?;
         self.commit_local(signer, record, now)
-    }
-
-    /// A new record's id must not be stored already (live or deleted). Without this check a
-    /// new version 1 of a stored id would replace the stored one whenever it won the tie
-    /// between equal versions (by signature), that is, half the time.
-    fn check_id_free(&self, id: RecordId) -> Result<(), Error> {
-        match self.get_any(id)? {
-            Some(_) => Err(Error::InvalidArgument(format!(
-                "record {id} exists already: a new record needs a new id"
-            ))),
-            None => Ok(()),
-        }
     }
 
     /// Group commit: publishes each new record on its own terms, with one durable commit for
@@ -473,7 +460,6 @@ impl<S: Store> Database<S> {
         for (id, new) in news {
             let made = self
                 .check_group_size(new.payload.len() + new.attributes.len())
-                .and_then(|()| self.check_id_free(id))
                 .and_then(|()| signed_new(&self.group, signer, id, new, now));
             match made {
                 Ok(r) => {
