@@ -46,7 +46,9 @@ pub mod time;
 /// Every bound on what neighbors can make the protocol hold or do (the driver adds its own:
 /// `peergroup_mesh::limits`; docs/security.md has the table and what each protects).
 pub mod limits {
-    pub use crate::core::LOST_REFRESH_INTERVAL;
+    pub use crate::core::{
+        ANNOUNCE_AGAIN_AFTER, LOST_REFRESH_INTERVAL, MAX_ANNOUNCED_AGAIN, MIN_GRAFT_TIMEOUT,
+    };
     pub use crate::core::{
         MAX_ANNOUNCERS, MAX_ARRIVED, MAX_AWAITING_HELLO, MAX_CANDIDATES,
         MAX_CANDIDATES_PER_REFERRER, MAX_LINKS_PER_MEMBER, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK,

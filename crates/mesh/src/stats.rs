@@ -21,6 +21,9 @@ pub struct Stats {
     pub ihave_keys_sent: u64,
     /// Payload requests sent.
     pub grafts_sent: u64,
+    /// Announced payloads given up to anti-entropy: no announcer answered in time, or none
+    /// is linked any more.
+    pub pulls_given_up: u64,
     /// Prunes sent.
     pub prunes_sent: u64,
     /// Syncs completed.

@@ -31,10 +31,12 @@
 //! Each keeps its deadlines in a timer table (`timers.rs`) or a single instant, so
 //! [`Core::poll_timeout`] is the least of four answers, each found in O(log n).
 
+mod again;
 mod candidates;
 mod conn;
 mod ending;
 mod flood;
+mod lag;
 mod local;
 mod maintain;
 mod members;
@@ -57,9 +59,11 @@ use peergroup_identity::{KeyPair, PeerName};
 use peergroup_record_db::store::Store;
 use peergroup_record_db::{Change, Database, LocalSigner};
 
+pub use again::{ANNOUNCE_AGAIN_AFTER, MAX_ANNOUNCED_AGAIN};
 pub use candidates::{MAX_CANDIDATES, MAX_CANDIDATES_PER_REFERRER};
 pub use ending::{LinkEnd, PeerFault};
 pub use flood::{MAX_ARRIVED, MAX_PULLED_MAKERS};
+pub use lag::MIN_GRAFT_TIMEOUT;
 pub use members::{LOST_REFRESH_INTERVAL, Member, MemberChange};
 pub use observed::{MAX_OBSERVED, MAX_OBSERVED_PENDING, OBSERVED_CONFIRMATIONS};
 pub use pending::{MAX_ANNOUNCERS, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK};
@@ -586,6 +590,9 @@ impl<S: Store> Core<S> {
         if let Some(m) = self.broadcast.missing.next_deadline() {
             t = t.min(m);
         }
+        if let Some(a) = self.broadcast.again.next_deadline() {
+            t = t.min(a);
+        }
         if let Some(p) = self.punches.next_deadline() {
             t = t.min(p);
         }
@@ -616,6 +623,7 @@ impl<S: Store> Core<S> {
         self.expire_links(now);
         self.expire_handshakes_and_syncs(now);
         self.request_missing(now);
+        self.announce_again(now);
         self.fire_punches(now);
         self.expire_relays(now);
         // A failing refresh (a full disk, say) must not stop the mesh's own timers.

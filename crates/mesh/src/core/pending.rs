@@ -25,6 +25,11 @@ pub const MAX_ANNOUNCERS: usize = 8;
 #[derive(Debug)]
 pub(crate) struct Missing {
     pub(crate) announcers: Vec<ConnId>,
+    /// Whether the announcers are gone and the node's other neighbors were taken in their
+    /// place (once per key).
+    pub(crate) adopted: bool,
+    /// When the first announcement came.
+    pub(crate) announced: Mono,
     pub(crate) deadline: Mono,
     pub(crate) attempts: u32,
 }
@@ -55,9 +60,9 @@ impl Pending {
         self.due.first().map(|(t, _)| *t)
     }
 
-    /// `conn` announced `key`; a new key is due at `deadline`. Returns whether it was taken
-    /// (not when `conn` already has [`MAX_PENDING_PER_LINK`] keys waiting).
-    pub(crate) fn announce(&mut self, key: u64, conn: ConnId, deadline: Mono) -> bool {
+    /// `conn` announced `key` at `now`; a new key is due at `deadline`. Returns whether it
+    /// was taken (not when `conn` already has [`MAX_PENDING_PER_LINK`] keys waiting).
+    pub(crate) fn announce(&mut self, key: u64, conn: ConnId, now: Mono, deadline: Mono) -> bool {
         let count = self.per_link.get(&conn).copied().unwrap_or(0);
         if let Some(m) = self.keys.get_mut(&key) {
             if m.announcers.contains(&conn) {
@@ -82,6 +87,8 @@ impl Pending {
             key,
             Missing {
                 announcers: vec![conn],
+                adopted: false,
+                announced: now,
                 deadline,
                 attempts: 0,
             },
@@ -143,6 +150,29 @@ impl Pending {
         }
     }
 
+    /// Every announcer of a key taken by [`Pending::take_due`] is gone (its link dropped,
+    /// and with it whatever it was sending): `others`, the links the node has now, are asked
+    /// in their place, up to [`MAX_ANNOUNCERS`] and each link's share. Once per key; returns
+    /// whether any was taken.
+    pub(crate) fn adopt(&mut self, key: u64, others: &[ConnId]) -> bool {
+        let Some(m) = self.keys.get_mut(&key) else {
+            return false;
+        };
+        if m.adopted {
+            return false;
+        }
+        m.adopted = true;
+        m.attempts = 0;
+        for c in others.iter().take(MAX_ANNOUNCERS) {
+            let count = self.per_link.entry(*c).or_default();
+            if *count < MAX_PENDING_PER_LINK && !m.announcers.contains(c) {
+                *count += 1;
+                m.announcers.push(*c);
+            }
+        }
+        !m.announcers.is_empty()
+    }
+
     /// Removes a key taken by [`Pending::take_due`] (no longer in the deadline order).
     pub(crate) fn give_up(&mut self, key: u64) {
         if let Some(m) = self.keys.remove(&key) {
@@ -180,12 +210,12 @@ mod tests {
         let mut p = Pending::default();
         let (hostile, honest) = (ConnId(1), ConnId(2));
         for k in 0..(MAX_PENDING_PER_LINK as u64 + 1000) {
-            p.announce(k, hostile, at(k));
+            p.announce(k, hostile, at(0), at(k));
         }
         assert_eq!(p.len(), MAX_PENDING_PER_LINK);
         assert_eq!(p.on_link(hostile), MAX_PENDING_PER_LINK);
         // An honest neighbor's announcements are still taken.
-        assert!(p.announce(u64::MAX, honest, at(5)));
+        assert!(p.announce(u64::MAX, honest, at(0), at(5)));
         assert!(p.contains(u64::MAX));
     }
 
@@ -196,7 +226,7 @@ mod tests {
         let mut k = 0u64;
         for l in 0..links as u64 {
             for _ in 0..MAX_PENDING_PER_LINK {
-                p.announce(k, ConnId(l), at(1_000 + k));
+                p.announce(k, ConnId(l), at(0), at(1_000 + k));
                 k += 1;
             }
         }
@@ -218,10 +248,10 @@ mod tests {
     fn announcers_per_key_are_bounded_and_deadlines_ordered() {
         let mut p = Pending::default();
         for c in 0..(MAX_ANNOUNCERS as u64 + 5) {
-            p.announce(7, ConnId(c), at(100));
+            p.announce(7, ConnId(c), at(0), at(100));
         }
         assert_eq!(p.get_mut(7).unwrap().announcers.len(), MAX_ANNOUNCERS);
-        p.announce(8, ConnId(0), at(50));
+        p.announce(8, ConnId(0), at(0), at(50));
         assert_eq!(p.next_deadline(), Some(at(50)));
         assert_eq!(p.take_due(at(60)), vec![8]);
         assert_eq!(p.next_deadline(), Some(at(100)));

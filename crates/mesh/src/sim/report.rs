@@ -19,6 +19,11 @@ pub struct Report {
     pub convergence_p99_ms: u64,
     /// The slowest record (ms).
     pub convergence_max_ms: u64,
+    /// Median time from publishing a record to one live node having it, over every (record,
+    /// node) pair (ms).
+    pub delivery_p50_ms: u64,
+    /// 99th percentile of the same (ms).
+    pub delivery_p99_ms: u64,
     /// Redundant payload copies per delivery by flooding: (payloads received − first
     /// deliveries by flood) / first deliveries by flood.
     pub rmr: f64,
@@ -78,6 +83,11 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
+            "each delivery:       p50 {} ms, p99 {} ms",
+            self.delivery_p50_ms, self.delivery_p99_ms
+        )?;
+        writeln!(
+            f,
             "RMR:                 {:.3} redundant payload copies per delivery",
             self.rmr
         )?;
@@ -131,6 +141,7 @@ pub(super) fn build(sim: &Simulation) -> Report {
     let mut missed = 0u64;
     let mut hops_max_sum = 0u64;
     let mut hops_max = 0u32;
+    let mut each = Vec::new();
     for (key, t) in &sim.tracked {
         let mut last = 0u64;
         for i in &alive {
@@ -140,7 +151,9 @@ pub(super) fn build(sim: &Simulation) -> Report {
                 .is_some_and(|c| c.db().contains_key(*key));
             match (has, t.delivered.get(i)) {
                 (true, Some(at)) => {
-                    last = last.max(at.as_millis().saturating_sub(t.published.as_millis()))
+                    let took = at.as_millis().saturating_sub(t.published.as_millis());
+                    each.push(took);
+                    last = last.max(took);
                 }
                 (true, None) => {}
                 (false, _) => missed += 1,
@@ -152,6 +165,7 @@ pub(super) fn build(sim: &Simulation) -> Report {
         hops_max = hops_max.max(h);
     }
     convergence.sort_unstable();
+    each.sort_unstable();
     let mut stats = sim.retired_stats.clone();
     stats.extend(
         sim.nodes
@@ -173,6 +187,8 @@ pub(super) fn build(sim: &Simulation) -> Report {
         convergence_p50_ms: percentile(&convergence, 0.5),
         convergence_p99_ms: percentile(&convergence, 0.99),
         convergence_max_ms: convergence.last().copied().unwrap_or(0),
+        delivery_p50_ms: percentile(&each, 0.5),
+        delivery_p99_ms: percentile(&each, 0.99),
         rmr,
         last_delivery_hops_mean: if sim.tracked.is_empty() {
             0.0

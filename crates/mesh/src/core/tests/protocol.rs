@@ -7,6 +7,7 @@ use peergroup_record_db::NewRecord;
 
 use super::harness::Net;
 use crate::MeshConfig;
+use crate::core::ANNOUNCE_AGAIN_AFTER;
 use crate::message::{MeshMessage, Reason};
 
 /// Node `i` publishes an application record; returns its item key.
@@ -173,15 +174,111 @@ fn a_lost_message_is_repaired_by_anti_entropy() {
     net.link(0, 1);
     net.link(1, 2);
     net.run_for(Duration::from_secs(2));
-    // Whether node 1's link to node 2 pushes or announces, nothing of it arrives.
+    // Whether node 1's link to node 2 pushes or announces, nothing of it arrives: neither
+    // the first message nor the two announcements after it.
     net.lose(1, "flood", 1);
-    net.lose(1, "ihave", 1);
+    net.lose(1, "ihave", 3);
     let key = publish(&mut net, 0);
     assert!(net.has(1, key));
-    net.run_for(MeshConfig::default().graft_timeout * 2);
+    net.run_for(ANNOUNCE_AGAIN_AFTER * 3 + MeshConfig::default().graft_timeout * 2);
     assert!(!net.has(2, key), "the lost message arrived");
     net.run_for(MeshConfig::default().anti_entropy_interval * 3);
     assert!(net.has(2, key), "anti-entropy did not bring the record");
+}
+
+/// A push and an announcement lost (a connection that died with them queued) are repaired by
+/// the announcements that follow, a second after the first and two after that, long before
+/// anti-entropy.
+#[test]
+fn lost_messages_are_repaired_by_the_next_announcements() {
+    for lost in [1u32, 2] {
+        let mut net = Net::new(3);
+        net.link(0, 1);
+        net.link(1, 2);
+        net.run_for(Duration::from_secs(2));
+        net.lose(1, "flood", 1);
+        net.lose(1, "ihave", lost as usize);
+        let by_sync = net.core(2).stats().delivered_by_sync;
+        let key = publish(&mut net, 0);
+        net.run_for(ANNOUNCE_AGAIN_AFTER / 2);
+        assert!(!net.has(2, key), "the lost message arrived");
+        net.run_for(ANNOUNCE_AGAIN_AFTER * (2 * lost - 1) + MeshConfig::default().graft_timeout);
+        assert!(
+            net.has(2, key),
+            "{lost} announcement(s) lost: the next one did not bring the record"
+        );
+        assert_eq!(
+            net.core(2).stats().delivered_by_sync,
+            by_sync,
+            "it came by sync"
+        );
+    }
+}
+
+/// A key whose only announcer's link drops before the payload comes is asked of the other
+/// neighbors (that link's queued messages died with it), not left to anti-entropy.
+#[test]
+fn a_key_whose_announcer_left_is_asked_of_the_other_neighbors() {
+    let mut net = Net::new(4);
+    net.link(0, 1);
+    net.link(1, 2);
+    let (at_2, at_3) = net.link(2, 3);
+    net.run_for(Duration::from_secs(2));
+    net.lose(1, "flood", 1);
+    net.lose(1, "ihave", 1);
+    let key = publish(&mut net, 0);
+    assert!(net.has(1, key) && !net.has(2, key));
+    // Node 3 announces it, and its link goes before node 2 asks.
+    net.deliver(2, at_2, MeshMessage::IHave(vec![key]));
+    net.act(2, |core, now| core.handle_disconnected(at_2, now));
+    net.act(3, |core, now| core.handle_disconnected(at_3, now));
+    net.sent(2);
+    // Before node 1 announces it again.
+    net.run_for(ANNOUNCE_AGAIN_AFTER - Duration::from_millis(100));
+    assert!(net.has(2, key), "node 2 gave the key up with its announcer");
+    assert!(
+        net.sent(2)
+            .iter()
+            .any(|(_, m)| matches!(m, MeshMessage::Graft { keys, .. } if keys == &vec![key])),
+        "node 2 did not ask its other neighbor"
+    );
+}
+
+/// The wait before pulling an announced payload follows how late pushes come here: pushes
+/// 5 ms behind their announcements bring it from the 500 ms ceiling down to tens of
+/// milliseconds, so a lost push is pulled at once.
+#[test]
+fn the_graft_timeout_follows_how_late_pushes_come() {
+    let mut net = Net::new(3);
+    net.link(0, 1);
+    let (_, at_2) = net.link(1, 2);
+    net.run_for(Duration::from_secs(2));
+    let ceiling = MeshConfig::default().graft_timeout;
+    assert_eq!(net.core(2).graft_timeout(), ceiling);
+    let announced_then_pushed = |net: &mut Net, lag: Duration| {
+        net.lose(1, "flood", 1);
+        let key = publish(net, 0);
+        net.deliver(2, at_2, MeshMessage::IHave(vec![key]));
+        net.run_for(lag);
+        let record = net.core(0).db.record_by_key(key).unwrap().unwrap();
+        net.deliver(2, at_2, MeshMessage::Flood(record));
+    };
+    for _ in 0..16 {
+        announced_then_pushed(&mut net, Duration::from_millis(5));
+    }
+    let learned = net.core(2).graft_timeout();
+    assert!(learned < Duration::from_millis(40), "{learned:?}");
+    // A push that never comes is pulled after the learned wait, not the ceiling.
+    net.lose(1, "flood", 1);
+    let key = publish(&mut net, 0);
+    net.deliver(2, at_2, MeshMessage::IHave(vec![key]));
+    net.run_for(learned + Duration::from_millis(5));
+    assert!(net.has(2, key), "not pulled after the learned wait");
+    // Pushes that come later raise it again, up to the ceiling.
+    for _ in 0..32 {
+        announced_then_pushed(&mut net, Duration::from_millis(900));
+    }
+    assert_eq!(net.core(2).graft_timeout(), ceiling);
 }
 
 #[test]
