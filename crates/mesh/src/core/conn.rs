@@ -177,8 +177,10 @@ impl<S: Store> Core<S> {
                     }
                 }
                 // The round trip on the monotonic clock; the hello's wall time derived from it.
-                let t_hello = now.wall.saturating_sub(now.mono.duration_since(sent));
+                let round_trip = now.mono.duration_since(sent);
+                let t_hello = now.wall.saturating_sub(round_trip);
                 self.presence.peer_time.sample(t_hello, now.wall, peer_time);
+                self.broadcast.link_round_trip(round_trip);
                 self.establish(conn, node, listen, now);
             }
             (Phase::AwaitWelcome(_), MeshMessage::Refuse { reason, referrals }) => {

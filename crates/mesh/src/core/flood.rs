@@ -117,6 +117,11 @@ impl Broadcast {
         }
     }
 
+    /// A handshake took `round_trip`: the graft timeout's first guess (see [`PushLag`]).
+    pub(super) fn link_round_trip(&mut self, round_trip: std::time::Duration) {
+        self.lag.first_guess(round_trip);
+    }
+
     /// The next deadline: the first announced payload due to be pulled, or the next round
     /// of announcements.
     pub(super) fn next_deadline(&self) -> Option<Mono> {

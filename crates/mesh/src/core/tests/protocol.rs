@@ -398,10 +398,9 @@ fn pulling_one_makers_records_twice_regrafts_the_link() {
             .count()
     };
     for round in 0..2 {
-        // Node 3's record reaches node 2 by push; node 0's only by a pull.
-        let mine = publish(&mut net, 3);
-        net.run_for(Duration::from_millis(100));
-        assert!(net.has(2, mine));
+        // Node 0's record reaches node 2 only by a pull; node 3's by push. (Node 0's comes
+        // first: node 1 pulls node 3's records over the split too, and its second pull in a
+        // row regrafts the link from its side, which would push node 0's.)
         let theirs = publish(&mut net, 0);
         net.run_for(MeshConfig::default().graft_timeout + Duration::from_millis(500));
         assert!(
@@ -409,6 +408,10 @@ fn pulling_one_makers_records_twice_regrafts_the_link() {
             "round {round}: node 2 lacks node 0's record"
         );
         assert_eq!(pulls(&mut net), 1, "round {round}: one pull");
+        let mine = publish(&mut net, 3);
+        net.run_for(Duration::from_millis(100));
+        assert!(net.has(2, mine));
+        net.sent(2);
     }
     assert!(
         net.core(2).broadcast.is_eager(c2) && net.core(1).broadcast.is_eager(c1),
