@@ -2,7 +2,8 @@
 //! a summary — every benchmark's median time and throughput from criterion's estimates, the
 //! network figures that have goals (flood records/s against the verify-and-store baseline,
 //! fresh-member sync seconds), the reconciliation table the network bench wrote, the latency
-//! bench's group commit rate and delivery percentiles — and runs every simulator scenario.
+//! bench's group commit rate and delivery percentiles — then the memory probe (a database of
+//! 1M records after a restart), and runs every simulator scenario.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,21 @@ pub(crate) fn run(quick: bool, no_sim: bool) -> Result<()> {
     let summary = summarize(&dir, started)?;
     step("summary");
     println!("{summary}");
+
+    // Issue 15 item 7, the database's part: 1M records of 200 B opened after a restart and
+    // read whole (`benches/examples/rss.rs` prints the figures and the verdict).
+    step("memory: a record database of 1M records after a restart");
+    util::run(cargo().args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "peergroup-benches",
+        "--example",
+        "rss",
+        "--",
+        "1000000",
+    ]))?;
 
     if !no_sim {
         for scenario in scenarios()? {
