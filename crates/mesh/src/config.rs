@@ -20,7 +20,7 @@ pub struct MeshConfig {
     pub shuffle_probability: f64,
     /// The longest wait for a payload announced by a lazy neighbor before asking for it, and
     /// the wait until a node has measured how late pushes come after announcements; from
-    /// then on it waits the smoothed lag plus four deviations, down to
+    /// then on it waits the smoothed lag plus five deviations, down to
     /// [`MIN_GRAFT_TIMEOUT`](crate::limits::MIN_GRAFT_TIMEOUT) (default 500 ms: well above a
     /// push's one-way delay; a push slower than this only costs a duplicate).
     pub graft_timeout: Duration,

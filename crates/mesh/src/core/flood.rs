@@ -308,7 +308,7 @@ impl<S: Store> Core<S> {
                     l.utility = l.utility - l.utility / 32 + 128;
                 }
             }
-            self.forward(record, from);
+            self.forward(record, from, now);
         }
         if !announce.is_empty() {
             self.announce(&announce);
@@ -353,7 +353,7 @@ impl<S: Store> Core<S> {
     }
 
     /// Pushes a record to eager neighbors and announces it to lazy ones, except `from`.
-    pub(crate) fn forward(&mut self, record: &Record, from: Option<ConnId>) {
+    pub(crate) fn forward(&mut self, record: &Record, from: Option<ConnId>, now: Now) {
         let targets: Vec<(ConnId, bool)> = self
             .neighbors
             .established()
@@ -368,7 +368,7 @@ impl<S: Store> Core<S> {
                 self.send(conn, MeshMessage::IHave(vec![key]));
             }
         }
-        self.broadcast.again.forwarded(key, from, self.last.mono);
+        self.broadcast.again.forwarded(key, from, now.mono);
     }
 
     /// Announces the keys forwarded lately once more, to every neighbor but each key's
@@ -400,8 +400,8 @@ impl<S: Store> Core<S> {
     }
 
     /// A record made here: flood it.
-    pub(crate) fn flood_local(&mut self, record: Record, _now: Now) {
-        self.forward(&record, None);
+    pub(crate) fn flood_local(&mut self, record: Record, now: Now) {
+        self.forward(&record, None, now);
     }
 
     pub(crate) fn on_ihave(&mut self, conn: ConnId, keys: Vec<u64>, now: Now) {

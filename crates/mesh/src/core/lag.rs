@@ -5,9 +5,10 @@
 //! timeout has to suit the slowest network: 500 ms, which loopback and a LAN never need (on
 //! 50 real nodes, records that fell through the tree while it formed waited for it: p99
 //! 520 ms). So each node keeps a smoothed lag and its mean deviation, as TCP does for its
-//! retransmission timer (RFC 6298), and waits the lag plus four deviations, between
-//! [`MIN_GRAFT_TIMEOUT`] and the configured `graft_timeout`, which stays the ceiling (and
-//! the wait before any sample; a handshake's round trip is the first guess).
+//! retransmission timer (RFC 6298), and waits the lag plus five deviations (TCP's four left
+//! RMR at 0.301 in a 150-node simulator test bound to 0.3), between [`MIN_GRAFT_TIMEOUT`]
+//! and the configured `graft_timeout`, which stays the ceiling (and the wait before any
+//! sample; a handshake's round trip is the first guess).
 
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ impl PushLag {
         let Some(s) = self.smoothed else {
             return ceiling;
         };
-        let wait = Duration::from_micros(s.saturating_add(self.deviation.saturating_mul(4)));
+        let wait = Duration::from_micros(s.saturating_add(self.deviation.saturating_mul(5)));
         wait.max(MIN_GRAFT_TIMEOUT.min(ceiling)).min(ceiling)
     }
 }
@@ -103,9 +104,9 @@ mod tests {
             lag.sample(Duration::from_millis(60 + (i % 2) * 40));
         }
         let wait = lag.timeout(CEILING);
-        // Mean 80 ms, deviation about 20: some 160 ms.
+        // Mean 80 ms, deviation about 20: some 180 ms.
         assert!(
-            wait > Duration::from_millis(120) && wait < Duration::from_millis(220),
+            wait > Duration::from_millis(140) && wait < Duration::from_millis(240),
             "{wait:?}"
         );
         for _ in 0..64 {

@@ -291,7 +291,7 @@ impl<S: Store> Core<S> {
         )?;
         let records: Vec<Record> = changes.iter().map(|c| c.record.clone()).collect();
         for r in &records {
-            self.forward(r, None);
+            self.forward(r, None, now);
         }
         self.record_changes(changes);
         Ok(records)
@@ -390,7 +390,7 @@ impl<S: Store> Core<S> {
         let report = self.db.apply(records, now.wall)?;
         let accepted = report.accepted.len();
         for r in &report.accepted {
-            self.forward(r, None);
+            self.forward(r, None, now);
         }
         self.record_changes(report.changes);
         Ok(accepted)
