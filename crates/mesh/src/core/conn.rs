@@ -71,6 +71,7 @@ impl<S: Store> Core<S> {
                 node: None,
                 listen: Vec::new(),
                 utility: 0,
+                welcomed: None,
             },
             now.mono.saturating_add(self.config.handshake_timeout),
         );
@@ -238,6 +239,9 @@ impl<S: Store> Core<S> {
         };
         self.send(conn, welcome);
         self.establish(conn, node, listen, now);
+        if let Some(link) = self.neighbors.get_mut(conn) {
+            link.welcomed = Some(now.mono);
+        }
     }
 
     /// Whether another member relays link `conn`.
@@ -288,6 +292,12 @@ impl<S: Store> Core<S> {
     }
 
     fn on_neighbor_message(&mut self, conn: ConnId, message: MeshMessage, now: Now) {
+        // The dialer's first message answers our welcome: an acceptor's round trip, the
+        // graft timeout's first guess as a dialer's is (the creator only ever accepts).
+        if let Some(welcomed) = self.neighbors.get_mut(conn).and_then(|l| l.welcomed.take()) {
+            self.broadcast
+                .link_round_trip(now.mono.duration_since(welcomed));
+        }
         match message {
             MeshMessage::Sync { session, message } => {
                 self.on_sync_message(conn, session, message, now)

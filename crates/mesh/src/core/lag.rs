@@ -8,7 +8,7 @@
 //! retransmission timer (RFC 6298), and waits the lag plus five deviations (TCP's four left
 //! RMR at 0.301 in a 150-node simulator test bound to 0.3), between [`MIN_GRAFT_TIMEOUT`]
 //! and the configured `graft_timeout`, which stays the ceiling (and the wait before any
-//! sample; a handshake's round trip is the first guess).
+//! sample; a handshake's round trip, as dialer or acceptor, is the first guess).
 
 use std::time::Duration;
 

@@ -39,6 +39,9 @@ pub(super) struct Link {
     pub(super) listen: Vec<SocketAddr>,
     /// Windows-style usefulness: decays, grows with every new record it delivers.
     pub(super) utility: u32,
+    /// For a link this node accepted: when it sent its welcome, until the dialer's first
+    /// message (which answers it at once: a sync, or an eager graft) gives a round trip.
+    pub(super) welcomed: Option<Mono>,
 }
 
 /// The neighbor set (see the module docs).
