@@ -466,7 +466,8 @@ impl<S: Store> Core<S> {
             };
             m.announcers.retain(|c| established.contains(c));
             // Every announcer's link dropped, with whatever it was sending: ask the others.
-            let gone = m.announcers.is_empty() && !self.broadcast.missing.adopt(key, &linked);
+            let gone = m.announcers.is_empty()
+                && !self.broadcast.missing.adopt(key, &linked, GRAFT_ROUNDS);
             let Some(m) = self.broadcast.missing.get_mut(key) else {
                 continue;
             };

@@ -152,9 +152,11 @@ impl Pending {
 
     /// Every announcer of a key taken by [`Pending::take_due`] is gone (its link dropped,
     /// and with it whatever it was sending): `others`, the links the node has now, are asked
-    /// in their place, up to [`MAX_ANNOUNCERS`] and each link's share. Once per key; returns
-    /// whether any was taken.
-    pub(crate) fn adopt(&mut self, key: u64, others: &[ConnId]) -> bool {
+    /// in their place, up to [`MAX_ANNOUNCERS`] and each link's share, each once: `attempts`
+    /// is set to leave one round of `rounds`. (A member that announced keys that do not
+    /// exist and left would otherwise have every other neighbor asked for each of them all
+    /// `rounds` over.) Once per key; returns whether any was taken.
+    pub(crate) fn adopt(&mut self, key: u64, others: &[ConnId], rounds: u32) -> bool {
         let Some(m) = self.keys.get_mut(&key) else {
             return false;
         };
@@ -162,7 +164,6 @@ impl Pending {
             return false;
         }
         m.adopted = true;
-        m.attempts = 0;
         for c in others.iter().take(MAX_ANNOUNCERS) {
             let count = self.per_link.entry(*c).or_default();
             if *count < MAX_PENDING_PER_LINK && !m.announcers.contains(c) {
@@ -170,6 +171,7 @@ impl Pending {
                 m.announcers.push(*c);
             }
         }
+        m.attempts = rounds.saturating_sub(1) * m.announcers.len() as u32;
         !m.announcers.is_empty()
     }
 
@@ -203,6 +205,22 @@ mod tests {
 
     fn at(ms: u64) -> Mono {
         Mono::from_millis(ms)
+    }
+
+    #[test]
+    fn announcers_gone_are_replaced_once_each_for_one_round() {
+        let mut p = Pending::default();
+        p.announce(7, ConnId(1), at(0), at(10));
+        assert_eq!(p.take_due(at(10)), vec![7]);
+        p.get_mut(7).unwrap().announcers.clear();
+        let others: Vec<ConnId> = (10..30).map(ConnId).collect();
+        assert!(p.adopt(7, &others, 5));
+        let m = p.get_mut(7).unwrap();
+        assert_eq!(m.announcers.len(), MAX_ANNOUNCERS);
+        // One round left: each adopted link is asked once.
+        assert_eq!(m.attempts, 4 * MAX_ANNOUNCERS as u32);
+        m.announcers.clear();
+        assert!(!p.adopt(7, &others, 5), "adopted twice");
     }
 
     #[test]
