@@ -3,7 +3,8 @@
 //! network figures that have goals (flood records/s against the verify-and-store baseline,
 //! fresh-member sync seconds), the reconciliation table the network bench wrote, the latency
 //! bench's group commit rate and delivery percentiles — then the memory probe (a database of
-//! 1M records after a restart), and runs every simulator scenario.
+//! 1M records after a restart), and runs every simulator scenario (the 10,000-node ones of
+//! `scale/` too).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -52,9 +53,10 @@ pub(crate) fn run(quick: bool, no_sim: bool) -> Result<()> {
     ]))?;
 
     if !no_sim {
-        for scenario in scenarios()? {
-            crate::sim::run(&scenario)?;
-        }
+        // Every scenario CI runs, then the 10,000-node ones (issue 15, item 6: messages
+        // and memory per node against the 1,000-node run's).
+        crate::sim::run_all(false)?;
+        crate::sim::run_all(true)?;
     }
     Ok(())
 }
@@ -231,18 +233,4 @@ fn human(secs: f64) -> String {
     } else {
         format!("{:.3} µs", secs * 1e6)
     }
-}
-
-/// The simulator scenarios, by name.
-fn scenarios() -> Result<Vec<String>> {
-    let dir = util::root().join("crates/mesh/scenarios");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .with_context(|| format!("listing {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
-    names.sort();
-    Ok(names)
 }

@@ -55,7 +55,7 @@ pub(crate) fn run(quick: bool) -> Result<()> {
         crate::netns::nat()?;
         // The simulator: every scenario (50 to 1,000 nodes, loss, partition, churn), each
         // failing on a broken goal (RMR, missed deliveries, convergence p99).
-        crate::sim::run_all()?;
+        crate::sim::run_all(false)?;
         // The chat's terminal UI through tmux, a one-minute soak, and the demo.
         crate::tui_test::run()?;
         crate::soak::run(1.0, 8, 1)?;

@@ -87,7 +87,8 @@ enum Command {
         #[arg(long)]
         only: Option<String>,
     },
-    /// Run a simulation scenario (a name from crates/mesh/scenarios, or a path).
+    /// Run a simulation scenario (a name from crates/mesh/scenarios, a path, `all`, or
+    /// `scale` for the 10,000-node ones).
     Sim {
         /// The scenario.
         scenario: String,

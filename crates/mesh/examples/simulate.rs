@@ -20,10 +20,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "wall time:           {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    println!(
-        "goals:               RMR ≤ {}, missed ≤ {}, convergence p99 ≤ {} ms",
+    let mut stated = format!(
+        "RMR ≤ {}, missed ≤ {}, convergence p99 ≤ {} ms",
         goals.max_rmr, goals.max_missed, goals.max_convergence_p99_ms
     );
+    if let Some(m) = goals.max_messages_per_node_per_sec {
+        stated.push_str(&format!(", messages per node ≤ {m}/s"));
+    }
+    if let Some(k) = goals.max_kib_per_node {
+        stated.push_str(&format!(", memory per node ≤ {k} KiB"));
+    }
+    println!("goals:               {stated}");
     let broken = report.check(&goals);
     if broken.is_empty() {
         println!("goals met");

@@ -38,11 +38,55 @@ fn a_broken_goal_is_reported() {
 }
 
 #[test]
+fn messages_and_memory_per_node_are_goals() {
+    let scenario = Scenario::parse(SMALL).unwrap();
+    let mut goals = scenario.goals.clone();
+    let report = Simulation::new(scenario).unwrap().run().unwrap();
+    assert!(report.messages_per_node_per_sec > 0.0, "{report}");
+    assert!(report.messages_per_node_per_sec_max >= report.messages_per_node_per_sec);
+    let kib = report
+        .kib_per_node()
+        .expect("peak RSS is known on Linux, where CI runs");
+    assert!(kib > 0, "{report}");
+    // Bounds the run keeps, then bounds it breaks.
+    goals.max_messages_per_node_per_sec = Some(report.messages_per_node_per_sec + 0.01);
+    goals.max_kib_per_node = Some(kib);
+    assert!(
+        report.check(&goals).is_empty(),
+        "{:?}",
+        report.check(&goals)
+    );
+    goals.max_messages_per_node_per_sec = Some(report.messages_per_node_per_sec / 2.0);
+    goals.max_kib_per_node = Some(kib - 1);
+    let broken = report.check(&goals);
+    assert!(
+        broken.len() == 2
+            && broken[0].starts_with("messages per node")
+            && broken[1].starts_with("memory per node"),
+        "{broken:?}"
+    );
+    // A scenario file states them as goals.
+    let stated = SMALL.replace(
+        "[goals]",
+        "[goals]\nmax_messages_per_node_per_sec = 2.5\nmax_kib_per_node = 300",
+    );
+    let parsed = Scenario::parse(&stated).unwrap().goals;
+    assert_eq!(parsed.max_messages_per_node_per_sec, Some(2.5));
+    assert_eq!(parsed.max_kib_per_node, Some(300));
+}
+
+#[test]
 fn same_seed_same_run() {
     // The report includes the hash of the whole trace: every message, connect, close,
     // delivery and timer of every node, with its virtual time.
-    let a = run(SMALL);
-    let b = run(SMALL);
+    let mut a = run(SMALL);
+    let mut b = run(SMALL);
+    // The peak RSS is the process's (which ran both), not the run's.
+    assert!(
+        a.peak_rss_kib.is_some(),
+        "no peak RSS where CI runs (Linux)"
+    );
+    (a.peak_rss_kib, b.peak_rss_kib) = (None, None);
     assert_eq!(a, b, "the simulator is not deterministic");
     assert_eq!(a.trace_hash, b.trace_hash);
     // Another seed is another run (its own figures; the goals are seed 7's).

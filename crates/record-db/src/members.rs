@@ -70,10 +70,14 @@ impl MemberCert {
 }
 
 /// Known member chains by leaf serial, plus the group root.
+///
+/// A clone shares the tables until one side changes (copy on write): a database's rollback
+/// snapshot costs nothing, and replicas adopting one index (the simulator's thousands of
+/// nodes) hold it once.
 #[derive(Clone, Debug, Default)]
 pub struct MemberIndex {
-    by_serial: HashMap<Vec<u8>, Arc<MemberCert>>,
-    by_peer: HashMap<PeerName, Vec<Vec<u8>>>,
+    by_serial: Arc<HashMap<Vec<u8>, Arc<MemberCert>>>,
+    by_peer: Arc<HashMap<PeerName, Vec<Vec<u8>>>>,
 }
 
 impl MemberIndex {
@@ -112,23 +116,37 @@ impl MemberIndex {
 
     /// Adds an entry made by [`MemberIndex::validated`] for the same group.
     pub(crate) fn insert_validated(&mut self, entry: Arc<MemberCert>) {
-        let serial = entry.serial().to_vec();
-        let peer = entry.peer().clone();
         if self
             .by_serial
+            .get(entry.serial())
+            .is_some_and(|held| Arc::ptr_eq(held, &entry))
+        {
+            return; // Held already (and perhaps shared with other indexes: not copied).
+        }
+        let serial = entry.serial().to_vec();
+        let peer = entry.peer().clone();
+        if Arc::make_mut(&mut self.by_serial)
             .insert(serial.clone(), entry.clone())
             .is_none()
         {
-            self.by_peer.entry(peer).or_default().push(serial);
+            Arc::make_mut(&mut self.by_peer)
+                .entry(peer)
+                .or_default()
+                .push(serial);
         }
     }
 
-    /// Copies the entries of `other` that belong to `group` (already validated there).
+    /// Copies the entries of `other` that belong to `group` (already validated there). An
+    /// empty index adopting one whose entries all belong to `group` shares its tables.
     pub fn adopt(&mut self, group: &PeerName, other: &MemberIndex) {
-        for (serial, entry) in &other.by_serial {
+        if self.by_serial.is_empty() && other.by_serial.values().all(|e| e.valid.group() == group) {
+            *self = other.clone();
+            return;
+        }
+        for (serial, entry) in other.by_serial.iter() {
             if entry.valid.group() == group && !self.by_serial.contains_key(serial) {
-                self.by_serial.insert(serial.clone(), entry.clone());
-                self.by_peer
+                Arc::make_mut(&mut self.by_serial).insert(serial.clone(), entry.clone());
+                Arc::make_mut(&mut self.by_peer)
                     .entry(entry.peer().clone())
                     .or_default()
                     .push(serial.clone());

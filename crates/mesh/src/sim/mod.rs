@@ -41,6 +41,10 @@ fn epoch() -> Timestamp {
     Timestamp::from_secs(1_800_000_000)
 }
 
+/// In a group of more members than this, each node is told this many random members'
+/// addresses (the others' presence, as it were) rather than all.
+const SAMPLED_CANDIDATES: usize = 1024;
+
 fn address(i: usize) -> SocketAddr {
     let n = i as u32 + 1;
     SocketAddr::V4(SocketAddrV4::new(
@@ -74,11 +78,15 @@ pub struct Simulation {
     nodes: Vec<Node>,
     net: Network,
     root: CertChain,
-    members: MemberIndex,
+    /// Knows every member: each node's database adopts its member tables, shared
+    /// copy-on-write (each real node holds the list; here it is held once).
+    template: Database<MemoryStore>,
     properties: peergroup_record_db::Record,
     record_type: RecordType,
     tracked: BTreeMap<u64, Tracked>,
     retired_stats: Vec<Stats>,
+    /// Messages sent by each node's retired cores (node, messages).
+    retired_by_node: Vec<(usize, u64)>,
     /// Neighbor losses by reason.
     drops: BTreeMap<String, u64>,
     /// Everything the nodes did, hashed (see [`Report::trace_hash`]).
@@ -161,9 +169,9 @@ impl Simulation {
         // The creator's properties: no membership records, no presence (see the module docs).
         let mut props = GroupProperties::new("Simulated group", creator_peer);
         props.flags = property_flags::MEMBER_DATA_OPTIONAL | property_flags::DISABLE_PRESENCE;
-        let mut scratch = Database::open(MemoryStore::new(), root.chain())?;
-        scratch.adopt_members(&members);
-        let properties = scratch
+        let mut template = Database::open(MemoryStore::new(), root.chain())?;
+        template.adopt_members(&members);
+        let properties = template
             .set_properties(
                 LocalSigner {
                     key: &creator_key,
@@ -187,10 +195,11 @@ impl Simulation {
             nodes,
             net,
             root: root.chain().clone(),
-            members,
+            template,
             properties,
             tracked: BTreeMap::new(),
             retired_stats: Vec::new(),
+            retired_by_node: Vec::new(),
             drops: BTreeMap::new(),
             trace: trace::Trace::default(),
             now: t0,
@@ -202,7 +211,7 @@ impl Simulation {
     }
 
     fn start_node(&mut self, i: usize, mut db: Database<MemoryStore>) -> Result<(), crate::Error> {
-        db.adopt_members(&self.members);
+        db.adopt_members_of(&self.template);
         db.apply(vec![self.properties.clone()], self.now)?;
         let node = &mut self.nodes[i];
         node.incarnation += 1;
@@ -224,11 +233,22 @@ impl Simulation {
             self.now.into(),
         )?;
         core.set_listen_addrs(vec![address(i)], self.now.into())?;
-        // As if presence had told it every member's address, and it had a database before.
-        let all: Vec<SocketAddr> = (0..self.nodes.len())
-            .filter(|j| *j != i)
-            .map(address)
-            .collect();
+        // As if presence had told it the members' addresses, and it had a database before:
+        // every other member's, or in a group too big for the candidate table a random
+        // sample (the first MAX_CANDIDATES alone would point every node at the same few).
+        let n = self.nodes.len();
+        let all: Vec<SocketAddr> = if n > SAMPLED_CANDIDATES {
+            let mut picked = std::collections::BTreeSet::new();
+            while picked.len() < SAMPLED_CANDIDATES {
+                let j = self.rng.below(n as u64) as usize;
+                if j != i {
+                    picked.insert(j);
+                }
+            }
+            picked.into_iter().map(address).collect()
+        } else {
+            (0..n).filter(|j| *j != i).map(address).collect()
+        };
         core.add_candidates(&all);
         core.start_listening();
         self.nodes[i].core = Some(core);
@@ -431,6 +451,7 @@ impl Simulation {
             return;
         };
         self.retired_stats.push(core.stats().clone());
+        self.retired_by_node.push((i, core.stats().messages_sent));
         self.nodes[i].crashed_db = Some(core.into_database());
         self.nodes[i].incarnation += 1;
         self.nodes[i].next_timer = None;

@@ -41,6 +41,15 @@ pub struct Report {
     pub messages: u64,
     /// Announcements (IHave) and payload requests (Graft) sent.
     pub ihave_and_graft: u64,
+    /// Messages each node sent per second of the run, on average (all messages: floods,
+    /// announcements, maintenance, sync).
+    pub messages_per_node_per_sec: f64,
+    /// The busiest node's messages per second over the run.
+    pub messages_per_node_per_sec_max: f64,
+    /// The process's peak resident memory (KiB), where the OS tells it (Linux's
+    /// `/proc/self/status`). Process-wide: a figure for this scenario only when the process
+    /// ran nothing else (the `simulate` example, `cargo xtask sim`).
+    pub peak_rss_kib: Option<u64>,
     /// Neighbor connections lost, by reason.
     pub neighbor_losses: Vec<(String, u64)>,
     /// A hash (FNV-1a, 64 bits) of the whole trace: every message, connect and close each
@@ -68,8 +77,46 @@ impl Report {
                 self.convergence_p99_ms, goals.max_convergence_p99_ms
             ));
         }
+        if let Some(max) = goals.max_messages_per_node_per_sec
+            && self.messages_per_node_per_sec > max
+        {
+            broken.push(format!(
+                "messages per node per second {:.2} > {max}",
+                self.messages_per_node_per_sec
+            ));
+        }
+        if let Some(max) = goals.max_kib_per_node {
+            match self.kib_per_node() {
+                Some(kib) if kib > max => {
+                    broken.push(format!("memory per node {kib} KiB > {max} KiB"));
+                }
+                Some(_) => {}
+                None => broken.push(format!(
+                    "memory per node not measured (no peak RSS on this OS), goal {max} KiB"
+                )),
+            }
+        }
         broken
     }
+
+    /// The process's peak resident memory divided by the nodes (KiB): each node's share,
+    /// what they share (the member list, the simulator) included.
+    pub fn kib_per_node(&self) -> Option<u64> {
+        self.peak_rss_kib
+            .map(|kib| kib / u64::try_from(self.nodes.max(1)).unwrap_or(u64::MAX))
+    }
+}
+
+/// The process's peak resident set (VmHWM) in KiB, on Linux.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl fmt::Display for Report {
@@ -107,6 +154,19 @@ impl fmt::Display for Report {
             "messages:            {} ({} ihave/graft)",
             self.messages, self.ihave_and_graft
         )?;
+        writeln!(
+            f,
+            "messages per node:   {:.2}/s mean, {:.2}/s busiest",
+            self.messages_per_node_per_sec, self.messages_per_node_per_sec_max
+        )?;
+        match (self.peak_rss_kib, self.kib_per_node()) {
+            (Some(rss), Some(each)) => writeln!(
+                f,
+                "memory:              peak RSS {} MiB, {each} KiB per node",
+                rss / 1024
+            )?,
+            _ => writeln!(f, "memory:              not measured here")?,
+        }
         let losses: Vec<String> = self
             .neighbor_losses
             .iter()
@@ -175,6 +235,21 @@ pub(super) fn build(sim: &Simulation) -> Report {
     let received: u64 = stats.iter().map(|s| s.floods_received).sum();
     let by_flood: u64 = stats.iter().map(|s| s.delivered_by_flood).sum();
     let by_sync: u64 = stats.iter().map(|s| s.delivered_by_sync).sum();
+    // Per node, over its incarnations (a restarted node's earlier cores are retired).
+    let mut sent = vec![0u64; sim.nodes.len()];
+    for (i, s) in &sim.retired_by_node {
+        if let Some(n) = sent.get_mut(*i) {
+            *n += s;
+        }
+    }
+    for (i, node) in sim.nodes.iter().enumerate() {
+        if let (Some(c), Some(n)) = (node.core.as_ref(), sent.get_mut(i)) {
+            *n += c.stats().messages_sent;
+        }
+    }
+    let nodes = sim.nodes.len().max(1) as f64;
+    let secs = (sim.scenario.end_ms() as f64 / 1000.0).max(1.0);
+    let per_sec = |messages: f64| messages / secs;
     let rmr = if by_flood == 0 {
         0.0
     } else {
@@ -202,6 +277,9 @@ pub(super) fn build(sim: &Simulation) -> Report {
         messages: stats.iter().map(|s| s.messages_sent).sum(),
         ihave_and_graft: stats.iter().map(|s| s.ihave_sent + s.grafts_sent).sum(),
         neighbor_losses: sim.drops.iter().map(|(w, n)| (w.clone(), *n)).collect(),
+        messages_per_node_per_sec: per_sec(sent.iter().sum::<u64>() as f64 / nodes),
+        messages_per_node_per_sec_max: per_sec(sent.iter().copied().max().unwrap_or(0) as f64),
+        peak_rss_kib: peak_rss_kib(),
         trace_hash: sim.trace.finish(),
     }
 }

@@ -25,6 +25,8 @@
 //! max_rmr = 0.3            # redundant payload copies per delivery
 //! max_missed = 0           # (record, live node) pairs never delivered (the default)
 //! max_convergence_p99_ms = 10000
+//! max_messages_per_node_per_sec = 5.0   # optional
+//! max_kib_per_node = 512   # optional: the process's peak RSS / nodes
 //! ```
 
 use serde::Deserialize;
@@ -62,6 +64,13 @@ pub struct Goals {
     pub max_missed: u64,
     /// Slowest 99th-percentile convergence time (ms).
     pub max_convergence_p99_ms: u64,
+    /// Most messages a node sends per second, on average over the nodes and the run.
+    #[serde(default)]
+    pub max_messages_per_node_per_sec: Option<f64>,
+    /// Most peak resident memory per node (KiB): the process's peak divided by the nodes. A
+    /// run where the OS does not tell the peak breaks this goal.
+    #[serde(default)]
+    pub max_kib_per_node: Option<u64>,
 }
 
 /// One simulation run.

@@ -336,6 +336,18 @@ impl<S: Store> Database<S> {
         }
     }
 
+    /// Adopts the members another database of the same group knows ([`Database::adopt_members`]
+    /// with its member index), sharing its tables copy-on-write when this database knows no
+    /// member yet: thousands of replicas of one group in one process (the simulator) hold the
+    /// member list once. Another group's database is ignored.
+    pub fn adopt_members_of<T: Store>(&mut self, other: &Database<T>) {
+        if other.group != self.group {
+            return;
+        }
+        self.signer_keys.share_from(&other.signer_keys);
+        self.adopt_members(&other.members);
+    }
+
     pub(crate) fn context(&self, now: Timestamp) -> Context<'_> {
         Context {
             group: &self.group,

@@ -56,8 +56,13 @@ impl Received {
 #[derive(Clone, Debug)]
 pub struct SignerKeys {
     group: PeerName,
-    keys: Arc<RwLock<HashMap<Vec<u8>, PublicKey>>>,
+    /// The table is shared copy-on-write with other databases' when one adopted another's
+    /// members ([`SignerKeys::share_from`]).
+    keys: Arc<RwLock<Arc<KeyTable>>>,
 }
+
+/// Signing keys by certificate serial.
+type KeyTable = HashMap<Vec<u8>, PublicKey>;
 
 impl SignerKeys {
     pub(crate) fn new(group: PeerName) -> Self {
@@ -70,7 +75,23 @@ impl SignerKeys {
     pub(crate) fn add(&self, serial: &[u8], key: PublicKey) {
         let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         if keys.get(serial) != Some(&key) {
-            keys.insert(serial.to_vec(), key);
+            Arc::make_mut(&mut keys).insert(serial.to_vec(), key);
+        }
+    }
+
+    /// Shares the table of `other` (for the same group) when this one knows no key yet.
+    pub(crate) fn share_from(&self, other: &SignerKeys) {
+        if self.group != other.group || Arc::ptr_eq(&self.keys, &other.keys) {
+            return;
+        }
+        let theirs = other
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if keys.is_empty() {
+            *keys = theirs;
         }
     }
 

@@ -25,10 +25,10 @@
 //! prefix of the stream can be decoded once it is about 1.35–1.5·d symbols long (more, relatively,
 //! for small d), so the sender never has to guess `d` beforehand: it just sends more.
 //!
-//! An [`Encoder`] keeps the first [`PREFIX`] (4096) symbols of a changing set up to date in
-//! O(log PREFIX) per insert or remove (≈ 16 symbol updates, 96 KiB of state), so starting a
-//! session costs nothing; symbols past the prefix are computed on demand by one pass over the
-//! keys.
+//! An [`Encoder`] keeps the first symbols of a changing set up to date (at most [`PREFIX`],
+//! 4096, in O(log PREFIX) per insert or remove: ≈ 16 symbol updates, 96 KiB of state), so
+//! starting a session costs nothing; symbols past the prefix are computed on demand by one
+//! pass over the keys. The database keeps four symbols per key, up to [`PREFIX`].
 //!
 //! # Protocol
 //!

@@ -271,6 +271,19 @@ impl Encoder {
         &self.prefix
     }
 
+    /// Keeps `prefix_len` symbols up to date from now on (never fewer than now), computing
+    /// the added ones from `keys`, every key of the set: O(|keys| · log(prefix_len)).
+    pub fn extend_prefix<I: IntoIterator<Item = u64>>(&mut self, prefix_len: usize, keys: I) {
+        let start = self.prefix.len();
+        if prefix_len <= start {
+            return;
+        }
+        self.prefix.resize(prefix_len, CodedSymbol::ZERO);
+        if let Some(tail) = self.prefix.get_mut(start..) {
+            add_keys_in_range(tail, keys, start as u64);
+        }
+    }
+
     /// Records that `key` joined the set.
     pub fn insert(&mut self, key: u64) {
         self.len = self.len.wrapping_add(1);
