@@ -478,6 +478,13 @@ impl<S: Store> Core<S> {
         }
         if finished.is_some() {
             self.syncs.end(conn);
+        } else if failure.is_none() && !out.is_empty() {
+            // Sending is progress too: the side that sends a large class's records hears
+            // nothing from its peer until they are through (the driver asks for the next
+            // burst only once the connection took the last, so a peer that stopped reading
+            // still stalls it).
+            let stall = now.mono.saturating_add(self.config.sync_stall_timeout);
+            self.syncs.progressed(conn, now.mono, stall);
         }
         for m in out {
             self.send(conn, m);

@@ -423,3 +423,59 @@ fn pulling_one_makers_records_twice_regrafts_the_link() {
     assert!(net.has(2, pushed), "node 0's next record arrives by push");
     assert_eq!(pulls(&mut net), 0);
 }
+
+/// A sync whose records take longer to send than `sync_stall_timeout` is not given up by
+/// the side sending them, which hears nothing from its peer meanwhile: each burst the
+/// connection takes is progress. (Before, a fresh member's sync of 1M records was abandoned
+/// every 10 s and restarted from a new reconciliation.)
+#[test]
+fn a_sync_longer_than_the_stall_timeout_goes_on_while_it_sends() {
+    let mut net = Net::new(2);
+    // Records over half a sync message's byte bound: one per message, so the records take
+    // more than one burst of `sync_burst` messages.
+    let config = MeshConfig::default();
+    let count = config.sync_burst * 7;
+    let keys: Vec<u64> = (0..count)
+        .map(|k| {
+            net.act(1, |core, now| {
+                core.create_record(
+                    NewRecord {
+                        record_type: "7e57da7a-0000-4000-8000-00000000000b".parse().unwrap(),
+                        attributes: String::new(),
+                        payload: vec![k as u8; 530 * 1024],
+                        expires: now.wall.saturating_add(Duration::from_secs(3600)),
+                        autorefresh: false,
+                    },
+                    now,
+                )
+                .unwrap()
+                .item_key()
+            })
+        })
+        .collect();
+    let (_, c1) = net.link(0, 1);
+    // The driver lets the sync go on each time the connection has room: here every 60% of
+    // the stall timeout, until node 1 has sent everything.
+    let step = config.sync_stall_timeout.mul_f64(0.6);
+    let mut steps = 0u32;
+    while !net.core(1).sync_backlog().is_empty() {
+        assert!(steps < 20, "node 1 is still sending after {steps} steps");
+        net.run_for(step);
+        net.act(1, |core, now| core.continue_sync(c1, now));
+        steps += 1;
+    }
+    assert!(
+        step * steps > config.sync_stall_timeout,
+        "the records took {steps} steps of {step:?}: not longer than the stall timeout"
+    );
+    for (i, key) in keys.iter().enumerate() {
+        assert!(net.has(0, *key), "node 0 lacks record {i} of {count}");
+    }
+    for i in 0..2 {
+        assert_eq!(
+            net.core(i).stats().syncs_abandoned,
+            0,
+            "node {i} abandoned the sync"
+        );
+    }
+}
