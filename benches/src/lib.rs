@@ -1,5 +1,6 @@
-//! Shared fixtures for the benchmarks: a group with an admin and a member, signed records, and
-//! (in [`net`]) real nodes on loopback.
+//! Shared fixtures for the benchmarks: a group with an admin and a member, signed records,
+//! (in [`net`]) real nodes on loopback, (in [`remote`]) a node in a process of its own, and
+//! (in [`cpu`]) CPU time.
 
 #![forbid(unsafe_code)]
 #![allow(
@@ -7,7 +8,9 @@
     reason = "benchmark fixtures: a failure is a broken benchmark, not an error to handle"
 )]
 
+pub mod cpu;
 pub mod net;
+pub mod remote;
 
 use std::time::Duration;
 
@@ -17,6 +20,11 @@ use peergroup_record_db::store::{MemoryStore, Store};
 use peergroup_record_db::{
     Database, LocalSigner, NewRecord, Record, RecordFlags, RecordId, RecordType, SecurityData,
 };
+
+/// Test-key seeds of the group root, the creator (admin) and the member.
+const ROOT_SEED: u64 = 100;
+const ADMIN_SEED: u64 = 1;
+const MEMBER_SEED: u64 = 2;
 
 /// The instant the fixtures are built at.
 pub fn t0() -> Timestamp {
@@ -78,10 +86,10 @@ impl Fixture {
             not_before: start,
             not_after: start.saturating_add(Duration::from_secs(3650 * 86_400)),
         };
-        let ak = KeyPair::from_test_seed(1);
+        let ak = KeyPair::from_test_seed(ADMIN_SEED);
         let creator = PeerName::new(&ak.public(), Classifier::new("admin").expect("classifier"));
         let root = GroupRoot::with_key(
-            KeyPair::from_test_seed(100),
+            KeyPair::from_test_seed(ROOT_SEED),
             "Bench",
             Classifier::new("bench").expect("c"),
             &creator,
@@ -91,7 +99,7 @@ impl Fixture {
         let admin_chain = root
             .issue(&request(&ak, "admin", Role::Admin))
             .expect("admin");
-        let mk = KeyPair::from_test_seed(2);
+        let mk = KeyPair::from_test_seed(MEMBER_SEED);
         let member_chain = admin_chain
             .issue(&ak, &request(&mk, "member", Role::Member))
             .expect("member");
@@ -104,6 +112,46 @@ impl Fixture {
             member: Member {
                 key: mk,
                 chain: member_chain,
+            },
+            start,
+        }
+    }
+
+    /// The fixture as bytes, for a node in another process ([`Fixture::from_bytes`]): the
+    /// start and the three chains (the keys come from their seeds; serials are random, so a
+    /// fixture built anew would be another group's certificates).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.start.as_millis().to_le_bytes().to_vec();
+        for chain in [self.root.chain(), &self.admin.chain, &self.member.chain] {
+            let der = chain.to_pkcs7();
+            out.extend_from_slice(&(der.len() as u64).to_le_bytes());
+            out.extend_from_slice(&der);
+        }
+        out
+    }
+
+    /// The fixture [`Fixture::to_bytes`] wrote.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let (start, mut rest) = bytes.split_at(8);
+        let start = Timestamp::from_millis(u64::from_le_bytes(start.try_into().expect("8 bytes")));
+        let mut chains = Vec::new();
+        for _ in 0..3 {
+            let (len, after) = rest.split_at(8);
+            let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+            let (der, after) = after.split_at(usize::try_from(len).expect("a length"));
+            chains.push(CertChain::from_pkcs7(der).expect("a chain"));
+            rest = after;
+        }
+        let [root, admin, member] = <[CertChain; 3]>::try_from(chains).expect("three chains");
+        Fixture {
+            root: GroupRoot::from_parts(KeyPair::from_test_seed(ROOT_SEED), root).expect("root"),
+            admin: Member {
+                key: KeyPair::from_test_seed(ADMIN_SEED),
+                chain: admin,
+            },
+            member: Member {
+                key: KeyPair::from_test_seed(MEMBER_SEED),
+                chain: member,
             },
             start,
         }
