@@ -18,19 +18,18 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use crate::record::{Record, RecordId};
+use crate::record::{NameText, Record, RecordId};
 
 /// Compares two versions of the same record by the merge order.
 pub fn compare(a: &Record, b: &Record) -> Ordering {
     a.version
         .cmp(&b.version)
         .then_with(|| a.modified_by.is_some().cmp(&b.modified_by.is_some()))
-        .then_with(|| {
-            let (x, y) = (
-                a.modified_by.as_ref().map(|p| p.to_string()),
-                b.modified_by.as_ref().map(|p| p.to_string()),
-            );
-            x.cmp(&y)
+        .then_with(|| match (&a.modified_by, &b.modified_by) {
+            // As text: byte order is the order of the strings.
+            (Some(x), Some(y)) => NameText::of(x).as_bytes().cmp(NameText::of(y).as_bytes()),
+            // Both unmodified (one modified and not the other was decided above).
+            _ => Ordering::Equal,
         })
         .then_with(|| a.last_modified.cmp(&b.last_modified))
         .then_with(|| security_key(a).cmp(&security_key(b)))

@@ -128,10 +128,81 @@ impl RecordId {
 }
 
 fn creator_hash(creator: &PeerName) -> [u8; 8] {
-    let d = sha256(creator.to_string().as_bytes());
+    let d = sha256(NameText::of(creator).as_bytes());
     let mut h = [0u8; 8];
     h.copy_from_slice(&d[..8]);
     h
+}
+
+/// A peer name's text form, exactly what its `Display` writes (40 lowercase hex digits, a
+/// dot, the classifier), built on the stack: hashing, signing and encoding a record need
+/// the text of its names, and going through the formatting machinery (postcard formats a
+/// `Display` value twice, once to count its length) cost a measurable part of applying a
+/// received record.
+pub(crate) struct NameText {
+    buf: [u8; PeerName::MAX_LEN],
+    len: usize,
+}
+
+impl NameText {
+    /// The text of `name`.
+    pub(crate) fn of(name: &PeerName) -> Self {
+        let mut buf = [0u8; PeerName::MAX_LEN];
+        let classifier = name.classifier().as_str().as_bytes();
+        let len = 41 + classifier.len();
+        // A classifier is at most `Classifier::MAX_LEN` bytes, so the name fits; were that
+        // ever not so, the name would be cut short rather than the program stopped.
+        let fits = hex::encode_to_slice(name.authority().as_bytes(), &mut buf[..40]).is_ok()
+            && len <= buf.len();
+        buf[40] = b'.';
+        if fits {
+            buf[41..len].copy_from_slice(classifier);
+        }
+        NameText {
+            buf,
+            len: if fits { len } else { 41 },
+        }
+    }
+
+    /// The text's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// The text (ASCII: hex digits, a dot and a classifier's characters).
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+impl Serialize for NameText {
+    /// As the name itself serializes (`collect_str` of its `Display`): a string.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Peer name fields written through [`NameText`]: the same output as `PeerName`'s own
+/// `Serialize` (a string), without formatting it twice.
+mod name_field {
+    use peergroup_identity::PeerName;
+    use serde::ser::Serializer;
+
+    use super::NameText;
+
+    pub(super) fn serialize<S: Serializer>(name: &PeerName, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(NameText::of(name).as_str())
+    }
+
+    pub(super) fn serialize_option<S: Serializer>(
+        name: &Option<PeerName>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match name {
+            Some(n) => s.serialize_some(&NameText::of(n)),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 impl fmt::Debug for RecordId {
@@ -260,8 +331,10 @@ pub struct Record {
     /// Deleted, autorefresh.
     pub flags: RecordFlags,
     /// The member that created the record.
+    #[serde(serialize_with = "name_field::serialize")]
     pub creator: PeerName,
     /// The member that made this version, when it is not version 1.
+    #[serde(serialize_with = "name_field::serialize_option")]
     pub modified_by: Option<PeerName>,
     /// Attribute XML (`<attributes>…</attributes>`), or empty.
     pub attributes: String,
@@ -346,12 +419,15 @@ impl Record {
     pub fn signed_bytes(&self, group: &PeerName) -> Vec<u8> {
         #[derive(Serialize)]
         struct Unsigned<'a> {
+            #[serde(serialize_with = "name_field::serialize")]
             group: &'a PeerName,
             record_type: &'a RecordType,
             id: &'a RecordId,
             version: u32,
             flags: RecordFlags,
+            #[serde(serialize_with = "name_field::serialize")]
             creator: &'a PeerName,
+            #[serde(serialize_with = "name_field::serialize_option")]
             modified_by: &'a Option<PeerName>,
             attributes: &'a str,
             created: Timestamp,
@@ -380,12 +456,18 @@ impl Record {
             creator_serial: &self.security.creator_serial,
             modifier_serial: &self.security.modifier_serial,
         };
-        let mut out = SIGNING_CONTEXT.to_vec();
+        // One buffer, sized for the body (three names at most, with their lengths; serials,
+        // times, ids and lengths within the last 128 bytes), after the context string.
+        let mut out = Vec::with_capacity(
+            SIGNING_CONTEXT.len()
+                + self.payload.len()
+                + self.attributes.len()
+                + 3 * (PeerName::MAX_LEN + 2)
+                + 128,
+        );
+        out.extend_from_slice(SIGNING_CONTEXT);
         // Serialising plain data into a Vec cannot fail.
-        if let Ok(body) = postcard::to_allocvec(&unsigned) {
-            out.extend_from_slice(&body);
-        }
-        out
+        postcard::to_extend(&unsigned, out).unwrap_or_else(|_| SIGNING_CONTEXT.to_vec())
     }
 
     /// The 64-bit key that stands for this exact version in set reconciliation.
@@ -466,6 +548,92 @@ mod tests {
             },
         };
         assert_eq!(r.item_key(), 0xfe93_be53_a0a6_ec85);
+    }
+
+    /// Names are written through [`NameText`]: the same text, the same bytes, as the names'
+    /// own `Display` and `Serialize`.
+    #[test]
+    fn name_text_is_the_display_form() {
+        let long = format!("{}.{}", "ab".repeat(20), "x".repeat(Classifier::MAX_LEN));
+        for n in [peer(1), peer(2), long.parse::<PeerName>().unwrap()] {
+            let text = NameText::of(&n);
+            assert_eq!(text.as_str(), n.to_string());
+            assert_eq!(
+                postcard::to_allocvec(&text).unwrap(),
+                postcard::to_allocvec(&n).unwrap()
+            );
+        }
+    }
+
+    /// The canonical encoding and the signed bytes are what serializing the names through
+    /// their own `Serialize` gave.
+    #[test]
+    fn encoding_and_signed_bytes_are_unchanged() {
+        #[derive(Serialize)]
+        struct Plain<'a> {
+            record_type: &'a RecordType,
+            id: &'a RecordId,
+            version: u32,
+            flags: RecordFlags,
+            creator: &'a PeerName,
+            modified_by: &'a Option<PeerName>,
+            attributes: &'a str,
+            created: Timestamp,
+            expires: Timestamp,
+            last_modified: Timestamp,
+            payload: &'a [u8],
+            creator_serial: &'a [u8],
+            modifier_serial: &'a [u8],
+        }
+        fn plain(r: &Record) -> Plain<'_> {
+            Plain {
+                record_type: &r.record_type,
+                id: &r.id,
+                version: r.version,
+                flags: r.flags,
+                creator: &r.creator,
+                modified_by: &r.modified_by,
+                attributes: &r.attributes,
+                created: r.created,
+                expires: r.expires,
+                last_modified: r.last_modified,
+                payload: &r.payload,
+                creator_serial: &r.security.creator_serial,
+                modifier_serial: &r.security.modifier_serial,
+            }
+        }
+        let group = peer(9);
+        for modified_by in [None, Some(peer(2))] {
+            let r = Record {
+                record_type: RecordType::PRESENCE,
+                id: RecordId::derive(&peer(1), [5; 8]),
+                version: if modified_by.is_some() { 2 } else { 1 },
+                flags: RecordFlags::default(),
+                creator: peer(1),
+                modified_by,
+                attributes: "<attributes/>".into(),
+                created: Timestamp::from_millis(10),
+                expires: Timestamp::from_millis(1000),
+                last_modified: Timestamp::from_millis(20),
+                payload: vec![3; 300],
+                security: SecurityData {
+                    creator_serial: vec![4],
+                    modifier_serial: vec![6, 7],
+                    signature: Signature::from_bytes([2; 64]),
+                },
+            };
+            let p = plain(&r);
+            let mut encoded = vec![crate::codec::FORMAT_VERSION];
+            encoded.extend(postcard::to_allocvec(&(&p, &r.security.signature)).unwrap());
+            assert_eq!(crate::codec::encode(&r), encoded);
+            assert_eq!(crate::codec::encoded_len(&r), encoded.len());
+            let mut signed = SIGNING_CONTEXT.to_vec();
+            signed.extend(postcard::to_allocvec(&(&group, &p)).unwrap());
+            assert_eq!(r.signed_bytes(&group), signed);
+            // The id binding hashes the creator's text.
+            let h = sha256(r.creator.to_string().as_bytes());
+            assert_eq!(creator_hash(&r.creator), h[..8]);
+        }
     }
 
     #[test]

@@ -24,10 +24,10 @@ struct Staging {
     batch: Batch,
     /// The winning version of each record so far, by id.
     staged: BTreeMap<RecordId, Record>,
-    /// What the store held of each id staged, before this batch: the change reported and
-    /// the version replaced are judged against it, however many versions of the id the
-    /// batch staged in turn.
-    before: BTreeMap<RecordId, Option<Record>>,
+    /// Whether the store held a version of each id staged, before this batch: the change
+    /// reported is judged against it, however many versions of the id the batch staged in
+    /// turn (the version replaced went to [`ApplyReport::replaced`] when the first was).
+    before: BTreeMap<RecordId, bool>,
     /// Records of this batch held back for an unknown signer, by content key.
     held: BTreeMap<u64, Record>,
 }
@@ -62,7 +62,11 @@ fn versions_by_id(records: Vec<Received>, report: &mut ApplyReport) -> Vec<Versi
     let mut by_id: BTreeMap<(bool, RecordId), Vec<Received>> = BTreeMap::new();
     for r in records {
         let security = r.record().record_type.is_security();
-        by_id.entry((!security, r.record().id)).or_default().push(r);
+        // Nearly always one version of an id: no room for more until a second comes.
+        by_id
+            .entry((!security, r.record().id))
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(r);
     }
     by_id
         .into_iter()
@@ -162,9 +166,15 @@ impl<S: Store> Database<S> {
             }
         };
         report.accepted = self.commit_staged(&report, batch)?;
-        report
+        // Usually in order already (a batch of data records): then nothing to move.
+        if !report
             .accepted
-            .sort_by_key(|r| !r.record_type.is_security());
+            .is_sorted_by_key(|r| !r.record_type.is_security())
+        {
+            report
+                .accepted
+                .sort_by_key(|r| !r.record_type.is_security());
+        }
         Ok(report)
     }
 
@@ -250,7 +260,9 @@ impl<S: Store> Database<S> {
         report: &ApplyReport,
         batch: Batch,
     ) -> Result<Vec<Record>, Error> {
-        if let Err(e) = self.store.commit(&batch) {
+        // Each record's item key (a SHA-256) is worked out once, for the store and the index.
+        let put_keys: Vec<u64> = batch.put.iter().map(Record::item_key).collect();
+        if let Err(e) = self.store.commit_with_item_keys(&batch, &put_keys) {
             self.abandon();
             return Err(e.into());
         }
@@ -258,9 +270,8 @@ impl<S: Store> Database<S> {
         for r in report.purged.iter().chain(&report.replaced) {
             self.keys.remove(&r.item_key());
         }
-        for r in &batch.put {
-            self.keys
-                .insert(r.item_key(), r.record_type.is_security(), &r.id);
+        for (r, key) in batch.put.iter().zip(put_keys) {
+            self.keys.insert(key, r.record_type.is_security(), &r.id);
         }
         Ok(batch.put)
     }
@@ -326,9 +337,10 @@ impl<S: Store> Database<S> {
     ) -> Result<(Vec<Outcome>, Vec<Vec<u8>>), Error> {
         // Refused or held back unless found otherwise.
         let mut outcomes = vec![Outcome::Passed; records.len()];
-        let mut candidates: Vec<(Record, Signer, Option<Record>)> = Vec::new();
-        let mut checked: Vec<Option<PublicKey>> = Vec::new();
-        let mut positions: Vec<usize> = Vec::new();
+        let mut candidates: Vec<(Record, Signer, Option<Record>)> =
+            Vec::with_capacity(records.len());
+        let mut checked: Vec<Option<PublicKey>> = Vec::with_capacity(records.len());
+        let mut positions: Vec<usize> = Vec::with_capacity(records.len());
         for (i, received) in records.into_iter().enumerate() {
             let (r, checked_with) = received.into_parts();
             let ctx = self.context(now);
@@ -567,25 +579,26 @@ impl<S: Store> Database<S> {
 /// and the version replaced are the store's: a version staged earlier in the batch and now
 /// replaced was never stored, so its change is withdrawn and it replaces nothing.
 fn stage_winner(r: Record, stored: Option<Record>, st: &mut Staging, report: &mut ApplyReport) {
-    let before = match st.before.entry(r.id) {
+    let held_before = match st.before.entry(r.id) {
         Entry::Vacant(e) => {
             // Nothing of this id staged yet: `stored` came from the store.
-            if let Some(old) = &stored {
-                report.replaced.push(old.clone());
+            let held = stored.is_some();
+            if let Some(old) = stored {
+                report.replaced.push(old);
             }
-            e.insert(stored)
+            *e.insert(held)
         }
         Entry::Occupied(e) => {
             report.changes.retain(|c| c.record.id != r.id);
-            e.into_mut()
+            *e.get()
         }
     };
-    let kind = match (&*before, r.is_deleted()) {
+    let kind = match (held_before, r.is_deleted()) {
         (_, true) => ChangeKind::Deleted,
-        (None, false) => ChangeKind::Added,
-        (Some(_), false) => ChangeKind::Updated,
+        (false, false) => ChangeKind::Added,
+        (true, false) => ChangeKind::Updated,
     };
-    if !(before.is_none() && r.is_deleted()) {
+    if held_before || !r.is_deleted() {
         report.changes.push(Change {
             kind,
             record: r.clone(),

@@ -164,11 +164,29 @@ impl Iterator for IndexSequence {
         let r = splitmix64(&mut self.prng);
         // u in (0, 1]: 53 random bits, shifted up by one so u is never 0.
         let u = ((r >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
-        let gap = ((current as f64 + 1.5) * (1.0 / u.sqrt() - 1.0)).ceil();
+        let gap = ceil_non_negative((current as f64 + 1.5) * (1.0 / u.sqrt() - 1.0));
         // `as` saturates, so a gap past u64::MAX ends the sequence through checked_add.
         let gap = if gap >= 1.0 { gap as u64 } else { 1 };
         self.next = current.checked_add(gap);
         Some(current)
+    }
+}
+
+/// `x.ceil()` for `x ≥ 0` (here `x` is never negative), without the call to libm's `ceil`
+/// that `f64::ceil` is on x86-64 without SSE 4.1: a key's sequence is walked each time it
+/// joins or leaves a stored set. Every `f64` from 2⁵² up is an integer; below, the truncation
+/// is exact. A negative `x` or NaN gives 0, which the caller reads as `ceil` would (a gap
+/// below 1 is 1); infinity stays infinity.
+fn ceil_non_negative(x: f64) -> f64 {
+    const INTEGRAL: f64 = (1u64 << 52) as f64;
+    if x >= INTEGRAL {
+        return x;
+    }
+    let truncated = x as u64 as f64;
+    if truncated < x {
+        truncated + 1.0
+    } else {
+        truncated
     }
 }
 
@@ -364,5 +382,65 @@ pub(crate) mod fixed64_vec {
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
         Vec::<[u8; 8]>::deserialize(d).map(|v| v.into_iter().map(u64::from_le_bytes).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceil_non_negative_is_ceil() {
+        let mut state = 1u64;
+        let mut values = vec![
+            0.0,
+            0.5,
+            1.0,
+            1.0 + f64::EPSILON,
+            2.0 - f64::EPSILON,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9_007_199_254_740_993.0,
+            1e300,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::INFINITY,
+        ];
+        for _ in 0..200_000 {
+            let r = splitmix64(&mut state);
+            // Non-negative values of every magnitude, and small ones near integers.
+            values.push(f64::from_bits(r >> 1));
+            values.push((r >> 40) as f64 / 1024.0);
+        }
+        for x in values.into_iter().filter(|x| !x.is_nan()) {
+            assert_eq!(ceil_non_negative(x).to_bits(), x.ceil().to_bits(), "{x:e}");
+        }
+        assert_eq!(ceil_non_negative(f64::NAN), 0.0);
+    }
+
+    /// The mapping is part of the wire contract: the sequences are those `f64::ceil` gave.
+    #[test]
+    fn index_sequences_are_those_of_f64_ceil() {
+        fn reference(key: u64, n: usize) -> Vec<u64> {
+            let (mut prng, mut next, mut out) = (key, Some(0u64), Vec::new());
+            while let Some(current) = next {
+                if out.len() == n {
+                    break;
+                }
+                let r = splitmix64(&mut prng);
+                let u = ((r >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+                let gap = ((current as f64 + 1.5) * (1.0 / u.sqrt() - 1.0)).ceil();
+                let gap = if gap >= 1.0 { gap as u64 } else { 1 };
+                next = current.checked_add(gap);
+                out.push(current);
+            }
+            out
+        }
+        let mut state = 7u64;
+        for _ in 0..5_000 {
+            let key = splitmix64(&mut state);
+            let seq: Vec<u64> = IndexSequence::new(key).take(120).collect();
+            assert_eq!(seq, reference(key, 120), "key {key:#x}");
+        }
     }
 }

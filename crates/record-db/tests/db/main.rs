@@ -12,5 +12,6 @@ mod store;
 mod support;
 mod sync;
 mod sync_bounds;
+mod timing;
 mod validation;
 mod versions;
