@@ -27,31 +27,38 @@ async fn filters_by_kind_and_record_type() {
             .add_record(note_type(), "", b"note".to_vec(), HOUR)
             .await
             .unwrap();
-        // The unfiltered stream and the record stream see both. (A CI run once saw neither
-        // within the wait; if it happens again, the failure says what each side's links were.)
+        // The unfiltered stream and the record stream see both, in either order: the two
+        // records may reach Bob by different paths (a push, a pull, the sync of a new link),
+        // so the note can come first. (Waiting for the chat record and then the note hung
+        // in a CI run that delivered them the other way round.)
+        let mut seen = [[false; 2]; 2];
         let seen_both = tokio::time::timeout(WAIT - Duration::from_secs(5), async {
-            for s in [&mut everything, &mut records] {
-                for want in [chat.id, note.id] {
-                    expect(s, "a record", |e| match e {
+            for (s, seen) in [&mut everything, &mut records].into_iter().zip(&mut seen) {
+                while seen.contains(&false) {
+                    let which = expect(s, "a record", |e| match e {
                         GroupEvent::RecordChanged {
                             change: ChangeKind::Added,
                             record,
-                        } if record.id == want => Some(()),
+                        } => [chat.id, note.id].iter().position(|id| *id == record.id),
                         _ => None,
                     })
                     .await;
+                    seen[which] = true;
                 }
             }
         })
         .await;
         if seen_both.is_err() {
             panic!(
-                "Bob saw Alice's records in no stream; Alice's links: {:?}; Bob's: {:?}; \
-                 chat records at Alice: {}; at Bob: {}",
+                "Bob's streams did not see both records ([chat, note] seen by the unfiltered \
+                 stream and the record stream: {seen:?}); Alice's links: {:?}; Bob's: {:?}; \
+                 chat and note records at Alice: {}, {}; at Bob: {}, {}",
                 a.neighbor_connections().await,
                 b.neighbor_connections().await,
                 a.records(chat_type()).await.map_or(0, |r| r.len()),
+                a.records(note_type()).await.map_or(0, |r| r.len()),
                 b.records(chat_type()).await.map_or(0, |r| r.len()),
+                b.records(note_type()).await.map_or(0, |r| r.len()),
             );
         }
         // The note stream sees the note first: the chat record was filtered out.
