@@ -1,17 +1,18 @@
-//! `cargo xtask bench`: runs the criterion benchmarks of `benches/` (optimised), then prints
-//! a summary — every benchmark's median time and throughput from criterion's estimates, the
-//! network figures that have goals (the flood's receiver CPU per record against the floor
-//! measured in the same run, and its records/s end to end with the author signing on the
-//! clock; fresh-member sync seconds), the reconciliation table the network bench wrote, the
-//! latency bench's group commit rate and delivery percentiles — then the memory probe (a
-//! peer of 1M records after a restart and while it serves a fresh member's sync), and runs
-//! every simulator scenario (the 10,000-node ones of `scale/` too).
+//! `cargo xtask bench`: runs the criterion benchmarks of `benches/` (optimised) and the
+//! memory probe (a peer of 1M records after a restart and while it serves a fresh member's
+//! sync), then prints a summary — every benchmark's median time and throughput from
+//! criterion's estimates, the network figures that have goals (the flood's receiver CPU per
+//! record against the floor measured in the same run, and its records/s end to end with the
+//! author signing on the clock; fresh-member sync seconds), the reconciliation table the
+//! network bench wrote, the latency bench's group commit rate and delivery percentiles, the
+//! memory probe's figures and verdict — and runs every simulator scenario (the 10,000-node
+//! ones of `scale/` too).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 use crate::util::{self, cargo, step};
 
@@ -33,15 +34,12 @@ pub(crate) fn run(quick: bool, no_sim: bool) -> Result<()> {
     let started = SystemTime::now();
     util::run(&mut cmd)?;
 
-    let dir = criterion_dir();
-    let summary = summarize(&dir, started)?;
-    step("summary");
-    println!("{summary}");
-
     // Issue 15 item 7: a peer of 1M records of 200 B after a restart, and while it serves a
-    // fresh member's sync (`benches/examples/rss.rs` prints the figures and the verdict).
+    // fresh member's sync (`benches/examples/rss.rs` prints the figures and the verdict,
+    // which the summary repeats).
     step("memory: a peer of 1M records after a restart and serving a fresh member's sync");
-    util::run(cargo().args([
+    let mut rss = cargo();
+    rss.args([
         "run",
         "--release",
         "-q",
@@ -51,7 +49,27 @@ pub(crate) fn run(quick: bool, no_sim: bool) -> Result<()> {
         "rss",
         "--",
         "1000000",
-    ]))?;
+    ]);
+    eprintln!("$ {}", util::describe(&rss));
+    let out = util::capture(&mut rss)?;
+    let memory = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{memory}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        bail!("the memory probe failed ({})", out.status);
+    }
+
+    let dir = criterion_dir();
+    let mut summary = summarize(&dir, started)?;
+    writeln!(summary)?;
+    for line in memory
+        .lines()
+        .filter(|l| l.starts_with("node after") || l.starts_with("a node holding"))
+    {
+        writeln!(summary, "memory, {line}")?;
+    }
+    step("summary");
+    println!("{summary}");
 
     if !no_sim {
         // Every scenario CI runs, then the 10,000-node ones (issue 15, item 6: messages
