@@ -84,9 +84,8 @@ pub struct Simulation {
     properties: peergroup_record_db::Record,
     record_type: RecordType,
     tracked: BTreeMap<u64, Tracked>,
-    retired_stats: Vec<Stats>,
-    /// Messages sent by each node's retired cores (node, messages).
-    retired_by_node: Vec<(usize, u64)>,
+    /// The counters of each crashed core, with its node.
+    retired_stats: Vec<(usize, Stats)>,
     /// Neighbor losses by reason.
     drops: BTreeMap<String, u64>,
     /// Everything the nodes did, hashed (see [`Report::trace_hash`]).
@@ -199,7 +198,6 @@ impl Simulation {
             properties,
             tracked: BTreeMap::new(),
             retired_stats: Vec::new(),
-            retired_by_node: Vec::new(),
             drops: BTreeMap::new(),
             trace: trace::Trace::default(),
             now: t0,
@@ -450,8 +448,7 @@ impl Simulation {
         let Some(core) = self.nodes[i].core.take() else {
             return;
         };
-        self.retired_stats.push(core.stats().clone());
-        self.retired_by_node.push((i, core.stats().messages_sent));
+        self.retired_stats.push((i, core.stats().clone()));
         self.nodes[i].crashed_db = Some(core.into_database());
         self.nodes[i].incarnation += 1;
         self.nodes[i].next_timer = None;

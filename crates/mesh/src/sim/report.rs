@@ -226,25 +226,23 @@ pub(super) fn build(sim: &Simulation) -> Report {
     }
     convergence.sort_unstable();
     each.sort_unstable();
-    let mut stats = sim.retired_stats.clone();
-    stats.extend(
+    // Every core's counters with its node: the crashed ones, then the running ones.
+    let mut by_node = sim.retired_stats.clone();
+    by_node.extend(
         sim.nodes
             .iter()
-            .filter_map(|n| n.core.as_ref().map(|c| c.stats().clone())),
+            .enumerate()
+            .filter_map(|(i, n)| n.core.as_ref().map(|c| (i, c.stats().clone()))),
     );
+    let stats: Vec<_> = by_node.iter().map(|(_, s)| s).collect();
     let received: u64 = stats.iter().map(|s| s.floods_received).sum();
     let by_flood: u64 = stats.iter().map(|s| s.delivered_by_flood).sum();
     let by_sync: u64 = stats.iter().map(|s| s.delivered_by_sync).sum();
-    // Per node, over its incarnations (a restarted node's earlier cores are retired).
+    // Per node, over its incarnations.
     let mut sent = vec![0u64; sim.nodes.len()];
-    for (i, s) in &sim.retired_by_node {
+    for (i, s) in &by_node {
         if let Some(n) = sent.get_mut(*i) {
-            *n += s;
-        }
-    }
-    for (i, node) in sim.nodes.iter().enumerate() {
-        if let (Some(c), Some(n)) = (node.core.as_ref(), sent.get_mut(i)) {
-            *n += c.stats().messages_sent;
+            *n += s.messages_sent;
         }
     }
     let nodes = sim.nodes.len().max(1) as f64;

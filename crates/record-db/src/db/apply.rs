@@ -260,9 +260,7 @@ impl<S: Store> Database<S> {
         report: &ApplyReport,
         batch: Batch,
     ) -> Result<Vec<Record>, Error> {
-        // Each record's item key (a SHA-256) is worked out once, for the store and the index.
-        let put_keys: Vec<u64> = batch.put.iter().map(Record::item_key).collect();
-        if let Err(e) = self.store.commit_with_item_keys(&batch, &put_keys) {
+        if let Err(e) = self.store.commit(&batch) {
             self.abandon();
             return Err(e.into());
         }
@@ -270,8 +268,9 @@ impl<S: Store> Database<S> {
         for r in report.purged.iter().chain(&report.replaced) {
             self.keys.remove(&r.item_key());
         }
-        for (r, key) in batch.put.iter().zip(put_keys) {
-            self.keys.insert(key, r.record_type.is_security(), &r.id);
+        for r in &batch.put {
+            self.keys
+                .insert(r.item_key(), r.record_type.is_security(), &r.id);
         }
         Ok(batch.put)
     }

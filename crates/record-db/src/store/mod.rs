@@ -110,11 +110,4 @@ pub trait Store: Send {
     }
     /// Applies `batch` atomically; returns once it is durable.
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
-    /// [`Store::commit`] with the [`Record::item_key`] of each record of `batch.put`, in
-    /// order, worked out by the caller (which needs them too): a store that keeps item keys
-    /// need not hash each record again. The default ignores them and commits.
-    fn commit_with_item_keys(&mut self, batch: &Batch, put_keys: &[u64]) -> Result<(), StoreError> {
-        let _ = put_keys;
-        self.commit(batch)
-    }
 }

@@ -345,13 +345,6 @@ impl Store for SqliteStore {
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        self.commit_with_item_keys(batch, &[])
-    }
-
-    /// Takes the item keys given when there is one per record put (the database's); works
-    /// them out otherwise.
-    fn commit_with_item_keys(&mut self, batch: &Batch, put_keys: &[u64]) -> Result<(), StoreError> {
-        let put_keys = (put_keys.len() == batch.put.len()).then_some(put_keys);
         if batch.is_empty() {
             return Ok(());
         }
@@ -369,14 +362,11 @@ impl Store for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(sql)?;
-            for (i, r) in batch.put.iter().enumerate() {
+            for r in &batch.put {
                 let expires = millis(r.expires);
-                let item_key = put_keys
-                    .and_then(|keys| keys.get(i).copied())
-                    .unwrap_or_else(|| r.item_key());
                 put.execute(params![
                     &r.id.0[..],
-                    item_key as i64,
+                    r.item_key() as i64,
                     &r.record_type.0.as_bytes()[..],
                     expires,
                     codec::encode(r)
