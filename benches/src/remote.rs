@@ -6,11 +6,12 @@
 //! one command a line on its standard input:
 //!
 //! - `digest` → `digest <hex> <records>`;
-//! - `flood <n>` → `ready` at once, then `reached` when the node has learned `n` more
-//!   records from its neighbors (its delivery counters, polled every millisecond), or
-//!   `timeout` after two minutes;
-//! - `idle <ms>` → polls its delivery counters as `flood` does for `ms` milliseconds, then
-//!   `idled` (what the polling itself costs, to set beside a flood's CPU time);
+//! - `flood <n>` → `ready` at once, then `reached <polls>` when the node has learned `n` more
+//!   records from its neighbors (its delivery counters, polled as [`poll_gap`] says: rarely
+//!   while many records are still to come, every millisecond near the end), or `timeout`
+//!   after two minutes;
+//! - `idle <ms>` → polls its delivery counters every millisecond for `ms` milliseconds, then
+//!   `idled <polls>` (what one poll costs, to set a flood's polls beside its CPU time);
 //! - `close` (or the end of its input) → closes the node, `closed`, and exits.
 //!
 //! The parent side is [`Remote`]; it reads the child's CPU time from `/proc/<pid>/stat`.
@@ -28,8 +29,16 @@ use crate::net::{self, Who};
 
 /// The first argument that makes a benchmark binary a remote node.
 pub const FLAG: &str = "--peergroup-remote-node";
-/// How often the child polls its delivery counters while a flood is awaited.
+/// The shortest wait between two polls of the child's delivery counters.
 const POLL: Duration = Duration::from_millis(1);
+/// The longest wait between two polls while a flood is awaited.
+const POLL_MAX: Duration = Duration::from_millis(50);
+/// Records per second no receiver here can exceed (its floor alone, signature checks and
+/// durable commits, is ~50k/s): a poll waits for the records still to come at this rate, so
+/// it never oversleeps the last record by more than [`POLL`]. Polling every millisecond all
+/// along cost the receiver ~1.4 µs a record (~45 ms of CPU a second), polling this way a
+/// few dozen polls a flood.
+const FASTEST: f64 = 250_000.0;
 /// How long the child awaits a flood.
 const FLOOD_WITHIN: Duration = Duration::from_secs(120);
 
@@ -61,13 +70,22 @@ pub fn serve(args: &[String]) {
                 let n: u64 = n.parse().expect("a record count");
                 let target = rt.block_on(net::delivered(&node.handle)) + n;
                 say("ready");
-                let reached = poll(&rt, &node.handle, target, FLOOD_WITHIN);
-                say(if reached { "reached" } else { "timeout" });
+                match poll(&rt, &node.handle, target, FLOOD_WITHIN, poll_gap) {
+                    Ok(polls) => say(&format!("reached {polls}")),
+                    Err(_) => say("timeout"),
+                }
             }
             ["idle", ms] => {
                 let ms = ms.parse().expect("milliseconds");
-                poll(&rt, &node.handle, u64::MAX, Duration::from_millis(ms));
-                say("idled");
+                let every = |_| POLL;
+                let polls = poll(
+                    &rt,
+                    &node.handle,
+                    u64::MAX,
+                    Duration::from_millis(ms),
+                    every,
+                );
+                say(&format!("idled {}", polls.unwrap_or_else(|n| n)));
             }
             ["close"] => break,
             _ => unreachable!("unknown command {line:?}"),
@@ -77,19 +95,35 @@ pub fn serve(args: &[String]) {
     say("closed");
 }
 
-/// Polls `handle`'s delivery counters every [`POLL`] until they reach `target` (true) or
-/// `within` has passed (false).
-fn poll(rt: &tokio::runtime::Runtime, handle: &GroupHandle, target: u64, within: Duration) -> bool {
+/// Polls `handle`'s delivery counters until they reach `target` (`Ok`) or `within` has
+/// passed (`Err`), waiting `gap(records still to come)` between polls; either way with the
+/// number of polls.
+fn poll(
+    rt: &tokio::runtime::Runtime,
+    handle: &GroupHandle,
+    target: u64,
+    within: Duration,
+    gap: impl Fn(u64) -> Duration,
+) -> Result<u32, u32> {
     let deadline = Instant::now() + within;
+    let mut polls = 0u32;
     loop {
-        if rt.block_on(net::delivered(handle)) >= target {
-            return true;
+        polls += 1;
+        let delivered = rt.block_on(net::delivered(handle));
+        if delivered >= target {
+            return Ok(polls);
         }
         if Instant::now() > deadline {
-            return false;
+            return Err(polls);
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(gap(target - delivered));
     }
+}
+
+/// How long to wait before polling again with `left` records still to come: as long as
+/// they would take at [`FASTEST`], within [`POLL`]..=[`POLL_MAX`].
+fn poll_gap(left: u64) -> Duration {
+    Duration::from_secs_f64(left as f64 / FASTEST).clamp(POLL, POLL_MAX)
 }
 
 /// The parent's side: a node running in a child process.
@@ -164,20 +198,25 @@ impl Remote {
         assert_eq!(line, "ready", "the remote node did not start awaiting");
     }
 
-    /// Waits until the child has learned the records of [`Remote::expect_records`].
-    pub fn wait_records(&mut self) {
+    /// Waits until the child has learned the records of [`Remote::expect_records`]; returns
+    /// how many times it polled its delivery counters meanwhile.
+    pub fn wait_records(&mut self) -> u32 {
         let line = self.read();
-        assert_eq!(line, "reached", "the flood did not arrive");
+        let polls = line.strip_prefix("reached ").and_then(|n| n.parse().ok());
+        polls.unwrap_or_else(|| panic!("the flood did not arrive: {line:?}"))
     }
 
-    /// The child's CPU time while it polls its delivery counters for `span`, as it does
-    /// while it awaits a flood, with nothing arriving.
-    pub fn idle_cpu(&mut self, span: Duration) -> Duration {
+    /// The child's CPU time for one poll of its delivery counters (as it polls while it
+    /// awaits a flood), from polling every millisecond for `span` with nothing arriving.
+    pub fn poll_cpu(&mut self, span: Duration) -> Duration {
         let before = self.cpu();
         self.send(&format!("idle {}", span.as_millis()));
         let line = self.read();
-        assert_eq!(line, "idled", "the remote node did not poll");
-        self.cpu() - before
+        let polls: u32 = line
+            .strip_prefix("idled ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("the remote node did not poll: {line:?}"));
+        (self.cpu() - before) / polls.max(1)
     }
 
     /// Closes the node and waits for the process.
