@@ -139,6 +139,32 @@ max_convergence_p99_ms = 60000
         r.delivered_by_sync > 0,
         "restarted nodes should catch up by sync: {r}"
     );
+    // A quarter of the 40 nodes, each once (drawn with replacement, 10 draws among 39 nodes
+    // nearly always picked one twice).
+    assert_eq!((r.crashes, r.crashed_nodes), (10, 10), "{r}");
+}
+
+/// Churn takes down the scenario's fraction of the nodes, each of them once, even when the
+/// fraction is most of the group.
+#[test]
+fn churn_takes_each_drawn_node_down_once() {
+    let r = run(r#"name = "heavy churn"
+seed = 13
+nodes = 20
+records = 10
+warmup_secs = 30
+publish_every_ms = 1000
+settle_secs = 60
+latency_ms = 20
+[churn]
+fraction = 0.9
+downtime_secs = 5
+[goals]
+max_rmr = 1.0
+max_convergence_p99_ms = 60000
+"#);
+    assert_eq!((r.crashes, r.crashed_nodes), (18, 18), "{r}");
+    assert_eq!(r.missed_deliveries, 0, "{r}");
 }
 
 /// Under message loss, duplicates stay rare: a node that receives a payload twice prunes the

@@ -286,13 +286,20 @@ impl Simulation {
                 .schedule(ms(p.end_secs * 1000), network::Ev::PartitionEnd);
         }
         if let Some(c) = &s.churn {
-            let count = ((s.nodes as f64) * c.fraction) as usize;
+            // Node 0 (the creator) never goes down.
+            let count = (((s.nodes as f64) * c.fraction) as usize).min(s.nodes.saturating_sub(1));
             let span = s
                 .publishing_ends_ms()
                 .saturating_sub(s.warmup_secs * 1000)
                 .max(1);
-            for _ in 0..count {
+            // Each of them once, as the scenario says (drawn with replacement, some went down
+            // twice and the run's slowest deliveries waited for two downtimes).
+            let mut drawn = std::collections::BTreeSet::new();
+            while drawn.len() < count {
                 let node = 1 + self.rng.below(s.nodes as u64 - 1) as usize;
+                if !drawn.insert(node) {
+                    continue;
+                }
                 let at = s.warmup_secs * 1000 + self.rng.below(span);
                 self.net.schedule(ms(at), network::Ev::Crash(node));
                 self.net

@@ -52,6 +52,10 @@ pub struct Report {
     pub peak_rss_kib: Option<u64>,
     /// Neighbor connections lost, by reason.
     pub neighbor_losses: Vec<(String, u64)>,
+    /// Crashes (a node going down with `kill -9`), and how many nodes they took down.
+    pub crashes: usize,
+    /// The nodes that crashed at least once.
+    pub crashed_nodes: usize,
     /// A hash (FNV-1a, 64 bits) of the whole trace: every message, connect and close each
     /// node output, every record delivered to it, every timer it asked for, with the node and
     /// the virtual time. Equal only when two runs did exactly the same.
@@ -172,6 +176,13 @@ impl fmt::Display for Report {
             .iter()
             .map(|(w, n)| format!("{w}: {n}"))
             .collect();
+        if self.crashes > 0 {
+            writeln!(
+                f,
+                "crashes:             {} ({} nodes)",
+                self.crashes, self.crashed_nodes
+            )?;
+        }
         writeln!(
             f,
             "neighbor losses:     {}",
@@ -275,6 +286,13 @@ pub(super) fn build(sim: &Simulation) -> Report {
         messages: stats.iter().map(|s| s.messages_sent).sum(),
         ihave_and_graft: stats.iter().map(|s| s.ihave_sent + s.grafts_sent).sum(),
         neighbor_losses: sim.drops.iter().map(|(w, n)| (w.clone(), *n)).collect(),
+        crashes: sim.retired_stats.len(),
+        crashed_nodes: sim
+            .retired_stats
+            .iter()
+            .map(|(i, _)| *i)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
         messages_per_node_per_sec: per_sec(sent.iter().sum::<u64>() as f64 / nodes),
         messages_per_node_per_sec_max: per_sec(sent.iter().copied().max().unwrap_or(0) as f64),
         peak_rss_kib: peak_rss_kib(),
