@@ -287,7 +287,9 @@ impl GroupHandle {
         ask!(self, SyncProgress)
     }
 
-    /// The database digest (equal on converged replicas) and record count.
+    /// The database digest (equal on converged replicas) and record count. It sorts every
+    /// record's key on the group's task (~0.1 s for a million records): to wait for records
+    /// to arrive, poll [`GroupHandle::stats`]'s delivery counters and take the digest once.
     pub async fn digest(&self) -> Result<([u8; 32], usize), Error> {
         ask!(self, Digest)
     }
