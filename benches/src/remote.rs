@@ -202,8 +202,11 @@ impl Remote {
     /// how many times it polled its delivery counters meanwhile.
     pub fn wait_records(&mut self) -> u32 {
         let line = self.read();
-        let polls = line.strip_prefix("reached ").and_then(|n| n.parse().ok());
-        polls.unwrap_or_else(|| panic!("the flood did not arrive: {line:?}"))
+        assert!(
+            line.starts_with("reached "),
+            "the flood did not arrive: {line:?}"
+        );
+        line["reached ".len()..].parse().expect("a count of polls")
     }
 
     /// The child's CPU time for one poll of its delivery counters (as it polls while it
@@ -212,10 +215,11 @@ impl Remote {
         let before = self.cpu();
         self.send(&format!("idle {}", span.as_millis()));
         let line = self.read();
-        let polls: u32 = line
-            .strip_prefix("idled ")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("the remote node did not poll: {line:?}"));
+        assert!(
+            line.starts_with("idled "),
+            "the remote node did not poll: {line:?}"
+        );
+        let polls: u32 = line["idled ".len()..].parse().expect("a count of polls");
         (self.cpu() - before) / polls.max(1)
     }
 

@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::Database;
+use crate::db::{Database, Received};
 use crate::error::Error;
 use crate::reconcile::{self, Config, Message, ReconcileError, Session, SetSnapshot, Stats};
 use crate::record::Record;
@@ -208,7 +208,7 @@ pub struct SyncSession {
     config: Config,
     state: Option<ClassState>,
     outbox: VecDeque<SyncMessage>,
-    received: Vec<Record>,
+    received: Vec<Received>,
     reconcile_stats: Stats,
     records_sent: u64,
     records_received: u64,
@@ -247,6 +247,16 @@ impl SyncSession {
 
     /// Records received since the last call; apply them before polling again.
     pub fn take_received(&mut self) -> Vec<Record> {
+        self.take_received_checked()
+            .into_iter()
+            .map(Received::into_record)
+            .collect()
+    }
+
+    /// [`take_received`](Self::take_received), each record with what a check of its
+    /// signature found when it came with [`handle_records`](Self::handle_records) (for
+    /// [`Database::apply_received`](crate::Database::apply_received)).
+    pub fn take_received_checked(&mut self) -> Vec<Received> {
         std::mem::take(&mut self.received)
     }
 
@@ -273,30 +283,23 @@ impl SyncSession {
         msg: SyncMessage,
         db: &Database<S>,
     ) -> Result<(), SyncError> {
-        self.try_advance();
-        let Some(state) = self.state.as_mut() else {
-            return Err(SyncError::Protocol(SyncViolation::AfterFinish));
-        };
         let class = match &msg {
             SyncMessage::Reconcile { class, .. }
             | SyncMessage::Records { class, .. }
             | SyncMessage::ClassDone { class } => *class,
         };
-        if class != state.class {
-            return Err(SyncError::Protocol(SyncViolation::WrongClass {
-                got: class,
-                current: state.class,
-            }));
-        }
+        let initiator = self.initiator;
+        let config = self.config;
+        let state = self.current(class)?;
         match msg {
             SyncMessage::Reconcile { message, .. } => {
                 if state.session.is_none() {
-                    if self.initiator {
+                    if initiator {
                         return Err(SyncError::Protocol(SyncViolation::ResponderStarted));
                     }
                     state.session = Some(Session::responder(
                         db.key_snapshot(class.is_security()),
-                        self.config,
+                        config,
                     ));
                 }
                 if let Some(session) = state.session.as_mut() {
@@ -304,29 +307,8 @@ impl SyncSession {
                 }
             }
             SyncMessage::Records { records, .. } => {
-                if records.len() > RECORDS_PER_MESSAGE {
-                    return Err(SyncError::Protocol(SyncViolation::TooManyRecords {
-                        count: records.len(),
-                    }));
-                }
-                if records.len() > 1 {
-                    let bytes: usize = records.iter().map(crate::codec::encoded_len).sum();
-                    if bytes > BYTES_PER_MESSAGE {
-                        return Err(SyncError::TooLarge {
-                            what: "a message of several records",
-                            bytes,
-                            limit: BYTES_PER_MESSAGE,
-                        });
-                    }
-                }
-                if records
-                    .iter()
-                    .any(|r| r.record_type.is_security() != class.is_security())
-                {
-                    return Err(SyncError::Protocol(SyncViolation::RecordOfWrongClass));
-                }
-                self.records_received += records.len() as u64;
-                self.received.extend(records);
+                let records = records.into_iter().map(Received::unchecked).collect();
+                self.take_records(records)?;
             }
             SyncMessage::ClassDone { .. } => {
                 if state.got_done {
@@ -335,6 +317,65 @@ impl SyncSession {
                 state.got_done = true;
             }
         }
+        Ok(())
+    }
+
+    /// A `Records` message of `class` whose records' signatures the caller checked already
+    /// ([`SignerKeys::check`](crate::SignerKeys::check), on another thread): handled as
+    /// [`handle`](Self::handle) handles it, each record keeping what the check found.
+    pub fn handle_records(
+        &mut self,
+        class: SyncClass,
+        records: Vec<Received>,
+    ) -> Result<(), SyncError> {
+        self.current(class)?;
+        self.take_records(records)
+    }
+
+    /// The class being synchronised, when a message of `class` may come now.
+    fn current(&mut self, class: SyncClass) -> Result<&mut ClassState, SyncError> {
+        self.try_advance();
+        let Some(state) = self.state.as_mut() else {
+            return Err(SyncError::Protocol(SyncViolation::AfterFinish));
+        };
+        if class != state.class {
+            return Err(SyncError::Protocol(SyncViolation::WrongClass {
+                got: class,
+                current: state.class,
+            }));
+        }
+        Ok(state)
+    }
+
+    /// The records of a `Records` message of the current class, within its bounds.
+    fn take_records(&mut self, records: Vec<Received>) -> Result<(), SyncError> {
+        if records.len() > RECORDS_PER_MESSAGE {
+            return Err(SyncError::Protocol(SyncViolation::TooManyRecords {
+                count: records.len(),
+            }));
+        }
+        if records.len() > 1 {
+            let bytes: usize = records
+                .iter()
+                .map(|r| crate::codec::encoded_len(r.record()))
+                .sum();
+            if bytes > BYTES_PER_MESSAGE {
+                return Err(SyncError::TooLarge {
+                    what: "a message of several records",
+                    bytes,
+                    limit: BYTES_PER_MESSAGE,
+                });
+            }
+        }
+        let security = self.state.as_ref().is_some_and(|s| s.class.is_security());
+        if records
+            .iter()
+            .any(|r| r.record().record_type.is_security() != security)
+        {
+            return Err(SyncError::Protocol(SyncViolation::RecordOfWrongClass));
+        }
+        self.records_received += records.len() as u64;
+        self.received.extend(records);
         Ok(())
     }
 

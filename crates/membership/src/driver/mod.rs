@@ -77,6 +77,16 @@ enum Input {
     Violation(ConnId, crate::core::PeerFault),
     /// Flooded records whose signatures the connection's reader checked.
     Floods(ConnId, Vec<Received>, reader::Held),
+    /// A sync message's records whose signatures the connection's reader checked, with the
+    /// message's encoded size.
+    CheckedSync {
+        conn: ConnId,
+        session: u32,
+        class: peergroup_record_db::sync::SyncClass,
+        records: Vec<Received>,
+        len: usize,
+        held: reader::Held,
+    },
     Closed(ConnId),
     Dialed(SocketAddr, Result<Connection, String>),
     Incoming(Connection, Option<Bytes>),
@@ -102,6 +112,21 @@ impl Input {
             Input::Message(c, b, _) => Input::Message(c, b, held),
             Input::Decoded(c, m, n, _) => Input::Decoded(c, m, n, held),
             Input::Floods(c, r, _) => Input::Floods(c, r, held),
+            Input::CheckedSync {
+                conn,
+                session,
+                class,
+                records,
+                len,
+                ..
+            } => Input::CheckedSync {
+                conn,
+                session,
+                class,
+                records,
+                len,
+                held,
+            },
             other => other,
         }
     }
@@ -117,7 +142,7 @@ impl Input {
                 .sum::<usize>()
                 .max(1),
             Input::Message(_, bytes, _) => kib(bytes.len()),
-            Input::Decoded(_, _, len, _) => kib(*len),
+            Input::Decoded(_, _, len, _) | Input::CheckedSync { len, .. } => kib(*len),
             _ => 1,
         }
     }
@@ -393,6 +418,16 @@ impl<S: Store + 'static> Driver<S> {
             Input::Floods(conn, records, _held) => {
                 self.core.handle_checked_floods(conn, records, now)
             }
+            Input::CheckedSync {
+                conn,
+                session,
+                class,
+                records,
+                len: _,
+                held: _held,
+            } => self
+                .core
+                .handle_checked_sync(conn, session, class, records, now),
             Input::Closed(conn) => {
                 if self.links.remove(&conn).is_some() {
                     self.core.handle_disconnected(conn, now);

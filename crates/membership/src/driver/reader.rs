@@ -1,5 +1,6 @@
 //! A connection's reader task: takes frames in bursts, checks the signatures of the flooded
-//! records among them in one batch, and hands the driver its inputs in order.
+//! records among them in one batch (and those of each sync message's records), and hands the
+//! driver its inputs in order.
 //!
 //! Checking here, not in the driver, lets a receiving node check the signatures of one burst
 //! while its driver (which validates and stores everything of the group in one task) stores
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use peergroup_record_db::sync::SyncMessage;
 use peergroup_record_db::{Record, SignerKeys};
 use peergroup_transport::ConnectionReceiver;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -244,6 +246,27 @@ fn to_inputs(
                 run_bytes += bytes.len();
                 run.push(record);
             }
+            // A sync's records: checked here too, so that a fresh member's sync checks one
+            // message's signatures while its group's task stores the previous one.
+            Ok(MeshMessage::Sync {
+                session,
+                message: SyncMessage::Records { class, records },
+            }) => {
+                end_run(&mut run, &mut run_bytes, &mut inputs);
+                let checked = heavy(|| keys.check(records));
+                let len = bytes.len();
+                inputs.push((
+                    Input::CheckedSync {
+                        conn: id,
+                        session,
+                        class,
+                        records: checked,
+                        len,
+                        held: Held::none(),
+                    },
+                    len,
+                ));
+            }
             // Decoded once, here, not again by the group's task.
             Ok(message) => {
                 end_run(&mut run, &mut run_bytes, &mut inputs);
@@ -445,6 +468,89 @@ mod tests {
         let (inputs, violated) = to_inputs(ConnId(3), vec![Bytes::from(big)], &keys, 64 * 1024);
         assert!(!violated);
         assert!(matches!(&inputs[0].0, Input::Message(..)));
+    }
+
+    #[test]
+    fn a_sync_messages_records_are_checked_by_the_reader() {
+        use peergroup_credential_roles::{GroupRoot, MemberRequest, Role, Roles};
+        use peergroup_identity::{Classifier, KeyPair, PeerName, Timestamp};
+        use peergroup_record_db::sync::SyncClass;
+        use peergroup_record_db::{Database, LocalSigner, NewRecord, RecordType, store};
+        let t = Timestamp::from_millis(1_700_000_000_000);
+        let key = KeyPair::from_test_seed(2);
+        let peer = PeerName::new(&key.public(), Classifier::new("m").unwrap());
+        let root = GroupRoot::with_key(
+            KeyPair::from_test_seed(1),
+            "reader test",
+            Classifier::new("g").unwrap(),
+            &peer,
+            t,
+        )
+        .unwrap();
+        let chain = root
+            .issue(&MemberRequest {
+                subject_key: key.public(),
+                subject_peer: peer.clone(),
+                subject_friendly_name: "m".into(),
+                roles: Roles::one(Role::Admin),
+                classifiers: vec![],
+                not_before: t,
+                not_after: t.saturating_add(Duration::from_secs(86_400)),
+            })
+            .unwrap();
+        let mut db = Database::open(store::MemoryStore::new(), &chain).unwrap();
+        let signer = LocalSigner {
+            key: &key,
+            chain: &chain,
+        };
+        let mut made = || {
+            let new = NewRecord {
+                record_type: "51a7e5e1-0000-4000-8000-000000000001"
+                    .parse::<RecordType>()
+                    .unwrap(),
+                attributes: String::new(),
+                payload: b"synced".to_vec(),
+                expires: t.saturating_add(Duration::from_secs(3600)),
+                autorefresh: false,
+            };
+            db.create(signer, new, t).unwrap().record
+        };
+        let good = made();
+        let mut altered = made();
+        altered.payload = b"altered on the way".to_vec();
+        let message = MeshMessage::Sync {
+            session: 7,
+            message: SyncMessage::Records {
+                class: SyncClass::Data,
+                records: vec![good, altered],
+            },
+        };
+        let frames = vec![Bytes::from(message.encode())];
+        let (inputs, violated) = to_inputs(ConnId(3), frames, &db.signer_keys(), usize::MAX);
+        assert!(!violated);
+        let [(input, _)] = inputs.as_slice() else {
+            panic!("one input expected");
+        };
+        let Input::CheckedSync {
+            conn,
+            session,
+            class,
+            records,
+            ..
+        } = input
+        else {
+            panic!("not a checked sync message");
+        };
+        assert_eq!((*conn, *session, *class), (ConnId(3), 7, SyncClass::Data));
+        let verdicts: Vec<bool> = records
+            .iter()
+            .map(|r| r.checked_with(&key.public()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [true, false],
+            "the altered record passed the check"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,7 +3,7 @@
 
 use peergroup_record_db::Received;
 use peergroup_record_db::store::Store;
-use peergroup_record_db::sync::SyncSession;
+use peergroup_record_db::sync::{SyncClass, SyncMessage, SyncSession};
 
 use super::neighbors::{Link, Phase};
 use super::{ConnId, Core, Event, LinkEnd, NeighborChange, Output, PeerFault, PeerInfo, Status};
@@ -120,6 +120,28 @@ impl<S: Store> Core<S> {
         self.broadcast
             .inbox
             .extend(records.into_iter().map(|r| (conn, r)));
+    }
+
+    /// The records of a sync `Records` message whose signatures the connection's reader
+    /// already checked ([`peergroup_record_db::SignerKeys::check`]), so the group's task
+    /// does not check them again; as [`Core::handle_message`] with that message otherwise.
+    pub fn handle_checked_sync(
+        &mut self,
+        conn: ConnId,
+        session: u32,
+        class: SyncClass,
+        records: Vec<Received>,
+        now: Now,
+    ) {
+        if self.closed || !self.neighbors.is_established(conn) {
+            // Not a neighbor (yet): the handshake rules decide what it means here.
+            let records = records.into_iter().map(Received::into_record).collect();
+            let message = SyncMessage::Records { class, records };
+            self.handle_decoded(conn, MeshMessage::Sync { session, message }, now);
+            return;
+        }
+        self.note_neighbor_message(conn, now);
+        self.on_sync_message(conn, session, SyncInput::Checked { class, records }, now);
     }
 
     /// A decoded message arrived (the simulator skips the encoding).
@@ -291,16 +313,21 @@ impl<S: Store> Core<S> {
         }
     }
 
-    fn on_neighbor_message(&mut self, conn: ConnId, message: MeshMessage, now: Now) {
+    /// What any message from an established neighbor tells before its content.
+    fn note_neighbor_message(&mut self, conn: ConnId, now: Now) {
         // The dialer's first message answers our welcome: an acceptor's round trip, the
         // graft timeout's first guess as a dialer's is (the creator only ever accepts).
         if let Some(welcomed) = self.neighbors.get_mut(conn).and_then(|l| l.welcomed.take()) {
             self.broadcast
                 .link_round_trip(now.mono.duration_since(welcomed));
         }
+    }
+
+    fn on_neighbor_message(&mut self, conn: ConnId, message: MeshMessage, now: Now) {
+        self.note_neighbor_message(conn, now);
         match message {
             MeshMessage::Sync { session, message } => {
-                self.on_sync_message(conn, session, message, now)
+                self.on_sync_message(conn, session, SyncInput::Message(message), now)
             }
             MeshMessage::SyncRequest => {
                 let outbound = self.neighbors.get(conn).map(|l| l.info.outbound);
@@ -350,13 +377,7 @@ impl<S: Store> Core<S> {
         }
     }
 
-    fn on_sync_message(
-        &mut self,
-        conn: ConnId,
-        session: u32,
-        message: peergroup_record_db::sync::SyncMessage,
-        now: Now,
-    ) {
+    fn on_sync_message(&mut self, conn: ConnId, session: u32, input: SyncInput, now: Now) {
         let Some(outbound) = self.neighbors.get(conn).map(|l| l.info.outbound) else {
             return;
         };
@@ -387,10 +408,17 @@ impl<S: Store> Core<S> {
             link.session = Some(SyncSession::responder());
             link.id = session;
         }
-        let result = match link.session.as_mut() {
-            Some(s) => s.handle(message, &self.db).map(|()| s.take_received()),
-            None => Ok(Vec::new()),
-        };
+        let result = match (link.session.as_mut(), input) {
+            (Some(s), SyncInput::Message(message)) => s.handle(message, &self.db),
+            (Some(s), SyncInput::Checked { class, records }) => s.handle_records(class, records),
+            (None, _) => Ok(()),
+        }
+        .map(|()| {
+            link.session
+                .as_mut()
+                .map(SyncSession::take_received_checked)
+                .unwrap_or_default()
+        });
         let stall = now.mono.saturating_add(self.config.sync_stall_timeout);
         self.syncs.progressed(conn, now.mono, stall);
         match result {
@@ -598,4 +626,14 @@ impl<S: Store> Core<S> {
             self.neighbors.next_maintenance = self.neighbors.next_maintenance.min(now.mono);
         }
     }
+}
+
+/// A sync message as it reaches a session: decoded by the core, or a `Records` message
+/// whose signatures the connection's reader checked.
+enum SyncInput {
+    Message(SyncMessage),
+    Checked {
+        class: SyncClass,
+        records: Vec<Received>,
+    },
 }

@@ -151,7 +151,7 @@ impl<S: Store> Core<S> {
     fn apply_received(
         &mut self,
         floods: Vec<(ConnId, Received)>,
-        synced: Vec<(ConnId, Record)>,
+        synced: Vec<(ConnId, Received)>,
         now: Now,
     ) -> Result<(), crate::Error> {
         // Duplicates are found in memory; each tells its eager sender to prune the link.
@@ -228,12 +228,12 @@ impl<S: Store> Core<S> {
         }
         let mut from_sync = HashSet::new();
         for (conn, record) in synced {
-            let key = record.item_key();
+            let key = record.record().item_key();
             if !self.db.contains_key(key) && !source.contains_key(&key) {
                 source.insert(key, conn);
                 from_sync.insert(key);
-                by_id.insert(record.id, conn);
-                batch.push(Received::unchecked(record));
+                by_id.insert(record.record().id, conn);
+                batch.push(record);
             }
         }
         if batch.is_empty() {

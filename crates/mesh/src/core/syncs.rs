@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use peergroup_record_db::Record;
+use peergroup_record_db::Received;
 use peergroup_record_db::sync::SyncSession;
 
 use super::ConnId;
@@ -36,8 +36,9 @@ pub(super) struct SyncSchedule {
     links: BTreeMap<ConnId, LinkSync>,
     /// When each running session stalls if nothing arrives.
     stalls: TimerTable<ConnId, Mono>,
-    /// Records the sessions brought since the last flush.
-    pub(super) inbox: Vec<(ConnId, Record)>,
+    /// Records the sessions brought since the last flush (with what a reader's check of
+    /// their signatures found).
+    pub(super) inbox: Vec<(ConnId, Received)>,
     /// Per link, records learned by sync that flooding would not bring (older than
     /// [`super::FLOOD_WINDOW`]): a sync that learned any cascades to the other neighbors.
     pub(super) learned_old: BTreeMap<ConnId, u64>,

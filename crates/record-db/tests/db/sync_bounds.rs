@@ -5,8 +5,8 @@ use peergroup_record_db::reconcile::{MAX_KEYS_PER_MESSAGE, Message, ReconcileErr
 use peergroup_record_db::reserved::{GroupProperties, MAX_RECORD_SIZE_LIMIT};
 use peergroup_record_db::store::Store;
 use peergroup_record_db::sync::{
-    BYTES_PER_MESSAGE, MAX_SYNC_MESSAGE_BYTES, SyncClass, SyncError, SyncMessage, SyncSession,
-    SyncViolation,
+    BYTES_PER_MESSAGE, MAX_SYNC_MESSAGE_BYTES, RECORDS_PER_MESSAGE, SyncClass, SyncError,
+    SyncMessage, SyncSession, SyncViolation,
 };
 use peergroup_record_db::{Database, codec};
 
@@ -159,4 +159,88 @@ fn a_reconciliation_message_over_the_bound_is_refused() {
         }
         other => panic!("expected a key limit violation, got {other:?}"),
     }
+}
+
+/// A `Records` message whose signatures were checked before it reached the session (a
+/// connection's reader does so, `SyncSession::handle_records`) meets the bounds any `Records`
+/// message meets, and its records keep what the check found: a record altered on the way
+/// fails the check and the database refuses it.
+#[test]
+fn checked_records_meet_the_same_bounds_and_keep_their_verdicts() {
+    let g = Group::new();
+    let now = t0().saturating_add(HOUR);
+    let expires = now.saturating_add(DAY);
+    let mut a = g.replica();
+    for i in 0..300u32 {
+        a.create(g.bob.signer(), new_record(&i.to_be_bytes(), expires), now)
+            .unwrap();
+    }
+    let mut b = g.replica();
+    let keys = b.signer_keys();
+    let (mut sa, mut sb) = (SyncSession::initiator(), SyncSession::responder());
+    let (mut checked, mut altered) = (0, None);
+    for _ in 0..10_000 {
+        while let Some(m) = sa.poll_transmit(&a).unwrap() {
+            match m {
+                SyncMessage::Records { class, mut records } => {
+                    if altered.is_none() && class == SyncClass::Data {
+                        records[0].payload = b"altered on the way".to_vec();
+                        altered = Some(records[0].id);
+                    }
+                    sb.handle_records(class, keys.check(records)).unwrap();
+                }
+                m => sb.handle(m, &b).unwrap(),
+            }
+            let got = sb.take_received_checked();
+            checked += got
+                .iter()
+                .filter(|r| r.checked_with(&g.bob.key.public()))
+                .count();
+            if !got.is_empty() {
+                let report = b.apply_received(got, now).unwrap();
+                let refused: Vec<_> = report.rejected.iter().map(|(id, _)| *id).collect();
+                assert!(refused.iter().all(|id| Some(*id) == altered), "{refused:?}");
+            }
+        }
+        while let Some(m) = sb.poll_transmit(&b).unwrap() {
+            sa.handle(m, &a).unwrap();
+            assert!(sa.take_received().is_empty());
+        }
+        if sa.is_done() && sb.is_done() {
+            break;
+        }
+    }
+    assert!(sa.is_done() && sb.is_done(), "sync did not finish");
+    assert_eq!(
+        checked, 299,
+        "every record but the altered one checked on arrival"
+    );
+    let altered = altered.expect("a Records message of the data class");
+    assert!(
+        b.get(altered).unwrap().is_none(),
+        "the altered record was stored"
+    );
+    assert_eq!(b.len(), a.len() - 1);
+
+    // The bounds of `handle`: too many records, another class than the current one, a
+    // record of the other class.
+    let many: Vec<_> = (0..=RECORDS_PER_MESSAGE as u64)
+        .map(|i| forge(g.group(), &g.bob, |r| r.payload = i.to_be_bytes().to_vec()))
+        .collect();
+    let mut s = SyncSession::responder();
+    assert!(matches!(
+        s.handle_records(SyncClass::Security, keys.check(many)),
+        Err(SyncError::Protocol(SyncViolation::TooManyRecords { .. }))
+    ));
+    let one = || keys.check(vec![forge(g.group(), &g.bob, |_| {})]);
+    let mut s = SyncSession::responder();
+    assert!(matches!(
+        s.handle_records(SyncClass::Data, one()),
+        Err(SyncError::Protocol(SyncViolation::WrongClass { .. }))
+    ));
+    let mut s = SyncSession::responder();
+    assert!(matches!(
+        s.handle_records(SyncClass::Security, one()),
+        Err(SyncError::Protocol(SyncViolation::RecordOfWrongClass))
+    ));
 }
