@@ -150,17 +150,16 @@ fn serve_a_fresh_member(
                 member.close().await;
                 break (held, stats);
             }
-            let held = learned;
             if said.elapsed() >= PROGRESS_EVERY {
                 said = Instant::now();
                 println!(
-                    "fresh member: {held} records after {:.0} s",
+                    "fresh member: {learned} records after {:.0} s",
                     start.elapsed().as_secs_f64()
                 );
             }
             assert!(
                 start.elapsed() < SYNC_WITHIN,
-                "the fresh member holds {held} of {records} records after {SYNC_WITHIN:?}"
+                "the fresh member learned {learned} of {records} records in {SYNC_WITHIN:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

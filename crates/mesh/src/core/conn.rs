@@ -408,17 +408,14 @@ impl<S: Store> Core<S> {
             link.session = Some(SyncSession::responder());
             link.id = session;
         }
-        let result = match (link.session.as_mut(), input) {
-            (Some(s), SyncInput::Message(message)) => s.handle(message, &self.db),
-            (Some(s), SyncInput::Checked { class, records }) => s.handle_records(class, records),
-            (None, _) => Ok(()),
-        }
-        .map(|()| {
-            link.session
-                .as_mut()
-                .map(SyncSession::take_received_checked)
-                .unwrap_or_default()
-        });
+        let result = match link.session.as_mut() {
+            Some(s) => match input {
+                SyncInput::Message(message) => s.handle(message, &self.db),
+                SyncInput::Checked { class, records } => s.handle_records(class, records),
+            }
+            .map(|()| s.take_received_checked()),
+            None => Ok(Vec::new()),
+        };
         let stall = now.mono.saturating_add(self.config.sync_stall_timeout);
         self.syncs.progressed(conn, now.mono, stall);
         match result {
