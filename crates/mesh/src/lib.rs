@@ -59,6 +59,7 @@ pub mod limits {
         MAX_PUNCH_OFFERS, MAX_PUNCH_RELAYS_PER_MINUTE, MAX_PUNCHES,
     };
     pub use crate::core::{MAX_RELAY_CHUNK, MAX_RELAYED_ENDS, RELAY_WINDOW};
+    pub use crate::core::{PRESENCE_MAINTENANCE_MAX, PRESENCE_MAINTENANCE_MIN, PRESENCE_SLACK};
     pub use crate::message::{MAX_ADDRESSES, MAX_KEYS};
     pub use crate::peer_time::{MAX_FIRST_OFFSET, MAX_SKEW};
 }

@@ -173,6 +173,11 @@ impl MemberIndex {
         self.by_peer.keys()
     }
 
+    /// Number of peers with a known chain.
+    pub fn peer_count(&self) -> usize {
+        self.by_peer.len()
+    }
+
     /// Number of chains.
     pub fn len(&self) -> usize {
         self.by_serial.len()

@@ -11,6 +11,11 @@ use crate::record::{RecordId, RecordType};
 
 const PAYLOAD_VERSION: u8 = 1;
 
+/// Version 2 of the group properties payload: version 1's fields, then
+/// [`GroupProperties::max_presence`]. A group publishing every node's presence (the only kind
+/// version 1 knew) still writes version 1, which every release reads.
+const PROPERTIES_V2: u8 = 2;
+
 /// The largest frame the transport carries: `peergroup_transport::config::DEFAULT_MAX_FRAME`
 /// (16 MiB). This crate does not depend on the transport; the two must stay equal, so that
 /// every record a group accepts can travel (a mesh flood or a sync message carrying it
@@ -83,6 +88,17 @@ pub struct GroupProperties {
     pub password_auth: bool,
     /// The role a password join grants.
     pub password_role: Option<Role>,
+    /// How many nodes' presence the group should hold (Windows' Max Presence Records):
+    /// [`Self::ALL_PRESENCE`] publishes every node's, 0 only the presence applications force,
+    /// any other value is the number each node's presence maintenance aims for
+    /// (docs/presence-at-scale.md). Not in version 1 payloads, which read as
+    /// [`Self::ALL_PRESENCE`].
+    #[serde(skip, default = "all_presence")]
+    pub max_presence: u32,
+}
+
+fn all_presence() -> u32 {
+    GroupProperties::ALL_PRESENCE
 }
 
 impl GroupProperties {
@@ -95,6 +111,13 @@ impl GroupProperties {
     /// Windows' largest maximum record size (60 MB), for reference only: no group may set
     /// more than [`MAX_RECORD_SIZE_LIMIT`] (what a transport frame carries). Use that.
     pub const MAX_MAX_RECORD_SIZE: u32 = 60 * 1024 * 1024;
+    /// [`Self::max_presence`] for "every node publishes its presence" (Windows: −1).
+    pub const ALL_PRESENCE: u32 = u32::MAX;
+    /// [`Self::max_presence`] of a new group: a group with fewer nodes online behaves as if
+    /// every node published; a larger one holds about this many presences (a sample, plus
+    /// the ones applications force), so what each node stores and receives for presence
+    /// stays flat as the group grows.
+    pub const DEFAULT_MAX_PRESENCE: u32 = 1024;
 
     /// Defaults for a new group.
     pub fn new(friendly_name: &str, creator: PeerName) -> Self {
@@ -108,6 +131,7 @@ impl GroupProperties {
             flags: 0,
             password_auth: false,
             password_role: None,
+            max_presence: Self::DEFAULT_MAX_PRESENCE,
         }
     }
 
@@ -140,14 +164,41 @@ impl GroupProperties {
         Ok(())
     }
 
-    /// The payload bytes.
+    /// The payload bytes: version 1 when every node publishes presence, else version 2.
     pub fn to_payload(&self) -> Vec<u8> {
-        encode(self)
+        let mut out = encode(self);
+        if self.max_presence == Self::ALL_PRESENCE {
+            return out;
+        }
+        if let Some(v) = out.first_mut() {
+            *v = PROPERTIES_V2;
+        }
+        postcard::to_extend(&self.max_presence, out).unwrap_or_default()
     }
 
-    /// Reads and checks a payload.
+    /// Reads and checks a payload (version 1 or 2).
     pub fn from_payload(bytes: &[u8]) -> Result<Self, ValidationError> {
-        let p: GroupProperties = decode("group properties", bytes)?;
+        const KIND: &str = "group properties";
+        let p = match bytes.split_first() {
+            Some((&PROPERTIES_V2, body)) => {
+                let bad = |e: postcard::Error| ValidationError::BadReservedPayload {
+                    kind: KIND,
+                    reason: e.to_string(),
+                };
+                let (mut p, rest): (GroupProperties, _) =
+                    postcard::take_from_bytes(body).map_err(bad)?;
+                let (max, rest): (u32, _) = postcard::take_from_bytes(rest).map_err(bad)?;
+                if !rest.is_empty() {
+                    return Err(ValidationError::BadReservedPayload {
+                        kind: KIND,
+                        reason: "trailing bytes".into(),
+                    });
+                }
+                p.max_presence = max;
+                p
+            }
+            _ => decode::<GroupProperties>(KIND, bytes)?,
+        };
         p.check()
             .map_err(|reason| ValidationError::BadReservedPayload {
                 kind: "group properties",

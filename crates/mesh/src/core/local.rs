@@ -17,7 +17,7 @@ use crate::presence::Presence;
 use crate::time::Now;
 
 impl<S: Store> Core<S> {
-    fn commit(&mut self, change: Change, now: Now) -> Record {
+    pub(super) fn commit(&mut self, change: Change, now: Now) -> Record {
         let record = change.record.clone();
         self.flood_local(record.clone(), now);
         self.record_changes(vec![change]);
@@ -55,13 +55,10 @@ impl<S: Store> Core<S> {
     }
 
     fn write_presence(&mut self, now: Now, again: bool) -> Result<(), crate::Error> {
-        let props = self.db.properties();
-        if !self.config.publish_presence
-            || props.flags & property_flags::DISABLE_PRESENCE != 0
-            || self.closed
-        {
+        if !self.presence_wanted() {
             return Ok(());
         }
+        let props = self.db.properties();
         let presence = Presence {
             node: self.node,
             addresses: self.published_addrs(),
@@ -78,7 +75,18 @@ impl<S: Store> Core<S> {
             key: &self.me.key,
             chain: &self.me.chain,
         };
-        let change = match self.db.get(id)? {
+        let new = |payload| NewRecord {
+            record_type: RecordType::PRESENCE,
+            attributes: String::new(),
+            payload,
+            expires,
+            autorefresh: true,
+        };
+        let change = match self.db.get_any(id)? {
+            // Withdrawn by presence maintenance, published again.
+            Some(existing) if existing.is_deleted() => {
+                self.db.recreate(signer, id, new(payload), now.wall)?
+            }
             Some(existing) if existing.payload == payload && !again => return Ok(()),
             Some(existing) => self.db.update(
                 signer,
@@ -90,18 +98,7 @@ impl<S: Store> Core<S> {
                 },
                 now.wall,
             )?,
-            None => self.db.create_with_id(
-                signer,
-                id,
-                NewRecord {
-                    record_type: RecordType::PRESENCE,
-                    attributes: String::new(),
-                    payload,
-                    expires,
-                    autorefresh: true,
-                },
-                now.wall,
-            )?,
+            None => self.db.create_with_id(signer, id, new(payload), now.wall)?,
         };
         self.commit(change, now);
         Ok(())
@@ -185,7 +182,9 @@ impl<S: Store> Core<S> {
         out
     }
 
-    /// Sets the application attributes published in this node's presence.
+    /// Sets the application attributes published in this node's presence. The application
+    /// wants its presence seen: from now on this node publishes it whatever the group's
+    /// bound on presences (`max_presence`; Windows' Force Publish Presence).
     pub fn set_presence_attributes(
         &mut self,
         attributes: &str,
@@ -197,6 +196,7 @@ impl<S: Store> Core<S> {
             ));
         }
         self.presence.attributes = attributes.to_owned();
+        self.presence.forced = true;
         self.publish_presence(now)
     }
 
@@ -212,7 +212,12 @@ impl<S: Store> Core<S> {
             key: &self.me.key,
             chain: &self.me.chain,
         };
-        for change in self.db.refresh(signer, margin, now.wall)? {
+        // Our presence, not the one an earlier run of this member left (a crash leaves it,
+        // under that run's node id) or another of its nodes publishes: those end with
+        // their node.
+        let own = Presence::record_id(self.peer(), self.node);
+        let keep = |r: &Record| r.record_type != RecordType::PRESENCE || r.id == own;
+        for change in self.db.refresh_where(signer, margin, now.wall, &keep)? {
             self.commit(change, now);
         }
         let defer =
@@ -222,6 +227,7 @@ impl<S: Store> Core<S> {
             self.record_changes(expired);
         }
         self.republish_if_reported_lost(now);
+        self.maintain_presence(now);
         Ok(())
     }
 

@@ -224,8 +224,6 @@ impl MemberView {
         self.lost.contains(&node)
     }
 
-    /// `node` of `peer` is our neighbor: if it was lost, it counts again. Returns the
-    /// member's event if it is back.
     /// Members with a node online (the local member among them).
     pub(crate) fn present_peers(&self) -> impl Iterator<Item = &PeerName> {
         self.entries
@@ -234,6 +232,18 @@ impl MemberView {
             .map(|(p, _)| p)
     }
 
+    /// The presences held that count as online, of every node but `except` (the local one):
+    /// what presence maintenance weighs against the group's bound.
+    pub(crate) fn online_nodes_except(&self, except: NodeId) -> usize {
+        self.entries
+            .values()
+            .flat_map(|e| e.online(&self.lost))
+            .filter(|(n, _)| **n != except)
+            .count()
+    }
+
+    /// `node` of `peer` is our neighbor: if it was lost, it counts again. Returns the
+    /// member's event if it is back.
     pub(crate) fn node_found(&mut self, peer: &PeerName, node: NodeId) -> Option<MemberChange> {
         if !self.lost.remove(&node) {
             return None;

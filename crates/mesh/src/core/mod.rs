@@ -43,6 +43,7 @@ mod members;
 mod neighbors;
 mod observed;
 mod pending;
+mod presence_bound;
 mod presence_time;
 mod punch;
 mod relay;
@@ -67,6 +68,7 @@ pub use lag::MIN_GRAFT_TIMEOUT;
 pub use members::{LOST_REFRESH_INTERVAL, Member, MemberChange};
 pub use observed::{MAX_OBSERVED, MAX_OBSERVED_PENDING, OBSERVED_CONFIRMATIONS};
 pub use pending::{MAX_ANNOUNCERS, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK};
+pub use presence_bound::{PRESENCE_MAINTENANCE_MAX, PRESENCE_MAINTENANCE_MIN, PRESENCE_SLACK};
 pub use punch::{
     AUTO_PUNCH_BACKOFF, AUTO_PUNCH_GRACE, MAX_AUTO_PUNCH_MEMORY, MAX_PUNCH_CANDIDATES,
     MAX_PUNCH_OFFERS, MAX_PUNCH_RELAYS_PER_MINUTE, MAX_PUNCH_TRIES, MAX_PUNCHES, PUNCH_RELAY_AFTER,

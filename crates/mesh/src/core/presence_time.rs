@@ -4,6 +4,7 @@
 //! refresh round. Publishing the presence record is in `local.rs`.
 
 use super::members::MemberView;
+use super::presence_bound::Publishing;
 use crate::peer_time::PeerTime;
 use crate::time::Mono;
 
@@ -20,6 +21,12 @@ pub(super) struct PresenceTime {
     pub(super) republished: Option<Mono>,
     /// Whether it was reported lost since (and is to publish again when allowed).
     pub(super) reported_lost: bool,
+    /// Whether this node publishes its presence where the group bounds presences.
+    pub(super) publishing: Publishing,
+    /// Whether the application asked for its presence to be published (whatever the bound).
+    pub(super) forced: bool,
+    /// When presence maintenance acts on the imbalance it saw, if it saw one.
+    pub(super) maintenance: Option<Mono>,
 }
 
 impl PresenceTime {
@@ -31,6 +38,9 @@ impl PresenceTime {
             next_refresh: now,
             republished: None,
             reported_lost: false,
+            publishing: Publishing::Undecided,
+            forced: false,
+            maintenance: None,
         }
     }
 

@@ -5,10 +5,12 @@
 //! Every random choice comes from the scenario's seed — keys, certificate serials, record ids,
 //! the network's delays and losses, each core's own choices — so a run can be repeated
 //! exactly (`same_seed_same_run` in the tests holds it to that).
-//! To keep runs of a thousand nodes fast, the simulated group disables presence and
-//! membership records (every node starts knowing every member's chain, validated once and
-//! shared, and every member's address, as presence would have told it): what is measured is
-//! the mesh, flooding and synchronisation of application records.
+//! To keep runs of a thousand nodes fast, the simulated group disables membership records
+//! (every node starts knowing every member's chain, validated once and shared) and, unless
+//! the scenario has a `[presence]` table, presence (every node starts knowing every member's
+//! address, or a sample of them, as presence would have told it): what is measured is the
+//! mesh, flooding and synchronisation of application records. A `[presence]` scenario bounds
+//! the group's presences (`max_presence`) and measures presence maintenance as well.
 
 mod network;
 mod report;
@@ -27,7 +29,7 @@ use peergroup_record_db::store::MemoryStore;
 use peergroup_record_db::{Database, LocalSigner, NewRecord, RecordType};
 
 pub use report::Report;
-pub use scenario::{Churn, Goals, Partition, Scenario};
+pub use scenario::{Churn, Goals, Partition, PresenceScenario, Scenario};
 
 use crate::MeshConfig;
 use crate::core::{Core, Event, LocalMember};
@@ -62,6 +64,9 @@ struct Node {
     crashed_db: Option<Database<MemoryStore>>,
     incarnation: u32,
     next_timer: Option<Timestamp>,
+    /// The node id of its first start, when its presence is placed before it (see
+    /// [`PresenceScenario`]).
+    first_node_id: Option<NodeId>,
 }
 
 /// A published record being tracked.
@@ -82,6 +87,8 @@ pub struct Simulation {
     /// copy-on-write (each real node holds the list; here it is held once).
     template: Database<MemoryStore>,
     properties: peergroup_record_db::Record,
+    /// The presences every node holds at its first start (see [`PresenceScenario`]).
+    presences: Vec<peergroup_record_db::Record>,
     record_type: RecordType,
     tracked: BTreeMap<u64, Tracked>,
     /// The counters of each crashed core, with its node.
@@ -163,11 +170,20 @@ impl Simulation {
                 crashed_db: None,
                 incarnation: 0,
                 next_timer: None,
+                first_node_id: None,
             });
         }
-        // The creator's properties: no membership records, no presence (see the module docs).
+        // The creator's properties: no membership records, and no presence unless the
+        // scenario asks for it (see the module docs).
         let mut props = GroupProperties::new("Simulated group", creator_peer);
-        props.flags = property_flags::MEMBER_DATA_OPTIONAL | property_flags::DISABLE_PRESENCE;
+        props.flags = property_flags::MEMBER_DATA_OPTIONAL;
+        match &scenario.presence {
+            Some(p) => props.max_presence = p.max,
+            None => {
+                props.flags |= property_flags::DISABLE_PRESENCE;
+                props.max_presence = GroupProperties::ALL_PRESENCE;
+            }
+        }
         let mut template = Database::open(MemoryStore::new(), root.chain())?;
         template.adopt_members(&members);
         let properties = template
@@ -180,6 +196,36 @@ impl Simulation {
                 t0,
             )?
             .record;
+        let placed = scenario.presence.as_ref().map_or(0, |p| p.max as usize);
+        let mut presences = Vec::with_capacity(placed);
+        let lifetime = Duration::from_secs(u64::from(props.presence_lifetime_secs));
+        for (i, node) in nodes.iter_mut().enumerate().take(placed) {
+            let id = NodeId(rng.next_u64());
+            node.first_node_id = Some(id);
+            let key = KeyPair::from_test_seed(node.key_seed);
+            let signer = LocalSigner {
+                key: &key,
+                chain: &node.chain,
+            };
+            let presence = crate::presence::Presence {
+                node: id,
+                addresses: vec![address(i)],
+                attributes: String::new(),
+            };
+            let change = template.create_with_id(
+                signer,
+                crate::presence::Presence::record_id(node.chain.leaf().subject_peer(), id),
+                NewRecord {
+                    record_type: RecordType::PRESENCE,
+                    attributes: String::new(),
+                    payload: presence.to_payload(),
+                    expires: t0.saturating_add(lifetime),
+                    autorefresh: true,
+                },
+                t0,
+            )?;
+            presences.push(change.record);
+        }
         let peers = nodes
             .iter()
             .map(|n| n.chain.leaf().subject_peer().clone())
@@ -196,6 +242,7 @@ impl Simulation {
             root: root.chain().clone(),
             template,
             properties,
+            presences,
             tracked: BTreeMap::new(),
             retired_stats: Vec::new(),
             drops: BTreeMap::new(),
@@ -211,6 +258,9 @@ impl Simulation {
     fn start_node(&mut self, i: usize, mut db: Database<MemoryStore>) -> Result<(), crate::Error> {
         db.adopt_members_of(&self.template);
         db.apply(vec![self.properties.clone()], self.now)?;
+        if self.nodes[i].incarnation == 0 && !self.presences.is_empty() {
+            db.apply(self.presences.clone(), self.now)?;
+        }
         let node = &mut self.nodes[i];
         node.incarnation += 1;
         let me = LocalMember {
@@ -218,10 +268,13 @@ impl Simulation {
             chain: node.chain.clone(),
         };
         let config = MeshConfig {
-            publish_presence: false,
+            publish_presence: self.scenario.presence.is_some(),
             ..MeshConfig::default()
         };
-        let node_id = NodeId(self.rng.next_u64());
+        let node_id = match node.first_node_id.take() {
+            Some(id) => id,
+            None => NodeId(self.rng.next_u64()),
+        };
         let mut core = Core::new(
             db,
             me,

@@ -56,6 +56,11 @@ pub struct Report {
     pub crashes: usize,
     /// The nodes that crashed at least once.
     pub crashed_nodes: usize,
+    /// With presence (a `[presence]` scenario): the live nodes publishing theirs at the end.
+    pub presence_publishers: Option<usize>,
+    /// With presence: the fewest, mean and most other nodes' presences a live node holds as
+    /// online at the end.
+    pub presences_held: Option<(usize, f64, usize)>,
     /// A hash (FNV-1a, 64 bits) of the whole trace: every message, connect and close each
     /// node output, every record delivered to it, every timer it asked for, with the node and
     /// the virtual time. Equal only when two runs did exactly the same.
@@ -98,6 +103,15 @@ impl Report {
                 None => broken.push(format!(
                     "memory per node not measured (no peak RSS on this OS), goal {max} KiB"
                 )),
+            }
+        }
+        if let Some([lo, hi]) = goals.presences_held {
+            match self.presences_held {
+                Some((min, _, max)) if min < lo || max > hi => {
+                    broken.push(format!("presences held {min}..{max}, outside {lo}..{hi}"))
+                }
+                Some(_) => {}
+                None => broken.push("presences held: the run had no presence".into()),
             }
         }
         broken
@@ -176,6 +190,15 @@ impl fmt::Display for Report {
             .iter()
             .map(|(w, n)| format!("{w}: {n}"))
             .collect();
+        if let (Some(publishers), Some((min, mean, max))) =
+            (self.presence_publishers, self.presences_held)
+        {
+            writeln!(
+                f,
+                "presence:            {publishers} nodes publish; each holds {min}..{max} \
+                 (mean {mean:.1})"
+            )?;
+        }
         if self.crashes > 0 {
             writeln!(
                 f,
@@ -264,6 +287,25 @@ pub(super) fn build(sim: &Simulation) -> Report {
     } else {
         received.saturating_sub(by_flood) as f64 / by_flood as f64
     };
+    let (presence_publishers, presences_held) = match &sim.scenario.presence {
+        Some(_) => {
+            let cores: Vec<_> = alive
+                .iter()
+                .filter_map(|i| sim.nodes[*i].core.as_ref())
+                .collect();
+            let held: Vec<usize> = cores.iter().map(|c| c.presences_held()).collect();
+            let mean = held.iter().sum::<usize>() as f64 / held.len().max(1) as f64;
+            (
+                Some(cores.iter().filter(|c| c.publishes_presence()).count()),
+                Some((
+                    held.iter().copied().min().unwrap_or(0),
+                    mean,
+                    held.iter().copied().max().unwrap_or(0),
+                )),
+            )
+        }
+        None => (None, None),
+    };
     Report {
         name: sim.scenario.name.clone(),
         nodes: sim.nodes.len(),
@@ -296,6 +338,8 @@ pub(super) fn build(sim: &Simulation) -> Report {
         messages_per_node_per_sec: per_sec(sent.iter().sum::<u64>() as f64 / nodes),
         messages_per_node_per_sec_max: per_sec(sent.iter().copied().max().unwrap_or(0) as f64),
         peak_rss_kib: peak_rss_kib(),
+        presence_publishers,
+        presences_held,
         trace_hash: sim.trace.finish(),
     }
 }

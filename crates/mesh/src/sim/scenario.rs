@@ -21,12 +21,16 @@
 //! fraction = 0.2           # of the nodes, each once, spread over the run
 //! downtime_secs = 30
 //!
+//! [presence]               # optional: nodes publish presence, the group holding about
+//! max = 128                # `max` of them (max_presence); nodes 0..max start published
+//!
 //! [goals]                  # what the run must show (`Report::check`)
 //! max_rmr = 0.3            # redundant payload copies per delivery
 //! max_missed = 0           # (record, live node) pairs never delivered (the default)
 //! max_convergence_p99_ms = 10000
 //! max_messages_per_node_per_sec = 5.0   # optional
 //! max_kib_per_node = 512   # optional: the process's peak RSS / nodes
+//! presences_held = [118, 148]  # optional: what every live node holds at the end
 //! ```
 
 use serde::Deserialize;
@@ -53,6 +57,19 @@ pub struct Churn {
     pub downtime_secs: u64,
 }
 
+/// Presence in the simulated group (without it, nodes publish none: see the module docs of
+/// [`super`]).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceScenario {
+    /// The group's `max_presence`: the presences it holds, about. The first `max` nodes
+    /// start with their presence published and held by every node (as in a group that ran
+    /// before: 10,000 nodes starting at once and each flooding its presence would cost the
+    /// simulator more than the rest of the run); presence maintenance keeps the count from
+    /// there as nodes crash and come back.
+    pub max: u32,
+}
+
 /// What a run must show; [`Report::check`](super::Report::check) says which are broken.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +88,9 @@ pub struct Goals {
     /// run where the OS does not tell the peak breaks this goal.
     #[serde(default)]
     pub max_kib_per_node: Option<u64>,
+    /// The fewest and most other nodes' presences every live node may hold at the end.
+    #[serde(default)]
+    pub presences_held: Option<[usize; 2]>,
 }
 
 /// One simulation run.
@@ -113,6 +133,9 @@ pub struct Scenario {
     /// Optional churn.
     #[serde(default)]
     pub churn: Option<Churn>,
+    /// Optional presence.
+    #[serde(default)]
+    pub presence: Option<PresenceScenario>,
     /// What the run must show. Every scenario states its goals: a run without them would
     /// pass whatever it measured.
     pub goals: Goals,
@@ -158,6 +181,14 @@ impl Scenario {
             && !(0.0..=1.0).contains(&c.fraction)
         {
             return Err("churn fraction must be in [0, 1]".into());
+        }
+        if let Some(p) = &self.presence
+            && p.max as usize > self.nodes
+        {
+            return Err("presence.max must be at most the number of nodes".into());
+        }
+        if self.goals.presences_held.is_some() && self.presence.is_none() {
+            return Err("goals.presences_held needs a [presence] table".into());
         }
         if self.goals.max_rmr.is_nan() || self.goals.max_rmr < 0.0 {
             return Err("goals.max_rmr must be a number ≥ 0".into());

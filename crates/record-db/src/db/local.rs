@@ -306,12 +306,30 @@ impl<S: Store> Database<S> {
         margin: Duration,
         now: Timestamp,
     ) -> Result<Vec<Change>, Error> {
+        self.refresh_where(signer, margin, now, &|_| true)
+    }
+
+    /// As [`Database::refresh`], of the records `keep` accepts only (a node refreshes its
+    /// own presence, not the presence another node of the same member published: one that
+    /// crashed would otherwise stay present for as long as the member runs anywhere).
+    pub fn refresh_where(
+        &mut self,
+        signer: LocalSigner<'_>,
+        margin: Duration,
+        now: Timestamp,
+        keep: &dyn Fn(&Record) -> bool,
+    ) -> Result<Vec<Change>, Error> {
         let horizon = now.saturating_add(margin);
         let mine: Vec<Record> = self
             .store
             .expiring(horizon)?
             .into_iter()
-            .filter(|r| r.flags.is_autorefresh() && !r.is_deleted() && &r.creator == signer.peer())
+            .filter(|r| {
+                r.flags.is_autorefresh()
+                    && !r.is_deleted()
+                    && &r.creator == signer.peer()
+                    && keep(r)
+            })
             .collect();
         // A record may not outlive its signer's membership: refreshing stops there (a
         // member whose certificate is about to end keeps what it has until then).
@@ -443,6 +461,40 @@ impl<S: Store> Database<S> {
         self.commit_local(signer, record, now)
     }
 
+    /// Publishes a record again under the id of one deleted earlier (a node's presence after
+    /// presence maintenance withdrew it): the version after the tombstone, live again, with
+    /// `new`'s data. The tombstone must be the signer's to replace, as any update.
+    pub fn recreate(
+        &mut self,
+        signer: LocalSigner<'_>,
+        id: RecordId,
+        new: NewRecord,
+        now: Timestamp,
+    ) -> Result<Change, Error> {
+        let stored = self
+            .get_any(id)?
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        if !stored.is_deleted() {
+            return Err(Error::InvalidArgument(format!(
+                "record {id} is not deleted: update it instead"
+            )));
+        }
+        self.check_group_size(new.payload.len() + new.attributes.len())?;
+        let mut r = unsigned_new(signer, id, new, now)?;
+        r.version = stored
+            .version
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidArgument("record version exhausted".into()))?;
+        r.modified_by = Some(signer.peer().clone());
+        r.last_modified = now.max(
+            stored
+                .last_modified
+                .saturating_add(Duration::from_millis(1)),
+        );
+        let r = signer.sign(r, &self.group);
+        self.commit_local(signer, r, now)
+    }
+
     /// Group commit: publishes each new record on its own terms, with one durable commit for
     /// all that pass. Every record gets its own answer, in the order of `news`: a record that
     /// breaks a rule is refused alone and the others are stored. The caller may acknowledge a
@@ -562,6 +614,16 @@ fn signed_new(
     new: NewRecord,
     now: Timestamp,
 ) -> Result<Record, Error> {
+    Ok(signer.sign(unsigned_new(signer, id, new, now)?, group))
+}
+
+/// Version 1 of a new record, its signature left zero.
+fn unsigned_new(
+    signer: LocalSigner<'_>,
+    id: RecordId,
+    new: NewRecord,
+    now: Timestamp,
+) -> Result<Record, Error> {
     if new.expires <= now {
         return Err(expiry_not_in_future(new.expires));
     }
@@ -583,5 +645,5 @@ fn signed_new(
             signature: peergroup_identity::Signature::from_bytes([0; 64]),
         },
     };
-    Ok(signer.sign(record, group))
+    Ok(record)
 }

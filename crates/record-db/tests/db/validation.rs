@@ -577,3 +577,52 @@ fn signatures_checked_on_arrival_count_only_when_good_and_still_validate() {
     let bare = g.bare_replica();
     assert!(!bare.signer_keys().check(vec![good])[0].checked_with(&bob));
 }
+
+#[test]
+fn group_properties_payload_versions() {
+    let g = Group::new();
+    let mut props = GroupProperties::new("Versions", g.alice.peer().clone());
+    assert_eq!(props.max_presence, GroupProperties::DEFAULT_MAX_PRESENCE);
+    // A bound on presence needs version 2 and survives the round trip.
+    props.max_presence = 128;
+    let v2 = props.to_payload();
+    assert_eq!(v2[0], 2);
+    assert_eq!(GroupProperties::from_payload(&v2).unwrap(), props);
+    // Every node's presence is what version 1 meant: written as version 1, read back as such.
+    props.max_presence = GroupProperties::ALL_PRESENCE;
+    let v1 = props.to_payload();
+    assert_eq!(v1[0], 1);
+    assert_eq!(
+        v1.len() + 2,
+        v2.len(),
+        "version 2 adds a varint (128: two bytes)"
+    );
+    let read = GroupProperties::from_payload(&v1).unwrap();
+    assert_eq!(read.max_presence, GroupProperties::ALL_PRESENCE);
+    // Version 1 bytes of a bounded group's fields (as an older release wrote them) read as
+    // every node's presence.
+    let mut old = v2.clone();
+    old[0] = 1;
+    old.truncate(v1.len());
+    assert_eq!(
+        GroupProperties::from_payload(&old).unwrap().max_presence,
+        GroupProperties::ALL_PRESENCE
+    );
+    // Trailing bytes, a truncated bound and unknown versions are refused, by name.
+    let mut trailing = v2.clone();
+    trailing.push(0);
+    let mut truncated = v2.clone();
+    truncated.truncate(v1.len());
+    let mut v3 = v2.clone();
+    v3[0] = 3;
+    for (bytes, says) in [
+        (&trailing, "trailing"),
+        (&truncated, "end"),
+        (&v3, "version 3"),
+    ] {
+        let e = GroupProperties::from_payload(bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("group properties") && e.contains(says), "{e}");
+    }
+}

@@ -69,6 +69,17 @@ impl Net {
 
     /// As [`Net::new`], member `i`'s certificate valid for `lifetime(i)` from the start.
     pub(crate) fn with_lifetimes(n: usize, lifetime: impl Fn(usize) -> Duration) -> Self {
+        // Every node publishes its presence, as groups did before they could bound it: the
+        // flooding tests count the presence floods of the mesh's formation.
+        Self::with(n, lifetime, GroupProperties::ALL_PRESENCE)
+    }
+
+    /// As [`Net::new`], in a group whose `max_presence` is `max`.
+    pub(crate) fn with_max_presence(n: usize, max: u32) -> Self {
+        Self::with(n, |_| Duration::from_secs(365 * 86_400), max)
+    }
+
+    fn with(n: usize, lifetime: impl Fn(usize) -> Duration, max_presence: u32) -> Self {
         let now = Timestamp::from_secs(1_800_000_000);
         let key = |i: usize| KeyPair::from_test_seed(7_000 + i as u64);
         let classifier = |i: usize| Classifier::new(&format!("node{i}")).unwrap();
@@ -103,7 +114,10 @@ impl Net {
                     key: &key(0),
                     chain: &admin,
                 },
-                &GroupProperties::new("Core test", peer(0)),
+                &GroupProperties {
+                    max_presence,
+                    ..GroupProperties::new("Core test", peer(0))
+                },
                 now,
             )
             .unwrap()

@@ -2,6 +2,7 @@
 //! virtual clock, every message encoded and decoded as on the wire.
 
 pub(crate) mod harness;
+mod presence;
 mod protocol;
 mod punch;
 mod relay;
