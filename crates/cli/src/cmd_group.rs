@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use peergroup::{GroupSpec, Role};
+use peergroup::{GroupProperties, GroupSpec, Role};
 use serde::Serialize;
 
 use crate::terminal::print_line;
@@ -71,6 +71,10 @@ pub(crate) enum GroupCommand {
         /// New presence lifetime in seconds (at least 300).
         #[arg(long)]
         presence_lifetime: Option<u32>,
+        /// How many nodes' presence the group holds: a number (0: only the presence
+        /// applications force), or `all` for every node's.
+        #[arg(long, value_name = "N|all", value_parser = parse_max_presence)]
+        max_presence: Option<u32>,
     },
     /// Give this member the group password (admins and inviting members of a password
     /// group), to take password joins: registers it (OPAQUE) in the member's credentials
@@ -122,6 +126,17 @@ impl GroupName {
     }
 }
 
+/// `--max-presence`: a count, or `all` (every node's presence).
+fn parse_max_presence(s: &str) -> Result<u32, String> {
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(GroupProperties::ALL_PRESENCE);
+    }
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| *n != GroupProperties::ALL_PRESENCE)
+        .ok_or_else(|| format!("'{s}' is not a number of presences below 4294967295, or 'all'"))
+}
+
 #[derive(Serialize)]
 struct Shown {
     group: String,
@@ -132,6 +147,8 @@ struct Shown {
     roles: Vec<String>,
     status: StatusView,
     presence_lifetime_secs: u32,
+    /// The presences the group holds; `null` when every node publishes its own.
+    max_presence: Option<u32>,
     max_record_size: u32,
     password_group: bool,
     records: usize,
@@ -297,6 +314,8 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                     running: served,
                 },
                 presence_lifetime_secs: props.presence_lifetime_secs,
+                max_presence: (props.max_presence != GroupProperties::ALL_PRESENCE)
+                    .then_some(props.max_presence),
                 max_record_size: props.max_record_size,
                 password_group: props.password_auth,
                 records,
@@ -336,8 +355,12 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                     ))?;
                 }
                 print_line(&format!(
-                    "properties:   presence lifetime {} s, max record size {} bytes{}",
+                    "properties:   presence lifetime {} s, presence of {}, max record size {} \
+                     bytes{}",
                     shown.presence_lifetime_secs,
+                    shown
+                        .max_presence
+                        .map_or("every node".to_owned(), |m| format!("at most {m} nodes")),
                     shown.max_record_size,
                     if shown.password_group {
                         ", password group"
@@ -359,14 +382,17 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
             comment,
             max_record_size,
             presence_lifetime,
+            max_presence,
         } => {
             if name.is_none()
                 && comment.is_none()
                 && max_record_size.is_none()
                 && presence_lifetime.is_none()
+                && max_presence.is_none()
             {
                 bail!(
-                    "nothing to change: give --name, --comment, --max-record-size or --presence-lifetime"
+                    "nothing to change: give --name, --comment, --max-record-size, \
+                     --presence-lifetime or --max-presence"
                 );
             }
             let found = util::group(&infra, group.name(), identity.as_deref()).await?;
@@ -385,6 +411,9 @@ pub(crate) async fn run(home: &Home, cmd: GroupCommand) -> Result<()> {
                 }
                 if let Some(p) = presence_lifetime {
                     props.presence_lifetime_secs = p;
+                }
+                if let Some(m) = max_presence {
+                    props.max_presence = m;
                 }
                 g.set_properties(props).await
             }

@@ -332,6 +332,18 @@ fn records_members_and_groups() {
     );
     assert!(ok(&a, &["group", "show", "Friends"]).contains("renamed comment"));
     fails(&a, &["group", "set", "Friends"], "nothing to change");
+    // The bound on presences: new groups hold 1,024; `all` is every node's, and back.
+    assert!(ok(&a, &["group", "show", "Friends"]).contains("presence of at most 1024 nodes"));
+    ok(&a, &["group", "set", "Friends", "--max-presence", "all"]);
+    assert!(ok(&a, &["group", "show", "Friends"]).contains("presence of every node"));
+    assert!(ok(&a, &["group", "show", "Friends", "--json"]).contains("\"max_presence\": null"));
+    ok(&a, &["group", "set", "Friends", "--max-presence", "64"]);
+    assert!(ok(&a, &["group", "show", "Friends", "--json"]).contains("\"max_presence\": 64"));
+    fails(
+        &a,
+        &["group", "set", "Friends", "--max-presence", "many"],
+        "'many' is not a number of presences",
+    );
     // A rename is the group's name from then on: listed, and found, by it.
     ok(&a, &["group", "set", "Friends", "--name", "Club2"]);
     let list = ok(&a, &["group", "list"]);

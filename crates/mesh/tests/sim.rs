@@ -190,3 +190,39 @@ max_convergence_p99_ms = 60000
     assert_eq!(r.missed_deliveries, 0, "{r}");
     assert!(r.rmr <= 0.3, "{r}");
 }
+
+/// A group bounded to 8 presences among 60 nodes, 20% of them crashing: presence maintenance
+/// replaces the publishers that crashed, and every live node ends holding about the bound.
+/// A goal on what is held is checked both ways.
+#[test]
+fn bounded_presence_is_kept_through_churn() {
+    let toml = SMALL
+        .replace("nodes = 50", "nodes = 60")
+        .replace(
+            "max_convergence_p99_ms = 10000",
+            "max_convergence_p99_ms = 60000",
+        )
+        .replace(
+            "[goals]",
+            "[presence]\nmax = 8\n\n[churn]\nfraction = 0.2\ndowntime_secs = 20\n\n\
+             [goals]\npresences_held = [6, 18]",
+        );
+    let scenario = Scenario::parse(&toml).unwrap();
+    let mut goals = scenario.goals.clone();
+    let report = Simulation::new(scenario).unwrap().run().unwrap();
+    assert!(report.crashes >= 10, "{report}");
+    let (min, _, max) = report.presences_held.expect("a presence run");
+    let publishers = report.presence_publishers.expect("a presence run");
+    assert!((8..=8 + 10).contains(&publishers), "{report}");
+    assert!(
+        report.check(&goals).is_empty(),
+        "{:?}\n{report}",
+        report.check(&goals)
+    );
+    goals.presences_held = Some([max + 1, max + 2]);
+    let broken = report.check(&goals);
+    assert!(
+        broken.len() == 1 && broken[0].starts_with("presences held"),
+        "{broken:?} ({min}..{max})"
+    );
+}

@@ -232,14 +232,19 @@ impl MemberView {
             .map(|(p, _)| p)
     }
 
-    /// The presences held that count as online, of every node but `except` (the local one):
-    /// what presence maintenance weighs against the group's bound.
-    pub(crate) fn online_nodes_except(&self, except: NodeId) -> usize {
+    /// The presences held that count as online, of every node but `except` (the local one),
+    /// at most `per_member` of each member: what presence maintenance weighs against the
+    /// group's bound.
+    pub(crate) fn online_nodes_except(&self, except: NodeId, per_member: usize) -> usize {
         self.entries
             .values()
-            .flat_map(|e| e.online(&self.lost))
-            .filter(|(n, _)| **n != except)
-            .count()
+            .map(|e| {
+                e.online(&self.lost)
+                    .filter(|(n, _)| **n != except)
+                    .take(per_member)
+                    .count()
+            })
+            .sum()
     }
 
     /// `node` of `peer` is our neighbor: if it was lost, it counts again. Returns the

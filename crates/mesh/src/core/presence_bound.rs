@@ -16,6 +16,9 @@
 //! every node answering the same gap at once. (Windows acts on every timer: in a large group
 //! all nodes that saw a gap would publish within the spread of their timers.)
 //!
+//! Each member's presences count at most [`MAX_COUNTED_PRESENCES_PER_MEMBER`] times, so one
+//! member cannot crowd the others' presence out by publishing under many node ids.
+//!
 //! A node whose application set presence attributes ([`Core::set_presence_attributes`]) is
 //! *forced*: it publishes whatever the count, as Windows' Force Publish Presence. Forced
 //! presences count toward the bound, so automatic ones make room for them.
@@ -34,6 +37,11 @@ use crate::time::Now;
 /// (Windows: 10), so that counts a little apart from node to node do not make nodes publish
 /// and unpublish in turn.
 pub const PRESENCE_SLACK: usize = 10;
+/// The most presences of one member that count toward the bound (a member with several
+/// devices has several nodes). A member publishing presence under many node ids would
+/// otherwise count as many nodes, and the others' maintenance would withdraw theirs until the
+/// group's presence was its own.
+pub const MAX_COUNTED_PRESENCES_PER_MEMBER: usize = 4;
 /// The shortest wait between seeing an imbalance and acting on it (Windows: 30 s).
 pub const PRESENCE_MAINTENANCE_MIN: Duration = Duration::from_secs(30);
 /// The longest such wait (Windows: 180 s).
@@ -82,7 +90,10 @@ impl<S: Store> Core<S> {
         if self.presence.publishing == Publishing::Undecided && self.status.ever_synchronized {
             // A node that publishes already (the group bounded presences since) keeps on
             // until maintenance finds too many.
-            let held = self.presence.members.online_nodes_except(self.node);
+            let held = self
+                .presence
+                .members
+                .online_nodes_except(self.node, MAX_COUNTED_PRESENCES_PER_MEMBER);
             self.presence.publishing = if held < bound || self.publishes_presence() {
                 Publishing::Yes
             } else {
@@ -112,7 +123,10 @@ impl<S: Store> Core<S> {
             self.presence.maintenance = None;
             return;
         }
-        let held = self.presence.members.online_nodes_except(self.node);
+        let held = self
+            .presence
+            .members
+            .online_nodes_except(self.node, MAX_COUNTED_PRESENCES_PER_MEMBER);
         let imbalance = match self.presence.publishing {
             Publishing::Yes => !self.presence.forced && held + 1 > bound + PRESENCE_SLACK,
             Publishing::No => held < bound,
@@ -188,8 +202,11 @@ impl<S: Store> Core<S> {
         matches!(self.db.get(id), Ok(Some(r)) if !r.is_deleted())
     }
 
-    /// How many other nodes' presences this node holds as online.
+    /// How many other nodes' presences this node holds as online, as presence maintenance
+    /// counts them (at most [`MAX_COUNTED_PRESENCES_PER_MEMBER`] of a member).
     pub fn presences_held(&self) -> usize {
-        self.presence.members.online_nodes_except(self.node)
+        self.presence
+            .members
+            .online_nodes_except(self.node, MAX_COUNTED_PRESENCES_PER_MEMBER)
     }
 }

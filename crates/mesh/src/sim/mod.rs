@@ -202,6 +202,8 @@ impl Simulation {
         for (i, node) in nodes.iter_mut().enumerate().take(placed) {
             let id = NodeId(rng.next_u64());
             node.first_node_id = Some(id);
+            let spread = Duration::from_millis(rng.below(lifetime.as_millis() as u64 / 2));
+            // (`lifetime` is the group's, at least 300 s: `lifetime / 4` is below it.)
             let key = KeyPair::from_test_seed(node.key_seed);
             let signer = LocalSigner {
                 key: &key,
@@ -219,7 +221,11 @@ impl Simulation {
                     record_type: RecordType::PRESENCE,
                     attributes: String::new(),
                     payload: presence.to_payload(),
-                    expires: t0.saturating_add(lifetime),
+                    // Refreshed at different times, as in a group whose nodes came at
+                    // different times (not all in the same second), and as often on
+                    // average as in a group that ran before: lifetimes of 225 to 375 s,
+                    // refreshed 75 s before they end, every 225 s on average.
+                    expires: t0.saturating_add(lifetime - lifetime / 4 + spread),
                     autorefresh: true,
                 },
                 t0,

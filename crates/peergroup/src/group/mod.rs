@@ -534,6 +534,9 @@ impl Group {
     // --- Members, properties, time ------------------------------------------------------------
 
     /// The members (PeerGroupEnumMembers): all, or only those present; the local member first.
+    /// In a group with more nodes online than its `max_presence` (default 1,024), "present"
+    /// covers the nodes that publish their presence: a sample of about that many, and those
+    /// whose application set presence attributes.
     pub async fn members(&self, present_only: bool) -> Result<Vec<Member>> {
         Ok(self.inner.handle.members(present_only).await?)
     }
@@ -559,7 +562,10 @@ impl Group {
         Ok(self.inner.handle.set_properties(props).await?)
     }
 
-    /// Sets the attributes this node publishes with its presence.
+    /// Sets the attributes this node publishes with its presence. The node publishes its
+    /// presence from then on whatever the group's bound on presences
+    /// ([`GroupProperties::max_presence`](crate::GroupProperties::max_presence); Windows'
+    /// Force Publish Presence).
     pub async fn set_presence_attributes(&self, attributes: &str) -> Result<()> {
         Ok(self
             .inner

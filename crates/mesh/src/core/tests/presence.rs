@@ -3,12 +3,15 @@
 use std::time::Duration;
 
 use peergroup_record_db::reserved::GroupProperties;
-use peergroup_record_db::{LocalSigner, NewRecord, RecordType};
+use peergroup_record_db::store::MemoryStore;
+use peergroup_record_db::{Change, LocalSigner, NewRecord, RecordType};
 
 use super::harness::Net;
-use crate::core::{PRESENCE_MAINTENANCE_MAX, PRESENCE_SLACK};
+use crate::core::Core;
+use crate::core::{MAX_COUNTED_PRESENCES_PER_MEMBER, PRESENCE_MAINTENANCE_MAX, PRESENCE_SLACK};
 use crate::message::NodeId;
 use crate::presence::Presence;
+use crate::time::Now;
 
 /// Nodes `0..n`, each linked to the two before it (so that any one node can leave without
 /// cutting the others apart), joining one after another.
@@ -111,6 +114,66 @@ fn an_application_forces_its_presence_past_the_bound() {
     assert_eq!(member.attributes, "busy");
 }
 
+/// Stores a presence of this core's member under `node` (not this core's own), as another
+/// node of the member (or an earlier run of it) would have published it.
+fn store_presence_of(core: &mut Core<MemoryStore>, node: NodeId, now: Now) -> Change {
+    let presence = Presence {
+        node,
+        addresses: Vec::new(),
+        attributes: String::new(),
+    };
+    let signer = LocalSigner {
+        key: &core.me.key,
+        chain: &core.me.chain,
+    };
+    let id = Presence::record_id(core.me.chain.leaf().subject_peer(), node);
+    core.db
+        .create_with_id(
+            signer,
+            id,
+            NewRecord {
+                record_type: RecordType::PRESENCE,
+                attributes: String::new(),
+                payload: presence.to_payload(),
+                expires: now.wall.saturating_add(Duration::from_secs(300)),
+                autorefresh: true,
+            },
+            now.wall,
+        )
+        .unwrap()
+}
+
+/// Member 1 publishes presence under `n` more node ids, flooded to the others.
+fn publish_many_presences(net: &mut Net, n: u64) {
+    net.act(1, |core, now| {
+        for k in 0..n {
+            let change = store_presence_of(core, NodeId(10_000 + k), now);
+            core.commit(change, now);
+        }
+    });
+}
+
+/// A member publishing presence under many node ids counts as at most
+/// MAX_COUNTED_PRESENCES_PER_MEMBER nodes: it cannot make the others withdraw theirs.
+#[test]
+fn a_member_with_many_presences_cannot_crowd_the_others_out() {
+    let mut net = formed(3, 8);
+    assert_eq!(publishers(&net, 0..3), [0, 1, 2]);
+    publish_many_presences(&mut net, 40);
+    net.run_for(Duration::from_secs(2));
+    // Node 2 holds 41 presences of member 1 and node 0's: it counts 4 + 1.
+    assert_eq!(
+        net.core(2).presences_held(),
+        MAX_COUNTED_PRESENCES_PER_MEMBER + 1
+    );
+    net.run_for(maintenance_rounds(4));
+    assert_eq!(
+        publishers(&net, 0..3),
+        [0, 1, 2],
+        "a presence was withdrawn"
+    );
+}
+
 /// A crash leaves the member's presence under the crashed run's node id; the next run (a new
 /// node id, the same database) refreshes its own presence only, so the old one expires.
 #[test]
@@ -121,31 +184,7 @@ fn a_node_does_not_keep_an_earlier_runs_presence_alive() {
     let ghost = NodeId(999);
     let peer = net.peer(1);
     let id = Presence::record_id(&peer, ghost);
-    net.act(1, |core, now| {
-        let presence = Presence {
-            node: ghost,
-            addresses: Vec::new(),
-            attributes: String::new(),
-        };
-        let signer = LocalSigner {
-            key: &core.me.key,
-            chain: &core.me.chain,
-        };
-        core.db
-            .create_with_id(
-                signer,
-                id,
-                NewRecord {
-                    record_type: RecordType::PRESENCE,
-                    attributes: String::new(),
-                    payload: presence.to_payload(),
-                    expires: now.wall.saturating_add(Duration::from_secs(300)),
-                    autorefresh: true,
-                },
-                now.wall,
-            )
-            .unwrap();
-    });
+    net.act(1, |core, now| store_presence_of(core, ghost, now));
     let own = Presence::record_id(&peer, net.core(1).node);
     net.run_for(Duration::from_secs(400));
     assert!(net.core(1).db().get(own).unwrap().is_some(), "own presence");
