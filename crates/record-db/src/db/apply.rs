@@ -24,7 +24,7 @@ struct Staging {
     batch: Batch,
     /// The winning version of each record so far, by id.
     staged: BTreeMap<RecordId, Record>,
-    /// Whether the store held a version of each id staged, before this batch: the change
+    /// Whether the store held a live version of each id staged, before this batch: the change
     /// reported is judged against it, however many versions of the id the batch staged in
     /// turn (the version replaced went to [`ApplyReport::replaced`] when the first was).
     before: BTreeMap<RecordId, bool>,
@@ -580,8 +580,9 @@ impl<S: Store> Database<S> {
 fn stage_winner(r: Record, stored: Option<Record>, st: &mut Staging, report: &mut ApplyReport) {
     let held_before = match st.before.entry(r.id) {
         Entry::Vacant(e) => {
-            // Nothing of this id staged yet: `stored` came from the store.
-            let held = stored.is_some();
+            // Nothing of this id staged yet: `stored` came from the store. A tombstone is
+            // not held for the application: a record published again after it is added.
+            let held = stored.as_ref().is_some_and(|s| !s.is_deleted());
             if let Some(old) = stored {
                 report.replaced.push(old);
             }

@@ -324,3 +324,59 @@ fn a_store_of_another_group_is_refused() {
         "the first group's records are kept"
     );
 }
+
+/// A deleted record published again under its id (a presence withdrawn by presence
+/// maintenance, then published again): the version after the tombstone, live, and accepted
+/// by a replica that holds the tombstone. Only a tombstone can be recreated.
+#[test]
+fn a_deleted_record_is_recreated_after_its_tombstone() {
+    let g = Group::new();
+    let mut db = g.replica();
+    let mut other = g.replica();
+    let now = t0().saturating_add(HOUR);
+    let a = db
+        .create(
+            g.bob.signer(),
+            new_record(b"one", now.saturating_add(DAY)),
+            now,
+        )
+        .unwrap()
+        .record;
+    let gone = db.delete(g.bob.signer(), a.id, now).unwrap().record;
+    other.apply(vec![a.clone(), gone.clone()], now).unwrap();
+    let later = now.saturating_add(Duration::from_secs(1));
+    let back = db
+        .recreate(
+            g.bob.signer(),
+            a.id,
+            new_record(b"two", later.saturating_add(DAY)),
+            later,
+        )
+        .unwrap();
+    assert_eq!(back.kind, ChangeKind::Added);
+    assert_eq!(back.record.version, gone.version + 1);
+    assert!(!back.record.is_deleted());
+    assert_eq!(db.get(a.id).unwrap().unwrap().payload, b"two");
+    let report = other.apply(vec![back.record.clone()], later).unwrap();
+    assert_eq!(report.accepted.len(), 1, "{:?}", report.rejected);
+    assert_eq!(other.get(a.id).unwrap().unwrap().payload, b"two");
+    // A live record is updated, not recreated; an unknown one is created.
+    assert!(matches!(
+        db.recreate(
+            g.bob.signer(),
+            a.id,
+            new_record(b"x", later.saturating_add(DAY)),
+            later
+        ),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        db.recreate(
+            g.bob.signer(),
+            RecordId::derive(g.bob.peer(), *b"nothing!"),
+            new_record(b"x", later.saturating_add(DAY)),
+            later
+        ),
+        Err(Error::NotFound(_))
+    ));
+}
