@@ -230,17 +230,7 @@ impl<S: Store> Database<S> {
             .get(id)?
             .ok_or_else(|| Error::NotFound(id.to_string()))?;
         let mut r = stored.clone();
-        r.version = stored
-            .version
-            .checked_add(1)
-            .ok_or_else(|| Error::InvalidArgument("record version exhausted".into()))?;
-        r.modified_by = Some(signer.peer().clone());
-        r.last_modified = now.max(
-            stored
-                .last_modified
-                .saturating_add(Duration::from_millis(1)),
-        );
-        r.security.modifier_serial = signer.serial();
+        follow(&mut r, &stored, signer, now)?;
         Ok(r)
     }
 
@@ -481,16 +471,7 @@ impl<S: Store> Database<S> {
         }
         self.check_group_size(new.payload.len() + new.attributes.len())?;
         let mut r = unsigned_new(signer, id, new, now)?;
-        r.version = stored
-            .version
-            .checked_add(1)
-            .ok_or_else(|| Error::InvalidArgument("record version exhausted".into()))?;
-        r.modified_by = Some(signer.peer().clone());
-        r.last_modified = now.max(
-            stored
-                .last_modified
-                .saturating_add(Duration::from_millis(1)),
-        );
+        follow(&mut r, &stored, signer, now)?;
         let r = signer.sign(r, &self.group);
         self.commit_local(signer, r, now)
     }
@@ -615,6 +596,28 @@ fn signed_new(
     now: Timestamp,
 ) -> Result<Record, Error> {
     Ok(signer.sign(unsigned_new(signer, id, new, now)?, group))
+}
+
+/// Makes `r` the version after `stored` (a live record or a tombstone), modified by `signer`
+/// at `now` (or just after `stored`'s last change, if the clock is behind it).
+fn follow(
+    r: &mut Record,
+    stored: &Record,
+    signer: LocalSigner<'_>,
+    now: Timestamp,
+) -> Result<(), Error> {
+    r.version = stored
+        .version
+        .checked_add(1)
+        .ok_or_else(|| Error::InvalidArgument("record version exhausted".into()))?;
+    r.modified_by = Some(signer.peer().clone());
+    r.last_modified = now.max(
+        stored
+            .last_modified
+            .saturating_add(Duration::from_millis(1)),
+    );
+    r.security.modifier_serial = signer.serial();
+    Ok(())
 }
 
 /// Version 1 of a new record, its signature left zero.
