@@ -90,10 +90,7 @@ impl<S: Store> Core<S> {
         if self.presence.publishing == Publishing::Undecided && self.status.ever_synchronized {
             // A node that publishes already (the group bounded presences since) keeps on
             // until maintenance finds too many.
-            let held = self
-                .presence
-                .members
-                .online_nodes_except(self.node, MAX_COUNTED_PRESENCES_PER_MEMBER);
+            let held = self.presences_held();
             self.presence.publishing = if held < bound || self.publishes_presence() {
                 Publishing::Yes
             } else {
@@ -123,10 +120,7 @@ impl<S: Store> Core<S> {
             self.presence.maintenance = None;
             return;
         }
-        let held = self
-            .presence
-            .members
-            .online_nodes_except(self.node, MAX_COUNTED_PRESENCES_PER_MEMBER);
+        let held = self.presences_held();
         let imbalance = match self.presence.publishing {
             Publishing::Yes => !self.presence.forced && held + 1 > bound + PRESENCE_SLACK,
             Publishing::No => held < bound,
@@ -183,9 +177,9 @@ impl<S: Store> Core<S> {
     /// Deletes this node's presence record, if it has one, and floods the deletion.
     fn unpublish_presence(&mut self, now: Now) -> Result<(), crate::Error> {
         let id = Presence::record_id(self.peer(), self.node);
-        match self.db.get(id)? {
-            Some(r) if !r.is_deleted() => {}
-            _ => return Ok(()),
+        // (`get` returns live records only.)
+        if self.db.get(id)?.is_none() {
+            return Ok(());
         }
         let signer = LocalSigner {
             key: &self.me.key,
@@ -199,7 +193,7 @@ impl<S: Store> Core<S> {
     /// Whether this node publishes its presence (for tests, tools and the simulator's report).
     pub fn publishes_presence(&self) -> bool {
         let id = Presence::record_id(self.peer(), self.node);
-        matches!(self.db.get(id), Ok(Some(r)) if !r.is_deleted())
+        matches!(self.db.get(id), Ok(Some(_)))
     }
 
     /// How many other nodes' presences this node holds as online, as presence maintenance
