@@ -214,6 +214,12 @@ fn bounded_presence_is_kept_through_churn() {
     let (min, _, max) = report.presences_held.expect("a presence run");
     let publishers = report.presence_publishers.expect("a presence run");
     assert!((8..=8 + 10).contains(&publishers), "{report}");
+    // The RMR by kind of record adds up to the whole: the simulator's counts of payloads
+    // received and first deliveries by flood agree with the cores' own counters.
+    let kinds: Vec<&str> = report.rmr_by_kind.iter().map(|k| k.0.as_str()).collect();
+    assert_eq!(kinds, ["application", "presence"], "{report}");
+    let first: u64 = report.rmr_by_kind.iter().map(|k| k.2).sum();
+    assert_eq!(first, report.delivered_by_flood, "{report}");
     assert!(
         report.check(&goals).is_empty(),
         "{:?}\n{report}",

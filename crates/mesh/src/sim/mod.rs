@@ -95,6 +95,9 @@ pub struct Simulation {
     retired_stats: Vec<(usize, Stats)>,
     /// Neighbor losses by reason.
     drops: BTreeMap<String, u64>,
+    /// Flooded payloads received and first deliveries by flooding, by kind of record
+    /// (see [`Report::rmr_by_kind`]).
+    floods_by_kind: BTreeMap<&'static str, (u64, u64)>,
     /// Everything the nodes did, hashed (see [`Report::trace_hash`]).
     trace: trace::Trace,
     now: Timestamp,
@@ -252,6 +255,7 @@ impl Simulation {
             tracked: BTreeMap::new(),
             retired_stats: Vec::new(),
             drops: BTreeMap::new(),
+            floods_by_kind: BTreeMap::new(),
             trace: trace::Trace::default(),
             now: t0,
         };
@@ -443,9 +447,11 @@ impl Simulation {
                 if self.nodes[node].incarnation != incarnation {
                     return Ok(());
                 }
-                let flood_key = match &message {
-                    crate::message::MeshMessage::Flood(r) => Some(r.item_key()),
-                    _ => None,
+                let (flood_key, kind) = match &message {
+                    crate::message::MeshMessage::Flood(r) => {
+                        (Some(r.item_key()), record_kind(r.record_type))
+                    }
+                    _ => (None, ""),
                 };
                 let had = flood_key.map(|k| {
                     self.nodes[node]
@@ -457,11 +463,17 @@ impl Simulation {
                     core.handle_decoded(conn, message, self.now.into());
                     core.flush(self.now.into())?;
                 }
+                if flood_key.is_some() {
+                    self.floods_by_kind.entry(kind).or_default().0 += 1;
+                }
                 if let (Some(k), Some(false)) = (flood_key, had) {
                     let now_has = self.nodes[node]
                         .core
                         .as_ref()
                         .is_some_and(|c| c.db().contains_key(k));
+                    if now_has {
+                        self.floods_by_kind.entry(kind).or_default().1 += 1;
+                    }
                     if now_has && let Some(t) = self.tracked.get_mut(&k) {
                         let h = t.hops.get(&from).copied().unwrap_or(0) + 1;
                         t.hops.entry(node).or_insert(h);
@@ -578,6 +590,12 @@ impl Simulation {
             }
         }
     }
+}
+
+/// The kind of a flooded record, for [`Report::rmr_by_kind`]: its reserved type's name, or
+/// "application".
+fn record_kind(t: RecordType) -> &'static str {
+    t.reserved_name().unwrap_or("application")
 }
 
 fn classifier(s: &str) -> Result<Classifier, crate::Error> {

@@ -27,6 +27,10 @@ pub struct Report {
     /// Redundant payload copies per delivery by flooding: (payloads received − first
     /// deliveries by flood) / first deliveries by flood.
     pub rmr: f64,
+    /// The RMR of each kind of record flooded ("application", "presence", "group"), counted
+    /// by the simulator from the payloads it delivered: (kind, payloads received, first
+    /// deliveries by flood, RMR).
+    pub rmr_by_kind: Vec<(String, u64, u64, f64)>,
     /// Mean over records of the largest hop count at which a node first got it by flooding.
     pub last_delivery_hops_mean: f64,
     /// The largest such hop count.
@@ -156,6 +160,16 @@ impl fmt::Display for Report {
             "RMR:                 {:.3} redundant payload copies per delivery",
             self.rmr
         )?;
+        if self.rmr_by_kind.len() > 1 {
+            let each: Vec<String> = self
+                .rmr_by_kind
+                .iter()
+                .map(|(kind, received, first, rmr)| {
+                    format!("{kind} {rmr:.3} ({received} received, {first} first)")
+                })
+                .collect();
+            writeln!(f, "RMR by record kind:  {}", each.join("; "))?;
+        }
         writeln!(
             f,
             "last-delivery hops:  mean {:.1}, max {}",
@@ -316,6 +330,18 @@ pub(super) fn build(sim: &Simulation) -> Report {
         delivery_p50_ms: percentile(&each, 0.5),
         delivery_p99_ms: percentile(&each, 0.99),
         rmr,
+        rmr_by_kind: sim
+            .floods_by_kind
+            .iter()
+            .map(|(kind, (received, first))| {
+                let rmr = if *first == 0 {
+                    0.0
+                } else {
+                    received.saturating_sub(*first) as f64 / *first as f64
+                };
+                ((*kind).to_owned(), *received, *first, rmr)
+            })
+            .collect(),
         last_delivery_hops_mean: if sim.tracked.is_empty() {
             0.0
         } else {
