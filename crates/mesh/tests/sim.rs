@@ -232,3 +232,32 @@ fn bounded_presence_is_kept_through_churn() {
         "{broken:?} ({min}..{max})"
     );
 }
+
+#[test]
+fn members_join_and_leave_while_records_flow() {
+    // 60 nodes; 12 join (one a second, while records flow, the creator storing each one's
+    // membership record) and 6 leave for good; every live node ends with every record, and
+    // knows every member.
+    let toml = SMALL.replace("nodes = 50", "nodes = 60").replace(
+        "[goals]",
+        "[membership]\njoins = 12\nleaves = 6\nevery_ms = 1000\n\n\
+             [goals]\nmax_join_catch_up_p99_ms = 10000",
+    );
+    let r = run(&toml);
+    assert_eq!((r.joined, r.left), (12, 6), "{r}");
+    assert_eq!(r.nodes, 72, "{r}");
+    assert_eq!(r.missed_deliveries, 0, "{r}");
+    let (p50, p99, max) = r.join_catch_up_ms.expect("joiners caught up");
+    assert!(p50 > 0 && p50 <= p99 && p99 <= max, "{r}");
+    assert_eq!(r.members_known, Some((72, 72)), "{r}");
+    assert_eq!(r.crashes, 0, "leaving is not crashing: {r}");
+    // A catch-up goal the run cannot meet is reported broken.
+    let scenario = Scenario::parse(&toml).unwrap();
+    let mut goals = scenario.goals.clone();
+    goals.max_join_catch_up_p99_ms = Some(p99 - 1);
+    let broken = r.check(&goals);
+    assert!(
+        broken.len() == 1 && broken[0].starts_with("join catch-up"),
+        "{broken:?}"
+    );
+}

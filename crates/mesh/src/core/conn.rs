@@ -116,6 +116,7 @@ impl<S: Store> Core<S> {
             }
             return;
         }
+        self.note_neighbor_message(conn, now);
         self.stats.floods_received += records.len() as u64;
         self.broadcast
             .inbox
@@ -208,7 +209,11 @@ impl<S: Store> Core<S> {
             }
             (Phase::AwaitWelcome(_), MeshMessage::Refuse { reason, referrals }) => {
                 self.add_referred(&referrals, &from);
+                let addr = self.neighbors.get(conn).map(|l| l.info.addr);
                 self.drop_link(conn, LinkEnd::RefusedBy(reason), now);
+                if reason == Reason::Busy {
+                    self.refused_busy(addr, now);
+                }
             }
             (Phase::Established, message) => self.on_neighbor_message(conn, message, now),
             (_, other) => {

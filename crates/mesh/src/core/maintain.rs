@@ -64,6 +64,16 @@ impl<S: Store> Core<S> {
     /// A connection attempt failed.
     pub fn handle_connect_failed(&mut self, addr: SocketAddr, reason: &str, now: Now) {
         self.neighbors.dialing.remove(&addr);
+        self.back_off(addr, now);
+        self.events.push_back(Event::ConnectFailed {
+            addr,
+            reason: reason.to_owned(),
+        });
+        self.check_alone(now);
+    }
+
+    /// Not again before a backoff that doubles with each failure in a row.
+    fn back_off(&mut self, addr: SocketAddr, now: Now) {
         if let Some(c) = self.neighbors.candidates.get_mut(&addr) {
             c.failures = c.failures.saturating_add(1);
             let backoff = self
@@ -72,11 +82,20 @@ impl<S: Store> Core<S> {
                 .saturating_mul(1 << c.failures.min(5));
             c.next = now.mono.saturating_add(backoff);
         }
-        self.events.push_back(Event::ConnectFailed {
-            addr,
-            reason: reason.to_owned(),
-        });
-        self.check_alone(now);
+    }
+
+    /// A node we dialed (at `addr`) was full and refused us with referrals: it is not
+    /// dialed again before a backoff, as a failed dial, and while this node is short of
+    /// neighbors it dials the referrals now rather than at its next maintenance round (a
+    /// joiner its busy inviter refused waited 5 s for it: the lonely round's interval).
+    pub(crate) fn refused_busy(&mut self, addr: Option<SocketAddr>, now: Now) {
+        if let Some(addr) = addr {
+            self.back_off(addr, now);
+        }
+        let links = self.neighbors.established_count() + self.neighbors.pending_count();
+        if links < self.config.ideal_neighbors {
+            self.neighbors.next_maintenance = self.neighbors.next_maintenance.min(now.mono);
+        }
     }
 
     /// Nobody reachable: a member with a database from before starts listening anyway, so the

@@ -12,6 +12,7 @@
 //! mesh, flooding and synchronisation of application records. A `[presence]` scenario bounds
 //! the group's presences (`max_presence`) and measures presence maintenance as well.
 
+mod membership;
 mod network;
 mod report;
 mod scenario;
@@ -26,10 +27,10 @@ use peergroup_identity::{Classifier, KeyPair, PeerName, Timestamp};
 use peergroup_record_db::members::MemberIndex;
 use peergroup_record_db::reserved::{GroupProperties, property_flags};
 use peergroup_record_db::store::MemoryStore;
-use peergroup_record_db::{Database, LocalSigner, NewRecord, RecordType};
+use peergroup_record_db::{Database, LocalSigner, NewRecord, Received, RecordType};
 
 pub use report::Report;
-pub use scenario::{Churn, Goals, Partition, PresenceScenario, Scenario};
+pub use scenario::{Churn, Goals, MembershipChurn, Partition, PresenceScenario, Scenario};
 
 use crate::MeshConfig;
 use crate::core::{Core, Event, LocalMember};
@@ -67,6 +68,11 @@ struct Node {
     /// The node id of its first start, when its presence is placed before it (see
     /// [`PresenceScenario`]).
     first_node_id: Option<NodeId>,
+    /// A member that joins during the run (see [`MembershipChurn`]): when it started, once
+    /// it has.
+    joiner: Option<Option<Timestamp>>,
+    /// It left the group for good.
+    left: bool,
 }
 
 /// A published record being tracked.
@@ -86,15 +92,21 @@ pub struct Simulation {
     /// Knows every member: each node's database adopts its member tables, shared
     /// copy-on-write (each real node holds the list; here it is held once).
     template: Database<MemoryStore>,
-    properties: peergroup_record_db::Record,
-    /// The presences every node holds at its first start (see [`PresenceScenario`]).
-    presences: Vec<peergroup_record_db::Record>,
+    /// The group's properties, its signature checked once for every node.
+    properties: Received,
+    /// The presences every node holds at its first start (see [`PresenceScenario`]), their
+    /// signatures checked once for every node.
+    presences: Vec<Received>,
     record_type: RecordType,
     tracked: BTreeMap<u64, Tracked>,
     /// The counters of each crashed core, with its node.
     retired_stats: Vec<(usize, Stats)>,
     /// Neighbor losses by reason.
     drops: BTreeMap<String, u64>,
+    /// Records whose signatures were checked, by item key: every node receives the same
+    /// record, and the simulator checks it once for all (where a real node's connection
+    /// reader checks its own, see [`Core::handle_checked_floods`]).
+    checked: HashMap<u64, Received>,
     /// Flooded payloads received and first deliveries by flooding, by kind of record
     /// (see [`Report::rmr_by_kind`]).
     floods_by_kind: BTreeMap<&'static str, (u64, u64)>,
@@ -148,8 +160,9 @@ impl Simulation {
             )
             .map_err(|e| crate::Error::Invalid(e.to_string()))?;
         let mut members = MemberIndex::default();
-        let mut nodes = Vec::with_capacity(scenario.nodes);
-        for i in 0..scenario.nodes {
+        let joins = scenario.membership.as_ref().map_or(0, |m| m.joins);
+        let mut nodes = Vec::with_capacity(scenario.nodes + joins);
+        for i in 0..scenario.nodes + joins {
             let seed = scenario.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
             let key = KeyPair::from_test_seed(seed);
             let chain = if i == 0 {
@@ -163,9 +176,13 @@ impl Simulation {
                     )
                     .map_err(|e| crate::Error::Invalid(e.to_string()))?
             };
-            members
-                .insert(root.group(), &chain)
-                .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+            // The joiners are new: no database knows them before they join.
+            let joiner = i >= scenario.nodes;
+            if !joiner {
+                members
+                    .insert(root.group(), &chain)
+                    .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+            }
             nodes.push(Node {
                 key_seed: seed,
                 chain,
@@ -174,6 +191,8 @@ impl Simulation {
                 incarnation: 0,
                 next_timer: None,
                 first_node_id: None,
+                joiner: joiner.then_some(None),
+                left: false,
             });
         }
         // The creator's properties: no membership records, and no presence unless the
@@ -235,11 +254,22 @@ impl Simulation {
             )?;
             presences.push(change.record);
         }
+        // Checked once here, not again by each node that starts with them.
+        let properties = template
+            .signer_keys()
+            .check(vec![properties])
+            .pop()
+            .ok_or_else(|| crate::Error::Invalid("properties".into()))?;
+        let presences = template.signer_keys().check(presences);
         let peers = nodes
             .iter()
             .map(|n| n.chain.leaf().subject_peer().clone())
             .collect();
-        let net = Network::new(&scenario, rng.next_u64(), peers);
+        let chains = nodes
+            .iter()
+            .map(|n| n.joiner.is_some().then(|| n.chain.clone()))
+            .collect();
+        let net = Network::new(&scenario, rng.next_u64(), peers, chains);
         let mut sim = Simulation {
             record_type: "51a7e5e1-0000-4000-8000-000000000001"
                 .parse()
@@ -256,20 +286,26 @@ impl Simulation {
             retired_stats: Vec::new(),
             drops: BTreeMap::new(),
             floods_by_kind: BTreeMap::new(),
+            checked: HashMap::new(),
             trace: trace::Trace::default(),
             now: t0,
         };
-        for i in 0..sim.nodes.len() {
+        for i in 0..sim.scenario.nodes {
             sim.start_node(i, Database::open(MemoryStore::new(), &sim.root)?)?;
         }
         Ok(sim)
     }
 
     fn start_node(&mut self, i: usize, mut db: Database<MemoryStore>) -> Result<(), crate::Error> {
+        // The members every node knows from the start; a joiner too, as the membership
+        // records of its first sync would teach it in a group that publishes them.
         db.adopt_members_of(&self.template);
-        db.apply(vec![self.properties.clone()], self.now)?;
-        if self.nodes[i].incarnation == 0 && !self.presences.is_empty() {
-            db.apply(self.presences.clone(), self.now)?;
+        let joining = self.nodes[i].joiner.is_some() && self.nodes[i].incarnation == 0;
+        if !joining {
+            db.apply_received(vec![self.properties.clone()], self.now)?;
+        }
+        if self.nodes[i].incarnation == 0 && !joining && !self.presences.is_empty() {
+            db.apply_received(self.presences.clone(), self.now)?;
         }
         let node = &mut self.nodes[i];
         node.incarnation += 1;
@@ -297,8 +333,11 @@ impl Simulation {
         // As if presence had told it the members' addresses, and it had a database before:
         // every other member's, or in a group too big for the candidate table a random
         // sample (the first MAX_CANDIDATES alone would point every node at the same few).
-        let n = self.nodes.len();
-        let all: Vec<SocketAddr> = if n > SAMPLED_CANDIDATES {
+        // A joiner knows its invitation's address, the creator's.
+        let n = self.scenario.nodes;
+        let all: Vec<SocketAddr> = if joining {
+            vec![address(0)]
+        } else if n > SAMPLED_CANDIDATES {
             let mut picked = std::collections::BTreeSet::new();
             while picked.len() < SAMPLED_CANDIDATES {
                 let j = self.rng.below(n as u64) as usize;
@@ -348,6 +387,7 @@ impl Simulation {
             self.net
                 .schedule(ms(p.end_secs * 1000), network::Ev::PartitionEnd);
         }
+        let mut crashing = std::collections::BTreeSet::new();
         if let Some(c) = &s.churn {
             // Node 0 (the creator) never goes down.
             let count = (((s.nodes as f64) * c.fraction) as usize).min(s.nodes.saturating_sub(1));
@@ -364,11 +404,13 @@ impl Simulation {
                     continue;
                 }
                 let at = s.warmup_secs * 1000 + self.rng.below(span);
+                crashing.insert(node);
                 self.net.schedule(ms(at), network::Ev::Crash(node));
                 self.net
                     .schedule(ms(at + c.downtime_secs * 1000), network::Ev::Restart(node));
             }
         }
+        self.schedule_membership(&crashing);
     }
 
     fn handle(&mut self, ev: network::Ev) -> Result<(), crate::Error> {
@@ -381,6 +423,8 @@ impl Simulation {
                     self.start_node(i, db)?;
                 }
             }
+            Ev::Join(i) => self.join(i)?,
+            Ev::Leave(i) => self.leave(i)?,
             Ev::PartitionStart => {
                 let cut = ((self.nodes.len() as f64)
                     * self.scenario.partition.as_ref().map_or(0.5, |p| p.fraction))
@@ -447,6 +491,7 @@ impl Simulation {
                 if self.nodes[node].incarnation != incarnation {
                     return Ok(());
                 }
+
                 let (flood_key, kind) = match &message {
                     crate::message::MeshMessage::Flood(r) => {
                         (Some(r.item_key()), record_kind(r.record_type))
@@ -459,9 +504,36 @@ impl Simulation {
                         .as_ref()
                         .is_some_and(|c| c.db().contains_key(k))
                 });
+                // Signatures checked before the core sees them, as a real node's connection
+                // reader does (and once for all nodes, see `check`).
+                use crate::message::MeshMessage;
+                use peergroup_record_db::sync::SyncMessage;
+                let checked = match message {
+                    MeshMessage::Flood(record) => Checked::Flood(self.check(record)),
+                    MeshMessage::Sync {
+                        session,
+                        message: SyncMessage::Records { class, records },
+                    } => Checked::Sync {
+                        session,
+                        class,
+                        records: records.into_iter().map(|r| self.check(r)).collect(),
+                    },
+                    other => Checked::Other(other),
+                };
                 if let Some(core) = self.nodes[node].core.as_mut() {
-                    core.handle_decoded(conn, message, self.now.into());
-                    core.flush(self.now.into())?;
+                    let now = self.now.into();
+                    match checked {
+                        Checked::Flood(received) => {
+                            core.handle_checked_floods(conn, vec![received], now)
+                        }
+                        Checked::Sync {
+                            session,
+                            class,
+                            records,
+                        } => core.handle_checked_sync(conn, session, class, records, now),
+                        Checked::Other(message) => core.handle_decoded(conn, message, now),
+                    }
+                    core.flush(now)?;
                 }
                 if flood_key.is_some() {
                     self.floods_by_kind.entry(kind).or_default().0 += 1;
@@ -483,6 +555,27 @@ impl Simulation {
             }
         }
         Ok(())
+    }
+
+    /// A record with its signature checked, once for every node that receives it
+    /// (a record that differs from the one checked under its item key is checked alone).
+    fn check(&mut self, record: peergroup_record_db::Record) -> Received {
+        let key = record.item_key();
+        if let Some(known) = self.checked.get(&key)
+            && *known.record() == record
+        {
+            return known.clone();
+        }
+        let Some(received) = self
+            .template
+            .signer_keys()
+            .check(vec![record.clone()])
+            .pop()
+        else {
+            return Received::unchecked(record);
+        };
+        self.checked.entry(key).or_insert_with(|| received.clone());
+        received
     }
 
     fn publish(&mut self) -> Result<(), crate::Error> {
@@ -559,6 +652,7 @@ impl Simulation {
             }
         }
         let timer = core.poll_timeout();
+
         self.trace
             .node(now, i, incarnation, &outputs, &delivered, timer);
         let nodes = &self.nodes;
@@ -590,6 +684,17 @@ impl Simulation {
             }
         }
     }
+}
+
+/// A message delivered, with the signatures of the records it carries checked.
+enum Checked {
+    Flood(Received),
+    Sync {
+        session: u32,
+        class: peergroup_record_db::sync::SyncClass,
+        records: Vec<Received>,
+    },
+    Other(crate::message::MeshMessage),
 }
 
 /// The kind of a flooded record, for [`Report::rmr_by_kind`]: its reserved type's name, or

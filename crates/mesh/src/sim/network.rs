@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use peergroup_credential_roles::CertChain;
 use peergroup_identity::Timestamp;
 
 use super::Scenario;
@@ -23,6 +24,8 @@ pub(crate) enum Ev {
     Publish,
     Crash(usize),
     Restart(usize),
+    Join(usize),
+    Leave(usize),
     PartitionStart,
     PartitionEnd,
     Timer {
@@ -80,10 +83,19 @@ pub(crate) struct Network {
     cut: Option<usize>,
     addresses: BTreeMap<SocketAddr, usize>,
     peers: Vec<peergroup_identity::PeerName>,
+    /// The chains the transport shows for each node: the joiners' (a real TLS handshake
+    /// shows the peer's chain, which teaches it to a node that has not seen its membership
+    /// record yet); none for the nodes every database knows from the start.
+    chains: Vec<Option<CertChain>>,
 }
 
 impl Network {
-    pub(crate) fn new(s: &Scenario, seed: u64, peers: Vec<peergroup_identity::PeerName>) -> Self {
+    pub(crate) fn new(
+        s: &Scenario,
+        seed: u64,
+        peers: Vec<peergroup_identity::PeerName>,
+        chains: Vec<Option<CertChain>>,
+    ) -> Self {
         Network {
             queue: BinaryHeap::new(),
             events: BTreeMap::new(),
@@ -95,8 +107,9 @@ impl Network {
             jitter_ms: s.jitter_ms,
             loss: s.loss,
             cut: None,
-            addresses: (0..s.nodes).map(|i| (super::address(i), i)).collect(),
+            addresses: (0..peers.len()).map(|i| (super::address(i), i)).collect(),
             peers,
+            chains,
         }
     }
 
@@ -304,7 +317,7 @@ impl Network {
             peer: self.peers[peer_index].clone(),
             addr,
             outbound,
-            chain: None,
+            chain: self.chains.get(peer_index).cloned().flatten(),
             udp: false,
             relayed: false,
         }

@@ -60,6 +60,18 @@ pub struct Report {
     pub crashes: usize,
     /// The nodes that crashed at least once.
     pub crashed_nodes: usize,
+    /// With membership churn: the members that joined during the run.
+    pub joined: usize,
+    /// With membership churn: the members that left for good.
+    pub left: usize,
+    /// With joiners: how long a joiner took from its start to holding every record published
+    /// before it, p50, p99 and the slowest (ms), over the joiners that got them all (one
+    /// that missed any counts in `missed_deliveries`).
+    pub join_catch_up_ms: Option<(u64, u64, u64)>,
+    /// With membership churn: the fewest and most members a live node knows at the end
+    /// (every member's chain it can check records by; the joiners' come from the membership
+    /// records the creator stored, or from their connections).
+    pub members_known: Option<(usize, usize)>,
     /// With presence (a `[presence]` scenario): the live nodes publishing theirs at the end.
     pub presence_publishers: Option<usize>,
     /// With presence: the fewest, mean and most other nodes' presences a live node holds as
@@ -107,6 +119,15 @@ impl Report {
                 None => broken.push(format!(
                     "memory per node not measured (no peak RSS on this OS), goal {max} KiB"
                 )),
+            }
+        }
+        if let Some(max) = goals.max_join_catch_up_p99_ms {
+            match self.join_catch_up_ms {
+                Some((_, p99, _)) if p99 > max => {
+                    broken.push(format!("join catch-up p99 {p99} ms > {max} ms"))
+                }
+                Some(_) => {}
+                None => broken.push("join catch-up: no joiner got every record".into()),
             }
         }
         if let Some([lo, hi]) = goals.presences_held {
@@ -213,6 +234,22 @@ impl fmt::Display for Report {
                  (mean {mean:.1})"
             )?;
         }
+        if self.joined > 0 || self.left > 0 {
+            let catch_up = match self.join_catch_up_ms {
+                Some((p50, p99, max)) => {
+                    format!(" (catch-up p50 {p50} ms, p99 {p99} ms, max {max} ms)")
+                }
+                None => String::new(),
+            };
+            writeln!(
+                f,
+                "membership:          {} joined{catch_up}, {} left",
+                self.joined, self.left
+            )?;
+            if let Some((min, max)) = self.members_known {
+                writeln!(f, "members known:       {min}..{max} per live node")?;
+            }
+        }
         if self.crashes > 0 {
             writeln!(
                 f,
@@ -250,6 +287,13 @@ pub(super) fn build(sim: &Simulation) -> Report {
     let mut hops_max_sum = 0u64;
     let mut hops_max = 0u32;
     let mut each = Vec::new();
+    // Each joiner's catch-up: the records published before it joined count there, not in
+    // the records' convergence.
+    let mut catch_up: std::collections::BTreeMap<usize, u64> = alive
+        .iter()
+        .filter_map(|i| Some((*i, sim.nodes[*i].joiner.flatten()?)))
+        .map(|(i, _)| (i, 0))
+        .collect();
     for (key, t) in &sim.tracked {
         let mut last = 0u64;
         for i in &alive {
@@ -257,14 +301,25 @@ pub(super) fn build(sim: &Simulation) -> Report {
                 .core
                 .as_ref()
                 .is_some_and(|c| c.db().contains_key(*key));
+            let joined = sim.nodes[*i].joiner.flatten().filter(|j| *j > t.published);
             match (has, t.delivered.get(i)) {
+                (true, Some(at)) if joined.is_some() => {
+                    let started = joined.map_or(0, |j| j.as_millis());
+                    let took = at.as_millis().saturating_sub(started);
+                    if let Some(c) = catch_up.get_mut(i) {
+                        *c = (*c).max(took);
+                    }
+                }
                 (true, Some(at)) => {
                     let took = at.as_millis().saturating_sub(t.published.as_millis());
                     each.push(took);
                     last = last.max(took);
                 }
                 (true, None) => {}
-                (false, _) => missed += 1,
+                (false, _) => {
+                    missed += 1;
+                    catch_up.remove(i);
+                }
             }
         }
         convergence.push(last);
@@ -274,6 +329,8 @@ pub(super) fn build(sim: &Simulation) -> Report {
     }
     convergence.sort_unstable();
     each.sort_unstable();
+    let mut catch_up: Vec<u64> = catch_up.into_values().collect();
+    catch_up.sort_unstable();
     // Every core's counters with its node: the crashed ones, then the running ones.
     let mut by_node = sim.retired_stats.clone();
     by_node.extend(
@@ -354,16 +411,40 @@ pub(super) fn build(sim: &Simulation) -> Report {
         messages: stats.iter().map(|s| s.messages_sent).sum(),
         ihave_and_graft: stats.iter().map(|s| s.ihave_sent + s.grafts_sent).sum(),
         neighbor_losses: sim.drops.iter().map(|(w, n)| (w.clone(), *n)).collect(),
-        crashes: sim.retired_stats.len(),
+        crashes: sim
+            .retired_stats
+            .iter()
+            .filter(|(i, _)| !sim.nodes[*i].left)
+            .count(),
         crashed_nodes: sim
             .retired_stats
             .iter()
+            .filter(|(i, _)| !sim.nodes[*i].left)
             .map(|(i, _)| *i)
             .collect::<std::collections::BTreeSet<_>>()
             .len(),
         messages_per_node_per_sec: per_sec(sent.iter().sum::<u64>() as f64 / nodes),
         messages_per_node_per_sec_max: per_sec(sent.iter().copied().max().unwrap_or(0) as f64),
         peak_rss_kib: peak_rss_kib(),
+        joined: sim
+            .nodes
+            .iter()
+            .filter(|n| n.joiner.flatten().is_some())
+            .count(),
+        left: sim.nodes.iter().filter(|n| n.left).count(),
+        members_known: sim.scenario.membership.as_ref().map(|_| {
+            let known = alive
+                .iter()
+                .filter_map(|i| Some(sim.nodes[*i].core.as_ref()?.db().members().peer_count()));
+            (known.clone().min().unwrap_or(0), known.max().unwrap_or(0))
+        }),
+        join_catch_up_ms: (!catch_up.is_empty()).then(|| {
+            (
+                percentile(&catch_up, 0.5),
+                percentile(&catch_up, 0.99),
+                catch_up.last().copied().unwrap_or(0),
+            )
+        }),
         presence_publishers,
         presences_held,
         trace_hash: sim.trace.finish(),

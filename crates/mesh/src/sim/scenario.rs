@@ -24,6 +24,12 @@
 //! [presence]               # optional: nodes publish presence, the group holding about
 //! max = 128                # `max` of them (max_presence); nodes 0..max start published
 //!
+//! [membership]             # optional: members join and leave while records flow
+//! joins = 100              # new members, invited by the creator (node 0), which stores
+//!                          # their membership records; each dials the creator first
+//! leaves = 100             # members that leave for good (goodbye, links closed)
+//! every_ms = 500           # one join and one leave every …, from the warmup
+//!
 //! [goals]                  # what the run must show (`Report::check`)
 //! max_rmr = 0.3            # redundant payload copies per delivery
 //! max_missed = 0           # (record, live node) pairs never delivered (the default)
@@ -31,6 +37,8 @@
 //! max_messages_per_node_per_sec = 5.0   # optional
 //! max_kib_per_node = 512   # optional: the process's peak RSS / nodes
 //! presences_held = [118, 148]  # optional: what every live node holds at the end
+//! max_join_catch_up_p99_ms = 5000  # optional: a joiner's start to its holding every
+//!                                  # record published before it
 //! ```
 
 use serde::Deserialize;
@@ -70,6 +78,31 @@ pub struct PresenceScenario {
     pub max: u32,
 }
 
+/// Members joining and leaving the group while it runs (membership churn).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipChurn {
+    /// New members, beyond `nodes`. Each is invited by the creator (node 0), which stores
+    /// its membership record (`Core::publish_credentials`, as `peergroup invite --store`)
+    /// when it joins; the joiner starts with an empty database and its invitation's
+    /// address, the creator's, and learns the rest from the creator's referrals and syncs.
+    #[serde(default)]
+    pub joins: usize,
+    /// Members (never the creator, nor one that crashes) that leave for good: they say
+    /// goodbye, withdraw their presence and close their links (`Core::close`).
+    #[serde(default)]
+    pub leaves: usize,
+    /// The interval between joins, and between leaves, from the end of the warmup.
+    pub every_ms: u64,
+}
+
+impl MembershipChurn {
+    /// When the last join or leave happens (ms after the warmup).
+    pub fn span_ms(&self) -> u64 {
+        self.joins.max(self.leaves) as u64 * self.every_ms
+    }
+}
+
 /// What a run must show; [`Report::check`](super::Report::check) says which are broken.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +124,10 @@ pub struct Goals {
     /// The fewest and most other nodes' presences every live node may hold at the end.
     #[serde(default)]
     pub presences_held: Option<[usize; 2]>,
+    /// The slowest 99th percentile of a joiner's catch-up: from its start to its holding
+    /// every record published before it (ms).
+    #[serde(default)]
+    pub max_join_catch_up_p99_ms: Option<u64>,
 }
 
 /// One simulation run.
@@ -136,6 +173,9 @@ pub struct Scenario {
     /// Optional presence.
     #[serde(default)]
     pub presence: Option<PresenceScenario>,
+    /// Optional membership churn.
+    #[serde(default)]
+    pub membership: Option<MembershipChurn>,
     /// What the run must show. Every scenario states its goals: a run without them would
     /// pass whatever it measured.
     pub goals: Goals,
@@ -190,6 +230,27 @@ impl Scenario {
         if self.goals.presences_held.is_some() && self.presence.is_none() {
             return Err("goals.presences_held needs a [presence] table".into());
         }
+        if let Some(m) = &self.membership {
+            let churned = self.churn.as_ref().map_or(0, |c| {
+                (((self.nodes as f64) * c.fraction) as usize).min(self.nodes.saturating_sub(1))
+            });
+            if self.nodes + m.joins > 20_000 {
+                return Err("nodes plus membership.joins must be at most 20000".into());
+            }
+            if m.leaves + churned >= self.nodes {
+                return Err(
+                    "membership.leaves must leave the creator and the nodes that crash".into(),
+                );
+            }
+            if m.every_ms == 0 && (m.joins > 0 || m.leaves > 0) {
+                return Err("membership.every_ms must be at least 1".into());
+            }
+        }
+        if self.goals.max_join_catch_up_p99_ms.is_some()
+            && self.membership.as_ref().is_none_or(|m| m.joins == 0)
+        {
+            return Err("goals.max_join_catch_up_p99_ms needs membership.joins".into());
+        }
         if self.goals.max_rmr.is_nan() || self.goals.max_rmr < 0.0 {
             return Err("goals.max_rmr must be a number ≥ 0".into());
         }
@@ -208,7 +269,15 @@ impl Scenario {
             .churn
             .as_ref()
             .map_or(0, |c| self.publishing_ends_ms() + c.downtime_secs * 1000);
-        self.publishing_ends_ms().max(heal).max(churn) + self.settle_secs * 1000
+        let membership = self
+            .membership
+            .as_ref()
+            .map_or(0, |m| self.warmup_secs * 1000 + m.span_ms());
+        self.publishing_ends_ms()
+            .max(heal)
+            .max(churn)
+            .max(membership)
+            + self.settle_secs * 1000
     }
 }
 
@@ -231,6 +300,25 @@ mod tests {
                 "name = \"x\"\nnodes = 5\nrecords = 5\nbogus = 1\n{goals}"
             ))
             .is_err()
+        );
+        let membership = |m: &str| {
+            Scenario::parse(&format!(
+                "name = \"x\"\nnodes = 10\nrecords = 5\n[membership]\n{m}\n{goals}"
+            ))
+        };
+        let m = membership("joins = 3\nleaves = 2\nevery_ms = 100").unwrap();
+        assert_eq!(m.membership.as_ref().map(|m| m.span_ms()), Some(300));
+        assert!(m.end_ms() >= 60_000 + 300 + 60_000);
+        // Leaving would take the creator: 10 nodes, 10 leaves.
+        assert!(membership("leaves = 10\nevery_ms = 100").is_err());
+        assert!(membership("joins = 20000\nevery_ms = 100").is_err());
+        assert!(membership("joins = 2\nevery_ms = 0").is_err());
+        assert!(
+            Scenario::parse(&format!(
+                "name = \"x\"\nnodes = 10\nrecords = 5\n{goals}max_join_catch_up_p99_ms = 9\n"
+            ))
+            .is_err(),
+            "a catch-up goal without joins"
         );
         // A scenario without goals would pass whatever it measured.
         assert!(Scenario::parse("name = \"x\"\nnodes = 5\nrecords = 5").is_err());

@@ -33,6 +33,8 @@ pub(crate) struct Net {
     sent: Vec<Vec<(ConnId, MeshMessage)>>,
     /// Hole-punch dials each node asked for, with when.
     punched: Vec<Vec<(SocketAddr, Mono)>>,
+    /// The plain dials each node asked for, with when.
+    dialed: Vec<Vec<(SocketAddr, Mono)>>,
     /// For each of those dials, whether the node takes TLS's server part over TCP.
     punch_roles: Vec<Vec<bool>>,
     /// Relayed-stream outputs each node gave.
@@ -148,6 +150,7 @@ impl Net {
         let events = vec![Vec::new(); cores.len()];
         let sent = vec![Vec::new(); cores.len()];
         let punched = vec![Vec::new(); cores.len()];
+        let dialed = vec![Vec::new(); cores.len()];
         let punch_roles = vec![Vec::new(); cores.len()];
         let relay_out = vec![Vec::new(); cores.len()];
         let mut net = Net {
@@ -157,6 +160,7 @@ impl Net {
             sent,
             punch_roles,
             punched,
+            dialed,
             relay_out,
             relayed: false,
             tcp: false,
@@ -204,6 +208,12 @@ impl Net {
     /// Messages node `i` sent since the last call (decoded), by connection.
     pub(crate) fn sent(&mut self, i: usize) -> Vec<(ConnId, MeshMessage)> {
         std::mem::take(&mut self.sent[i])
+    }
+
+    /// The plain dials node `i` asked for since the last call, with when (the test links
+    /// the nodes it wants linked).
+    pub(crate) fn dialed(&mut self, i: usize) -> Vec<(SocketAddr, Mono)> {
+        std::mem::take(&mut self.dialed[i])
     }
 
     /// The hole-punch dials node `i` asked for since the last call, with when.
@@ -448,7 +458,7 @@ impl Net {
                     }
                 }
                 // Dialing is the test's to do, with `link`.
-                Output::Connect { .. } => {}
+                Output::Connect { addr } => self.dialed[i].push((addr, self.mono)),
                 Output::Punch { addr, tcp_server } => {
                     self.punched[i].push((addr, self.mono));
                     self.punch_roles[i].push(tcp_server);

@@ -1,11 +1,12 @@
 //! The protocol on virtual time, a few cores at a time: broadcast, prune, loss and repair
 //! (by a pull and by anti-entropy), partition and heal, refusal.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use peergroup_record_db::NewRecord;
 
-use super::harness::Net;
+use super::harness::{Net, address};
 use crate::MeshConfig;
 use crate::core::ANNOUNCE_AGAIN_AFTER;
 use crate::message::{MeshMessage, Reason};
@@ -355,6 +356,42 @@ fn a_full_node_refuses_with_referrals() {
                 if *conn == at_dialer
         )),
         "the refused link became a neighbor: {events:#?}"
+    );
+}
+
+#[test]
+fn a_refused_dialer_tries_the_referrals_at_once_and_the_full_node_later() {
+    let max = MeshConfig::default().max_neighbors;
+    let mut net = Net::new(max + 2);
+    for i in 1..=max {
+        net.link(i, 0);
+    }
+    let joiner = max + 1;
+    // The joiner knows the full node's address (its invitation's).
+    net.act(joiner, |core, _| core.add_candidates(&[address(0)]));
+    net.run_for(Duration::from_secs(1));
+    net.dialed(joiner);
+    let refused_at = net.now().mono;
+    net.link(joiner, 0);
+    net.run_for(Duration::from_millis(100));
+    let dialed = net.dialed(joiner);
+    let full = address(0);
+    let referred: Vec<SocketAddr> = dialed.iter().map(|(a, _)| *a).collect();
+    assert!(
+        !referred.is_empty() && !referred.contains(&full),
+        "the refused node should dial the referrals at once, not the full node: {dialed:?}"
+    );
+    assert!(
+        dialed
+            .iter()
+            .all(|(_, at)| at.duration_since(refused_at) < Duration::from_millis(100)),
+        "{dialed:?}"
+    );
+    // The full node only after a backoff (it may be dialed again later: not at once).
+    net.run_for(MeshConfig::default().retry_backoff);
+    assert!(
+        !net.dialed(joiner).iter().any(|(a, _)| *a == full),
+        "the full node was dialed again within the backoff"
     );
 }
 
