@@ -54,6 +54,7 @@ pub mod export;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod members;
+mod memo;
 pub mod merge;
 pub mod reconcile;
 mod record;
@@ -70,6 +71,7 @@ pub use db::{
     Received, RecordUpdate, SignedRecords, SignerKeys,
 };
 pub use error::{DecodeError, Error, StoreError, ValidationError};
+pub use memo::MAX_MEMO_ENTRIES;
 pub use record::{
     Record, RecordFlags, RecordId, RecordIdError, RecordType, RecordTypeError, SecurityData,
 };

@@ -235,10 +235,13 @@ impl MembershipPayload {
 
     /// Reads a payload and parses the chain (not yet validated).
     pub fn chain_from_payload(bytes: &[u8]) -> Result<CertChain, ValidationError> {
-        let p: MembershipPayload = decode("membership", bytes)?;
-        CertChain::from_pkcs7(&p.chain).map_err(|e| ValidationError::BadReservedPayload {
-            kind: "membership",
-            reason: e.to_string(),
+        // Parsed once while remembered (see `crate::memo`).
+        crate::memo::PARSED_CHAINS.get_or(peergroup_identity::sha256(bytes), || {
+            let p: MembershipPayload = decode("membership", bytes)?;
+            CertChain::from_pkcs7(&p.chain).map_err(|e| ValidationError::BadReservedPayload {
+                kind: "membership",
+                reason: e.to_string(),
+            })
         })
     }
 

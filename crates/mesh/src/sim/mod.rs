@@ -10,7 +10,15 @@
 //! the scenario has a `[presence]` table, presence (every node starts knowing every member's
 //! address, or a sample of them, as presence would have told it): what is measured is the
 //! mesh, flooding and synchronisation of application records. A `[presence]` scenario bounds
-//! the group's presences (`max_presence`) and measures presence maintenance as well.
+//! the group's presences (`max_presence`) and measures presence maintenance as well; a
+//! `[membership]` scenario adds members that join while the group runs — no database knows
+//! them before, the creator stores their membership records, which flood and teach every
+//! node their chains — and members that leave for good.
+//!
+//! Records are identical at every node, so the simulator checks each one's signature once
+//! for all of them, with every member's key, before a node sees it — as a real node's
+//! connection reader checks what arrives ([`Core::handle_checked_floods`]); the node still
+//! resolves the signer from what it knows and checks again unless that gives the same key.
 
 mod membership;
 mod network;
@@ -27,7 +35,7 @@ use peergroup_identity::{Classifier, KeyPair, PeerName, Timestamp};
 use peergroup_record_db::members::MemberIndex;
 use peergroup_record_db::reserved::{GroupProperties, property_flags};
 use peergroup_record_db::store::MemoryStore;
-use peergroup_record_db::{Database, LocalSigner, NewRecord, Received, RecordType};
+use peergroup_record_db::{Database, LocalSigner, NewRecord, Received, RecordType, SignerKeys};
 
 pub use report::Report;
 pub use scenario::{Churn, Goals, MembershipChurn, Partition, PresenceScenario, Scenario};
@@ -92,6 +100,11 @@ pub struct Simulation {
     /// Knows every member: each node's database adopts its member tables, shared
     /// copy-on-write (each real node holds the list; here it is held once).
     template: Database<MemoryStore>,
+    /// Knows every member, the joiners too: the keys the simulator checks signatures with
+    /// before a node sees them (see `check`). A signature found good under a key tells a
+    /// node nothing it would not check itself: it still resolves the signer from what it
+    /// knows, and skips the check only when that gives the same key.
+    oracle: SignerKeys,
     /// The group's properties, its signature checked once for every node.
     properties: Received,
     /// The presences every node holds at its first start (see [`PresenceScenario`]), their
@@ -261,6 +274,12 @@ impl Simulation {
             .pop()
             .ok_or_else(|| crate::Error::Invalid("properties".into()))?;
         let presences = template.signer_keys().check(presences);
+        let mut everyone = Database::open(MemoryStore::new(), root.chain())?;
+        everyone.adopt_members_of(&template);
+        for node in nodes.iter().filter(|n| n.joiner.is_some()) {
+            everyone.learn_member(&node.chain)?;
+        }
+        let oracle = everyone.signer_keys();
         let peers = nodes
             .iter()
             .map(|n| n.chain.leaf().subject_peer().clone())
@@ -280,6 +299,7 @@ impl Simulation {
             net,
             root: root.chain().clone(),
             template,
+            oracle,
             properties,
             presences,
             tracked: BTreeMap::new(),
@@ -566,12 +586,7 @@ impl Simulation {
         {
             return known.clone();
         }
-        let Some(received) = self
-            .template
-            .signer_keys()
-            .check(vec![record.clone()])
-            .pop()
-        else {
+        let Some(received) = self.oracle.check(vec![record.clone()]).pop() else {
             return Received::unchecked(record);
         };
         self.checked.entry(key).or_insert_with(|| received.clone());

@@ -334,6 +334,8 @@ impl<S: Store> Database<S> {
                     .add(m.serial(), *m.valid.chain().leaf().public_key());
             }
         }
+        // Adopted whole, as a template for other replicas: shared whole by them.
+        self.signer_keys.freeze();
     }
 
     /// Adopts the members another database of the same group knows ([`Database::adopt_members`]

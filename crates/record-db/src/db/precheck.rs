@@ -61,8 +61,44 @@ pub struct SignerKeys {
     keys: Arc<RwLock<Arc<KeyTable>>>,
 }
 
-/// Signing keys by certificate serial.
-type KeyTable = HashMap<Vec<u8>, PublicKey>;
+/// Signing keys by certificate serial, in two layers as the member index
+/// ([`crate::members::MemberIndex`]): the keys shared with other tables (never changed
+/// here) and the keys added here since, so a table sharing 10,000 members' keys copies only
+/// what it adds.
+#[derive(Clone, Debug, Default)]
+struct KeyTable {
+    shared: Arc<HashMap<Vec<u8>, PublicKey>>,
+    own: HashMap<Vec<u8>, PublicKey>,
+}
+
+impl KeyTable {
+    fn get(&self, serial: &[u8]) -> Option<&PublicKey> {
+        self.own.get(serial).or_else(|| self.shared.get(serial))
+    }
+
+    fn len(&self) -> usize {
+        self.shared.len()
+            + self
+                .own
+                .keys()
+                .filter(|s| !self.shared.contains_key(*s))
+                .count()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.shared.is_empty() && self.own.is_empty()
+    }
+
+    /// The table to share: one layer (both merged, when this one added to what it shared).
+    fn to_share(&self) -> Arc<HashMap<Vec<u8>, PublicKey>> {
+        if self.own.is_empty() {
+            return self.shared.clone();
+        }
+        let mut all = (*self.shared).clone();
+        all.extend(self.own.iter().map(|(s, k)| (s.clone(), *k)));
+        Arc::new(all)
+    }
+}
 
 impl SignerKeys {
     pub(crate) fn new(group: PeerName) -> Self {
@@ -75,7 +111,19 @@ impl SignerKeys {
     pub(crate) fn add(&self, serial: &[u8], key: PublicKey) {
         let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         if keys.get(serial) != Some(&key) {
-            Arc::make_mut(&mut keys).insert(serial.to_vec(), key);
+            Arc::make_mut(&mut keys).own.insert(serial.to_vec(), key);
+        }
+    }
+
+    /// Moves the keys added here into the shared layer, for the tables that will share this
+    /// one ([`SignerKeys::share_from`]) to take whole.
+    pub(crate) fn freeze(&self) {
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if !keys.own.is_empty() {
+            *keys = Arc::new(KeyTable {
+                shared: keys.to_share(),
+                own: HashMap::new(),
+            });
         }
     }
 
@@ -88,10 +136,13 @@ impl SignerKeys {
             .keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+            .to_share();
         let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         if keys.is_empty() {
-            *keys = theirs;
+            *keys = Arc::new(KeyTable {
+                shared: theirs,
+                own: HashMap::new(),
+            });
         }
     }
 

@@ -179,3 +179,47 @@ fn a_member_is_forgotten_with_its_last_membership_record() {
     let report = reopened.apply(vec![bobs_note(&g, at(31))], at(31)).unwrap();
     assert_eq!(report.deferred, 1);
 }
+
+#[test]
+fn a_member_index_adopted_whole_learns_on_its_own_and_leaves_the_shared_one_alone() {
+    use peergroup_record_db::members::MemberIndex;
+    let g = Group::new();
+    let mut template = MemberIndex::default();
+    for m in [&g.alice, &g.bob] {
+        template.insert(g.group(), &m.chain).unwrap();
+    }
+    let mut replica = MemberIndex::default();
+    replica.adopt(g.group(), &template);
+    assert_eq!((replica.len(), replica.peer_count()), (2, 2));
+    // A replica of the replica shares the same tables; each learns on its own.
+    let mut other = MemberIndex::default();
+    other.adopt(g.group(), &replica);
+    replica.insert(g.group(), &g.carol.chain).unwrap();
+    assert_eq!((replica.len(), replica.peer_count()), (3, 3));
+    assert_eq!((other.len(), other.peer_count()), (2, 2));
+    assert!(other.get(g.carol.chain.leaf().serial()).is_none());
+    assert_eq!(template.len(), 2);
+    // Every peer once, its chain found through either layer.
+    let peers: std::collections::BTreeSet<String> =
+        replica.peers().map(|p| p.to_string()).collect();
+    assert_eq!(peers.len(), 3);
+    for m in [&g.alice, &g.bob, &g.carol] {
+        let found: Vec<_> = replica.of_peer(m.peer()).collect();
+        assert_eq!(found.len(), 1, "{}", m.peer());
+        assert_eq!(found[0].valid.chain(), &m.chain);
+    }
+    // Learning a chain held already adds nothing.
+    replica.insert(g.group(), &g.alice.chain).unwrap();
+    assert_eq!((replica.len(), replica.peer_count()), (3, 3));
+    // Another group's chains are not adopted, the group's are.
+    let mut mixed = MemberIndex::default();
+    mixed.adopt(g.group(), &template);
+    let mut foreign = MemberIndex::default();
+    foreign
+        .insert(g.mallory.chain.group(), &g.mallory.chain)
+        .unwrap();
+    foreign.insert(g.group(), &g.carol.chain).unwrap();
+    mixed.adopt(g.group(), &foreign);
+    assert_eq!((mixed.len(), mixed.peer_count()), (3, 3));
+    assert!(mixed.get(g.mallory.chain.leaf().serial()).is_none());
+}
