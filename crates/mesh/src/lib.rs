@@ -72,7 +72,7 @@ pub use crate::core::{
     CircuitId, ConnId, Core, Event, LinkEnd, LocalMember, Member, MemberChange, NeighborChange,
     Output, PeerFault, PeerInfo, RelayLimits, Status,
 };
-pub use crate::message::{MeshMessage, NodeId, Reason};
+pub use crate::message::{MeshMessage, NodeId, Push, Reason};
 pub use crate::peer_time::PeerTime;
 pub use crate::presence::Presence;
 pub use crate::stats::{Stats, SyncProgress};

@@ -173,6 +173,31 @@ pub enum MeshMessage {
         /// Its node.
         node: NodeId,
     },
+    /// A record pushed on by a node that got it by a repair (it pulled the record, or a
+    /// sync brought it) or from such a push: a copy that crosses the tree's own push of the
+    /// record is no sign of a cycle of eager links, so it prunes nothing (see
+    /// `core/flood.rs`).
+    Repush(Record),
+}
+
+/// How a flooded record came: pushed along the eager tree ([`MeshMessage::Flood`]), or
+/// pushed on from a repair ([`MeshMessage::Repush`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Push {
+    /// Along the tree, from the record's maker.
+    Tree,
+    /// On from a pull or a sync somewhere upstream.
+    Repair,
+}
+
+impl Push {
+    /// The message that pushes `record` this way.
+    pub fn message(self, record: Record) -> MeshMessage {
+        match self {
+            Push::Tree => MeshMessage::Flood(record),
+            Push::Repair => MeshMessage::Repush(record),
+        }
+    }
 }
 
 /// The frame limit of the group's mesh connections for a largest record of
@@ -226,6 +251,8 @@ pub enum MessageError {
 
 /// Postcard's variant index of [`MeshMessage::Flood`] (the seventh variant).
 const FLOOD_TAG: u8 = 6;
+/// Postcard's variant index of [`MeshMessage::Repush`] (the nineteenth variant, the last).
+const REPUSH_TAG: u8 = 18;
 
 impl MeshMessage {
     /// Encodes with the version byte in front.
@@ -234,10 +261,11 @@ impl MeshMessage {
             .unwrap_or_else(|_| vec![MESH_PROTOCOL_VERSION])
     }
 
-    /// Whether encoded `bytes` are a flood (from the first two bytes: the version and
-    /// postcard's variant index), so a frame can be judged before it is decoded.
+    /// Whether encoded `bytes` are a flood or a repush (from the first two bytes: the version
+    /// and postcard's variant index), so a frame can be judged before it is decoded.
     pub fn is_flood(bytes: &[u8]) -> bool {
-        bytes.first() == Some(&MESH_PROTOCOL_VERSION) && bytes.get(1) == Some(&FLOOD_TAG)
+        bytes.first() == Some(&MESH_PROTOCOL_VERSION)
+            && matches!(bytes.get(1), Some(&FLOOD_TAG | &REPUSH_TAG))
     }
 
     /// The first two bytes of every encoded flood (the version and the variant index).
@@ -296,6 +324,7 @@ impl MeshMessage {
             | MeshMessage::Sync { .. }
             | MeshMessage::SyncRequest
             | MeshMessage::Flood(_)
+            | MeshMessage::Repush(_)
             | MeshMessage::Prune
             | MeshMessage::Lost { .. } => Ok(()),
         }
@@ -322,6 +351,7 @@ impl MeshMessage {
             MeshMessage::RelayAck { .. } => "relay-ack",
             MeshMessage::RelayClose { .. } => "relay-close",
             MeshMessage::Lost { .. } => "lost",
+            MeshMessage::Repush(_) => "repush",
         }
     }
 }

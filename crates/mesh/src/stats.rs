@@ -24,6 +24,11 @@ pub struct Stats {
     /// Announced payloads given up to anti-entropy: no announcer answered in time, or none
     /// is linked any more.
     pub pulls_given_up: u64,
+    /// Pushes of a record this node had pulled (they were late, not lost).
+    pub pushes_after_pull: u64,
+    /// Pulled records no push followed within 3 s (lost, or no tree
+    /// reached this node).
+    pub pulls_without_push: u64,
     /// Prunes sent.
     pub prunes_sent: u64,
     /// Syncs completed.
@@ -72,7 +77,7 @@ impl Stats {
     pub(crate) fn count_sent(&mut self, m: &MeshMessage) {
         self.messages_sent += 1;
         match m {
-            MeshMessage::Flood(_) => self.floods_sent += 1,
+            MeshMessage::Flood(_) | MeshMessage::Repush(_) => self.floods_sent += 1,
             MeshMessage::IHave(keys) => {
                 self.ihave_sent += 1;
                 self.ihave_keys_sent += keys.len() as u64;

@@ -51,7 +51,9 @@ fn watch(
                 }
             } else {
                 match MeshMessage::decode(&frame) {
-                    Ok(MeshMessage::Flood(r)) => ("flood", Some(r.id.to_string())),
+                    Ok(MeshMessage::Flood(r) | MeshMessage::Repush(r)) => {
+                        ("flood", Some(r.id.to_string()))
+                    }
                     Ok(m) => (m.kind(), None),
                     Err(_) => ("undecodable", None),
                 }

@@ -31,7 +31,7 @@ pub use commands::{Command, GroupHandle};
 pub use reader::{READ_BYTES_PER_CONN, READ_BYTES_PER_NODE, READ_INPUTS_PER_CONN};
 
 use crate::core::{ConnId, Core, Event, Output, PeerInfo, Status};
-use crate::message::MeshMessage;
+use crate::message::{MeshMessage, Push};
 use crate::time::{Mono, Now};
 
 /// Most input handed to the core before one flush (one durable commit), in KiB: a unit per
@@ -75,8 +75,9 @@ enum Input {
     Decoded(ConnId, Box<MeshMessage>, usize, reader::Held),
     /// The neighbor broke the protocol in a way the reader saw (an oversized flood).
     Violation(ConnId, crate::core::PeerFault),
-    /// Flooded records whose signatures the connection's reader checked.
-    Floods(ConnId, Vec<Received>, reader::Held),
+    /// Flooded records whose signatures the connection's reader checked, and which message
+    /// pushed them (floods or repushes).
+    Floods(ConnId, Vec<Received>, Push, reader::Held),
     /// A sync message's records whose signatures the connection's reader checked, with the
     /// message's encoded size.
     CheckedSync {
@@ -111,7 +112,7 @@ impl Input {
         match self {
             Input::Message(c, b, _) => Input::Message(c, b, held),
             Input::Decoded(c, m, n, _) => Input::Decoded(c, m, n, held),
-            Input::Floods(c, r, _) => Input::Floods(c, r, held),
+            Input::Floods(c, r, p, _) => Input::Floods(c, r, p, held),
             Input::CheckedSync {
                 conn,
                 session,
@@ -136,7 +137,7 @@ impl Input {
     fn weight(&self) -> usize {
         let kib = |bytes: usize| (bytes / 1024).max(1);
         match self {
-            Input::Floods(_, records, _) => records
+            Input::Floods(_, records, _, _) => records
                 .iter()
                 .map(|r| kib(r.record().data_size()))
                 .sum::<usize>()
@@ -415,8 +416,8 @@ impl<S: Store + 'static> Driver<S> {
                 self.core.handle_decoded(conn, *message, now)
             }
             Input::Violation(conn, fault) => self.core.handle_violation(conn, fault, now),
-            Input::Floods(conn, records, _held) => {
-                self.core.handle_checked_floods(conn, records, now)
+            Input::Floods(conn, records, push, _held) => {
+                self.core.handle_checked_floods(conn, records, push, now)
             }
             Input::CheckedSync {
                 conn,

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::{Input, heavy};
 use crate::core::{ConnId, PeerFault};
-use crate::message::MeshMessage;
+use crate::message::{MeshMessage, Push};
 
 /// Most frames taken into one burst.
 const READ_BURST: usize = 512;
@@ -221,19 +221,23 @@ fn to_inputs(
     let mut inputs = Vec::new();
     let mut run: Vec<Record> = Vec::new();
     let mut run_bytes = 0;
-    let end_run =
-        |run: &mut Vec<Record>, run_bytes: &mut usize, inputs: &mut Vec<(Input, usize)>| {
-            if !run.is_empty() {
-                let checked = heavy(|| keys.check(std::mem::take(run)));
-                inputs.push((
-                    Input::Floods(id, checked, Held::none()),
-                    std::mem::take(run_bytes),
-                ));
-            }
-        };
+    // How the run's records were pushed (a run holds one kind: floods or repushes).
+    let mut run_push = Push::Tree;
+    let end_run = |run: &mut Vec<Record>,
+                   run_bytes: &mut usize,
+                   push: Push,
+                   inputs: &mut Vec<(Input, usize)>| {
+        if !run.is_empty() {
+            let checked = heavy(|| keys.check(std::mem::take(run)));
+            inputs.push((
+                Input::Floods(id, checked, push, Held::none()),
+                std::mem::take(run_bytes),
+            ));
+        }
+    };
     for bytes in frames {
         if bytes.len() > max_flood && MeshMessage::is_flood(&bytes) {
-            end_run(&mut run, &mut run_bytes, &mut inputs);
+            end_run(&mut run, &mut run_bytes, run_push, &mut inputs);
             let fault = PeerFault::FloodTooLarge {
                 len: bytes.len(),
                 max: max_flood,
@@ -242,7 +246,17 @@ fn to_inputs(
             return (inputs, true);
         }
         match MeshMessage::decode(&bytes) {
-            Ok(MeshMessage::Flood(record)) => {
+            Ok(message @ (MeshMessage::Flood(_) | MeshMessage::Repush(_))) => {
+                let (push, record) = match message {
+                    MeshMessage::Repush(record) => (Push::Repair, record),
+                    MeshMessage::Flood(record) => (Push::Tree, record),
+                    // Not reached: the arm takes floods and repushes only.
+                    _ => continue,
+                };
+                if push != run_push {
+                    end_run(&mut run, &mut run_bytes, run_push, &mut inputs);
+                    run_push = push;
+                }
                 run_bytes += bytes.len();
                 run.push(record);
             }
@@ -252,7 +266,7 @@ fn to_inputs(
                 session,
                 message: SyncMessage::Records { class, records },
             }) => {
-                end_run(&mut run, &mut run_bytes, &mut inputs);
+                end_run(&mut run, &mut run_bytes, run_push, &mut inputs);
                 let checked = heavy(|| keys.check(records));
                 let len = bytes.len();
                 inputs.push((
@@ -269,7 +283,7 @@ fn to_inputs(
             }
             // Decoded once, here, not again by the group's task.
             Ok(message) => {
-                end_run(&mut run, &mut run_bytes, &mut inputs);
+                end_run(&mut run, &mut run_bytes, run_push, &mut inputs);
                 let len = bytes.len();
                 inputs.push((
                     Input::Decoded(id, Box::new(message), len, Held::none()),
@@ -277,13 +291,13 @@ fn to_inputs(
                 ));
             }
             Err(_) => {
-                end_run(&mut run, &mut run_bytes, &mut inputs);
+                end_run(&mut run, &mut run_bytes, run_push, &mut inputs);
                 let len = bytes.len();
                 inputs.push((Input::Message(id, bytes, Held::none()), len));
             }
         }
     }
-    end_run(&mut run, &mut run_bytes, &mut inputs);
+    end_run(&mut run, &mut run_bytes, run_push, &mut inputs);
     (inputs, false)
 }
 
@@ -518,6 +532,7 @@ mod tests {
         let good = made();
         let mut altered = made();
         altered.payload = b"altered on the way".to_vec();
+        let [a, b, c, d] = [made(), made(), made(), made()];
         let message = MeshMessage::Sync {
             session: 7,
             message: SyncMessage::Records {
@@ -551,6 +566,27 @@ mod tests {
             [true, false],
             "the altered record passed the check"
         );
+
+        // Floods and repushes: each run of one kind is one input, which says the kind.
+        let frames: Vec<Bytes> = [
+            MeshMessage::Flood(a),
+            MeshMessage::Flood(b),
+            MeshMessage::Repush(c),
+            MeshMessage::Flood(d),
+        ]
+        .iter()
+        .map(|m| Bytes::from(m.encode()))
+        .collect();
+        let (inputs, violated) = to_inputs(ConnId(3), frames, &db.signer_keys(), usize::MAX);
+        assert!(!violated);
+        let runs: Vec<(Push, usize)> = inputs
+            .iter()
+            .map(|(input, _)| match input {
+                Input::Floods(ConnId(3), records, push, _) => (*push, records.len()),
+                _ => panic!("not a run of floods"),
+            })
+            .collect();
+        assert_eq!(runs, [(Push::Tree, 2), (Push::Repair, 1), (Push::Tree, 1)]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -7,7 +7,7 @@ use peergroup_record_db::sync::{SyncClass, SyncMessage, SyncSession};
 
 use super::neighbors::{Link, Phase};
 use super::{ConnId, Core, Event, LinkEnd, NeighborChange, Output, PeerFault, PeerInfo, Status};
-use crate::message::{MeshMessage, Reason};
+use crate::message::{MeshMessage, Push, Reason};
 use crate::time::Now;
 
 impl<S: Store> Core<S> {
@@ -107,12 +107,19 @@ impl<S: Store> Core<S> {
     /// Flooded records arrived whose signatures the connection's reader already checked
     /// ([`peergroup_record_db::SignerKeys::check`]); as [`Core::handle_message`] with one
     /// flood message per record otherwise.
-    pub fn handle_checked_floods(&mut self, conn: ConnId, records: Vec<Received>, now: Now) {
+    /// `push` says which message brought them (floods or repushes).
+    pub fn handle_checked_floods(
+        &mut self,
+        conn: ConnId,
+        records: Vec<Received>,
+        push: Push,
+        now: Now,
+    ) {
         let established = self.neighbors.is_established(conn);
         if self.closed || !established {
             // Not a neighbor (yet): the handshake rules decide what a flood means here.
             for received in records {
-                self.handle_decoded(conn, MeshMessage::Flood(received.into_record()), now);
+                self.handle_decoded(conn, push.message(received.into_record()), now);
             }
             return;
         }
@@ -120,7 +127,7 @@ impl<S: Store> Core<S> {
         self.stats.floods_received += records.len() as u64;
         self.broadcast
             .inbox
-            .extend(records.into_iter().map(|r| (conn, r)));
+            .extend(records.into_iter().map(|r| (conn, r, push)));
     }
 
     /// The records of a sync `Records` message whose signatures the connection's reader
@@ -348,13 +355,17 @@ impl<S: Store> Core<S> {
                 self.stats.floods_received += 1;
                 self.broadcast
                     .inbox
-                    .push((conn, Received::unchecked(record)));
+                    .push((conn, Received::unchecked(record), Push::Tree));
+            }
+            MeshMessage::Repush(record) => {
+                self.stats.floods_received += 1;
+                self.broadcast
+                    .inbox
+                    .push((conn, Received::unchecked(record), Push::Repair));
             }
             MeshMessage::IHave(keys) => self.on_ihave(conn, keys, now),
             MeshMessage::Graft { keys, eager } => self.on_graft(conn, keys, eager),
-            MeshMessage::Prune => {
-                self.broadcast.set_eager(conn, false);
-            }
+            MeshMessage::Prune => self.on_prune(conn),
             MeshMessage::Lost { peer, node } => self.on_lost(conn, peer, node, now),
             MeshMessage::PunchVia {
                 to,

@@ -13,6 +13,7 @@ use peergroup_record_db::{
 };
 
 use super::Core;
+use crate::message::Push;
 use crate::presence::Presence;
 use crate::time::Now;
 
@@ -297,7 +298,7 @@ impl<S: Store> Core<S> {
         )?;
         let records: Vec<Record> = changes.iter().map(|c| c.record.clone()).collect();
         for r in &records {
-            self.forward(r, None, now);
+            self.forward(r, None, Push::Tree, now);
         }
         self.record_changes(changes);
         Ok(records)
@@ -396,7 +397,7 @@ impl<S: Store> Core<S> {
         let report = self.db.apply(records, now.wall)?;
         let accepted = report.accepted.len();
         for r in &report.accepted {
-            self.forward(r, None, now);
+            self.forward(r, None, Push::Tree, now);
         }
         self.record_changes(report.changes);
         Ok(accepted)

@@ -205,7 +205,9 @@ impl<S: Store> Core<S> {
             .filter(|(c, l)| {
                 !self.syncs.is_running(*c) && now.mono.duration_since(l.opened) >= GRACE
             })
-            .min_by_key(|(c, l)| (l.utility, *c))
+            // A lazy link before an eager one: an eager link is a branch of the tree, and
+            // dropping it cuts off what hangs below it until pulls find the way again.
+            .min_by_key(|(c, l)| (self.broadcast.is_eager(*c), l.utility, *c))
             .map(|(c, _)| c);
         if let Some(conn) = victim {
             self.drop_link(conn, LinkEnd::LeastUseful, now);

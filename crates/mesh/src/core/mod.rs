@@ -662,10 +662,12 @@ impl<S: Store> Core<S> {
             let change = self.db.delete(signer, presence, now.wall)?;
             // Pushed whole over every link, lazy ones too: after the goodbye nobody can pull
             // it from us, and a lazy link whose other path to us is gone would wait for it
-            // until the presence expired (the chat's 'Carol left' never came).
+            // until the presence expired (the chat's 'Carol left' never came). As repushes:
+            // copies over lazy links are no sign of a cycle, and must not prune the tree
+            // wherever they meet.
             let established: Vec<ConnId> = self.neighbors.established().map(|(c, _)| c).collect();
             for conn in established {
-                self.send(conn, MeshMessage::Flood(change.record.clone()));
+                self.send(conn, MeshMessage::Repush(change.record.clone()));
             }
             self.record_changes(vec![change]);
         }

@@ -99,6 +99,8 @@ enum Msg {
     },
     /// Raw bytes as a message.
     Raw(Vec<u8>),
+    /// A record made before, pushed on as from a repair (a repush).
+    Repush(u8),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -456,6 +458,7 @@ impl<'f> Harness<'f> {
             Msg::SyncRequest => MeshMessage::SyncRequest,
             Msg::Flood(spec) => MeshMessage::Flood(self.sign(who, spec)?),
             Msg::Again(i) => MeshMessage::Flood(self.pick_made(i)?.clone()),
+            Msg::Repush(i) => MeshMessage::Repush(self.pick_made(i)?.clone()),
             Msg::Broken { base, how } => {
                 let nonce = self.nonce as u8;
                 let r = how.apply(self.f, self.pick_made(base)?, nonce)?;
@@ -668,7 +671,7 @@ impl<'f> Harness<'f> {
                         MeshMessage::decode(&bytes).ok().as_ref() == Some(&message),
                         "a message does not decode to itself: {message:?}"
                     );
-                    if let MeshMessage::Flood(r) = &message {
+                    if let MeshMessage::Flood(r) | MeshMessage::Repush(r) = &message {
                         self.not_broken(r, "forwarded");
                     }
                     if let Some(&(to, their)) = self.ends.get(&(i, conn)) {

@@ -513,7 +513,8 @@ impl Simulation {
                 }
 
                 let (flood_key, kind) = match &message {
-                    crate::message::MeshMessage::Flood(r) => {
+                    crate::message::MeshMessage::Flood(r)
+                    | crate::message::MeshMessage::Repush(r) => {
                         (Some(r.item_key()), record_kind(r.record_type))
                     }
                     _ => (None, ""),
@@ -526,10 +527,11 @@ impl Simulation {
                 });
                 // Signatures checked before the core sees them, as a real node's connection
                 // reader does (and once for all nodes, see `check`).
-                use crate::message::MeshMessage;
+                use crate::message::{MeshMessage, Push};
                 use peergroup_record_db::sync::SyncMessage;
                 let checked = match message {
-                    MeshMessage::Flood(record) => Checked::Flood(self.check(record)),
+                    MeshMessage::Flood(record) => Checked::Flood(self.check(record), Push::Tree),
+                    MeshMessage::Repush(record) => Checked::Flood(self.check(record), Push::Repair),
                     MeshMessage::Sync {
                         session,
                         message: SyncMessage::Records { class, records },
@@ -543,8 +545,8 @@ impl Simulation {
                 if let Some(core) = self.nodes[node].core.as_mut() {
                     let now = self.now.into();
                     match checked {
-                        Checked::Flood(received) => {
-                            core.handle_checked_floods(conn, vec![received], now)
+                        Checked::Flood(received, push) => {
+                            core.handle_checked_floods(conn, vec![received], push, now)
                         }
                         Checked::Sync {
                             session,
@@ -703,7 +705,7 @@ impl Simulation {
 
 /// A message delivered, with the signatures of the records it carries checked.
 enum Checked {
-    Flood(Received),
+    Flood(Received, crate::message::Push),
     Sync {
         session: u32,
         class: peergroup_record_db::sync::SyncClass,

@@ -41,6 +41,9 @@ pub struct Report {
     pub delivered_by_sync: u64,
     /// Records delivered by flooding.
     pub delivered_by_flood: u64,
+    /// Pulled records a push of followed (late pushes, the duplicates a longer graft
+    /// timeout would have saved), and those none followed (lost pushes).
+    pub pulls_late_and_lost: (u64, u64),
     /// All messages sent.
     pub messages: u64,
     /// Announcements (IHave) and payload requests (Graft) sent.
@@ -201,6 +204,11 @@ impl fmt::Display for Report {
             f,
             "delivered by:        flooding {}, sync {}",
             self.delivered_by_flood, self.delivered_by_sync
+        )?;
+        writeln!(
+            f,
+            "pulls judged:        {} a push followed (late), {} none followed (lost)",
+            self.pulls_late_and_lost.0, self.pulls_late_and_lost.1
         )?;
         writeln!(
             f,
@@ -408,6 +416,10 @@ pub(super) fn build(sim: &Simulation) -> Report {
         missed_deliveries: missed,
         delivered_by_sync: by_sync,
         delivered_by_flood: by_flood,
+        pulls_late_and_lost: (
+            stats.iter().map(|s| s.pushes_after_pull).sum(),
+            stats.iter().map(|s| s.pulls_without_push).sum(),
+        ),
         messages: stats.iter().map(|s| s.messages_sent).sum(),
         ihave_and_graft: stats.iter().map(|s| s.ihave_sent + s.grafts_sent).sum(),
         neighbor_losses: sim.drops.iter().map(|(w, n)| (w.clone(), *n)).collect(),

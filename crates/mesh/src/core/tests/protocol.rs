@@ -155,6 +155,16 @@ fn only_a_duplicate_racing_a_push_prunes() {
         "a duplicate of a pulled record pruned"
     );
 
+    // A repush racing the push: a copy pushed on from a pull upstream crosses the tree's
+    // own push without any cycle of eager links, and prunes nothing.
+    let repushed = publish(&mut net, 0);
+    net.run_for(Duration::from_millis(10));
+    assert!(net.has(2, repushed));
+    let again = MeshMessage::Repush(net.core(0).db.record_by_key(repushed).unwrap().unwrap());
+    net.deliver(2, at_2, again);
+    assert_eq!(prunes_sent(&mut net, 2), 0, "a racing repush pruned");
+    assert!(net.core(2).broadcast.is_eager(at_2));
+
     // Racing: a second push right after the first one is a cycle, and prunes.
     let raced = publish(&mut net, 0);
     net.run_for(Duration::from_millis(10));
@@ -167,6 +177,54 @@ fn only_a_duplicate_racing_a_push_prunes() {
         "a racing duplicate did not prune"
     );
     assert!(!net.core(2).broadcast.is_eager(at_2));
+}
+
+/// A node that pulled a record pushes it on as a repush, and so does every node downstream
+/// of it: the tree's own push of the record, late, meets those copies somewhere, and
+/// pruning there cut the tree (the first pull grafts lazily, so no cycle was closed).
+#[test]
+fn a_pulled_record_is_pushed_on_as_a_repush_all_the_way_down() {
+    let mut net = Net::new(4);
+    net.link(0, 1);
+    let (_, at_2) = net.link(1, 2);
+    net.link(2, 3);
+    net.run_for(Duration::from_secs(2));
+    for i in 0..4 {
+        net.sent(i);
+    }
+    let pushes = |net: &mut Net, i: usize, key: u64| {
+        let (mut floods, mut repushes) = (0, 0);
+        for (_, m) in net.sent(i) {
+            match m {
+                MeshMessage::Flood(r) if r.item_key() == key => floods += 1,
+                MeshMessage::Repush(r) if r.item_key() == key => {
+                    assert!(MeshMessage::is_flood(&MeshMessage::Repush(r).encode()));
+                    repushes += 1;
+                }
+                _ => {}
+            }
+        }
+        (floods, repushes)
+    };
+    // Pushed along the tree: floods.
+    let pushed = publish(&mut net, 0);
+    net.run_for(Duration::from_millis(500));
+    assert!(net.has(3, pushed));
+    assert_eq!(pushes(&mut net, 2, pushed), (1, 0));
+
+    // Node 1's push to node 2 is lost; node 2 pulls it from node 1's announcement.
+    net.lose(1, "flood", 1);
+    let pulled = publish(&mut net, 0);
+    net.run_for(Duration::from_millis(50));
+    assert!(!net.has(2, pulled), "the lost push arrived");
+    net.deliver(2, at_2, MeshMessage::IHave(vec![pulled]));
+    net.run_for(MeshConfig::default().graft_timeout + Duration::from_millis(500));
+    assert!(net.has(3, pulled), "node 3 lacks the pulled record");
+    assert_eq!(
+        pushes(&mut net, 2, pulled),
+        (0, 1),
+        "node 2 pushed on a pulled record"
+    );
 }
 
 #[test]
@@ -328,6 +386,33 @@ fn a_partition_heals_when_a_link_crosses_it() {
             "node {i} is still cut off"
         );
     }
+}
+
+/// Over its ideal neighbor count a node drops its least useful link, and a lazy one before
+/// an eager one: an eager link is a branch of the tree, and dropping it cut off whatever hung
+/// below it until pulls found the way again (1,000 nodes, random senders: RMR 0.19).
+#[test]
+fn a_node_over_its_ideal_drops_a_lazy_link_before_an_eager_one() {
+    // No presence: no record flows, so every link is as useful as the next.
+    let mut net = Net::with_max_presence(5, 0);
+    let (eager, _) = net.link(0, 1);
+    net.link(1, 2);
+    // Both ends are on the tree already: the link joins lazily at both.
+    let (lazy, _) = net.link(0, 2);
+    net.link(0, 3);
+    net.link(0, 4);
+    net.run_for(Duration::from_secs(1));
+    assert!(net.core(0).broadcast.is_eager(eager));
+    assert!(!net.core(0).broadcast.is_eager(lazy));
+    assert_eq!(net.core(0).neighbors.established_count(), 4);
+    net.run_for(Duration::from_secs(120));
+    let core = net.core(0);
+    assert_eq!(
+        core.neighbors.established_count(),
+        MeshConfig::default().ideal_neighbors
+    );
+    assert!(core.neighbors.contains(eager), "the eager link was dropped");
+    assert!(!core.neighbors.contains(lazy), "the lazy link was kept");
 }
 
 #[test]
