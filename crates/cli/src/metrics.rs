@@ -121,6 +121,14 @@ impl Snapshot {
             ],
         );
         m.counter(
+            "pulls_judged",
+            "Pulled records, by whether the tree's push of each came later (late) or not (lost)",
+            [
+                (with("judged", "late"), s.pushes_after_pull),
+                (with("judged", "lost"), s.pulls_without_push),
+            ],
+        );
+        m.counter(
             "messages_sent",
             "Mesh messages sent",
             [(g(), s.messages_sent)],
@@ -331,6 +339,7 @@ mod tests {
         };
         s.stats.floods_sent = 7;
         s.stats.links_refused = 9;
+        s.stats.pulls_without_push = 4;
         let text = s.encode();
         assert!(text.ends_with("# EOF\n"), "{text}");
         assert!(
@@ -345,6 +354,10 @@ mod tests {
             text.contains(
                 "peergroup_refusals_total{group=\"0123.group\",reason=\"link_over_bound\"} 9\n"
             ),
+            "{text}"
+        );
+        assert!(
+            text.contains("peergroup_pulls_judged_total{group=\"0123.group\",judged=\"lost\"} 4\n"),
             "{text}"
         );
         assert!(
