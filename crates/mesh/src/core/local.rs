@@ -205,7 +205,8 @@ impl<S: Store> Core<S> {
     /// offline when the group defers expiration).
     pub(crate) fn refresh(&mut self, now: Now) -> Result<(), crate::Error> {
         // The next round is due whatever happens in this one.
-        self.presence.next_refresh = now.mono.saturating_add(Duration::from_secs(10));
+        let round = super::presence_time::refresh_round(&mut self.rng);
+        self.presence.next_refresh = now.mono.saturating_add(round);
         let props = self.db.properties();
         let lifetime = Duration::from_secs(u64::from(props.presence_lifetime_secs));
         let margin = (lifetime / 4).max(Duration::from_secs(20));

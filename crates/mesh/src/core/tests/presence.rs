@@ -193,3 +193,35 @@ fn a_node_does_not_keep_an_earlier_runs_presence_alive() {
         "the earlier run's presence was refreshed"
     );
 }
+
+/// Nodes started in the same instant do not keep refreshing in the same instant: each round
+/// comes 7.5–12.5 s after the last, drawn anew, so their presences do not flood in bursts.
+#[test]
+fn refresh_rounds_of_nodes_started_together_drift_apart() {
+    let n = 6;
+    let mut net = Net::new(n);
+    for i in 1..n {
+        net.link(i, 0);
+    }
+    let start = net.now().mono;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        net.run_for(Duration::from_secs(5));
+        let now = net.now().mono;
+        for i in 0..n {
+            let next = net.core(i).presence.next_refresh;
+            assert!(
+                next.duration_since(now) <= Duration::from_millis(12_500),
+                "node {i}'s next round is {:?} away",
+                next.duration_since(now)
+            );
+            seen.insert((i, next));
+        }
+    }
+    assert!(net.now().mono.duration_since(start) >= Duration::from_secs(60));
+    // Every node's rounds at its own instants: at the end, no two nodes share one.
+    let last: std::collections::BTreeSet<_> =
+        (0..n).map(|i| net.core(i).presence.next_refresh).collect();
+    assert_eq!(last.len(), n, "refresh rounds in step: {last:?}");
+    assert!(seen.len() > 2 * n, "rounds did not move: {seen:?}");
+}
