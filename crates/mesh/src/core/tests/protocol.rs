@@ -184,12 +184,13 @@ fn only_a_duplicate_racing_a_push_prunes() {
 /// pruning there cut the tree (the first pull grafts lazily, so no cycle was closed).
 #[test]
 fn a_pulled_record_is_pushed_on_as_a_repush_all_the_way_down() {
-    let mut net = Net::new(4);
+    let mut net = Net::new(5);
     net.link(0, 1);
     let (_, at_2) = net.link(1, 2);
     net.link(2, 3);
+    net.link(3, 4);
     net.run_for(Duration::from_secs(2));
-    for i in 0..4 {
+    for i in 0..5 {
         net.sent(i);
     }
     let pushes = |net: &mut Net, i: usize, key: u64| {
@@ -209,8 +210,9 @@ fn a_pulled_record_is_pushed_on_as_a_repush_all_the_way_down() {
     // Pushed along the tree: floods.
     let pushed = publish(&mut net, 0);
     net.run_for(Duration::from_millis(500));
-    assert!(net.has(3, pushed));
+    assert!(net.has(4, pushed));
     assert_eq!(pushes(&mut net, 2, pushed), (1, 0));
+    assert_eq!(pushes(&mut net, 3, pushed), (1, 0));
 
     // Node 1's push to node 2 is lost; node 2 pulls it from node 1's announcement.
     net.lose(1, "flood", 1);
@@ -219,11 +221,17 @@ fn a_pulled_record_is_pushed_on_as_a_repush_all_the_way_down() {
     assert!(!net.has(2, pulled), "the lost push arrived");
     net.deliver(2, at_2, MeshMessage::IHave(vec![pulled]));
     net.run_for(MeshConfig::default().graft_timeout + Duration::from_millis(500));
-    assert!(net.has(3, pulled), "node 3 lacks the pulled record");
+    assert!(net.has(4, pulled), "node 4 lacks the pulled record");
     assert_eq!(
         pushes(&mut net, 2, pulled),
         (0, 1),
         "node 2 pushed on a pulled record"
+    );
+    // Node 3 got it as a repush, and pushes it on as one.
+    assert_eq!(
+        pushes(&mut net, 3, pulled),
+        (0, 1),
+        "node 3 pushed on a repush"
     );
 }
 
