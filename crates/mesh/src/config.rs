@@ -22,7 +22,9 @@ pub struct MeshConfig {
     /// the wait until a node has measured how late pushes come after announcements; from
     /// then on it waits the smoothed lag plus five deviations, down to
     /// [`MIN_GRAFT_TIMEOUT`](crate::limits::MIN_GRAFT_TIMEOUT) (default 500 ms: well above a
-    /// push's one-way delay; a push slower than this only costs a duplicate).
+    /// push's one-way delay; a push slower than this only costs a duplicate). While most of
+    /// a node's pulls turn out late (their push came after all), this ceiling rises, up to
+    /// [`MAX_GRAFT_CEILING_FACTOR`](crate::limits::MAX_GRAFT_CEILING_FACTOR) times.
     pub graft_timeout: Duration,
     /// Period of anti-entropy: a sync with one random neighbor, which repairs anything
     /// flooding lost.

@@ -47,7 +47,8 @@ pub mod time;
 /// `peergroup_mesh::limits`; docs/security.md has the table and what each protects).
 pub mod limits {
     pub use crate::core::{
-        ANNOUNCE_AGAIN_AFTER, LOST_REFRESH_INTERVAL, MAX_ANNOUNCED_AGAIN, MIN_GRAFT_TIMEOUT,
+        ANNOUNCE_AGAIN_AFTER, LOST_REFRESH_INTERVAL, MAX_ANNOUNCED_AGAIN, MAX_GRAFT_CEILING_FACTOR,
+        MIN_GRAFT_TIMEOUT,
     };
     pub use crate::core::{
         MAX_ANNOUNCERS, MAX_ARRIVED, MAX_AWAITING_HELLO, MAX_CANDIDATES,

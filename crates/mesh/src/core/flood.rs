@@ -188,6 +188,7 @@ impl<S: Store> Core<S> {
                     self.broadcast
                         .lag
                         .sample(now.mono.duration_since(announced));
+                    self.broadcast.lag.judge_pull(true);
                     self.stats.pushes_after_pull += 1;
                 }
                 // Unknown (long ago): a plain Plumtree prune.
@@ -573,12 +574,15 @@ impl<S: Store> Core<S> {
                 break;
             }
             self.broadcast.pulled.pop_front();
+            // Judged once: a push that comes later still is not counted late too.
             if self
                 .broadcast
                 .arrived
-                .get(&key)
-                .is_some_and(|a| a.announced.is_some())
+                .get_mut(&key)
+                .and_then(|a| a.announced.take())
+                .is_some()
             {
+                self.broadcast.lag.judge_pull(false);
                 self.stats.pulls_without_push += 1;
             }
         }

@@ -64,7 +64,7 @@ pub use again::{ANNOUNCE_AGAIN_AFTER, MAX_ANNOUNCED_AGAIN};
 pub use candidates::{MAX_CANDIDATES, MAX_CANDIDATES_PER_REFERRER};
 pub use ending::{LinkEnd, PeerFault};
 pub use flood::{MAX_ARRIVED, MAX_PULLED_MAKERS};
-pub use lag::MIN_GRAFT_TIMEOUT;
+pub use lag::{MAX_GRAFT_CEILING_FACTOR, MIN_GRAFT_TIMEOUT};
 pub use members::{LOST_REFRESH_INTERVAL, Member, MemberChange};
 pub use observed::{MAX_OBSERVED, MAX_OBSERVED_PENDING, OBSERVED_CONFIRMATIONS};
 pub use pending::{MAX_ANNOUNCERS, MAX_PENDING_KEYS, MAX_PENDING_PER_LINK};

@@ -313,8 +313,9 @@ fn a_key_whose_announcer_left_is_asked_of_the_other_neighbors() {
 
 /// The wait before pulling an announced payload follows how late pushes come here: the
 /// handshake's round trip is its first guess, pushes 900 ms behind their announcements take
-/// it up to the 500 ms ceiling, pushes 5 ms behind bring it down to tens of milliseconds,
-/// and then a lost push is pulled at once.
+/// it up to the 500 ms ceiling and, since every pull was followed by its push, the ceiling up
+/// to twice that; pushes 5 ms behind bring it down to tens of milliseconds, and then a lost
+/// push is pulled at once.
 #[test]
 fn the_graft_timeout_follows_how_late_pushes_come() {
     let mut net = Net::new(3);
@@ -335,7 +336,23 @@ fn the_graft_timeout_follows_how_late_pushes_come() {
     for _ in 0..32 {
         announced_then_pushed(&mut net, Duration::from_millis(900));
     }
-    assert_eq!(net.core(2).graft_timeout(), ceiling);
+    // Every pull was followed by its push (late, not lost): the ceiling rose (as far as
+    // twice), and the wait now covers the pushes' lag, so they come before it ends.
+    let raised = net.core(2).graft_timeout();
+    assert!(
+        raised > Duration::from_millis(900)
+            && raised <= ceiling * crate::limits::MAX_GRAFT_CEILING_FACTOR,
+        "{raised:?}"
+    );
+    let pulls = net.core(2).stats().grafts_sent;
+    for _ in 0..4 {
+        announced_then_pushed(&mut net, Duration::from_millis(900));
+    }
+    assert_eq!(
+        net.core(2).stats().grafts_sent,
+        pulls,
+        "a late push was pulled"
+    );
     for _ in 0..48 {
         announced_then_pushed(&mut net, Duration::from_millis(5));
     }
