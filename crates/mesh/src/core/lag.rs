@@ -89,7 +89,8 @@ impl PushLag {
         let share = self.late_share.unwrap_or(ONE / 2);
         let over_half = share.saturating_sub(ONE / 2).min(ONE / 4);
         let extra = (MAX_GRAFT_CEILING_FACTOR - 1) * over_half;
-        configured + configured * extra / (ONE / 4)
+        // Saturating: the configured ceiling is the user's, whatever its size.
+        configured.saturating_add(configured.saturating_mul(extra) / (ONE / 4))
     }
 
     /// How long to wait for an announced payload: the ceiling (from `configured`, see
@@ -213,6 +214,12 @@ mod tests {
             late.judge_pull(false);
         }
         assert_eq!(late.timeout(CEILING), CEILING);
+        // No overflow, whatever the configured ceiling.
+        let mut unmeasured = PushLag::default();
+        for _ in 0..64 {
+            unmeasured.judge_pull(true);
+        }
+        assert_eq!(unmeasured.timeout(Duration::MAX), Duration::MAX);
         // The learned lag still rules under the ceiling.
         let mut short = PushLag::default();
         for _ in 0..64 {
