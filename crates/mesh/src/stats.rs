@@ -24,7 +24,8 @@ pub struct Stats {
     /// Announced payloads given up to anti-entropy: no announcer answered in time, or none
     /// is linked any more.
     pub pulls_given_up: u64,
-    /// Pushes of a record this node had pulled (they were late, not lost).
+    /// Pushes of a record this node had pulled, within 3 s of the pull (they were late, not
+    /// lost; each pull is judged once, late or lost).
     pub pushes_after_pull: u64,
     /// Pulled records no push followed within 3 s (lost, or no tree
     /// reached this node).
