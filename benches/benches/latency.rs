@@ -194,6 +194,8 @@ fn deliver(peers: usize, messages: usize, spacing: Duration) -> (Vec<f64>, Vec<f
                 }
             }));
         }
+        // The author's own event can come before its call returns: the calls are awaited.
+        let mut publishing = Vec::with_capacity(messages);
         let mut tick = tokio::time::interval(spacing);
         for seq in 0..messages as u64 {
             tick.tick().await;
@@ -203,7 +205,7 @@ fn deliver(peers: usize, messages: usize, spacing: Duration) -> (Vec<f64>, Vec<f
             let h = nodes[sender].handle.clone();
             let sent = sent.clone();
             let published = published.clone();
-            tokio::spawn(async move {
+            publishing.push(tokio::spawn(async move {
                 let start = Instant::now();
                 sent.lock().expect("lock").insert(seq, start);
                 h.create_record(new_record(payload)).await.expect("publish");
@@ -211,13 +213,16 @@ fn deliver(peers: usize, messages: usize, spacing: Duration) -> (Vec<f64>, Vec<f
                     .lock()
                     .expect("lock")
                     .push(start.elapsed().as_secs_f64());
-            });
+            }));
         }
         for l in listeners {
             tokio::time::timeout(Duration::from_secs(60), l)
                 .await
                 .expect("every member received every message within 60 s")
                 .expect("listener");
+        }
+        for p in publishing {
+            p.await.expect("publishing task");
         }
         if std::env::var_os("LATENCY_DEBUG").is_some() {
             for (i, n) in nodes.iter().enumerate() {
