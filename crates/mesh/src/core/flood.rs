@@ -170,7 +170,7 @@ impl<S: Store> Core<S> {
         // First copies that came as repushes: repaired upstream, pushed on as such.
         let mut repushed = HashSet::new();
         for (conn, record, push) in floods {
-            let key = record.record().item_key();
+            let key = record.item_key();
             let first = if source.contains_key(&key) {
                 Some(Arrival {
                     at: now.mono,
@@ -249,7 +249,7 @@ impl<S: Store> Core<S> {
         }
         let mut from_sync = HashSet::new();
         for (conn, record) in synced {
-            let key = record.record().item_key();
+            let key = record.item_key();
             if !self.db.contains_key(key) && !source.contains_key(&key) {
                 source.insert(key, conn);
                 from_sync.insert(key);
@@ -260,14 +260,14 @@ impl<S: Store> Core<S> {
         if batch.is_empty() {
             return Ok(());
         }
-        let report = self.db.apply_received(batch, now.wall)?;
+        let mut report = self.db.apply_received(batch, now.wall)?;
         for (id, why) in &report.rejected {
             tracing::warn!(record = %id, reason = %why, "rejected a record");
         }
         // Fresh records a sync brought: announced to the other neighbors (below).
         let mut announce: Vec<(u64, Option<ConnId>)> = Vec::new();
         for record in &report.accepted {
-            let key = record.item_key();
+            let key = report.item_key_of(record);
             match self.broadcast.missing.remove(key) {
                 Some(m) if m.attempts > 0 => {
                     self.broadcast.missing_attempts.insert(key, m.announced);
@@ -337,18 +337,18 @@ impl<S: Store> Core<S> {
                 }
             }
             let push = if repaired { Push::Repair } else { Push::Tree };
-            self.forward(record, from, push, now);
+            self.forward(record, key, from, push, now);
         }
         if !announce.is_empty() {
             self.announce(&announce);
         }
         // Our newer version beats what the sender has: send it back (MS-PPGRH §3.1.5.2.10).
-        for newer in report.stale {
+        for newer in std::mem::take(&mut report.stale) {
             if let Some(conn) = by_id.get(&newer.id).copied() {
                 self.send(conn, MeshMessage::Flood(newer));
             }
         }
-        let mut changes = report.changes;
+        let mut changes = report.take_changes();
         changes.extend(report.purged.into_iter().map(|record| Change {
             kind: ChangeKind::Deleted,
             record,
@@ -381,16 +381,22 @@ impl<S: Store> Core<S> {
         }
     }
 
-    /// Pushes a record to eager neighbors (as `push` says) and announces it to lazy ones,
-    /// except `from`.
-    pub(crate) fn forward(&mut self, record: &Record, from: Option<ConnId>, push: Push, now: Now) {
+    /// Pushes a record (whose item key is `key`) to eager neighbors (as `push` says) and
+    /// announces it to lazy ones, except `from`.
+    pub(crate) fn forward(
+        &mut self,
+        record: &Record,
+        key: u64,
+        from: Option<ConnId>,
+        push: Push,
+        now: Now,
+    ) {
         let targets: Vec<(ConnId, bool)> = self
             .neighbors
             .established()
             .filter(|(c, _)| Some(*c) != from)
             .map(|(c, _)| (c, self.broadcast.is_eager(c)))
             .collect();
-        let key = record.item_key();
         for (conn, eager) in targets {
             if eager {
                 self.send(conn, push.message(record.clone()));
@@ -431,7 +437,7 @@ impl<S: Store> Core<S> {
 
     /// A record made here: flood it.
     pub(crate) fn flood_local(&mut self, record: Record, now: Now) {
-        self.forward(&record, None, Push::Tree, now);
+        self.forward(&record, record.item_key(), None, Push::Tree, now);
     }
 
     pub(crate) fn on_ihave(&mut self, conn: ConnId, keys: Vec<u64>, now: Now) {
@@ -445,7 +451,7 @@ impl<S: Store> Core<S> {
             .broadcast
             .inbox
             .iter()
-            .map(|(_, r, _)| r.record().item_key())
+            .map(|(_, r, _)| r.item_key())
             .collect();
         let deadline = now.mono.saturating_add(self.graft_timeout());
         let mut ignored = 0usize;

@@ -299,7 +299,7 @@ impl<S: Store> Core<S> {
         )?;
         let records: Vec<Record> = changes.iter().map(|c| c.record.clone()).collect();
         for r in &records {
-            self.forward(r, None, Push::Tree, now);
+            self.forward(r, r.item_key(), None, Push::Tree, now);
         }
         self.record_changes(changes);
         Ok(records)
@@ -395,12 +395,12 @@ impl<S: Store> Core<S> {
     /// flooding the new ones like records received from a neighbor. Returns how many were
     /// accepted.
     pub fn apply_records(&mut self, records: Vec<Record>, now: Now) -> Result<usize, crate::Error> {
-        let report = self.db.apply(records, now.wall)?;
+        let mut report = self.db.apply(records, now.wall)?;
         let accepted = report.accepted.len();
         for r in &report.accepted {
-            self.forward(r, None, Push::Tree, now);
+            self.forward(r, report.item_key_of(r), None, Push::Tree, now);
         }
-        self.record_changes(report.changes);
+        self.record_changes(report.take_changes());
         Ok(accepted)
     }
 

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use peergroup_identity::{PublicKey, Signature, Timestamp, verify_batch};
 
@@ -105,11 +105,19 @@ pub(super) enum Origin {
 /// What [`Database::apply`] did with a batch of received records.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
-    /// Changes to report to the application (added, updated, deleted).
-    pub changes: Vec<Change>,
     /// Records that were new or newer here and are now stored (security records first):
-    /// pass them on to other neighbors.
+    /// pass them on to other neighbors, then take the changes they make
+    /// ([`ApplyReport::take_changes`]).
     pub accepted: Vec<Record>,
+    /// What each record staged changes for the application (added, updated, deleted), by
+    /// id: a tombstone of a record not held changes nothing. Kept apart from the records so
+    /// that reporting a change costs no copy of its record (a copy and its drop were ~2% of
+    /// a receiving node's CPU time, `cargo bench -p peergroup-benches --bench network --
+    /// network/flood_1KiB`).
+    kinds: HashMap<RecordId, ChangeKind>,
+    /// The item key of each record staged, by id, as it came with the record
+    /// ([`Received::item_key`]): indexing the records stored computes none again.
+    keys: HashMap<RecordId, u64>,
     /// Our versions that beat what was received: send them back to the sender.
     pub stale: Vec<Record>,
     /// Records we already had exactly.
@@ -130,6 +138,41 @@ pub struct ApplyReport {
     pub purged: Vec<Record>,
     /// Versions that accepted records replaced.
     pub replaced: Vec<Record>,
+}
+
+impl ApplyReport {
+    /// What the batch changed for the application about record `id`, if anything.
+    pub fn change_of(&self, id: &RecordId) -> Option<ChangeKind> {
+        self.kinds.get(id).copied()
+    }
+
+    /// The item key of `record`, one of [`ApplyReport::accepted`] (looked up, or computed
+    /// for a record that is not).
+    pub fn item_key_of(&self, record: &Record) -> u64 {
+        match self.keys.get(&record.id) {
+            Some(key) => *key,
+            None => record.item_key(),
+        }
+    }
+
+    /// How many changes the batch makes for the application.
+    pub fn changes_len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// The changes to report to the application, in the order of
+    /// [`ApplyReport::accepted`], whose records they take: `accepted` is empty after (pass
+    /// its records on first).
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let mut kinds = std::mem::take(&mut self.kinds);
+        std::mem::take(&mut self.accepted)
+            .into_iter()
+            .filter_map(|record| {
+                let kind = kinds.remove(&record.id)?;
+                Some(Change { kind, record })
+            })
+            .collect()
+    }
 }
 
 impl<S: Store> Database<S> {
@@ -246,6 +289,7 @@ impl<S: Store> Database<S> {
             pending = versions_by_id(retried, &mut report);
         }
         report.deferred = st.held.len();
+        report.kinds = change_kinds(&st);
         let mut batch = st.batch;
         batch.defer = st.held.into_values().collect();
         batch.put = st.staged.into_values().collect();
@@ -270,7 +314,7 @@ impl<S: Store> Database<S> {
         }
         for r in &batch.put {
             self.keys
-                .insert(r.item_key(), r.record_type.is_security(), &r.id);
+                .insert(report.item_key_of(r), r.record_type.is_security(), &r.id);
         }
         Ok(batch.put)
     }
@@ -340,8 +384,9 @@ impl<S: Store> Database<S> {
             Vec::with_capacity(records.len());
         let mut checked: Vec<Option<PublicKey>> = Vec::with_capacity(records.len());
         let mut positions: Vec<usize> = Vec::with_capacity(records.len());
+        let mut keys: Vec<u64> = Vec::with_capacity(records.len());
         for (i, received) in records.into_iter().enumerate() {
-            let (r, checked_with) = received.into_parts();
+            let (r, checked_with, key) = received.into_parts();
             let ctx = self.context(now);
             if let Err(e) = validate::check_structure(&r, &ctx) {
                 report.rejected.push((r.id, e));
@@ -382,6 +427,7 @@ impl<S: Store> Database<S> {
                     checked.push(checked_with);
                     candidates.push((r, signer, stored));
                     positions.push(i);
+                    keys.push(key);
                 }
                 Ok(Resolution::Defer) => self.defer(r, st, report),
                 Err(e) => report.rejected.push((r.id, e)),
@@ -392,8 +438,11 @@ impl<S: Store> Database<S> {
             Origin::SignedHere => candidates.iter().map(|_| Ok(())).collect(),
         };
         let mut learned = Vec::new();
-        for (((r, signer, stored), verdict), i) in
-            candidates.into_iter().zip(verdicts).zip(positions)
+        for ((((r, signer, stored), verdict), i), key) in candidates
+            .into_iter()
+            .zip(verdicts)
+            .zip(positions)
+            .zip(keys)
         {
             if verdict.is_err() {
                 report.rejected.push((r.id, ValidationError::BadSignature));
@@ -422,6 +471,7 @@ impl<S: Store> Database<S> {
             if let Some(serial) = self.absorb_security(effect, &r, st, report)? {
                 learned.push(serial);
             }
+            report.keys.insert(r.id, key);
             stage_winner(r, stored, st, report);
             outcomes[i] = Outcome::Staged;
         }
@@ -566,7 +616,6 @@ impl<S: Store> Database<S> {
                 self.properties = None;
             }
             st.batch.remove.push(r.id);
-            report.changes.retain(|c| c.record.id != r.id);
             report.purged.push(r);
         }
         Ok(())
@@ -574,35 +623,36 @@ impl<S: Store> Database<S> {
 }
 
 /// Stages `r`, the best version of its id so far; `stored` is what the candidate was judged
-/// against (the store's version, or one staged earlier in the batch). The change reported
-/// and the version replaced are the store's: a version staged earlier in the batch and now
-/// replaced was never stored, so its change is withdrawn and it replaces nothing.
+/// against (the store's version, or one staged earlier in the batch). The version replaced is
+/// the store's: a version staged earlier in the batch and now replaced was never stored, so
+/// it replaces nothing (and the change reported, [`change_kinds`], is the last version's).
 fn stage_winner(r: Record, stored: Option<Record>, st: &mut Staging, report: &mut ApplyReport) {
-    let held_before = match st.before.entry(r.id) {
-        Entry::Vacant(e) => {
-            // Nothing of this id staged yet: `stored` came from the store. A tombstone is
-            // not held for the application: a record published again after it is added.
-            let held = stored.as_ref().is_some_and(|s| !s.is_deleted());
-            if let Some(old) = stored {
-                report.replaced.push(old);
-            }
-            *e.insert(held)
+    if let Entry::Vacant(e) = st.before.entry(r.id) {
+        // Nothing of this id staged yet: `stored` came from the store. A tombstone is not
+        // held for the application: a record published again after it is added.
+        e.insert(stored.as_ref().is_some_and(|s| !s.is_deleted()));
+        if let Some(old) = stored {
+            report.replaced.push(old);
         }
-        Entry::Occupied(e) => {
-            report.changes.retain(|c| c.record.id != r.id);
-            *e.get()
-        }
-    };
-    let kind = match (held_before, r.is_deleted()) {
-        (_, true) => ChangeKind::Deleted,
-        (false, false) => ChangeKind::Added,
-        (true, false) => ChangeKind::Updated,
-    };
-    if held_before || !r.is_deleted() {
-        report.changes.push(Change {
-            kind,
-            record: r.clone(),
-        });
     }
     st.staged.insert(r.id, r);
+}
+
+/// What each record staged changes for the application, judged against what the store held
+/// before the batch: a deleted record held is deleted, a record not held is added, a held one
+/// updated; a tombstone of a record not held changes nothing.
+fn change_kinds(st: &Staging) -> HashMap<RecordId, ChangeKind> {
+    st.staged
+        .iter()
+        .filter_map(|(id, r)| {
+            let held_before = st.before.get(id).copied().unwrap_or(false);
+            let kind = match (held_before, r.is_deleted()) {
+                (true, true) => ChangeKind::Deleted,
+                (false, true) => return None,
+                (false, false) => ChangeKind::Added,
+                (true, false) => ChangeKind::Updated,
+            };
+            Some((*id, kind))
+        })
+        .collect()
 }

@@ -8,7 +8,7 @@
 //! made before the group lowered its maximum is kept by every replica, whenever the new
 //! properties reach it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use peergroup_credential_roles::{CertChain, RevocationTarget};
@@ -145,10 +145,8 @@ impl<S: Store> Database<S> {
         let refused = match report.rejected.pop() {
             Some((_, ValidationError::NotAuthorized(why))) => Some(Error::NotAuthorized(why)),
             Some((_, e)) => Some(Error::Invalid(e)),
-            None if report.changes.len() != order.len() => {
-                let stored: HashSet<RecordId> =
-                    report.changes.iter().map(|c| c.record.id).collect();
-                let id = order.keys().find(|id| !stored.contains(id));
+            None if report.changes_len() != order.len() => {
+                let id = order.keys().find(|id| report.change_of(id).is_none());
                 Some(Error::InvalidArgument(format!(
                     "record {} was not stored (an equal or newer version exists)",
                     id.map(ToString::to_string).unwrap_or_default()
@@ -161,11 +159,10 @@ impl<S: Store> Database<S> {
             self.abandon();
             return Err(e);
         }
-        self.commit_staged(&report, batch)?;
-        report
-            .changes
-            .sort_by_key(|c| order.get(&c.record.id).copied().unwrap_or(usize::MAX));
-        Ok(report.changes)
+        report.accepted = self.commit_staged(&report, batch)?;
+        let mut changes = report.take_changes();
+        changes.sort_by_key(|c| order.get(&c.record.id).copied().unwrap_or(usize::MAX));
+        Ok(changes)
     }
 
     /// Publishes a new record. Returns the change (with the signed record) to flood.

@@ -18,12 +18,17 @@ use crate::record::Record;
 pub struct Received {
     record: Record,
     checked_with: Option<PublicKey>,
+    /// The record's [`Record::item_key`], computed once where it arrived: the node's task
+    /// needs it three times per record (to find duplicates, to index it, to forward it),
+    /// and each is a SHA-256.
+    key: u64,
 }
 
 impl Received {
     /// A record whose signature nobody checked yet.
     pub fn unchecked(record: Record) -> Self {
         Self {
+            key: record.item_key(),
             record,
             checked_with: None,
         }
@@ -32,6 +37,11 @@ impl Received {
     /// The record.
     pub fn record(&self) -> &Record {
         &self.record
+    }
+
+    /// The record's [`Record::item_key`].
+    pub fn item_key(&self) -> u64 {
+        self.key
     }
 
     /// The record, without what was checked.
@@ -44,8 +54,8 @@ impl Received {
         self.checked_with.as_ref() == Some(key)
     }
 
-    pub(crate) fn into_parts(self) -> (Record, Option<PublicKey>) {
-        (self.record, self.checked_with)
+    pub(crate) fn into_parts(self) -> (Record, Option<PublicKey>, u64) {
+        (self.record, self.checked_with, self.key)
     }
 }
 
@@ -198,6 +208,7 @@ impl SignerKeys {
             .map(|(record, key)| {
                 let good = key.is_some() && verdicts.next().is_some_and(|v| v.is_ok());
                 Received {
+                    key: record.item_key(),
                     record,
                     checked_with: key.filter(|_| good),
                 }

@@ -192,6 +192,8 @@ fn checked_records_meet_the_same_bounds_and_keep_their_verdicts() {
                 m => sb.handle(m, &b).unwrap(),
             }
             let got = sb.take_received_checked();
+            // The item key comes with each record, computed where it was checked.
+            assert!(got.iter().all(|r| r.item_key() == r.record().item_key()));
             checked += got
                 .iter()
                 .filter(|r| r.checked_with(&g.bob.key.public()))

@@ -389,7 +389,10 @@ fn deferred_until_membership_arrives() {
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     assert_eq!(db.get(data.id).unwrap(), Some(data.clone()));
     assert_eq!(db.deferred_len(), 0);
-    assert!(report.changes.iter().any(|c| c.record.id == data.id));
+    assert_eq!(
+        report.change_of(&data.id),
+        Some(peergroup_record_db::ChangeKind::Added)
+    );
     // Both in one batch, in the "wrong" order.
     let mut db = g.bare_replica();
     let report = db.apply(vec![data.clone(), membership], now).unwrap();

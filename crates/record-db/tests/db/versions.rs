@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use peergroup_identity::Timestamp;
 use peergroup_record_db::store::MemoryStore;
-use peergroup_record_db::{ChangeKind, Database, Record, RecordId};
+use peergroup_record_db::{ChangeKind, Database, Record, RecordFlags, RecordId};
 
 use crate::support::*;
 
@@ -57,8 +57,9 @@ fn retried_versions_keep_the_greatest() {
         let report = db.apply(batch, now()).unwrap();
         assert_eq!(report.deferred, 8, "{report:?}");
     }
-    let report = db.apply(vec![membership.clone()], now()).unwrap();
+    let mut report = db.apply(vec![membership.clone()], now()).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(report.accepted.len(), 9);
     let expected: Vec<(RecordId, u32)> = {
         let mut e: Vec<_> = (0..8)
             .map(|n| (RecordId::derive(g.bob.peer(), [n; 8]), 3))
@@ -70,8 +71,8 @@ fn retried_versions_keep_the_greatest() {
     assert_eq!(stored(&db), expected);
     // The application hears of each record once, as added, with its greatest version.
     let data: Vec<_> = report
-        .changes
-        .iter()
+        .take_changes()
+        .into_iter()
         .filter(|c| c.record.id != membership.id)
         .collect();
     assert_eq!(data.len(), 8, "{data:?}");
@@ -81,7 +82,6 @@ fn retried_versions_keep_the_greatest() {
         "{data:?}"
     );
     assert!(report.replaced.is_empty(), "{:?}", report.replaced);
-    assert_eq!(report.accepted.len(), 9);
 }
 
 /// A refused version does not hide a valid one of the same record in the same batch: the
@@ -144,4 +144,79 @@ fn a_held_version_hides_no_valid_one() {
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     assert_eq!(db.get(v1.id).unwrap().as_ref(), Some(&by_admin));
     assert_eq!(report.replaced, vec![v1]);
+}
+
+/// A batch reports each change once, with the record it stored (taken, not copied): a new
+/// record is added, a newer version of a held one updated, a tombstone of a held one deleted,
+/// and a tombstone of a record never held changes nothing. Each stored record's item key is
+/// the one it came with.
+#[test]
+fn changes_are_taken_from_the_records_stored() {
+    let g = Group::new();
+    let mut author = g.replica();
+    let membership = author
+        .publish_membership(g.bob.signer(), &g.bob.chain, now())
+        .unwrap()
+        .unwrap()
+        .record;
+    let mut db = g.bare_replica();
+    let held = [version(&g, &g.bob, 1, 1), version(&g, &g.bob, 2, 1)];
+    let report = db
+        .apply([vec![membership], held.to_vec()].concat(), now())
+        .unwrap();
+    assert_eq!(report.changes_len(), 3, "{report:?}");
+    let tombstone = |nonce: u8| {
+        let bob = g.bob.peer().clone();
+        let serial = g.bob.chain.leaf().serial().to_vec();
+        forge(g.group(), &g.bob, |r| {
+            r.creator = bob.clone();
+            r.id = RecordId::derive(&bob, [nonce; 8]);
+            r.security.creator_serial = serial;
+            r.version = 2;
+            r.modified_by = Some(bob);
+            r.last_modified = t0().saturating_add(Duration::from_secs(2));
+            r.flags = RecordFlags::from_bits(RecordFlags::DELETED);
+            r.payload.clear();
+        })
+    };
+    let batch = vec![
+        version(&g, &g.bob, 1, 2),
+        tombstone(2),
+        tombstone(3),
+        version(&g, &g.bob, 4, 1),
+    ];
+    let mut report = db.apply(batch.clone(), now()).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    assert_eq!(report.accepted.len(), 4);
+    for r in &report.accepted {
+        assert_eq!(report.item_key_of(r), r.item_key());
+    }
+    let expected = [
+        (batch[0].id, Some(ChangeKind::Updated)),
+        (batch[1].id, Some(ChangeKind::Deleted)),
+        (batch[2].id, None),
+        (batch[3].id, Some(ChangeKind::Added)),
+    ];
+    for (id, kind) in expected {
+        assert_eq!(report.change_of(&id), kind, "{id}");
+    }
+    let changes = report.take_changes();
+    assert!(report.accepted.is_empty(), "the changes took the records");
+    assert_eq!(report.changes_len(), 0);
+    let mut got: Vec<(RecordId, ChangeKind, u32)> = changes
+        .iter()
+        .map(|c| (c.record.id, c.kind, c.record.version))
+        .collect();
+    got.sort_by_key(|c| c.0);
+    let mut want = vec![
+        (batch[0].id, ChangeKind::Updated, 2),
+        (batch[1].id, ChangeKind::Deleted, 2),
+        (batch[3].id, ChangeKind::Added, 1),
+    ];
+    want.sort_by_key(|c| c.0);
+    assert_eq!(got, want);
+    for c in &changes {
+        let sent = batch.iter().find(|r| r.id == c.record.id).unwrap();
+        assert_eq!(&c.record, sent);
+    }
 }
