@@ -418,7 +418,7 @@ fn fresh_sync_case(c: &mut Criterion, id: &'static str, dial: Dial) {
             let records = f.sign_records(1, SYNC_N, SYNC_PAYLOAD, Timestamp::now());
             let mut db = net::open_database(&f, &template);
             let report = db.apply(records, Timestamp::now()).expect("apply");
-            assert_eq!(report.accepted.len(), SYNC_N);
+            assert_eq!(report.accepted().len(), SYNC_N);
             // Closing SQLite checkpoints the WAL into the file, which is copied per iteration.
             drop(db);
             built = true;

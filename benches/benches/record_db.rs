@@ -28,7 +28,7 @@ fn validate_apply(c: &mut Criterion) {
             || (f.database(MemoryStore::new()), records.clone()),
             |(mut db, recs)| {
                 let report = db.apply(recs, now).expect("apply");
-                assert_eq!(report.accepted.len(), 1000);
+                assert_eq!(report.accepted().len(), 1000);
             },
             BatchSize::LargeInput,
         )
@@ -45,7 +45,7 @@ fn validate_apply(c: &mut Criterion) {
             },
             |(mut db, recs)| {
                 let report = db.apply(recs, now).expect("apply");
-                assert_eq!(report.accepted.len(), 1000);
+                assert_eq!(report.accepted().len(), 1000);
             },
             BatchSize::PerIteration,
         )

@@ -203,6 +203,7 @@ impl<S: Store> Database<S> {
         let records = read_export(path, &self.group().to_string())?;
         let read = records.len();
         let (apply, committed) = self.apply_import(records, now, mode == ImportMode::Partial)?;
+        let accepted = apply.accepted().len();
         let mut refused: Vec<Refusal> = apply
             .rejected
             .into_iter()
@@ -217,7 +218,7 @@ impl<S: Store> Database<S> {
         }));
         Ok(ImportReport {
             read,
-            accepted: apply.accepted.len(),
+            accepted,
             already_held: apply.duplicates + apply.stale.len(),
             deferred: apply.deferred,
             refused,

@@ -266,8 +266,7 @@ impl<S: Store> Core<S> {
         }
         // Fresh records a sync brought: announced to the other neighbors (below).
         let mut announce: Vec<(u64, Option<ConnId>)> = Vec::new();
-        for record in &report.accepted {
-            let key = report.item_key_of(record);
+        for (record, key) in report.accepted_keyed() {
             match self.broadcast.missing.remove(key) {
                 Some(m) if m.attempts > 0 => {
                     self.broadcast.missing_attempts.insert(key, m.announced);

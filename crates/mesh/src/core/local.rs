@@ -396,9 +396,9 @@ impl<S: Store> Core<S> {
     /// accepted.
     pub fn apply_records(&mut self, records: Vec<Record>, now: Now) -> Result<usize, crate::Error> {
         let mut report = self.db.apply(records, now.wall)?;
-        let accepted = report.accepted.len();
-        for r in &report.accepted {
-            self.forward(r, report.item_key_of(r), None, Push::Tree, now);
+        let accepted = report.accepted().len();
+        for (r, key) in report.accepted_keyed() {
+            self.forward(r, key, None, Push::Tree, now);
         }
         self.record_changes(report.take_changes());
         Ok(accepted)

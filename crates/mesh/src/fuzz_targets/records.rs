@@ -523,7 +523,7 @@ fn feed_batch(
         "applying to a memory store failed: {report:?}"
     );
     let Ok(report) = report else { return false };
-    for r in &report.accepted {
+    for r in report.accepted() {
         assert!(
             db.contains_key(r.item_key()),
             "accepted but not stored: {r:?}"
@@ -620,7 +620,7 @@ fn local_record_is_accepted(
     let report = b.apply(vec![change.record.clone()], now);
     let accepted = report
         .as_ref()
-        .is_ok_and(|r| r.accepted.iter().any(|x| x == &change.record));
+        .is_ok_and(|r| r.accepted().iter().any(|x| x == &change.record));
     assert!(
         accepted,
         "a record made by one replica was refused by the other: {:?} {report:?}",

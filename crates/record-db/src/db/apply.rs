@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use peergroup_identity::{PublicKey, Signature, Timestamp, verify_batch};
 
@@ -22,8 +22,8 @@ const GROUP: usize = 256;
 struct Staging {
     /// What the commit will write (`put` and `defer` are filled in at the end).
     batch: Batch,
-    /// The winning version of each record so far, by id.
-    staged: BTreeMap<RecordId, Record>,
+    /// The winning version of each record so far, by id, with its item key.
+    staged: BTreeMap<RecordId, (Record, u64)>,
     /// Whether the store held a live version of each id staged, before this batch: the change
     /// reported is judged against it, however many versions of the id the batch staged in
     /// turn (the version replaced went to [`ApplyReport::replaced`] when the first was).
@@ -105,19 +105,14 @@ pub(super) enum Origin {
 /// What [`Database::apply`] did with a batch of received records.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
-    /// Records that were new or newer here and are now stored (security records first):
-    /// pass them on to other neighbors, then take the changes they make
-    /// ([`ApplyReport::take_changes`]).
-    pub accepted: Vec<Record>,
-    /// What each record staged changes for the application (added, updated, deleted), by
-    /// id: a tombstone of a record not held changes nothing. Kept apart from the records so
-    /// that reporting a change costs no copy of its record (a copy and its drop were ~2% of
-    /// a receiving node's CPU time, `cargo bench -p peergroup-benches --bench network --
-    /// network/flood_1KiB`).
-    kinds: HashMap<RecordId, ChangeKind>,
-    /// The item key of each record staged, by id, as it came with the record
-    /// ([`Received::item_key`]): indexing the records stored computes none again.
-    keys: HashMap<RecordId, u64>,
+    /// Records that were new or newer here and are now stored (security records first).
+    accepted: Vec<Record>,
+    /// One for each record staged, in the order of the batch's `put` (then of `accepted`):
+    /// its item key and the change it makes. Kept beside the records, not with copies of
+    /// them: a copy of each record for its change and its drop were ~2% of a receiving
+    /// node's CPU time, and maps by id ~1.5% (`cargo bench -p peergroup-benches --bench
+    /// network -- network/flood_1KiB`).
+    stored: Vec<Stored>,
     /// Our versions that beat what was received: send them back to the sender.
     pub stale: Vec<Record>,
     /// Records we already had exactly.
@@ -140,38 +135,68 @@ pub struct ApplyReport {
     pub replaced: Vec<Record>,
 }
 
+/// What a batch did with one record it stores.
+#[derive(Clone, Copy, Debug)]
+struct Stored {
+    id: RecordId,
+    /// The record's item key, as it came ([`Received::item_key`]).
+    key: u64,
+    /// What it changes for the application: nothing for a tombstone of a record not held.
+    change: Option<ChangeKind>,
+}
+
 impl ApplyReport {
-    /// What the batch changed for the application about record `id`, if anything.
-    pub fn change_of(&self, id: &RecordId) -> Option<ChangeKind> {
-        self.kinds.get(id).copied()
+    /// Records that were new or newer here and are now stored (security records first):
+    /// pass them on to other neighbors ([`ApplyReport::accepted_keyed`] gives their item
+    /// keys), then take the changes they make ([`ApplyReport::take_changes`]).
+    pub fn accepted(&self) -> &[Record] {
+        &self.accepted
     }
 
-    /// The item key of `record`, one of [`ApplyReport::accepted`] (looked up, or computed
-    /// for a record that is not).
-    pub fn item_key_of(&self, record: &Record) -> u64 {
-        match self.keys.get(&record.id) {
-            Some(key) => *key,
-            None => record.item_key(),
-        }
+    /// [`ApplyReport::accepted`], each with its [`Record::item_key`] (computed where the
+    /// record arrived, not again).
+    pub fn accepted_keyed(&self) -> impl Iterator<Item = (&Record, u64)> {
+        self.accepted
+            .iter()
+            .zip(&self.stored)
+            .map(|(r, s)| (r, s.key))
+    }
+
+    /// What the batch changed for the application about record `id`, if anything.
+    pub fn change_of(&self, id: &RecordId) -> Option<ChangeKind> {
+        self.stored.iter().find(|s| s.id == *id)?.change
     }
 
     /// How many changes the batch makes for the application.
     pub fn changes_len(&self) -> usize {
-        self.kinds.len()
+        self.stored.iter().filter(|s| s.change.is_some()).count()
     }
 
     /// The changes to report to the application, in the order of
-    /// [`ApplyReport::accepted`], whose records they take: `accepted` is empty after (pass
-    /// its records on first).
+    /// [`ApplyReport::accepted`], whose records they take: nothing is accepted after (pass
+    /// the records on first).
     pub fn take_changes(&mut self) -> Vec<Change> {
-        let mut kinds = std::mem::take(&mut self.kinds);
+        let stored = std::mem::take(&mut self.stored);
         std::mem::take(&mut self.accepted)
             .into_iter()
-            .filter_map(|record| {
-                let kind = kinds.remove(&record.id)?;
-                Some(Change { kind, record })
+            .zip(stored)
+            .filter_map(|(record, s)| {
+                Some(Change {
+                    kind: s.change?,
+                    record,
+                })
             })
             .collect()
+    }
+
+    /// Sets the records stored, `put` of the batch staged with this report (in its order).
+    pub(super) fn set_accepted(&mut self, put: Vec<Record>) {
+        debug_assert!(
+            put.len() == self.stored.len()
+                && put.iter().zip(&self.stored).all(|(r, s)| r.id == s.id),
+            "the records stored are not those staged"
+        );
+        self.accepted = put;
     }
 }
 
@@ -208,15 +233,19 @@ impl<S: Store> Database<S> {
                 return Err(e);
             }
         };
-        report.accepted = self.commit_staged(&report, batch)?;
+        let put = self.commit_staged(&report, batch)?;
+        report.set_accepted(put);
         // Usually in order already (a batch of data records): then nothing to move.
         if !report
             .accepted
             .is_sorted_by_key(|r| !r.record_type.is_security())
         {
-            report
-                .accepted
-                .sort_by_key(|r| !r.record_type.is_security());
+            let mut both: Vec<(Record, Stored)> = std::mem::take(&mut report.accepted)
+                .into_iter()
+                .zip(std::mem::take(&mut report.stored))
+                .collect();
+            both.sort_by_key(|(r, _)| !r.record_type.is_security());
+            (report.accepted, report.stored) = both.into_iter().unzip();
         }
         Ok(report)
     }
@@ -240,10 +269,11 @@ impl<S: Store> Database<S> {
         };
         if !partial && (!report.rejected.is_empty() || !report.deferred_dropped.is_empty()) {
             self.abandon();
-            report.accepted = batch.put;
+            report.set_accepted(batch.put);
             return Ok((report, false));
         }
-        report.accepted = self.commit_staged(&report, batch)?;
+        let put = self.commit_staged(&report, batch)?;
+        report.set_accepted(put);
         Ok((report, true))
     }
 
@@ -289,10 +319,17 @@ impl<S: Store> Database<S> {
             pending = versions_by_id(retried, &mut report);
         }
         report.deferred = st.held.len();
-        report.kinds = change_kinds(&st);
         let mut batch = st.batch;
         batch.defer = st.held.into_values().collect();
-        batch.put = st.staged.into_values().collect();
+        (batch.put, report.stored) = st
+            .staged
+            .into_iter()
+            .map(|(id, (record, key))| {
+                let held_before = st.before.get(&id).copied().unwrap_or(false);
+                let change = change_kind(held_before, &record);
+                (record, Stored { id, key, change })
+            })
+            .unzip();
         Ok((report, batch))
     }
 
@@ -312,9 +349,15 @@ impl<S: Store> Database<S> {
         for r in report.purged.iter().chain(&report.replaced) {
             self.keys.remove(&r.item_key());
         }
-        for r in &batch.put {
+        for (r, s) in batch.put.iter().zip(&report.stored) {
+            // The key staged with the record (a caller's batch that is not the one staged
+            // with this report has its keys computed).
+            let key = if s.id == r.id { s.key } else { r.item_key() };
+            self.keys.insert(key, r.record_type.is_security(), &r.id);
+        }
+        for r in batch.put.iter().skip(report.stored.len()) {
             self.keys
-                .insert(report.item_key_of(r), r.record_type.is_security(), &r.id);
+                .insert(r.item_key(), r.record_type.is_security(), &r.id);
         }
         Ok(batch.put)
     }
@@ -393,7 +436,7 @@ impl<S: Store> Database<S> {
                 continue;
             }
             let stored = match st.staged.get(&r.id) {
-                Some(s) => Some(s.clone()),
+                Some((s, _)) => Some(s.clone()),
                 None if self.keys.may_hold_id(&r.id) => self.store.get(&r.id)?,
                 None => None,
             };
@@ -462,7 +505,7 @@ impl<S: Store> Database<S> {
             if st
                 .staged
                 .get(&r.id)
-                .is_some_and(|s| compare(&r, s) != Ordering::Greater)
+                .is_some_and(|(s, _)| compare(&r, s) != Ordering::Greater)
             {
                 report.duplicates += 1;
                 outcomes[i] = Outcome::Settled;
@@ -471,8 +514,7 @@ impl<S: Store> Database<S> {
             if let Some(serial) = self.absorb_security(effect, &r, st, report)? {
                 learned.push(serial);
             }
-            report.keys.insert(r.id, key);
-            stage_winner(r, stored, st, report);
+            stage_winner(r, key, stored, st, report);
             outcomes[i] = Outcome::Staged;
         }
         Ok((outcomes, learned))
@@ -601,7 +643,7 @@ impl<S: Store> Database<S> {
                 doomed.push(r);
             }
         })?;
-        st.staged.retain(|_, r| {
+        st.staged.retain(|_, (r, _)| {
             if revoked_by(r, &self.members, &self.revocations) {
                 doomed.push(r.clone());
                 false
@@ -622,11 +664,18 @@ impl<S: Store> Database<S> {
     }
 }
 
-/// Stages `r`, the best version of its id so far; `stored` is what the candidate was judged
-/// against (the store's version, or one staged earlier in the batch). The version replaced is
-/// the store's: a version staged earlier in the batch and now replaced was never stored, so
-/// it replaces nothing (and the change reported, [`change_kinds`], is the last version's).
-fn stage_winner(r: Record, stored: Option<Record>, st: &mut Staging, report: &mut ApplyReport) {
+/// Stages `r` (whose item key is `key`), the best version of its id so far; `stored` is what
+/// the candidate was judged against (the store's version, or one staged earlier in the
+/// batch). The version replaced is the store's: a version staged earlier in the batch and
+/// now replaced was never stored, so it replaces nothing (and the change reported,
+/// [`change_kind`], is the last version's).
+fn stage_winner(
+    r: Record,
+    key: u64,
+    stored: Option<Record>,
+    st: &mut Staging,
+    report: &mut ApplyReport,
+) {
     if let Entry::Vacant(e) = st.before.entry(r.id) {
         // Nothing of this id staged yet: `stored` came from the store. A tombstone is not
         // held for the application: a record published again after it is added.
@@ -635,24 +684,17 @@ fn stage_winner(r: Record, stored: Option<Record>, st: &mut Staging, report: &mu
             report.replaced.push(old);
         }
     }
-    st.staged.insert(r.id, r);
+    st.staged.insert(r.id, (r, key));
 }
 
-/// What each record staged changes for the application, judged against what the store held
-/// before the batch: a deleted record held is deleted, a record not held is added, a held one
-/// updated; a tombstone of a record not held changes nothing.
-fn change_kinds(st: &Staging) -> HashMap<RecordId, ChangeKind> {
-    st.staged
-        .iter()
-        .filter_map(|(id, r)| {
-            let held_before = st.before.get(id).copied().unwrap_or(false);
-            let kind = match (held_before, r.is_deleted()) {
-                (true, true) => ChangeKind::Deleted,
-                (false, true) => return None,
-                (false, false) => ChangeKind::Added,
-                (true, false) => ChangeKind::Updated,
-            };
-            Some((*id, kind))
-        })
-        .collect()
+/// What storing `r` changes for the application, given whether the store held a live
+/// version of its id before the batch: a deleted record held is deleted, a record not held is
+/// added, a held one updated; a tombstone of a record not held changes nothing.
+fn change_kind(held_before: bool, r: &Record) -> Option<ChangeKind> {
+    match (held_before, r.is_deleted()) {
+        (true, true) => Some(ChangeKind::Deleted),
+        (false, true) => None,
+        (false, false) => Some(ChangeKind::Added),
+        (true, false) => Some(ChangeKind::Updated),
+    }
 }

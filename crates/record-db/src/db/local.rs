@@ -159,7 +159,8 @@ impl<S: Store> Database<S> {
             self.abandon();
             return Err(e);
         }
-        report.accepted = self.commit_staged(&report, batch)?;
+        let put = self.commit_staged(&report, batch)?;
+        report.set_accepted(put);
         let mut changes = report.take_changes();
         changes.sort_by_key(|c| order.get(&c.record.id).copied().unwrap_or(usize::MAX));
         Ok(changes)

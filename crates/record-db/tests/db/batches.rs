@@ -154,7 +154,7 @@ fn a_malformed_membership_record_refuses_itself_only() {
             if reason.contains("invalid certificate chain")),
         "{why}"
     );
-    let mut accepted: Vec<RecordId> = report.accepted.iter().map(|r| r.id).collect();
+    let mut accepted: Vec<RecordId> = report.accepted().iter().map(|r| r.id).collect();
     let mut expected: Vec<RecordId> = good.iter().map(|r| r.id).collect();
     accepted.sort();
     expected.sort();
@@ -214,7 +214,7 @@ fn a_failed_commit_leaves_memory_as_committed() {
         note(&g, &g.carol, 2),
     ];
     let report = db.apply(first, now).unwrap();
-    assert_eq!(report.accepted.len(), 3, "{report:?}");
+    assert_eq!(report.accepted().len(), 3, "{report:?}");
     assert_eq!(report.deferred, 1);
     let serials = [
         g.alice.chain.leaf().serial(),
@@ -263,7 +263,7 @@ fn a_failed_read_mid_batch_leaves_memory_as_committed() {
         membership(&g, &g.alice, &g.bob.chain),
         stored.clone(),
     ];
-    assert_eq!(db.apply(first, now).unwrap().accepted.len(), 3);
+    assert_eq!(db.apply(first, now).unwrap().accepted().len(), 3);
     let serials = [
         g.alice.chain.leaf().serial(),
         g.bob.chain.leaf().serial(),

@@ -305,7 +305,7 @@ fn the_group_limit_binds_local_records_and_every_replica_keeps_received_ones() {
         .record;
     assert_eq!(longer.payload.len(), 2000);
     let report = before.apply(vec![longer.clone()], now).unwrap();
-    assert_eq!(report.accepted, vec![longer]);
+    assert_eq!(report.accepted(), vec![longer]);
     after.delete(g.bob.signer(), big.id, now).unwrap();
 
     // A received record is refused only over what any group may allow.

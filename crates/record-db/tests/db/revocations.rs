@@ -81,7 +81,7 @@ fn a_revoked_admins_records_go_but_its_revocations_stay() {
     let later = revocation(&g, RevocationTarget::Peer(g.bob.peer().clone()), at(10));
     let mut db = g.replica();
     let report = db.apply(vec![note.clone(), later.clone()], at(20)).unwrap();
-    assert_eq!(report.accepted.len(), 2, "{report:?}");
+    assert_eq!(report.accepted().len(), 2, "{report:?}");
     let report = db.apply(vec![own.clone()], at(20)).unwrap();
     assert_eq!(report.purged, vec![note.clone()]);
     assert!(db.get(note.id).unwrap().is_none());

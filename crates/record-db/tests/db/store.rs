@@ -234,7 +234,7 @@ fn by_item_key<S: Store>(g: &Group, db: &mut Database<S>) -> Vec<peergroup_recor
     ];
     assert_eq!(records[0].id.0[..8], records[1].id.0[..8], "same prefix");
     let report = db.apply(records.clone(), now).unwrap();
-    assert_eq!(report.accepted.len(), 4, "{:?}", report.rejected);
+    assert_eq!(report.accepted().len(), 4, "{:?}", report.rejected);
     for r in &records {
         assert_eq!(db.record_by_key(r.item_key()).unwrap().as_ref(), Some(r));
     }
@@ -249,7 +249,7 @@ fn by_item_key<S: Store>(g: &Group, db: &mut Database<S>) -> Vec<peergroup_recor
         r
     });
     let report = db.apply(vec![newer.clone()], now).unwrap();
-    assert_eq!(report.accepted.len(), 1, "{:?}", report.rejected);
+    assert_eq!(report.accepted().len(), 1, "{:?}", report.rejected);
     assert_eq!(db.record_by_key(old.item_key()).unwrap(), None);
     assert_eq!(
         db.record_by_key(newer.item_key()).unwrap(),
@@ -358,7 +358,7 @@ fn a_deleted_record_is_recreated_after_its_tombstone() {
     assert!(!back.record.is_deleted());
     assert_eq!(db.get(a.id).unwrap().unwrap().payload, b"two");
     let report = other.apply(vec![back.record.clone()], later).unwrap();
-    assert_eq!(report.accepted.len(), 1, "{:?}", report.rejected);
+    assert_eq!(report.accepted().len(), 1, "{:?}", report.rejected);
     assert_eq!(other.get(a.id).unwrap().unwrap().payload, b"two");
     // A live record is updated, not recreated; an unknown one is created.
     assert!(matches!(

@@ -55,7 +55,7 @@ fn timing_apply_received_prechecked() {
         let start = Instant::now();
         let report = db.apply_received(batch, now).unwrap();
         memory.push(start.elapsed());
-        assert_eq!(report.accepted.len(), BATCH);
+        assert_eq!(report.accepted().len(), BATCH);
     }
     let dir = tempfile::tempdir().unwrap();
     let mut sqlite = Vec::new();
@@ -66,7 +66,7 @@ fn timing_apply_received_prechecked() {
         let start = Instant::now();
         let report = db.apply_received(batch, now).unwrap();
         sqlite.push(start.elapsed());
-        assert_eq!(report.accepted.len(), BATCH);
+        assert_eq!(report.accepted().len(), BATCH);
     }
     println!(
         "apply_received, signatures checked on arrival, {BATCH} records of 1 KiB, median of \

@@ -12,9 +12,9 @@ fn rejected(g: &Group, r: peergroup_record_db::Record) -> ValidationError {
     let mut db = g.replica();
     let report = db.apply(vec![r], t0().saturating_add(HOUR)).unwrap();
     assert!(
-        report.accepted.is_empty(),
+        report.accepted().is_empty(),
         "accepted: {:?}",
-        report.accepted
+        report.accepted()
     );
     assert_eq!(db.len(), 0, "a rejected record was stored");
     report.rejected.into_iter().next().expect("not rejected").1
@@ -347,7 +347,7 @@ fn a_record_arriving_before_the_revocation_is_purged_when_it_comes() {
     assert_eq!(
         db.apply(vec![late.clone()], now.saturating_add(HOUR))
             .unwrap()
-            .accepted
+            .accepted()
             .len(),
         1
     );
@@ -469,7 +469,7 @@ fn create_many_stores_all_in_order_and_other_replicas_accept_them() {
     let records: Vec<_> = changes.into_iter().map(|c| c.record).collect();
     let report = other.apply(records, now).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    assert_eq!(report.accepted.len(), 20);
+    assert_eq!(report.accepted().len(), 20);
 }
 
 #[test]
@@ -551,7 +551,7 @@ fn signatures_checked_on_arrival_count_only_when_good_and_still_validate() {
     assert!(checked[0].checked_with(&bob));
     assert!(!checked[1].checked_with(&bob), "a bad signature passed");
     let report = db.apply_received(checked, now).unwrap();
-    assert_eq!(report.accepted, vec![good.clone()]);
+    assert_eq!(report.accepted(), vec![good.clone()]);
     assert!(matches!(
         report.rejected.as_slice(),
         [(id, ValidationError::BadSignature)] if *id == tampered.id
@@ -574,7 +574,7 @@ fn signatures_checked_on_arrival_count_only_when_good_and_still_validate() {
     let report = db
         .apply_received(checked, now.saturating_add(HOUR))
         .unwrap();
-    assert!(report.accepted.is_empty());
+    assert!(report.accepted().is_empty());
     assert_eq!(report.rejected.len(), 1, "{report:?}");
     // A replica that does not know the signer checks nothing on arrival (and defers).
     let bare = g.bare_replica();

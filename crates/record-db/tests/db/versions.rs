@@ -59,7 +59,7 @@ fn retried_versions_keep_the_greatest() {
     }
     let mut report = db.apply(vec![membership.clone()], now()).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    assert_eq!(report.accepted.len(), 9);
+    assert_eq!(report.accepted().len(), 9);
     let expected: Vec<(RecordId, u32)> = {
         let mut e: Vec<_> = (0..8)
             .map(|n| (RecordId::derive(g.bob.peer(), [n; 8]), 3))
@@ -115,7 +115,7 @@ fn a_refused_version_hides_no_valid_one() {
         let mut db = g.replica();
         let report = db.apply(batch.clone(), now()).unwrap();
         assert_eq!(db.get(v1.id).unwrap().as_ref(), Some(&v1), "{report:?}");
-        assert_eq!(report.accepted, vec![v1.clone()]);
+        assert_eq!(report.accepted(), vec![v1.clone()]);
         assert_eq!(report.rejected.len(), batch.len() - 1, "{report:?}");
         assert_eq!(db.digest(), one_by_one.digest(), "{batch:?}");
     }
@@ -187,9 +187,9 @@ fn changes_are_taken_from_the_records_stored() {
     ];
     let mut report = db.apply(batch.clone(), now()).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    assert_eq!(report.accepted.len(), 4);
-    for r in &report.accepted {
-        assert_eq!(report.item_key_of(r), r.item_key());
+    assert_eq!(report.accepted().len(), 4);
+    for (r, key) in report.accepted_keyed() {
+        assert_eq!(key, r.item_key());
     }
     let expected = [
         (batch[0].id, Some(ChangeKind::Updated)),
@@ -201,7 +201,7 @@ fn changes_are_taken_from_the_records_stored() {
         assert_eq!(report.change_of(&id), kind, "{id}");
     }
     let changes = report.take_changes();
-    assert!(report.accepted.is_empty(), "the changes took the records");
+    assert!(report.accepted().is_empty(), "the changes took the records");
     assert_eq!(report.changes_len(), 0);
     let mut got: Vec<(RecordId, ChangeKind, u32)> = changes
         .iter()
