@@ -25,7 +25,8 @@
 //! The last step prints a summary and writes it to `target/criterion/latency-summary.txt`,
 //! which `cargo xtask bench` shows. To look into one case: `LATENCY_PEERS=N` runs only the
 //! delivery case of N peers (one of 200 records, 25 ms apart, if there is none), and
-//! `LATENCY_DEBUG=1` prints every node's flooding counters after a run;
+//! `LATENCY_DEBUG=1` prints what the delivery phase did across all nodes (deliveries by flood
+//! and by sync, duplicates, pulls) and every node's flooding counters after a run;
 //! `LATENCY_FORMATION=1 cargo bench --bench latency -- formation` runs only the formation runs.
 
 use std::collections::HashMap;
@@ -194,6 +195,13 @@ fn deliver(peers: usize, messages: usize, spacing: Duration) -> (Vec<f64>, Vec<f
                 }
             }));
         }
+        let debug = std::env::var_os("LATENCY_DEBUG").is_some();
+        let mut before = Vec::new();
+        if debug {
+            for n in &nodes {
+                before.push(n.handle.stats().await.expect("stats"));
+            }
+        }
         // The author's own event can come before its call returns: the calls are awaited.
         let mut publishing = Vec::with_capacity(messages);
         let mut tick = tokio::time::interval(spacing);
@@ -224,7 +232,27 @@ fn deliver(peers: usize, messages: usize, spacing: Duration) -> (Vec<f64>, Vec<f
         for p in publishing {
             p.await.expect("publishing task");
         }
-        if std::env::var_os("LATENCY_DEBUG").is_some() {
+        if debug {
+            // What the delivery phase alone did: how many deliveries waited for a pull.
+            let mut phase = [0u64; 6];
+            for (n, b) in nodes.iter().zip(&before) {
+                let s = n.handle.stats().await.expect("stats");
+                for (sum, (now, then)) in phase.iter_mut().zip([
+                    (s.delivered_by_flood, b.delivered_by_flood),
+                    (s.delivered_by_sync, b.delivered_by_sync),
+                    (s.duplicate_floods, b.duplicate_floods),
+                    (s.grafts_sent, b.grafts_sent),
+                    (s.pushes_after_pull, b.pushes_after_pull),
+                    (s.pulls_without_push, b.pulls_without_push),
+                ]) {
+                    *sum += now - then;
+                }
+            }
+            let [flood, sync, dup, grafts, late, needed] = phase;
+            eprintln!(
+                "delivery phase, all nodes: by flood {flood}, by sync {sync}, duplicates {dup}, \
+                 pulls {grafts} (push came after: {late}, none came: {needed})"
+            );
             for (i, n) in nodes.iter().enumerate() {
                 let s = n.handle.stats().await.expect("stats");
                 let nb = n.handle.neighbors().await.expect("neighbors").len();
