@@ -162,7 +162,8 @@ impl ApplyReport {
             .map(|(r, s)| (r, s.key))
     }
 
-    /// What the batch changed for the application about record `id`, if anything.
+    /// What the batch changed for the application about record `id`, if anything (a scan of
+    /// the batch).
     pub fn change_of(&self, id: &RecordId) -> Option<ChangeKind> {
         self.stored.iter().find(|s| s.id == *id)?.change
     }
@@ -349,15 +350,11 @@ impl<S: Store> Database<S> {
         for r in report.purged.iter().chain(&report.replaced) {
             self.keys.remove(&r.item_key());
         }
+        // `stage` made the batch and the report's entries from the same records, in order.
+        debug_assert_eq!(batch.put.len(), report.stored.len());
         for (r, s) in batch.put.iter().zip(&report.stored) {
-            // The key staged with the record (a caller's batch that is not the one staged
-            // with this report has its keys computed).
-            let key = if s.id == r.id { s.key } else { r.item_key() };
-            self.keys.insert(key, r.record_type.is_security(), &r.id);
-        }
-        for r in batch.put.iter().skip(report.stored.len()) {
-            self.keys
-                .insert(r.item_key(), r.record_type.is_security(), &r.id);
+            debug_assert_eq!(r.id, s.id);
+            self.keys.insert(s.key, r.record_type.is_security(), &r.id);
         }
         Ok(batch.put)
     }

@@ -15,6 +15,17 @@ fn now() -> Timestamp {
 
 /// Version `version` of Bob's record `nonce`, made by `by` (Bob or another member).
 fn version(g: &Group, by: &Member, nonce: u8, version: u32) -> Record {
+    edited(g, by, nonce, version, |_| {})
+}
+
+/// [`version`], with `edit` applied before it is signed.
+fn edited(
+    g: &Group,
+    by: &Member,
+    nonce: u8,
+    version: u32,
+    edit: impl FnOnce(&mut Record),
+) -> Record {
     let bob = g.bob.peer().clone();
     let serial = g.bob.chain.leaf().serial().to_vec();
     forge(g.group(), by, |r| {
@@ -27,7 +38,20 @@ fn version(g: &Group, by: &Member, nonce: u8, version: u32) -> Record {
             r.last_modified = t0().saturating_add(Duration::from_secs(u64::from(version)));
         }
         r.payload = format!("v{version}").into_bytes();
+        edit(r);
     })
+}
+
+/// Bob's membership record, published by the group's admin, and a replica that knows no
+/// member yet (records signed by Bob are held there until it gets the membership).
+fn bob_joining(g: &Group) -> (Record, Database<MemoryStore>) {
+    let membership = g
+        .replica()
+        .publish_membership(g.bob.signer(), &g.bob.chain, now())
+        .unwrap()
+        .unwrap()
+        .record;
+    (membership, g.bare_replica())
 }
 
 /// The stored version of every record, by id.
@@ -44,13 +68,7 @@ fn stored(db: &Database<MemoryStore>) -> Vec<(RecordId, u32)> {
 #[test]
 fn retried_versions_keep_the_greatest() {
     let g = Group::new();
-    let mut author = g.replica();
-    let membership = author
-        .publish_membership(g.bob.signer(), &g.bob.chain, now())
-        .unwrap()
-        .unwrap()
-        .record;
-    let mut db = g.bare_replica();
+    let (membership, mut db) = bob_joining(&g);
     // Eight records, versions 3 first, then versions 2, each in its own batch: all held.
     for v in [3, 2] {
         let batch: Vec<Record> = (0..8).map(|n| version(&g, &g.bob, n, v)).collect();
@@ -153,28 +171,14 @@ fn a_held_version_hides_no_valid_one() {
 #[test]
 fn changes_are_taken_from_the_records_stored() {
     let g = Group::new();
-    let mut author = g.replica();
-    let membership = author
-        .publish_membership(g.bob.signer(), &g.bob.chain, now())
-        .unwrap()
-        .unwrap()
-        .record;
-    let mut db = g.bare_replica();
+    let (membership, mut db) = bob_joining(&g);
     let held = [version(&g, &g.bob, 1, 1), version(&g, &g.bob, 2, 1)];
     let report = db
         .apply([vec![membership], held.to_vec()].concat(), now())
         .unwrap();
     assert_eq!(report.changes_len(), 3, "{report:?}");
     let tombstone = |nonce: u8| {
-        let bob = g.bob.peer().clone();
-        let serial = g.bob.chain.leaf().serial().to_vec();
-        forge(g.group(), &g.bob, |r| {
-            r.creator = bob.clone();
-            r.id = RecordId::derive(&bob, [nonce; 8]);
-            r.security.creator_serial = serial;
-            r.version = 2;
-            r.modified_by = Some(bob);
-            r.last_modified = t0().saturating_add(Duration::from_secs(2));
+        edited(&g, &g.bob, nonce, 2, |r| {
             r.flags = RecordFlags::from_bits(RecordFlags::DELETED);
             r.payload.clear();
         })
