@@ -9,7 +9,9 @@
 //! it with `Graft`, which also makes that link eager again, repairing the tree. Periodic
 //! anti-entropy syncs catch whatever both mechanisms miss.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use foldhash::HashMap;
 
 use peergroup_identity::PeerName;
 use peergroup_record_db::store::Store;
@@ -46,7 +48,8 @@ pub(super) struct Broadcast {
     /// The makers whose last record here had to be pulled (at most [`MAX_PULLED_MAKERS`]).
     pulled_makers: HashSet<PeerName>,
     /// How the latest records first arrived (at most [`MAX_ARRIVED`]): a duplicate is
-    /// evidence of a cycle of eager links only when it races a push.
+    /// evidence of a cycle of eager links only when it races a push. (Item keys are hashes a
+    /// member can grind: foldhash with a random seed, as for every map by item key here.)
     arrived: HashMap<u64, Arrival>,
     /// The order `arrived` was filled in.
     arrived_order: std::collections::VecDeque<u64>,
@@ -163,12 +166,16 @@ impl<S: Store> Core<S> {
         now: Now,
     ) -> Result<(), crate::Error> {
         // Duplicates are found in memory; each tells its eager sender to prune the link.
-        let mut source: HashMap<u64, ConnId> = HashMap::new();
-        let mut by_id: HashMap<peergroup_record_db::RecordId, ConnId> = HashMap::new();
-        let mut batch = Vec::with_capacity(floods.len() + synced.len());
+        let arriving = floods.len() + synced.len();
+        let mut source: HashMap<u64, ConnId> =
+            HashMap::with_capacity_and_hasher(arriving, Default::default());
+        // Where each record came from by id, for the rare stale one (below).
+        let mut senders: Vec<(peergroup_record_db::RecordId, ConnId)> =
+            Vec::with_capacity(arriving);
+        let mut batch = Vec::with_capacity(arriving);
         let mut prune = BTreeSet::new();
         // First copies that came as repushes: repaired upstream, pushed on as such.
-        let mut repushed = HashSet::new();
+        let mut repushed: foldhash::HashSet<u64> = foldhash::HashSet::default();
         for (conn, record, push) in floods {
             let key = record.item_key();
             let first = if source.contains_key(&key) {
@@ -236,7 +243,7 @@ impl<S: Store> Core<S> {
             if push == Push::Repair {
                 repushed.insert(key);
             }
-            by_id.insert(record.record().id, conn);
+            senders.push((record.record().id, conn));
             batch.push(record);
         }
         // The duplicate shows the link closes a cycle of the eager graph: drop it from both
@@ -247,13 +254,13 @@ impl<S: Store> Core<S> {
             }
             self.send(conn, MeshMessage::Prune);
         }
-        let mut from_sync = HashSet::new();
+        let mut from_sync: foldhash::HashSet<u64> = foldhash::HashSet::default();
         for (conn, record) in synced {
             let key = record.item_key();
             if !self.db.contains_key(key) && !source.contains_key(&key) {
                 source.insert(key, conn);
                 from_sync.insert(key);
-                by_id.insert(record.record().id, conn);
+                senders.push((record.record().id, conn));
                 batch.push(record);
             }
         }
@@ -325,7 +332,10 @@ impl<S: Store> Core<S> {
             let maker = record.modified_by.as_ref().unwrap_or(&record.creator);
             if pulled.is_none() {
                 self.broadcast.pulls_in_a_row = 0;
-                self.broadcast.pulled_makers.remove(maker);
+                // Usually empty: then no name to hash per record.
+                if !self.broadcast.pulled_makers.is_empty() {
+                    self.broadcast.pulled_makers.remove(maker);
+                }
             } else if let Some(conn) = from {
                 self.pulled_again(maker, conn);
             }
@@ -342,6 +352,11 @@ impl<S: Store> Core<S> {
             self.announce(&announce);
         }
         // Our newer version beats what the sender has: send it back (MS-PPGRH §3.1.5.2.10).
+        let by_id: HashMap<peergroup_record_db::RecordId, ConnId> = if report.stale.is_empty() {
+            HashMap::default()
+        } else {
+            senders.into_iter().collect()
+        };
         for newer in std::mem::take(&mut report.stale) {
             if let Some(conn) = by_id.get(&newer.id).copied() {
                 self.send(conn, MeshMessage::Flood(newer));
