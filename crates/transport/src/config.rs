@@ -100,7 +100,8 @@ pub struct TransportConfig {
     /// at most this plus one frame is queued.
     pub send_queue_bytes: usize,
     /// Frames received and not yet read per connection before the socket stops being read
-    /// (default [`DEFAULT_RECV_QUEUE`], 64).
+    /// (default [`DEFAULT_RECV_QUEUE`], 64). Once the queue is full, reading resumes when a
+    /// quarter of it is free (not for each frame the application takes).
     pub recv_queue: usize,
     /// Bytes of data received and not yet read per connection before the socket stops being
     /// read (default [`DEFAULT_RECV_QUEUE_BYTES`], 4 MiB). Reading goes on while the queue

@@ -138,6 +138,10 @@ impl Queued {
 /// An empty queue always reads, so one connection's unread data never stalls another.
 /// Says whether it had to wait.
 pub(crate) async fn room_to_read(own: &ByteGauge, shared: Option<&ByteGauge>) -> bool {
+    // Nearly always room: then nothing to register with either wake-up.
+    if own.queued() == 0 || (own.below_bound() && shared.is_none_or(ByteGauge::below_bound)) {
+        return false;
+    }
     let mut waited = false;
     loop {
         let mut own_room = pin!(own.room.notified());

@@ -119,6 +119,56 @@ async fn the_receive_queue_is_bounded_in_bytes_and_drops_nothing() {
     .await;
 }
 
+/// Polls until the server holds `bytes` unread, or fails after 10 s.
+async fn until_queued(conn: &Connection, bytes: usize, what: &str) {
+    let start = tokio::time::Instant::now();
+    while conn.recv_queued_bytes() != bytes {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what}: {} bytes queued, not {bytes}",
+            conn.recv_queued_bytes()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_receive_queue_is_refilled_a_quarter_at_a_time() {
+    bounded(async {
+        let f = Fixture::new();
+        let trust = f.trust_a();
+        let mut cfg = config();
+        cfg.recv_queue = 8;
+        let (ep, addr) = server(&f.alice.creds, &trust, cfg).await;
+        let client = connect(addr, &f.bob, &trust).await;
+        let mut at_server = accept(&ep).await;
+        let len = KIB;
+        for i in 0..40 {
+            client.send(numbered(i, len)).await.expect("send");
+        }
+        until_queued(&at_server, 8 * len, "the full queue").await;
+        // One place free: the connection does not read for it alone...
+        assert_eq!(
+            recv(&mut at_server, "frame 0").await[..8],
+            0u64.to_be_bytes()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(at_server.recv_queued_bytes(), 7 * len, "read for one place");
+        // ...but for a quarter of the queue, at once.
+        assert_eq!(
+            recv(&mut at_server, "frame 1").await[..8],
+            1u64.to_be_bytes()
+        );
+        until_queued(&at_server, 8 * len, "refilled").await;
+        // Nothing lost or reordered.
+        for i in 2..40usize {
+            let got = recv(&mut at_server, &format!("frame {i}")).await;
+            assert_eq!(got[..8], (i as u64).to_be_bytes(), "frame {i}");
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_bounds_bytes_unread_across_connections_yet_an_empty_queue_reads() {
     bounded(async {
