@@ -37,7 +37,7 @@ struct Staging {
 struct Versions {
     /// Whether they go with the security records (by the record type they carry).
     security: bool,
-    /// The greatest version not yet tried.
+    /// The greatest version not yet tried (`None` only when none is left).
     greatest: Option<Received>,
     /// The other distinct versions in merge order, the greatest last: nearly always none,
     /// and then nothing is allocated for them.
@@ -45,13 +45,6 @@ struct Versions {
 }
 
 impl Versions {
-    /// Takes the greatest version left.
-    fn pop(&mut self) -> Option<Received> {
-        let greatest = self.greatest.take();
-        self.greatest = self.lower.pop();
-        greatest
-    }
-
     /// How many versions are left.
     fn len(&self) -> usize {
         usize::from(self.greatest.is_some()) + self.lower.len()
@@ -415,26 +408,39 @@ impl<S: Store> Database<S> {
     ) -> Result<BTreeSet<Vec<u8>>, Error> {
         let mut learned = BTreeSet::new();
         // Security records change what later records are checked against: one at a time.
-        let (security, data): (Vec<Versions>, Vec<Versions>) =
-            versions.into_iter().partition(|v| v.security);
-        for group in [(security, 1), (data, GROUP)] {
-            let (mut round, size) = group;
+        // `versions_by_id` puts them first: the data records are split off without moving
+        // the security ones (usually none: then nothing is moved at all).
+        let mut versions = versions;
+        let first_data = versions.partition_point(|v| v.security);
+        let data = if first_data == 0 {
+            std::mem::take(&mut versions)
+        } else {
+            versions.split_off(first_data)
+        };
+        for (mut round, size) in [(versions, 1), (data, GROUP)] {
             // Each round tries the greatest version left of each id still undecided.
             while !round.is_empty() {
                 let mut next = Vec::new();
                 let mut ids = round.into_iter();
-                loop {
-                    let chunk: Vec<Versions> = ids.by_ref().take(size).collect();
-                    if chunk.is_empty() {
-                        break;
+                while ids.len() > 0 {
+                    let n = size.min(ids.len());
+                    let mut heads = Vec::with_capacity(n);
+                    // The lower versions of each head's id, each a (usually empty) list.
+                    let mut rests = Vec::with_capacity(n);
+                    for v in ids.by_ref().take(n) {
+                        if let Some(head) = v.greatest {
+                            heads.push(head);
+                            rests.push((v.security, v.lower));
+                        }
                     }
-                    let (heads, rests): (Vec<Received>, Vec<Versions>) = chunk
-                        .into_iter()
-                        .filter_map(|mut v| Some((v.pop()?, v)))
-                        .unzip();
                     let (outcomes, serials) = self.apply_group(heads, now, origin, report, st)?;
                     learned.extend(serials);
-                    for (rest, outcome) in rests.into_iter().zip(outcomes) {
+                    for ((security, mut lower), outcome) in rests.into_iter().zip(outcomes) {
+                        let rest = Versions {
+                            security,
+                            greatest: lower.pop(),
+                            lower,
+                        };
                         match outcome {
                             Outcome::Passed if !rest.is_empty() => next.push(rest),
                             // Lower versions of an id decided: as good as older.
