@@ -66,27 +66,6 @@ pub const fn data_frame_len(n: usize) -> usize {
     2 + varint + n
 }
 
-/// The variant index postcard gives [`Frame::Data`].
-const DATA_VARIANT: u8 = 0;
-
-/// Where a `Data` frame's bytes start in `body`, when `body` is exactly the canonical
-/// encoding of one (what [`encode_body`] makes); `None` for every other body, which
-/// [`decode_body`] then judges.
-fn data_offset(body: &[u8]) -> Option<usize> {
-    let [FRAME_VERSION, DATA_VARIANT, rest @ ..] = body else {
-        return None;
-    };
-    let mut n: usize = 0;
-    for (i, b) in rest.iter().take(10).enumerate() {
-        n |= usize::from(b & 0x7f).checked_shl(7 * i as u32)?;
-        if b & 0x80 == 0 {
-            let start = body.len().checked_sub(n)?;
-            return (data_frame_len(n) == body.len()).then_some(start);
-        }
-    }
-    None
-}
-
 /// Encodes a frame body (version byte and postcard), without the length prefix.
 pub fn encode_body(frame: &Frame) -> Result<Vec<u8>, FrameError> {
     postcard::to_extend(frame, vec![FRAME_VERSION])
@@ -173,42 +152,15 @@ impl FrameCodec {
         }
         src.advance(LENGTH_PREFIX);
         let body = src.split_to(len);
-        // Application data stays in the buffer it was read into (a copy and an allocation
-        // per frame were ~1% of a receiving node's CPU time, `network/flood_1KiB`). The
-        // buffer is freed when the last frame read into it is dropped: frames are handed on
-        // in order and decoded promptly, so that holds at most the bytes in flight (bounded
-        // by the connection's gauge) and the buffer being filled.
-        if let Some(at) = data_offset(&body) {
-            return Ok(Some(Frame::Data(body.freeze().slice(at..))));
-        }
+        // The data is copied out (by `decode_body`), not sliced out of the read buffer: a slice
+        // keeps the whole buffer alive, up to twice a large frame's size, while the queues
+        // count only the frame's bytes (`cargo xtask hostile`'s oversized-frames attack grew
+        // the node by +86 MiB against a bound of +64 MiB).
         decode_body(&body).map(Some)
     }
 
     /// Appends the encoding of `frame` (length prefix and body) to `dst`.
     pub fn encode_frame(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
-        if let Frame::Data(data) = frame {
-            // What `encode_body` writes, without building the body apart first.
-            let body = data_frame_len(data.len());
-            let len = u32::try_from(body)
-                .ok()
-                .filter(|_| body <= self.max)
-                .ok_or(FrameError::TooLarge {
-                    len: body,
-                    max: self.max,
-                })?;
-            dst.reserve(LENGTH_PREFIX + body);
-            dst.put_u32(len);
-            dst.put_u8(FRAME_VERSION);
-            dst.put_u8(DATA_VARIANT);
-            let mut n = data.len();
-            while n >= 0x80 {
-                dst.put_u8((n as u8 & 0x7f) | 0x80);
-                n >>= 7;
-            }
-            dst.put_u8(n as u8);
-            dst.put_slice(data);
-            return Ok(());
-        }
         let body = encode_body(frame)?;
         if body.len() > self.max {
             return Err(FrameError::TooLarge {
@@ -309,54 +261,6 @@ mod tests {
             let body = encode_body(&Frame::Data(Bytes::from(vec![0u8; n]))).unwrap();
             assert_eq!(body.len(), data_frame_len(n), "n = {n}");
         }
-    }
-
-    #[test]
-    fn data_frames_are_written_and_read_in_place_as_encode_body_makes_them() {
-        let mut codec = FrameCodec::new(1 << 20);
-        let mut sized: Vec<Frame> = [0, 1, 127, 128, 300, 16_383, 16_384, 70_000]
-            .into_iter()
-            .map(|n| Frame::Data(Bytes::from(vec![n as u8; n])))
-            .collect();
-        sized.extend(frames());
-        for f in sized {
-            let mut wire = BytesMut::new();
-            codec.encode_frame(&f, &mut wire).unwrap();
-            let body = encode_body(&f).unwrap();
-            assert_eq!(&wire[..LENGTH_PREFIX], &(body.len() as u32).to_be_bytes());
-            assert_eq!(&wire[LENGTH_PREFIX..], &body[..], "{f:?}");
-            assert_eq!(codec.decode_frame(&mut wire).unwrap(), Some(f));
-        }
-    }
-
-    #[test]
-    fn bodies_off_the_in_place_path_get_the_generic_verdict() {
-        let v = FRAME_VERSION;
-        let bodies: [&[u8]; 8] = [
-            &[v, 0, 3, 1, 2, 3],          // canonical: in place
-            &[v, 0, 0x83, 0x00, 1, 2, 3], // overlong length varint
-            &[v, 0, 4, 1, 2, 3],          // length past the end
-            &[v, 0, 2, 1, 2, 3],          // trailing byte
-            &[v, 0, 0x80],                // varint cut short
-            &[
-                v, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
-            ],
-            &[v + 1, 0, 1, 9], // unknown version
-            &[v, 1, 5],        // another variant
-        ];
-        let mut codec = FrameCodec::new(1024);
-        for body in bodies {
-            let mut wire = BytesMut::new();
-            wire.put_u32(body.len() as u32);
-            wire.put_slice(body);
-            assert_eq!(
-                codec.decode_frame(&mut wire),
-                decode_body(body).map(Some),
-                "{body:?}"
-            );
-        }
-        assert_eq!(data_offset(bodies[0]), Some(3));
-        assert!(bodies[1..].iter().all(|b| data_offset(b).is_none()));
     }
 
     #[test]
