@@ -400,7 +400,7 @@ impl<S: Store> Database<S> {
     /// of member chains learned.
     fn apply_pass(
         &mut self,
-        versions: Vec<Versions>,
+        mut versions: Vec<Versions>,
         now: Timestamp,
         origin: Origin,
         report: &mut ApplyReport,
@@ -410,7 +410,6 @@ impl<S: Store> Database<S> {
         // Security records change what later records are checked against: one at a time.
         // `versions_by_id` puts them first: the data records are split off without moving
         // the security ones (usually none: then nothing is moved at all).
-        let mut versions = versions;
         let first_data = versions.partition_point(|v| v.security);
         let data = if first_data == 0 {
             std::mem::take(&mut versions)

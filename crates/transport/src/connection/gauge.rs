@@ -138,8 +138,10 @@ impl Queued {
 /// An empty queue always reads, so one connection's unread data never stalls another.
 /// Says whether it had to wait.
 pub(crate) async fn room_to_read(own: &ByteGauge, shared: Option<&ByteGauge>) -> bool {
+    let room =
+        || own.queued() == 0 || (own.below_bound() && shared.is_none_or(ByteGauge::below_bound));
     // Nearly always room: then nothing to register with either wake-up.
-    if own.queued() == 0 || (own.below_bound() && shared.is_none_or(ByteGauge::below_bound)) {
+    if room() {
         return false;
     }
     let mut waited = false;
@@ -150,9 +152,7 @@ pub(crate) async fn room_to_read(own: &ByteGauge, shared: Option<&ByteGauge>) ->
         if let Some(n) = shared_room.as_mut().as_pin_mut() {
             n.enable();
         }
-        let room =
-            own.queued() == 0 || (own.below_bound() && shared.is_none_or(ByteGauge::below_bound));
-        if room {
+        if room() {
             return waited;
         }
         waited = true;

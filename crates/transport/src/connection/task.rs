@@ -25,7 +25,7 @@ const WRITE_BATCH: usize = 64;
 /// Places the reader waits for once the application's queue of `capacity` frames is full: a
 /// quarter of it. Waiting for one place at a time woke the reader for every frame the
 /// application took from a full queue, each time on another thread: a node receiving a
-/// flood switched threads ~2.5 times as often (~35,000 against ~14,000 in 8 s of
+/// flood switched threads 2–2.5 times as often (~34,000 against 14,000–16,000 in 8 s of
 /// `network/flood_1KiB`) and spent ~7% more CPU time per record.
 fn refill(capacity: usize) -> usize {
     (capacity / 4).max(1)

@@ -45,7 +45,13 @@ async fn push_until_blocked(conn: &Connection, chunk: &Bytes, most: usize) -> us
 
 /// Reads `n` frames of `len` bytes, each starting with its sequence number.
 async fn read_all(conn: &mut Connection, n: usize, len: usize) {
-    for i in 0..n {
+    read_numbered(conn, 0..n, len).await;
+}
+
+/// Reads the frames numbered `range` (of `len` bytes), in order.
+async fn read_numbered(conn: &mut Connection, range: std::ops::Range<usize>, len: usize) {
+    let n = range.end;
+    for i in range {
         let got = recv(conn, &format!("frame {i} of {n}")).await;
         assert_eq!(got.len(), len, "frame {i}");
         assert_eq!(got[..8], (i as u64).to_be_bytes(), "frame {i} out of order");
@@ -161,10 +167,7 @@ async fn a_full_receive_queue_is_refilled_a_quarter_at_a_time() {
         );
         until_queued(&at_server, 8 * len, "refilled").await;
         // Nothing lost or reordered.
-        for i in 2..40usize {
-            let got = recv(&mut at_server, &format!("frame {i}")).await;
-            assert_eq!(got[..8], (i as u64).to_be_bytes(), "frame {i}");
-        }
+        read_numbered(&mut at_server, 2..40, len).await;
     })
     .await;
 }
