@@ -25,8 +25,9 @@
 //! cannot avoid. The summary judges issue 15 item 4 on those: the receiver's CPU per record
 //! at most [`RECEIVER_GOAL`] × the floor's, and, with the author signing on the clock,
 //! records/s end to end at least [`END_TO_END_GOAL`] × the slower of the author's signing
-//! and the receiver's floor (both as records per second of CPU time). It also prints what
-//! the receiver's polling harness costs by itself.
+//! and the receiver's floor (both as records per second of CPU time). It also prints how far
+//! single iterations' ratios stray (the machine's noise) and what the receiver's polling
+//! harness costs by itself.
 //!
 //! - `network/fresh_sync_100k_200B`: node A (the creator) holds 100,000 records with 200-byte
 //!   payloads (built once: signed, applied in one batch, the file copied per iteration); the
@@ -647,6 +648,24 @@ fn flood_figures(runs: &[Run], poll_cpu: &[(&str, Duration)]) -> String {
             verdict(ratio <= RECEIVER_GOAL),
             case.len()
         );
+        // How far single iterations stray from the sum's ratio: the machine's noise, which
+        // a change must exceed to be seen (each receiver figure is to the 10 ms tick, ~4% of
+        // an iteration here).
+        let mut each: Vec<f64> = case
+            .iter()
+            .map(|r| r.receiver.as_secs_f64() / r.floor.total().as_secs_f64())
+            .collect();
+        each.sort_by(f64::total_cmp);
+        if let (Some(low), Some(high)) = (each.first(), each.last()) {
+            let quartile = |q: usize| each[(each.len() - 1) * q / 4];
+            let _ = writeln!(
+                out,
+                "  single iterations: {low:.2} to {high:.2} × (quartiles {:.2}, {:.2}, {:.2})",
+                quartile(1),
+                quartile(2),
+                quartile(3)
+            );
+        }
         // What the harness's polling (while it awaits the records) costs the receiver by
         // itself: its polls times one poll's CPU measured idle. Reported, not subtracted.
         if let Some((_, per_poll)) = poll_cpu.iter().find(|(case, _)| *case == id) {
