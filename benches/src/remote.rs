@@ -2,8 +2,8 @@
 //!
 //! The benchmark binary starts itself again with [`FLAG`], the fixture's file and a database
 //! path; its `main` hands such a call to [`serve`]. The child runs the fixture's creator
-//! (which listens at once) on a two-worker runtime, prints `listening <addr>`, then answers
-//! one command a line on its standard input:
+//! (which listens at once) on a two-worker runtime (or one thread, see [`RUNTIME_VAR`]),
+//! prints `listening <addr>`, then answers one command a line on its standard input:
 //!
 //! - `digest` → `digest <hex> <records>`;
 //! - `flood <n>` → `ready` at once, then `reached <polls>` when the node has learned `n` more
@@ -29,6 +29,10 @@ use crate::net::{self, Who};
 
 /// The first argument that makes a benchmark binary a remote node.
 pub const FLAG: &str = "--peergroup-remote-node";
+/// Set to `current` in the benchmark's environment (the child inherits it), the remote node
+/// runs on a current-thread runtime, its heavy work inline, instead of two workers: what one
+/// thread for the whole receive path would save (docs/architecture.md, flow step 6).
+pub const RUNTIME_VAR: &str = "PEERGROUP_BENCH_RECEIVER_RUNTIME";
 /// The shortest wait between two polls of the child's delivery counters.
 const POLL: Duration = Duration::from_millis(1);
 /// The longest wait between two polls while a flood is awaited.
@@ -48,7 +52,22 @@ pub fn serve(args: &[String]) {
         unreachable!("usage: {FLAG} FIXTURE DATABASE");
     };
     let f = Fixture::from_bytes(&std::fs::read(fixture).expect("the fixture's file"));
-    let rt = net::runtime(2);
+    // The runtime that drives the node: a multi-thread one, or (see [`RUNTIME_VAR`]) a
+    // current-thread one on a thread of its own, so that the node runs while this thread
+    // waits between polls.
+    let (_multi, rt) = if std::env::var(RUNTIME_VAR).is_ok_and(|v| v == "current") {
+        let current = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let handle = current.handle().clone();
+        std::thread::spawn(move || current.block_on(std::future::pending::<()>()));
+        (None, handle)
+    } else {
+        let multi = net::runtime(2);
+        let handle = multi.handle().clone();
+        (Some(multi), handle)
+    };
     let db = net::open_database(&f, Path::new(database));
     let node = rt.block_on(net::start(&f, Who::Admin, db, &[]));
     let mut out = std::io::stdout().lock();
@@ -99,7 +118,7 @@ pub fn serve(args: &[String]) {
 /// passed (`Err`), waiting `gap(records still to come)` between polls; either way with the
 /// number of polls.
 fn poll(
-    rt: &tokio::runtime::Runtime,
+    rt: &tokio::runtime::Handle,
     handle: &GroupHandle,
     target: u64,
     within: Duration,
