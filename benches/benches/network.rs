@@ -19,21 +19,22 @@
 //! - `network/flood_quic_1KiB_x10000`: the first flood with the nodes dialing QUIC.
 //!
 //! Every flood iteration also records, off the clock: the receiver's process CPU time (from
-//! the first chunk to [`SETTLE`] after its last record) and the floor's on the same records —
-//! `signed_bytes`, `verify_batch` and one durable `SqliteStore::commit` per [`FLOOR_BATCH`],
-//! on one thread, into a file that holds what the receiver's holds: the work a receiver
-//! cannot avoid. Then, also off the clock, the database's own path on the same records, on
-//! one thread without the node around it (each record decoded, `Database::apply` per
-//! [`FLOOR_BATCH`] into a replica of its own): the summary prints it against the floor, which
-//! splits the receiver's cost over the floor between the database and the node (transport,
-//! tasks, hand-offs). The summary judges issue 15 item 4 on those: the receiver's CPU per record
-//! at most [`RECEIVER_GOAL`] × the floor's, and, with the author signing on the clock,
-//! records/s end to end at least [`END_TO_END_GOAL`] × the slower of the author's signing
-//! and the receiver's floor (both as records per second of CPU time). It also prints how far
-//! single iterations' ratios stray (the machine's noise), what the receiver's polling
-//! harness costs by itself, and the most records/s both nodes' CPU allows on this machine's
-//! cores, with the end-to-end goal against it (the two nodes share the cores: on two, the
-//! goal sits within a few percent of that bound, or above it).
+//! the first chunk to [`SETTLE`] after its last record) and the floor's on the same records
+//! — `signed_bytes`, `verify_batch` and one durable `SqliteStore::commit` per
+//! [`FLOOR_BATCH`], on one thread, into a file that holds what the receiver's holds: the
+//! work a receiver cannot avoid. Then, also off the clock, the database's own path on the
+//! same records, on one thread without the node around it (each record decoded,
+//! `Database::apply` per [`FLOOR_BATCH`] into a replica of its own): the summary prints it
+//! against the floor, which splits the receiver's cost over the floor between the database
+//! and the node (transport, tasks, hand-offs). The summary judges issue 15 item 4 on the
+//! receiver's and the floor's figures: the receiver's CPU per record at most
+//! [`RECEIVER_GOAL`] × the floor's, and, with the author signing on the clock, records/s
+//! end to end at least [`END_TO_END_GOAL`] × the slower of the author's signing and the
+//! receiver's floor (both as records per second of CPU time). It also prints how far single
+//! iterations' ratios stray (the machine's noise), what the receiver's polling harness
+//! costs by itself, and the most records/s both nodes' CPU allows on this machine's cores,
+//! with the end-to-end goal against it (the two nodes share the cores: on two, the goal
+//! sits within a few percent of that bound, or above it).
 //!
 //! - `network/fresh_sync_100k_200B`: node A (the creator) holds 100,000 records with 200-byte
 //!   payloads (built once: signed, applied in one batch, the file copied per iteration); the

@@ -30,8 +30,9 @@ use crate::net::{self, Who};
 /// The first argument that makes a benchmark binary a remote node.
 pub const FLAG: &str = "--peergroup-remote-node";
 /// Set to `current` in the benchmark's environment (the child inherits it), the remote node
-/// runs on a current-thread runtime, its heavy work inline, instead of two workers: what one
-/// thread for the whole receive path would save (docs/architecture.md, flow step 6).
+/// runs on a current-thread runtime, its heavy work inline, instead of two workers (`multi`,
+/// the default): what one thread for the whole receive path would save (docs/architecture.md,
+/// flow step 6).
 pub const RUNTIME_VAR: &str = "PEERGROUP_BENCH_RECEIVER_RUNTIME";
 /// The shortest wait between two polls of the child's delivery counters.
 const POLL: Duration = Duration::from_millis(1);
@@ -55,7 +56,12 @@ pub fn serve(args: &[String]) {
     // The runtime that drives the node: a multi-thread one, or (see [`RUNTIME_VAR`]) a
     // current-thread one on a thread of its own, so that the node runs while this thread
     // waits between polls.
-    let (_multi, rt) = if std::env::var(RUNTIME_VAR).is_ok_and(|v| v == "current") {
+    let current = match std::env::var(RUNTIME_VAR).as_deref() {
+        Ok("current") => true,
+        Ok("multi") | Err(_) => false,
+        Ok(other) => panic!("{RUNTIME_VAR}={other:?}: expected current or multi"),
+    };
+    let (_multi, rt) = if current {
         let current = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
