@@ -59,7 +59,10 @@ pub fn serve(args: &[String]) {
     let current = match std::env::var(RUNTIME_VAR).as_deref() {
         Ok("current") => true,
         Ok("multi") | Err(_) => false,
-        Ok(other) => panic!("{RUNTIME_VAR}={other:?}: expected current or multi"),
+        Ok(other) => {
+            eprintln!("{RUNTIME_VAR}={other:?}: expected current or multi");
+            std::process::exit(2);
+        }
     };
     let (_multi, rt) = if current {
         let current = tokio::runtime::Builder::new_current_thread()
