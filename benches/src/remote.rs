@@ -58,9 +58,13 @@ pub fn serve(args: &[String]) {
     // waits between polls.
     let current = match std::env::var(RUNTIME_VAR).as_deref() {
         Ok("current") => true,
-        Ok("multi") | Err(_) => false,
-        Ok(other) => {
-            eprintln!("{RUNTIME_VAR}={other:?}: expected current or multi");
+        Ok("multi") | Err(std::env::VarError::NotPresent) => false,
+        other => {
+            let value = match other {
+                Ok(v) => v.to_owned(),
+                Err(e) => e.to_string(),
+            };
+            eprintln!("{RUNTIME_VAR}={value:?}: expected current or multi");
             std::process::exit(2);
         }
     };

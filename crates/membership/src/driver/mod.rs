@@ -722,7 +722,9 @@ impl<S: Store + 'static> Driver<S> {
 /// (`benches/benches/network.rs`): a node given 10,000 records to flood sent almost none
 /// until it had validated and stored them all, so it and its neighbor took turns instead of
 /// working at once, and the flood ran at 0.33 of the verify-and-store baseline instead of
-/// 0.57. On a current-thread runtime there is nobody to hand over to.
+/// 0.57. On a current-thread runtime there is nobody to hand over to. The hand-over costs
+/// a receiving node CPU: run inline, or on one thread, its flood took ~0.08× of the floor
+/// less per record at some throughput (docs/architecture.md, flow step 6).
 fn heavy<R>(work: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
